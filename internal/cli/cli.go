@@ -1,0 +1,88 @@
+// Package cli holds Flotilla's commands. Each command parses its flags into
+// an options struct, runs, and turns the outcome into output and an exit
+// code; the packages below it never print.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK     = 0 // success
+	ExitFailed = 1 // the check or operation failed (drift, apply error)
+	ExitUsage  = 2 // bad flags, bad configuration or bad fleet input
+)
+
+// Env is what a command gets from its process.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// errUsage marks an error in the command line itself.
+var errUsage = errors.New("usage")
+
+// parseFlags parses args; -h/--help prints usage and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, usage)
+			return err
+		}
+		return fmt.Errorf("%w: %v (see --help)", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (see --help)", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+// report prints an error the way every command does and returns the exit
+// code: input errors name their file and line.
+func report(env Env, cmd string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	for _, line := range errorLines(err) {
+		fmt.Fprintf(env.Stderr, "%s: %s\n", cmd, line)
+	}
+	return ExitUsage
+}
+
+// errorLines flattens joined errors into one line each.
+func errorLines(err error) []string {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) && !isFileError(err) {
+		var out []string
+		for _, e := range joined.Unwrap() {
+			out = append(out, errorLines(e)...)
+		}
+		return out
+	}
+	return []string{strings.ReplaceAll(err.Error(), "\n", "\n  ")}
+}
+
+func isFileError(err error) bool {
+	_, ok := err.(*fleet.FileError)
+	return ok
+}
+
+// outputFormat validates -o.
+func outputFormat(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: -o %q is not one of %s", errUsage, v, strings.Join(allowed, ", "))
+}

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/internal/appset"
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/source"
+)
+
+const renderUsage = `Usage: render [flags]
+
+render reads a fleet repository (flotilla.yaml, a cluster inventory and Argo CD
+ApplicationSets), evaluates every ApplicationSet exactly as Argo CD's
+ApplicationSet controller would, and shows what it generates.
+
+Flags:
+  --fleet DIR        the fleet repository checkout (default ".")
+  --list-apps        print the generated Applications
+  --list-clusters    print the cluster inventory
+  --shards N         with --list-clusters: also assign each cluster to one of
+                     N shards (stable: a cluster keeps its shard as others
+                     come and go) for a CI matrix (default 1)
+  -o FORMAT          table (default), json or yaml
+
+Output:
+  --list-apps -o json prints a JSON array of Argo CD Application objects
+  sorted by metadata.name, with exactly the fields Argo CD would store.
+  --list-clusters -o json prints [{"name", "server", "labels", "shard"}],
+  ready for a GitHub Actions matrix:
+    matrix:
+      cluster: ${{ fromJSON(needs.plan.outputs.clusters) }}
+
+Exit codes:
+  0  success
+  2  bad flags or bad fleet input: the message names the file and line
+
+Examples:
+  render --fleet testdata/fleet --list-apps
+  render --fleet . --list-apps -o json | jq '.[].metadata.name'
+  render --list-clusters --shards 4 -o json
+`
+
+type renderOptions struct {
+	fleet        string
+	listApps     bool
+	listClusters bool
+	shards       int
+	output       string
+}
+
+// Render runs the render command.
+func Render(ctx context.Context, args []string, env Env) int {
+	opts, err := parseRenderFlags(args, env)
+	if err != nil {
+		return report(env, "render", err)
+	}
+	if err := runRender(ctx, opts, env); err != nil {
+		return report(env, "render", err)
+	}
+	return ExitOK
+}
+
+func parseRenderFlags(args []string, env Env) (renderOptions, error) {
+	var o renderOptions
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs.StringVar(&o.fleet, "fleet", ".", "")
+	fs.BoolVar(&o.listApps, "list-apps", false, "")
+	fs.BoolVar(&o.listClusters, "list-clusters", false, "")
+	fs.IntVar(&o.shards, "shards", 1, "")
+	fs.StringVar(&o.output, "o", "table", "")
+	if err := parseFlags(fs, args, env, renderUsage); err != nil {
+		return o, err
+	}
+	if err := outputFormat(o.output, "table", "json", "yaml"); err != nil {
+		return o, err
+	}
+	if o.listApps && o.listClusters {
+		return o, fmt.Errorf("%w: --list-apps and --list-clusters cannot be combined", errUsage)
+	}
+	if o.shards < 1 {
+		return o, fmt.Errorf("%w: --shards must be at least 1", errUsage)
+	}
+	if !o.listApps && !o.listClusters {
+		return o, fmt.Errorf("%w: nothing to do: pass --list-apps or --list-clusters (see --help)", errUsage)
+	}
+	return o, nil
+}
+
+func runRender(ctx context.Context, o renderOptions, env Env) error {
+	f, err := fleet.Load(o.fleet)
+	if err != nil {
+		return err
+	}
+	if o.listClusters {
+		return writeClusters(env.Stdout, f.Clusters, o.shards, o.output)
+	}
+	apps, err := generate(ctx, f)
+	if err != nil {
+		return err
+	}
+	return writeApps(env.Stdout, apps, o.output)
+}
+
+// generate evaluates the fleet's ApplicationSets; any problem is an error.
+func generate(ctx context.Context, f *fleet.Fleet) ([]appset.Generated, error) {
+	repos, err := source.New(f)
+	if err != nil {
+		return nil, err
+	}
+	return appset.GenerateFleet(ctx, f, repos)
+}
+
+func writeApps(w io.Writer, apps []appset.Generated, format string) error {
+	list := make([]fleet.Application, len(apps))
+	for i, g := range apps {
+		list[i] = g.App
+	}
+	switch format {
+	case "json":
+		return writeJSON(w, list)
+	case "yaml":
+		b, err := yaml.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tAPPLICATIONSET\tPROJECT\tDESTINATION\tNAMESPACE\tSOURCE")
+	for _, g := range apps {
+		a := g.App
+		dest := a.Spec.Destination.Name
+		if dest == "" {
+			dest = a.Spec.Destination.Server
+		}
+		var srcs []string
+		for _, s := range a.Spec.AllSources() {
+			rev := s.TargetRevision
+			if rev == "" {
+				rev = "HEAD"
+			}
+			srcs = append(srcs, fmt.Sprintf("%s/%s@%s", strings.TrimSuffix(s.RepoURL, ".git"), s.Path, rev))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Metadata.Name, g.Set.Set.Metadata.Name, a.Spec.Project,
+			dest, orDash(a.Spec.Destination.Namespace), strings.Join(srcs, " + "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%d applications\n", len(apps))
+	return err
+}
+
+// clusterEntry is one row of --list-clusters.
+type clusterEntry struct {
+	Name   string            `json:"name"`
+	Server string            `json:"server"`
+	Labels map[string]string `json:"labels"`
+	Shard  int               `json:"shard"`
+}
+
+// ShardOf returns the shard (0..n-1) of a cluster: a hash of its name, so
+// that a cluster keeps its shard when others are added or removed.
+func ShardOf(cluster string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(cluster))
+	return int(h.Sum32() % uint32(n))
+}
+
+func writeClusters(w io.Writer, clusters []fleet.Cluster, shards int, format string) error {
+	list := make([]clusterEntry, 0, len(clusters))
+	for _, c := range clusters {
+		labels := c.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: ShardOf(c.Name, shards)})
+	}
+	switch format {
+	case "json":
+		return writeJSON(w, list)
+	case "yaml":
+		b, err := yaml.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSERVER\tSHARD\tLABELS")
+	for _, c := range list {
+		keys := make([]string, 0, len(c.Labels))
+		for k := range c.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var kv []string
+		for _, k := range keys {
+			kv = append(kv, k+"="+c.Labels[k])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, c.Server, c.Shard, orDash(strings.Join(kv, ",")))
+	}
+	return tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

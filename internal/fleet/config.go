@@ -1,0 +1,142 @@
+package fleet
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// ConfigFile is the name of the optional fleet configuration file.
+const ConfigFile = "flotilla.yaml"
+
+// Default globs and branch templates, matching the seed layout.
+var (
+	DefaultClusterGlobs        = []string{"clusters/**/*.yaml", "clusters/**/*.yml"}
+	DefaultApplicationSetGlobs = []string{"applicationsets/**/*.yaml", "applicationsets/**/*.yml"}
+)
+
+// Config is flotilla.yaml. Every key is optional; unknown keys are an error.
+type Config struct {
+	APIVersion      string            `json:"apiVersion,omitempty"`
+	Kind            string            `json:"kind,omitempty"`
+	Clusters        []string          `json:"clusters,omitempty"`
+	ApplicationSets []string          `json:"applicationSets,omitempty"`
+	Repos           map[string]string `json:"repos,omitempty"`
+	Hydrated        HydratedConfig    `json:"hydrated,omitempty"`
+	Rollout         RolloutConfig     `json:"rollout,omitempty"`
+	Policy          PolicyConfig      `json:"policy,omitempty"`
+	ArgoCD          ArgoCDConfig      `json:"argoCD,omitempty"`
+}
+
+// HydratedConfig says where hydrated branches live.
+type HydratedConfig struct {
+	// Repo is the repository URL holding the hydrated branches; empty means
+	// the fleet repository itself.
+	Repo string `json:"repo,omitempty"`
+	// Branch is the live branch template; {{cluster}} is the cluster name.
+	Branch string `json:"branch,omitempty"`
+	// Staging is the proposal branch template.
+	Staging string `json:"staging,omitempty"`
+}
+
+// RolloutConfig holds the rollout steps used when an ApplicationSet has no
+// strategy of its own.
+type RolloutConfig struct {
+	Steps []ApplicationSetRolloutStep `json:"steps,omitempty"`
+}
+
+// PolicyConfig holds safety switches.
+type PolicyConfig struct {
+	// AllowSecrets permits plain Secret objects with data in rendered output.
+	AllowSecrets bool `json:"allowSecrets,omitempty"`
+	// AllowRemoteResources lets Kustomize fetch remote bases.
+	AllowRemoteResources bool `json:"allowRemoteResources,omitempty"`
+	// AllowPlugins lets Kustomize run plugins.
+	AllowPlugins bool `json:"allowPlugins,omitempty"`
+}
+
+// ArgoCDConfig tunes the Argo CD compatibility layer.
+type ArgoCDConfig struct {
+	// InCluster adds Argo CD's implicit local cluster (name in-cluster,
+	// server https://kubernetes.default.svc), as an Argo CD hub would.
+	InCluster bool `json:"inCluster,omitempty"`
+	// Namespace is the Argo CD namespace: ApplicationSets without a namespace
+	// are in it, and only cluster Secrets in it count. Default "argocd".
+	Namespace string `json:"namespace,omitempty"`
+	// Projects, when set, are the AppProjects that exist; an Application
+	// naming another project is invalid. When unset, any non-empty project
+	// is accepted (AppProject documents found beside the ApplicationSets
+	// are added to the list).
+	Projects []string `json:"projects,omitempty"`
+}
+
+// InClusterServer is the address of Argo CD's implicit local cluster.
+const InClusterServer = "https://kubernetes.default.svc"
+
+// InClusterName is the name of Argo CD's implicit local cluster.
+const InClusterName = "in-cluster"
+
+func (c *Config) applyDefaults() {
+	if c.Clusters == nil {
+		c.Clusters = DefaultClusterGlobs
+	}
+	if c.ApplicationSets == nil {
+		c.ApplicationSets = DefaultApplicationSetGlobs
+	}
+	if c.Hydrated.Branch == "" {
+		c.Hydrated.Branch = "hydrated/{{cluster}}"
+	}
+	if c.Hydrated.Staging == "" {
+		c.Hydrated.Staging = "hydrated/{{cluster}}-next"
+	}
+	if c.ArgoCD.Namespace == "" {
+		c.ArgoCD.Namespace = "argocd"
+	}
+}
+
+// LiveBranch returns the live branch of a cluster.
+func (c *Config) LiveBranch(cluster string) string {
+	return strings.ReplaceAll(c.Hydrated.Branch, "{{cluster}}", cluster)
+}
+
+// StagingBranch returns the staging (proposal) branch of a cluster.
+func (c *Config) StagingBranch(cluster string) string {
+	return strings.ReplaceAll(c.Hydrated.Staging, "{{cluster}}", cluster)
+}
+
+func (c *Config) validate(file string) error {
+	if c.APIVersion != "" && c.APIVersion != "flotilla.dev/v1alpha1" {
+		return errorf(file, 0, ClassConfig, "apiVersion %q is not supported (use flotilla.dev/v1alpha1)", c.APIVersion)
+	}
+	if c.Kind != "" && c.Kind != "Fleet" {
+		return errorf(file, 0, ClassConfig, "kind %q is not supported (use Fleet)", c.Kind)
+	}
+	for _, t := range []struct{ key, v string }{{"hydrated.branch", c.Hydrated.Branch}, {"hydrated.staging", c.Hydrated.Staging}} {
+		if !strings.Contains(t.v, "{{cluster}}") {
+			return errorf(file, 0, ClassConfig, "%s %q must contain {{cluster}}", t.key, t.v)
+		}
+	}
+	if c.Hydrated.Branch == c.Hydrated.Staging {
+		return errorf(file, 0, ClassConfig, "hydrated.branch and hydrated.staging must differ")
+	}
+	for _, globs := range [][]string{c.Clusters, c.ApplicationSets} {
+		for _, g := range globs {
+			if err := checkRelative(g); err != nil {
+				return errorf(file, 0, ClassConfig, "glob %q: %v", g, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRelative refuses a path that is absolute or climbs out of the root.
+func checkRelative(p string) error {
+	if filepath.IsAbs(p) || strings.HasPrefix(p, "/") {
+		return fmt.Errorf("must be relative to the fleet root")
+	}
+	clean := filepath.ToSlash(filepath.Clean(p))
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return fmt.Errorf("escapes the fleet root")
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+package fleet
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Fleet is a loaded fleet repository: its configuration, inventory and
+// ApplicationSets. It holds no secrets.
+type Fleet struct {
+	// Root is the absolute path of the fleet checkout.
+	Root   string
+	Config Config
+	// ConfigFile is the path of flotilla.yaml relative to Root, or "".
+	ConfigFile string
+	// Clusters is the inventory sorted by name (plus the local cluster when
+	// argoCD.inCluster is on).
+	Clusters        []Cluster
+	ApplicationSets []*LoadedApplicationSet
+	// Projects is the set of AppProjects known to exist, or nil when any
+	// non-empty project is accepted.
+	Projects map[string]bool
+}
+
+// LoadedApplicationSet is an ApplicationSet with where it came from.
+type LoadedApplicationSet struct {
+	File string // relative to the fleet root, slash-separated
+	Line int
+	Doc  Document
+	Set  ApplicationSet
+}
+
+// Cluster returns the inventory cluster with that name.
+func (f *Fleet) Cluster(name string) (Cluster, bool) {
+	i := sort.Search(len(f.Clusters), func(i int) bool { return f.Clusters[i].Name >= name })
+	if i < len(f.Clusters) && f.Clusters[i].Name == name {
+		return f.Clusters[i], true
+	}
+	for _, c := range f.Clusters { // the local cluster is appended unsorted
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Cluster{}, false
+}
+
+// Load reads the fleet rooted at dir. Every problem is returned as a
+// *FileError naming the file (and line where the YAML gives one); a
+// partially valid fleet is never returned.
+func Load(dir string) (*Fleet, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, &FileError{File: dir, Class: ClassConfig, Msg: "fleet directory not found (pass --fleet DIR)"}
+	}
+	f := &Fleet{Root: root}
+	if err := f.loadConfig(); err != nil {
+		return nil, err
+	}
+	files, err := listFiles(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.loadInventory(files); err != nil {
+		return nil, err
+	}
+	if err := f.loadApplicationSets(files); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Fleet) loadConfig() error {
+	data, err := os.ReadFile(filepath.Join(f.Root, ConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		f.Config.applyDefaults()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f.ConfigFile = ConfigFile
+	docs, err := SplitDocuments(ConfigFile, data)
+	if err != nil {
+		return err
+	}
+	switch len(docs) {
+	case 0:
+	case 1:
+		if err := docs[0].Decode(&f.Config); err != nil {
+			return err
+		}
+	default:
+		return errorf(ConfigFile, docs[1].Line, ClassConfig, "expected one YAML document, found %d", len(docs))
+	}
+	f.Config.applyDefaults()
+	if err := f.Config.validate(ConfigFile); err != nil {
+		return err
+	}
+	line := func(key string) int {
+		if len(docs) == 0 {
+			return 0
+		}
+		if n := child(child(docs[0].Node, "repos"), key); n != nil {
+			return n.Line
+		}
+		return 0
+	}
+	for url, p := range f.Config.Repos {
+		if _, err := ResolveRepoPath(f.Root, p); err != nil {
+			return errorf(ConfigFile, line(url), ClassConfig, "repos[%q]: %v", url, err)
+		}
+	}
+	if len(f.Config.ArgoCD.Projects) > 0 {
+		f.Projects = map[string]bool{}
+		for _, p := range f.Config.ArgoCD.Projects {
+			f.Projects[p] = true
+		}
+	}
+	return nil
+}
+
+// ResolveRepoPath turns a repos: path into an absolute one, refusing paths
+// that leave the fleet root, directly or through a symbolic link.
+func ResolveRepoPath(root, p string) (string, error) {
+	if err := checkRelative(p); err != nil {
+		return "", errors.New("path " + p + " " + err.Error() + " (repos: paths are relative to the fleet root and stay inside it)")
+	}
+	abs := filepath.Join(root, filepath.FromSlash(p))
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", errors.New("path " + p + " does not exist")
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", err
+	}
+	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+		return "", errors.New("path " + p + " escapes the fleet root through a symbolic link")
+	}
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return "", errors.New("path " + p + " is not a directory")
+	}
+	return abs, nil
+}
+
+func (f *Fleet) loadInventory(files []string) error {
+	argoNS := f.Config.ArgoCD.Namespace
+	for _, file := range matchGlobs(files, f.Config.Clusters) {
+		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		if err != nil {
+			return err
+		}
+		cs, err := parseInventory(file, data, argoNS)
+		if err != nil {
+			return err
+		}
+		f.Clusters = append(f.Clusters, cs...)
+	}
+	if err := sortAndCheckClusters(f.Clusters); err != nil {
+		return err
+	}
+	if f.Config.ArgoCD.InCluster {
+		hasLocal := false
+		for _, c := range f.Clusters {
+			hasLocal = hasLocal || c.Server == InClusterServer
+		}
+		if !hasLocal {
+			f.Clusters = append(f.Clusters, Cluster{Name: InClusterName, Server: InClusterServer, Local: true})
+		}
+	}
+	return nil
+}
+
+func (f *Fleet) loadApplicationSets(files []string) error {
+	names := map[string]*LoadedApplicationSet{}
+	for _, file := range matchGlobs(files, f.Config.ApplicationSets) {
+		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		if err != nil {
+			return err
+		}
+		docs, err := SplitDocuments(file, data)
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			apiVersion, kind := d.Kind()
+			switch {
+			case kind == "ApplicationSet" && strings.HasPrefix(apiVersion, "argoproj.io/"):
+				ls := &LoadedApplicationSet{File: file, Line: d.Line, Doc: d}
+				if err := d.Decode(&ls.Set); err != nil {
+					return err
+				}
+				if err := checkRequired(ls); err != nil {
+					return err
+				}
+				if ls.Set.Metadata.Namespace == "" {
+					ls.Set.Metadata.Namespace = f.Config.ArgoCD.Namespace
+				}
+				key := ls.Set.Metadata.Namespace + "/" + ls.Set.Metadata.Name
+				if prev, ok := names[key]; ok {
+					return errorf(file, d.Line, ClassConfig, "ApplicationSet %q is defined twice (also at %s)", ls.Set.Metadata.Name, location(prev.File, prev.Line))
+				}
+				names[key] = ls
+				f.ApplicationSets = append(f.ApplicationSets, ls)
+			case kind == "AppProject" && strings.HasPrefix(apiVersion, "argoproj.io/"):
+				if f.Projects == nil {
+					f.Projects = map[string]bool{}
+				}
+				f.Projects[d.Name()] = true
+			default:
+				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet (files matched by applicationSets hold ApplicationSet or AppProject documents)", kindOrUnknown(kind), d.Name())
+			}
+		}
+	}
+	if len(f.ApplicationSets) == 0 {
+		return errorf(f.ConfigFile, 0, ClassConfig, "no ApplicationSet found in %s (set applicationSets: in %s)", strings.Join(f.Config.ApplicationSets, ", "), ConfigFile)
+	}
+	return nil
+}
+
+// checkRequired enforces the fields the ApplicationSet CRD marks required,
+// which the API server checks before Argo CD ever sees the object.
+func checkRequired(ls *LoadedApplicationSet) error {
+	spec := child(ls.Doc.Node, "spec")
+	var errs []error
+	need := func(n *yamlNode, path string, keys ...string) {
+		for _, k := range keys {
+			if child(n, k) == nil {
+				line := ls.Line
+				if n != nil {
+					line = n.Line
+				}
+				errs = append(errs, errorf(ls.File, line, ClassCRDValidation,
+					"ApplicationSet %q is invalid: %s: Required value", ls.Set.Metadata.Name, joinPath(path, k)))
+			}
+		}
+	}
+	if ls.Set.Metadata.Name == "" {
+		errs = append(errs, errorf(ls.File, ls.Line, ClassCRDValidation, "ApplicationSet has no metadata.name"))
+	}
+	if spec == nil {
+		need(ls.Doc.Node, "", "spec")
+		return errors.Join(errs...)
+	}
+	need(spec, "spec", "generators", "template")
+	checkTemplate := func(t *yamlNode, path string) {
+		if t == nil {
+			return
+		}
+		need(t, path, "spec")
+		if s := child(t, "spec"); s != nil {
+			need(s, path+".spec", "project", "destination")
+		}
+	}
+	checkTemplate(child(spec, "template"), "spec.template")
+	var walk func(gens *yamlNode, path string)
+	walk = func(gens *yamlNode, path string) {
+		if gens == nil {
+			return
+		}
+		for i, g := range gens.Content {
+			gp := path + "[" + itoa(i) + "]"
+			for _, kind := range []string{"list", "clusters", "git", "matrix", "merge"} {
+				n := child(g, kind)
+				if n == nil {
+					continue
+				}
+				checkTemplate(child(n, "template"), gp+"."+kind+".template")
+				switch kind {
+				case "git":
+					need(n, gp+".git", "repoURL", "revision")
+				case "matrix":
+					need(n, gp+".matrix", "generators")
+					walk(child(n, "generators"), gp+".matrix.generators")
+				case "merge":
+					need(n, gp+".merge", "generators", "mergeKeys")
+					walk(child(n, "generators"), gp+".merge.generators")
+				}
+			}
+		}
+	}
+	walk(child(spec, "generators"), "spec.generators")
+	return errors.Join(errs...)
+}
+
+// listFiles returns every regular file below root (slash-separated,
+// relative, sorted), skipping .git.
+func listFiles(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	sort.Strings(out)
+	return out, err
+}
+
+// matchGlobs returns the files matching any glob, in sorted order. A glob
+// segment "**" matches any number of directories.
+func matchGlobs(files, globs []string) []string {
+	var out []string
+	for _, f := range files {
+		for _, g := range globs {
+			if MatchGlob(path.Clean(g), f) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// MatchGlob matches a slash-separated path against a glob where "**" is a
+// whole segment matching zero or more segments and other segments follow
+// path.Match.
+func MatchGlob(glob, name string) bool {
+	return matchSegments(strings.Split(glob, "/"), strings.Split(name, "/"))
+}
+
+func matchSegments(g, n []string) bool {
+	for len(g) > 0 {
+		if g[0] == "**" {
+			for i := 0; i <= len(n); i++ {
+				if matchSegments(g[1:], n[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(n) == 0 {
+			return false
+		}
+		if ok, err := path.Match(g[0], n[0]); err != nil || !ok {
+			return false
+		}
+		g, n = g[1:], n[1:]
+	}
+	return len(n) == 0
+}
