@@ -81,7 +81,7 @@ func runCase(t *testing.T, src string) {
 		}
 		apps, _ := generate(t.Context(), f)
 		var got bytes.Buffer
-		if err := writeApps(&got, apps, "json"); err != nil {
+		if err := writeApps(&got, apps, "json", f.Clusters); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(canonical(t, partial), canonical(t, got.Bytes())); diff != "" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sort"
 	"strings"
@@ -28,9 +27,9 @@ Flags:
   --fleet DIR        the fleet repository checkout (default ".")
   --list-apps        print the generated Applications
   --list-clusters    print the cluster inventory
-  --shards N         with --list-clusters: also assign each cluster to one of
-                     N shards (stable: a cluster keeps its shard as others
-                     come and go) for a CI matrix (default 1)
+  --shards N         with --list-clusters: also assign the clusters to N shards
+                     for a CI matrix: the k-th cluster by name is in shard
+                     k mod N, the same split every --shard i/N uses (default 1)
   -o FORMAT          table (default), json or yaml
 
 Output:
@@ -109,7 +108,7 @@ func runRender(ctx context.Context, o renderOptions, env Env) error {
 	if err != nil {
 		return err
 	}
-	return writeApps(env.Stdout, apps, o.output)
+	return writeApps(env.Stdout, apps, o.output, f.Clusters)
 }
 
 // generate evaluates the fleet's ApplicationSets; any problem is an error.
@@ -121,7 +120,7 @@ func generate(ctx context.Context, f *fleet.Fleet) ([]appset.Generated, error) {
 	return appset.GenerateFleet(ctx, f, repos)
 }
 
-func writeApps(w io.Writer, apps []appset.Generated, format string) error {
+func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []fleet.Cluster) error {
 	list := make([]fleet.Application, len(apps))
 	for i, g := range apps {
 		list[i] = g.App
@@ -138,12 +137,16 @@ func writeApps(w io.Writer, apps []appset.Generated, format string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tAPPLICATIONSET\tPROJECT\tDESTINATION\tNAMESPACE\tSOURCE")
+	byServer := map[string]string{}
+	for _, c := range clusters {
+		byServer[c.Server] = c.Name
+	}
+	fmt.Fprintln(tw, "NAME\tAPPLICATIONSET\tPROJECT\tCLUSTER\tNAMESPACE\tSOURCE")
 	for _, g := range apps {
 		a := g.App
 		dest := a.Spec.Destination.Name
 		if dest == "" {
-			dest = a.Spec.Destination.Server
+			dest = byServer[a.Spec.Destination.Server]
 		}
 		var srcs []string
 		for _, s := range a.Spec.AllSources() {
@@ -171,25 +174,23 @@ type clusterEntry struct {
 	Shard  int               `json:"shard"`
 }
 
-// ShardOf returns the shard (0..n-1) of a cluster: a hash of its name, so
-// that a cluster keeps its shard when others are added or removed.
-func ShardOf(cluster string, n int) int {
+// shardOf returns the shard (0..n-1) of the k-th cluster by name: round
+// robin, so shards differ in size by at most one.
+func shardOf(k, n int) int {
 	if n <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	h.Write([]byte(cluster))
-	return int(h.Sum32() % uint32(n))
+	return k % n
 }
 
 func writeClusters(w io.Writer, clusters []fleet.Cluster, shards int, format string) error {
 	list := make([]clusterEntry, 0, len(clusters))
-	for _, c := range clusters {
+	for k, c := range clusters {
 		labels := c.Labels
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: ShardOf(c.Name, shards)})
+		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: shardOf(k, shards)})
 	}
 	switch format {
 	case "json":

@@ -53,6 +53,14 @@ func yamlSyntaxError(file string, err error) error {
 		if i := strings.Index(msg, ": "); i >= 0 {
 			msg = msg[i+2:]
 		}
+		// yaml.v3 counts lines from 0 for parser errors (from 1 for scanner
+		// errors); its parser problems are the ones below.
+		for _, p := range []string{"did not find expected", "found duplicate", "found incompatible", "found undefined tag"} {
+			if strings.HasPrefix(msg, p) {
+				line++
+				break
+			}
+		}
 	}
 	return &FileError{File: file, Line: line, Class: ClassStrictDecoding, Msg: "invalid YAML: " + msg}
 }

@@ -1,0 +1,106 @@
+package appset
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFastReplace(t *testing.T) {
+	t.Parallel()
+	params := map[string]any{"app": "web", "n": 3, "path[0]": "apps"}
+	tests := []struct{ in, want, err string }{
+		{in: "{{app}}", want: "web"},
+		{in: "{{ app }}-x", want: "web-x"},
+		{in: "{{  unknown  }}", want: "{{  unknown  }}"},
+		{in: "{{n}}", want: "{{n}}"}, // only string parameters substitute
+		{in: "{{}} {{ .app }}", want: "{{}} {{ .app }}"},
+		{in: "{{path[0]}}", want: "apps"},
+		{in: "{{oops", want: "{{oops"}, // no complete tag: left alone
+		{in: "{{app}}\n}}", want: "web\n}}"},
+		{in: "{{\napp}}", want: "{{\napp}}"}, // "." does not cross a newline
+		{in: "{{app}} and {{oops", err: `invalid template: Cannot find end tag="}}" in the template="{{app}} and {{oops" starting from "oops"`},
+	}
+	for _, tt := range tests {
+		got, err := fastReplace(tt.in, params)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("fastReplace(%q) error = %v, want %s", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("fastReplace(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestGoTemplateFunctions(t *testing.T) {
+	t.Parallel()
+	r, err := NewRenderer(true, []string{"missingkey=error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{`{{ normalize "Prod_EU.Main" }}`, "prod-eu.main"},
+		{`{{ slugify "Prod_EU.Main" }}`, "prod-eu-main"},
+		{`{{ slugify 10 true "hello wonderful world" }}`, "hello"},
+		{`{{ slugify 10 false "hello wonderful world" }}`, "hello-wond"},
+		{`{{ .m | toYaml }}`, "a: b"},
+		{`{{ (fromYaml "a: 1").a }}`, "1"},
+		{`{{ upper .name }}`, "WEB"},
+	}
+	for _, tt := range tests {
+		got, err := r.Replace(tt.in, map[string]any{"name": "web", "m": map[string]any{"a": "b"}})
+		if err != nil || got != tt.want {
+			t.Errorf("%s = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for _, removed := range []string{"env", "expandenv", "getHostByName"} {
+		if _, err := r.Replace("{{ "+removed+` "X" }}`, nil); err == nil || !strings.Contains(err.Error(), "not defined") {
+			t.Errorf("%s should not be defined: %v", removed, err)
+		}
+	}
+	if _, err := NewRenderer(true, []string{"missingkey=bogus"}); err == nil {
+		t.Error("an unknown goTemplateOptions value must be refused, not panic")
+	}
+}
+
+func TestMatchPathspec(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		spec, name string
+		want       bool
+	}{
+		{"clusters/*/config.yaml", "clusters/a/config.yaml", true},
+		{"clusters/*/config.yaml", "clusters/legacy/dc1/config.yaml", true}, // "*" crosses "/"
+		{"clusters/*.json", "clusters/x/y.json", true},
+		{"clusters", "clusters/a/b.yaml", true},
+		{"clusters/a.yaml", "clusters/a.yaml", true},
+		{"clusters/a.yaml", "clusters/a.yaml.bak", false},
+		{"c?/[ab].y*", "c1/a.yaml", true},
+		{"c?/[!ab].y*", "c1/a.yaml", false},
+	} {
+		if got := matchPathspec(tt.spec, tt.name); got != tt.want {
+			t.Errorf("matchPathspec(%q, %q) = %v, want %v", tt.spec, tt.name, got, tt.want)
+		}
+	}
+}
+
+// FuzzRender feeds arbitrary templates to both modes: they must render or
+// fail with an error, never panic or hang.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"{{app}}", "{{ .app }}", "{{app}} {{oops", "{{ index .m \"k\" }}", "{{ slugify 3 .app }}", "{{{{}}}}", "{{ template \"base\" }}"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, tmpl string, goTemplate bool) {
+		if strings.Contains(tmpl, "template") || strings.Contains(tmpl, "range") {
+			t.Skip("recursive templates and loops may legitimately run long")
+		}
+		r, err := NewRenderer(goTemplate, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = r.Replace(tmpl, map[string]any{"app": "web", "m": map[string]any{"k": "v"}})
+	})
+}
