@@ -291,14 +291,17 @@ func normalize(spec *fleet.ApplicationSpec) {
 	}
 }
 
+// appResource names Applications in API-server style messages.
+const appResource = "Application.argoproj.io"
+
 // checkStorable applies the API server's object-metadata validation.
 func checkStorable(app *fleet.Application) error {
 	name := app.Metadata.Name
 	invalid := func(field, value, msg string) error {
-		return fmt.Errorf("Application.argoproj.io %q is invalid: %s: Invalid value: %q: %s", name, field, value, msg)
+		return fmt.Errorf("%s %q is invalid: %s: Invalid value: %q: %s", appResource, name, field, value, msg)
 	}
 	if name == "" {
-		return errors.New("Application.argoproj.io is invalid: metadata.name: Required value: name or generateName is required")
+		return fmt.Errorf("%s is invalid: metadata.name: Required value: name or generateName is required", appResource)
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return invalid("metadata.name", name, errs[0])
@@ -319,7 +322,7 @@ func checkStorable(app *fleet.Application) error {
 		total += len(k) + len(app.Metadata.Annotations[k])
 	}
 	if total > 256*1024 {
-		return fmt.Errorf("Application.argoproj.io %q is invalid: metadata.annotations: Too long: must have at most 262144 bytes", name)
+		return fmt.Errorf("%s %q is invalid: metadata.annotations: Too long: must have at most 262144 bytes", appResource, name)
 	}
 	return nil
 }

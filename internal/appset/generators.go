@@ -215,9 +215,7 @@ func (g *generation) list(l *fleet.ListGenerator) ([]Params, error) {
 		if err := yaml.Unmarshal([]byte(l.ElementsYaml), &more); err != nil {
 			return nil, fmt.Errorf("error unmarshling decoded ElementsYaml %w", err)
 		}
-		for _, m := range more {
-			res = append(res, m)
-		}
+		res = append(res, more...)
 	}
 	return res, nil
 }

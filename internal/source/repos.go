@@ -210,7 +210,10 @@ func gitTree(dir, revision string) (*tree, error) {
 		return nil, err
 	}
 	sort.Strings(files)
+	var mu sync.Mutex // go-git's object storage is not safe for concurrent reads
 	return &tree{files: files, read: func(name string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		f, ok := blobs[name]
 		if !ok {
 			return nil, errors.New("no file " + name)
