@@ -7,7 +7,7 @@ STATICCHECK_VER := v0.8.2
 STATICCHECK     := $(BIN)/staticcheck-$(STATICCHECK_VER)/staticcheck
 DEMO_DIR        ?= $(CURDIR)/.demo
 
-.PHONY: all demo test lint unit tools fuzz build clean
+.PHONY: all demo test lint unit tools fuzz build clean local-fleet
 
 all: build
 
@@ -34,6 +34,11 @@ $(STATICCHECK):
 ## tools: build the test control plane (etcd, kube-apiserver, …) into bin/
 tools:
 	@hack/tools/build.sh $(BIN)
+
+## local-fleet: start real local clusters (CLUSTERS=a,b,c) and write $(DEMO_DIR)/fleet.kubeconfig
+CLUSTERS ?= canary,early,general
+local-fleet: tools
+	$(GO) run ./hack/localfleet --clusters $(CLUSTERS) --kubeconfig $(DEMO_DIR)/fleet.kubeconfig
 
 ## fuzz: a short run of every fuzz target
 fuzz:

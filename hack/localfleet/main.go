@@ -1,0 +1,83 @@
+// Command localfleet starts a named local fleet of real control planes
+// (internal/kubetest) and writes one kubeconfig with a context per cluster,
+// for the demo and for manual runs. It runs until interrupted.
+//
+//	go run ./hack/localfleet --clusters canary,early,general --kubeconfig .demo/fleet.kubeconfig
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/kubetest"
+)
+
+func main() {
+	names := flag.String("clusters", "canary,early,general", "comma-separated cluster names (each becomes a kubeconfig context)")
+	kubeconfig := flag.String("kubeconfig", ".demo/fleet.kubeconfig", "where to write the merged kubeconfig")
+	workloads := flag.Bool("workloads", true, "also run controller-manager, scheduler and kwok so workloads become Ready")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, strings.Split(*names, ","), *kubeconfig, *workloads); err != nil {
+		fmt.Fprintln(os.Stderr, "localfleet:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, names []string, kubeconfig string, workloads bool) error {
+	begin := time.Now()
+	clusters := make([]*kubetest.Cluster, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clusters[i], errs[i] = kubetest.StartCluster(ctx, kubetest.Options{Name: name, Workloads: workloads})
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range clusters {
+			if c != nil {
+				c.Stop()
+			}
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o755); err != nil {
+		return err
+	}
+	if err := kubetest.WriteKubeconfig(kubeconfig, clusters...); err != nil {
+		return err
+	}
+	fmt.Printf("%d clusters up in %s\n\n", len(clusters), time.Since(begin).Round(10*time.Millisecond))
+	fmt.Printf("%-12s %-28s %10s %12s\n", "CONTEXT", "SERVER", "START", "MEMORY")
+	for _, c := range clusters {
+		rss := c.RSS()
+		var total int64
+		var parts []string
+		for name, b := range rss {
+			total += b
+			parts = append(parts, fmt.Sprintf("%s %d", name, b>>20))
+		}
+		sort.Strings(parts)
+		fmt.Printf("%-12s %-28s %10s %8d MiB   (%s MiB)\n", c.Name, c.Server, c.StartDuration.Round(10*time.Millisecond), total>>20, strings.Join(parts, ", "))
+	}
+	fmt.Printf("\nexport KUBECONFIG=%s   # contexts: %s\nPress Ctrl-C to stop the fleet.\n", kubeconfig, strings.Join(names, ", "))
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,492 @@
+// Package kubetest starts real Kubernetes control planes for tests and local
+// runs: etcd and kube-apiserver with RBAC and client-certificate
+// authentication on free loopback ports, and — with Options.Workloads —
+// kube-controller-manager, kube-scheduler and kwok with a Ready node, so
+// that Deployments roll out, Pods become Ready, Jobs complete and namespaces
+// are deleted as on a real cluster.
+//
+// The binaries are built from Go modules by hack/tools/build.sh (make tools)
+// into bin/. When they are missing, Start fails the test with the command
+// that builds them; it never skips.
+//
+//	c := kubetest.Start(t, kubetest.Options{Name: "canary", Workloads: true})
+//	client := kubernetes.NewForConfigOrDie(c.Config)
+package kubetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Options configures one control plane.
+type Options struct {
+	// Name is the cluster's name and its kubeconfig context name. Default:
+	// "kubetest".
+	Name string
+	// Workloads adds kube-controller-manager, kube-scheduler and kwok with
+	// one Ready node.
+	Workloads bool
+	// BinDir holds the binaries. Default: $FLOTILLA_BIN, else bin/ at the
+	// root of the module this runs in.
+	BinDir string
+	// Dir is where data, credentials and logs go. Default: a new temporary
+	// directory, removed by Stop.
+	Dir string
+	// StartTimeout bounds the whole start. Default: 90s.
+	StartTimeout time.Duration
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	Name string
+	// Kubeconfig is the path of a kubeconfig whose only context, Name,
+	// authenticates as a cluster admin with a client certificate.
+	Kubeconfig string
+	// Config is the same credentials as a client-go config.
+	Config *rest.Config
+	// Server is the apiserver's URL.
+	Server string
+	// StartDuration is how long Start took.
+	StartDuration time.Duration
+
+	dir     string
+	ownsDir bool
+	procs   []*process
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// Binaries are the programs a control plane needs, by name in BinDir.
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"}
+
+// ErrBinariesMissing means the control plane has not been built.
+var ErrBinariesMissing = errors.New("control-plane binaries missing")
+
+// Start starts a control plane and stops it when the test ends, printing
+// its processes' logs if the test failed. It fails the test on any error.
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	c, err := StartCluster(t.Context(), o)
+	if err != nil {
+		t.Fatalf("kubetest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kubetest: logs of cluster %s:\n%s", c.Name, c.Logs(60))
+		}
+		c.Stop()
+	})
+	return c
+}
+
+// StartCluster starts a control plane; the caller must Stop it.
+func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
+	begin := time.Now()
+	if o.Name == "" {
+		o.Name = "kubetest"
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 90 * time.Second
+	}
+	bin, err := binDir(o.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{Name: o.Name, dir: o.Dir}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "kubetest-"+o.Name+"-"); err != nil {
+			return nil, err
+		}
+		c.ownsDir = true
+	}
+	defer func() {
+		if err != nil {
+			logs := c.Logs(30)
+			c.Stop()
+			err = fmt.Errorf("start cluster %s: %w\n%s", o.Name, err, logs)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+
+	pki, err := writePKI(filepath.Join(c.dir, "pki"))
+	if err != nil {
+		return c, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return c, err
+	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+
+	if err := c.start("etcd", filepath.Join(bin, "etcd"),
+		"--name=default", "--data-dir="+filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn",
+	); err != nil {
+		return c, err
+	}
+	if err := c.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+		"--secure-port="+strconv.Itoa(ports[2]),
+		"--cert-dir="+filepath.Join(c.dir, "apiserver"),
+		"--tls-cert-file="+pki.serverCert, "--tls-private-key-file="+pki.serverKey,
+		"--client-ca-file="+pki.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+pki.saPub, "--service-account-signing-key-file="+pki.saKey,
+		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
+		"--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
+		"--profiling=false", "--v=0",
+	); err != nil {
+		return c, err
+	}
+
+	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	if err := writeKubeconfig(c.Kubeconfig, o.Name, c.Server, pki); err != nil {
+		return c, err
+	}
+	if c.Config, err = RESTConfig(c.Kubeconfig, o.Name); err != nil {
+		return c, err
+	}
+	if err := c.waitReady(ctx); err != nil {
+		return c, err
+	}
+	if o.Workloads {
+		if err := c.startWorkloads(ctx, bin, pki); err != nil {
+			return c, err
+		}
+	}
+	c.StartDuration = time.Since(begin)
+	return c, nil
+}
+
+// RESTConfig loads a kubeconfig context with Flotilla's client settings.
+func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 50, 300
+	return cfg, nil
+}
+
+func binDir(dir string) (string, error) {
+	if dir == "" {
+		dir = os.Getenv("FLOTILLA_BIN")
+	}
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(root, "bin")
+	}
+	var missing []string
+	for _, b := range Binaries {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%w in %s (%s): build them with `make tools` (hack/tools/build.sh; cold ≈ 6 min)", ErrBinariesMissing, dir, strings.Join(missing, ", "))
+	}
+	return dir, nil
+}
+
+// moduleRoot finds the directory of the go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: set FLOTILLA_BIN")
+		}
+		dir = parent
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func (c *Cluster) start(name, path string, args ...string) error {
+	logPath := filepath.Join(c.dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so Stop ends it and only it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// waitReady polls /readyz until it answers ok, failing early when a
+// process exits.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := c.exited(); err != nil {
+			return false, err
+		}
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok", nil
+	})
+}
+
+func (c *Cluster) exited() error {
+	for _, p := range c.procs {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited: %v", p.name, p.err)
+		default:
+		}
+	}
+	return nil
+}
+
+// NodeName is the name of the kwok node of a cluster started with
+// Workloads.
+const NodeName = "kwok-node-0"
+
+func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki) error {
+	if err := c.start("kube-controller-manager", filepath.Join(bin, "kube-controller-manager"),
+		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0",
+		"--service-account-private-key-file="+pki.saKey, "--root-ca-file="+pki.caCert,
+		"--use-service-account-credentials=false", "--kube-api-qps=100", "--kube-api-burst=200",
+		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10", "--v=0",
+	); err != nil {
+		return err
+	}
+	if err := c.start("kube-scheduler", filepath.Join(bin, "kube-scheduler"),
+		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--v=0",
+	); err != nil {
+		return err
+	}
+	if err := c.start("kwok", filepath.Join(bin, "kwok"),
+		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
+		"--config="+filepath.Join(bin, "kwok-stages.yaml"),
+	); err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        NodeName,
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": NodeName, "kubernetes.io/os": "linux"},
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+		},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{"cpu": mustQuantity("64"), "memory": mustQuantity("256Gi"), "pods": mustQuantity("1000")},
+			Capacity:    corev1.ResourceList{"cpu": mustQuantity("64"), "memory": mustQuantity("256Gi"), "pods": mustQuantity("1000")},
+		},
+	}
+	if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create node: %w", err)
+	}
+	// Ready means kwok marked the node Ready and no not-ready taint is
+	// left; the taint is removed here in case the node-lifecycle
+	// controller has not done it yet.
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := c.exited(); err != nil {
+			return false, err
+		}
+		n, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		ready := false
+		for _, cond := range n.Status.Conditions {
+			ready = ready || cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue
+		}
+		if !ready {
+			return false, nil
+		}
+		if len(n.Spec.Taints) > 0 {
+			n.Spec.Taints = nil
+			_, err := client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+			return false, ignoreConflict(err)
+		}
+		return true, nil
+	})
+}
+
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// Stop stops the cluster's processes (only those it started: each runs in
+// its own process group) and removes its directory if Start made it.
+// Calling Stop twice is harmless.
+func (c *Cluster) Stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	c.procs = nil
+	if c.ownsDir && c.dir != "" {
+		os.RemoveAll(c.dir)
+		c.dir = ""
+	}
+}
+
+// Logs returns the last lines of each process's log.
+func (c *Cluster) Logs(lines int) string {
+	var b strings.Builder
+	for _, p := range c.procs {
+		data, err := os.ReadFile(p.log)
+		if err != nil {
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(&b, "--- %s (%s) ---\n%s\n", p.name, p.log, strings.Join(all, "\n"))
+	}
+	return b.String()
+}
+
+// RSS returns the resident memory of the cluster's processes in bytes, by
+// process name, read from /proc.
+func (c *Cluster) RSS() map[string]int64 {
+	out := map[string]int64{}
+	for _, p := range c.procs {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if f := strings.Fields(string(line)); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				out[p.name] = kb * 1024
+			}
+		}
+	}
+	return out
+}
+
+// WriteKubeconfig writes one kubeconfig holding a context per cluster, each
+// named after its cluster.
+func WriteKubeconfig(path string, clusters ...*Cluster) error {
+	merged := clientcmdapi.NewConfig()
+	for _, c := range clusters {
+		cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+		if err != nil {
+			return err
+		}
+		for k, v := range cfg.Clusters {
+			merged.Clusters[k] = v
+		}
+		for k, v := range cfg.AuthInfos {
+			merged.AuthInfos[k] = v
+		}
+		for k, v := range cfg.Contexts {
+			merged.Contexts[k] = v
+		}
+		if merged.CurrentContext == "" {
+			merged.CurrentContext = c.Name
+		}
+	}
+	return clientcmd.WriteToFile(*merged, path)
+}
+
+func writeKubeconfig(path, name, server string, p *pki) error {
+	caData, err := os.ReadFile(p.caCert)
+	if err != nil {
+		return err
+	}
+	certData, err := os.ReadFile(p.adminCert)
+	if err != nil {
+		return err
+	}
+	keyData, err := os.ReadFile(p.adminKey)
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[name] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caData}
+	cfg.AuthInfos[name+"-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: certData, ClientKeyData: keyData}
+	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name + "-admin"}
+	cfg.CurrentContext = name
+	return clientcmd.WriteToFile(*cfg, path)
+}

@@ -1,0 +1,166 @@
+package kubetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// TestFleetOfThree starts three clusters side by side, rolls a Deployment
+// out on each, deletes a namespace on one, and checks that one merged
+// kubeconfig reaches every cluster by its context name through kubectl.
+func TestFleetOfThree(t *testing.T) {
+	names := []string{"canary", "early", "general"}
+	clusters := make([]*Cluster, len(names))
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clusters[i], errs[i] = StartCluster(t.Context(), Options{Name: name, Workloads: true})
+		}()
+	}
+	wg.Wait()
+	for i, c := range clusters {
+		if c != nil {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("logs of %s:\n%s", c.Name, c.Logs(40))
+				}
+				c.Stop()
+			})
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+	}
+	for _, c := range clusters {
+		var total int64
+		for _, b := range c.RSS() {
+			total += b
+		}
+		t.Logf("cluster %s: started in %s (three at once on this machine), %d MiB resident", c.Name, c.StartDuration.Round(10*time.Millisecond), total>>20)
+	}
+
+	t.Run("deployment becomes available on every cluster", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make([]error, len(clusters))
+		for i, c := range clusters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = rollOut(t.Context(), c)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("namespace deletion completes", func(t *testing.T) {
+		ctx := t.Context()
+		client := kubernetes.NewForConfigOrDie(clusters[0].Config)
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}
+		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "doomed"}, Data: map[string]string{"k": "v"}}
+		if _, err := client.CoreV1().ConfigMaps("doomed").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if err != nil {
+			t.Fatalf("namespace doomed still exists: %v", err)
+		}
+	})
+
+	t.Run("kubectl reaches each cluster by context", func(t *testing.T) {
+		kubeconfig := filepath.Join(t.TempDir(), "fleet.kubeconfig")
+		if err := WriteKubeconfig(kubeconfig, clusters...); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := binDir("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clusters {
+			out, err := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", kubeconfig, "--context", c.Name,
+				"get", "deployment", "web", "-n", "demo", "-o", "jsonpath={.status.availableReplicas} {.metadata.namespace}").CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "3 demo" {
+				t.Errorf("kubectl --context %s: %q, %v", c.Name, out, err)
+			}
+		}
+	})
+}
+
+func rollOut(ctx context.Context, c *Cluster) error {
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	labels := map[string]string{"app": "web"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "demo"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](3),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27"}}},
+			},
+		},
+	}
+	if _, err := client.AppsV1().Deployments("demo").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	var last *appsv1.Deployment
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		last, err = client.AppsV1().Deployments("demo").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range last.Status.Conditions {
+			if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue && last.Status.AvailableReplicas == 3 {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster %s: deployment not available: %v (status %+v)", c.Name, err, last.Status)
+	}
+	return nil
+}
+
+func TestMissingBinariesFailWithTheBuildCommand(t *testing.T) {
+	t.Parallel()
+	_, err := StartCluster(t.Context(), Options{BinDir: t.TempDir()})
+	if !errors.Is(err, ErrBinariesMissing) || !strings.Contains(err.Error(), "make tools") {
+		t.Fatalf("got %v, want ErrBinariesMissing naming `make tools`", err)
+	}
+}
