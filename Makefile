@@ -11,11 +11,9 @@ DEMO_DIR        ?= $(CURDIR)/.demo
 
 all: build
 
-## demo: evaluate the bundled example fleet (no GitHub, no cluster needed)
-demo:
-	@$(GO) run ./cmd/render --fleet testdata/fleet --list-clusters
-	@echo
-	@$(GO) run ./cmd/render --fleet testdata/fleet --list-apps
+## demo: render the example fleet into hydrated branches of a throwaway local repo
+demo: build
+	@DEMO_DIR=$(DEMO_DIR) hack/demo.sh
 
 ## test: the whole suite: formatting, vet, staticcheck, and go test -race
 test: lint tools unit

@@ -21,16 +21,28 @@ const renderUsage = `Usage: render [flags]
 
 render reads a fleet repository (flotilla.yaml, a cluster inventory and Argo CD
 ApplicationSets), evaluates every ApplicationSet exactly as Argo CD's
-ApplicationSet controller would, and shows what it generates.
+ApplicationSet controller would, builds every Application with Kustomize (or
+as a plain directory), and commits the manifests to one branch per cluster,
+hydrated/<cluster>-next, in the layout of Argo CD's Source Hydrator. Only
+branches whose content changed get a commit; all of them are pushed in one
+atomic push. Bad input stops the run before anything is committed.
 
 Flags:
   --fleet DIR        the fleet repository checkout (default ".")
-  --list-apps        print the generated Applications
-  --list-clusters    print the cluster inventory
-  --shards N         with --list-clusters: also assign the clusters to N shards
-                     for a CI matrix: the k-th cluster by name is in shard
-                     k mod N, the same split every --shard i/N uses (default 1)
-  -o FORMAT          table (default), json or yaml
+  --remote URL       where to push the hydrated branches (default: hydrated.repo
+                     from flotilla.yaml, else the checkout's origin); https
+                     remotes use $GITHUB_TOKEN
+  --no-push          commit to local branches of the fleet checkout only
+  --out DIR          write each cluster's tree to DIR/<cluster>/ and touch no Git
+  --shard i/n        render only the clusters of shard i of n (the k-th cluster
+                     by name is in shard k mod n), for a CI matrix
+  --concurrency N    builds run at once (default: twice the CPUs)
+  --list-apps        print the generated Applications instead of rendering
+  --list-clusters    print the cluster inventory instead of rendering
+  --shards N         with --list-clusters: assign the clusters to N shards, the
+                     split --shard i/N uses (default 1)
+  -o FORMAT          text (default) or json for rendering; table (default),
+                     json or yaml for the lists
 
 Output:
   --list-apps -o json prints a JSON array of Argo CD Application objects
@@ -40,11 +52,20 @@ Output:
     matrix:
       cluster: ${{ fromJSON(needs.plan.outputs.clusters) }}
 
+Output:
+  render -o json prints {"drySha", "mode", "target", "apps", "builds",
+  "clusters": [{"cluster", "branch", "oldCommit", "newCommit", "updated",
+  "change": {"Added", "Changed", "Removed", "Objects"}, "kept"}]}.
+
 Exit codes:
   0  success
+  1  writing or pushing the branches failed (nothing partial is pushed)
   2  bad flags or bad fleet input: the message names the file and line
 
 Examples:
+  render                                  # render . and push to origin
+  render --fleet testdata/fleet --out /tmp/hydrated
+  render --no-push -o json
   render --fleet testdata/fleet --list-apps
   render --fleet . --list-apps -o json | jq '.[].metadata.name'
   render --list-clusters --shards 4 -o json
@@ -56,6 +77,11 @@ type renderOptions struct {
 	listClusters bool
 	shards       int
 	output       string
+	remote       string
+	noPush       bool
+	out          string
+	shard        string
+	concurrency  int
 }
 
 // Render runs the render command.
@@ -63,6 +89,13 @@ func Render(ctx context.Context, args []string, env Env) int {
 	opts, err := parseRenderFlags(args, env)
 	if err != nil {
 		return report(env, "render", err)
+	}
+	if !opts.listApps && !opts.listClusters {
+		code, err := runHydrate(ctx, opts, env)
+		if err != nil {
+			report(env, "render", err)
+		}
+		return code
 	}
 	if err := runRender(ctx, opts, env); err != nil {
 		return report(env, "render", err)
@@ -77,12 +110,40 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	fs.BoolVar(&o.listApps, "list-apps", false, "")
 	fs.BoolVar(&o.listClusters, "list-clusters", false, "")
 	fs.IntVar(&o.shards, "shards", 1, "")
-	fs.StringVar(&o.output, "o", "table", "")
+	fs.StringVar(&o.output, "o", "", "")
+	fs.StringVar(&o.remote, "remote", "", "")
+	fs.BoolVar(&o.noPush, "no-push", false, "")
+	fs.StringVar(&o.out, "out", "", "")
+	fs.StringVar(&o.shard, "shard", "", "")
+	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency(), "")
 	if err := parseFlags(fs, args, env, renderUsage); err != nil {
 		return o, err
 	}
-	if err := outputFormat(o.output, "table", "json", "yaml"); err != nil {
+	listing := o.listApps || o.listClusters
+	switch {
+	case listing && o.output == "":
+		o.output = "table"
+	case !listing && o.output == "":
+		o.output = "text"
+	}
+	if listing {
+		if err := outputFormat(o.output, "table", "json", "yaml"); err != nil {
+			return o, err
+		}
+	} else if err := outputFormat(o.output, "text", "json"); err != nil {
 		return o, err
+	}
+	if o.concurrency < 1 {
+		return o, fmt.Errorf("%w: --concurrency must be at least 1", errUsage)
+	}
+	exclusive := 0
+	for _, set := range []bool{o.remote != "", o.noPush, o.out != ""} {
+		if set {
+			exclusive++
+		}
+	}
+	if exclusive > 1 {
+		return o, fmt.Errorf("%w: --remote, --no-push and --out exclude each other", errUsage)
 	}
 	if o.listApps && o.listClusters {
 		return o, fmt.Errorf("%w: --list-apps and --list-clusters cannot be combined", errUsage)
@@ -90,8 +151,8 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	if o.shards < 1 {
 		return o, fmt.Errorf("%w: --shards must be at least 1", errUsage)
 	}
-	if !o.listApps && !o.listClusters {
-		return o, fmt.Errorf("%w: nothing to do: pass --list-apps or --list-clusters (see --help)", errUsage)
+	if _, err := parseShard(o.shard); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -204,9 +204,9 @@ func TestRenderBadInput(t *testing.T) {
 			want:  "render: clusters/empty.yaml: empty inventory file: it defines no cluster (add a Cluster document or remove the file)\n",
 		},
 		{
-			name:  "no flags",
+			name:  "bad shard",
 			files: nil,
-			want:  "render: usage: nothing to do: pass --list-apps or --list-clusters (see --help)\n",
+			want:  "render: usage: --shard \"2/2\" must be i/n with 0 <= i < n (e.g. 0/4)\n",
 		},
 	}
 	for _, tt := range tests {
@@ -214,8 +214,8 @@ func TestRenderBadInput(t *testing.T) {
 			t.Parallel()
 			dir := writeFleet(t, tt.files)
 			args := []string{"--fleet", dir, "--list-apps"}
-			if tt.name == "no flags" {
-				args = []string{"--fleet", dir}
+			if tt.name == "bad shard" {
+				args = []string{"--fleet", dir, "--shard", "2/2"}
 			}
 			code, stdout, stderr := renderCmd(t, args...)
 			if code != ExitUsage {

@@ -21,6 +21,7 @@ const (
 	ClassUpdateApplication     Class = "UpdateApplicationError"
 	ClassConfig                Class = "ConfigError"
 	ClassInventory             Class = "InventoryError"
+	ClassRender                Class = "RenderError"
 )
 
 // FileError is an input error that points at a file and, where known, a

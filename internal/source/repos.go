@@ -33,11 +33,17 @@ type Repos struct {
 
 	mu    sync.Mutex
 	trees map[string]*tree // folder + "@" + revision
+	temps []string         // checkouts to remove on Close
 }
 
 type tree struct {
 	files []string
 	read  func(name string) ([]byte, error)
+	sha   string // the commit, for trees read through Git
+
+	once     sync.Once
+	checkout string
+	err      error
 }
 
 // New returns the resolver of a fleet.
@@ -211,7 +217,7 @@ func gitTree(dir, revision string) (*tree, error) {
 	}
 	sort.Strings(files)
 	var mu sync.Mutex // go-git's object storage is not safe for concurrent reads
-	return &tree{files: files, read: func(name string) ([]byte, error) {
+	return &tree{files: files, sha: h.String(), read: func(name string) ([]byte, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		f, ok := blobs[name]
@@ -225,4 +231,63 @@ func gitTree(dir, revision string) (*tree, error) {
 		defer rd.Close()
 		return io.ReadAll(rd)
 	}}, nil
+}
+
+// Checkout returns a directory with the repository's content at revision
+// and the commit it is: the mapped folder itself (and no commit) for
+// on-disk repositories, else a temporary checkout made once per run and
+// removed by Close.
+func (r *Repos) Checkout(ctx context.Context, repoURL, revision string) (dir, sha string, err error) {
+	d, err := r.Dir(repoURL)
+	if err != nil {
+		return "", "", err
+	}
+	if !r.IsGit(d) {
+		return d, "", nil
+	}
+	t, err := r.tree(ctx, repoURL, revision)
+	if err != nil {
+		return "", "", err
+	}
+	t.once.Do(func() {
+		t.checkout, t.err = os.MkdirTemp("", "flotilla-checkout-")
+		if t.err != nil {
+			return
+		}
+		r.mu.Lock()
+		r.temps = append(r.temps, t.checkout)
+		r.mu.Unlock()
+		for _, name := range t.files {
+			data, err := t.read(name)
+			if err != nil {
+				t.err = err
+				return
+			}
+			p := filepath.Join(t.checkout, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.err = err
+				return
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.err = err
+				return
+			}
+		}
+	})
+	return t.checkout, t.sha, t.err
+}
+
+// Root is the fleet checkout's directory.
+func (r *Repos) Root() string { return r.root }
+
+// Close removes temporary checkouts.
+func (r *Repos) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, d := range r.temps {
+		errs = append(errs, os.RemoveAll(d))
+	}
+	r.temps = nil
+	return errors.Join(errs...)
 }

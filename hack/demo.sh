@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# demo.sh: render the example fleet into hydrated branches of a throwaway
+# local Git repository, as CI would on a push to main. No GitHub, no cluster.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+demo=${DEMO_DIR:-$root/.demo}
+render="$root/bin/render"
+
+rm -rf "$demo/fleet" "$demo/remote.git"
+mkdir -p "$demo"
+export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
+export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
+git init -q --bare -b main "$demo/remote.git"
+cp -r "$root/testdata/fleet" "$demo/fleet"
+git -C "$demo/fleet" init -q -b main
+git -C "$demo/fleet" add -A
+git -C "$demo/fleet" commit -q -m "example fleet"
+git -C "$demo/fleet" remote add origin "$demo/remote.git"
+git -C "$demo/fleet" push -q origin main
+
+echo "== render: push hydrated/<cluster>-next branches to the fleet's origin"
+"$render" --fleet "$demo/fleet"
+echo
+echo "== render again: nothing changed, so no commit"
+"$render" --fleet "$demo/fleet" | tail -1
+echo
+echo "== the branches, in $demo/remote.git"
+git -C "$demo/remote.git" for-each-ref --format='  %(refname:short)  %(objectname:short)  %(subject)' refs/heads/hydrated
+echo
+echo "Look at one:"
+echo "  git -C $demo/remote.git show hydrated/prod-us-east-next --stat"
+echo "  git -C $demo/remote.git show hydrated/prod-us-east-next:api-gateway-prod-us-east/manifest.yaml"

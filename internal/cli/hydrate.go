@@ -1,0 +1,385 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flotilla-dev/flotilla/internal/appset"
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/render"
+	"github.com/flotilla-dev/flotilla/internal/source"
+)
+
+// shard is a --shard i/n selection.
+type shard struct{ i, n int }
+
+func parseShard(s string) (shard, error) {
+	if s == "" {
+		return shard{0, 1}, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return shard{}, fmt.Errorf("%w: --shard %q must be i/n with 0 <= i < n (e.g. 0/4)", errUsage, s)
+	}
+	return shard{i, n}, nil
+}
+
+// select keeps the clusters of the shard: the k-th cluster by name is in
+// shard k mod n (the same split as --list-clusters --shards n).
+func (s shard) pick(clusters []fleet.Cluster) []fleet.Cluster {
+	var out []fleet.Cluster
+	for k, c := range clusters {
+		if shardOf(k, s.n) == s.i {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// hydrateResult is render's machine-readable result (-o json).
+type hydrateResult struct {
+	DrySHA   string           `json:"drySha"`
+	Mode     string           `json:"mode"` // push, local, out
+	Target   string           `json:"target"`
+	Apps     int              `json:"apps"`
+	Builds   int64            `json:"builds"`
+	Clusters []hydrate.Result `json:"clusters"`
+}
+
+// renderPlan is everything rendered, before anything is written.
+type renderPlan struct {
+	fleet  *fleet.Fleet
+	dry    hydrate.DryCommit
+	when   time.Time
+	repo   *git.Repository // nil when the fleet is not a Git checkout
+	trees  []*hydrate.Tree
+	apps   int
+	builds int64
+}
+
+// plan loads, generates and renders the selected clusters. Any problem
+// with the input is returned before anything is written.
+func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
+	f, err := fleet.Load(o.fleet)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := parseShard(o.shard)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := source.New(f)
+	if err != nil {
+		return nil, err
+	}
+	defer repos.Close()
+	generated, err := appset.GenerateFleet(ctx, f, repos)
+	if err != nil {
+		return nil, err
+	}
+	p := &renderPlan{fleet: f}
+	if p.repo, p.dry, p.when, err = dryCommit(f); err != nil {
+		return nil, err
+	}
+
+	clusters := sh.pick(realClusters(f.Clusters))
+	byServer, byName := map[string]string{}, map[string]bool{}
+	for _, c := range clusters {
+		byServer[c.Server], byName[c.Name] = c.Name, true
+	}
+	type job struct {
+		gen     appset.Generated
+		cluster string
+	}
+	var jobs []job
+	for _, g := range generated {
+		d := g.App.Spec.Destination
+		name := d.Name
+		if name == "" {
+			name = byServer[d.Server]
+		}
+		if byName[name] {
+			jobs = append(jobs, job{g, name})
+		}
+	}
+
+	builder := render.NewBuilder(repos, f.Config.Policy)
+	outs := make([]hydrate.App, len(jobs))
+	errs := make([]error, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.concurrency)
+	for i, j := range jobs {
+		g.Go(func() error {
+			out, err := builder.Render(gctx, &j.gen.App)
+			if err != nil {
+				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
+				return nil
+			}
+			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p.builds, p.apps = builder.Builds(), len(jobs)
+	trees := map[string]*hydrate.Tree{}
+	for _, c := range clusters {
+		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
+		trees[c.Name] = t
+		p.trees = append(p.trees, t)
+	}
+	for i, j := range jobs {
+		trees[j.cluster].Apps = append(trees[j.cluster].Apps, outs[i])
+	}
+	for _, t := range p.trees {
+		sort.Slice(t.Apps, func(a, b int) bool { return t.Apps[a].Name < t.Apps[b].Name })
+	}
+	return p, nil
+}
+
+// realClusters leaves out Argo CD's implicit local cluster: there is no hub
+// to hydrate it for.
+func realClusters(cs []fleet.Cluster) []fleet.Cluster {
+	var out []fleet.Cluster
+	for _, c := range cs {
+		if !c.Local {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// dryCommit describes the fleet checkout's HEAD (zero values when the fleet
+// is not in a Git repository).
+func dryCommit(f *fleet.Fleet) (*git.Repository, hydrate.DryCommit, time.Time, error) {
+	repo, err := git.PlainOpenWithOptions(f.Root, &git.PlainOpenOptions{DetectDotGit: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, hydrate.DryCommit{}, time.Unix(0, 0).UTC(), nil
+	}
+	if err != nil {
+		return nil, hydrate.DryCommit{}, time.Time{}, fmt.Errorf("open the fleet's Git repository: %w", err)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return nil, hydrate.DryCommit{}, time.Time{}, fmt.Errorf("the fleet checkout has no commit yet: %w", err)
+	}
+	c, err := repo.CommitObject(head.Hash())
+	if err != nil {
+		return nil, hydrate.DryCommit{}, time.Time{}, err
+	}
+	subject, body, _ := strings.Cut(c.Message, "\n")
+	repoURL := ""
+	for url, p := range f.Config.Repos {
+		if filepath.Clean(p) == "." && (repoURL == "" || url < repoURL) {
+			repoURL = url
+		}
+	}
+	if repoURL == "" {
+		repoURL = originURL(repo)
+	}
+	dry := hydrate.DryCommit{
+		SHA: c.Hash.String(), RepoURL: repoURL,
+		Author:  fmt.Sprintf("%s <%s>", c.Author.Name, c.Author.Email),
+		Date:    c.Committer.When.UTC().Format(time.RFC3339),
+		Subject: subject, Body: strings.TrimSpace(body),
+	}
+	return repo, dry, c.Committer.When, nil
+}
+
+func originURL(repo *git.Repository) string {
+	r, err := repo.Remote("origin")
+	if err != nil || len(r.Config().URLs) == 0 {
+		return ""
+	}
+	return r.Config().URLs[0]
+}
+
+// runHydrate renders and writes: to --out, to local branches (--no-push) or
+// to the remote.
+func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
+	p, err := plan(ctx, o)
+	if err != nil {
+		return ExitUsage, err
+	}
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds}
+	switch {
+	case o.out != "":
+		res.Mode, res.Target = "out", o.out
+		res.Clusters, err = writeOut(o.out, p)
+	default:
+		if p.repo == nil {
+			return ExitUsage, fmt.Errorf("%w: %s is not in a Git repository: use --out DIR to write the trees without Git", errUsage, p.fleet.Root)
+		}
+		pub := &hydrate.Publisher{Repo: p.repo}
+		res.Mode, res.Target = "local", p.fleet.Root
+		if !o.noPush {
+			remote := o.remote
+			if remote == "" {
+				remote = p.fleet.Config.Hydrated.Repo
+			}
+			if remote == "" {
+				remote = originURL(p.repo)
+			}
+			if remote == "" {
+				return ExitUsage, fmt.Errorf("%w: nowhere to push: pass --remote URL, set hydrated.repo in %s, add an origin remote, or use --no-push", errUsage, fleet.ConfigFile)
+			}
+			pub.Remote, pub.Auth = remote, authFor(remote, env)
+			res.Mode, res.Target = "push", redactURL(remote)
+		}
+		res.Clusters, err = pub.Publish(ctx, p.trees, p.dry, p.when)
+	}
+	if err != nil {
+		return ExitFailed, err
+	}
+	if o.output == "json" {
+		return ExitOK, writeJSON(env.Stdout, res)
+	}
+	return ExitOK, writeHydrateSummary(env.Stdout, res)
+}
+
+// authFor uses GITHUB_TOKEN (or FLOTILLA_GIT_TOKEN) for https remotes.
+func authFor(remote string, env Env) transport.AuthMethod {
+	if !strings.HasPrefix(remote, "https://") || env.Getenv == nil {
+		return nil
+	}
+	for _, k := range []string{"FLOTILLA_GIT_TOKEN", "GITHUB_TOKEN"} {
+		if tok := env.Getenv(k); tok != "" {
+			return &githttp.BasicAuth{Username: "x-access-token", Password: tok}
+		}
+	}
+	return nil
+}
+
+// redactURL drops credentials from a URL before it is printed.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
+			return u[:i+3] + "***@" + u[i+3+at+1:]
+		}
+	}
+	return u
+}
+
+// writeOut writes each cluster's tree to dir/<cluster>/, replacing what
+// was there, and touches no Git.
+func writeOut(dir string, p *renderPlan) ([]hydrate.Result, error) {
+	var results []hydrate.Result
+	for _, t := range p.trees {
+		cdir := filepath.Join(dir, t.Cluster.Name)
+		old, err := readDir(cdir)
+		if err != nil {
+			return nil, err
+		}
+		files, change, err := t.Files(old, p.dry)
+		if err != nil {
+			return nil, err
+		}
+		r := hydrate.Result{Cluster: t.Cluster.Name, Branch: t.Branch, Change: change}
+		if !hydrate.Unchanged(files, old) {
+			if err := os.RemoveAll(cdir); err != nil {
+				return nil, err
+			}
+			for name, content := range files {
+				path := filepath.Join(cdir, filepath.FromSlash(name))
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					return nil, err
+				}
+				if err := os.WriteFile(path, content, 0o644); err != nil {
+					return nil, err
+				}
+			}
+			r.Updated = true
+		} else {
+			r.Change = hydrate.Change{Objects: change.Objects}
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func readDir(dir string) (hydrate.MapFiles, error) {
+	files := hydrate.MapFiles{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && p == dir {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = b
+		return err
+	})
+	return files, err
+}
+
+func writeHydrateSummary(w io.Writer, r hydrateResult) error {
+	updated := 0
+	for _, c := range r.Clusters {
+		if c.Updated {
+			updated++
+		}
+	}
+	dry := r.DrySHA
+	if len(dry) > 12 {
+		dry = dry[:12]
+	}
+	if dry == "" {
+		dry = "(no commit)"
+	}
+	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%d Kustomize/directory builds).\n\n", r.Apps, len(r.Clusters), dry, r.Builds)
+	for _, c := range r.Clusters {
+		state := "unchanged"
+		switch {
+		case c.Kept != "":
+			state = "kept"
+		case c.Updated:
+			state = "updated"
+		}
+		fmt.Fprintf(w, "  %-32s %-9s +%d ~%d -%d  %4d objects", c.Branch, state, len(c.Change.Added), len(c.Change.Changed), len(c.Change.Removed), c.Change.Objects)
+		if c.Kept != "" {
+			fmt.Fprintf(w, "  (%s)", c.Kept)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	switch r.Mode {
+	case "out":
+		fmt.Fprintf(w, "%d of %d cluster trees written under %s.\n", updated, len(r.Clusters), r.Target)
+	case "local":
+		fmt.Fprintf(w, "%d of %d branches committed in %s (not pushed).\n", updated, len(r.Clusters), r.Target)
+	default:
+		fmt.Fprintf(w, "%d of %d branches pushed to %s.\n", updated, len(r.Clusters), r.Target)
+	}
+	return nil
+}
+
+func defaultConcurrency() int { return max(2, runtime.GOMAXPROCS(0)*2) }

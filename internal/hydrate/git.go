@@ -1,0 +1,438 @@
+package hydrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Bot is the author and committer of hydrated commits.
+var Bot = object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com"}
+
+// Publisher writes trees as commits on branches of a Git repository and,
+// with a remote, pushes them.
+type Publisher struct {
+	// Repo is the local repository: the fleet checkout. New objects are
+	// written into it; the dry commit's ancestry is read from it.
+	Repo *git.Repository
+	// Remote is the URL to push to. Empty: update the local branches of Repo
+	// and push nothing.
+	Remote string
+	// Auth authenticates to Remote (nil for none).
+	Auth transport.AuthMethod
+	// Attempts bounds the tries when a push loses a race (default 5).
+	Attempts int
+	// BeforePush, when set, runs between building the commits and pushing
+	// them (tests use it to lose a race on purpose).
+	BeforePush func(attempt int)
+}
+
+// Result is the outcome for one branch.
+type Result struct {
+	Cluster string `json:"cluster"`
+	Branch  string `json:"branch"`
+	Old     string `json:"oldCommit,omitempty"`
+	New     string `json:"newCommit,omitempty"`
+	// Updated is true when a commit was made and published.
+	Updated bool   `json:"updated"`
+	Change  Change `json:"change"`
+	// Kept says why a changed tree was not written, if it was not.
+	Kept string `json:"kept,omitempty"`
+}
+
+// ErrRace means the remote moved between fetch and push.
+var ErrRace = errors.New("the remote branches moved while rendering")
+
+const trackingPrefix = "refs/flotilla/remote/"
+
+// Publish commits every tree that differs from its branch and publishes all
+// of them at once. It retries from a fresh read of the branches when the
+// push loses a race. Nothing is pushed unless every commit was built.
+func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, when time.Time) ([]Result, error) {
+	attempts := p.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	for attempt := 1; ; attempt++ {
+		heads, err := p.heads(ctx, trees)
+		if err != nil {
+			return nil, err
+		}
+		results, updates, err := p.prepare(trees, heads, dry, when)
+		if err != nil {
+			return nil, err
+		}
+		if len(updates) == 0 {
+			return results, nil
+		}
+		if p.BeforePush != nil {
+			p.BeforePush(attempt)
+		}
+		err = p.update(ctx, updates)
+		if err == nil {
+			return results, nil
+		}
+		if !errors.Is(err, ErrRace) || attempt >= attempts {
+			return nil, err
+		}
+		backoff := time.Duration(50<<attempt)*time.Millisecond + time.Duration(rand.IntN(100))*time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+type update struct {
+	branch   string
+	old, new plumbing.Hash
+}
+
+// heads returns each tree's branch head (zero when the branch is absent),
+// fetched from the remote when there is one.
+func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
+	out := map[string]plumbing.Hash{}
+	prefix := "refs/heads/"
+	if p.Remote != "" {
+		if err := p.fetch(ctx, trees); err != nil {
+			return nil, err
+		}
+		prefix = trackingPrefix
+	}
+	for _, t := range trees {
+		ref, err := p.Repo.Reference(plumbing.ReferenceName(prefix+t.Branch), false)
+		switch {
+		case errors.Is(err, plumbing.ErrReferenceNotFound):
+			out[t.Branch] = plumbing.ZeroHash
+		case err != nil:
+			return nil, err
+		default:
+			out[t.Branch] = ref.Hash()
+		}
+	}
+	return out, nil
+}
+
+// remoteName names the anonymous remote; it is never saved in the config.
+const remoteName = "flotilla"
+
+func (p *Publisher) remote() *git.Remote {
+	return git.NewRemote(p.Repo.Storer, &config.RemoteConfig{Name: remoteName, URLs: []string{p.Remote}})
+}
+
+// fetch brings the remote's branches under the trees' common prefix into
+// refs/flotilla/remote/, pruning deleted ones.
+func (p *Publisher) fetch(ctx context.Context, trees []*Tree) error {
+	prefixes := map[string]bool{}
+	for _, t := range trees {
+		i := strings.LastIndex(t.Branch, "/")
+		prefixes[t.Branch[:i+1]] = true
+	}
+	var specs []config.RefSpec
+	for pre := range prefixes {
+		specs = append(specs, config.RefSpec("+refs/heads/"+pre+"*:"+trackingPrefix+pre+"*"))
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i] < specs[j] })
+	err := p.remote().FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: specs, Auth: p.Auth, Prune: true, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !errors.Is(err, transport.ErrEmptyRemoteRepository) && !isNoMatchingRef(err) {
+		return fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err)
+	}
+	return nil
+}
+
+func isNoMatchingRef(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "couldn't find remote ref") || errors.Is(err, git.NoMatchingRefSpecError{}))
+}
+
+// prepare builds the commits of the trees that changed.
+func (p *Publisher) prepare(trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+	var (
+		results []Result
+		updates []update
+	)
+	for _, t := range trees {
+		r := Result{Cluster: t.Cluster.Name, Branch: t.Branch}
+		head := heads[t.Branch]
+		old := Old(MapFiles(nil))
+		var parent *object.Commit
+		if !head.IsZero() {
+			r.Old = head.String()
+			c, err := p.Repo.CommitObject(head)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read %s: %w", t.Branch, err)
+			}
+			tr, err := c.Tree()
+			if err != nil {
+				return nil, nil, err
+			}
+			parent = c
+			if old, err = gitFiles(tr); err != nil {
+				return nil, nil, err
+			}
+		}
+		files, change, err := t.Files(old, dry)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Change = change
+		if Unchanged(files, old) {
+			r.Change = Change{Objects: change.Objects}
+			results = append(results, r)
+			continue
+		}
+		if parent != nil {
+			if why := p.newerProposal(parent, dry.SHA, when); why != "" {
+				r.Kept = why
+				results = append(results, r)
+				continue
+			}
+		}
+		treeHash, err := writeTree(p.Repo.Storer, files)
+		if err != nil {
+			return nil, nil, err
+		}
+		sig := Bot
+		sig.When = when
+		commit := &object.Commit{Author: sig, Committer: sig, TreeHash: treeHash,
+			Message: CommitMessage(t.Cluster.Name, dry, len(t.Apps))}
+		if parent != nil {
+			commit.ParentHashes = []plumbing.Hash{parent.Hash}
+		}
+		h, err := writeObject(p.Repo.Storer, commit)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.New, r.Updated = h.String(), true
+		results = append(results, r)
+		updates = append(updates, update{branch: t.Branch, old: head, new: h})
+	}
+	return results, updates, nil
+}
+
+// newerProposal returns why the branch head must not be replaced: it was
+// rendered from a dry commit that descends from ours. When this checkout
+// does not have that commit (a shallow CI clone), the commit dates decide:
+// hydrated commits carry their dry commit's date.
+func (p *Publisher) newerProposal(head *object.Commit, drySHA string, when time.Time) string {
+	theirs := DrySHAOf(head.Message)
+	if theirs == "" || theirs == drySHA {
+		return ""
+	}
+	tc, err := p.Repo.CommitObject(plumbing.NewHash(theirs))
+	if err != nil {
+		if head.Committer.When.After(when) {
+			return fmt.Sprintf("the branch holds a proposal from dry commit %s, dated %s, after this one", short(theirs), head.Committer.When.UTC().Format(time.RFC3339))
+		}
+		return ""
+	}
+	ours, err := p.Repo.CommitObject(plumbing.NewHash(drySHA))
+	if err != nil {
+		return ""
+	}
+	if newer, err := ours.IsAncestor(tc); err == nil && newer {
+		return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs), short(drySHA))
+	}
+	return ""
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// update moves the branches: compare-and-set on local refs, or one atomic
+// fast-forward push.
+func (p *Publisher) update(ctx context.Context, updates []update) error {
+	if p.Remote == "" {
+		for _, u := range updates {
+			name := plumbing.ReferenceName("refs/heads/" + u.branch)
+			cur, err := p.Repo.Reference(name, false)
+			curHash := plumbing.ZeroHash
+			if err == nil {
+				curHash = cur.Hash()
+			} else if !errors.Is(err, plumbing.ErrReferenceNotFound) {
+				return err
+			}
+			if curHash != u.old {
+				return fmt.Errorf("%w: %s is at %s, expected %s", ErrRace, u.branch, curHash, u.old)
+			}
+		}
+		for _, u := range updates {
+			name := plumbing.ReferenceName("refs/heads/" + u.branch)
+			var old *plumbing.Reference
+			if !u.old.IsZero() {
+				old = plumbing.NewHashReference(name, u.old)
+			}
+			if err := p.Repo.Storer.CheckAndSetReference(plumbing.NewHashReference(name, u.new), old); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrRace, u.branch, err)
+			}
+		}
+		return nil
+	}
+	var specs []config.RefSpec
+	for _, u := range updates {
+		local := plumbing.ReferenceName("refs/flotilla/out/" + u.branch)
+		if err := p.Repo.Storer.SetReference(plumbing.NewHashReference(local, u.new)); err != nil {
+			return err
+		}
+		specs = append(specs, config.RefSpec(string(local)+":refs/heads/"+u.branch))
+	}
+	err := p.remote().PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: specs, Auth: p.Auth, Atomic: true})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	msg := err.Error()
+	for _, race := range []string{"non-fast-forward", "fetch first", "stale info", "failed to update ref", "rejected", "cannot lock ref", "atomic"} {
+		if strings.Contains(msg, race) {
+			return fmt.Errorf("%w: %v", ErrRace, err)
+		}
+	}
+	return fmt.Errorf("push to %s: %w", p.Remote, err)
+}
+
+// gitOld is a branch's tree, compared by blob hash and read lazily.
+type gitOld struct {
+	tree   *object.Tree
+	hashes map[string]plumbing.Hash
+}
+
+func gitFiles(t *object.Tree) (*gitOld, error) {
+	g := &gitOld{tree: t, hashes: map[string]plumbing.Hash{}}
+	walker := object.NewTreeWalker(t, true, nil)
+	defer walker.Close()
+	for {
+		name, entry, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			return g, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if entry.Mode.IsFile() {
+			g.hashes[name] = entry.Hash
+		}
+	}
+}
+
+func (g *gitOld) Paths() []string {
+	out := make([]string, 0, len(g.hashes))
+	for p := range g.hashes {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (g *gitOld) Has(path string) bool { _, ok := g.hashes[path]; return ok }
+
+func (g *gitOld) Same(path string, content []byte) bool {
+	h, ok := g.hashes[path]
+	return ok && h == plumbing.ComputeHash(plumbing.BlobObject, content)
+}
+
+func (g *gitOld) Read(path string) ([]byte, bool) {
+	if !g.Has(path) {
+		return nil, false
+	}
+	f, err := g.tree.File(path)
+	if err != nil {
+		return nil, false
+	}
+	s, err := f.Contents()
+	if err != nil {
+		return nil, false
+	}
+	return []byte(s), true
+}
+
+// writeTree stores files as blobs and trees and returns the root tree.
+func writeTree(s storer.EncodedObjectStorer, files map[string][]byte) (plumbing.Hash, error) {
+	type dir struct {
+		files map[string][]byte
+		dirs  map[string]map[string][]byte
+	}
+	d := dir{files: map[string][]byte{}, dirs: map[string]map[string][]byte{}}
+	for p, c := range files {
+		if top, rest, ok := strings.Cut(p, "/"); ok {
+			if d.dirs[top] == nil {
+				d.dirs[top] = map[string][]byte{}
+			}
+			d.dirs[top][rest] = c
+		} else {
+			d.files[p] = c
+		}
+	}
+	var entries []object.TreeEntry
+	for name, c := range d.files {
+		h, err := writeBlob(s, c)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h})
+	}
+	for name, sub := range d.dirs {
+		h, err := writeTree(s, sub)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
+	}
+	// Git orders entries by name, a tree's name compared as if it ended in "/".
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	return writeObject(s, &object.Tree{Entries: entries})
+}
+
+func writeBlob(s storer.EncodedObjectStorer, content []byte) (plumbing.Hash, error) {
+	h := plumbing.ComputeHash(plumbing.BlobObject, content)
+	if s.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	obj := s.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(content)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(obj)
+}
+
+type encoder interface {
+	Encode(plumbing.EncodedObject) error
+}
+
+func writeObject(s storer.EncodedObjectStorer, o encoder) (plumbing.Hash, error) {
+	obj := s.NewEncodedObject()
+	if err := o.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(obj)
+}

@@ -1,0 +1,272 @@
+// Package hydrate turns rendered Applications into one Git tree per
+// cluster — README.md, .gitattributes, <app>/manifest.yaml and
+// <app>/hydrator.metadata, the layout of Argo CD's Source Hydrator — and
+// publishes the trees as commits on hydrated branches: only trees that
+// changed, whole trees (stale apps vanish), all branches in one atomic push
+// with expected-old-value checks, retried when the push loses a race, and
+// never replacing a proposal rendered from a newer dry commit.
+package hydrate
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// File names in a hydrated tree.
+const (
+	ManifestFile   = "manifest.yaml"
+	MetadataFile   = "hydrator.metadata"
+	ReadmeFile     = "README.md"
+	AttributesFile = ".gitattributes"
+)
+
+// DryCommit is the fleet commit that was rendered.
+type DryCommit struct {
+	SHA     string
+	RepoURL string
+	Author  string // "Name <email>"
+	Date    string // RFC 3339, the commit's committer date
+	Subject string
+	Body    string
+}
+
+// Metadata is hydrator.metadata: Argo CD Source Hydrator's fields plus
+// Flotilla's own.
+type Metadata struct {
+	RepoURL    string   `json:"repoURL"`
+	DrySHA     string   `json:"drySha"`
+	Author     string   `json:"author"`
+	Date       string   `json:"date"`
+	Subject    string   `json:"subject"`
+	Body       string   `json:"body"`
+	References []string `json:"references,omitempty"`
+	Flotilla   AppInfo  `json:"flotilla"`
+}
+
+// AppInfo is what Flotilla records about an app in its metadata.
+type AppInfo struct {
+	ApplicationSet string                       `json:"applicationSet"`
+	Sources        []render.Source              `json:"sources"`
+	Destination    fleet.ApplicationDestination `json:"destination"`
+	SyncPolicy     *fleet.SyncPolicy            `json:"syncPolicy,omitempty"`
+	SyncOptions    []string                     `json:"syncOptions,omitempty"`
+	Labels         map[string]string            `json:"labels,omitempty"`
+	Objects        int                          `json:"objects"`
+	ContentHash    string                       `json:"contentHash"`
+}
+
+// App is one rendered Application of a cluster.
+type App struct {
+	Name     string
+	Manifest []byte
+	Info     AppInfo
+}
+
+// NewApp describes a rendered Application.
+func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
+	h := sha256.Sum256(out.Manifest)
+	info := AppInfo{
+		ApplicationSet: appSet,
+		Sources:        out.Sources,
+		Destination:    app.Spec.Destination,
+		SyncPolicy:     app.Spec.SyncPolicy,
+		Labels:         app.Metadata.Labels,
+		Objects:        len(out.Objects),
+		ContentHash:    "sha256:" + hex.EncodeToString(h[:]),
+	}
+	if app.Spec.SyncPolicy != nil {
+		info.SyncOptions = app.Spec.SyncPolicy.SyncOptions
+	}
+	return App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info}
+}
+
+// Tree is the desired content of one cluster's hydrated branch.
+type Tree struct {
+	Cluster fleet.Cluster
+	Branch  string
+	Apps    []App // sorted by name
+}
+
+// Change says what a new tree does to each app of the old one.
+type Change struct {
+	Added, Changed, Removed []string
+	Objects                 int
+}
+
+// Old is the current content of a branch.
+type Old interface {
+	// Paths lists its files.
+	Paths() []string
+	// Has reports whether path exists.
+	Has(path string) bool
+	// Same reports whether path exists with exactly this content.
+	Same(path string, content []byte) bool
+	// Read returns a file's content.
+	Read(path string) ([]byte, bool)
+}
+
+// MapFiles is an Old held in memory (nil: an empty branch).
+type MapFiles map[string][]byte
+
+// Paths lists the files.
+func (m MapFiles) Paths() []string {
+	out := make([]string, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Has reports whether a file exists.
+func (m MapFiles) Has(path string) bool {
+	_, ok := m[path]
+	return ok
+}
+
+// Same compares a file's content.
+func (m MapFiles) Same(path string, content []byte) bool {
+	b, ok := m[path]
+	return ok && bytes.Equal(b, content)
+}
+
+// Read returns a file.
+func (m MapFiles) Read(path string) ([]byte, bool) {
+	b, ok := m[path]
+	return b, ok
+}
+
+// Unchanged reports whether files equal old exactly.
+func Unchanged(files map[string][]byte, old Old) bool {
+	paths := old.Paths()
+	if len(paths) != len(files) {
+		return false
+	}
+	for _, p := range paths {
+		if c, ok := files[p]; !ok || !old.Same(p, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// Files returns the tree's files. An app whose manifest and Flotilla
+// metadata are unchanged keeps its old hydrator.metadata, so a new dry
+// commit that changes nothing for a cluster changes nothing on its branch.
+func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) {
+	files := map[string][]byte{
+		ReadmeFile:     Readme(t.Cluster, t.Apps),
+		AttributesFile: []byte(attributes),
+	}
+	var ch Change
+	present := map[string]bool{}
+	for _, a := range t.Apps {
+		present[a.Name] = true
+		ch.Objects += a.Info.Objects
+		mPath, mdPath := a.Name+"/"+ManifestFile, a.Name+"/"+MetadataFile
+		files[mPath] = a.Manifest
+		had := old.Has(mPath)
+		if old.Same(mPath, a.Manifest) {
+			if oldMeta, ok := old.Read(mdPath); ok && sameInfo(oldMeta, a.Info) {
+				files[mdPath] = oldMeta
+				continue
+			}
+		}
+		md := Metadata{RepoURL: dry.RepoURL, DrySHA: dry.SHA, Author: dry.Author, Date: dry.Date,
+			Subject: dry.Subject, Body: dry.Body, Flotilla: a.Info}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(md); err != nil {
+			return nil, ch, err
+		}
+		files[mdPath] = buf.Bytes()
+		switch {
+		case !had:
+			ch.Added = append(ch.Added, a.Name)
+		default:
+			ch.Changed = append(ch.Changed, a.Name)
+		}
+	}
+	for _, p := range old.Paths() {
+		if app, file, ok := strings.Cut(p, "/"); ok && file == ManifestFile && !present[app] {
+			ch.Removed = append(ch.Removed, app)
+		}
+	}
+	sort.Strings(ch.Removed)
+	return files, ch, nil
+}
+
+// sameInfo compares recorded metadata with new info, ignoring the dry
+// commit fields.
+func sameInfo(old []byte, info AppInfo) bool {
+	var md Metadata
+	if err := json.Unmarshal(old, &md); err != nil {
+		return false
+	}
+	a, err1 := json.Marshal(md.Flotilla)
+	b, err2 := json.Marshal(info)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
+const attributes = `README.md linguist-generated=true
+*/hydrator.metadata linguist-generated=true
+`
+
+// Readme is the generated README.md of a cluster's branch.
+func Readme(c fleet.Cluster, apps []App) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Hydrated manifests for cluster `%s`\n\n", c.Name)
+	fmt.Fprintf(&b, "Generated by Flotilla from the fleet repository: do not edit. Each folder is one\n")
+	fmt.Fprintf(&b, "Application: `manifest.yaml` holds exactly what the cluster should run,\n")
+	fmt.Fprintf(&b, "`hydrator.metadata` says which dry commit and source produced it.\n\n")
+	fmt.Fprintf(&b, "Server: `%s`\n\n", c.Server)
+	if len(apps) == 0 {
+		b.WriteString("No applications target this cluster.\n")
+		return []byte(b.String())
+	}
+	b.WriteString("| application | namespace | objects | source |\n|---|---|---|---|\n")
+	for _, a := range apps {
+		var srcs []string
+		for _, s := range a.Info.Sources {
+			srcs = append(srcs, fmt.Sprintf("%s `%s`", strings.TrimSuffix(s.RepoURL, ".git"), s.Path))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", a.Name, orDash(a.Info.Destination.Namespace), a.Info.Objects, strings.Join(srcs, ", "))
+	}
+	return []byte(b.String())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// CommitMessage is the message of a hydrated commit.
+func CommitMessage(cluster string, dry DryCommit, apps int) string {
+	short := dry.SHA
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	return fmt.Sprintf("hydrate %s: %s %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Apps: %d\n", cluster, short, dry.Subject, dry.SHA, apps)
+}
+
+// DrySHAOf reads the Flotilla-Dry-Sha trailer of a commit message.
+func DrySHAOf(message string) string {
+	for _, line := range strings.Split(message, "\n") {
+		if v, ok := strings.CutPrefix(line, "Flotilla-Dry-Sha: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

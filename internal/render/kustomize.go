@@ -1,0 +1,403 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
+	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// kustomizeSchema guards Kustomize's process-wide OpenAPI schema: builds
+// that set a custom schema (the kustomization's openapi field) run alone
+// and reset it afterwards; all others share.
+var kustomizeSchema sync.RWMutex
+
+// KustomizationFiles are the names Kustomize recognises, in its order.
+var KustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// kustomizationIn returns the kustomization file of dir, or "".
+func kustomizationIn(fs filesys.FileSystem, dir string) string {
+	for _, name := range KustomizationFiles {
+		p := filepath.Join(dir, name)
+		if fs.Exists(p) && !fs.IsDir(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// ErrEscape means a path left the repository.
+var ErrEscape = errors.New("path leaves the repository")
+
+// rootedFS is the disk seen through a root: nothing outside it can be read,
+// directly or through a symbolic link. Some files may be replaced in memory
+// (the app's kustomization after Argo CD's kustomize options are applied).
+type rootedFS struct {
+	filesys.FileSystem
+	root    string // symlink-resolved absolute root
+	overlay map[string][]byte
+
+	mu      sync.Mutex
+	escaped []string
+}
+
+func newRootedFS(root string) (*rootedFS, error) {
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	return &rootedFS{FileSystem: filesys.MakeFsOnDisk(), root: real, overlay: map[string][]byte{}}, nil
+}
+
+// check resolves p and refuses it outside the root.
+func (f *rootedFS) check(p string) error {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			real = abs // checked lexically; it does not exist anyway
+		} else {
+			return err
+		}
+	}
+	if real == f.root || strings.HasPrefix(real, f.root+string(filepath.Separator)) {
+		return nil
+	}
+	f.mu.Lock()
+	f.escaped = append(f.escaped, p)
+	f.mu.Unlock()
+	return fmt.Errorf("%w: %s", ErrEscape, p)
+}
+
+func (f *rootedFS) ReadFile(p string) ([]byte, error) {
+	if b, ok := f.overlay[filepath.Clean(p)]; ok {
+		return b, nil
+	}
+	if err := f.check(p); err != nil {
+		return nil, err
+	}
+	return f.FileSystem.ReadFile(p)
+}
+
+func (f *rootedFS) Open(p string) (filesys.File, error) {
+	if err := f.check(p); err != nil {
+		return nil, err
+	}
+	return f.FileSystem.Open(p)
+}
+
+func (f *rootedFS) Exists(p string) bool {
+	if _, ok := f.overlay[filepath.Clean(p)]; ok {
+		return true
+	}
+	return f.check(p) == nil && f.FileSystem.Exists(p)
+}
+
+func (f *rootedFS) IsDir(p string) bool {
+	return f.check(p) == nil && f.FileSystem.IsDir(p)
+}
+
+func (f *rootedFS) ReadDir(p string) ([]string, error) {
+	if err := f.check(p); err != nil {
+		return nil, err
+	}
+	return f.FileSystem.ReadDir(p)
+}
+
+func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	if err := f.check(p); err != nil {
+		return "", "", err
+	}
+	return f.FileSystem.CleanedAbs(p)
+}
+
+func (f *rootedFS) Glob(pattern string) ([]string, error) {
+	matches, err := f.FileSystem.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		if f.check(m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *rootedFS) Walk(p string, fn filepath.WalkFunc) error {
+	if err := f.check(p); err != nil {
+		return err
+	}
+	return f.FileSystem.Walk(p, fn)
+}
+
+// Refuse writes: a build never changes the checkout.
+func (f *rootedFS) WriteFile(p string, _ []byte) error { return fmt.Errorf("read-only: %s", p) }
+func (f *rootedFS) Create(p string) (filesys.File, error) {
+	return nil, fmt.Errorf("read-only: %s", p)
+}
+func (f *rootedFS) Mkdir(p string) error     { return fmt.Errorf("read-only: %s", p) }
+func (f *rootedFS) MkdirAll(p string) error  { return fmt.Errorf("read-only: %s", p) }
+func (f *rootedFS) RemoveAll(p string) error { return fmt.Errorf("read-only: %s", p) }
+
+// buildKustomize builds the kustomization in dir (absolute, inside root).
+func buildKustomize(root, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, err error) {
+	fs, err := newRootedFS(root)
+	if err != nil {
+		return nil, err
+	}
+	kfile := kustomizationIn(fs, dir)
+	if kfile == "" {
+		return nil, fmt.Errorf("no kustomization file in %s", dir)
+	}
+	if !opts.IsZero() {
+		edited, err := applyKustomizeOptions(fs, kfile, opts)
+		if err != nil {
+			return nil, err
+		}
+		fs.overlay[filepath.Clean(kfile)] = edited
+	}
+	customSchema, err := scanKustomizations(fs, dir, policy, map[string]bool{})
+	if err != nil {
+		return nil, err
+	}
+
+	o := krusty.MakeDefaultOptions()
+	o.LoadRestrictions = types.LoadRestrictionsRootOnly
+	o.PluginConfig = types.DisabledPluginConfig()
+	if policy.AllowPlugins {
+		o.PluginConfig = types.MakePluginConfig(types.PluginRestrictionsNone, types.BploUseStaticallyLinked)
+	}
+	if customSchema {
+		kustomizeSchema.Lock()
+		defer kustomizeSchema.Unlock()
+		defer openapi.ResetOpenAPI()
+	} else {
+		kustomizeSchema.RLock()
+		defer kustomizeSchema.RUnlock()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			objs, err = nil, fmt.Errorf("kustomize panicked: %v", r)
+		}
+	}()
+	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
+	if err != nil {
+		if len(fs.escaped) > 0 {
+			return nil, fmt.Errorf("kustomize build %s: %w: %s (paths must stay inside the repository)", dir, ErrEscape, fs.escaped[0])
+		}
+		return nil, fmt.Errorf("kustomize build: %w", err)
+	}
+	for _, r := range m.Resources() {
+		b, err := r.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("kustomize output %s: %w", r.CurId(), err)
+		}
+		objs = append(objs, u)
+	}
+	return objs, nil
+}
+
+// scanKustomizations walks the kustomizations a build will load, refusing
+// remote resources unless allowed, and reports whether one sets a custom
+// OpenAPI schema.
+func scanKustomizations(fs *rootedFS, dir string, policy fleet.PolicyConfig, seen map[string]bool) (customSchema bool, err error) {
+	if seen[dir] {
+		return false, nil
+	}
+	seen[dir] = true
+	kfile := kustomizationIn(fs, dir)
+	if kfile == "" {
+		return false, nil
+	}
+	data, err := fs.ReadFile(kfile)
+	if err != nil {
+		return false, err
+	}
+	var k map[string]any
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return false, fmt.Errorf("%s: %w", kfile, err)
+	}
+	_, customSchema = k["openapi"]
+	for _, field := range []string{"resources", "bases", "components"} {
+		list, _ := k[field].([]any)
+		for _, e := range list {
+			entry, ok := e.(string)
+			if !ok {
+				continue
+			}
+			if isRemote(entry) {
+				if !policy.AllowRemoteResources {
+					return false, fmt.Errorf("%s: remote resource %q is not allowed (vendor it into the repository, or set policy.allowRemoteResources: true in flotilla.yaml)", kfile, entry)
+				}
+				continue
+			}
+			p := filepath.Join(dir, entry)
+			if err := fs.check(p); err != nil {
+				return false, fmt.Errorf("%s: %s %q: %w", kfile, field, entry, ErrEscape)
+			}
+			if fs.IsDir(p) {
+				cs, err := scanKustomizations(fs, p, policy, seen)
+				if err != nil {
+					return false, err
+				}
+				customSchema = customSchema || cs
+			}
+		}
+	}
+	return customSchema, nil
+}
+
+func isRemote(entry string) bool {
+	for _, p := range []string{"http://", "https://", "git@", "ssh://", "git::", "github.com/", "gitlab.com/", "bitbucket.org/"} {
+		if strings.HasPrefix(entry, p) {
+			return true
+		}
+	}
+	return strings.Contains(entry, "?ref=") || strings.Contains(entry, ".git//")
+}
+
+// applyKustomizeOptions edits the app's kustomization as Argo CD's
+// `kustomize edit` calls do: prefix, suffix and namespace replace; images
+// and replicas merge by name; labels and annotations merge with force;
+// patches and components are appended.
+func applyKustomizeOptions(fs *rootedFS, kfile string, o *fleet.ApplicationSourceKustomize) ([]byte, error) {
+	data, err := fs.ReadFile(kfile)
+	if err != nil {
+		return nil, err
+	}
+	k := map[string]any{}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", kfile, err)
+	}
+	if o.NamePrefix != "" {
+		k["namePrefix"] = o.NamePrefix
+	}
+	if o.NameSuffix != "" {
+		k["nameSuffix"] = o.NameSuffix
+	}
+	if o.Namespace != "" {
+		k["namespace"] = o.Namespace
+	}
+	for _, img := range o.Images {
+		k["images"] = mergeByName(k["images"], parseImage(img))
+	}
+	for _, r := range o.Replicas {
+		count := r.Count.IntValue()
+		if r.Count.Type == intstr.String {
+			if _, err := fmt.Sscanf(r.Count.StrVal, "%d", &count); err != nil {
+				return nil, fmt.Errorf("kustomize.replicas %q: count %q is not a number", r.Name, r.Count.StrVal)
+			}
+		}
+		k["replicas"] = mergeByName(k["replicas"], map[string]any{"name": r.Name, "count": count})
+	}
+	if len(o.CommonLabels) > 0 {
+		// commonLabels as `kustomize edit fix` writes it: labels with
+		// selectors (without them when labelWithoutSelector).
+		labels, _ := k["labels"].([]any)
+		entry := map[string]any{"pairs": mergeMap(nil, o.CommonLabels), "includeSelectors": !o.LabelWithoutSelector}
+		if o.LabelWithoutSelector && o.LabelIncludeTemplates {
+			entry["includeTemplates"] = true
+		}
+		k["labels"] = append(labels, entry)
+	}
+	if len(o.CommonAnnotations) > 0 {
+		k["commonAnnotations"] = mergeMap(k["commonAnnotations"], o.CommonAnnotations)
+	}
+	for _, p := range o.Patches {
+		b, err := yaml.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+		patches, _ := k["patches"].([]any)
+		k["patches"] = append(patches, m)
+	}
+	for _, c := range o.Components {
+		comps, _ := k["components"].([]any)
+		k["components"] = append(comps, c)
+	}
+	return yaml.Marshal(k)
+}
+
+// parseImage parses Argo CD's "[old=]new[:tag|@digest]" image override.
+func parseImage(s string) map[string]any {
+	entry := map[string]any{}
+	old, img, hasOld := strings.Cut(s, "=")
+	if !hasOld {
+		img = old
+	}
+	name, digest, hasDigest := strings.Cut(img, "@")
+	tag := ""
+	if !hasDigest {
+		if i := strings.LastIndex(img, ":"); i > strings.LastIndex(img, "/") {
+			name, tag = img[:i], img[i+1:]
+		}
+	}
+	if hasOld {
+		entry["name"] = old
+		if name != old {
+			entry["newName"] = name
+		}
+	} else {
+		entry["name"] = name
+	}
+	if tag != "" {
+		entry["newTag"] = tag
+	}
+	if hasDigest {
+		entry["digest"] = digest
+	}
+	return entry
+}
+
+func mergeByName(list any, entry map[string]any) []any {
+	l, _ := list.([]any)
+	for i, e := range l {
+		if m, ok := e.(map[string]any); ok && m["name"] == entry["name"] {
+			l[i] = entry
+			return l
+		}
+	}
+	return append(l, entry)
+}
+
+func mergeMap(existing any, add map[string]string) map[string]any {
+	m, _ := existing.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	keys := make([]string, 0, len(add))
+	for k := range add {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		m[k] = add[k]
+	}
+	return m
+}

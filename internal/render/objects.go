@@ -1,0 +1,235 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+)
+
+// Labels and annotations Flotilla puts on every rendered object.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "flotilla"
+	AppAnnotation  = "flotilla.dev/app"
+	SyncWave       = "argocd.argoproj.io/sync-wave"
+)
+
+// ID names an object as Kind/namespace/name (Kind/name when cluster-scoped),
+// the one form every message uses.
+func ID(u *unstructured.Unstructured) string {
+	if ns := u.GetNamespace(); ns != "" {
+		return u.GetKind() + "/" + ns + "/" + u.GetName()
+	}
+	return u.GetKind() + "/" + u.GetName()
+}
+
+// clusterScoped lists the built-in kinds that are not namespaced; builtin
+// holds every kind client-go knows. Both are filled once and never changed.
+var (
+	clusterScoped = map[schema.GroupKind]bool{}
+	builtin       = map[schema.GroupKind]bool{}
+)
+
+func init() {
+	for gvk := range scheme.Scheme.AllKnownTypes() {
+		builtin[gvk.GroupKind()] = true
+	}
+	for _, gk := range []string{
+		"Namespace", "Node", "PersistentVolume", "ComponentStatus",
+		"ClusterRole.rbac.authorization.k8s.io", "ClusterRoleBinding.rbac.authorization.k8s.io",
+		"CustomResourceDefinition.apiextensions.k8s.io", "APIService.apiregistration.k8s.io",
+		"StorageClass.storage.k8s.io", "CSIDriver.storage.k8s.io", "CSINode.storage.k8s.io",
+		"VolumeAttachment.storage.k8s.io", "VolumeAttributesClass.storage.k8s.io",
+		"PriorityClass.scheduling.k8s.io", "IngressClass.networking.k8s.io", "IPAddress.networking.k8s.io",
+		"ServiceCIDR.networking.k8s.io", "RuntimeClass.node.k8s.io",
+		"ValidatingWebhookConfiguration.admissionregistration.k8s.io",
+		"MutatingWebhookConfiguration.admissionregistration.k8s.io",
+		"ValidatingAdmissionPolicy.admissionregistration.k8s.io",
+		"ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io",
+		"MutatingAdmissionPolicy.admissionregistration.k8s.io",
+		"MutatingAdmissionPolicyBinding.admissionregistration.k8s.io",
+		"CertificateSigningRequest.certificates.k8s.io", "ClusterTrustBundle.certificates.k8s.io",
+		"FlowSchema.flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration.flowcontrol.apiserver.k8s.io",
+		"TokenReview.authentication.k8s.io", "SelfSubjectReview.authentication.k8s.io",
+		"SubjectAccessReview.authorization.k8s.io", "SelfSubjectAccessReview.authorization.k8s.io",
+		"SelfSubjectRulesReview.authorization.k8s.io", "DeviceClass.resource.k8s.io",
+		"ResourceSlice.resource.k8s.io", "StorageVersion.internal.apiserver.k8s.io",
+		"StorageVersionMigration.storagemigration.k8s.io",
+	} {
+		clusterScoped[schema.ParseGroupKind(gk)] = true
+	}
+}
+
+// scopeOf says whether a kind is namespaced: built-in knowledge, then the
+// CRDs given; known is false for a kind nobody knows.
+func scopeOf(gk schema.GroupKind, crds map[schema.GroupKind]bool) (namespaced, known bool) {
+	if clusterScoped[gk] {
+		return false, true
+	}
+	if ns, ok := crds[gk]; ok {
+		return ns, true
+	}
+	if builtin[gk] {
+		return true, true
+	}
+	return false, false
+}
+
+// crdScopes reads the CRDs among objects: group/kind → namespaced.
+func crdScopes(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
+	out := map[schema.GroupKind]bool{}
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" || o.GroupVersionKind().Group != "apiextensions.k8s.io" {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+		out[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
+	}
+	return out
+}
+
+// kindRank is the apply order of APPLY.md, rule 5.
+func kindRank(gk schema.GroupKind) int {
+	switch gk.Kind {
+	case "CustomResourceDefinition":
+		return 0
+	case "Namespace":
+		return 1
+	case "ClusterRole":
+		return 2
+	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+		return 100
+	}
+	if strings.HasSuffix(gk.Kind, "Class") {
+		return 3
+	}
+	rest := []string{"ClusterRoleBinding", "ResourceQuota", "ServiceAccount", "Role", "RoleBinding",
+		"ConfigMap", "Secret", "Service", "LimitRange", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"}
+	for i, k := range rest {
+		if gk.Kind == k {
+			return 10 + i
+		}
+	}
+	return 50
+}
+
+// Wave returns an object's argocd.argoproj.io/sync-wave (0 when unset or
+// not a number).
+func Wave(u *unstructured.Unstructured) int {
+	w, err := strconv.Atoi(strings.TrimSpace(u.GetAnnotations()[SyncWave]))
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+// Less orders objects for output and apply: sync wave, kind rank, then
+// group, kind, namespace, name.
+func Less(a, b *unstructured.Unstructured) bool {
+	if wa, wb := Wave(a), Wave(b); wa != wb {
+		return wa < wb
+	}
+	ga, gb := a.GroupVersionKind().GroupKind(), b.GroupVersionKind().GroupKind()
+	if ra, rb := kindRank(ga), kindRank(gb); ra != rb {
+		return ra < rb
+	}
+	if ga.Group != gb.Group {
+		return ga.Group < gb.Group
+	}
+	if ga.Kind != gb.Kind {
+		return ga.Kind < gb.Kind
+	}
+	if a.GetNamespace() != b.GetNamespace() {
+		return a.GetNamespace() < b.GetNamespace()
+	}
+	return a.GetName() < b.GetName()
+}
+
+// Sort orders objects with Less.
+func Sort(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool { return Less(objs[i], objs[j]) })
+}
+
+// Encode writes objects as one YAML stream with sorted keys.
+func Encode(objs []*unstructured.Unstructured) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, o := range objs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", ID(o), err)
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode reads a YAML stream of objects (as written by Encode or found in a
+// plain directory); empty documents are skipped, a list kind is expanded.
+func Decode(file string, data []byte) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for i, doc := range splitYAML(data) {
+		j, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+		}
+		if s := strings.TrimSpace(string(j)); s == "null" || s == "{}" || s == "" {
+			continue
+		}
+		var probe map[string]any
+		if err := json.Unmarshal(j, &probe); err != nil {
+			return nil, fmt.Errorf("%s: document %d is not an object", file, i+1)
+		}
+		if probe["kind"] == nil || probe["apiVersion"] == nil {
+			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(j); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+		}
+		if u.GetKind() == "" || u.GetAPIVersion() == "" {
+			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
+		}
+		if strings.HasSuffix(u.GetKind(), "List") && u.IsList() {
+			err := u.EachListItem(func(o runtime.Object) error {
+				out = append(out, o.(*unstructured.Unstructured))
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
+			}
+			continue
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// splitYAML splits a stream on document separators.
+func splitYAML(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		trimmed := bytes.TrimRight(line, " \t\r\n")
+		if bytes.Equal(trimmed, []byte("---")) || bytes.HasPrefix(trimmed, []byte("--- ")) {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+			cur.Reset()
+			continue
+		}
+		cur.Write(line)
+	}
+	return append(docs, cur.Bytes())
+}

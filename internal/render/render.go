@@ -1,0 +1,242 @@
+// Package render builds one Application's sources into the objects its
+// cluster should run: Kustomize through krusty (load restrictions on,
+// remote resources and plugins off unless the fleet allows them) or a plain
+// directory, with Argo CD's source.kustomize options, then the destination
+// namespace, Flotilla's label and annotation, the Secret guard, a stable
+// order and stable YAML.
+//
+// Identical builds (same repository content, path and options) run once per
+// Builder and are shared by every Application that needs them.
+package render
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// Checkouts gives the builder repository content on disk.
+type Checkouts interface {
+	// Checkout returns a directory holding the repository at revision and
+	// the commit it is ("" when it is a working tree read as it is).
+	Checkout(ctx context.Context, repoURL, revision string) (dir, sha string, err error)
+}
+
+// Builder renders Applications. It is safe for concurrent use.
+type Builder struct {
+	repos  Checkouts
+	policy fleet.PolicyConfig
+
+	mu     sync.Mutex
+	builds map[string]*build
+	// count is the number of builds actually run (not served from cache).
+	count atomic.Int64
+}
+
+type build struct {
+	done chan struct{}
+	objs []*unstructured.Unstructured
+	err  error
+}
+
+// NewBuilder returns a builder reading repositories through repos.
+func NewBuilder(repos Checkouts, policy fleet.PolicyConfig) *Builder {
+	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}}
+}
+
+// Builds returns how many builds ran (cache hits excluded).
+func (b *Builder) Builds() int64 { return b.count.Load() }
+
+// Source is a source as it was resolved.
+type Source struct {
+	RepoURL        string `json:"repoURL"`
+	Path           string `json:"path"`
+	TargetRevision string `json:"targetRevision"`
+	// SHA is the commit read; empty when the working tree was read.
+	SHA string `json:"sha,omitempty"`
+}
+
+// Output is one rendered Application.
+type Output struct {
+	Objects  []*unstructured.Unstructured
+	Manifest []byte
+	Sources  []Source
+}
+
+// Error is a render failure of one Application.
+type Error struct {
+	App    string
+	Source string // repoURL/path, when one source failed
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("application %s: source %s: %v", e.App, e.Source, e.Err)
+	}
+	return fmt.Sprintf("application %s: %v", e.App, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrSecret means a plain Secret with data would be committed.
+var ErrSecret = errors.New("plain Secret with data")
+
+// Render builds every source of app and post-processes the objects.
+func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
+	out := &Output{}
+	var objs []*unstructured.Unstructured
+	for _, s := range app.Spec.AllSources() {
+		name := strings.TrimSuffix(s.RepoURL, ".git") + "/" + s.Path
+		fail := func(err error) (*Output, error) {
+			return nil, &Error{App: app.Metadata.Name, Source: name, Err: err}
+		}
+		switch {
+		case s.Chart != "" || !s.Helm.IsZero():
+			return fail(errors.New("helm sources are not supported yet: render the chart into the repository and point the source at the result"))
+		case s.Plugin != nil:
+			return fail(errors.New("config management plugins are not supported"))
+		case s.Ref != "" && s.Path == "":
+			continue // a values reference for another source: no objects
+		}
+		dir, sha, err := b.repos.Checkout(ctx, s.RepoURL, s.TargetRevision)
+		if err != nil {
+			return fail(err)
+		}
+		built, err := b.build(dir, sha, s)
+		if err != nil {
+			return fail(err)
+		}
+		for _, o := range built {
+			objs = append(objs, o.DeepCopy())
+		}
+		rev := s.TargetRevision
+		if rev == "" {
+			rev = "HEAD"
+		}
+		out.Sources = append(out.Sources, Source{RepoURL: s.RepoURL, Path: s.Path, TargetRevision: rev, SHA: sha})
+	}
+	if err := b.finish(app, objs); err != nil {
+		return nil, &Error{App: app.Metadata.Name, Err: err}
+	}
+	Sort(objs)
+	manifest, err := Encode(objs)
+	if err != nil {
+		return nil, &Error{App: app.Metadata.Name, Err: err}
+	}
+	out.Objects, out.Manifest = objs, manifest
+	return out, nil
+}
+
+// build runs (or waits for, or reuses) the build of one source.
+func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+	opts, _ := json.Marshal(struct {
+		K *fleet.ApplicationSourceKustomize
+		D *fleet.ApplicationSourceDirectory
+	}{s.Kustomize, s.Directory})
+	h := sha256.Sum256([]byte(dir + "\x00" + sha + "\x00" + filepath.Clean(s.Path) + "\x00" + string(opts)))
+	key := hex.EncodeToString(h[:])
+
+	b.mu.Lock()
+	if c, ok := b.builds[key]; ok {
+		b.mu.Unlock()
+		<-c.done
+		return c.objs, c.err
+	}
+	c := &build{done: make(chan struct{})}
+	b.builds[key] = c
+	b.mu.Unlock()
+
+	b.count.Add(1)
+	c.objs, c.err = b.buildSource(dir, s)
+	close(c.done)
+	return c.objs, c.err
+}
+
+func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+	rel := filepath.Clean(filepath.FromSlash(s.Path))
+	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("%w: path %q", ErrEscape, s.Path)
+	}
+	dir := filepath.Join(root, rel)
+	rfs, err := newRootedFS(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := rfs.check(dir); err != nil {
+		return nil, fmt.Errorf("path %q: %w (through a symbolic link)", s.Path, ErrEscape)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("path %q does not exist in the repository", s.Path)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err == nil {
+		return nil, errors.New("helm charts (Chart.yaml) are not supported yet: render the chart into the repository and point the source at the result")
+	}
+	if kustomizationIn(rfs, dir) != "" {
+		return buildKustomize(root, dir, s.Kustomize, b.policy)
+	}
+	if !s.Kustomize.IsZero() {
+		return nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
+	}
+	return buildDirectory(root, dir, s.Directory)
+}
+
+// finish defaults namespaces, labels the objects, refuses duplicates and
+// plain Secrets.
+func (b *Builder) finish(app *fleet.Application, objs []*unstructured.Unstructured) error {
+	crds := crdScopes(objs)
+	ns := app.Spec.Destination.Namespace
+	seen := map[string]bool{}
+	var errs []error
+	for _, o := range objs {
+		gk := o.GroupVersionKind().GroupKind()
+		namespaced, known := scopeOf(gk, crds)
+		if known && namespaced && o.GetNamespace() == "" && ns != "" {
+			o.SetNamespace(ns)
+		}
+		key := gk.String() + "/" + o.GetNamespace() + "/" + o.GetName()
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("%s appears more than once", ID(o)))
+		}
+		seen[key] = true
+		if gk.Group == "" && gk.Kind == "Secret" && !b.policy.AllowSecrets && hasSecretData(o) {
+			errs = append(errs, fmt.Errorf("%w: %s would be committed to Git in clear text (use a SealedSecret, an ExternalSecret or SOPS, or set policy.allowSecrets: true in flotilla.yaml)", ErrSecret, ID(o)))
+		}
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[ManagedByLabel] = ManagedByValue
+		o.SetLabels(labels)
+		annotations := o.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[AppAnnotation] = app.Metadata.Name
+		o.SetAnnotations(annotations)
+	}
+	return errors.Join(errs...)
+}
+
+// hasSecretData reports a Secret carrying values that are not encrypted by
+// SOPS.
+func hasSecretData(o *unstructured.Unstructured) bool {
+	if _, sops := o.Object["sops"]; sops {
+		return false
+	}
+	data, _, _ := unstructured.NestedMap(o.Object, "data")
+	stringData, _, _ := unstructured.NestedMap(o.Object, "stringData")
+	return len(data) > 0 || len(stringData) > 0
+}
