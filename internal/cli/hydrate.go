@@ -139,7 +139,7 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := collapseRenderErrors(errs); err != nil {
 		return nil, err
 	}
 	p.builds, p.apps = builder.Builds(), len(jobs)
@@ -156,6 +156,56 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 		sort.Slice(t.Apps, func(a, b int) bool { return t.Apps[a].Name < t.Apps[b].Name })
 	}
 	return p, nil
+}
+
+// collapseRenderErrors reports a failed build once, naming every
+// Application that shares it, in input order.
+func collapseRenderErrors(errs []error) error {
+	type group struct {
+		file, source string
+		apps         []string
+		err          error
+	}
+	var order []*group
+	groups := map[string]*group{}
+	for _, err := range errs {
+		var fe *fleet.FileError
+		var re *render.Error
+		if err == nil || !errors.As(err, &fe) || !errors.As(err, &re) {
+			if err != nil {
+				order = append(order, &group{err: err})
+			}
+			continue
+		}
+		key := fe.File + "\x00" + re.Source + "\x00" + re.Err.Error()
+		if g, ok := groups[key]; ok && re.Source != "" {
+			g.apps = append(g.apps, re.App)
+			continue
+		}
+		g := &group{file: fe.File, source: re.Source, apps: []string{re.App}, err: re.Err}
+		groups[key] = g
+		order = append(order, g)
+	}
+	var out []error
+	for _, g := range order {
+		if g.apps == nil {
+			out = append(out, g.err)
+			continue
+		}
+		who := "application " + g.apps[0]
+		if n := len(g.apps); n > 1 {
+			who = "applications " + strings.Join(g.apps[:min(n, 3)], ", ")
+			if n > 3 {
+				who += fmt.Sprintf(" and %d more", n-3)
+			}
+		}
+		msg := who
+		if g.source != "" {
+			msg += ": source " + g.source
+		}
+		out = append(out, &fleet.FileError{File: g.file, Class: fleet.ClassRender, Msg: msg, Err: g.err})
+	}
+	return errors.Join(out...)
 }
 
 // realClusters leaves out Argo CD's implicit local cluster: there is no hub

@@ -201,6 +201,16 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// Bin returns the path of a binary built by `make tools` (kubectl, etcd…),
+// or an error naming the command that builds it.
+func Bin(name string) (string, error) {
+	dir, err := binDir("")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
+}
+
 func binDir(dir string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv("FLOTILLA_BIN")

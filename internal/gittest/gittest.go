@@ -1,0 +1,76 @@
+// Package gittest makes real Git repositories for tests with the git
+// command: fleets with deterministic commits, and bare remotes.
+package gittest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Git runs git in dir with a fixed identity and date, failing the test on
+// error, and returns its trimmed output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=Fleet Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=Fleet Dev", "GIT_COMMITTER_EMAIL=dev@example.com",
+		"GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z",
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Fleet copies src into a new repository with one commit ("fleet") and a
+// bare origin it was pushed to. It returns the checkout and the origin.
+func Fleet(t testing.TB, src string) (checkout, origin string) {
+	t.Helper()
+	base := t.TempDir()
+	checkout, origin = filepath.Join(base, "fleet"), filepath.Join(base, "origin.git")
+	if err := os.CopyFS(checkout, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	Git(t, base, "init", "-q", "--bare", "-b", "main", origin)
+	Git(t, checkout, "init", "-q", "-b", "main")
+	Git(t, checkout, "add", "-A")
+	Git(t, checkout, "commit", "-q", "--allow-empty", "-m", "fleet")
+	Git(t, checkout, "remote", "add", "origin", origin)
+	Git(t, checkout, "push", "-q", "origin", "main")
+	return checkout, origin
+}
+
+// Commit stages everything in dir and commits it at date.
+func Commit(t testing.TB, dir, date, message string) string {
+	t.Helper()
+	Git(t, dir, "add", "-A")
+	cmd := exec.Command("git", "commit", "-q", "-m", message)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_AUTHOR_NAME=Fleet Dev", "GIT_AUTHOR_EMAIL=dev@example.com",
+		"GIT_COMMITTER_NAME=Fleet Dev", "GIT_COMMITTER_EMAIL=dev@example.com",
+		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date,
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git commit: %v\n%s", err, out)
+	}
+	return Git(t, dir, "rev-parse", "HEAD")
+}
+
+// Refs lists a repository's refs under prefix as "name sha" lines.
+func Refs(t testing.TB, repo, prefix string) string {
+	t.Helper()
+	return Git(t, repo, "for-each-ref", "--format=%(refname) %(objectname)", prefix)
+}
+
+// Show returns the content of rev:path.
+func Show(t testing.TB, repo, rev, path string) string {
+	t.Helper()
+	return Git(t, repo, "show", rev+":"+path)
+}

@@ -1,0 +1,121 @@
+package hydrate
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+func tree(cluster, replicas string) *Tree {
+	return &Tree{
+		Cluster: fleet.Cluster{Name: cluster, Server: "https://" + cluster},
+		Branch:  "hydrated/" + cluster + "-next",
+		Apps: []App{{Name: "web", Manifest: []byte("kind: Deployment\nspec:\n  replicas: " + replicas + "\n"),
+			Info: AppInfo{ApplicationSet: "web", Objects: 1}}},
+	}
+}
+
+// TestPublishRetriesALostRace: between building its commits and pushing
+// them, another render pushes to one of the branches. The atomic push is
+// refused, nothing is half-pushed, and the retry builds on the other
+// render's commit.
+func TestPublishRetriesALostRace(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, err := git.PlainOpen(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
+	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pub := &Publisher{Repo: repo, Remote: origin}
+	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when); err != nil {
+		t.Fatal(err)
+	}
+
+	// The competitor: another clone that commits to hydrated/b-next.
+	other := filepath.Join(t.TempDir(), "other")
+	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/b-next", origin, other)
+	var attempts []int
+	var racer string
+	pub.BeforePush = func(attempt int) {
+		attempts = append(attempts, attempt)
+		if attempt == 1 {
+			gittest.Git(t, other, "commit", "-q", "--allow-empty", "-m", "someone else")
+			gittest.Git(t, other, "push", "-q", "origin", "hydrated/b-next")
+			racer = gittest.Git(t, other, "rev-parse", "HEAD")
+		}
+	}
+	results, err := pub.Publish(t.Context(), []*Tree{tree("a", "2"), tree("b", "2")}, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) != 2 {
+		t.Fatalf("attempts %v, want a retry after the lost race", attempts)
+	}
+	for _, r := range results {
+		if !r.Updated {
+			t.Errorf("%s not updated after the retry", r.Branch)
+		}
+	}
+	parent := gittest.Git(t, origin, "rev-parse", "hydrated/b-next^")
+	if parent != racer {
+		t.Errorf("hydrated/b-next's parent is %s, want the competing commit %s", parent, racer)
+	}
+	if got := gittest.Show(t, origin, "hydrated/a-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 2") {
+		t.Errorf("hydrated/a-next not updated:\n%s", got)
+	}
+}
+
+// TestPublishLocalBranches updates the checkout's own branches with
+// compare-and-set, and refuses when a branch moved underneath.
+func TestPublishLocalBranches(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, t.TempDir())
+	repo, err := git.PlainOpen(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
+	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	pub := &Publisher{Repo: repo, Attempts: 1}
+	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1")}, dry, when); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Show(t, checkout, "hydrated/a-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 1") {
+		t.Fatalf("branch content:\n%s", got)
+	}
+	pub.BeforePush = func(int) {
+		gittest.Git(t, checkout, "branch", "-f", "hydrated/a-next", "main")
+	}
+	_, err = pub.Publish(t.Context(), []*Tree{tree("a", "2")}, dry, when)
+	if err == nil || !strings.Contains(err.Error(), "moved while rendering") {
+		t.Fatalf("err = %v, want a lost race", err)
+	}
+}
+
+func TestFilesKeepMetadataOfUnchangedApps(t *testing.T) {
+	t.Parallel()
+	tr := tree("a", "1")
+	first, ch, err := tr.Files(MapFiles(nil), DryCommit{SHA: "1111"})
+	if err != nil || len(ch.Added) != 1 {
+		t.Fatalf("%v %+v", err, ch)
+	}
+	second, ch, err := tr.Files(MapFiles(first), DryCommit{SHA: "2222"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Unchanged(second, MapFiles(first)) || len(ch.Changed)+len(ch.Added)+len(ch.Removed) != 0 {
+		t.Errorf("a new dry commit that changes no manifest changed the tree: %+v", ch)
+	}
+	third, ch, _ := tree("a", "2").Files(MapFiles(first), DryCommit{SHA: "3333"})
+	if Unchanged(third, MapFiles(first)) || len(ch.Changed) != 1 || !strings.Contains(string(third["web/hydrator.metadata"]), `"drySha": "3333"`) {
+		t.Errorf("a changed manifest must be recorded with its dry commit: %+v\n%s", ch, third["web/hydrator.metadata"])
+	}
+}

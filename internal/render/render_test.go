@@ -1,0 +1,240 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+type diskRepo string
+
+func (d diskRepo) Checkout(context.Context, string, string) (string, string, error) {
+	return string(d), "", nil
+}
+
+func repo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func app(name, path, ns string, k *fleet.ApplicationSourceKustomize, d *fleet.ApplicationSourceDirectory) *fleet.Application {
+	a := &fleet.Application{}
+	a.Metadata.Name = name
+	a.Spec.Destination.Namespace = ns
+	a.Spec.Source = &fleet.ApplicationSource{RepoURL: "https://example.com/r.git", Path: path, Kustomize: k, Directory: d}
+	return a
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx:1.0}]}
+`
+
+func TestKustomizeOptions(t *testing.T) {
+	t.Parallel()
+	dir := repo(t, map[string]string{
+		"base/kustomization.yaml": "resources: [deployment.yaml]\nimages: [{name: other, newTag: '2'}]\n",
+		"base/deployment.yaml":    deployment,
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	out, err := b.Render(t.Context(), app("web-prod", "base", "prod", &fleet.ApplicationSourceKustomize{
+		NamePrefix: "p-", NameSuffix: "-s", Images: []string{"nginx:1.27"},
+		CommonLabels: map[string]string{"team": "a"}, CommonAnnotations: map[string]string{"note": "x"},
+		Namespace: "web", Replicas: []fleet.KustomizeReplica{{Name: "web", Count: fleet.IntOrString{IntVal: 4}}},
+		Patches: []fleet.KustomizePatch{{Target: &fleet.KustomizeSelector{Kind: "Deployment"},
+			Patch: `[{"op": "add", "path": "/spec/minReadySeconds", "value": 5}]`}},
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    flotilla.dev/app: web-prod
+    note: x
+  labels:
+    app: web
+    app.kubernetes.io/managed-by: flotilla
+    team: a
+  name: p-web-s
+  namespace: web
+spec:
+  minReadySeconds: 5
+  replicas: 4
+  selector:
+    matchLabels:
+      app: web
+      team: a
+  template:
+    metadata:
+      annotations:
+        note: x
+      labels:
+        app: web
+        team: a
+    spec:
+      containers:
+      - image: nginx:1.27
+        name: web
+`
+	if diff := cmp.Diff(want, string(out.Manifest)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if before, _ := os.ReadFile(filepath.Join(dir, "base/kustomization.yaml")); strings.Contains(string(before), "p-") {
+		t.Error("the build changed the checkout")
+	}
+}
+
+func TestNamespaceDefaultingAndOrder(t *testing.T) {
+	t.Parallel()
+	dir := repo(t, map[string]string{
+		"app/all.yaml": `apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c}
+---
+apiVersion: unknown.io/v1
+kind: Gadget
+metadata: {name: g}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: r}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widgets}, versions: []}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+`})
+	out, err := NewBuilder(diskRepo(dir), fleet.PolicyConfig{}).Render(t.Context(), app("a", "app", "team", nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range out.Objects {
+		got = append(got, ID(o))
+	}
+	want := []string{
+		"CustomResourceDefinition/widgets.example.com", "Namespace/team", "ClusterRole/r",
+		"ConfigMap/team/c", "Widget/team/w", // namespaced through the CRD in the same render
+		"Gadget/g", // unknown kind: left as it is
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestDirectoryRecurseIncludeExclude(t *testing.T) {
+	t.Parallel()
+	cm := func(n string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + n + "}\n" }
+	dir := repo(t, map[string]string{
+		"d/a.yaml": cm("a"), "d/b.yml": cm("b"), "d/c.json": `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`,
+		"d/notes.txt": "not yaml", "d/sub/d.yaml": cm("d"), "d/sub/skip.yaml": cm("skip"),
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	names := func(d *fleet.ApplicationSourceDirectory) []string {
+		out, err := b.Render(t.Context(), app("a", "d", "ns", nil, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, o := range out.Objects {
+			n = append(n, o.GetName())
+		}
+		return n
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, names(nil)); diff != "" {
+		t.Errorf("flat (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, names(&fleet.ApplicationSourceDirectory{Recurse: true, Exclude: "*skip*"})); diff != "" {
+		t.Errorf("recurse+exclude (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a", "d"}, names(&fleet.ApplicationSourceDirectory{Recurse: true, Include: "{a.yaml,sub/d.yaml}"})); diff != "" {
+		t.Errorf("include (-want +got):\n%s", diff)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	dir := repo(t, map[string]string{
+		"remote/kustomization.yaml": "resources:\n- https://github.com/example/repo//base?ref=v1\n",
+		"chart/Chart.yaml":          "name: x\n",
+		"ok/cm.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+		"dup/a.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	helm := app("h", "ok", "", nil, nil)
+	helm.Spec.Source.Chart = "nginx"
+	for _, tt := range []struct {
+		app  *fleet.Application
+		want string
+	}{
+		{app("r", "remote", "", nil, nil), `remote resource "https://github.com/example/repo//base?ref=v1" is not allowed`},
+		{app("c", "chart", "", nil, nil), "helm charts (Chart.yaml) are not supported yet"},
+		{helm, "helm sources are not supported yet"},
+		{app("m", "missing", "", nil, nil), `path "missing" does not exist in the repository`},
+		{app("e", "../x", "", nil, nil), "path leaves the repository"},
+		{app("d", "dup", "ns", nil, nil), "ConfigMap/ns/c appears more than once"},
+		{app("k", "ok", "", &fleet.ApplicationSourceKustomize{NamePrefix: "x"}, nil), `source.kustomize is set but "ok" has no kustomization file`},
+	} {
+		_, err := b.Render(t.Context(), tt.app)
+		var re *Error
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &re) || re.App != tt.app.Metadata.Name {
+			t.Errorf("%s: got %v, want %q", tt.app.Metadata.Name, err, tt.want)
+		}
+	}
+}
+
+// TestIdenticalBuildsRunOnce renders one source for many apps at once.
+func TestIdenticalBuildsRunOnce(t *testing.T) {
+	t.Parallel()
+	dir := repo(t, map[string]string{"base/kustomization.yaml": "resources: [deployment.yaml]\n", "base/deployment.yaml": deployment})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := b.Render(t.Context(), app("web-"+string(rune('a'+i)), "base", "ns", nil, nil))
+			if err != nil || out.Objects[0].GetAnnotations()[AppAnnotation] != "web-"+string(rune('a'+i)) {
+				t.Errorf("render %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := b.Builds(); n != 1 {
+		t.Errorf("%d builds for 20 apps of one source, want 1", n)
+	}
+}
