@@ -7,7 +7,7 @@ STATICCHECK_VER := v0.8.2
 STATICCHECK     := $(BIN)/staticcheck-$(STATICCHECK_VER)/staticcheck
 DEMO_DIR        ?= $(CURDIR)/.demo
 
-.PHONY: all demo test lint unit tools fuzz build clean local-fleet
+.PHONY: all demo test lint unit tools fuzz build clean local-fleet bench
 
 all: build
 
@@ -37,6 +37,10 @@ tools:
 CLUSTERS ?= canary,early,general
 local-fleet: tools
 	$(GO) run ./hack/localfleet --clusters $(CLUSTERS) --kubeconfig $(DEMO_DIR)/fleet.kubeconfig
+
+## bench: render a generated 200-cluster × 25-service fleet and print the comparison table
+bench: build tools
+	$(GO) run ./hack/bench --bin $(BIN)
 
 ## fuzz: a short run of every fuzz target
 fuzz:

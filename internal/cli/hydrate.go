@@ -61,6 +61,9 @@ type hydrateResult struct {
 	Apps     int              `json:"apps"`
 	Builds   int64            `json:"builds"`
 	Clusters []hydrate.Result `json:"clusters"`
+	// Timings are the phases' wall times in seconds: load, generate,
+	// render, publish.
+	Timings map[string]float64 `json:"timings"`
 }
 
 // renderPlan is everything rendered, before anything is written.
@@ -72,11 +75,27 @@ type renderPlan struct {
 	trees  []*hydrate.Tree
 	apps   int
 	builds int64
+	timer  *timer
+}
+
+// timer records phase durations.
+type timer struct {
+	last   time.Time
+	phases map[string]float64
+}
+
+func newTimer() *timer { return &timer{last: time.Now(), phases: map[string]float64{}} }
+
+func (t *timer) done(phase string) {
+	now := time.Now()
+	t.phases[phase] += now.Sub(t.last).Seconds()
+	t.last = now
 }
 
 // plan loads, generates and renders the selected clusters. Any problem
 // with the input is returned before anything is written.
 func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
+	tm := newTimer()
 	f, err := fleet.Load(o.fleet)
 	if err != nil {
 		return nil, err
@@ -94,10 +113,12 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &renderPlan{fleet: f}
+	tm.done("generate")
+	p := &renderPlan{fleet: f, timer: tm}
 	if p.repo, p.dry, p.when, err = dryCommit(f); err != nil {
 		return nil, err
 	}
+	tm.done("load")
 
 	clusters := sh.pick(realClusters(f.Clusters))
 	byServer, byName := map[string]string{}, map[string]bool{}
@@ -155,6 +176,7 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 	for _, t := range p.trees {
 		sort.Slice(t.Apps, func(a, b int) bool { return t.Apps[a].Name < t.Apps[b].Name })
 	}
+	tm.done("render")
 	return p, nil
 }
 
@@ -302,6 +324,8 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return ExitFailed, err
 	}
+	p.timer.done("publish")
+	res.Timings = p.timer.phases
 	if o.output == "json" {
 		return ExitOK, writeJSON(env.Stdout, res)
 	}
@@ -405,7 +429,12 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	if dry == "" {
 		dry = "(no commit)"
 	}
-	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%d Kustomize/directory builds).\n\n", r.Apps, len(r.Clusters), dry, r.Builds)
+	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%d Kustomize/directory builds).\n", r.Apps, len(r.Clusters), dry, r.Builds)
+	var phases []string
+	for _, ph := range []string{"load", "generate", "render", "publish"} {
+		phases = append(phases, fmt.Sprintf("%s %.2fs", ph, r.Timings[ph]))
+	}
+	fmt.Fprintf(w, "Time: %s.\n\n", strings.Join(phases, ", "))
 	for _, c := range r.Clusters {
 		state := "unchanged"
 		switch {

@@ -14,9 +14,11 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // Bot is the author and committer of hydrated commits.
@@ -69,14 +71,18 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 	for attempt := 1; ; attempt++ {
 		heads, err := p.heads(ctx, trees)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the hydrated branches: %w", err)
 		}
-		results, updates, err := p.prepare(trees, heads, dry, when)
+		stage := newStaging(p.Repo.Storer)
+		results, updates, err := p.prepare(stage, trees, heads, dry, when)
 		if err != nil {
 			return nil, err
 		}
 		if len(updates) == 0 {
 			return results, nil
+		}
+		if err := stage.flush(); err != nil {
+			return nil, fmt.Errorf("write hydrated commits: %w", err)
 		}
 		if p.BeforePush != nil {
 			p.BeforePush(attempt)
@@ -159,7 +165,7 @@ func isNoMatchingRef(err error) bool {
 }
 
 // prepare builds the commits of the trees that changed.
-func (p *Publisher) prepare(trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
 	var (
 		results []Result
 		updates []update
@@ -177,16 +183,16 @@ func (p *Publisher) prepare(trees []*Tree, heads map[string]plumbing.Hash, dry D
 			}
 			tr, err := c.Tree()
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
 			parent = c
 			if old, err = gitFiles(tr); err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
 		}
 		files, change, err := t.Files(old, dry)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("build the tree of %s: %w", t.Branch, err)
 		}
 		r.Change = change
 		if Unchanged(files, old) {
@@ -201,9 +207,9 @@ func (p *Publisher) prepare(trees []*Tree, heads map[string]plumbing.Hash, dry D
 				continue
 			}
 		}
-		treeHash, err := writeTree(p.Repo.Storer, files)
+		treeHash, err := writeTree(stage, files)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
 		}
 		sig := Bot
 		sig.When = when
@@ -212,9 +218,9 @@ func (p *Publisher) prepare(trees []*Tree, heads map[string]plumbing.Hash, dry D
 		if parent != nil {
 			commit.ParentHashes = []plumbing.Hash{parent.Hash}
 		}
-		h, err := writeObject(p.Repo.Storer, commit)
+		h, err := writeObject(stage, commit)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("write the commit of %s: %w", t.Branch, err)
 		}
 		r.New, r.Updated = h.String(), true
 		results = append(results, r)
@@ -361,8 +367,76 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 	return []byte(s), true
 }
 
+// staging collects new objects in memory and writes them to the repository
+// as one packfile: thousands of small loose objects, one file each, would
+// cost more than everything else a render does.
+type staging struct {
+	repo   storer.EncodedObjectStorer
+	mem    *memory.ObjectStorage
+	hashes []plumbing.Hash
+}
+
+func newStaging(repo storer.EncodedObjectStorer) *staging {
+	st := memory.NewStorage()
+	return &staging{repo: repo, mem: &st.ObjectStorage}
+}
+
+func (s *staging) NewEncodedObject() plumbing.EncodedObject { return &plumbing.MemoryObject{} }
+
+func (s *staging) HasEncodedObject(h plumbing.Hash) error {
+	if s.mem.HasEncodedObject(h) == nil {
+		return nil
+	}
+	return s.repo.HasEncodedObject(h)
+}
+
+func (s *staging) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
+	h := o.Hash()
+	if s.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	s.hashes = append(s.hashes, h)
+	return s.mem.SetEncodedObject(o)
+}
+
+// flush writes the staged objects into the repository.
+func (s *staging) flush() error {
+	if len(s.hashes) == 0 {
+		return nil
+	}
+	pw, ok := s.repo.(storer.PackfileWriter)
+	if !ok {
+		for _, h := range s.hashes {
+			o, err := s.mem.EncodedObject(plumbing.AnyObject, h)
+			if err != nil {
+				return err
+			}
+			if _, err := s.repo.SetEncodedObject(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w, err := pw.PackfileWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := packfile.NewEncoder(w, s.mem, false).Encode(s.hashes, 10); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// objectStore is where writeTree puts objects.
+type objectStore interface {
+	NewEncodedObject() plumbing.EncodedObject
+	SetEncodedObject(plumbing.EncodedObject) (plumbing.Hash, error)
+	HasEncodedObject(plumbing.Hash) error
+}
+
 // writeTree stores files as blobs and trees and returns the root tree.
-func writeTree(s storer.EncodedObjectStorer, files map[string][]byte) (plumbing.Hash, error) {
+func writeTree(s objectStore, files map[string][]byte) (plumbing.Hash, error) {
 	type dir struct {
 		files map[string][]byte
 		dirs  map[string]map[string][]byte
@@ -404,7 +478,7 @@ func writeTree(s storer.EncodedObjectStorer, files map[string][]byte) (plumbing.
 	return writeObject(s, &object.Tree{Entries: entries})
 }
 
-func writeBlob(s storer.EncodedObjectStorer, content []byte) (plumbing.Hash, error) {
+func writeBlob(s objectStore, content []byte) (plumbing.Hash, error) {
 	h := plumbing.ComputeHash(plumbing.BlobObject, content)
 	if s.HasEncodedObject(h) == nil {
 		return h, nil
@@ -429,7 +503,7 @@ type encoder interface {
 	Encode(plumbing.EncodedObject) error
 }
 
-func writeObject(s storer.EncodedObjectStorer, o encoder) (plumbing.Hash, error) {
+func writeObject(s objectStore, o encoder) (plumbing.Hash, error) {
 	obj := s.NewEncodedObject()
 	if err := o.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err

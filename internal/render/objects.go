@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
@@ -168,7 +169,9 @@ func Encode(objs []*unstructured.Unstructured) ([]byte, error) {
 		if i > 0 {
 			buf.WriteString("---\n")
 		}
-		b, err := yaml.Marshal(o.Object)
+		// yaml.v2 directly: the emitter sigs.k8s.io/yaml ends in, without
+		// its JSON round trip (objects hold only JSON types already).
+		b, err := yamlv2.Marshal(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", ID(o), err)
 		}

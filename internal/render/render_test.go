@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
@@ -236,5 +237,28 @@ func TestIdenticalBuildsRunOnce(t *testing.T) {
 	wg.Wait()
 	if n := b.Builds(); n != 1 {
 		t.Errorf("%d builds for 20 apps of one source, want 1", n)
+	}
+}
+
+// TestEncodeMatchesSigsYAML pins Encode (yaml.v2 directly) to the output of
+// sigs.k8s.io/yaml, which kubectl uses, on values where YAML is tricky.
+func TestEncodeMatchesSigsYAML(t *testing.T) {
+	t.Parallel()
+	objs, err := Decode("x.json", []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"true","b":"1.0","c":"0x10","d":"~","e":"","f":"yes","g":"2026-01-01"}},
+		"data":{"multi":"line one\nline two\n","colon":"a: b","hash":"# no","lead":" space","quote":"'q'","dq":"\"d\"","uni":"héllo ☃","num":"007"},
+		"spec":{"int":3,"big":9007199254740993,"neg":-1,"float":0.5,"exp":1.5e-7,"t":true,"n":null,"empty":{},"list":[],"nested":[{"k":[1,"2",{"x":null}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Encode(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := sigsyaml.Marshal(objs[0].Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("(-sigs.k8s.io/yaml +Encode):\n%s", diff)
 	}
 }

@@ -1,0 +1,257 @@
+// Command bench measures render at fleet scale and prints a table: a
+// generated fleet of N clusters × M services (a base and three overlays
+// each, the seed's matrix ApplicationSet), rendered and pushed by Flotilla;
+// the same work done the way teams script it (kubectl kustomize per app,
+// git commit per branch; run on a sample of clusters and scaled up); the
+// floor (one in-process krusty build per unique overlay, nothing else); and
+// an incremental run after one service's overlay changed.
+//
+//	go run ./hack/bench [--clusters 200] [--services 25] [--loop-sample 8]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+var overlays = []string{"dev", "staging", "production"}
+
+func main() {
+	clusters := flag.Int("clusters", 200, "clusters in the generated fleet")
+	services := flag.Int("services", 25, "services (base + 3 overlays each)")
+	sample := flag.Int("loop-sample", 8, "clusters the shell loop runs on (its time is scaled to the fleet)")
+	bin := flag.String("bin", "bin", "directory with render and kubectl")
+	flag.Parse()
+	if err := run(*clusters, *services, *sample, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(nClusters, nServices, sample int, bin string) error {
+	bin, _ = filepath.Abs(bin)
+	render, kubectl := filepath.Join(bin, "render"), filepath.Join(bin, "kubectl")
+	for _, b := range []string{render, kubectl} {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("%s missing: run make build tools", b)
+		}
+	}
+	work, err := os.MkdirTemp("", "flotilla-bench-")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(work)
+	} else {
+		fmt.Println("work dir:", work)
+	}
+	fleetDir, remote := filepath.Join(work, "fleet"), filepath.Join(work, "remote.git")
+	if err := generate(fleetDir, nClusters, nServices); err != nil {
+		return err
+	}
+	for _, c := range [][]string{
+		{"init", "-q", "--bare", "-b", "main", remote},
+		{"-C", fleetDir, "init", "-q", "-b", "main"},
+		{"-C", fleetDir, "add", "-A"},
+		{"-C", fleetDir, "commit", "-q", "-m", "generated fleet"},
+		{"-C", fleetDir, "remote", "add", "origin", remote},
+	} {
+		if err := git(c...); err != nil {
+			return err
+		}
+	}
+	apps := nClusters * nServices
+	fmt.Printf("Fleet: %d clusters × %d services = %d applications, %d unique overlays. Machine: %d CPUs, %s/%s.\n\n",
+		nClusters, nServices, apps, nServices*len(overlays), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+
+	full, fullOut, err := timed(render, "--fleet", fleetDir, "-o", "json")
+	if err != nil {
+		return fmt.Errorf("flotilla render: %v\n%s", err, fullOut)
+	}
+	var res struct {
+		Builds   int
+		Clusters []struct{ Updated bool }
+	}
+	if err := json.Unmarshal(fullOut, &res); err != nil {
+		return err
+	}
+
+	floor, err := floorTime(fleetDir, nServices)
+	if err != nil {
+		return err
+	}
+
+	loopSample, err := shellLoop(fleetDir, kubectl, sample, nServices)
+	if err != nil {
+		return err
+	}
+	loop := loopSample * time.Duration(nClusters) / time.Duration(sample)
+
+	// Incremental: one service's production overlay changes.
+	overlay := filepath.Join(fleetDir, "services/svc-07/overlays/production/kustomization.yaml")
+	b, err := os.ReadFile(overlay)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(overlay, []byte(strings.Replace(string(b), "count: 3", "count: 4", 1)), 0o644); err != nil {
+		return err
+	}
+	if err := git("-C", fleetDir, "commit", "-q", "-am", "scale svc-07"); err != nil {
+		return err
+	}
+	incr, incrOut, err := timed(render, "--fleet", fleetDir, "-o", "json")
+	if err != nil {
+		return fmt.Errorf("incremental render: %v\n%s", err, incrOut)
+	}
+	var incrRes struct{ Clusters []struct{ Updated bool } }
+	_ = json.Unmarshal(incrOut, &incrRes)
+	changed := 0
+	for _, c := range incrRes.Clusters {
+		if c.Updated {
+			changed++
+		}
+	}
+
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+	fmt.Println("| run | wall time | compared with Flotilla's full run |")
+	fmt.Println("|---|---:|---|")
+	fmt.Printf("| Flotilla render + hydrate + push, %d branches (%d builds) | %s | 1× |\n", nClusters, res.Builds, ms(full))
+	fmt.Printf("| shell loop: kubectl kustomize per app, git commit per branch (%d clusters measured in %s, scaled ×%d) | %s | %.0f× slower |\n",
+		sample, ms(loopSample), nClusters/sample, ms(loop), loop.Seconds()/full.Seconds())
+	fmt.Printf("| floor: one in-process krusty build per unique overlay, nothing else | %s | Flotilla is %.2f× the floor |\n", ms(floor), full.Seconds()/floor.Seconds())
+	fmt.Printf("| incremental: one overlay changed, %d branches updated | %s | %.0f%% of the full run |\n", changed, ms(incr), 100*incr.Seconds()/full.Seconds())
+	return nil
+}
+
+func timed(name string, args ...string) (time.Duration, []byte, error) {
+	start := time.Now()
+	out, err := exec.Command(name, args...).Output()
+	return time.Since(start), out, err
+}
+
+func git(args ...string) error {
+	cmd := exec.Command("git", args...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=bench", "GIT_AUTHOR_EMAIL=b@example.com",
+		"GIT_COMMITTER_NAME=bench", "GIT_COMMITTER_EMAIL=b@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// floorTime builds each unique overlay once, in process, sequentially.
+func floorTime(fleetDir string, nServices int) (time.Duration, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	fs := filesys.MakeFsOnDisk()
+	start := time.Now()
+	for s := range nServices {
+		for _, o := range overlays {
+			m, err := k.Run(fs, filepath.Join(fleetDir, fmt.Sprintf("services/svc-%02d/overlays/%s", s, o)))
+			if err != nil {
+				return 0, err
+			}
+			if _, err := m.AsYaml(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return time.Since(start), nil
+}
+
+// shellLoop does what a hand-written pipeline does for the first n
+// clusters: kubectl kustomize per app into a worktree, one commit per
+// cluster branch.
+func shellLoop(fleetDir, kubectl string, n, nServices int) (time.Duration, error) {
+	work, err := os.MkdirTemp("", "flotilla-loop-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(work)
+	var script strings.Builder
+	fmt.Fprintf(&script, "set -e\ncd %s\ngit init -q -b main .\ngit commit -q --allow-empty -m init\n", work)
+	for c := range n {
+		cluster := fmt.Sprintf("cluster-%03d", c)
+		env := overlays[c%len(overlays)]
+		fmt.Fprintf(&script, "git checkout -q -B hydrated/%s-next main\n", cluster)
+		for s := range nServices {
+			app := fmt.Sprintf("svc-%02d-%s", s, cluster)
+			fmt.Fprintf(&script, "mkdir -p %s && %s kustomize %s/services/svc-%02d/overlays/%s > %s/manifest.yaml\n", app, kubectl, fleetDir, s, env, app)
+		}
+		fmt.Fprintf(&script, "git add -A && git commit -q -m 'hydrate %s'\n", cluster)
+	}
+	cmd := exec.Command("bash", "-c", script.String())
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=loop", "GIT_AUTHOR_EMAIL=l@example.com",
+		"GIT_COMMITTER_NAME=loop", "GIT_COMMITTER_EMAIL=l@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("shell loop: %v\n%s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+func write(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}
+
+// generate writes the fleet: clusters cycling through dev, staging and
+// production, and the seed's matrix ApplicationSet over services/*.
+func generate(dir string, nClusters, nServices int) error {
+	files := map[string]string{
+		"flotilla.yaml": "repos:\n  https://git.example.com/fleet.git: .\n",
+		"applicationsets/services.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: services}
+spec:
+  generators:
+  - matrix:
+      generators:
+      - clusters: {}
+      - git:
+          repoURL: https://git.example.com/fleet.git
+          revision: main
+          directories: [{path: "services/*"}]
+  template:
+    metadata: {name: "{{path.basename}}-{{name}}"}
+    spec:
+      project: default
+      source: {repoURL: https://git.example.com/fleet.git, targetRevision: main, path: "{{path}}/overlays/{{metadata.labels.environment}}"}
+      destination: {server: "{{server}}", namespace: "{{path.basename}}"}
+`,
+	}
+	var inv strings.Builder
+	for c := range nClusters {
+		fmt.Fprintf(&inv, "---\napiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: cluster-%03d, labels: {environment: %s}}\nspec: {server: https://cluster-%03d.example.com}\n",
+			c, overlays[c%len(overlays)], c)
+	}
+	files["clusters/clusters.yaml"] = inv.String()
+	for s := range nServices {
+		name := fmt.Sprintf("svc-%02d", s)
+		base := "services/" + name + "/base/"
+		files[base+"kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\nlabels:\n- pairs: {app.kubernetes.io/name: " + name + "}\n  includeSelectors: true\n"
+		files[base+"deployment.yaml"] = fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec:\n      containers:\n      - name: app\n        image: ghcr.io/example/%s:1.0.0\n        ports: [{containerPort: 8080}]\n        resources: {requests: {cpu: 100m, memory: 64Mi}}\n", name, name, name, name)
+		files[base+"service.yaml"] = fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec:\n  selector: {app: %s}\n  ports: [{port: 80, targetPort: 8080}]\n", name, name)
+		for i, o := range overlays {
+			files["services/"+name+"/overlays/"+o+"/kustomization.yaml"] = fmt.Sprintf(
+				"resources: [../../base]\nreplicas:\n- name: %s\n  count: %d\nimages:\n- name: ghcr.io/example/%s\n  newTag: \"1.%d.0\"\nconfigMapGenerator:\n- name: %s-config\n  literals: [ENV=%s]\n", name, i+1, name, i, name, o)
+		}
+	}
+	for p, c := range files {
+		if err := write(filepath.Join(dir, p), c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
