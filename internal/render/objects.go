@@ -125,6 +125,21 @@ func kindRank(gk schema.GroupKind) int {
 	return 50
 }
 
+// Stage is an object's apply stage (APPLY.md, rule 5): 0 CRDs, Namespaces
+// and ClusterRoles; 1 kinds ending in Class; 2 everything else; 3 webhook
+// configurations.
+func Stage(u *unstructured.Unstructured) int {
+	switch r := kindRank(u.GroupVersionKind().GroupKind()); {
+	case r <= 2:
+		return 0
+	case r == 3:
+		return 1
+	case r == 100:
+		return 3
+	}
+	return 2
+}
+
 // Wave returns an object's argocd.argoproj.io/sync-wave (0 when unset or
 // not a number).
 func Wave(u *unstructured.Unstructured) int {

@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+const applyUsage = `Usage: apply --cluster NAME [flags]
+
+apply makes a cluster run exactly what its live hydrated branch,
+hydrated/<cluster>, says: server-side apply (field manager "flotilla") in
+stages — CRDs, Namespaces and ClusterRoles, then *Class kinds, then everything
+else, webhooks last, sync waves first — applying only objects whose server-side
+dry-run differs from the cluster. Each app is an ApplySet with an inventory
+(ConfigMap <app> in flotilla-system) that records what was applied and the
+hydrated commit. Prune, when the app's syncPolicy or --prune asks for it,
+deletes only inventory objects that left the branch, only after everything
+applied, never more than half of an app without --confirm-prune, and never an
+object another owner controls.
+
+Flags:
+  --cluster NAME        the cluster (required unless --clusters-from)
+  --repo PATH|URL       the repository holding the hydrated branches (default ".")
+  --branch NAME         the branch to apply (default hydrated/<cluster>)
+  --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+  --context NAME        kubeconfig context (default: the cluster name)
+  --app NAME            apply only this app (repeatable; default all)
+  --prune               prune every app, whatever its syncPolicy says
+  --confirm-prune       allow a prune that deletes more than half of an app
+  --force-recreate      recreate objects whose change hits an immutable field
+                        (never Namespaces or CRDs; PVCs, PVs and StatefulSets
+                        also need the flotilla.dev/force-stateful annotation)
+  --dry-run             print exactly what would be created, changed and
+                        deleted (prune included) and change nothing
+  --concurrency N       objects applied at once per stage (default 16)
+  --clusters-from FILE  with --shard: apply every cluster of the shard, from the
+                        JSON of render --list-clusters -o json
+  --shard i/n           with --clusters-from: the shard to apply
+  -o FORMAT             text (default) or json
+
+Secret values never appear in the output.
+
+Exit codes:
+  0  every app applied
+  1  an app failed to apply or prune (the others still ran)
+  2  bad flags, or the branch or kubeconfig could not be read
+
+Examples:
+  apply --cluster prod-eu --repo https://github.com/example/fleet.git
+  apply --cluster prod-eu --dry-run
+  apply --clusters-from clusters.json --shard 0/4 --kubeconfig fleet.kubeconfig
+`
+
+type applyOptions struct {
+	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard string
+	apps                                                                    []string
+	prune, confirmPrune, forceRecreate, dryRun                              bool
+	concurrency                                                             int
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Apply runs the apply command.
+func Apply(ctx context.Context, args []string, env Env) int {
+	o, err := parseApplyFlags(args, env)
+	if err != nil {
+		return report(env, "apply", err)
+	}
+	clusters := []string{o.cluster}
+	if o.clustersFrom != "" {
+		if clusters, err = shardClusters(o.clustersFrom, o.shard); err != nil {
+			return report(env, "apply", err)
+		}
+	}
+	var all []clusterApply
+	code := ExitOK
+	for _, cluster := range clusters {
+		res, c, err := applyCluster(ctx, o, cluster, env)
+		if err != nil {
+			report(env, "apply", fmt.Errorf("cluster %s: %w", cluster, err))
+		}
+		if c > code {
+			code = c
+		}
+		if res != nil {
+			all = append(all, *res)
+		}
+	}
+	if o.output == "json" {
+		if err := writeJSON(env.Stdout, all); err != nil {
+			return report(env, "apply", err)
+		}
+	}
+	return code
+}
+
+func parseApplyFlags(args []string, env Env) (applyOptions, error) {
+	var o applyOptions
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.StringVar(&o.cluster, "cluster", "", "")
+	fs.StringVar(&o.repo, "repo", ".", "")
+	fs.StringVar(&o.branch, "branch", "", "")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&o.context, "context", "", "")
+	fs.Var((*stringList)(&o.apps), "app", "")
+	fs.BoolVar(&o.prune, "prune", false, "")
+	fs.BoolVar(&o.confirmPrune, "confirm-prune", false, "")
+	fs.BoolVar(&o.forceRecreate, "force-recreate", false, "")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "")
+	fs.StringVar(&o.clustersFrom, "clusters-from", "", "")
+	fs.StringVar(&o.shard, "shard", "", "")
+	fs.StringVar(&o.output, "o", "text", "")
+	if err := parseFlags(fs, args, env, applyUsage); err != nil {
+		return o, err
+	}
+	if err := outputFormat(o.output, "text", "json"); err != nil {
+		return o, err
+	}
+	switch {
+	case o.cluster == "" && o.clustersFrom == "":
+		return o, fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
+	case o.cluster != "" && o.clustersFrom != "":
+		return o, fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
+	case o.clustersFrom != "" && (o.branch != "" || o.context != ""):
+		return o, fmt.Errorf("%w: --branch and --context name one cluster; with --clusters-from each cluster uses its own", errUsage)
+	case o.concurrency < 1:
+		return o, fmt.Errorf("%w: --concurrency must be at least 1", errUsage)
+	}
+	if _, err := parseShard(o.shard); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// shardClusters reads render --list-clusters -o json and keeps a shard.
+func shardClusters(file, shardFlag string) ([]string, error) {
+	sh, err := parseShard(shardFlag)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --clusters-from: %v", errUsage, err)
+	}
+	var list []clusterEntry
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%w: --clusters-from %s: not the JSON of render --list-clusters -o json: %v", errUsage, file, err)
+	}
+	var out []string
+	for k, c := range list {
+		if shardOf(k, sh.n) == sh.i {
+			out = append(out, c.Name)
+		}
+	}
+	return out, nil
+}
+
+// clusterApply is one cluster's result (-o json).
+type clusterApply struct {
+	Cluster string         `json:"cluster"`
+	Branch  string         `json:"branch"`
+	Commit  string         `json:"commit"`
+	Apps    []*kube.Result `json:"apps"`
+}
+
+func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) (*clusterApply, int, error) {
+	branch := o.branch
+	if branch == "" {
+		branch = "hydrated/" + cluster
+	}
+	snap, err := hydrate.ReadBranch(ctx, o.repo, branch, authFor(o.repo, env))
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	kctx := o.context
+	if kctx == "" {
+		kctx = cluster
+	}
+	client, err := kube.Connect(o.kubeconfig, kctx)
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	apps, err := selectApps(snap, o.apps)
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	res := &clusterApply{Cluster: cluster, Branch: branch, Commit: snap.Commit}
+	code := ExitOK
+	for _, a := range apps {
+		app, err := kubeApp(a, snap)
+		if err != nil {
+			return res, ExitUsage, err
+		}
+		r, err := client.Apply(ctx, app, kube.Options{
+			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
+			Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
+		})
+		if err != nil {
+			r.Error = err.Error()
+			code = ExitFailed
+		}
+		res.Apps = append(res.Apps, r)
+		if o.output != "json" {
+			writeAppSummary(env.Stdout, r, o.dryRun)
+		}
+	}
+	return res, code, nil
+}
+
+func selectApps(snap *hydrate.Snapshot, names []string) ([]hydrate.BranchApp, error) {
+	if len(names) == 0 {
+		return snap.Apps, nil
+	}
+	byName := map[string]hydrate.BranchApp{}
+	for _, a := range snap.Apps {
+		byName[a.Name] = a
+	}
+	var out []hydrate.BranchApp
+	for _, n := range names {
+		a, ok := byName[n]
+		if !ok {
+			var known []string
+			for _, a := range snap.Apps {
+				known = append(known, a.Name)
+			}
+			return nil, fmt.Errorf("%w: --app %s: no such app on %s (apps: %s)", errUsage, n, snap.Branch, strings.Join(known, ", "))
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
+	objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
+	if err != nil {
+		return kube.App{}, err
+	}
+	info := a.Metadata.Flotilla
+	app := kube.App{Name: a.Name, Objects: objs, Namespace: info.Destination.Namespace, Commit: snap.Commit, Branch: snap.Branch}
+	if sp := info.SyncPolicy; sp != nil {
+		if sp.Automated != nil {
+			app.Prune, app.AllowEmpty = sp.Automated.Prune, sp.Automated.AllowEmpty
+		}
+		app.CreateNamespace = sp.HasOption("CreateNamespace=true")
+	}
+	return app, nil
+}
+
+func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
+	counts := r.Counts()
+	var parts []string
+	for _, a := range []kube.Action{kube.Created, kube.Configured, kube.Unchanged, kube.Deleted, kube.Kept, kube.Skipped, kube.Failed} {
+		if counts[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	prefix := ""
+	if dryRun {
+		prefix = "(dry run) "
+	}
+	commit := r.Commit
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, commit, orDash(strings.Join(parts, ", ")))
+	for _, o := range r.Objects {
+		if o.Action == kube.Unchanged || (o.Action == kube.Created || o.Action == kube.Configured) && !dryRun && o.Message == "" {
+			continue
+		}
+		line := fmt.Sprintf("  %-10s %s", o.Action, o.Object)
+		if o.Message != "" && o.Message != "dry run" {
+			line += "  (" + o.Message + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+}
+
+// Version is Flotilla's version, recorded as the ApplySet tooling.
+const Version = "v0.1.0"

@@ -1,0 +1,546 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// App is what apply needs of one application.
+type App struct {
+	Name    string
+	Objects []*unstructured.Unstructured
+	// Namespace is the destination namespace (for CreateNamespace).
+	Namespace       string
+	Prune           bool // the app's syncPolicy says prune
+	AllowEmpty      bool // syncPolicy.automated.allowEmpty
+	CreateNamespace bool // syncOptions CreateNamespace=true
+	// Commit and Branch are the hydrated commit being applied.
+	Commit, Branch string
+}
+
+// Options tune one apply run.
+type Options struct {
+	// DryRun changes nothing: objects are applied with server-side dry-run
+	// and the prune list is computed but not carried out.
+	DryRun bool
+	// Prune prunes even when the app's syncPolicy does not.
+	Prune bool
+	// ConfirmPrune lifts the deletion budget.
+	ConfirmPrune bool
+	// ForceRecreate recreates objects whose change hits an immutable field,
+	// as the flotilla.dev/force annotation does per object.
+	ForceRecreate bool
+	// Concurrency bounds the objects applied at once (default 16).
+	Concurrency int
+	// PruneBudget is the share of an inventory one run may delete (default 0.5).
+	PruneBudget float64
+	// InventoryNamespace holds the parent ConfigMaps (default flotilla-system).
+	InventoryNamespace string
+	// Tooling is the ApplySet tooling annotation, "flotilla/<version>".
+	Tooling string
+	// Timeout bounds each wait (CRD Established, deletion). Default 60s.
+	Timeout time.Duration
+	// BetweenStages, when set, runs after each stage (tests use it to
+	// interrupt an apply half-way).
+	BetweenStages func(stage int) error
+}
+
+func (o *Options) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.PruneBudget <= 0 {
+		o.PruneBudget = 0.5
+	}
+	if o.InventoryNamespace == "" {
+		o.InventoryNamespace = DefaultInventoryNamespace
+	}
+	if o.Tooling == "" {
+		o.Tooling = "flotilla/v0"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+}
+
+// Action is what happened to an object.
+type Action string
+
+// Actions.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Skipped    Action = "skipped"
+	Deleted    Action = "deleted"
+	Kept       Action = "kept"
+	Failed     Action = "failed"
+)
+
+// ObjectResult is the outcome for one object.
+type ObjectResult struct {
+	Object  string `json:"object"`
+	Action  Action `json:"action"`
+	Message string `json:"message,omitempty"`
+}
+
+// Result is the outcome for one app.
+type Result struct {
+	App     string         `json:"app"`
+	Commit  string         `json:"commit"`
+	DryRun  bool           `json:"dryRun,omitempty"`
+	Objects []ObjectResult `json:"objects"`
+	// Pruned says whether prune ran (it runs only after full success).
+	Pruned bool   `json:"pruned"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Counts tallies the actions.
+func (r *Result) Counts() map[Action]int {
+	out := map[Action]int{}
+	for _, o := range r.Objects {
+		out[o.Action]++
+	}
+	return out
+}
+
+// ErrEmpty means an app rendered to nothing and allowEmpty is not set.
+var ErrEmpty = errors.New("the app renders no objects: refusing to apply and prune an empty set (set syncPolicy.automated.allowEmpty to allow it)")
+
+// Apply makes the cluster run app's objects: staged server-side apply of
+// only what differs, recorded in the app's inventory, then prune.
+func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error) {
+	o.defaults()
+	res := &Result{App: app.Name, Commit: app.Commit, DryRun: o.DryRun}
+	id := ApplySetID(app.Name, o.InventoryNamespace)
+
+	var desired []*unstructured.Unstructured
+	for _, obj := range app.Objects {
+		u := obj.DeepCopy()
+		if strategy(u) == "Ignore" {
+			res.Objects = append(res.Objects, ObjectResult{ObjectID(u), Skipped, AnnotationSSA + ": Ignore"})
+			continue
+		}
+		Normalize(u)
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[LabelPartOf] = id
+		u.SetLabels(labels)
+		desired = append(desired, u)
+	}
+	if len(app.Objects) == 0 && !app.AllowEmpty {
+		return res, ErrEmpty
+	}
+	render.Sort(desired)
+
+	inv, err := c.ReadInventory(ctx, o.InventoryNamespace, app.Name)
+	if err != nil {
+		return res, err
+	}
+	old := inv.Entries
+	// Crash safety: record old ∪ new before touching anything, so an
+	// interrupted run leaves nothing it applied unrecorded.
+	next := map[string]Entry{}
+	for k, e := range old {
+		next[k] = e
+	}
+	for _, u := range desired {
+		e := entryOf(u)
+		if prev, ok := old[e.Key()]; ok {
+			e.UID, e.Created = prev.UID, prev.Created
+		}
+		next[e.Key()] = e
+	}
+	if !o.DryRun {
+		inv.Entries, inv.Branch = next, app.Branch
+		if err := c.writeInventory(ctx, o.InventoryNamespace, o.Tooling, inv); err != nil {
+			return res, err
+		}
+	}
+
+	if app.CreateNamespace && app.Namespace != "" && !hasNamespace(desired, app.Namespace) && !o.DryRun {
+		if err := c.ensureNamespace(ctx, app.Namespace, FieldManager); err != nil {
+			return res, err
+		}
+	}
+
+	results := make([]ObjectResult, len(desired))
+	applied := make([]*unstructured.Unstructured, len(desired))
+	for _, batch := range batches(desired) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.Concurrency)
+		for _, i := range batch.indexes {
+			g.Go(func() error {
+				results[i], applied[i] = c.applyObject(gctx, desired[i], o)
+				return nil
+			})
+		}
+		_ = g.Wait()
+		failed := false
+		for _, i := range batch.indexes {
+			failed = failed || results[i].Action == Failed
+		}
+		if failed {
+			res.Objects = append(res.Objects, results...)
+			res.Objects = dropEmpty(res.Objects)
+			recordUIDs(inv, applied, results)
+			if !o.DryRun {
+				_ = c.writeInventory(context.WithoutCancel(ctx), o.InventoryNamespace, o.Tooling, inv)
+			}
+			return res, fmt.Errorf("stage %d failed: later stages and prune were skipped", batch.stage)
+		}
+		if batch.hasCRD && !o.DryRun {
+			if err := c.waitEstablished(ctx, desired, batch.indexes, o.Timeout); err != nil {
+				res.Objects = dropEmpty(append(res.Objects, results...))
+				return res, err
+			}
+		}
+		if o.BetweenStages != nil {
+			if err := o.BetweenStages(batch.stage); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.Objects = append(res.Objects, results...)
+	recordUIDs(inv, applied, results)
+
+	// Without prune the inventory keeps the old objects, so a later run
+	// with prune still knows them.
+	if app.Prune || o.Prune {
+		res.Pruned = true
+		pruned, err := c.prune(ctx, id, old, desired, inv, o)
+		res.Objects = append(res.Objects, pruned...)
+		if err != nil {
+			return res, err
+		}
+	}
+	if o.DryRun {
+		return res, nil
+	}
+	inv.Commit, inv.Branch = app.Commit, app.Branch
+	return res, c.writeInventory(ctx, o.InventoryNamespace, o.Tooling, inv)
+}
+
+func dropEmpty(rs []ObjectResult) []ObjectResult {
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Object != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recordUIDs stores the uid of applied objects, and whether Flotilla
+// created them.
+func recordUIDs(inv *Inventory, applied []*unstructured.Unstructured, results []ObjectResult) {
+	for i, u := range applied {
+		if u == nil || u.GetUID() == "" {
+			continue
+		}
+		e := entryOf(u)
+		prev, had := inv.Entries[e.Key()]
+		e.Created = results[i].Action == Created || had && prev.Created ||
+			results[i].Message == "recreated (immutable field changed)"
+		inv.Entries[e.Key()] = e
+	}
+}
+
+func hasNamespace(objs []*unstructured.Unstructured, ns string) bool {
+	for _, u := range objs {
+		if u.GetKind() == "Namespace" && u.GroupVersionKind().Group == "" && u.GetName() == ns {
+			return true
+		}
+	}
+	return false
+}
+
+type batch struct {
+	stage   int
+	indexes []int
+	hasCRD  bool
+}
+
+// batches splits sorted objects at every change of sync wave or stage.
+func batches(objs []*unstructured.Unstructured) []batch {
+	var out []batch
+	for i, u := range objs {
+		stage, wave := render.Stage(u), render.Wave(u)
+		if len(out) == 0 || render.Stage(objs[out[len(out)-1].indexes[0]]) != stage || render.Wave(objs[out[len(out)-1].indexes[0]]) != wave {
+			out = append(out, batch{stage: stage})
+		}
+		b := &out[len(out)-1]
+		b.indexes = append(b.indexes, i)
+		b.hasCRD = b.hasCRD || u.GetKind() == "CustomResourceDefinition"
+	}
+	return out
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// waitEstablished waits until the batch's CRDs are Established, then
+// forgets the cached discovery so their kinds resolve.
+func (c *Client) waitEstablished(ctx context.Context, objs []*unstructured.Unstructured, idx []int, timeout time.Duration) error {
+	for _, i := range idx {
+		u := objs[i]
+		if u.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			live, err := c.Dynamic.Resource(crdGVR).Get(ctx, u.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			conds, _, _ := unstructured.NestedSlice(live.Object, "status", "conditions")
+			for _, cond := range conds {
+				m, _ := cond.(map[string]any)
+				if m["type"] == "Established" && m["status"] == "True" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CustomResourceDefinition %s is not Established after %s: %w", u.GetName(), timeout, err)
+		}
+	}
+	c.reset()
+	return nil
+}
+
+var dryRunAll = []string{metav1.DryRunAll}
+
+// applyObject applies one object if its dry-run differs from live.
+func (c *Client) applyObject(ctx context.Context, u *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
+	id := ObjectID(u)
+	fail := func(format string, args ...any) (ObjectResult, *unstructured.Unstructured) {
+		return ObjectResult{id, Failed, fmt.Sprintf(format, args...)}, nil
+	}
+	ri, _, err := c.resource(u)
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return fail("kind %s is not served by the cluster (is its CRD installed?)", u.GroupVersionKind())
+		}
+		return fail("%v", err)
+	}
+	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
+	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	switch {
+	case kerrors.IsNotFound(err):
+		if o.DryRun {
+			opts.DryRun = dryRunAll
+		}
+		out, err := ri.Apply(ctx, u.GetName(), u, opts)
+		if err != nil {
+			return fail("%v", err)
+		}
+		return ObjectResult{id, Created, ""}, out
+	case err != nil:
+		return fail("%v", err)
+	}
+	strat := strategy(u)
+	if strat == "IfNotPresent" {
+		return ObjectResult{id, Skipped, AnnotationSSA + ": IfNotPresent and the object exists"}, live
+	}
+	if strat == "Override" && needsTakeover(live) && !o.DryRun {
+		if live, err = c.takeOver(ctx, ri, live); err != nil {
+			return fail("take over from kubectl: %v", err)
+		}
+	}
+	dry := opts
+	dry.DryRun = dryRunAll
+	preview, err := ri.Apply(ctx, u.GetName(), u, dry)
+	if err != nil {
+		if isImmutable(err) {
+			return c.recreate(ctx, ri, u, live, err, o)
+		}
+		return fail("%v", err)
+	}
+	// A controller may have written the object between the two reads
+	// (a Deployment's revision annotation): compare with what the dry-run
+	// saw.
+	for i := 0; i < 3 && preview.GetResourceVersion() != live.GetResourceVersion(); i++ {
+		if live, err = ri.Get(ctx, u.GetName(), metav1.GetOptions{}); err != nil {
+			return fail("%v", err)
+		}
+		if preview, err = ri.Apply(ctx, u.GetName(), u, dry); err != nil {
+			return fail("%v", err)
+		}
+	}
+	if sameObject(live, preview) {
+		return ObjectResult{id, Unchanged, ""}, live
+	}
+	if o.DryRun {
+		return ObjectResult{id, Configured, "dry run"}, live
+	}
+	out, err := ri.Apply(ctx, u.GetName(), u, opts)
+	if err != nil {
+		if isImmutable(err) {
+			return c.recreate(ctx, ri, u, live, err, o)
+		}
+		return fail("%v", err)
+	}
+	return ObjectResult{id, Configured, ""}, out
+}
+
+// sameObject compares live with a dry-run result, ignoring bookkeeping and
+// status (controllers write it between the two reads; apply never sets it).
+func sameObject(live, preview *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy().Object
+		delete(c, "status")
+		if md, ok := c["metadata"].(map[string]any); ok {
+			delete(md, "managedFields")
+			delete(md, "resourceVersion")
+			delete(md, "generation")
+		}
+		return c
+	}
+	return apierrors.Semantic.DeepEqual(strip(live), strip(preview))
+}
+
+func isImmutable(err error) bool {
+	if !kerrors.IsInvalid(err) {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "field is immutable") || strings.Contains(msg, "Forbidden: updates to statefulset spec") ||
+		strings.Contains(msg, "is immutable")
+}
+
+// recreate deletes and re-creates an object whose change hits an immutable
+// field, only with the opt-ins.
+func (c *Client) recreate(ctx context.Context, ri resourceClient, u, live *unstructured.Unstructured, cause error, o Options) (ObjectResult, *unstructured.Unstructured) {
+	id := ObjectID(u)
+	kind := u.GroupVersionKind().GroupKind()
+	stateful := kind.Kind == "PersistentVolumeClaim" || kind.Kind == "PersistentVolume" || kind.Kind == "StatefulSet"
+	optIn := o.ForceRecreate || strings.EqualFold(u.GetAnnotations()[AnnotationForce], "enabled")
+	switch {
+	case kind.Kind == "Namespace" || kind.Kind == "CustomResourceDefinition":
+		return ObjectResult{id, Failed, fmt.Sprintf("%v (a %s is never recreated)", cause, kind.Kind)}, nil
+	case !optIn:
+		return ObjectResult{id, Failed, fmt.Sprintf("%v: the change needs the object recreated; annotate it %s: enabled (or pass --force-recreate) to allow that", cause, AnnotationForce)}, nil
+	case stateful && !strings.EqualFold(u.GetAnnotations()[AnnotationForceStateful], "enabled"):
+		return ObjectResult{id, Failed, fmt.Sprintf("%v: recreating a %s can lose data; it needs %s: enabled as well", cause, kind.Kind, AnnotationForceStateful)}, nil
+	case o.DryRun:
+		return ObjectResult{id, Configured, "would be recreated (immutable field changed)"}, live
+	}
+	bg := metav1.DeletePropagationBackground
+	uid := live.GetUID()
+	if err := ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !kerrors.IsNotFound(err) {
+		return ObjectResult{id, Failed, fmt.Sprintf("delete for recreation: %v", err)}, nil
+	}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, o.Timeout, true, func(ctx context.Context) (bool, error) {
+		_, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+		return kerrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		return ObjectResult{id, Failed, fmt.Sprintf("waiting for deletion before recreation: %v", err)}, nil
+	}
+	out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return ObjectResult{id, Failed, fmt.Sprintf("recreate: %v", err)}, nil
+	}
+	return ObjectResult{id, Configured, "recreated (immutable field changed)"}, out
+}
+
+// resourceClient is the part of dynamic.ResourceInterface apply uses.
+type resourceClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Apply(ctx context.Context, name string, obj *unstructured.Unstructured, opts metav1.ApplyOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions, subresources ...string) error
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*unstructured.Unstructured, error)
+}
+
+// takeoverManagers are the field managers whose fields Flotilla takes over
+// once: without it, fields removed from Git would never be removed.
+func isTakeoverManager(m string) bool {
+	return m == "before-first-apply" || m == "kubectl" || strings.HasPrefix(m, "kubectl-")
+}
+
+func needsTakeover(live *unstructured.Unstructured) bool {
+	if _, ok := live.GetAnnotations()[LastApplied]; ok {
+		return true
+	}
+	for _, mf := range live.GetManagedFields() {
+		if isTakeoverManager(mf.Manager) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeOver moves kubectl's managed fields to Flotilla's manager (merging
+// field sets) and removes the last-applied annotation, in one JSON patch.
+func (c *Client) takeOver(ctx context.Context, ri resourceClient, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	var entries []metav1.ManagedFieldsEntry
+	merged := map[string]int{} // apiVersion+subresource -> index of Flotilla's entry
+	for _, mf := range live.GetManagedFields() {
+		if isTakeoverManager(mf.Manager) || mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply {
+			mf.Manager, mf.Operation = FieldManager, metav1.ManagedFieldsOperationApply
+			key := mf.APIVersion + "/" + mf.Subresource
+			if i, ok := merged[key]; ok {
+				set, err := unionFields(entries[i].FieldsV1, mf.FieldsV1)
+				if err != nil {
+					return nil, err
+				}
+				entries[i].FieldsV1 = set
+				continue
+			}
+			merged[key] = len(entries)
+		}
+		entries = append(entries, mf)
+	}
+	patch := []map[string]any{
+		{"op": "test", "path": "/metadata/resourceVersion", "value": live.GetResourceVersion()},
+		{"op": "replace", "path": "/metadata/managedFields", "value": entries},
+	}
+	if _, ok := live.GetAnnotations()[LastApplied]; ok {
+		patch = append(patch, map[string]any{"op": "remove", "path": "/metadata/annotations/" + strings.ReplaceAll(LastApplied, "/", "~1")})
+	}
+	b, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	return ri.Patch(ctx, live.GetName(), types.JSONPatchType, b, metav1.PatchOptions{FieldManager: FieldManager})
+}
+
+func unionFields(a, b *metav1.FieldsV1) (*metav1.FieldsV1, error) {
+	if a == nil {
+		return b, nil
+	}
+	if b == nil {
+		return a, nil
+	}
+	sa, sb := &fieldpath.Set{}, &fieldpath.Set{}
+	if err := sa.FromJSON(a.GetRawReader()); err != nil {
+		return nil, err
+	}
+	if err := sb.FromJSON(b.GetRawReader()); err != nil {
+		return nil, err
+	}
+	raw, err := sa.Union(sb).ToJSON()
+	if err != nil {
+		return nil, err
+	}
+	return metav1.NewFieldsV1(string(raw)), nil
+}

@@ -1,0 +1,140 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// ErrPruneBudget means one run would delete too much of an app.
+var ErrPruneBudget = fmt.Errorf("prune refused")
+
+// prune deletes what the previous inventory holds and the desired set does
+// not, with every safety rule of APPLY.md: inventory only, after full
+// success, within the deletion budget, re-checking each live object's
+// labels, uid, owners and state right before deleting it, honouring keep
+// annotations and protected kinds, in reverse apply order.
+func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, desired []*unstructured.Unstructured, inv *Inventory, o Options) ([]ObjectResult, error) {
+	want := map[string]bool{}
+	usedNS := map[string]bool{}
+	for _, u := range desired {
+		want[entryOf(u).Key()] = true
+		usedNS[u.GetNamespace()] = true
+	}
+	var candidates []Entry
+	for k, e := range old {
+		if !want[k] {
+			candidates = append(candidates, e)
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	if share := float64(len(candidates)) / float64(len(old)); share > o.PruneBudget && !o.ConfirmPrune {
+		var ids []string
+		for _, e := range candidates {
+			ids = append(ids, e.ID())
+		}
+		sort.Strings(ids)
+		return nil, fmt.Errorf("%w: it would delete %d of the app's %d objects (%.0f%%, more than the %.0f%% budget): %s; check the render, then pass --confirm-prune",
+			ErrPruneBudget, len(candidates), len(old), 100*share, 100*o.PruneBudget, strings.Join(ids, ", "))
+	}
+	// Reverse apply order.
+	stubs := make([]*unstructured.Unstructured, len(candidates))
+	byStub := map[*unstructured.Unstructured]Entry{}
+	for i, e := range candidates {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(e.gvk())
+		u.SetNamespace(e.Namespace)
+		u.SetName(e.Name)
+		stubs[i], byStub[u] = u, e
+	}
+	render.Sort(stubs)
+	var results []ObjectResult
+	for i := len(stubs) - 1; i >= 0; i-- {
+		e := byStub[stubs[i]]
+		r := c.pruneOne(ctx, id, e, usedNS, o)
+		if r.Action == Deleted && !o.DryRun {
+			delete(inv.Entries, e.Key())
+		}
+		if r.Action == Kept && strings.HasPrefix(r.Message, "another owner") {
+			delete(inv.Entries, e.Key())
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (c *Client) pruneOne(ctx context.Context, id string, e Entry, usedNS map[string]bool, o Options) ObjectResult {
+	r := ObjectResult{Object: e.ID()}
+	m, err := c.mapping(e.gvk())
+	if meta.IsNoMatchError(err) {
+		r.Action, r.Message = Deleted, "its kind is no longer served (CRD removed)"
+		return r
+	}
+	if err != nil {
+		r.Action, r.Message = Failed, err.Error()
+		return r
+	}
+	ri := c.Dynamic.Resource(m.Resource)
+	var rc resourceClient = ri
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		rc = ri.Namespace(e.Namespace)
+	}
+	live, err := rc.Get(ctx, e.Name, metav1.GetOptions{})
+	if kerrors.IsNotFound(err) {
+		r.Action, r.Message = Deleted, "already gone"
+		return r
+	}
+	if err != nil {
+		r.Action, r.Message = Failed, err.Error()
+		return r
+	}
+	kept := func(why string) ObjectResult { r.Action, r.Message = Kept, why; return r }
+	switch {
+	case live.GetLabels()[LabelPartOf] != id:
+		return kept("another owner controls it now (its " + LabelPartOf + " label is not this app's)")
+	case e.UID != "" && string(live.GetUID()) != e.UID:
+		return kept("another owner controls it now (it was recreated: uid " + string(live.GetUID()) + ", recorded " + e.UID + ")")
+	case metav1.GetControllerOf(live) != nil:
+		return kept("another owner controls it now (controller " + metav1.GetControllerOf(live).Kind + "/" + metav1.GetControllerOf(live).Name + ")")
+	case live.GetDeletionTimestamp() != nil:
+		return kept("it is already being deleted")
+	}
+	if k, why := keep(live); k {
+		return kept(why)
+	}
+	switch e.Kind {
+	case "Namespace", "CustomResourceDefinition", "PersistentVolume", "PersistentVolumeClaim":
+		if !e.Created || !strings.EqualFold(live.GetAnnotations()[AnnotationPrune], "enabled") {
+			return kept(fmt.Sprintf("a %s is pruned only if Flotilla created it and it is annotated %s: enabled", e.Kind, AnnotationPrune))
+		}
+		if e.Kind == "Namespace" && usedNS[e.Name] {
+			return kept("desired objects still live in it")
+		}
+	}
+	bg := metav1.DeletePropagationBackground
+	uid := live.GetUID()
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}
+	if o.DryRun {
+		opts.DryRun = dryRunAll
+	}
+	if err := rc.Delete(ctx, e.Name, opts); err != nil && !kerrors.IsNotFound(err) {
+		r.Action, r.Message = Failed, "delete: "+err.Error()
+		return r
+	}
+	r.Action = Deleted
+	if o.DryRun {
+		r.Message = "dry run"
+	}
+	return r
+}
+
