@@ -394,4 +394,3 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Error("dry run wrote the inventory")
 	}
 }
-

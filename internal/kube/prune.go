@@ -137,4 +137,3 @@ func (c *Client) pruneOne(ctx context.Context, id string, e Entry, usedNS map[st
 	}
 	return r
 }
-
