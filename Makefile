@@ -7,7 +7,7 @@ STATICCHECK_VER := v0.8.2
 STATICCHECK     := $(BIN)/staticcheck-$(STATICCHECK_VER)/staticcheck
 DEMO_DIR        ?= $(CURDIR)/.demo
 
-.PHONY: all demo test lint unit tools fuzz build clean local-fleet bench
+.PHONY: all demo test lint unit tools fuzz build clean local-fleet bench bench-apply
 
 all: build
 
@@ -41,6 +41,10 @@ local-fleet: tools
 ## bench: render a generated 200-cluster × 25-service fleet and print the comparison table
 bench: build tools
 	$(GO) run ./hack/bench --bin $(BIN)
+
+## bench-apply: 1,000 objects against a real apiserver, Flotilla vs kubectl apply --server-side
+bench-apply: tools
+	$(GO) run ./hack/benchapply
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -183,6 +184,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		}
 	}
 
+	live := c.prefetch(ctx, desired, id)
 	results := make([]ObjectResult, len(desired))
 	applied := make([]*unstructured.Unstructured, len(desired))
 	for _, batch := range batches(desired) {
@@ -190,7 +192,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		g.SetLimit(o.Concurrency)
 		for _, i := range batch.indexes {
 			g.Go(func() error {
-				results[i], applied[i] = c.applyObject(gctx, desired[i], o)
+				results[i], applied[i] = c.applyObject(gctx, desired[i], live[i], o)
 				return nil
 			})
 		}
@@ -329,8 +331,33 @@ func (c *Client) waitEstablished(ctx context.Context, objs []*unstructured.Unstr
 
 var dryRunAll = []string{metav1.DryRunAll}
 
-// applyObject applies one object if its dry-run differs from live.
-func (c *Client) applyObject(ctx context.Context, u *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
+// applyObject applies one object if its dry-run differs from live. Secret
+// values never reach its messages.
+func (c *Client) applyObject(ctx context.Context, u, known *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
+	r, out := c.applyOne(ctx, u, known, o)
+	r.Message = Redact(u, r.Message)
+	return r, out
+}
+
+// Redact replaces a Secret's values, plain or base64, in a message.
+func Redact(u *unstructured.Unstructured, msg string) string {
+	if u.GetKind() != "Secret" || u.GroupVersionKind().Group != "" || msg == "" {
+		return msg
+	}
+	data, _, _ := unstructured.NestedStringMap(u.Object, "data")
+	for _, v := range data {
+		if len(v) < 2 {
+			continue
+		}
+		msg = strings.ReplaceAll(msg, v, "***")
+		if plain, err := base64.StdEncoding.DecodeString(v); err == nil && len(plain) >= 2 {
+			msg = strings.ReplaceAll(msg, string(plain), "***")
+		}
+	}
+	return msg
+}
+
+func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
 	id := ObjectID(u)
 	fail := func(format string, args ...any) (ObjectResult, *unstructured.Unstructured) {
 		return ObjectResult{id, Failed, fmt.Sprintf(format, args...)}, nil
@@ -343,7 +370,10 @@ func (c *Client) applyObject(ctx context.Context, u *unstructured.Unstructured, 
 		return fail("%v", err)
 	}
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	live, err := known, error(nil)
+	if live == nil {
+		live, err = ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	}
 	switch {
 	case kerrors.IsNotFound(err):
 		if o.DryRun {
@@ -402,6 +432,44 @@ func (c *Client) applyObject(ctx context.Context, u *unstructured.Unstructured, 
 	return ObjectResult{id, Configured, ""}, out
 }
 
+// prefetch reads, with one LIST per resource and namespace, the live
+// objects already in the app's ApplySet; the rest are read one by one.
+func (c *Client) prefetch(ctx context.Context, objs []*unstructured.Unstructured, id string) []*unstructured.Unstructured {
+	type key struct {
+		gvr schema.GroupVersionResource
+		ns  string
+	}
+	groups := map[key][]int{}
+	for i, u := range objs {
+		m, err := c.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		if err != nil {
+			continue // a kind not served yet (its CRD comes in this apply)
+		}
+		k := key{gvr: m.Resource}
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			k.ns = u.GetNamespace()
+		}
+		groups[k] = append(groups[k], i)
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for k, idx := range groups {
+		list, err := c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id})
+		if err != nil {
+			continue
+		}
+		byName := map[string]*unstructured.Unstructured{}
+		for i := range list.Items {
+			byName[list.Items[i].GetName()] = &list.Items[i]
+		}
+		for _, i := range idx {
+			if live, ok := byName[objs[i].GetName()]; ok && live.GroupVersionKind().Kind == objs[i].GetKind() {
+				out[i] = live
+			}
+		}
+	}
+	return out
+}
+
 // sameObject compares live with a dry-run result, ignoring bookkeeping and
 // status (controllers write it between the two reads; apply never sets it).
 func sameObject(live, preview *unstructured.Unstructured) bool {
@@ -415,7 +483,7 @@ func sameObject(live, preview *unstructured.Unstructured) bool {
 		}
 		return c
 	}
-	return apierrors.Semantic.DeepEqual(strip(live), strip(preview))
+	return equality.Semantic.DeepEqual(strip(live), strip(preview))
 }
 
 func isImmutable(err error) bool {

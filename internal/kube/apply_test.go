@@ -394,3 +394,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Error("dry run wrote the inventory")
 	}
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	secret := objs(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n")[0]
+	Normalize(secret)
+	msg := `Secret "s" is invalid: data[password]: Invalid value: "aHVudGVyMg==": hunter2 is not allowed`
+	if got := Redact(secret, msg); strings.Contains(got, "hunter2") || strings.Contains(got, "aHVudGVyMg==") {
+		t.Errorf("secret value in %q", got)
+	}
+}
