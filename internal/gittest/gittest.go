@@ -50,7 +50,7 @@ func Fleet(t testing.TB, src string) (checkout, origin string) {
 func Commit(t testing.TB, dir, date, message string) string {
 	t.Helper()
 	Git(t, dir, "add", "-A")
-	cmd := exec.Command("git", "commit", "-q", "-m", message)
+	cmd := exec.Command("git", "commit", "-q", "--allow-empty", "-m", message)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GIT_AUTHOR_NAME=Fleet Dev", "GIT_AUTHOR_EMAIL=dev@example.com",

@@ -59,8 +59,10 @@ type AppInfo struct {
 	SyncPolicy     *fleet.SyncPolicy            `json:"syncPolicy,omitempty"`
 	SyncOptions    []string                     `json:"syncOptions,omitempty"`
 	Labels         map[string]string            `json:"labels,omitempty"`
-	Objects        int                          `json:"objects"`
-	ContentHash    string                       `json:"contentHash"`
+	// IgnoreDifferences is the Application's, for verify.
+	IgnoreDifferences []fleet.ResourceIgnoreDifferences `json:"ignoreDifferences,omitempty"`
+	Objects           int                               `json:"objects"`
+	ContentHash       string                            `json:"contentHash"`
 }
 
 // App is one rendered Application of a cluster.
@@ -74,13 +76,14 @@ type App struct {
 func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
 	h := sha256.Sum256(out.Manifest)
 	info := AppInfo{
-		ApplicationSet: appSet,
-		Sources:        out.Sources,
-		Destination:    app.Spec.Destination,
-		SyncPolicy:     app.Spec.SyncPolicy,
-		Labels:         app.Metadata.Labels,
-		Objects:        len(out.Objects),
-		ContentHash:    "sha256:" + hex.EncodeToString(h[:]),
+		ApplicationSet:    appSet,
+		Sources:           out.Sources,
+		Destination:       app.Spec.Destination,
+		SyncPolicy:        app.Spec.SyncPolicy,
+		Labels:            app.Metadata.Labels,
+		IgnoreDifferences: app.Spec.IgnoreDifferences,
+		Objects:           len(out.Objects),
+		ContentHash:       "sha256:" + hex.EncodeToString(h[:]),
 	}
 	if app.Spec.SyncPolicy != nil {
 		info.SyncOptions = app.Spec.SyncPolicy.SyncOptions

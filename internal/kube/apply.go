@@ -132,26 +132,15 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	res := &Result{App: app.Name, Commit: app.Commit, DryRun: o.DryRun}
 	id := ApplySetID(app.Name, o.InventoryNamespace)
 
-	var desired []*unstructured.Unstructured
 	for _, obj := range app.Objects {
-		u := obj.DeepCopy()
-		if strategy(u) == "Ignore" {
-			res.Objects = append(res.Objects, ObjectResult{ObjectID(u), Skipped, AnnotationSSA + ": Ignore"})
-			continue
+		if strategy(obj) == "Ignore" {
+			res.Objects = append(res.Objects, ObjectResult{ObjectID(obj), Skipped, AnnotationSSA + ": Ignore"})
 		}
-		Normalize(u)
-		labels := u.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[LabelPartOf] = id
-		u.SetLabels(labels)
-		desired = append(desired, u)
 	}
 	if len(app.Objects) == 0 && !app.AllowEmpty {
 		return res, ErrEmpty
 	}
-	render.Sort(desired)
+	desired := prepare(app, id)
 
 	inv, err := c.ReadInventory(ctx, o.InventoryNamespace, app.Name)
 	if err != nil {

@@ -1,0 +1,395 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/kube"
+)
+
+const verifyUsage = `Usage: verify --cluster NAME [flags]
+
+verify compares a cluster with its live hydrated branch, hydrated/<cluster>,
+and reports per app:
+  sync    Synced when the commit apply recorded is the branch head and no
+          object is missing, drifted (its server-side dry-run differs from the
+          live object in labels, annotations or anything outside metadata and
+          status) or extraneous (in the inventory, no longer in the branch);
+          Pending when the branch is ahead of what was applied
+  health  kstatus, with a Job healthy only when Complete, a paused
+          Deployment Suspended and a LoadBalancer Service not awaiting an address
+and posts one commit status per app on the branch head, context
+flotilla/verify/<app>: success (Synced and Healthy), pending (not applied yet,
+or still progressing), failure (drift, missing, degraded). Argo CD's
+ignoreDifferences (jsonPointers) on the Application are honoured. A dry-run
+that fails is "unverifiable", not drift. Secret values are masked in diffs.
+
+Flags:
+  --cluster NAME        the cluster (required unless --clusters-from)
+  --repo PATH|URL       the repository holding the hydrated branches (default ".")
+  --branch NAME         the branch (default hydrated/<cluster>)
+  --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+  --context NAME        kubeconfig context (default: the cluster name)
+  --app NAME            verify only this app (repeatable)
+  --wait                poll until every app is healthy, or settled (healthy or
+                        degraded), or --timeout passes
+  --timeout D           how long --wait waits (default 5m)
+  --heal                re-apply drifted or missing apps through apply, then
+                        verify again
+  --forge local|none    where statuses go: local writes git notes under
+                        refs/notes/flotilla in --repo (a path); none posts
+                        nothing (default local for a path, none for a URL)
+  --clusters-from FILE  with --shard: every cluster of the shard, from the JSON
+                        of render --list-clusters -o json
+  --shard i/n           with --clusters-from: the shard to verify
+  -o FORMAT             text (default: a table and the diffs) or json
+
+The table is also appended to $GITHUB_STEP_SUMMARY when that is set.
+
+Exit codes:
+  0  every app Synced and Healthy
+  1  drift, pending, or unhealthy
+  2  bad flags, or the branch or kubeconfig could not be read
+
+Examples:
+  verify --cluster prod-eu
+  verify --cluster prod-eu --wait --timeout 10m
+  verify --cluster prod-eu --heal
+`
+
+type verifyOptions struct {
+	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard, forge string
+	apps                                                                           []string
+	wait, heal                                                                     bool
+	timeout                                                                        time.Duration
+}
+
+// clusterVerify is one cluster's result (-o json).
+type clusterVerify struct {
+	Cluster string            `json:"cluster"`
+	Branch  string            `json:"branch"`
+	Commit  string            `json:"commit"`
+	Apps    []*kube.AppStatus `json:"apps"`
+	Healed  []string          `json:"healed,omitempty"`
+}
+
+// Verify runs the verify command.
+func Verify(ctx context.Context, args []string, env Env) int {
+	o, err := parseVerifyFlags(args, env)
+	if err != nil {
+		return report(env, "verify", err)
+	}
+	clusters := []string{o.cluster}
+	if o.clustersFrom != "" {
+		if clusters, err = shardClusters(o.clustersFrom, o.shard); err != nil {
+			return report(env, "verify", err)
+		}
+	}
+	code := ExitOK
+	var all []clusterVerify
+	for _, cluster := range clusters {
+		res, err := verifyCluster(ctx, o, cluster, env)
+		if err != nil {
+			report(env, "verify", fmt.Errorf("cluster %s: %w", cluster, err))
+			return ExitUsage
+		}
+		all = append(all, *res)
+		for _, a := range res.Apps {
+			if a.Sync != kube.Synced || a.Health != kube.Healthy {
+				code = ExitFailed
+			}
+		}
+	}
+	if o.output == "json" {
+		if err := writeJSON(env.Stdout, all); err != nil {
+			return report(env, "verify", err)
+		}
+	} else {
+		for _, c := range all {
+			writeVerifyText(env.Stdout, c)
+		}
+	}
+	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			for _, c := range all {
+				writeVerifyMarkdown(f, c)
+			}
+			f.Close()
+		}
+	}
+	return code
+}
+
+func getenv(env Env, k string) string {
+	if env.Getenv == nil {
+		return ""
+	}
+	return env.Getenv(k)
+}
+
+func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
+	var o verifyOptions
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.StringVar(&o.cluster, "cluster", "", "")
+	fs.StringVar(&o.repo, "repo", ".", "")
+	fs.StringVar(&o.branch, "branch", "", "")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&o.context, "context", "", "")
+	fs.Var((*stringList)(&o.apps), "app", "")
+	fs.BoolVar(&o.wait, "wait", false, "")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "")
+	fs.BoolVar(&o.heal, "heal", false, "")
+	fs.StringVar(&o.forge, "forge", "", "")
+	fs.StringVar(&o.clustersFrom, "clusters-from", "", "")
+	fs.StringVar(&o.shard, "shard", "", "")
+	fs.StringVar(&o.output, "o", "text", "")
+	if err := parseFlags(fs, args, env, verifyUsage); err != nil {
+		return o, err
+	}
+	if err := outputFormat(o.output, "text", "json"); err != nil {
+		return o, err
+	}
+	switch {
+	case o.cluster == "" && o.clustersFrom == "":
+		return o, fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
+	case o.cluster != "" && o.clustersFrom != "":
+		return o, fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	isPath := false
+	if st, err := os.Stat(o.repo); err == nil && st.IsDir() {
+		isPath = true
+	}
+	switch o.forge {
+	case "":
+		o.forge = "none"
+		if isPath {
+			o.forge = "local"
+		}
+	case "none":
+	case "local":
+		if !isPath {
+			return o, fmt.Errorf("%w: --forge local writes git notes in --repo, which must be a local path", errUsage)
+		}
+	default:
+		return o, fmt.Errorf("%w: --forge %q is not local or none (the GitHub forge is not available yet)", errUsage, o.forge)
+	}
+	if _, err := parseShard(o.shard); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env) (*clusterVerify, error) {
+	branch := o.branch
+	if branch == "" {
+		branch = "hydrated/" + cluster
+	}
+	snap, err := hydrate.ReadBranch(ctx, o.repo, branch, authFor(o.repo, env))
+	if err != nil {
+		return nil, err
+	}
+	kctx := o.context
+	if kctx == "" {
+		kctx = cluster
+	}
+	client, err := kube.Connect(o.kubeconfig, kctx)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := selectApps(snap, o.apps)
+	if err != nil {
+		return nil, err
+	}
+	res := &clusterVerify{Cluster: cluster, Branch: branch, Commit: snap.Commit}
+	run := func() error {
+		res.Apps = res.Apps[:0]
+		for _, a := range apps {
+			app, err := kubeApp(a, snap)
+			if err != nil {
+				return err
+			}
+			st, err := client.Verify(ctx, app, ignoreRules(a), kube.Options{})
+			if err != nil {
+				return err
+			}
+			res.Apps = append(res.Apps, st)
+		}
+		return nil
+	}
+	if err := run(); err != nil {
+		return nil, err
+	}
+	if o.heal {
+		for i, st := range res.Apps {
+			if st.Sync != kube.OutOfSync {
+				continue
+			}
+			app, err := kubeApp(apps[i], snap)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := client.Apply(ctx, app, kube.Options{Tooling: "flotilla/" + Version}); err != nil {
+				st.Message += "; heal failed: " + err.Error()
+				continue
+			}
+			res.Healed = append(res.Healed, st.App)
+		}
+		if len(res.Healed) > 0 {
+			if err := run(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if o.wait {
+		deadline := time.Now().Add(o.timeout)
+		for !settled(res.Apps) && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+			if err := run(); err != nil {
+				return nil, err
+			}
+		}
+		if !settled(res.Apps) {
+			for _, st := range res.Apps {
+				if st.Health == kube.Progressing {
+					st.Message = fmt.Sprintf("still progressing after %s: %s", o.timeout, st.Message)
+				}
+			}
+		}
+	}
+	if o.forge == "local" {
+		f, err := local.Open(o.repo)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range res.Apps {
+			if err := f.SetStatus(ctx, snap.Commit, StatusOf(st)); err != nil {
+				return nil, fmt.Errorf("post status for %s: %w", st.App, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// settled: every app healthy, or healthy/degraded with nothing progressing.
+func settled(apps []*kube.AppStatus) bool {
+	for _, a := range apps {
+		if a.Health == kube.Progressing || a.Health == kube.Missing && a.Sync == kube.Pending {
+			return false
+		}
+	}
+	return true
+}
+
+// StatusOf is the commit status verify posts for an app.
+func StatusOf(st *kube.AppStatus) forge.Status {
+	s := forge.Status{Context: "flotilla/verify/" + st.App, Description: fmt.Sprintf("%s, %s: %s", st.Sync, st.Health, st.Message)}
+	switch {
+	case st.Sync == kube.Synced && st.Health == kube.Healthy:
+		s.State = forge.StateSuccess
+	case st.Sync == kube.Pending || st.Health == kube.Progressing && st.Sync == kube.Synced:
+		s.State = forge.StatePending
+	default:
+		s.State = forge.StateFailure
+	}
+	return s
+}
+
+// ignoreRules maps the app's Argo CD ignoreDifferences (kept in its
+// metadata as annotations are not) onto kube rules. Only jsonPointers are
+// supported.
+func ignoreRules(a hydrate.BranchApp) []kube.IgnoreRule {
+	var out []kube.IgnoreRule
+	for _, d := range a.Metadata.Flotilla.IgnoreDifferences {
+		out = append(out, kube.IgnoreRule{Group: d.Group, Kind: d.Kind, Name: d.Name, Namespace: d.Namespace, JSONPointers: d.JSONPointers})
+	}
+	return out
+}
+
+func writeVerifyText(w io.Writer, c clusterVerify) {
+	fmt.Fprintf(w, "%s @ %s\n\n", c.Branch, short(c.Commit))
+	writeVerifyTable(w, c, false)
+	for _, a := range c.Apps {
+		objs := append([]kube.ObjectStatus(nil), a.Objects...)
+		kube.SortObjects(objs)
+		for _, o := range objs {
+			if o.State == kube.StateSynced && (o.Health == kube.Healthy || o.Health == "") {
+				continue
+			}
+			fmt.Fprintf(w, "\n%s %s: %s", a.App, o.Object, o.State)
+			if o.Health != "" && o.Health != kube.Healthy {
+				fmt.Fprintf(w, ", %s", strings.ToLower(string(o.Health)))
+			}
+			if o.Message != "" {
+				fmt.Fprintf(w, " (%s)", o.Message)
+			}
+			fmt.Fprintln(w)
+			if o.Diff != "" {
+				fmt.Fprint(w, indent(o.Diff, "    "))
+			}
+		}
+	}
+	if len(c.Healed) > 0 {
+		fmt.Fprintf(w, "\nhealed: %s\n", strings.Join(c.Healed, ", "))
+	}
+	fmt.Fprintln(w)
+}
+
+func writeVerifyTable(w io.Writer, c clusterVerify, markdown bool) {
+	if markdown {
+		fmt.Fprintf(w, "### verify `%s` @ `%s`\n\n| app | sync | health | drifted objects | message |\n|---|---|---|---|---|\n", c.Cluster, short(c.Commit))
+	} else {
+		fmt.Fprintf(w, "%-34s %-9s %-11s %-7s %s\n", "APP", "SYNC", "HEALTH", "DRIFTED", "MESSAGE")
+	}
+	for _, a := range c.Apps {
+		drifted := 0
+		for _, o := range a.Objects {
+			if o.State == kube.StateDrifted || o.State == kube.StateMissing || o.State == kube.StateExtraneous {
+				drifted++
+			}
+		}
+		if markdown {
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %s |\n", a.App, a.Sync, a.Health, drifted, strings.ReplaceAll(a.Message, "|", "\\|"))
+		} else {
+			fmt.Fprintf(w, "%-34s %-9s %-11s %-7d %s\n", a.App, a.Sync, a.Health, drifted, a.Message)
+		}
+	}
+}
+
+func writeVerifyMarkdown(w io.Writer, c clusterVerify) {
+	writeVerifyTable(w, c, true)
+	for _, a := range c.Apps {
+		for _, o := range a.Objects {
+			if o.Diff != "" {
+				fmt.Fprintf(w, "\n<details><summary>%s %s drifted</summary>\n\n```diff\n%s```\n</details>\n", a.App, o.Object, o.Diff)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

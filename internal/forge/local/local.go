@@ -1,0 +1,200 @@
+// Package local is the forge of a plain Git repository: commit statuses are
+// kept as git notes under refs/notes/flotilla (one JSON note per commit,
+// readable with `git notes --ref=flotilla show <sha>`), so the whole loop
+// runs without any server.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+// NotesRef holds Flotilla's notes.
+const NotesRef = plumbing.ReferenceName("refs/notes/flotilla")
+
+// Forge keeps statuses in a repository's notes.
+type Forge struct {
+	repo *git.Repository
+	// Now is the clock (tests set it).
+	Now func() time.Time
+}
+
+var _ forge.Statuses = (*Forge)(nil)
+
+// Open opens the forge of the repository at path.
+func Open(path string) (*Forge, error) {
+	r, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Forge{repo: r, Now: time.Now}, nil
+}
+
+// note is the JSON of one commit's note.
+type note struct {
+	Statuses map[string]forge.Status `json:"statuses"`
+}
+
+func (f *Forge) read(sha string) (note, *object.Commit, error) {
+	n := note{Statuses: map[string]forge.Status{}}
+	ref, err := f.repo.Reference(NotesRef, true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return n, nil, nil
+	}
+	if err != nil {
+		return n, nil, err
+	}
+	c, err := f.repo.CommitObject(ref.Hash())
+	if err != nil {
+		return n, nil, err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return n, nil, err
+	}
+	file, err := tree.File(sha)
+	if errors.Is(err, object.ErrFileNotFound) {
+		return n, c, nil
+	}
+	if err != nil {
+		return n, nil, err
+	}
+	r, err := file.Reader()
+	if err != nil {
+		return n, nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return n, nil, err
+	}
+	if err := json.Unmarshal(b, &n); err != nil {
+		return note{Statuses: map[string]forge.Status{}}, c, nil // a note not ours: replaced
+	}
+	if n.Statuses == nil {
+		n.Statuses = map[string]forge.Status{}
+	}
+	return n, c, nil
+}
+
+// SetStatus records a status on a commit, with a compare-and-set of the
+// notes ref (retried a few times against concurrent writers).
+func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error {
+	if _, err := f.repo.CommitObject(plumbing.NewHash(sha)); err != nil {
+		return fmt.Errorf("set status on %s: no such commit: %w", sha, err)
+	}
+	s.Description = forge.Truncate(s.Description)
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = f.Now().UTC()
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, parent, err := f.read(sha)
+		if err != nil {
+			return err
+		}
+		n.Statuses[s.Context] = s
+		b, err := json.MarshalIndent(n, "", "  ")
+		if err != nil {
+			return err
+		}
+		err = f.commit(sha, append(b, '\n'), parent)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errMoved) {
+			return err
+		}
+	}
+	return fmt.Errorf("set status on %s: %s kept moving", sha, NotesRef)
+}
+
+var errMoved = errors.New("notes ref moved")
+
+func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error {
+	s := f.repo.Storer
+	blob := s.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, err := blob.Writer()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(content); err != nil {
+		return err
+	}
+	w.Close()
+	blobHash, err := s.SetEncodedObject(blob)
+	if err != nil {
+		return err
+	}
+	var entries []object.TreeEntry
+	if parent != nil {
+		t, err := parent.Tree()
+		if err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			if e.Name != sha {
+				entries = append(entries, e)
+			}
+		}
+	}
+	entries = append(entries, object.TreeEntry{Name: sha, Mode: filemode.Regular, Hash: blobHash})
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	tree := &object.Tree{Entries: entries}
+	to := s.NewEncodedObject()
+	if err := tree.Encode(to); err != nil {
+		return err
+	}
+	treeHash, err := s.SetEncodedObject(to)
+	if err != nil {
+		return err
+	}
+	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
+	c := &object.Commit{Author: sig, Committer: sig, Message: "Notes added by flotilla verify\n", TreeHash: treeHash}
+	var old *plumbing.Reference
+	if parent != nil {
+		c.ParentHashes = []plumbing.Hash{parent.Hash}
+		old = plumbing.NewHashReference(NotesRef, parent.Hash)
+	}
+	co := s.NewEncodedObject()
+	if err := c.Encode(co); err != nil {
+		return err
+	}
+	h, err := s.SetEncodedObject(co)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckAndSetReference(plumbing.NewHashReference(NotesRef, h), old); err != nil {
+		return fmt.Errorf("%w: %v", errMoved, err)
+	}
+	return nil
+}
+
+// Statuses returns a commit's statuses, sorted by context.
+func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error) {
+	n, _, err := f.read(sha)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]forge.Status, 0, len(n.Statuses))
+	for _, s := range n.Statuses {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Context < out[j].Context })
+	return out, nil
+}
