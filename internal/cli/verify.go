@@ -50,9 +50,11 @@ Flags:
   --clusters-from FILE  with --shard: every cluster of the shard, from the JSON
                         of render --list-clusters -o json
   --shard i/n           with --clusters-from: the shard to verify
+  --summary FILE        also write the table and the diffs as Markdown to FILE
+                        (the body a scheduled job puts in its drift issue)
   -o FORMAT             text (default: a table and the diffs) or json
 
-The table is also appended to $GITHUB_STEP_SUMMARY when that is set.
+The Markdown is also appended to $GITHUB_STEP_SUMMARY when that is set.
 
 Exit codes:
   0  every app Synced and Healthy
@@ -66,10 +68,10 @@ Examples:
 `
 
 type verifyOptions struct {
-	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard, forge string
-	apps                                                                           []string
-	wait, heal                                                                     bool
-	timeout                                                                        time.Duration
+	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard, forge, summary string
+	apps                                                                                    []string
+	wait, heal                                                                              bool
+	timeout                                                                                 time.Duration
 }
 
 // clusterVerify is one cluster's result (-o json).
@@ -117,13 +119,23 @@ func Verify(ctx context.Context, args []string, env Env) int {
 			writeVerifyText(env.Stdout, c)
 		}
 	}
-	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
-		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err == nil {
-			for _, c := range all {
-				writeVerifyMarkdown(f, c)
-			}
-			f.Close()
+	for _, path := range []string{getenv(env, "GITHUB_STEP_SUMMARY"), o.summary} {
+		if path == "" {
+			continue
+		}
+		flags := os.O_APPEND | os.O_CREATE | os.O_WRONLY
+		if path == o.summary {
+			flags = os.O_TRUNC | os.O_CREATE | os.O_WRONLY
+		}
+		f, err := os.OpenFile(path, flags, 0o644)
+		if err != nil {
+			return report(env, "verify", err)
+		}
+		for _, c := range all {
+			writeVerifyMarkdown(f, c)
+		}
+		if err := f.Close(); err != nil {
+			return report(env, "verify", err)
 		}
 	}
 	return code
@@ -152,6 +164,7 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	fs.StringVar(&o.clustersFrom, "clusters-from", "", "")
 	fs.StringVar(&o.shard, "shard", "", "")
 	fs.StringVar(&o.output, "o", "text", "")
+	fs.StringVar(&o.summary, "summary", "", "")
 	if err := parseFlags(fs, args, env, verifyUsage); err != nil {
 		return o, err
 	}

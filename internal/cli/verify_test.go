@@ -155,7 +155,12 @@ func TestVerify(t *testing.T) {
 
 	t.Run("drift is reported with a diff and healed", func(t *testing.T) {
 		kubectlRun(t, cluster, "patch", "configmap", "settings", "-n", "web", "--type=merge", "-p", `{"data":{"mode":"edited"}}`)
-		code, stdout, _ := verifyCmd(t, append(kc, "--app", "web")...)
+		summary := filepath.Join(t.TempDir(), "drift.md")
+		code, stdout, _ := verifyCmd(t, append(kc, "--app", "web", "--summary", summary)...)
+		md, _ := os.ReadFile(summary)
+		if !strings.Contains(string(md), "| web | OutOfSync | Healthy | 1 | 1 drifted |") || !strings.Contains(string(md), "```diff\n--- live") {
+			t.Errorf("markdown summary:\n%s", md)
+		}
 		if code != ExitFailed || !strings.Contains(stdout, "web ConfigMap/web/settings: drifted") ||
 			!strings.Contains(stdout, "-  mode: edited") || !strings.Contains(stdout, "+  mode: original") {
 			t.Errorf("drift report (exit %d):\n%s", code, stdout)
