@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
@@ -44,9 +45,15 @@ Flags:
   --timeout D           how long --wait waits (default 5m)
   --heal                re-apply drifted or missing apps through apply, then
                         verify again
-  --forge local|none    where statuses go: local writes git notes under
-                        refs/notes/flotilla in --repo (a path); none posts
-                        nothing (default local for a path, none for a URL)
+  --forge local|github|none
+                        where statuses go: local writes git notes under
+                        refs/notes/flotilla in --repo (a path); github posts
+                        commit statuses; none posts nothing (default: github
+                        under GitHub Actions, else local for a path, else none)
+  --github-repo O/R     the GitHub repository (default $GITHUB_REPOSITORY)
+  --github-url URL      the API root of GitHub Enterprise (default github.com)
+  --github-token T      token for --forge github (default $GITHUB_TOKEN);
+                        never printed
   --clusters-from FILE  with --shard: every cluster of the shard, from the JSON
                         of render --list-clusters -o json
   --shard i/n           with --clusters-from: the shard to verify
@@ -69,6 +76,7 @@ Examples:
 
 type verifyOptions struct {
 	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard, forge, summary string
+	githubRepo, githubURL, githubToken                                                      string
 	apps                                                                                    []string
 	wait, heal                                                                              bool
 	timeout                                                                                 time.Duration
@@ -165,6 +173,9 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	fs.StringVar(&o.shard, "shard", "", "")
 	fs.StringVar(&o.output, "o", "text", "")
 	fs.StringVar(&o.summary, "summary", "", "")
+	fs.StringVar(&o.githubRepo, "github-repo", getenv(env, "GITHUB_REPOSITORY"), "")
+	fs.StringVar(&o.githubURL, "github-url", "", "")
+	fs.StringVar(&o.githubToken, "github-token", getenv(env, "GITHUB_TOKEN"), "")
 	if err := parseFlags(fs, args, env, verifyUsage); err != nil {
 		return o, err
 	}
@@ -185,17 +196,28 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	}
 	switch o.forge {
 	case "":
-		o.forge = "none"
-		if isPath {
+		switch {
+		case getenv(env, "GITHUB_ACTIONS") == "true" && o.githubRepo != "" && o.githubToken != "":
+			o.forge = "github"
+		case isPath:
 			o.forge = "local"
+		default:
+			o.forge = "none"
 		}
 	case "none":
+	case "github":
+		if _, _, ok := strings.Cut(o.githubRepo, "/"); !ok {
+			return o, fmt.Errorf("%w: --forge github needs --github-repo OWNER/REPO (or $GITHUB_REPOSITORY)", errUsage)
+		}
+		if o.githubToken == "" {
+			return o, fmt.Errorf("%w: --forge github needs a token: set $GITHUB_TOKEN (or --github-token)", errUsage)
+		}
 	case "local":
 		if !isPath {
 			return o, fmt.Errorf("%w: --forge local writes git notes in --repo, which must be a local path", errUsage)
 		}
 	default:
-		return o, fmt.Errorf("%w: --forge %q is not local or none (the GitHub forge is not available yet)", errUsage, o.forge)
+		return o, fmt.Errorf("%w: --forge %q is not local, github or none", errUsage, o.forge)
 	}
 	if _, err := parseShard(o.shard); err != nil {
 		return o, err
@@ -284,11 +306,19 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 			}
 		}
 	}
-	if o.forge == "local" {
-		f, err := local.Open(o.repo)
-		if err != nil {
+	var statuses forge.Statuses
+	switch o.forge {
+	case "local":
+		if statuses, err = local.Open(o.repo); err != nil {
 			return nil, err
 		}
+	case "github":
+		owner, repo, _ := strings.Cut(o.githubRepo, "/")
+		if statuses, err = github.New(github.Options{Owner: owner, Repo: repo, Token: o.githubToken, BaseURL: o.githubURL}); err != nil {
+			return nil, err
+		}
+	}
+	if f := statuses; f != nil {
 		for _, st := range res.Apps {
 			if err := f.SetStatus(ctx, snap.Commit, StatusOf(st)); err != nil {
 				return nil, fmt.Errorf("post status for %s: %w", st.App, err)

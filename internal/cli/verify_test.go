@@ -12,7 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
@@ -106,7 +108,7 @@ func TestVerify(t *testing.T) {
 	for name, content := range verifyFleet {
 		writeFileAll(t, filepath.Join(src, name), content)
 	}
-	checkout, _ := gittest.Fleet(t, src)
+	checkout, origin := gittest.Fleet(t, src)
 	publish(t, checkout)
 	kc := []string{"--repo", checkout, "--cluster", "verify", "--kubeconfig", cluster.Kubeconfig}
 
@@ -145,6 +147,21 @@ func TestVerify(t *testing.T) {
 		want := []string{"flotilla/verify/batch=success", "flotilla/verify/stuck=failure", "flotilla/verify/web=success"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("statuses on %s (-want +got):\n%s", head, diff)
+		}
+		// The same statuses through the GitHub forge, on the fake GitHub.
+		fake := forgetest.New(t, origin, "example", "fleet")
+		const token = "ghs_never-print-me"
+		code, stdout, stderr := verifyCmd(t, append(kc, "--forge", "github", "--github-repo", "example/fleet", "--github-url", fake.URL(), "--github-token", token)...)
+		if code != ExitFailed || strings.Contains(stdout+stderr, token) {
+			t.Errorf("verify --forge github (exit %d) printed the token or failed:\n%s%s", code, stdout, stderr)
+		}
+		gh, err := github.New(github.Options{Owner: "example", Repo: "fleet", BaseURL: fake.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ghStatuses, err := gh.Statuses(t.Context(), head)
+		if err != nil || len(ghStatuses) != 3 {
+			t.Errorf("statuses on GitHub: %+v %v", ghStatuses, err)
 		}
 		// The notes are plain git notes.
 		note := gittest.Git(t, checkout, "notes", "--ref=flotilla", "show", head)

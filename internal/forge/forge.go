@@ -1,12 +1,23 @@
 // Package forge is the narrow, provider-neutral interface Flotilla uses to
-// talk to where its repository lives: so far, commit statuses, which verify
-// posts and promote gates on. Implementations: local (git notes).
+// talk to where its repository lives: pull requests (find, open, update,
+// close, merge, labels), reviews, commit statuses, sticky comments and
+// branch refs. Implementations: forge/github (go-github) and forge/local
+// (a plain Git repository, no server).
+//
+// "Not ready yet" is a result, not an error: a merge GitHub refuses because
+// the pull request is blocked, behind or changed comes back as a
+// MergeResult with a reason.
 package forge
 
 import (
 	"context"
+	"errors"
+	"sort"
 	"time"
 )
+
+// ErrNotFound means the pull request, ref or commit does not exist.
+var ErrNotFound = errors.New("not found")
 
 // State is a commit status state, as GitHub names them.
 type State string
@@ -31,16 +42,6 @@ type Status struct {
 // MaxDescription is GitHub's limit on a status description.
 const MaxDescription = 140
 
-// Statuses writes and reads commit statuses.
-type Statuses interface {
-	// SetStatus sets the status of one context on a commit (the newest
-	// status of a context wins, as on GitHub).
-	SetStatus(ctx context.Context, sha string, s Status) error
-	// Statuses returns the newest status of every context on a commit,
-	// sorted by context.
-	Statuses(ctx context.Context, sha string) ([]Status, error)
-}
-
 // Truncate shortens a description to GitHub's limit.
 func Truncate(s string) string {
 	r := []rune(s)
@@ -48,4 +49,155 @@ func Truncate(s string) string {
 		return s
 	}
 	return string(r[:MaxDescription-1]) + "…"
+}
+
+// Statuses writes and reads commit statuses.
+type Statuses interface {
+	// SetStatus sets the status of one context on a commit (the newest
+	// status of a context wins, as on GitHub).
+	SetStatus(ctx context.Context, sha string, s Status) error
+	// Statuses returns the newest status of every context on a commit
+	// (GitHub's combined status), sorted by context.
+	Statuses(ctx context.Context, sha string) ([]Status, error)
+}
+
+// MergeableState is GitHub's mergeable_state of a pull request.
+type MergeableState string
+
+// The mergeable states (SEMANTICS.md).
+const (
+	MergeableClean    MergeableState = "clean"     // mergeable, checks passed
+	MergeableUnstable MergeableState = "unstable"  // mergeable, some checks failed
+	MergeableHasHooks MergeableState = "has_hooks" // mergeable, with hooks
+	MergeableBlocked  MergeableState = "blocked"   // required reviews or checks missing
+	MergeableBehind   MergeableState = "behind"    // base moved; update the branch
+	MergeableDirty    MergeableState = "dirty"     // conflicts
+	MergeableDraft    MergeableState = "draft"
+	MergeableUnknown  MergeableState = "unknown" // still being computed
+)
+
+// Ready reports whether a pull request in this state can be merged now.
+func (m MergeableState) Ready() bool {
+	return m == MergeableClean || m == MergeableUnstable || m == MergeableHasHooks
+}
+
+// PullRequest is a pull request as Flotilla uses it.
+type PullRequest struct {
+	Number         int            `json:"number"`
+	URL            string         `json:"url"`
+	Head           string         `json:"head"` // branch
+	HeadSHA        string         `json:"headSha"`
+	Base           string         `json:"base"`
+	Title          string         `json:"title"`
+	Body           string         `json:"body"`
+	Open           bool           `json:"open"`
+	Merged         bool           `json:"merged"`
+	MergeCommitSHA string         `json:"mergeCommitSha,omitempty"`
+	MergeableState MergeableState `json:"mergeableState,omitempty"`
+	Labels         []string       `json:"labels,omitempty"`
+}
+
+// ListOptions selects pull requests.
+type ListOptions struct {
+	Base string // base branch; empty for any
+	Head string // head branch; empty for any
+	// All includes closed pull requests.
+	All bool
+}
+
+// OpenOptions opens a pull request.
+type OpenOptions struct {
+	Head, Base, Title, Body string
+	Labels                  []string
+}
+
+// UpdateOptions edits a pull request; nil fields are left alone.
+type UpdateOptions struct {
+	Title, Body *string
+}
+
+// MergeOptions merges a pull request.
+type MergeOptions struct {
+	// SHA is the head the caller checked; the merge is refused (not ready)
+	// if the head moved.
+	SHA     string
+	Method  string // merge (default), squash or rebase
+	Title   string
+	Message string
+}
+
+// MergeResult is the outcome of a merge.
+type MergeResult struct {
+	Merged bool
+	SHA    string // the merge commit
+	// NotReady says why the pull request cannot be merged now (blocked,
+	// behind, head moved, conflicts); empty when merged.
+	NotReady string
+}
+
+// ReviewState is a review's state.
+type ReviewState string
+
+// Review states.
+const (
+	ReviewApproved         ReviewState = "APPROVED"
+	ReviewChangesRequested ReviewState = "CHANGES_REQUESTED"
+	ReviewCommented        ReviewState = "COMMENTED"
+	ReviewDismissed        ReviewState = "DISMISSED"
+)
+
+// Review is one pull-request review.
+type Review struct {
+	ID       int64       `json:"id"`
+	User     string      `json:"user"`
+	State    ReviewState `json:"state"`
+	CommitID string      `json:"commitId"`
+}
+
+// Approvers returns the users whose latest decisive review approves sha:
+// an approval of an older head does not count, and a later "changes
+// requested" or dismissal withdraws an approval.
+func Approvers(reviews []Review, sha string) []string {
+	latest := map[string]Review{}
+	for _, r := range reviews { // chronological, as GitHub lists them
+		if r.State == ReviewCommented {
+			continue
+		}
+		latest[r.User] = r
+	}
+	var out []string
+	for user, r := range latest {
+		if r.State == ReviewApproved && r.CommitID == sha {
+			out = append(out, user)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Forge is everything promote and verify do with the repository's host.
+type Forge interface {
+	Statuses
+	ListPullRequests(ctx context.Context, o ListOptions) ([]PullRequest, error)
+	GetPullRequest(ctx context.Context, number int) (*PullRequest, error)
+	OpenPullRequest(ctx context.Context, o OpenOptions) (*PullRequest, error)
+	UpdatePullRequest(ctx context.Context, number int, o UpdateOptions) (*PullRequest, error)
+	ClosePullRequest(ctx context.Context, number int) error
+	AddLabels(ctx context.Context, number int, labels []string) error
+	MergePullRequest(ctx context.Context, number int, o MergeOptions) (MergeResult, error)
+	// Reviews lists a pull request's reviews in chronological order.
+	Reviews(ctx context.Context, number int) ([]Review, error)
+	// UpsertComment keeps one comment per marker on a pull request: it
+	// edits the comment holding the marker, or creates it.
+	UpsertComment(ctx context.Context, number int, marker, body string) error
+	// GetBranch returns a branch's head commit (ErrNotFound when absent).
+	GetBranch(ctx context.Context, branch string) (string, error)
+	// SetBranch points a branch at sha, creating it when absent. With a
+	// non-empty old, it is a compare-and-set (force moves allowed).
+	SetBranch(ctx context.Context, branch, sha, old string) error
+}
+
+// CommentMarker is the hidden HTML comment that identifies a sticky comment.
+func CommentMarker(marker string) string {
+	return "<!-- flotilla:" + marker + " -->"
 }

@@ -11,12 +11,15 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 )
@@ -24,22 +27,40 @@ import (
 // NotesRef holds Flotilla's notes.
 const NotesRef = plumbing.ReferenceName("refs/notes/flotilla")
 
-// Forge keeps statuses in a repository's notes.
+// Forge is a plain repository as a forge: statuses in notes, pull
+// requests in refs/flotilla/forge, merges made directly on the branches.
 type Forge struct {
 	repo *git.Repository
+	dir  string
+	// remote, when set, is the plain Git remote the forge's refs live in:
+	// fetched before every read, pushed (fast-forward only) after every
+	// write, so several clones share one forge.
+	remote string
 	// Now is the clock (tests set it).
 	Now func() time.Time
 }
 
-var _ forge.Statuses = (*Forge)(nil)
+// OpenRemote opens the forge of the repository at path whose forge refs
+// (notes, pull requests, branches) live in the remote at url.
+func OpenRemote(path, url string) (*Forge, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	f.remote = url
+	return f, nil
+}
 
 // Open opens the forge of the repository at path.
 func Open(path string) (*Forge, error) {
-	r, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
+	r, err := git.PlainOpen(path) // a bare mirror or a checkout's root
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Forge{repo: r, Now: time.Now}, nil
+	return &Forge{repo: r, dir: path, Now: time.Now}, nil
 }
 
 // note is the JSON of one commit's note.
@@ -103,6 +124,9 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := f.fetch(ctx, string(NotesRef)); err != nil {
+			return err
+		}
 		n, parent, err := f.read(sha)
 		if err != nil {
 			return err
@@ -113,6 +137,9 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 			return err
 		}
 		err = f.commit(sha, append(b, '\n'), parent)
+		if err == nil {
+			err = f.push(ctx, string(NotesRef))
+		}
 		if err == nil {
 			return nil
 		}
@@ -187,6 +214,9 @@ func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error 
 
 // Statuses returns a commit's statuses, sorted by context.
 func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error) {
+	if err := f.fetch(ctx, string(NotesRef)); err != nil {
+		return nil, err
+	}
 	n, _, err := f.read(sha)
 	if err != nil {
 		return nil, err
@@ -197,4 +227,45 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Context < out[j].Context })
 	return out, nil
+}
+
+// fetch copies refs from the remote (force: the remote is the truth).
+func (f *Forge) fetch(ctx context.Context, refs ...string) error {
+	if f.remote == "" {
+		return nil
+	}
+	var specs []config.RefSpec
+	for _, r := range refs {
+		specs = append(specs, config.RefSpec("+"+r+":"+r))
+	}
+	err := f.remoteOf().FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Tags: git.NoTags})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || strings.Contains(err.Error(), "couldn't find remote ref") ||
+		errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return nil
+	}
+	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
+}
+
+// push publishes refs to the remote as fast-forwards; a rejection means
+// another writer moved them (errMoved: fetch and retry).
+func (f *Forge) push(ctx context.Context, refs ...string) error {
+	if f.remote == "" {
+		return nil
+	}
+	var specs []config.RefSpec
+	for _, r := range refs {
+		specs = append(specs, config.RefSpec(r+":"+r))
+	}
+	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Atomic: true})
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	if strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "rejected") {
+		return fmt.Errorf("%w: %v", errMoved, err)
+	}
+	return fmt.Errorf("push %s to %s: %w", strings.Join(refs, ", "), f.remote, err)
+}
+
+func (f *Forge) remoteOf() *git.Remote {
+	return git.NewRemote(f.repo.Storer, &config.RemoteConfig{Name: "flotilla-forge", URLs: []string{f.remote}})
 }

@@ -1,0 +1,152 @@
+package github
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// setup makes a bare repository with main and feature branches, a fake
+// GitHub over it and a client.
+func setup(t *testing.T, branches ...string) (*Forge, *forgetest.GitHub, string) {
+	t.Helper()
+	checkout, bare := gittest.Fleet(t, t.TempDir())
+	for _, b := range branches {
+		gittest.Git(t, checkout, "checkout", "-q", "-b", b, "main")
+		gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "change on "+b)
+		gittest.Git(t, checkout, "push", "-q", "origin", b)
+	}
+	fake := forgetest.New(t, bare, "example", "fleet")
+	f, err := New(Options{Owner: "example", Repo: "fleet", Token: "ghs_secret-token-value", BaseURL: fake.URL(), MaxWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, fake, checkout
+}
+
+func TestPaginationOver250PullRequests(t *testing.T) {
+	t.Parallel()
+	f, _, checkout := setup(t)
+	_ = checkout
+	ctx := t.Context()
+	// Base and head may repeat on GitHub only once open; use distinct heads.
+	bare := filepath.Join(filepath.Dir(checkout), "origin.git")
+	main := gittest.Git(t, bare, "rev-parse", "main")
+	for i := range 250 {
+		b := fmt.Sprintf("flotilla/promote/c%03d", i)
+		gittest.Git(t, bare, "update-ref", "refs/heads/"+b, main)
+		if _, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: b, Base: "main", Title: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.Usage().Requests
+	prs, err := f.ListPullRequests(ctx, forge.ListOptions{Base: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prs) != 250 {
+		t.Fatalf("%d pull requests, want 250", len(prs))
+	}
+	if n := f.Usage().Requests - before; n != 3 {
+		t.Errorf("%d requests for 250 pull requests, want 3 pages of 100", n)
+	}
+}
+
+func TestNotModifiedIsFree(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t, "feature")
+	ctx := t.Context()
+	pr, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: "feature", Base: "main", Title: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetPullRequest(ctx, pr.Number); err != nil {
+		t.Fatal(err)
+	}
+	remaining := fake.Remaining()
+	again, err := f.GetPullRequest(ctx, pr.Number)
+	if err != nil || again.Title != "t" {
+		t.Fatalf("%+v %v", again, err)
+	}
+	_, notModified := fake.Requests()
+	if notModified != 1 || f.Usage().NotModified != 1 {
+		t.Errorf("304s: fake %d, client %d, want 1", notModified, f.Usage().NotModified)
+	}
+	if fake.Remaining() != remaining {
+		t.Errorf("a 304 spent rate limit: %d -> %d", remaining, fake.Remaining())
+	}
+}
+
+func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t, "feature")
+	fake.InjectSecondaryRateLimit(1, 1)
+	start := time.Now()
+	pr, err := f.OpenPullRequest(t.Context(), forge.OpenOptions{Head: "feature", Base: "main", Title: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("did not wait for Retry-After (%s)", waited)
+	}
+	if pr.Number != 1 {
+		t.Errorf("pull request %+v", pr)
+	}
+	reqs, _ := fake.Requests()
+	if reqs["pulls/create"] != 2 {
+		t.Errorf("pulls/create requests: %d, want the refused one and its retry", reqs["pulls/create"])
+	}
+}
+
+func TestExhaustedBudgetIsAClearError(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t)
+	fake.ExhaustRateLimit(time.Now().Add(30 * time.Minute))
+	_, err := f.ListPullRequests(t.Context(), forge.ListOptions{})
+	if !errors.Is(err, ErrBudget) || !strings.Contains(err.Error(), "resets at") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), "ghs_secret-token-value") {
+		t.Error("the token is in the error")
+	}
+}
+
+func TestMergeRefusalsAreNotReady(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t, "feature")
+	ctx := t.Context()
+	pr, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: "feature", Base: "main", Title: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.SetMergeableState(pr.Number, "blocked")
+	got, err := f.GetPullRequest(ctx, pr.Number)
+	if err != nil || got.MergeableState != forge.MergeableBlocked || got.MergeableState.Ready() {
+		t.Fatalf("%+v %v", got, err)
+	}
+	res, err := f.MergePullRequest(ctx, pr.Number, forge.MergeOptions{SHA: pr.HeadSHA})
+	if err != nil || res.Merged || !strings.Contains(res.NotReady, "405") {
+		t.Errorf("405: %+v %v", res, err)
+	}
+	fake.SetMergeableState(pr.Number, "")
+	res, err = f.MergePullRequest(ctx, pr.Number, forge.MergeOptions{SHA: strings.Repeat("0", 40)})
+	if err != nil || res.Merged || !strings.Contains(res.NotReady, "409") {
+		t.Errorf("409: %+v %v", res, err)
+	}
+}
+
+func TestServerErrorIsAnError(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t)
+	fake.InjectServerErrors(1)
+	if _, err := f.ListPullRequests(t.Context(), forge.ListOptions{}); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,460 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+// StateRef holds the local forge's pull requests, reviews and comments as
+// one JSON document (state.json) in a commit, updated by compare-and-set.
+const StateRef = plumbing.ReferenceName("refs/flotilla/forge")
+
+var _ forge.Forge = (*Forge)(nil)
+
+type state struct {
+	Pulls []*localPull `json:"pulls"`
+}
+
+type localPull struct {
+	Number   int               `json:"number"`
+	Head     string            `json:"head"`
+	Base     string            `json:"base"`
+	Title    string            `json:"title"`
+	Body     string            `json:"body"`
+	Open     bool              `json:"open"`
+	Merged   bool              `json:"merged"`
+	MergeSHA string            `json:"mergeSha,omitempty"`
+	HeadSHA  string            `json:"headSha,omitempty"` // frozen when closed
+	Labels   []string          `json:"labels,omitempty"`
+	Reviews  []forge.Review    `json:"reviews,omitempty"`
+	Comments map[string]string `json:"comments,omitempty"` // marker -> body
+}
+
+func (f *Forge) loadState() (*state, *object.Commit, error) {
+	st := &state{}
+	ref, err := f.repo.Reference(StateRef, true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return st, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := f.repo.CommitObject(ref.Hash())
+	if err != nil {
+		return nil, nil, err
+	}
+	file, err := c.File("state.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := file.Reader()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, c, json.Unmarshal(b, st)
+}
+
+// update applies change to the state and stores it with a compare-and-set,
+// retrying against concurrent writers.
+func (f *Forge) update(change func(*state) error) error {
+	ctx := context.Background()
+	for attempt := 0; attempt < 5; attempt++ {
+		if err := f.fetch(ctx, string(StateRef)); err != nil {
+			return err
+		}
+		st, parent, err := f.loadState()
+		if err != nil {
+			return err
+		}
+		if err := change(st); err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return err
+		}
+		err = f.storeState(append(b, '\n'), parent)
+		if err == nil {
+			err = f.push(ctx, string(StateRef))
+		}
+		if !errors.Is(err, errMoved) {
+			return err
+		}
+	}
+	return fmt.Errorf("%s kept moving", StateRef)
+}
+
+func (f *Forge) storeState(content []byte, parent *object.Commit) error {
+	s := f.repo.Storer
+	blob := s.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, err := blob.Writer()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(content); err != nil {
+		return err
+	}
+	w.Close()
+	bh, err := s.SetEncodedObject(blob)
+	if err != nil {
+		return err
+	}
+	tree := &object.Tree{Entries: []object.TreeEntry{{Name: "state.json", Mode: filemode.Regular, Hash: bh}}}
+	to := s.NewEncodedObject()
+	if err := tree.Encode(to); err != nil {
+		return err
+	}
+	th, err := s.SetEncodedObject(to)
+	if err != nil {
+		return err
+	}
+	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
+	c := &object.Commit{Author: sig, Committer: sig, Message: "flotilla local forge\n", TreeHash: th}
+	var old *plumbing.Reference
+	if parent != nil {
+		c.ParentHashes = []plumbing.Hash{parent.Hash}
+		old = plumbing.NewHashReference(StateRef, parent.Hash)
+	}
+	co := s.NewEncodedObject()
+	if err := c.Encode(co); err != nil {
+		return err
+	}
+	h, err := s.SetEncodedObject(co)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckAndSetReference(plumbing.NewHashReference(StateRef, h), old); err != nil {
+		return fmt.Errorf("%w: %v", errMoved, err)
+	}
+	return nil
+}
+
+func (st *state) find(number int) (*localPull, error) {
+	for _, p := range st.Pulls {
+		if p.Number == number {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("pull request #%d: %w", number, forge.ErrNotFound)
+}
+
+// git runs the git command in the repository (merges need it: go-git
+// cannot merge trees).
+func (f *Forge) git(args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = f.dir
+	cmd.Env = append(cmd.Environ(), "GIT_AUTHOR_NAME=flotilla[bot]", "GIT_AUTHOR_EMAIL=flotilla[bot]@users.noreply.github.com",
+		"GIT_COMMITTER_NAME=flotilla[bot]", "GIT_COMMITTER_EMAIL=flotilla[bot]@users.noreply.github.com")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func (f *Forge) view(p *localPull) forge.PullRequest {
+	out := forge.PullRequest{Number: p.Number, URL: fmt.Sprintf("%s#pull-%d", filepath.Base(f.dir), p.Number),
+		Head: p.Head, Base: p.Base, Title: p.Title, Body: p.Body, Open: p.Open, Merged: p.Merged,
+		MergeCommitSHA: p.MergeSHA, HeadSHA: p.HeadSHA, Labels: append([]string(nil), p.Labels...)}
+	if p.Open {
+		out.HeadSHA, _ = f.GetBranch(context.Background(), p.Head)
+		base, _ := f.GetBranch(context.Background(), p.Base)
+		out.MergeableState = forge.MergeableClean
+		if _, err := f.git("merge-tree", "--write-tree", base, out.HeadSHA); err != nil {
+			out.MergeableState = forge.MergeableDirty
+		}
+	}
+	return out
+}
+
+// ListPullRequests lists pull requests, newest first.
+func (f *Forge) ListPullRequests(ctx context.Context, o forge.ListOptions) ([]forge.PullRequest, error) {
+	if err := f.fetch(ctx, string(StateRef), "refs/heads/*"); err != nil {
+		return nil, err
+	}
+	st, _, err := f.loadState()
+	if err != nil {
+		return nil, err
+	}
+	var out []forge.PullRequest
+	for i := len(st.Pulls) - 1; i >= 0; i-- {
+		p := st.Pulls[i]
+		if (o.All || p.Open) && (o.Base == "" || o.Base == p.Base) && (o.Head == "" || o.Head == p.Head) {
+			out = append(out, f.view(p))
+		}
+	}
+	return out, nil
+}
+
+// GetPullRequest reads one pull request.
+func (f *Forge) GetPullRequest(ctx context.Context, number int) (*forge.PullRequest, error) {
+	if err := f.fetch(ctx, string(StateRef), "refs/heads/*"); err != nil {
+		return nil, err
+	}
+	st, _, err := f.loadState()
+	if err != nil {
+		return nil, err
+	}
+	p, err := st.find(number)
+	if err != nil {
+		return nil, err
+	}
+	v := f.view(p)
+	return &v, nil
+}
+
+// OpenPullRequest records a pull request between two existing branches.
+func (f *Forge) OpenPullRequest(ctx context.Context, o forge.OpenOptions) (*forge.PullRequest, error) {
+	for _, b := range []string{o.Head, o.Base} {
+		if _, err := f.GetBranch(ctx, b); err != nil {
+			return nil, fmt.Errorf("open a pull request from %s into %s: %w", o.Head, o.Base, err)
+		}
+	}
+	var created *localPull
+	err := f.update(func(st *state) error {
+		for _, p := range st.Pulls {
+			if p.Open && p.Head == o.Head && p.Base == o.Base {
+				return fmt.Errorf("open a pull request from %s into %s: #%d is already open", o.Head, o.Base, p.Number)
+			}
+		}
+		created = &localPull{Number: len(st.Pulls) + 1, Head: o.Head, Base: o.Base, Title: o.Title, Body: o.Body, Open: true, Labels: o.Labels}
+		st.Pulls = append(st.Pulls, created)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := f.view(created)
+	return &v, nil
+}
+
+// UpdatePullRequest edits the title or body.
+func (f *Forge) UpdatePullRequest(ctx context.Context, number int, o forge.UpdateOptions) (*forge.PullRequest, error) {
+	var out *localPull
+	err := f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		if o.Title != nil {
+			p.Title = *o.Title
+		}
+		if o.Body != nil {
+			p.Body = *o.Body
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := f.view(out)
+	return &v, nil
+}
+
+// ClosePullRequest closes without merging.
+func (f *Forge) ClosePullRequest(ctx context.Context, number int) error {
+	head := ""
+	return f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		if p.Open {
+			head, _ = f.GetBranch(ctx, p.Head)
+			p.Open, p.HeadSHA = false, head
+		}
+		return nil
+	})
+}
+
+// AddLabels labels a pull request.
+func (f *Forge) AddLabels(ctx context.Context, number int, labels []string) error {
+	return f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		for _, l := range labels {
+			if !containsString(p.Labels, l) {
+				p.Labels = append(p.Labels, l)
+			}
+		}
+		return nil
+	})
+}
+
+// MergePullRequest merges head into base with a real merge commit, made
+// directly on the base branch (compare-and-set of the ref). A moved head
+// or a conflict is "not ready".
+func (f *Forge) MergePullRequest(ctx context.Context, number int, o forge.MergeOptions) (forge.MergeResult, error) {
+	pr, err := f.GetPullRequest(ctx, number)
+	if err != nil {
+		return forge.MergeResult{}, err
+	}
+	switch {
+	case !pr.Open:
+		return forge.MergeResult{NotReady: "the pull request is closed"}, nil
+	case o.SHA != "" && o.SHA != pr.HeadSHA:
+		return forge.MergeResult{NotReady: fmt.Sprintf("the head moved to %s, expected %s", pr.HeadSHA, o.SHA)}, nil
+	}
+	base, err := f.GetBranch(ctx, pr.Base)
+	if err != nil {
+		return forge.MergeResult{}, err
+	}
+	tree, err := f.git("merge-tree", "--write-tree", base, pr.HeadSHA)
+	if err != nil {
+		return forge.MergeResult{NotReady: "conflicts between " + pr.Head + " and " + pr.Base}, nil
+	}
+	title := o.Title
+	if title == "" {
+		title = fmt.Sprintf("Merge pull request #%d from %s", number, pr.Head)
+	}
+	msg := title + "\n\n" + pr.Title
+	if o.Message != "" {
+		msg = title + "\n\n" + o.Message
+	}
+	sha, err := f.git("commit-tree", strings.Fields(tree)[0], "-p", base, "-p", pr.HeadSHA, "-m", msg)
+	if err != nil {
+		return forge.MergeResult{}, err
+	}
+	if err := f.SetBranch(ctx, pr.Base, sha, base); err != nil {
+		return forge.MergeResult{NotReady: "the base moved: " + err.Error()}, nil
+	}
+	err = f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		p.Open, p.Merged, p.MergeSHA, p.HeadSHA = false, true, sha, pr.HeadSHA
+		return nil
+	})
+	return forge.MergeResult{Merged: true, SHA: sha}, err
+}
+
+// Approve records an approving review of sha by user (promote --approve).
+func (f *Forge) Approve(ctx context.Context, number int, user, sha string) error {
+	return f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		p.Reviews = append(p.Reviews, forge.Review{ID: int64(len(p.Reviews) + 1), User: user, State: forge.ReviewApproved, CommitID: sha})
+		return nil
+	})
+}
+
+// Reviews lists the recorded reviews, oldest first.
+func (f *Forge) Reviews(ctx context.Context, number int) ([]forge.Review, error) {
+	if err := f.fetch(ctx, string(StateRef)); err != nil {
+		return nil, err
+	}
+	st, _, err := f.loadState()
+	if err != nil {
+		return nil, err
+	}
+	p, err := st.find(number)
+	if err != nil {
+		return nil, err
+	}
+	return append([]forge.Review(nil), p.Reviews...), nil
+}
+
+// UpsertComment keeps one comment per marker.
+func (f *Forge) UpsertComment(ctx context.Context, number int, marker, body string) error {
+	return f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		if p.Comments == nil {
+			p.Comments = map[string]string{}
+		}
+		p.Comments[marker] = forge.CommentMarker(marker) + "\n" + body
+		return nil
+	})
+}
+
+// Comments returns a pull request's comments, by marker.
+func (f *Forge) Comments(ctx context.Context, number int) (map[string]string, error) {
+	if err := f.fetch(ctx, string(StateRef)); err != nil {
+		return nil, err
+	}
+	st, _, err := f.loadState()
+	if err != nil {
+		return nil, err
+	}
+	p, err := st.find(number)
+	if err != nil {
+		return nil, err
+	}
+	return p.Comments, nil
+}
+
+// GetBranch returns a branch's head.
+func (f *Forge) GetBranch(ctx context.Context, branch string) (string, error) {
+	if err := f.fetch(ctx, "refs/heads/"+branch); err != nil {
+		return "", err
+	}
+	ref, err := f.repo.Reference(plumbing.NewBranchReferenceName(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return "", fmt.Errorf("branch %s: %w", branch, forge.ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	return ref.Hash().String(), nil
+}
+
+// SetBranch moves a branch with a compare-and-set (old "" creates it).
+func (f *Forge) SetBranch(ctx context.Context, branch, sha, old string) error {
+	name := plumbing.NewBranchReferenceName(branch)
+	var expect *plumbing.Reference
+	if old != "" {
+		expect = plumbing.NewHashReference(name, plumbing.NewHash(old))
+	} else if _, err := f.repo.Reference(name, false); err == nil {
+		return fmt.Errorf("create branch %s: it exists already", branch)
+	}
+	if err := f.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(name, plumbing.NewHash(sha)), expect); err != nil {
+		return fmt.Errorf("move branch %s: %w", branch, err)
+	}
+	if err := f.push(ctx, string(name)); err != nil {
+		// Put the local ref back: the remote refused the move.
+		if expect != nil {
+			_ = f.repo.Storer.SetReference(expect)
+		}
+		return fmt.Errorf("move branch %s: %w", branch, err)
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
