@@ -1,0 +1,321 @@
+package promote
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+// App is one application on one cluster, as the snapshot sees it.
+type App struct {
+	Name, Cluster, Set string
+	Step               int // index into the set's steps, or Unmatched
+	// Live and Staging identify the app's content on each branch (a
+	// content hash); "" when the app is absent there.
+	Live, Staging string
+	// Status is verify's status of the app on its cluster's live head.
+	Status *forge.Status
+}
+
+// Differs reports whether the staging content is not live yet.
+func (a App) Differs() bool { return a.Live != a.Staging }
+
+// Cluster is one cluster's promotion state.
+type Cluster struct {
+	Name string
+	// PR is the open promotion pull request, if any.
+	PR *forge.PullRequest
+	// PRApps are the apps the PR's head promotes; PRCurrent says its head
+	// holds their current staging content.
+	PRApps    []string
+	PRCurrent bool
+	// Approvers approve the PR's current head.
+	Approvers []string
+}
+
+// Snapshot is everything a decision reads.
+type Snapshot struct {
+	Now      time.Time
+	Sets     map[string][]Step
+	Apps     []App
+	Clusters map[string]*Cluster
+}
+
+// State is where an app is in its rollout.
+type State string
+
+// States.
+const (
+	Live       State = "live"        // staging is live and verified (baked)
+	Baking     State = "baking"      // verified, bake time not over
+	Verifying  State = "verifying"   // live, waiting for verify's success
+	Failed     State = "failed"      // verify failed on the live commit
+	InPR       State = "in-pr"       // in the cluster's open pull request
+	Waiting    State = "waiting"     // differs, gate closed
+	Halted     State = "halted"      // its ApplicationSet's rollout is halted
+	NotMatched State = "not-matched" // no step selects it: never merged automatically
+)
+
+// AppDecision is the decision about one app.
+type AppDecision struct {
+	App, Cluster, Set, Step string
+	State                   State
+	// Promote says the app goes into its cluster's pull request now.
+	Promote bool
+	// WaitingFor says what the app waits for ("" when nothing).
+	WaitingFor string
+}
+
+// ActionKind is what to do with a cluster's pull request.
+type ActionKind string
+
+// Actions.
+const (
+	Open   ActionKind = "open"
+	Update ActionKind = "update"
+	Merge  ActionKind = "merge"
+	Close  ActionKind = "close"
+	Wait   ActionKind = "wait"
+)
+
+// Action is one thing to do for one cluster, with why.
+type Action struct {
+	Kind    ActionKind
+	Cluster string
+	// Apps are the apps the pull request promotes (for open, update and
+	// merge).
+	Apps   []string
+	Steps  []string
+	Reason string
+}
+
+// Plan is a decision.
+type Plan struct {
+	Apps    []AppDecision
+	Actions []Action
+	// Halted maps an ApplicationSet to why its rollout stopped.
+	Halted map[string]string
+}
+
+// Decide is the promotion decision, a pure function of the snapshot.
+//
+// An app whose staging content differs from its live content enters its
+// cluster's pull request when every app of its ApplicationSet in earlier
+// steps is settled (live equals staging, verify's success on the live head,
+// at least bakeTime old), fewer than maxUpdate apps of its own step are in
+// flight, and no app of its set failed verification. A pull request merges
+// when it holds only such apps, every app whose step requires approval has
+// an approval of the current head, and it is current; apps matched by no
+// step make a pull request that is never merged automatically.
+func Decide(s Snapshot) (Plan, error) {
+	plan := Plan{Halted: map[string]string{}}
+	bySet := map[string][]int{}
+	for i, a := range s.Apps {
+		bySet[a.Set] = append(bySet[a.Set], i)
+	}
+	inPR := map[string]bool{} // cluster/app
+	for _, c := range s.Clusters {
+		for _, app := range c.PRApps {
+			inPR[c.Name+"/"+app] = true
+		}
+	}
+	settled := func(a App) (bool, State, string) {
+		steps := s.Sets[a.Set]
+		switch {
+		case a.Differs():
+			return false, Waiting, ""
+		case a.Status == nil || a.Status.State == forge.StatePending:
+			return false, Verifying, "verify's success on the live commit"
+		case a.Status.State != forge.StateSuccess:
+			return false, Failed, "a fix: verify reported " + string(a.Status.State) + ": " + a.Status.Description
+		}
+		if a.Step != Unmatched {
+			if bake := steps[a.Step].BakeTime; bake > 0 && s.Now.Sub(a.Status.UpdatedAt) < bake {
+				left := bake - s.Now.Sub(a.Status.UpdatedAt)
+				return false, Baking, fmt.Sprintf("bake time (%s left)", left.Round(time.Second))
+			}
+		}
+		return true, Live, ""
+	}
+
+	decisions := make([]AppDecision, len(s.Apps))
+	sets := make([]string, 0, len(bySet))
+	for set := range bySet {
+		sets = append(sets, set)
+	}
+	sort.Strings(sets)
+	for _, set := range sets {
+		idx := bySet[set]
+		steps := s.Sets[set]
+		// A failed verify anywhere in the set halts it.
+		for _, i := range idx {
+			a := s.Apps[i]
+			if !a.Differs() && a.Status != nil && (a.Status.State == forge.StateFailure || a.Status.State == forge.StateError) {
+				plan.Halted[set] = fmt.Sprintf("%s on %s failed verification: %s", a.Name, a.Cluster, a.Status.Description)
+				break
+			}
+		}
+		prevSettled := true
+		var firstUnsettled string
+		for k := range steps {
+			var stepApps []int
+			for _, i := range idx {
+				if s.Apps[i].Step == k {
+					stepApps = append(stepApps, i)
+				}
+			}
+			limit, err := MaxUpdate(steps[k].MaxUpdate, len(stepApps))
+			if err != nil {
+				return Plan{}, fmt.Errorf("ApplicationSet %s, step %s: %w", set, steps[k].Name, err)
+			}
+			needsApproval := limit == 0
+			// In flight: in an open pull request, or live but not settled.
+			inFlight := 0
+			for _, i := range stepApps {
+				a := s.Apps[i]
+				ok, _, _ := settled(a)
+				if inPR[a.Cluster+"/"+a.Name] || !a.Differs() && !ok {
+					inFlight++
+				}
+			}
+			allSettled := true
+			for _, i := range stepApps {
+				a := s.Apps[i]
+				d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: steps[k].Name}
+				ok, st, why := settled(a)
+				d.State, d.WaitingFor = st, why
+				if !ok {
+					allSettled = false
+					if firstUnsettled == "" {
+						firstUnsettled = a.Name + " on " + a.Cluster
+					}
+				}
+				if a.Differs() {
+					gateOpen := prevSettled && plan.Halted[set] == ""
+					switch {
+					case plan.Halted[set] != "":
+						d.State, d.WaitingFor = Halted, "the rollout is halted: "+plan.Halted[set]
+					case !prevSettled:
+						d.WaitingFor = "earlier steps to settle (" + firstUnsettled + ")"
+					case inPR[a.Cluster+"/"+a.Name]:
+						d.State, d.Promote = InPR, true
+					case needsApproval || inFlight < limit:
+						d.State, d.Promote = InPR, true
+						inFlight++
+					default:
+						d.WaitingFor = fmt.Sprintf("a free slot (maxUpdate %d, %d in flight)", limit, inFlight)
+					}
+					if !gateOpen {
+						d.Promote = false
+					}
+					if d.Promote && (needsApproval || steps[k].RequireApproval) {
+						d.WaitingFor = "an approving review"
+					}
+				}
+				decisions[i] = d
+			}
+			prevSettled = prevSettled && allSettled
+		}
+		for _, i := range idx {
+			a := s.Apps[i]
+			if a.Step != Unmatched {
+				continue
+			}
+			d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: "-", State: NotMatched}
+			if a.Differs() {
+				d.Promote, d.WaitingFor = true, "a person to merge (no rollout step selects it)"
+			} else if _, st, why := settled(a); st != Live {
+				d.State, d.WaitingFor = st, why
+			}
+			decisions[i] = d
+		}
+	}
+	plan.Apps = decisions
+
+	// Per cluster: the pull request holds the apps to promote.
+	names := make([]string, 0, len(s.Clusters))
+	for n := range s.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := s.Clusters[name]
+		var apps, steps []string
+		manual, approval := false, false
+		for i, d := range decisions {
+			if d.Cluster != name || !d.Promote {
+				continue
+			}
+			apps = append(apps, d.App)
+			steps = append(steps, d.Step)
+			a := s.Apps[i]
+			if a.Step == Unmatched {
+				manual = true
+				continue
+			}
+			st := s.Sets[a.Set][a.Step]
+			if lim, _ := MaxUpdate(st.MaxUpdate, 1); st.RequireApproval || st.MaxUpdate != nil && lim == 0 {
+				approval = true
+			}
+		}
+		sort.Strings(apps)
+		steps = uniq(steps)
+		act := Action{Cluster: name, Apps: apps, Steps: steps}
+		switch {
+		case len(apps) == 0 && c.PR != nil:
+			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
+		case len(apps) == 0:
+			continue
+		case c.PR == nil:
+			act.Kind, act.Reason = Open, "promote "+strings.Join(apps, ", ")
+		case !equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent:
+			act.Kind, act.Reason = Update, "the apps to promote or their content changed (release latest)"
+		case manual:
+			act.Kind, act.Reason = Wait, "a person must merge: it holds apps no rollout step selects"
+		case approval && len(c.Approvers) == 0:
+			act.Kind, act.Reason = Wait, "an approving review of the current head"
+		case c.PR.MergeableState != "" && !c.PR.MergeableState.Ready() && c.PR.MergeableState != forge.MergeableUnknown:
+			act.Kind, act.Reason = Wait, "GitHub reports the pull request "+string(c.PR.MergeableState)
+		default:
+			act.Kind, act.Reason = Merge, "every app's gate is open"
+			if approval {
+				act.Reason += "; approved by " + strings.Join(c.Approvers, ", ")
+			}
+		}
+		plan.Actions = append(plan.Actions, act)
+	}
+	return plan, nil
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

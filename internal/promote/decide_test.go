@@ -1,0 +1,275 @@
+package promote
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func ok(age time.Duration) *forge.Status {
+	return &forge.Status{State: forge.StateSuccess, Description: "in sync", UpdatedAt: now.Add(-age)}
+}
+
+func tiers(maxUpdate ...*fleet.IntOrString) []Step {
+	names := []string{"canary", "early", "general"}
+	var out []Step
+	for i, n := range names {
+		s := Step{Name: n, Match: []fleet.ApplicationMatchExpression{{Key: "tier", Operator: "In", Values: []string{n}}}}
+		if i < len(maxUpdate) {
+			s.MaxUpdate = maxUpdate[i]
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func snap(steps []Step, apps ...App) Snapshot {
+	s := Snapshot{Now: now, Sets: map[string][]Step{"web": steps}, Clusters: map[string]*Cluster{}}
+	for _, a := range apps {
+		if a.Set == "" {
+			a.Set = "web"
+		}
+		s.Apps = append(s.Apps, a)
+		if s.Clusters[a.Cluster] == nil {
+			s.Clusters[a.Cluster] = &Cluster{Name: a.Cluster}
+		}
+	}
+	return s
+}
+
+func actions(p Plan) map[string]string {
+	out := map[string]string{}
+	for _, a := range p.Actions {
+		out[a.Cluster] = string(a.Kind) + " " + strings.Join(a.Apps, ",")
+	}
+	return out
+}
+
+func decide(t *testing.T, s Snapshot) Plan {
+	t.Helper()
+	p, err := Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A new version rolls out tier by tier: only canary moves first.
+func TestCanaryFirst(t *testing.T) {
+	t.Parallel()
+	p := decide(t, snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-c", Cluster: "c", Step: 2, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+	))
+	if diff := cmp.Diff(map[string]string{"a": "open web-a"}, actions(p)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if d := p.Apps[1]; d.State != Waiting || !strings.Contains(d.WaitingFor, "earlier steps to settle (web-a on a)") {
+		t.Errorf("early: %+v", d)
+	}
+}
+
+// After canary is live and verified, early moves; general still waits.
+func TestNextTierAfterVerifiedSuccess(t *testing.T) {
+	t.Parallel()
+	p := decide(t, snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(time.Minute)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-c", Cluster: "c", Step: 2, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+	))
+	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(p)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Merged but not verified yet: nothing moves.
+	p = decide(t, snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: &forge.Status{State: forge.StatePending}},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"},
+	))
+	if len(p.Actions) != 0 || p.Apps[0].State != Verifying {
+		t.Errorf("unverified canary: %v %+v", actions(p), p.Apps[0])
+	}
+}
+
+func TestBakeTimeNotPassed(t *testing.T) {
+	t.Parallel()
+	steps := tiers()
+	steps[0].BakeTime = 30 * time.Minute
+	p := decide(t, snap(steps,
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(10 * time.Minute)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"},
+	))
+	if len(p.Actions) != 0 || p.Apps[0].State != Baking || p.Apps[0].WaitingFor != "bake time (20m0s left)" {
+		t.Errorf("%v %+v", actions(p), p.Apps[0])
+	}
+	p = decide(t, snap(steps,
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(31 * time.Minute)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"},
+	))
+	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(p)); diff != "" {
+		t.Errorf("after the bake time (-want +got):\n%s", diff)
+	}
+}
+
+func TestMaxUpdate(t *testing.T) {
+	t.Parallel()
+	general := func(mu *fleet.IntOrString) Plan {
+		var apps []App
+		for _, c := range []string{"c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"} {
+			apps = append(apps, App{Name: "web-" + c, Cluster: c, Step: 0, Live: "v1", Staging: "v2"})
+		}
+		return decide(t, snap([]Step{{Name: "general", MaxUpdate: mu}}, apps...))
+	}
+	count := func(p Plan, kind ActionKind) int {
+		n := 0
+		for _, a := range p.Actions {
+			if a.Kind == kind {
+				n++
+			}
+		}
+		return n
+	}
+	one := intstr.FromInt32(1)
+	quarter := intstr.FromString("25%")
+	zero := intstr.FromInt32(0)
+	if n := count(general(&one), Open); n != 1 {
+		t.Errorf("maxUpdate 1: %d opened", n)
+	}
+	if n := count(general(&quarter), Open); n != 2 {
+		t.Errorf("maxUpdate 25%% of 8: %d opened, want 2", n)
+	}
+	if n := count(general(nil), Open); n != 8 {
+		t.Errorf("no maxUpdate: %d opened, want all 8", n)
+	}
+	p := general(&zero)
+	if n := count(p, Open); n != 8 || p.Apps[0].WaitingFor != "an approving review" {
+		t.Errorf("maxUpdate 0: %d opened, %+v", n, p.Apps[0])
+	}
+	// With maxUpdate 0 an open, current PR waits for an approval, then merges.
+	s := snap([]Step{{Name: "general", MaxUpdate: &zero}}, App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2"})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1, MergeableState: forge.MergeableClean}, PRApps: []string{"web-a"}, PRCurrent: true}
+	if a := decide(t, s).Actions[0]; a.Kind != Wait || a.Reason != "an approving review of the current head" {
+		t.Errorf("unapproved: %+v", a)
+	}
+	s.Clusters["a"].Approvers = []string{"alice"}
+	if a := decide(t, s).Actions[0]; a.Kind != Merge {
+		t.Errorf("approved: %+v", a)
+	}
+	// One in flight uses the only slot.
+	s = snap(tiers(nil, &one),
+		App{Name: "web-a", Cluster: "a", Step: 1, Live: "v2", Staging: "v2", Status: &forge.Status{State: forge.StatePending}},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"})
+	if p := decide(t, s); len(p.Actions) != 0 || !strings.HasPrefix(p.Apps[1].WaitingFor, "a free slot (maxUpdate 1, 1 in flight)") {
+		t.Errorf("slot: %v %+v", actions(p), p.Apps[1])
+	}
+}
+
+func TestApprovalOnAStaleHead(t *testing.T) {
+	t.Parallel()
+	reviews := []forge.Review{{User: "alice", State: forge.ReviewApproved, CommitID: "old"}}
+	if a := forge.Approvers(reviews, "new"); len(a) != 0 {
+		t.Fatalf("an approval of an older head counted: %v", a)
+	}
+	steps := tiers()
+	steps[0].RequireApproval = true
+	s := snap(steps, App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2"})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 3, HeadSHA: "new"}, PRApps: []string{"web-a"}, PRCurrent: true,
+		Approvers: forge.Approvers(reviews, "new")}
+	if a := decide(t, s).Actions[0]; a.Kind != Wait {
+		t.Errorf("merged with a stale approval: %+v", a)
+	}
+}
+
+// A newer staging commit supersedes the one in flight: the PR is updated.
+func TestSupersession(t *testing.T) {
+	t.Parallel()
+	s := snap(tiers(), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v3"})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1}, PRApps: []string{"web-a"}, PRCurrent: false}
+	if diff := cmp.Diff(map[string]string{"a": "update web-a"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A person merged the PR: the app is live; once verified, the rollout goes on.
+func TestManualMergeByAHuman(t *testing.T) {
+	t.Parallel()
+	s := snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(time.Minute)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"})
+	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// A closed PR (closed by a person, or with nothing left) is opened again
+// only while there is something to promote; an open PR with nothing left
+// to promote is closed.
+func TestClosedPullRequest(t *testing.T) {
+	t.Parallel()
+	s := snap(tiers(), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(time.Minute)})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 4}, PRApps: []string{"web-a"}}
+	if diff := cmp.Diff(map[string]string{"a": "close "}, actions(decide(t, s))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestUnmatchedAppIsNeverMergedAutomatically(t *testing.T) {
+	t.Parallel()
+	s := snap(tiers(), App{Name: "web-x", Cluster: "x", Step: Unmatched, Live: "v1", Staging: "v2"})
+	if diff := cmp.Diff(map[string]string{"x": "open web-x"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	s.Clusters["x"] = &Cluster{Name: "x", PR: &forge.PullRequest{Number: 1, MergeableState: forge.MergeableClean}, PRApps: []string{"web-x"}, PRCurrent: true, Approvers: []string{"alice"}}
+	if a := decide(t, s).Actions[0]; a.Kind != Wait || !strings.Contains(a.Reason, "a person must merge") {
+		t.Errorf("unmatched: %+v", a)
+	}
+}
+
+// A failed verify halts the set: nothing else enters, open PRs close.
+func TestHaltOnFailedVerify(t *testing.T) {
+	t.Parallel()
+	s := snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: &forge.Status{State: forge.StateFailure, Description: "Deployment degraded"}},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"})
+	s.Clusters["b"].PR = &forge.PullRequest{Number: 2}
+	s.Clusters["b"].PRApps = []string{"web-b"}
+	p := decide(t, s)
+	if p.Halted["web"] != "web-a on a failed verification: Deployment degraded" {
+		t.Errorf("halted: %v", p.Halted)
+	}
+	if diff := cmp.Diff(map[string]string{"b": "close "}, actions(p)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if p.Apps[1].State != Halted {
+		t.Errorf("%+v", p.Apps[1])
+	}
+}
+
+func TestMaxUpdateValues(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		v    intstr.IntOrString
+		n    int
+		want int
+	}{
+		{intstr.FromInt32(2), 10, 2}, {intstr.FromString("25%"), 10, 2}, {intstr.FromString("25%"), 3, 1},
+		{intstr.FromString("100%"), 7, 7}, {intstr.FromString("0%"), 7, 0}, {intstr.FromString("3"), 7, 3},
+	} {
+		got, err := MaxUpdate(&tt.v, tt.n)
+		if err != nil || got != tt.want {
+			t.Errorf("MaxUpdate(%v, %d) = %d, %v; want %d", tt.v.String(), tt.n, got, err, tt.want)
+		}
+	}
+	bad := intstr.FromString("lots")
+	if _, err := MaxUpdate(&bad, 3); err == nil {
+		t.Error("a bad maxUpdate was accepted")
+	}
+}

@@ -1,0 +1,147 @@
+// Package promote decides and carries out tiered promotion: changes move
+// from each cluster's staging branch into its live branch through one pull
+// request per cluster, app by app, only after the earlier rollout steps of
+// the same ApplicationSet were verified healthy on the exact live commit.
+//
+// The decision (Decide) is a pure function from a Snapshot to a Plan; the
+// executor (Execute) carries a plan out through a forge and Git.
+package promote
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// Step is one rollout step.
+type Step struct {
+	Name  string
+	Match []fleet.ApplicationMatchExpression
+	// MaxUpdate is the raw value: an integer, a percentage, or nil (all).
+	MaxUpdate *fleet.IntOrString
+	// BakeTime is how long a success must have lasted before the next
+	// step may start (Flotilla extension).
+	BakeTime time.Duration
+	// RequireApproval needs an approving review of the current head before
+	// a pull request holding an app of this step merges (extension).
+	RequireApproval bool
+}
+
+// Unmatched is the step of an app no step selects.
+const Unmatched = -1
+
+// Steps returns an ApplicationSet's rollout: its RollingSync steps, else
+// the fleet's rollout.steps, else one step holding every app.
+func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep) ([]Step, error) {
+	raw := fallback
+	if s := set.Spec.Strategy; s != nil && s.Type == "RollingSync" && s.RollingSync != nil {
+		raw = s.RollingSync.Steps
+	}
+	if len(raw) == 0 {
+		return []Step{{Name: "all"}}, nil
+	}
+	out := make([]Step, len(raw))
+	for i, r := range raw {
+		s := Step{Name: r.Name, Match: r.MatchExpressions, MaxUpdate: r.MaxUpdate, RequireApproval: r.RequireApproval}
+		if s.Name == "" {
+			s.Name = stepName(r, i)
+		}
+		if r.BakeTime != "" {
+			d, err := time.ParseDuration(r.BakeTime)
+			if err != nil {
+				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: bakeTime %q: %v", set.Metadata.Name, i+1, r.BakeTime, err)
+			}
+			s.BakeTime = d
+		}
+		for _, e := range r.MatchExpressions {
+			if e.Operator != "In" && e.Operator != "NotIn" {
+				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: operator %q is not valid (RollingSync steps take In or NotIn)", set.Metadata.Name, i+1, e.Operator)
+			}
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// stepName names a step after its values ("canary"), else its number.
+func stepName(r fleet.ApplicationSetRolloutStep, i int) string {
+	if len(r.MatchExpressions) == 1 && r.MatchExpressions[0].Operator == "In" && len(r.MatchExpressions[0].Values) > 0 {
+		return strings.Join(r.MatchExpressions[0].Values, "+")
+	}
+	return strconv.Itoa(i + 1)
+}
+
+// matches is Argo CD's step selection: every expression's key must be a
+// label, In needs the value listed, NotIn needs it not listed.
+func matches(s Step, labels map[string]string) bool {
+	if len(s.Match) == 0 {
+		return true
+	}
+	for _, e := range s.Match {
+		v, ok := labels[e.Key]
+		if !ok {
+			return false
+		}
+		listed := false
+		for _, x := range e.Values {
+			listed = listed || x == v
+		}
+		if (e.Operator == "In") != listed {
+			return false
+		}
+	}
+	return true
+}
+
+// StepOf returns the index of the first step selecting an app by its own
+// labels (as Argo CD does), else by its cluster's labels (Flotilla's
+// extension, so a cluster label such as rollout-tier works unchanged), or
+// Unmatched.
+func StepOf(steps []Step, appLabels, clusterLabels map[string]string) int {
+	for i, s := range steps {
+		if matches(s, appLabels) {
+			return i
+		}
+	}
+	for i, s := range steps {
+		if matches(s, clusterLabels) {
+			return i
+		}
+	}
+	return Unmatched
+}
+
+// MaxUpdate resolves a step's maxUpdate for n apps: nil means all; an
+// integer is a count; a percentage is rounded down but at least 1; 0 means
+// every app needs an approval (nothing moves on its own).
+func MaxUpdate(v *fleet.IntOrString, n int) (int, error) {
+	if v == nil {
+		return n, nil
+	}
+	if v.Type == 0 { // an integer
+		if v.IntVal < 0 {
+			return 0, fmt.Errorf("maxUpdate %d is negative", v.IntVal)
+		}
+		return int(v.IntVal), nil
+	}
+	s := strings.TrimSpace(v.StrVal)
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		pct, err := strconv.ParseFloat(p, 64)
+		if err != nil || pct < 0 || pct > 100 {
+			return 0, fmt.Errorf("maxUpdate %q is not a percentage", s)
+		}
+		if pct == 0 {
+			return 0, nil
+		}
+		return max(1, int(math.Floor(float64(n)*pct/100))), nil
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || i < 0 {
+		return 0, fmt.Errorf("maxUpdate %q is not a count or a percentage", s)
+	}
+	return i, nil
+}

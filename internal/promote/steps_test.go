@@ -1,0 +1,84 @@
+package promote
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/appset"
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// TestStepsAgreeWithArgoCD: for the corpus cases with expected-status.json
+// (produced by Argo CD's controller), every app Argo CD put in step N is in
+// step N here; apps Argo CD left unmatched may match through the
+// cluster-label fallback (Flotilla's extension).
+func TestStepsAgreeWithArgoCD(t *testing.T) {
+	t.Parallel()
+	corpus := "../../testdata/conformance/appset"
+	entries, err := os.ReadDir(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range entries {
+		src := filepath.Join(corpus, e.Name())
+		raw, err := os.ReadFile(filepath.Join(src, "expected-status.json"))
+		if err != nil {
+			continue
+		}
+		var status struct {
+			ApplicationStatus []struct{ Application, Step string }
+		}
+		if err := json.Unmarshal(raw, &status); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		for _, f := range []string{"appset.yaml", "clusters.yaml"} {
+			b, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+		os.WriteFile(filepath.Join(dir, fleet.ConfigFile), []byte("clusters: [clusters.yaml]\napplicationSets: [appset.yaml]\nargoCD: {inCluster: true, projects: [default]}\n"), 0o644)
+		f, err := fleet.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps, err := appset.GenerateFleet(t.Context(), f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byServer := map[string]fleet.Cluster{}
+		for _, c := range f.Clusters {
+			byServer[c.Server] = c
+		}
+		got := map[string]int{}
+		for _, g := range apps {
+			steps, err := Steps(&g.Set.Set, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[g.App.Metadata.Name] = StepOf(steps, g.App.Metadata.Labels, byServer[g.App.Spec.Destination.Server].Labels)
+		}
+		for _, s := range status.ApplicationStatus {
+			argo, _ := strconv.Atoi(s.Step)
+			ours, ok := got[s.Application]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s not generated", e.Name(), s.Application)
+			case argo > 0 && ours != argo-1:
+				t.Errorf("%s: %s is in step %d here, Argo CD says %d", e.Name(), s.Application, ours+1, argo)
+			case argo == -1 && ours != Unmatched:
+				t.Logf("%s: %s matched step %d through its cluster's labels (Argo CD: unmatched)", e.Name(), s.Application, ours+1)
+			}
+			checked++
+		}
+	}
+	if checked < 6 {
+		t.Fatalf("checked %d apps, want the corpus' RollingSync cases", checked)
+	}
+}
