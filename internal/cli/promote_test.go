@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kubetest"
+	"github.com/flotilla-dev/flotilla/internal/promote"
+)
+
+// loopFleet rolls one app out to three clusters, canary → early → general.
+var loopFleet = map[string]string{
+	"flotilla.yaml": "repos:\n  https://example.com/fleet.git: .\n",
+	"clusters/clusters.yaml": `apiVersion: flotilla.dev/v1alpha1
+kind: Cluster
+metadata: {name: canary, labels: {rollout-tier: canary}}
+spec: {server: https://canary.example.com}
+---
+apiVersion: flotilla.dev/v1alpha1
+kind: Cluster
+metadata: {name: early, labels: {rollout-tier: early}}
+spec: {server: https://early.example.com}
+---
+apiVersion: flotilla.dev/v1alpha1
+kind: Cluster
+metadata: {name: general, labels: {rollout-tier: general}}
+spec: {server: https://general.example.com}
+`,
+	"applicationsets/web.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: web}
+spec:
+  generators:
+  - clusters: {}
+  strategy:
+    type: RollingSync
+    rollingSync:
+      steps:
+      - matchExpressions: [{key: rollout-tier, operator: In, values: [canary]}]
+        maxUpdate: 1
+      - matchExpressions: [{key: rollout-tier, operator: In, values: [early]}]
+        maxUpdate: 1
+      - matchExpressions: [{key: rollout-tier, operator: In, values: [general]}]
+  template:
+    metadata:
+      name: "web-{{name}}"
+      labels: {rollout-tier: "{{metadata.labels.rollout-tier}}"}
+    spec:
+      project: default
+      source: {repoURL: https://example.com/fleet.git, path: apps/web}
+      destination: {server: "{{server}}", namespace: web}
+      syncPolicy:
+        automated: {prune: true}
+        syncOptions: [CreateNamespace=true]
+`,
+	"apps/web/config.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {version: v1}\n",
+	"apps/web/deployment.yaml": deploymentYAML(""),
+}
+
+func deploymentYAML(extra string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:` + extra + `
+      containers: [{name: web, image: nginx:1.27}]
+`
+}
+
+type loop struct {
+	t          *testing.T
+	checkout   string
+	kubeconfig string
+}
+
+func (l *loop) promote(args ...string) *promote.Result {
+	l.t.Helper()
+	var out, errb bytes.Buffer
+	code := Promote(l.t.Context(), append([]string{"--fleet", l.checkout, "--forge", "local", "-o", "json"}, args...),
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != ExitOK {
+		l.t.Fatalf("promote exit %d: %s", code, errb.String())
+	}
+	var res promote.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		l.t.Fatalf("promote -o json: %v\n%s", err, out.String())
+	}
+	return &res
+}
+
+func (l *loop) render() {
+	l.t.Helper()
+	if code, _, stderr := renderCmd(l.t, "--fleet", l.checkout, "--no-push"); code != ExitOK {
+		l.t.Fatalf("render: %s", stderr)
+	}
+}
+
+func (l *loop) applyAndVerify(cluster string, wantCode int) {
+	l.t.Helper()
+	kc := []string{"--repo", l.checkout, "--cluster", cluster, "--kubeconfig", l.kubeconfig}
+	if code, out, stderr := applyCmd(l.t, kc...); code != ExitOK {
+		l.t.Fatalf("apply %s: %s%s", cluster, out, stderr)
+	}
+	if code, out, stderr := verifyCmd(l.t, append(kc, "--wait", "--timeout", "60s")...); code != wantCode {
+		l.t.Fatalf("verify %s: exit %d, want %d\n%s%s", cluster, code, wantCode, out, stderr)
+	}
+}
+
+func (l *loop) live(cluster string) string {
+	return gittest.Git(l.t, l.checkout, "rev-parse", "hydrated/"+cluster)
+}
+
+func kinds(res *promote.Result) string {
+	var out []string
+	for _, a := range res.Actions {
+		out = append(out, a.Cluster+":"+string(a.Kind))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestPromoteLoopLocalForge is the mission end to end with no GitHub: three
+// real clusters, render → promote → apply → verify, one tier at a time; an
+// unhealthy canary halts the rollout with early and general untouched; a
+// fix then rolls through every tier.
+func TestPromoteLoopLocalForge(t *testing.T) {
+	t.Parallel()
+	names := []string{"canary", "early", "general"}
+	clusters := make([]*kubetest.Cluster, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clusters[i] = kubetest.Start(t, kubetest.Options{Name: n, Workloads: true})
+		}()
+	}
+	wg.Wait()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, _ := gittest.Fleet(t, src)
+	kubeconfig := filepath.Join(t.TempDir(), "fleet.kubeconfig")
+	if err := kubetest.WriteKubeconfig(kubeconfig, clusters...); err != nil {
+		t.Fatal(err)
+	}
+	l := &loop{t: t, checkout: checkout, kubeconfig: kubeconfig}
+	l.render()
+
+	rollOut := func(step string) {
+		t.Helper()
+		if got := kinds(l.promote()); got != step+":open" {
+			t.Fatalf("promote before %s: %q, want %s:open", step, got, step)
+		}
+		if got := kinds(l.promote()); got != step+":merge" {
+			t.Fatalf("promote to merge %s: %q", step, got)
+		}
+		l.applyAndVerify(step, ExitOK)
+	}
+	for _, step := range names {
+		rollOut(step)
+	}
+	if got := kinds(l.promote()); got != "" {
+		t.Fatalf("everything is live and verified, yet promote did %q", got)
+	}
+
+	// A change that can never become available: nodes it cannot schedule on.
+	writeFile(t, filepath.Join(checkout, "apps/web/deployment.yaml"), deploymentYAML("\n      nodeSelector: {no-such-node: \"true\"}"))
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "break web")
+	l.render()
+	earlyBefore, generalBefore := l.live("early"), l.live("general")
+	if got := kinds(l.promote()); got != "canary:open" {
+		t.Fatalf("bad change: %q", got)
+	}
+	l.promote()
+	l.applyAndVerify("canary", ExitFailed)
+	res := l.promote()
+	if why := res.Halted["web"]; !strings.Contains(why, "web-canary on canary failed verification") {
+		t.Errorf("halt not reported: %v", res.Halted)
+	}
+	if kinds(res) != "" {
+		t.Errorf("the halted rollout still acted: %q", kinds(res))
+	}
+	var out bytes.Buffer
+	writePromoteSummary(&out, res, false)
+	if !strings.Contains(out.String(), "**Halted:**\n- web: web-canary on canary failed verification") {
+		t.Errorf("summary does not say why:\n%s", out.String())
+	}
+	if l.live("early") != earlyBefore || l.live("general") != generalBefore {
+		t.Fatal("early or general changed during a halted rollout")
+	}
+
+	// The fix rolls through every tier.
+	writeFile(t, filepath.Join(checkout, "apps/web/deployment.yaml"), deploymentYAML(""))
+	writeFile(t, filepath.Join(checkout, "apps/web/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {version: v3}\n")
+	gittest.Commit(t, checkout, "2026-01-03T00:00:00Z", "fix web")
+	l.render()
+	for _, step := range names {
+		rollOut(step)
+	}
+	for _, c := range names {
+		manifest := gittest.Show(t, checkout, "hydrated/"+c, "web-"+c+"/manifest.yaml")
+		if !strings.Contains(manifest, "version: v3") || strings.Contains(manifest, "no-such-node") {
+			t.Errorf("%s did not get the fix:\n%s", c, manifest)
+		}
+	}
+}

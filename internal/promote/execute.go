@@ -1,0 +1,309 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// execute carries out one action.
+func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
+	cl := s.Clusters[ar.Cluster]
+	switch ar.Kind {
+	case Open, Update:
+		head, err := r.writeBranch(ctx, d, ar.Apps)
+		if err != nil {
+			return err
+		}
+		title, body := r.describe(d, ar.Action, p, s)
+		if ar.Kind == Open {
+			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: HeadPrefix + ar.Cluster, Base: r.Fleet.Config.LiveBranch(ar.Cluster),
+				Title: title, Body: body, Labels: labels(ar.Steps)})
+			if err != nil {
+				return err
+			}
+			ar.PR, ar.URL = pr.Number, pr.URL
+			ar.Done, ar.Result = true, "opened #"+fmt.Sprint(pr.Number)
+			return nil
+		}
+		if _, err := r.Forge.UpdatePullRequest(ctx, cl.PR.Number, forge.UpdateOptions{Title: &title, Body: &body}); err != nil {
+			return err
+		}
+		if err := r.Forge.AddLabels(ctx, cl.PR.Number, labels(ar.Steps)); err != nil {
+			return err
+		}
+		ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, head.String()[:12])
+	case Merge:
+		res, err := r.Forge.MergePullRequest(ctx, cl.PR.Number, forge.MergeOptions{SHA: cl.PR.HeadSHA,
+			Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
+		if err != nil {
+			return err
+		}
+		if !res.Merged {
+			ar.Result = "not merged yet: " + res.NotReady
+			return nil
+		}
+		ar.Done, ar.Result = true, "merged as "+res.SHA[:12]
+	case Close:
+		if err := r.Forge.ClosePullRequest(ctx, cl.PR.Number); err != nil {
+			return err
+		}
+		ar.Done, ar.Result = true, fmt.Sprintf("closed #%d", cl.PR.Number)
+	case Wait:
+		ar.Result = "waiting for " + ar.Reason
+	}
+	return nil
+}
+
+func labels(steps []string) []string {
+	out := []string{"flotilla"}
+	for _, s := range steps {
+		out = append(out, "flotilla/step:"+s)
+	}
+	return out
+}
+
+// writeBranch builds the promotion tree — the live tree with each
+// promoted app replaced by its staging version (or removed) — commits it
+// on the live head and moves flotilla/promote/<cluster> there.
+func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
+	files := map[string]plumbing.Hash{}
+	for p, h := range d.liveFiles {
+		files[p] = h
+	}
+	promoted := map[string]bool{}
+	for _, a := range apps {
+		promoted[a] = true
+		delete(files, a+"/"+hydrate.ManifestFile)
+		delete(files, a+"/"+hydrate.MetadataFile)
+		if f, ok := d.staging[a]; ok {
+			files[a+"/"+hydrate.ManifestFile] = f.manifest
+			files[a+"/"+hydrate.MetadataFile] = f.metadata
+		}
+	}
+	// README and attributes as on staging when every app is promoted.
+	_, stagingFiles, _ := r.stagingFiles(d)
+	for _, name := range []string{hydrate.ReadmeFile, hydrate.AttributesFile} {
+		if h, ok := stagingFiles[name]; ok {
+			files[name] = h
+		}
+	}
+	tree, err := r.writeTree(files)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	sig := hydrate.Bot
+	sig.When = d.stagingCommit.Committer.When
+	msg := fmt.Sprintf("promote %s: %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Promoted: %s\n", d.name, strings.Join(apps, ", "),
+		hydrate.DrySHAOf(d.stagingCommit.Message), strings.Join(apps, ","))
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
+	if !d.liveHead.IsZero() {
+		c.ParentHashes = []plumbing.Hash{d.liveHead}
+	}
+	obj := r.Repo.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h, err := r.Repo.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	branch := HeadPrefix + d.name
+	if h == d.prHead {
+		return h, nil
+	}
+	if r.Remote == "" {
+		// The branch of an earlier, merged or closed, pull request is reused.
+		old := zeroToEmpty(d.prHead)
+		if ref, err := r.Repo.Reference(plumbing.NewBranchReferenceName(branch), true); err == nil && old == "" {
+			old = ref.Hash().String()
+		}
+		return h, r.Forge.SetBranch(ctx, branch, h.String(), old)
+	}
+	local := plumbing.ReferenceName("refs/flotilla/out/" + branch)
+	if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(local, h)); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
+	lease := d.prHead
+	if ref, err := r.Repo.Reference(r.refName(branch), true); err == nil && lease.IsZero() {
+		lease = ref.Hash() // the branch of an earlier pull request
+	}
+	err = rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
+		RefSpecs:       []config.RefSpec{config.RefSpec("+" + string(local) + ":refs/heads/" + branch)},
+		ForceWithLease: &git.ForceWithLease{RefName: plumbing.NewBranchReferenceName(branch), Hash: lease}})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return plumbing.ZeroHash, fmt.Errorf("push %s: %w", branch, err)
+	}
+	return h, nil
+}
+
+func zeroToEmpty(h plumbing.Hash) string {
+	if h.IsZero() {
+		return ""
+	}
+	return h.String()
+}
+
+func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
+	h, _, files, err := r.tree(r.Fleet.Config.StagingBranch(d.name))
+	return h, files, err
+}
+
+// writeTree stores a tree of existing blobs.
+func (r *Runner) writeTree(files map[string]plumbing.Hash) (plumbing.Hash, error) {
+	dirs := map[string]map[string]plumbing.Hash{}
+	var entries []object.TreeEntry
+	for p, h := range files {
+		if dir, rest, ok := strings.Cut(p, "/"); ok {
+			if dirs[dir] == nil {
+				dirs[dir] = map[string]plumbing.Hash{}
+			}
+			dirs[dir][rest] = h
+			continue
+		}
+		entries = append(entries, object.TreeEntry{Name: p, Mode: filemode.Regular, Hash: h})
+	}
+	for dir, sub := range dirs {
+		h, err := r.writeTree(sub)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h})
+	}
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	obj := r.Repo.Storer.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.Repo.Storer.SetEncodedObject(obj)
+}
+
+// describe is the pull request's title and body: the dry commit, the
+// steps, each app with its object changes, the deletions, the gate
+// evidence and what it waits for.
+func (r *Runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
+	dry := hydrate.DrySHAOf(d.stagingCommit.Message)
+	shortDry := dry
+	if len(shortDry) > 12 {
+		shortDry = shortDry[:12]
+	}
+	title := fmt.Sprintf("promote %s: %s (%s) from %s", d.name, plural(len(a.Apps), "app"), strings.Join(a.Steps, ", "), shortDry)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Promotes to `%s` what render proposed on `%s`, from dry commit `%s`.\n\n", r.Fleet.Config.LiveBranch(d.name), r.Fleet.Config.StagingBranch(d.name), dry)
+	fmt.Fprintf(&b, "| app | step | added | changed | removed |\n|---|---|---|---|---|\n")
+	var deletions []string
+	for _, app := range a.Apps {
+		add, chg, del := r.objectChanges(d, app)
+		step := "-"
+		for _, dec := range p.Apps {
+			if dec.App == app && dec.Cluster == d.name {
+				step = dec.Step
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d |\n", app, step, len(add), len(chg), len(del))
+		for _, x := range del {
+			deletions = append(deletions, app+": "+x)
+		}
+	}
+	if len(deletions) > 0 {
+		fmt.Fprintf(&b, "\n**Objects that will be deleted:**\n\n")
+		for _, x := range deletions {
+			fmt.Fprintf(&b, "- `%s`\n", x)
+		}
+	}
+	fmt.Fprintf(&b, "\n**Gate evidence:**\n\n")
+	evidence := 0
+	for _, app := range s.Apps {
+		if app.Cluster == d.name || app.Status == nil || app.Status.State != forge.StateSuccess || app.Differs() || strings.HasPrefix(app.Status.Description, "not checked") {
+			continue
+		}
+		for _, promoted := range a.Apps {
+			for _, dec := range p.Apps {
+				if dec.App == promoted && dec.Cluster == d.name && dec.Set == app.Set {
+					fmt.Fprintf(&b, "- %s on %s verified %s at %s\n", app.Name, app.Cluster, app.Status.State, app.Status.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"))
+					evidence++
+				}
+			}
+		}
+	}
+	if evidence == 0 {
+		fmt.Fprintf(&b, "- first step: no earlier step to wait for\n")
+	}
+	fmt.Fprintf(&b, "\n**Waiting for:** %s\n", a.Reason)
+	if h := p.Halted; len(h) > 0 {
+		fmt.Fprintf(&b, "\n**Halted rollouts:**\n\n")
+		for set, why := range h {
+			fmt.Fprintf(&b, "- %s: %s\n", set, why)
+		}
+	}
+	return title, b.String()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// objectChanges compares an app's live and staging manifests by object.
+func (r *Runner) objectChanges(d *clusterData, app string) (added, changed, removed []string) {
+	read := func(f appFiles, ok bool) map[string]string {
+		out := map[string]string{}
+		if !ok {
+			return out
+		}
+		b, err := r.blob(f.manifest)
+		if err != nil {
+			return out
+		}
+		objs, err := render.Decode(app, b)
+		if err != nil {
+			return out
+		}
+		for _, o := range objs {
+			y, _ := render.Encode([]*unstructured.Unstructured{o})
+			out[render.ID(o)] = string(y)
+		}
+		return out
+	}
+	lf, lok := d.live[app]
+	sf, sok := d.staging[app]
+	live, staging := read(lf, lok), read(sf, sok)
+	for id, y := range staging {
+		if old, ok := live[id]; !ok {
+			added = append(added, id)
+		} else if old != y {
+			changed = append(changed, id)
+		}
+	}
+	for id := range live {
+		if _, ok := staging[id]; !ok {
+			removed = append(removed, id)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(changed)
+	sort.Strings(removed)
+	return added, changed, removed
+}

@@ -1,0 +1,380 @@
+package promote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+)
+
+// HeadPrefix is the head branch prefix of promotion pull requests.
+const HeadPrefix = "flotilla/promote/"
+
+// Runner gathers a snapshot, decides and executes.
+type Runner struct {
+	Fleet *fleet.Fleet
+	// Repo holds the hydrated branches (and receives promotion branches).
+	Repo *git.Repository
+	// Remote, when set, is fetched first and receives the promotion
+	// branches (the GitHub flow); empty when the forge works in Repo.
+	Remote string
+	Auth   transport.AuthMethod
+	Forge  forge.Forge
+	Now    func() time.Time
+	// DryRun decides and reports without changing anything.
+	DryRun bool
+}
+
+// Result is a run's outcome.
+type Result struct {
+	Plan    Plan              `json:"-"`
+	Apps    []AppDecision     `json:"apps"`
+	Actions []ActionResult    `json:"actions"`
+	Halted  map[string]string `json:"halted,omitempty"`
+}
+
+// ActionResult is an action and what came of it.
+type ActionResult struct {
+	Action
+	PR     int    `json:"pr,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Done   bool   `json:"done"`
+	Result string `json:"result,omitempty"`
+}
+
+type clusterData struct {
+	name                  string
+	labels                map[string]string
+	liveHead, stagingHead plumbing.Hash
+	live, staging, pr     map[string]appFiles // app -> files
+	liveFiles             map[string]plumbing.Hash
+	prHead                plumbing.Hash
+	stagingCommit         *object.Commit
+}
+
+type appFiles struct {
+	manifest plumbing.Hash
+	metadata plumbing.Hash
+}
+
+// Run makes one promotion pass.
+func (r *Runner) Run(ctx context.Context) (*Result, error) {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Remote != "" {
+		if err := r.fetch(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cfg := r.Fleet.Config
+	sets := map[string][]Step{}
+	for _, ls := range r.Fleet.ApplicationSets {
+		steps, err := Steps(&ls.Set, cfg.Rollout.Steps)
+		if err != nil {
+			return nil, err
+		}
+		sets[ls.Set.Metadata.Name] = steps
+	}
+	prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	open := map[string]*forge.PullRequest{}
+	for i := range prs {
+		if c, ok := strings.CutPrefix(prs[i].Head, HeadPrefix); ok && prs[i].Base == cfg.LiveBranch(c) {
+			open[c] = &prs[i]
+		}
+	}
+
+	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}}
+	data := map[string]*clusterData{}
+	for _, c := range r.Fleet.Clusters {
+		if c.Local {
+			continue
+		}
+		d, err := r.read(c, open[c.Name])
+		if err != nil {
+			return nil, err
+		}
+		if d == nil {
+			continue // not rendered yet
+		}
+		data[c.Name] = d
+		cl := &Cluster{Name: c.Name, PR: open[c.Name]}
+		if cl.PR != nil {
+			cl.PRCurrent = true
+			for app := range union(d.live, d.pr) {
+				if d.live[app] != d.pr[app] {
+					cl.PRApps = append(cl.PRApps, app)
+					if d.pr[app] != d.staging[app] {
+						cl.PRCurrent = false
+					}
+				}
+			}
+			sort.Strings(cl.PRApps)
+		}
+		snap.Clusters[c.Name] = cl
+		for app := range union(d.live, d.staging) {
+			set, labels := r.appInfo(d, app)
+			a := App{Name: app, Cluster: c.Name, Set: set, Live: hashOf(d.live, app), Staging: hashOf(d.staging, app)}
+			if steps, ok := sets[set]; ok {
+				a.Step = StepOf(steps, labels, c.Labels)
+			} else {
+				sets[set] = []Step{{Name: "all"}}
+				snap.Sets[set] = sets[set]
+			}
+			snap.Apps = append(snap.Apps, a)
+		}
+	}
+	sort.Slice(snap.Apps, func(i, j int) bool {
+		a, b := snap.Apps[i], snap.Apps[j]
+		if a.Set != b.Set {
+			return a.Set < b.Set
+		}
+		if a.Step != b.Step {
+			return a.Step < b.Step
+		}
+		return a.Cluster+"/"+a.Name < b.Cluster+"/"+b.Name
+	})
+	if err := r.readStatuses(ctx, &snap, data); err != nil {
+		return nil, err
+	}
+	for name, cl := range snap.Clusters {
+		if cl.PR == nil || !r.needsApproval(snap, name) {
+			continue
+		}
+		reviews, err := r.Forge.Reviews(ctx, cl.PR.Number)
+		if err != nil {
+			return nil, err
+		}
+		cl.Approvers = forge.Approvers(reviews, cl.PR.HeadSHA)
+	}
+	plan, err := Decide(snap)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted}
+	for _, a := range plan.Actions {
+		ar := ActionResult{Action: a}
+		if pr := snap.Clusters[a.Cluster].PR; pr != nil {
+			ar.PR, ar.URL = pr.Number, pr.URL
+		}
+		if !r.DryRun {
+			if err := r.execute(ctx, &ar, data[a.Cluster], snap, plan); err != nil {
+				return res, fmt.Errorf("cluster %s: %s: %w", a.Cluster, a.Kind, err)
+			}
+		}
+		res.Actions = append(res.Actions, ar)
+	}
+	return res, nil
+}
+
+// readStatuses reads verify's statuses only where a gate needs them: the
+// clusters of every set that has something to promote. A fleet with
+// nothing to do reads none.
+func (r *Runner) readStatuses(ctx context.Context, snap *Snapshot, data map[string]*clusterData) error {
+	active := map[string]bool{}
+	for _, a := range snap.Apps {
+		if a.Differs() || snap.Clusters[a.Cluster].PR != nil {
+			active[a.Set] = true
+		}
+	}
+	clusters := map[string]bool{}
+	for _, a := range snap.Apps {
+		if active[a.Set] {
+			clusters[a.Cluster] = true
+		}
+	}
+	statuses := map[string]map[string]forge.Status{}
+	for c := range clusters {
+		d := data[c]
+		if d.liveHead.IsZero() {
+			continue
+		}
+		list, err := r.Forge.Statuses(ctx, d.liveHead.String())
+		if err != nil {
+			return err
+		}
+		statuses[c] = map[string]forge.Status{}
+		for _, s := range list {
+			statuses[c][s.Context] = s
+		}
+	}
+	for i := range snap.Apps {
+		a := &snap.Apps[i]
+		if !active[a.Set] {
+			// Nothing to gate: shown as live without spending requests.
+			a.Status = &forge.Status{State: forge.StateSuccess, Description: "not checked (nothing to promote)"}
+			continue
+		}
+		if s, ok := statuses[a.Cluster]["flotilla/verify/"+a.Name]; ok {
+			a.Status = &s
+		}
+	}
+	return nil
+}
+
+func (r *Runner) needsApproval(s Snapshot, cluster string) bool {
+	for _, a := range s.Apps {
+		if a.Cluster != cluster || a.Step == Unmatched {
+			continue
+		}
+		st := s.Sets[a.Set][a.Step]
+		if lim, _ := MaxUpdate(st.MaxUpdate, 1); st.RequireApproval || st.MaxUpdate != nil && lim == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func union(a, b map[string]appFiles) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+func hashOf(m map[string]appFiles, app string) string {
+	f, ok := m[app]
+	if !ok {
+		return ""
+	}
+	return f.manifest.String()
+}
+
+// appInfo reads an app's ApplicationSet and labels from its metadata
+// (staging first, else live).
+func (r *Runner) appInfo(d *clusterData, app string) (string, map[string]string) {
+	for _, side := range []map[string]appFiles{d.staging, d.live} {
+		f, ok := side[app]
+		if !ok {
+			continue
+		}
+		b, err := r.blob(f.metadata)
+		if err != nil {
+			continue
+		}
+		var md hydrate.Metadata
+		if json.Unmarshal(b, &md) == nil {
+			return md.Flotilla.ApplicationSet, md.Flotilla.Labels
+		}
+	}
+	return "", nil
+}
+
+func (r *Runner) blob(h plumbing.Hash) ([]byte, error) {
+	b, err := r.Repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := b.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+func (r *Runner) refName(branch string) plumbing.ReferenceName {
+	if r.Remote != "" {
+		return plumbing.ReferenceName("refs/flotilla/remote/" + branch)
+	}
+	return plumbing.NewBranchReferenceName(branch)
+}
+
+// read loads one cluster's staging, live and promotion trees.
+func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, error) {
+	cfg := r.Fleet.Config
+	d := &clusterData{name: c.Name, labels: c.Labels}
+	var err error
+	if d.stagingHead, d.staging, _, err = r.tree(cfg.StagingBranch(c.Name)); err != nil || d.stagingHead.IsZero() {
+		return nil, err
+	}
+	if d.stagingCommit, err = r.Repo.CommitObject(d.stagingHead); err != nil {
+		return nil, err
+	}
+	if d.liveHead, d.live, d.liveFiles, err = r.tree(cfg.LiveBranch(c.Name)); err != nil {
+		return nil, err
+	}
+	if pr != nil {
+		if d.prHead, d.pr, _, err = r.tree(HeadPrefix + c.Name); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// tree reads a branch's apps (zero hash when the branch is absent).
+func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[string]plumbing.Hash, error) {
+	ref, err := r.Repo.Reference(r.refName(branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, map[string]appFiles{}, map[string]plumbing.Hash{}, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, nil, nil, err
+	}
+	c, err := r.Repo.CommitObject(ref.Hash())
+	if err != nil {
+		return plumbing.ZeroHash, nil, nil, fmt.Errorf("read %s: %w", branch, err)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return plumbing.ZeroHash, nil, nil, err
+	}
+	apps, files := map[string]appFiles{}, map[string]plumbing.Hash{}
+	walker := object.NewTreeWalker(t, true, nil)
+	defer walker.Close()
+	for {
+		name, entry, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return plumbing.ZeroHash, nil, nil, err
+		}
+		if !entry.Mode.IsFile() {
+			continue
+		}
+		files[name] = entry.Hash
+		if app, file, ok := strings.Cut(name, "/"); ok {
+			f := apps[app]
+			switch file {
+			case hydrate.ManifestFile:
+				f.manifest = entry.Hash
+			case hydrate.MetadataFile:
+				f.metadata = entry.Hash
+			}
+			apps[app] = f
+		}
+	}
+	return ref.Hash(), apps, files, nil
+}
+
+func (r *Runner) fetch(ctx context.Context) error {
+	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
+	specs := []config.RefSpec{"+refs/heads/hydrated/*:refs/flotilla/remote/hydrated/*", "+refs/heads/" + HeadPrefix + "*:refs/flotilla/remote/" + HeadPrefix + "*"}
+	err := rem.FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla", RefSpecs: specs, Auth: r.Auth, Prune: true, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "couldn't find remote ref") {
+		return fmt.Errorf("fetch from %s: %w", r.Remote, err)
+	}
+	return nil
+}
