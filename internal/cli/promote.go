@@ -10,15 +10,11 @@ import (
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -150,12 +146,6 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	default:
 		return report(env, "promote", fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge))
 	}
-	if !o.dryRun {
-		if err := ensureLiveBranches(ctx, runner, f, repo); err != nil {
-			report(env, "promote", err)
-			return ExitFailed
-		}
-	}
 	res, err := runner.Run(ctx)
 	if err != nil {
 		var fe *fleet.FileError
@@ -201,58 +191,6 @@ func approveLocal(ctx context.Context, lf *local.Forge, f *fleet.Fleet, cluster,
 	return lf.Approve(ctx, prs[0].Number, who, prs[0].HeadSHA)
 }
 
-// ensureLiveBranches creates a missing live branch as an empty commit, so
-// the first rollout goes through the same gates and pull requests.
-func ensureLiveBranches(ctx context.Context, r *promote.Runner, f *fleet.Fleet, repo *git.Repository) error {
-	for _, c := range f.Clusters {
-		if c.Local {
-			continue
-		}
-		live := f.Config.LiveBranch(c.Name)
-		if _, err := r.Forge.GetBranch(ctx, live); err == nil {
-			continue
-		} else if !errors.Is(err, forge.ErrNotFound) {
-			return err
-		}
-		if _, err := repo.Reference(plumbing.NewBranchReferenceName(f.Config.StagingBranch(c.Name)), true); err != nil && r.Remote == "" {
-			continue // nothing rendered for this cluster yet
-		}
-		sha, err := emptyCommit(repo, c.Name)
-		if err != nil {
-			return err
-		}
-		if r.Remote != "" {
-			if err := pushRef(ctx, repo, r, sha, live); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := r.Forge.SetBranch(ctx, live, sha, ""); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func emptyCommit(repo *git.Repository, cluster string) (string, error) {
-	obj := repo.Storer.NewEncodedObject()
-	if err := (&object.Tree{}).Encode(obj); err != nil {
-		return "", err
-	}
-	tree, err := repo.Storer.SetEncodedObject(obj)
-	if err != nil {
-		return "", err
-	}
-	sig := hydrate.Bot
-	c := &object.Commit{Author: sig, Committer: sig, TreeHash: tree, Message: "start the live branch of " + cluster + "\n"}
-	co := repo.Storer.NewEncodedObject()
-	if err := c.Encode(co); err != nil {
-		return "", err
-	}
-	h, err := repo.Storer.SetEncodedObject(co)
-	return h.String(), err
-}
-
 func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 	title := "Promotion"
 	if dryRun {
@@ -280,19 +218,4 @@ func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 	} else {
 		fmt.Fprintln(w, "\nNothing to do.")
 	}
-}
-
-// pushRef creates branch on the runner's remote at sha.
-func pushRef(ctx context.Context, repo *git.Repository, r *promote.Runner, sha, branch string) error {
-	local := plumbing.ReferenceName("refs/flotilla/out/" + branch)
-	if err := repo.Storer.SetReference(plumbing.NewHashReference(local, plumbing.NewHash(sha))); err != nil {
-		return err
-	}
-	rem := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
-	err := rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
-		RefSpecs: []config.RefSpec{config.RefSpec(string(local) + ":refs/heads/" + branch)}})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("create %s on %s: %w", branch, redactURL(r.Remote), err)
-	}
-	return nil
 }

@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/promote"
@@ -81,13 +85,24 @@ type loop struct {
 	t          *testing.T
 	checkout   string
 	kubeconfig string
+	// repo holds the hydrated branches apply and verify read; forgeArgs
+	// and env select the forge.
+	repo        string
+	promoteArgs []string
+	verifyArgs  []string
+	env         map[string]string
+	// renderArgs: --no-push for the local forge, nothing (push to origin)
+	// for GitHub.
+	renderArgs []string
+	// comments returns every promotion pull request's comments.
+	comments func() string
 }
 
 func (l *loop) promote(args ...string) *promote.Result {
 	l.t.Helper()
 	var out, errb bytes.Buffer
-	code := Promote(l.t.Context(), append([]string{"--fleet", l.checkout, "--forge", "local", "-o", "json"}, args...),
-		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	code := Promote(l.t.Context(), append(append([]string{"--fleet", l.checkout, "-o", "json"}, l.promoteArgs...), args...),
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return l.env[k] }})
 	if code != ExitOK {
 		l.t.Fatalf("promote exit %d: %s", code, errb.String())
 	}
@@ -100,24 +115,24 @@ func (l *loop) promote(args ...string) *promote.Result {
 
 func (l *loop) render() {
 	l.t.Helper()
-	if code, _, stderr := renderCmd(l.t, "--fleet", l.checkout, "--no-push"); code != ExitOK {
+	if code, _, stderr := renderCmd(l.t, append([]string{"--fleet", l.checkout}, l.renderArgs...)...); code != ExitOK {
 		l.t.Fatalf("render: %s", stderr)
 	}
 }
 
 func (l *loop) applyAndVerify(cluster string, wantCode int) {
 	l.t.Helper()
-	kc := []string{"--repo", l.checkout, "--cluster", cluster, "--kubeconfig", l.kubeconfig}
+	kc := []string{"--repo", l.repo, "--cluster", cluster, "--kubeconfig", l.kubeconfig}
 	if code, out, stderr := applyCmd(l.t, kc...); code != ExitOK {
 		l.t.Fatalf("apply %s: %s%s", cluster, out, stderr)
 	}
-	if code, out, stderr := verifyCmd(l.t, append(kc, "--wait", "--timeout", "60s")...); code != wantCode {
+	if code, out, stderr := verifyCmd(l.t, append(append(kc, l.verifyArgs...), "--wait", "--timeout", "60s")...); code != wantCode {
 		l.t.Fatalf("verify %s: exit %d, want %d\n%s%s", cluster, code, wantCode, out, stderr)
 	}
 }
 
 func (l *loop) live(cluster string) string {
-	return gittest.Git(l.t, l.checkout, "rev-parse", "hydrated/"+cluster)
+	return gittest.Git(l.t, l.repo, "rev-parse", "hydrated/"+cluster)
 }
 
 func kinds(res *promote.Result) string {
@@ -134,6 +149,19 @@ func kinds(res *promote.Result) string {
 // fix then rolls through every tier.
 func TestPromoteLoopLocalForge(t *testing.T) {
 	t.Parallel()
+	runLoop(t, false)
+}
+
+// TestPromoteLoopGitHub is the same loop with GitHub: render pushes to the
+// remote, promote opens and merges pull requests on the GitHub fake (every
+// request validated against GitHub's description), verify posts commit
+// statuses there, and apply reads the remote.
+func TestPromoteLoopGitHub(t *testing.T) {
+	t.Parallel()
+	runLoop(t, true)
+}
+
+func runLoop(t *testing.T, withGitHub bool) {
 	names := []string{"canary", "early", "general"}
 	clusters := make([]*kubetest.Cluster, len(names))
 	var wg sync.WaitGroup
@@ -149,12 +177,48 @@ func TestPromoteLoopLocalForge(t *testing.T) {
 	for name, content := range loopFleet {
 		writeFileAll(t, filepath.Join(src, name), content)
 	}
-	checkout, _ := gittest.Fleet(t, src)
+	checkout, origin := gittest.Fleet(t, src)
 	kubeconfig := filepath.Join(t.TempDir(), "fleet.kubeconfig")
 	if err := kubetest.WriteKubeconfig(kubeconfig, clusters...); err != nil {
 		t.Fatal(err)
 	}
-	l := &loop{t: t, checkout: checkout, kubeconfig: kubeconfig}
+	l := &loop{t: t, checkout: checkout, kubeconfig: kubeconfig, repo: checkout,
+		promoteArgs: []string{"--forge", "local"}, renderArgs: []string{"--no-push"}}
+	l.comments = func() string {
+		lf, err := local.Open(checkout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		for n := 1; n <= 10; n++ {
+			cs, err := lf.Comments(t.Context(), n)
+			if err != nil {
+				break
+			}
+			for _, c := range cs {
+				all = append(all, c)
+			}
+		}
+		return strings.Join(all, "\n")
+	}
+	if withGitHub {
+		fake := forgetest.New(t, origin, "example", "fleet")
+		l.repo, l.renderArgs = origin, nil
+		l.env = map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+		l.promoteArgs = []string{"--forge", "github", "--github-url", fake.URL()}
+		l.verifyArgs = []string{"--forge", "github", "--github-repo", "example/fleet", "--github-url", fake.URL(), "--github-token", "ghs_test"}
+		l.comments = func() string {
+			var all []string
+			for n := 1; n <= 10; n++ {
+				all = append(all, fake.Comments(n)...)
+			}
+			return strings.Join(all, "\n")
+		}
+		t.Cleanup(func() {
+			reqs, notModified := fake.Requests()
+			t.Logf("GitHub requests by operation: %v (%d answered 304)", reqs, notModified)
+		})
+	}
 	l.render()
 
 	rollOut := func(step string) {
@@ -199,6 +263,10 @@ func TestPromoteLoopLocalForge(t *testing.T) {
 	if l.live("early") != earlyBefore || l.live("general") != generalBefore {
 		t.Fatal("early or general changed during a halted rollout")
 	}
+	// The pull request that brought the bad version says why.
+	if comments := l.comments(); !strings.Contains(comments, "**Rollout of web halted.** After this promotion, verify reported failure for web-canary on canary") {
+		t.Errorf("no halt comment on the canary pull request:\n%s", comments)
+	}
 
 	// The fix rolls through every tier.
 	writeFile(t, filepath.Join(checkout, "apps/web/deployment.yaml"), deploymentYAML(""))
@@ -209,9 +277,60 @@ func TestPromoteLoopLocalForge(t *testing.T) {
 		rollOut(step)
 	}
 	for _, c := range names {
-		manifest := gittest.Show(t, checkout, "hydrated/"+c, "web-"+c+"/manifest.yaml")
+		manifest := gittest.Show(t, l.repo, "hydrated/"+c, "web-"+c+"/manifest.yaml")
 		if !strings.Contains(manifest, "version: v3") || strings.Contains(manifest, "no-such-node") {
 			t.Errorf("%s did not get the fix:\n%s", c, manifest)
 		}
+	}
+}
+
+// TestPromoteAPIBudget: GitHub API spend grows with what changes, not with
+// fleet size. On a 200-cluster fleet where everything is already live, one
+// promote pass is measured on the fake.
+func TestPromoteAPIBudget(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	var inv strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&inv, "---\napiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: c%03d, labels: {rollout-tier: %s}}\nspec: {server: https://c%03d.example.com}\n", i, []string{"canary", "early", "general"}[min(i, 2)], i)
+	}
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	writeFileAll(t, filepath.Join(src, "clusters/clusters.yaml"), inv.String())
+	checkout, origin := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	// Everything was promoted earlier: live equals staging everywhere.
+	var updates strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&updates, "update refs/heads/hydrated/c%03d refs/heads/hydrated/c%03d-next\n", i, i)
+	}
+	cmd := exec.Command("git", "update-ref", "--stdin")
+	cmd.Dir, cmd.Stdin = origin, strings.NewReader(updates.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	fake := forgetest.New(t, origin, "example", "fleet")
+	var out, errb bytes.Buffer
+	code := Promote(t.Context(), []string{"--fleet", checkout, "--forge", "github", "--github-url", fake.URL()},
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+			return map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}[k]
+		}})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	reqs, _ := fake.Requests()
+	total := 0
+	for _, n := range reqs {
+		total += n
+	}
+	t.Logf("a promote pass with nothing to do on 200 clusters made %d GitHub requests: %v", total, reqs)
+	if total > 20 {
+		t.Errorf("%d requests, want at most 20", total)
+	}
+	if !strings.Contains(out.String(), "Nothing to do.") || !strings.Contains(out.String(), fmt.Sprintf("GitHub API: %d requests", total)) {
+		t.Errorf("summary:\n%s", out.String())
 	}
 }

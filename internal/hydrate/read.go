@@ -43,7 +43,10 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 		err error
 	)
 	if st, statErr := os.Stat(repo); statErr == nil && st.IsDir() {
-		r, err = git.PlainOpenWithOptions(repo, &git.PlainOpenOptions{DetectDotGit: true})
+		r, err = git.PlainOpen(repo) // a bare repository or a checkout's root
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			r, err = git.PlainOpenWithOptions(repo, &git.PlainOpenOptions{DetectDotGit: true})
+		}
 	} else {
 		r, err = git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
 			URL: repo, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(branch),

@@ -219,6 +219,12 @@ func TestClosedPullRequest(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"a": "close "}, actions(decide(t, s))); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	// A person closed the PR while there was still something to promote:
+	// the next pass proposes it again (with the current content).
+	s = snap(tiers(), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2"})
+	if diff := cmp.Diff(map[string]string{"a": "open web-a"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("after a person closed it (-want +got):\n%s", diff)
+	}
 }
 
 func TestUnmatchedAppIsNeverMergedAutomatically(t *testing.T) {

@@ -138,13 +138,12 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 		return plumbing.ZeroHash, err
 	}
 	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
-	lease := d.prHead
-	if ref, err := r.Repo.Reference(r.refName(branch), true); err == nil && lease.IsZero() {
-		lease = ref.Hash() // the branch of an earlier pull request
-	}
-	err = rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
-		RefSpecs:       []config.RefSpec{config.RefSpec("+" + string(local) + ":refs/heads/" + branch)},
-		ForceWithLease: &git.ForceWithLease{RefName: plumbing.NewBranchReferenceName(branch), Hash: lease}})
+	// The promotion branch is promote's own and rebuilt on every run; a
+	// merge happens only with the head SHA promote checked, so a concurrent
+	// run's force push is caught there.
+	opts := &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
+		RefSpecs: []config.RefSpec{config.RefSpec("+" + string(local) + ":refs/heads/" + branch)}}
+	err = rem.PushContext(ctx, opts)
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return plumbing.ZeroHash, fmt.Errorf("push %s: %w", branch, err)
 	}

@@ -81,6 +81,11 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
+	if !r.DryRun {
+		if err := r.startLiveBranches(ctx); err != nil {
+			return nil, err
+		}
+	}
 	cfg := r.Fleet.Config
 	sets := map[string][]Step{}
 	for _, ls := range r.Fleet.ApplicationSets {
@@ -169,6 +174,11 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted}
+	if !r.DryRun {
+		if err := r.reportHalts(ctx, snap, plan); err != nil {
+			return res, err
+		}
+	}
 	for _, a := range plan.Actions {
 		ar := ActionResult{Action: a}
 		if pr := snap.Clusters[a.Cluster].PR; pr != nil {
@@ -375,6 +385,96 @@ func (r *Runner) fetch(ctx context.Context) error {
 	err := rem.FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla", RefSpecs: specs, Auth: r.Auth, Prune: true, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "couldn't find remote ref") {
 		return fmt.Errorf("fetch from %s: %w", r.Remote, err)
+	}
+	return nil
+}
+
+// startLiveBranches creates each missing live branch (of a cluster that has
+// a proposal) as an empty commit, so the first rollout is gated like any
+// other. It reads refs, not the API.
+func (r *Runner) startLiveBranches(ctx context.Context) error {
+	cfg := r.Fleet.Config
+	for _, c := range r.Fleet.Clusters {
+		if c.Local {
+			continue
+		}
+		if _, err := r.Repo.Reference(r.refName(cfg.StagingBranch(c.Name)), true); err != nil {
+			continue // nothing rendered for this cluster yet
+		}
+		live := cfg.LiveBranch(c.Name)
+		if _, err := r.Repo.Reference(r.refName(live), true); err == nil {
+			continue
+		}
+		tree := r.Repo.Storer.NewEncodedObject()
+		if err := (&object.Tree{}).Encode(tree); err != nil {
+			return err
+		}
+		th, err := r.Repo.Storer.SetEncodedObject(tree)
+		if err != nil {
+			return err
+		}
+		commit := &object.Commit{Author: hydrate.Bot, Committer: hydrate.Bot, TreeHash: th, Message: "start the live branch of " + c.Name + "\n"}
+		co := r.Repo.Storer.NewEncodedObject()
+		if err := commit.Encode(co); err != nil {
+			return err
+		}
+		h, err := r.Repo.Storer.SetEncodedObject(co)
+		if err != nil {
+			return err
+		}
+		if r.Remote == "" {
+			if err := r.Forge.SetBranch(ctx, live, h.String(), ""); err != nil {
+				return err
+			}
+			continue
+		}
+		out := plumbing.ReferenceName("refs/flotilla/out/" + live)
+		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(out, h)); err != nil {
+			return err
+		}
+		rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
+		err = rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
+			RefSpecs: []config.RefSpec{config.RefSpec(string(out) + ":refs/heads/" + live)}})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return fmt.Errorf("start %s: %w", live, err)
+		}
+		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(r.refName(live), h)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportHalts says on the pull request that brought the failing version to
+// its cluster why the rollout stopped (one sticky comment per set).
+func (r *Runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
+	sets := make([]string, 0, len(p.Halted))
+	for set := range p.Halted {
+		sets = append(sets, set)
+	}
+	sort.Strings(sets)
+	for _, set := range sets {
+		for _, a := range s.Apps {
+			if a.Set != set || a.Differs() || a.Status == nil || (a.Status.State != forge.StateFailure && a.Status.State != forge.StateError) {
+				continue
+			}
+			prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{Head: HeadPrefix + a.Cluster, Base: r.Fleet.Config.LiveBranch(a.Cluster), All: true})
+			if err != nil {
+				return err
+			}
+			for _, pr := range prs { // newest first
+				if !pr.Merged {
+					continue
+				}
+				body := fmt.Sprintf("**Rollout of %s halted.** After this promotion, verify reported %s for %s on %s: %s\n\nNo other cluster receives this version; promote a fix to %s to go on.",
+					set, a.Status.State, a.Name, a.Cluster, a.Status.Description, a.Cluster)
+				if err := r.Forge.UpsertComment(ctx, pr.Number, "halt-"+set, body); err != nil {
+					return err
+				}
+				break
+			}
+			break
+		}
 	}
 	return nil
 }
