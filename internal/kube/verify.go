@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/render"
+	"github.com/flotilla-dev/flotilla/internal/report"
 )
 
 // Sync states of an object.
@@ -245,7 +246,7 @@ func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured,
 	if u.GetKind() == "Secret" && u.GroupVersionKind().Group == "" {
 		maskSecret(a, b)
 	}
-	r.Diff = UnifiedDiff("live", "desired", toYAML(a), toYAML(b))
+	r.Diff = report.UnifiedDiff("live", "desired", toYAML(a), toYAML(b))
 	return r
 }
 
@@ -338,71 +339,6 @@ func toYAML(v map[string]any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// UnifiedDiff is a line diff of a and b with three lines of context.
-func UnifiedDiff(nameA, nameB, a, b string) string {
-	la, lb := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
-	n, m := len(la), len(lb)
-	// LCS table; manifests are small enough for the quadratic version.
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if la[i] == lb[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	type line struct {
-		op   byte
-		text string
-	}
-	var ops []line
-	i, j := 0, 0
-	for i < n || j < m {
-		switch {
-		case i < n && j < m && la[i] == lb[j]:
-			ops = append(ops, line{' ', la[i]})
-			i, j = i+1, j+1
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, line{'+', lb[j]})
-			j++
-		default:
-			ops = append(ops, line{'-', la[i]})
-			i++
-		}
-	}
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
-	const ctx = 3
-	keep := make([]bool, len(ops))
-	for k, op := range ops {
-		if op.op != ' ' {
-			for x := max(0, k-ctx); x <= min(len(ops)-1, k+ctx); x++ {
-				keep[x] = true
-			}
-		}
-	}
-	for k, op := range ops {
-		if !keep[k] {
-			if k > 0 && keep[k-1] {
-				out.WriteString("@@\n")
-			}
-			continue
-		}
-		if op.text == "" {
-			continue
-		}
-		out.WriteByte(op.op)
-		out.WriteString(strings.TrimSuffix(op.text, "\n"))
-		out.WriteByte('\n')
-	}
-	return out.String()
 }
 
 // SortObjects orders object statuses by problem first.

@@ -1,0 +1,237 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// CommentLimit is GitHub's limit on a comment's body.
+const CommentLimit = 65536
+
+// Fleet is what render produced: cluster → app → manifest.yaml.
+type Fleet map[string]map[string][]byte
+
+// AppDiff is how one app changes on one cluster.
+type AppDiff struct {
+	Cluster string   `json:"cluster"`
+	App     string   `json:"app"`
+	Added   []string `json:"added,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	// Diff is a unified diff of the changed objects, Secret values masked.
+	Diff string `json:"-"`
+}
+
+// FleetDiff is the difference between two renders of a fleet.
+type FleetDiff struct {
+	Apps            []AppDiff `json:"apps"`
+	TotalApps       int       `json:"totalApps"`
+	TotalClusters   int       `json:"totalClusters"`
+	ChangedClusters []string  `json:"changedClusters"`
+}
+
+// Summary is the headline: "3/36 apps change on 3/8 clusters".
+func (d *FleetDiff) Summary() string {
+	return fmt.Sprintf("%d/%d apps change on %d/%d clusters", len(d.Apps), d.TotalApps, len(d.ChangedClusters), d.TotalClusters)
+}
+
+// CompareFleets compares base and head object by object.
+func CompareFleets(base, head Fleet) (*FleetDiff, error) {
+	d := &FleetDiff{}
+	clusters := map[string]bool{}
+	for c := range base {
+		clusters[c] = true
+	}
+	for c := range head {
+		clusters[c] = true
+	}
+	names := sortedKeys(clusters)
+	d.TotalClusters = len(names)
+	for _, c := range names {
+		apps := map[string]bool{}
+		for a := range base[c] {
+			apps[a] = true
+		}
+		for a := range head[c] {
+			apps[a] = true
+			d.TotalApps++
+		}
+		changed := false
+		for _, a := range sortedKeys(apps) {
+			ad, err := compareApp(c, a, base[c][a], head[c][a])
+			if err != nil {
+				return nil, err
+			}
+			if len(ad.Added)+len(ad.Changed)+len(ad.Removed) > 0 {
+				d.Apps = append(d.Apps, ad)
+				changed = true
+			}
+		}
+		if changed {
+			d.ChangedClusters = append(d.ChangedClusters, c)
+		}
+	}
+	return d, nil
+}
+
+func compareApp(cluster, app string, base, head []byte) (AppDiff, error) {
+	ad := AppDiff{Cluster: cluster, App: app}
+	b, err := objects(app, base)
+	if err != nil {
+		return ad, err
+	}
+	h, err := objects(app, head)
+	if err != nil {
+		return ad, err
+	}
+	var diff strings.Builder
+	for _, id := range sortedKeys(union(b, h)) {
+		bo, inBase := b[id]
+		ho, inHead := h[id]
+		switch {
+		case !inBase:
+			ad.Added = append(ad.Added, id)
+			maskSecret(nil, ho)
+			diff.WriteString(UnifiedDiff("/dev/null", id, "", encode(ho)))
+		case !inHead:
+			ad.Removed = append(ad.Removed, id)
+			maskSecret(bo, nil)
+			diff.WriteString(UnifiedDiff(id, "/dev/null", encode(bo), ""))
+		default:
+			before, after := encode(bo), encode(ho)
+			if before == after {
+				continue
+			}
+			ad.Changed = append(ad.Changed, id)
+			maskSecret(bo, ho)
+			diff.WriteString(UnifiedDiff(id, id, encode(bo), encode(ho)))
+		}
+	}
+	ad.Diff = diff.String()
+	return ad, nil
+}
+
+func objects(app string, manifest []byte) (map[string]*unstructured.Unstructured, error) {
+	out := map[string]*unstructured.Unstructured{}
+	if len(manifest) == 0 {
+		return out, nil
+	}
+	objs, err := render.Decode(app+"/manifest.yaml", manifest)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		out[render.ID(o)] = o
+	}
+	return out, nil
+}
+
+func encode(o *unstructured.Unstructured) string {
+	b, _ := render.Encode([]*unstructured.Unstructured{o})
+	return string(b)
+}
+
+// maskSecret hides Secret values: every value becomes "***", and a value
+// that changed becomes "*** (changed)" on the new side, so a diff shows
+// which keys changed, never what they hold.
+func maskSecret(base, head *unstructured.Unstructured) {
+	isSecret := func(o *unstructured.Unstructured) bool {
+		return o != nil && o.GetKind() == "Secret" && o.GroupVersionKind().Group == ""
+	}
+	if !isSecret(base) && !isSecret(head) {
+		return
+	}
+	for _, field := range []string{"data", "stringData"} {
+		var bm, hm map[string]any
+		if base != nil {
+			bm, _ = base.Object[field].(map[string]any)
+		}
+		if head != nil {
+			hm, _ = head.Object[field].(map[string]any)
+		}
+		changed := map[string]bool{}
+		for k, v := range bm {
+			if hv, ok := hm[k]; ok && hv != v {
+				changed[k] = true
+			}
+		}
+		for k := range bm {
+			bm[k] = "***"
+		}
+		for k := range hm {
+			hm[k] = "***"
+			if changed[k] {
+				hm[k] = "*** (changed)"
+			}
+		}
+	}
+}
+
+// Markdown renders the diff. It returns the comment — the full form when
+// it fits in limit characters, else a concise one without the object
+// diffs — and the full form (for the job summary).
+func (d *FleetDiff) Markdown(limit int) (comment, full string) {
+	full = d.markdown(true, false)
+	if len(full) <= limit {
+		return full, full
+	}
+	return d.markdown(false, true), full
+}
+
+func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Fleet diff: %s\n\n", d.Summary())
+	if len(d.Apps) == 0 {
+		b.WriteString("No rendered manifest changes.\n")
+		return b.String()
+	}
+	b.WriteString("| cluster | app | added | changed | removed |\n|---|---|---:|---:|---:|\n")
+	for _, a := range d.Apps {
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d |\n", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed))
+	}
+	var deleted []string
+	for _, a := range d.Apps {
+		for _, id := range a.Removed {
+			deleted = append(deleted, fmt.Sprintf("- `%s` / `%s`: `%s`", a.Cluster, a.App, id))
+		}
+	}
+	if len(deleted) > 0 {
+		fmt.Fprintf(&b, "\n**%d objects will be deleted:**\n\n%s\n", len(deleted), strings.Join(deleted, "\n"))
+	}
+	if truncated {
+		fmt.Fprintf(&b, "\nThe object diffs are too large for a comment (GitHub's limit is %d characters); the full diff is in the job summary of this run.\n", CommentLimit)
+	}
+	if !withDiffs {
+		return b.String()
+	}
+	for _, a := range d.Apps {
+		fmt.Fprintf(&b, "\n<details><summary>%s / %s: +%d ~%d -%d</summary>\n\n```diff\n%s```\n\n</details>\n",
+			a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), a.Diff)
+	}
+	return b.String()
+}
+
+func union[V any](a, b map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
