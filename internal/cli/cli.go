@@ -25,6 +25,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Annotate, when set, also receives every reported error (the GitHub
+	// Action turns them into ::error annotations).
+	Annotate func(error)
 }
 
 // errUsage marks an error in the command line itself.
@@ -52,6 +55,9 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
 func report(env Env, cmd string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
+	}
+	if env.Annotate != nil {
+		env.Annotate(err)
 	}
 	for _, line := range errorLines(err) {
 		fmt.Fprintf(env.Stderr, "%s: %s\n", cmd, line)

@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/actions"
+	"github.com/flotilla-dev/flotilla/internal/forge/github"
+	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/promote"
+	rpt "github.com/flotilla-dev/flotilla/internal/report"
+)
+
+// actionInputs are the flags each command takes from the Action's inputs
+// (an input is named like its flag).
+var actionInputs = map[string][]string{
+	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base"},
+	"apply":   {"repo", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
+	"verify":  {"repo", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
+	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run"},
+}
+
+var (
+	boolInputs = map[string]bool{"no-push": true, "prune": true, "confirm-prune": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
+	listInputs = map[string]bool{"app": true, "approve": true}
+)
+
+// Action is the entrypoint of the GitHub Action: it masks the secrets,
+// turns inputs into the command's flags, runs the command, and writes its
+// outputs, job summary and annotations.
+func Action(ctx context.Context, env Env) int {
+	io := actions.New(env.Getenv, env.Stdout)
+	token, kubeconfigData := io.Input("token"), io.Input("kubeconfig-data")
+	io.Mask(token)
+	io.Mask(kubeconfigData)
+
+	command := io.Input("command")
+	known := actionInputs[command]
+	if known == nil {
+		io.Annotate("", fmt.Errorf("input command %q is not one of render, promote, verify, apply", command))
+		return ExitUsage
+	}
+	var args []string
+	used := map[string]bool{}
+	for _, name := range known {
+		used[name] = true
+		v := io.Input(name)
+		switch {
+		case v == "":
+		case boolInputs[name]:
+			if v == "true" {
+				args = append(args, "--"+name)
+			} else if v != "false" {
+				io.Annotate("", fmt.Errorf("input %s must be true or false, not %q", name, v))
+				return ExitUsage
+			}
+		case listInputs[name]:
+			for _, item := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' }) {
+				args = append(args, "--"+name, strings.TrimSpace(item))
+			}
+		default:
+			args = append(args, "--"+name, v)
+		}
+	}
+	for _, all := range actionInputs {
+		for _, name := range all {
+			if !used[name] && io.Input(name) != "" {
+				used[name] = true
+				fmt.Fprintf(env.Stdout, "::warning title=flotilla::input %s is not used by command %s\n", name, command)
+			}
+		}
+	}
+	if kubeconfigData != "" && (command == "apply" || command == "verify") {
+		f, err := os.CreateTemp("", "kubeconfig-")
+		if err != nil {
+			io.Annotate("", err)
+			return ExitFailed
+		}
+		defer os.Remove(f.Name())
+		if _, err := f.WriteString(kubeconfigData); err != nil {
+			io.Annotate("", err)
+			return ExitFailed
+		}
+		f.Close()
+		args = append(args, "--kubeconfig", f.Name())
+	}
+	fleetDir := io.Input("fleet")
+	if fleetDir == "" {
+		fleetDir = "."
+	}
+	// The command sees the token as GITHUB_TOKEN, and not the Actions
+	// files: the Action writes outputs and summaries itself.
+	getenv := func(k string) string {
+		switch k {
+		case "GITHUB_TOKEN":
+			if token != "" {
+				return token
+			}
+		case "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY":
+			return ""
+		}
+		return env.Getenv(k)
+	}
+	var out bytes.Buffer
+	cmdEnv := Env{Stdout: &out, Stderr: env.Stderr, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) }}
+	code := runForAction(ctx, io, command, args, cmdEnv, env)
+	return code
+}
+
+func runForAction(ctx context.Context, io *actions.IO, command string, args []string, cmdEnv, env Env) int {
+	out := cmdEnv.Stdout.(*bytes.Buffer)
+	switch command {
+	case "render":
+		if o, err := parseRenderFlags(args, cmdEnv); err == nil && o.diffBase != "" {
+			return actionDiff(ctx, io, o, cmdEnv, env)
+		}
+		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
+		var res hydrateResult
+		if code != ExitOK || json.Unmarshal(out.Bytes(), &res) != nil {
+			return code
+		}
+		var changed []string
+		for _, c := range res.Clusters {
+			if c.Updated {
+				changed = append(changed, c.Cluster)
+			}
+		}
+		io.SetJSONOutput("changed-clusters", nonNil(changed))
+		io.SetOutput("dry-sha", res.DrySHA)
+		io.SetJSONOutput("result", res)
+		var md bytes.Buffer
+		writeHydrateMarkdown(&md, res)
+		io.Summary(md.String())
+		return code
+	case "apply":
+		code := Apply(ctx, append(args, "-o", "json"), cmdEnv)
+		var res []clusterApply
+		if json.Unmarshal(out.Bytes(), &res) != nil {
+			return code
+		}
+		var failed []string
+		var md strings.Builder
+		md.WriteString("### apply\n\n| cluster | app | created | configured | unchanged | deleted | error |\n|---|---|---:|---:|---:|---:|---|\n")
+		for _, c := range res {
+			for _, a := range c.Apps {
+				n := a.Counts()
+				fmt.Fprintf(&md, "| %s | %s | %d | %d | %d | %d | %s |\n", c.Cluster, a.App, n[kube.Created], n[kube.Configured], n[kube.Unchanged], n[kube.Deleted], orDash(a.Error))
+				if a.Error != "" {
+					failed = append(failed, c.Cluster+"/"+a.App)
+				}
+			}
+		}
+		io.SetJSONOutput("failed-apps", nonNil(failed))
+		io.SetJSONOutput("result", res)
+		io.Summary(md.String())
+		return code
+	case "verify":
+		code := Verify(ctx, append(args, "-o", "json"), cmdEnv)
+		var res []clusterVerify
+		if json.Unmarshal(out.Bytes(), &res) != nil {
+			return code
+		}
+		result, drifted := "synced", []string{}
+		var md bytes.Buffer
+		for _, c := range res {
+			writeVerifyMarkdown(&md, c)
+			for _, a := range c.Apps {
+				switch {
+				case a.Health == kube.Degraded || a.Health == kube.Missing:
+					result = "unhealthy"
+				case a.Sync == kube.OutOfSync && result != "unhealthy":
+					result = "drift"
+				case a.Sync == kube.Pending && result == "synced":
+					result = "pending"
+				}
+				if a.Sync == kube.OutOfSync {
+					drifted = append(drifted, c.Cluster+"/"+a.App)
+				}
+			}
+		}
+		io.SetOutput("result", result)
+		io.SetJSONOutput("drifted-apps", drifted)
+		io.SetOutput("issue-body", md.String())
+		io.Summary(md.String())
+		return code
+	case "promote":
+		code := Promote(ctx, append(args, "-o", "json"), cmdEnv)
+		var res promote.Result
+		if json.Unmarshal(out.Bytes(), &res) != nil {
+			return code
+		}
+		prs := []int{}
+		for _, a := range res.Actions {
+			if a.PR != 0 {
+				prs = append(prs, a.PR)
+			}
+		}
+		sort.Ints(prs)
+		io.SetJSONOutput("pr-numbers", prs)
+		io.SetJSONOutput("actions", res.Actions)
+		var md bytes.Buffer
+		writePromoteSummary(&md, &res, false)
+		io.Summary(md.String())
+		return code
+	}
+	return ExitUsage
+}
+
+// actionDiff posts the fleet diff as one sticky pull-request comment and
+// puts the full diff in the job summary.
+func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv, env Env) int {
+	var discard bytes.Buffer
+	d, code, err := runDiff(ctx, o, Env{Stdout: &discard, Stderr: cmdEnv.Stderr, Getenv: cmdEnv.Getenv})
+	if err != nil {
+		report(cmdEnv, "render", err)
+		return code
+	}
+	comment, full := d.Markdown(rpt.CommentLimit)
+	io.SetOutput("summary", d.Summary())
+	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
+	io.Summary(full)
+	fmt.Fprintln(env.Stdout, d.Summary())
+	if n := io.PullRequest(); n > 0 {
+		owner, name := io.Repository()
+		f, err := github.New(github.Options{Owner: owner, Repo: name, Token: cmdEnv.Getenv("GITHUB_TOKEN"), BaseURL: cmdEnv.Getenv("FLOTILLA_GITHUB_API_URL")})
+		if err == nil {
+			err = f.UpsertComment(ctx, n, "fleet-diff", comment)
+		}
+		if err != nil {
+			report(cmdEnv, "render", fmt.Errorf("post the fleet diff on pull request #%d: %w", n, err))
+			return ExitFailed
+		}
+	}
+	return ExitOK
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// writeHydrateMarkdown is render's result as a job-summary table.
+func writeHydrateMarkdown(w *bytes.Buffer, r hydrateResult) {
+	fmt.Fprintf(w, "### render\n\n%d applications for %d clusters from `%s`, %d builds.\n\n| branch | state | added | changed | removed | objects |\n|---|---|---:|---:|---:|---:|\n",
+		r.Apps, len(r.Clusters), short(r.DrySHA), r.Builds)
+	for _, c := range r.Clusters {
+		state := "unchanged"
+		switch {
+		case c.Kept != "":
+			state = "kept: " + c.Kept
+		case c.Updated:
+			state = "updated"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d |\n", c.Branch, state, len(c.Change.Added), len(c.Change.Changed), len(c.Change.Removed), c.Change.Objects)
+	}
+}

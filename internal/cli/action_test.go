@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// actionRun runs the Action as GitHub would: INPUT_* variables and the
+// GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH files.
+type actionRun struct {
+	code                    int
+	stdout, stderr          string
+	outputs, summary, event string
+}
+
+func runAction(t *testing.T, inputs map[string]string, extra map[string]string) actionRun {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
+		"GITHUB_EVENT_PATH":   filepath.Join(dir, "event.json"),
+	}
+	for _, f := range files {
+		os.WriteFile(f, nil, 0o644)
+	}
+	if ev, ok := extra["event"]; ok {
+		os.WriteFile(files["GITHUB_EVENT_PATH"], []byte(ev), 0o644)
+	} else {
+		os.WriteFile(files["GITHUB_EVENT_PATH"], []byte("{}"), 0o644)
+	}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "example/fleet", "GITHUB_EVENT_NAME": "push"}
+	for k, v := range files {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	var out, errb bytes.Buffer
+	code := Action(t.Context(), Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	read := func(k string) string { b, _ := os.ReadFile(files[k]); return string(b) }
+	return actionRun{code, out.String(), errb.String(), read("GITHUB_OUTPUT"), read("GITHUB_STEP_SUMMARY"), read("GITHUB_EVENT_PATH")}
+}
+
+// output reads one output from the GITHUB_OUTPUT file (name<<delimiter form).
+func output(t *testing.T, r actionRun, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)` + regexp.QuoteMeta(name) + `<<(\S+)\n(.*?)\n(\S+)\n`).FindStringSubmatch(r.outputs)
+	if m == nil {
+		t.Fatalf("no output %s in:\n%s", name, r.outputs)
+	}
+	return m[2]
+}
+
+func TestActionRender(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	r := runAction(t, map[string]string{"command": "render", "fleet": checkout, "no-push": "true"}, nil)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := output(t, r, "changed-clusters"); got != `["dev-us","edge-01","edge-02","prod-eu","prod-us-east","prod-us-west","staging-eu","staging-us"]` {
+		t.Errorf("changed-clusters = %s", got)
+	}
+	if got := output(t, r, "dry-sha"); got != gittest.Git(t, checkout, "rev-parse", "HEAD") {
+		t.Errorf("dry-sha = %s", got)
+	}
+	if !strings.Contains(r.summary, "### render\n\n36 applications for 8 clusters") || !strings.Contains(r.summary, "| `hydrated/prod-eu-next` | updated | 6 | 0 | 0 | 19 |") {
+		t.Errorf("summary:\n%s", r.summary)
+	}
+}
+
+func TestActionAnnotatesInputErrors(t *testing.T) {
+	t.Parallel()
+	dir := writeFleet(t, map[string]string{"applicationsets/web.yaml": strings.Replace(testAppSet, "- clusters: {}", "- cluster: {}", 1)})
+	r := runAction(t, map[string]string{"command": "render", "fleet": dir, "no-push": "true"}, nil)
+	want := "::error file=" + dir + "/applicationsets/web.yaml,line=7,title=flotilla%3A StrictDecodingError::unknown generator \"cluster\" in spec.generators[0] (supported: list, clusters, git, matrix, merge)\n"
+	if r.code != ExitUsage || !strings.Contains(r.stdout, want) {
+		t.Errorf("exit %d; annotations:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+	r = runAction(t, map[string]string{"command": "deploy"}, nil)
+	if r.code != ExitUsage || !strings.Contains(r.stdout, "::error::input command \"deploy\" is not one of render, promote, verify, apply") {
+		t.Errorf("bad command: %d %s", r.code, r.stdout)
+	}
+}
+
+// TestActionFleetDiffOnAPullRequest posts the diff as one sticky comment,
+// updated in place on the next run, and never shows the token.
+func TestActionFleetDiffOnAPullRequest(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, exampleFleet)
+	replaceIn(t, filepath.Join(checkout, "services/api-gateway/overlays/production/kustomization.yaml"), "count: 3", "count: 5")
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "scale")
+	fake := forgetest.New(t, origin, "example", "fleet")
+	const token = "ghs_Secr3tTokenValue1234567890"
+	inputs := map[string]string{"command": "render", "fleet": checkout, "diff-base": "HEAD~1", "token": token}
+	extra := map[string]string{"event": `{"pull_request": {"number": 7}}`, "GITHUB_EVENT_NAME": "pull_request", "FLOTILLA_GITHUB_API_URL": fake.URL()}
+	for run := 0; run < 2; run++ {
+		r := runAction(t, inputs, extra)
+		if r.code != ExitOK {
+			t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
+		if got := output(t, r, "summary"); got != "3/36 apps change on 3/8 clusters" {
+			t.Errorf("summary output %q", got)
+		}
+		if got := output(t, r, "changed-clusters"); got != `["prod-eu","prod-us-east","prod-us-west"]` {
+			t.Errorf("changed-clusters %s", got)
+		}
+		if !strings.Contains(r.summary, "```diff") {
+			t.Errorf("the job summary lacks the full diff:\n%s", r.summary)
+		}
+		if !strings.Contains(r.stdout, "::add-mask::"+token) {
+			t.Error("the token was not masked")
+		}
+		for where, text := range map[string]string{"stdout": strings.ReplaceAll(r.stdout, "::add-mask::"+token, ""), "stderr": r.stderr, "outputs": r.outputs, "summary": r.summary} {
+			if strings.Contains(text, token) {
+				t.Errorf("the token appears in %s", where)
+			}
+		}
+	}
+	comments := fake.Comments(7)
+	if len(comments) != 1 || !strings.Contains(comments[0], "### Fleet diff: 3/36 apps change on 3/8 clusters") {
+		t.Errorf("comments on #7: %d\n%s", len(comments), strings.Join(comments, "\n---\n"))
+	}
+}
+
+func TestActionPromoteDryRun(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	r := runAction(t, map[string]string{"command": "promote", "fleet": checkout, "forge": "local", "dry-run": "true", "cluster": "ignored"}, nil)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := output(t, r, "pr-numbers"); got != "[]" {
+		t.Errorf("pr-numbers %s", got)
+	}
+	if !strings.Contains(r.summary, "| step | app | cluster | state | waiting for |") {
+		t.Errorf("summary:\n%s", r.summary)
+	}
+	if !strings.Contains(r.stdout, "::warning title=flotilla::input cluster is not used by command promote") {
+		t.Errorf("no warning for an unused input:\n%s", r.stdout)
+	}
+}
