@@ -5,6 +5,8 @@ GO              ?= go
 BIN             := $(CURDIR)/bin
 STATICCHECK_VER := v0.8.2
 STATICCHECK     := $(BIN)/staticcheck-$(STATICCHECK_VER)/staticcheck
+ACTIONLINT_VER  := v1.7.12
+ACTIONLINT      := $(BIN)/actionlint-$(ACTIONLINT_VER)/actionlint
 DEMO_DIR        ?= $(CURDIR)/.demo
 
 .PHONY: all demo test lint unit tools fuzz build clean local-fleet bench bench-apply
@@ -21,10 +23,14 @@ test: lint tools unit
 unit:
 	$(GO) test -race -count=1 ./...
 
-lint: $(STATICCHECK)
+lint: $(STATICCHECK) $(ACTIONLINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	$(ACTIONLINT) .github/workflows/*.yml
+
+$(ACTIONLINT):
+	GOBIN=$(dir $(ACTIONLINT)) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VER)
 
 $(STATICCHECK):
 	GOBIN=$(dir $(STATICCHECK)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VER)

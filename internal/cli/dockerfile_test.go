@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// TestDockerfileBuilds runs the Dockerfile's own build command (no Docker
+// engine is needed) and checks the binaries are static.
+func TestDockerfileBuilds(t *testing.T) {
+	t.Parallel()
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^RUN (CGO_ENABLED=0 go build .*)$`).FindStringSubmatch(string(df))
+	if m == nil {
+		t.Fatal("no go build step in the Dockerfile")
+	}
+	out := t.TempDir()
+	cmd := exec.Command("sh", "-c", strings.ReplaceAll(m[1], "/out/", out+"/"))
+	cmd.Dir = "../.."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", m[1], err, b)
+	}
+	for _, name := range []string{"action", "render", "promote", "verify", "apply"} {
+		f, err := elf.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s is dynamically linked", name)
+			}
+		}
+		f.Close()
+	}
+	if !regexp.MustCompile(`(?m)^USER [1-9]`).Match(df) || !strings.Contains(string(df), `ENTRYPOINT ["/usr/local/bin/action"]`) {
+		t.Error("the image must run as a non-root user with the action entrypoint")
+	}
+}
+
+// TestActionYAMLMatchesTheCode keeps action.yml's inputs and outputs and
+// the code's in step.
+func TestActionYAMLMatchesTheCode(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs  map[string]any
+		Outputs map[string]any
+		Runs    struct{ Using, Image string }
+	}
+	if err := yaml.Unmarshal(b, &action); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"command": true, "token": true, "kubeconfig-data": true}
+	for _, inputs := range actionInputs {
+		for _, in := range inputs {
+			want[in] = true
+		}
+	}
+	for in := range want {
+		if _, ok := action.Inputs[in]; !ok {
+			t.Errorf("action.yml lacks input %s", in)
+		}
+	}
+	for in := range action.Inputs {
+		if !want[in] {
+			t.Errorf("action.yml input %s is not read by the code", in)
+		}
+	}
+	src, _ := os.ReadFile("action.go")
+	for out := range action.Outputs {
+		if !strings.Contains(string(src), `"`+out+`"`) {
+			t.Errorf("action.yml output %s is never set", out)
+		}
+	}
+	if action.Runs.Using != "docker" || action.Runs.Image != "Dockerfile" {
+		t.Errorf("runs: %+v", action.Runs)
+	}
+}
