@@ -153,18 +153,7 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 var errMoved = errors.New("notes ref moved")
 
 func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error {
-	s := f.repo.Storer
-	blob := s.NewEncodedObject()
-	blob.SetType(plumbing.BlobObject)
-	w, err := blob.Writer()
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(content); err != nil {
-		return err
-	}
-	w.Close()
-	blobHash, err := s.SetEncodedObject(blob)
+	blob, err := f.writeBlob(content)
 	if err != nil {
 		return err
 	}
@@ -180,11 +169,33 @@ func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error 
 			}
 		}
 	}
-	entries = append(entries, object.TreeEntry{Name: sha, Mode: filemode.Regular, Hash: blobHash})
+	entries = append(entries, object.TreeEntry{Name: sha, Mode: filemode.Regular, Hash: blob})
+	return f.commitRef(NotesRef, entries, parent, "Notes added by flotilla verify\n")
+}
+
+func (f *Forge) writeBlob(content []byte) (plumbing.Hash, error) {
+	blob := f.repo.Storer.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, err := blob.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return f.repo.Storer.SetEncodedObject(blob)
+}
+
+// commitRef commits a tree of entries on parent and moves ref there with a
+// compare-and-set; errMoved when another writer moved it first.
+func (f *Forge) commitRef(ref plumbing.ReferenceName, entries []object.TreeEntry, parent *object.Commit, message string) error {
+	s := f.repo.Storer
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	tree := &object.Tree{Entries: entries}
 	to := s.NewEncodedObject()
-	if err := tree.Encode(to); err != nil {
+	if err := (&object.Tree{Entries: entries}).Encode(to); err != nil {
 		return err
 	}
 	treeHash, err := s.SetEncodedObject(to)
@@ -192,11 +203,11 @@ func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error 
 		return err
 	}
 	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
-	c := &object.Commit{Author: sig, Committer: sig, Message: "Notes added by flotilla verify\n", TreeHash: treeHash}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash}
 	var old *plumbing.Reference
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.Hash}
-		old = plumbing.NewHashReference(NotesRef, parent.Hash)
+		old = plumbing.NewHashReference(ref, parent.Hash)
 	}
 	co := s.NewEncodedObject()
 	if err := c.Encode(co); err != nil {
@@ -206,7 +217,7 @@ func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error 
 	if err != nil {
 		return err
 	}
-	if err := s.CheckAndSetReference(plumbing.NewHashReference(NotesRef, h), old); err != nil {
+	if err := s.CheckAndSetReference(plumbing.NewHashReference(ref, h), old); err != nil {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
 	return nil

@@ -102,49 +102,11 @@ func (f *Forge) update(change func(*state) error) error {
 }
 
 func (f *Forge) storeState(content []byte, parent *object.Commit) error {
-	s := f.repo.Storer
-	blob := s.NewEncodedObject()
-	blob.SetType(plumbing.BlobObject)
-	w, err := blob.Writer()
+	blob, err := f.writeBlob(content)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(content); err != nil {
-		return err
-	}
-	w.Close()
-	bh, err := s.SetEncodedObject(blob)
-	if err != nil {
-		return err
-	}
-	tree := &object.Tree{Entries: []object.TreeEntry{{Name: "state.json", Mode: filemode.Regular, Hash: bh}}}
-	to := s.NewEncodedObject()
-	if err := tree.Encode(to); err != nil {
-		return err
-	}
-	th, err := s.SetEncodedObject(to)
-	if err != nil {
-		return err
-	}
-	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
-	c := &object.Commit{Author: sig, Committer: sig, Message: "flotilla local forge\n", TreeHash: th}
-	var old *plumbing.Reference
-	if parent != nil {
-		c.ParentHashes = []plumbing.Hash{parent.Hash}
-		old = plumbing.NewHashReference(StateRef, parent.Hash)
-	}
-	co := s.NewEncodedObject()
-	if err := c.Encode(co); err != nil {
-		return err
-	}
-	h, err := s.SetEncodedObject(co)
-	if err != nil {
-		return err
-	}
-	if err := s.CheckAndSetReference(plumbing.NewHashReference(StateRef, h), old); err != nil {
-		return fmt.Errorf("%w: %v", errMoved, err)
-	}
-	return nil
+	return f.commitRef(StateRef, []object.TreeEntry{{Name: "state.json", Mode: filemode.Regular, Hash: blob}}, parent, "flotilla local forge\n")
 }
 
 func (st *state) find(number int) (*localPull, error) {
