@@ -108,8 +108,25 @@ func Action(ctx context.Context, env Env) int {
 	}
 	var out bytes.Buffer
 	cmdEnv := Env{Stdout: &out, Stderr: env.Stderr, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) }}
+	io.Group("flotilla " + command + " " + strings.Join(redactArgs(args), " "))
 	code := runForAction(ctx, io, command, args, cmdEnv, env)
+	if out.Len() > 0 {
+		fmt.Fprintf(env.Stdout, "%s\n", strings.TrimSpace(out.String()))
+	}
+	io.EndGroup()
+	fmt.Fprintf(env.Stdout, "flotilla %s: exit %d\n", command, code)
 	return code
+}
+
+// redactArgs hides the temporary kubeconfig path (it holds a secret).
+func redactArgs(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == "--kubeconfig" && strings.Contains(out[i+1], os.TempDir()) {
+			out[i+1] = "(from kubeconfig-data)"
+		}
+	}
+	return out
 }
 
 func runForAction(ctx context.Context, io *actions.IO, command string, args []string, cmdEnv, env Env) int {

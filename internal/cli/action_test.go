@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kubetest"
 )
 
 // actionRun runs the Action as GitHub would: INPUT_* variables and the
@@ -152,5 +153,53 @@ func TestActionPromoteDryRun(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "::warning title=flotilla::input cluster is not used by command promote") {
 		t.Errorf("no warning for an unused input:\n%s", r.stdout)
+	}
+}
+
+// TestActionApplyAndVerify runs apply and verify as Actions would, with
+// the kubeconfig given as a (masked) input.
+func TestActionApplyAndVerify(t *testing.T) {
+	t.Parallel()
+	cluster := kubetest.Start(t, kubetest.Options{Name: "verify", Workloads: true})
+	src := t.TempDir()
+	for name, content := range verifyFleet {
+		if !strings.HasPrefix(name, "apps/stuck") {
+			writeFileAll(t, filepath.Join(src, name), content)
+		}
+	}
+	replaceIn(t, filepath.Join(src, "applicationsets/apps.yaml"), "[{app: web}, {app: stuck}, {app: batch}]", "[{app: web}, {app: batch}]")
+	checkout, _ := gittest.Fleet(t, src)
+	publish(t, checkout)
+	kubeconfig, err := os.ReadFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := map[string]string{"repo": checkout, "cluster": "verify", "kubeconfig-data": string(kubeconfig), "forge": "local"}
+	apply := map[string]string{"command": "apply"}
+	for k, v := range common {
+		if k != "forge" {
+			apply[k] = v
+		}
+	}
+	r := runAction(t, apply, nil)
+	if r.code != ExitOK || output(t, r, "failed-apps") != "[]" || !strings.Contains(r.summary, "| verify | web | 3 | 0 | 0 | 0 | - |") {
+		t.Fatalf("apply (exit %d):\n%s\n%s\n%s", r.code, r.stdout, r.stderr, r.summary)
+	}
+	verify := map[string]string{"command": "verify", "wait": "true", "timeout": "60s"}
+	for k, v := range common {
+		verify[k] = v
+	}
+	r = runAction(t, verify, nil)
+	if r.code != ExitOK || output(t, r, "result") != "synced" || output(t, r, "drifted-apps") != "[]" {
+		t.Fatalf("verify (exit %d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.summary, "| web | Synced | Healthy | 0 | in sync |") || !strings.Contains(r.stdout, "::group::flotilla verify") {
+		t.Errorf("summary or log group missing:\n%s\n%s", r.summary, r.stdout)
+	}
+	secretLine := strings.Split(strings.TrimSpace(string(kubeconfig)), "\n")[3]
+	for where, text := range map[string]string{"outputs": r.outputs, "summary": r.summary, "stderr": r.stderr} {
+		if strings.Contains(text, strings.TrimSpace(secretLine)) {
+			t.Errorf("kubeconfig content in %s", where)
+		}
 	}
 }
