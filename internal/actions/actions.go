@@ -43,10 +43,28 @@ func (io *IO) Mask(secret string) {
 	}
 	io.a.AddMask(secret)
 	for _, line := range strings.Split(secret, "\n") {
-		if l := strings.TrimSpace(line); len(l) > 3 && l != secret {
+		l := strings.TrimSpace(line)
+		if len(l) > 3 && l != secret {
 			io.a.AddMask(l)
 		}
+		// A secret value in YAML (a kubeconfig's client-key-data, token
+		// or password) may be printed alone, without its key.
+		if key, value, ok := strings.Cut(strings.TrimPrefix(l, "- "), ": "); ok && secretKey(key) {
+			if v := strings.Trim(value, `"' `); len(v) > 3 {
+				io.a.AddMask(v)
+			}
+		}
 	}
+}
+
+func secretKey(key string) bool {
+	key = strings.ToLower(key)
+	for _, word := range []string{"key", "token", "password", "secret"} {
+		if strings.Contains(key, word) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetOutput writes one step output.

@@ -196,10 +196,21 @@ func TestActionApplyAndVerify(t *testing.T) {
 	if !strings.Contains(r.summary, "| web | Synced | Healthy | 0 | in sync |") || !strings.Contains(r.stdout, "::group::flotilla verify") {
 		t.Errorf("summary or log group missing:\n%s\n%s", r.summary, r.stdout)
 	}
-	secretLine := strings.Split(strings.TrimSpace(string(kubeconfig)), "\n")[3]
-	for where, text := range map[string]string{"outputs": r.outputs, "summary": r.summary, "stderr": r.stderr} {
-		if strings.Contains(text, strings.TrimSpace(secretLine)) {
-			t.Errorf("kubeconfig content in %s", where)
+	var key string
+	for _, line := range strings.Split(string(kubeconfig), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(line), "client-key-data: "); ok {
+			key = k
+		}
+	}
+	if key == "" {
+		t.Fatal("test kubeconfig has no client-key-data")
+	}
+	if !strings.Contains(r.stdout, "::add-mask::"+key) {
+		t.Errorf("the client key is not masked")
+	}
+	for where, text := range map[string]string{"outputs": r.outputs, "summary": r.summary, "stderr": r.stderr, "log group": strings.SplitN(r.stdout, "::group::", 2)[1]} {
+		if strings.Contains(text, key) {
+			t.Errorf("client key in %s", where)
 		}
 	}
 }
