@@ -158,6 +158,11 @@ func TestRenderBadInput(t *testing.T) {
 			want:  "render: applicationsets/web.yaml:7: unknown generator \"cluster\" in spec.generators[0] (supported: list, clusters, git, matrix, merge)\n",
 		},
 		{
+			name:  "generator that needs a live service",
+			files: map[string]string{"applicationsets/web.yaml": strings.Replace(testAppSet, "- clusters: {}", "- pullRequest:\n      github: {owner: acme, repo: web}", 1)},
+			want:  "render: applicationsets/web.yaml:7: ApplicationSet \"web\": generator failed (ApplicationGenerationFromParamsError): the pullRequest generator is not supported: it queries open pull requests at run time, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)\n",
+		},
+		{
 			name: "template syntax error",
 			files: map[string]string{"applicationsets/web.yaml": strings.NewReplacer(
 				"spec:\n  generators:", "spec:\n  goTemplate: true\n  generators:",
