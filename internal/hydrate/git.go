@@ -154,8 +154,39 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) error {
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i] < specs[j] })
 	err := p.remote().FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: specs, Auth: p.Auth, Prune: true, Tags: git.NoTags})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !errors.Is(err, transport.ErrEmptyRemoteRepository) && !isNoMatchingRef(err) {
+	switch {
+	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case errors.Is(err, transport.ErrEmptyRemoteRepository) || isNoMatchingRef(err):
+		// The remote has none of the branches; a fetch prunes nothing then,
+		// so forget what this checkout saw of them before (perhaps on
+		// another remote).
+		return p.forgetTracking(prefixes)
+	default:
 		return fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err)
+	}
+}
+
+// forgetTracking deletes the remote-tracking refs under the prefixes.
+func (p *Publisher) forgetTracking(prefixes map[string]bool) error {
+	refs, err := p.Repo.Storer.IterReferences()
+	if err != nil {
+		return err
+	}
+	var stale []plumbing.ReferenceName
+	_ = refs.ForEach(func(r *plumbing.Reference) error {
+		for pre := range prefixes {
+			if strings.HasPrefix(r.Name().String(), trackingPrefix+pre) {
+				stale = append(stale, r.Name())
+				break
+			}
+		}
+		return nil
+	})
+	for _, name := range stale {
+		if err := p.Repo.Storer.RemoveReference(name); err != nil {
+			return fmt.Errorf("forget %s: %w", name, err)
+		}
 	}
 	return nil
 }

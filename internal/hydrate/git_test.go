@@ -119,3 +119,52 @@ func TestFilesKeepMetadataOfUnchangedApps(t *testing.T) {
 		t.Errorf("a changed manifest must be recorded with its dry commit: %+v\n%s", ch, third["web/hydrator.metadata"])
 	}
 }
+
+// TestPublishToANewEmptyRemote: after publishing to one remote, the same
+// checkout publishes to another, empty one (hydrated.repo moved, or its
+// branches were deleted). What the first remote had must not count as the
+// second's branches: every branch is pushed.
+func TestPublishToANewEmptyRemote(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, err := git.PlainOpen(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
+	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	trees := []*Tree{tree("a", "1"), tree("b", "1")}
+	// Twice: the second run's fetch records origin's branches.
+	for range 2 {
+		if _, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "new.git")
+	gittest.Git(t, filepath.Dir(empty), "init", "-q", "--bare", empty)
+	results, err := (&Publisher{Repo: repo, Remote: empty}).Publish(t.Context(), trees, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Updated || r.Old != "" {
+			t.Errorf("%s: updated %v, old %q; want a new branch", r.Branch, r.Updated, r.Old)
+		}
+		if got := gittest.Show(t, empty, r.Branch, "web/manifest.yaml"); !strings.Contains(got, "replicas: 1") {
+			t.Errorf("%s in the new remote:\n%s", r.Branch, got)
+		}
+	}
+	// And when the remote has other branches but none of ours.
+	gittest.Git(t, empty, "update-ref", "-d", "refs/heads/hydrated/a-next")
+	gittest.Git(t, empty, "update-ref", "-d", "refs/heads/hydrated/b-next")
+	gittest.Git(t, empty, "update-ref", "refs/heads/main", results[0].New)
+	results, err = (&Publisher{Repo: repo, Remote: empty}).Publish(t.Context(), trees, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Updated || r.Old != "" {
+			t.Errorf("after deletion, %s: updated %v, old %q; want a new branch", r.Branch, r.Updated, r.Old)
+		}
+	}
+}
