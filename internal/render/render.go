@@ -10,6 +10,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -39,8 +41,9 @@ type Builder struct {
 	repos  Checkouts
 	policy fleet.PolicyConfig
 
-	mu     sync.Mutex
-	builds map[string]*build
+	mu      sync.Mutex
+	builds  map[string]*build
+	outputs map[string]*finishedOutput
 	// count is the number of builds actually run (not served from cache).
 	count atomic.Int64
 }
@@ -53,7 +56,7 @@ type build struct {
 
 // NewBuilder returns a builder reading repositories through repos.
 func NewBuilder(repos Checkouts, policy fleet.PolicyConfig) *Builder {
-	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}}
+	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
 }
 
 // Builds returns how many builds ran (cache hits excluded).
@@ -95,9 +98,18 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrSecret = errors.New("plain Secret with data")
 
 // Render builds every source of app and post-processes the objects.
+//
+// Applications that share their builds and destination namespace differ
+// only in the flotilla.dev/app annotation, so the post-processed objects
+// and their YAML are made once per such group, with a placeholder name,
+// and each Application gets a copy with its own name put in. (That is most
+// of a fleet: one overlay serves every cluster of a tier.)
 func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
 	out := &Output{}
-	var objs []*unstructured.Unstructured
+	var (
+		built [][]*unstructured.Unstructured
+		keys  []string
+	)
 	for _, s := range app.Spec.AllSources() {
 		name := strings.TrimSuffix(s.RepoURL, ".git") + "/" + s.Path
 		fail := func(err error) (*Output, error) {
@@ -115,33 +127,111 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 		if err != nil {
 			return fail(err)
 		}
-		built, err := b.build(dir, sha, s)
+		objs, key, err := b.build(dir, sha, s)
 		if err != nil {
 			return fail(err)
 		}
-		for _, o := range built {
-			objs = append(objs, o.DeepCopy())
-		}
+		built, keys = append(built, objs), append(keys, key)
 		rev := s.TargetRevision
 		if rev == "" {
 			rev = "HEAD"
 		}
 		out.Sources = append(out.Sources, Source{RepoURL: s.RepoURL, Path: s.Path, TargetRevision: rev, SHA: sha})
 	}
-	if err := b.finish(app, objs); err != nil {
-		return nil, &Error{App: app.Metadata.Name, Err: err}
+	name, ns := app.Metadata.Name, app.Spec.Destination.Namespace
+	if plainScalar(name) {
+		if f := b.finished(ns, keys, built); !errors.Is(f.err, errPlaceholder) {
+			if f.err != nil {
+				return nil, &Error{App: name, Err: f.err}
+			}
+			out.Objects = make([]*unstructured.Unstructured, len(f.objs))
+			for i, o := range f.objs {
+				c := o.DeepCopy()
+				annotations := c.GetAnnotations()
+				annotations[AppAnnotation] = name
+				c.SetAnnotations(annotations)
+				out.Objects[i] = c
+			}
+			out.Manifest = bytes.ReplaceAll(f.manifest, []byte(placeholder), []byte(name))
+			return out, nil
+		}
 	}
-	Sort(objs)
-	manifest, err := Encode(objs)
+	objs, manifest, err := b.finishAll(ns, name, built)
 	if err != nil {
-		return nil, &Error{App: app.Metadata.Name, Err: err}
+		return nil, &Error{App: name, Err: err}
 	}
 	out.Objects, out.Manifest = objs, manifest
 	return out, nil
 }
 
+// placeholder stands for the Application name in shared output. It is a
+// plain YAML scalar, as every name given to the shared path is, so putting
+// the name in its place gives the bytes encoding the name would.
+const placeholder = "flotilla-app-name-placeholder-5e2b9c1d"
+
+// plainScalar reports whether yaml.v2 writes s as a plain scalar value
+// (unquoted, unfolded). Most Application names are; "true" or "123" are not.
+func plainScalar(s string) bool {
+	b, err := yamlv2.Marshal(map[string]string{"k": s})
+	return err == nil && string(b) == "k: "+s+"\n"
+}
+
+// finishedOutput is the post-processed objects and YAML shared by the
+// Applications with the same builds and destination namespace.
+type finishedOutput struct {
+	done     chan struct{}
+	objs     []*unstructured.Unstructured
+	manifest []byte
+	err      error
+}
+
+// finished returns (making it once) the shared output of builds keys in
+// namespace ns, named with the placeholder.
+func (b *Builder) finished(ns string, keys []string, built [][]*unstructured.Unstructured) *finishedOutput {
+	key := ns + "\x00" + strings.Join(keys, "\x00")
+	b.mu.Lock()
+	if f, ok := b.outputs[key]; ok {
+		b.mu.Unlock()
+		<-f.done
+		return f
+	}
+	f := &finishedOutput{done: make(chan struct{})}
+	b.outputs[key] = f
+	b.mu.Unlock()
+	defer close(f.done)
+	f.objs, f.manifest, f.err = b.finishAll(ns, placeholder, built)
+	if f.err == nil && bytes.Count(f.manifest, []byte(placeholder)) != len(f.objs) {
+		// The source itself holds the placeholder text: it cannot be
+		// shared safely, so each Application is made on its own.
+		f.objs, f.manifest, f.err = nil, nil, errPlaceholder
+	}
+	return f
+}
+
+var errPlaceholder = errors.New("the placeholder name appears in the source")
+
+// finishAll copies the built objects, post-processes them for an
+// Application named name in namespace ns, sorts and encodes them.
+func (b *Builder) finishAll(ns, name string, built [][]*unstructured.Unstructured) ([]*unstructured.Unstructured, []byte, error) {
+	var objs []*unstructured.Unstructured
+	for _, list := range built {
+		for _, o := range list {
+			objs = append(objs, o.DeepCopy())
+		}
+	}
+	if err := b.finish(ns, name, objs); err != nil {
+		return nil, nil, err
+	}
+	Sort(objs)
+	manifest, err := Encode(objs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return objs, manifest, nil
+}
+
 // build runs (or waits for, or reuses) the build of one source.
-func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, string, error) {
 	opts, _ := json.Marshal(struct {
 		K *fleet.ApplicationSourceKustomize
 		D *fleet.ApplicationSourceDirectory
@@ -153,7 +243,7 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstruct
 	if c, ok := b.builds[key]; ok {
 		b.mu.Unlock()
 		<-c.done
-		return c.objs, c.err
+		return c.objs, key, c.err
 	}
 	c := &build{done: make(chan struct{})}
 	b.builds[key] = c
@@ -162,7 +252,7 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstruct
 	b.count.Add(1)
 	c.objs, c.err = b.buildSource(dir, s)
 	close(c.done)
-	return c.objs, c.err
+	return c.objs, key, c.err
 }
 
 func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
@@ -195,9 +285,8 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 
 // finish defaults namespaces, labels the objects, refuses duplicates and
 // plain Secrets.
-func (b *Builder) finish(app *fleet.Application, objs []*unstructured.Unstructured) error {
+func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) error {
 	crds := crdScopes(objs)
-	ns := app.Spec.Destination.Namespace
 	seen := map[string]bool{}
 	var errs []error
 	for _, o := range objs {
@@ -224,7 +313,7 @@ func (b *Builder) finish(app *fleet.Application, objs []*unstructured.Unstructur
 		if annotations == nil {
 			annotations = map[string]string{}
 		}
-		annotations[AppAnnotation] = app.Metadata.Name
+		annotations[AppAnnotation] = name
 		o.SetAnnotations(annotations)
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -260,5 +261,72 @@ func TestEncodeMatchesSigsYAML(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("(-sigs.k8s.io/yaml +Encode):\n%s", diff)
+	}
+}
+
+// TestSharedOutputEqualsOwnOutput checks that Applications served from the
+// shared output (one encoding per build and namespace, the name put in
+// afterwards) get exactly the bytes and objects of their own post-processing,
+// including names YAML would quote and sources holding the placeholder.
+func TestSharedOutputEqualsOwnOutput(t *testing.T) {
+	t.Parallel()
+	configMap := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {note: " + placeholder + "}\n"
+	dir := repo(t, map[string]string{
+		"base/kustomization.yaml":  "resources: [deployment.yaml]\n",
+		"base/deployment.yaml":     deployment,
+		"odd/kustomization.yaml":   "resources: [deployment.yaml, cm.yaml]\n",
+		"odd/deployment.yaml":      deployment,
+		"odd/cm.yaml":              configMap,
+		"multi/kustomization.yaml": "resources: [cm.yaml]\nnamePrefix: m-\n",
+		"multi/cm.yaml":            strings.Replace(configMap, placeholder, "x", 1),
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	shared := 0
+	for _, path := range []string{"base", "odd", "multi"} {
+		for _, name := range []string{"web-a", "web.b", "true", "123", "1e3", "null", "web-c"} {
+			a := app(name, path, "ns", nil, nil)
+			if path == "multi" {
+				a.Spec.Sources = []fleet.ApplicationSource{*a.Spec.Source, {RepoURL: "https://example.com/r.git", Path: "base"}}
+				a.Spec.Source = nil
+			}
+			out, err := b.Render(t.Context(), a)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", path, name, err)
+			}
+			var built [][]*unstructured.Unstructured
+			for _, s := range a.Spec.AllSources() {
+				objs, _, err := b.build(dir, "", s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				built = append(built, objs)
+			}
+			objs, manifest, err := b.finishAll("ns", name, built)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(manifest), string(out.Manifest)); diff != "" {
+				t.Errorf("%s/%s manifest (-own +shared):\n%s", path, name, diff)
+			}
+			if len(objs) != len(out.Objects) {
+				t.Fatalf("%s/%s: %d objects, want %d", path, name, len(out.Objects), len(objs))
+			}
+			for i := range objs {
+				if diff := cmp.Diff(objs[i].Object, out.Objects[i].Object); diff != "" {
+					t.Errorf("%s/%s object %d (-own +shared):\n%s", path, name, i, diff)
+				}
+			}
+		}
+	}
+	b.mu.Lock()
+	for _, f := range b.outputs {
+		if f.err == nil {
+			shared++
+		}
+	}
+	b.mu.Unlock()
+	// base and multi are shared; odd holds the placeholder and is not.
+	if shared != 2 {
+		t.Errorf("%d shared outputs, want 2 (base, multi)", shared)
 	}
 }
