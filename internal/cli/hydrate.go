@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
@@ -303,7 +306,12 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 		if p.repo == nil {
 			return ExitUsage, fmt.Errorf("%w: %s is not in a Git repository: use --out DIR to write the trees without Git", errUsage, p.fleet.Root)
 		}
-		pub := &hydrate.Publisher{Repo: p.repo}
+		repo, closeRepo, openErr := keepPacksOpen(p.repo)
+		if openErr != nil {
+			return ExitFailed, openErr
+		}
+		defer closeRepo()
+		pub := &hydrate.Publisher{Repo: repo}
 		res.Mode, res.Target = "local", p.fleet.Root
 		if !o.noPush {
 			remote := o.remote
@@ -330,6 +338,27 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 		return ExitOK, writeJSON(env.Stdout, res)
 	}
 	return ExitOK, writeHydrateSummary(env.Stdout, res)
+}
+
+// keepPacksOpen reopens repo keeping its packfiles open until the returned
+// func runs: publishing reads thousands of objects, and go-git otherwise
+// opens the packfile again for each (measured: a third of a no-change run
+// of 5,000 apps).
+func keepPacksOpen(repo *git.Repository) (*git.Repository, func(), error) {
+	st, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo, func() {}, nil
+	}
+	var wt billy.Filesystem
+	if w, err := repo.Worktree(); err == nil {
+		wt = w.Filesystem
+	}
+	s := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	r, err := git.Open(s, wt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the fleet's Git repository: %w", err)
+	}
+	return r, func() { _ = s.Close() }, nil
 }
 
 // authFor uses GITHUB_TOKEN (or FLOTILLA_GIT_TOKEN) for https remotes.

@@ -414,3 +414,25 @@ func replaceIn(t *testing.T, path, old, new string) {
 	}
 	writeFile(t, path, strings.Replace(string(b), old, new, 1))
 }
+
+// TestRenderPushFailureFails: a remote that cannot be reached fails the
+// run with the remote named, and nothing is committed anywhere.
+func TestRenderPushFailureFails(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, exampleFleet)
+	missing := filepath.Join(t.TempDir(), "missing.git")
+	before := gittest.Git(t, checkout, "for-each-ref")
+	_, code, stderr := renderJSON(t, "--fleet", checkout, "--remote", missing)
+	if code != ExitFailed {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitFailed, stderr)
+	}
+	if !strings.Contains(stderr, missing) {
+		t.Errorf("stderr does not name the remote:\n%s", stderr)
+	}
+	if after := gittest.Git(t, checkout, "for-each-ref"); after != before {
+		t.Errorf("refs of the checkout changed:\n%s\n->\n%s", before, after)
+	}
+	if refs := gittest.Refs(t, origin, "refs/heads/hydrated"); refs != "" {
+		t.Errorf("origin got branches:\n%s", refs)
+	}
+}
