@@ -343,7 +343,9 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 // keepPacksOpen reopens repo keeping its packfiles open until the returned
 // func runs: publishing reads thousands of objects, and go-git otherwise
 // opens the packfile again for each (measured: a third of a no-change run
-// of 5,000 apps).
+// of 5,000 apps). Exclusive access, which lists the loose objects once
+// instead of trying to open one per lookup, was measured and left off: it
+// saves 0.3 s on a first run and costs 0.3 s on an incremental one.
 func keepPacksOpen(repo *git.Repository) (*git.Repository, func(), error) {
 	st, ok := repo.Storer.(*filesystem.Storage)
 	if !ok {
