@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,13 +22,13 @@ import (
 // (an input is named like its flag).
 var actionInputs = map[string][]string{
 	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base"},
-	"apply":   {"repo", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
+	"apply":   {"repo", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
 	"verify":  {"repo", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
 	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run"},
 }
 
 var (
-	boolInputs = map[string]bool{"no-push": true, "prune": true, "confirm-prune": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
+	boolInputs = map[string]bool{"no-push": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
 	listInputs = map[string]bool{"app": true, "approve": true}
 )
 
@@ -170,6 +172,9 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 				if a.Error != "" {
 					failed = append(failed, c.Cluster+"/"+a.App)
 				}
+			}
+			for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+				fmt.Fprintf(&md, "| %s | %s | - | - | - | - | left the branch; %d objects remain (prune-removed deletes them) |\n", c.Cluster, app, c.Removed[app])
 			}
 		}
 		io.SetJSONOutput("failed-apps", nonNil(failed))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
@@ -36,6 +37,10 @@ Flags:
   --app NAME            apply only this app (repeatable; default all)
   --prune               prune every app, whatever its syncPolicy says
   --confirm-prune       allow a prune that deletes more than half of an app
+  --prune-removed       delete the objects of apps that left the branch (their
+                        inventories say what they were; all prune safety rules
+                        apply, and deleting a whole app needs --confirm-prune).
+                        Without it such apps are only reported.
   --force-recreate      recreate objects whose change hits an immutable field
                         (never Namespaces or CRDs; PVCs, PVs and StatefulSets
                         also need the flotilla.dev/force-stateful annotation)
@@ -63,7 +68,7 @@ Examples:
 type applyOptions struct {
 	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard string
 	apps                                                                    []string
-	prune, confirmPrune, forceRecreate, dryRun                              bool
+	prune, confirmPrune, forceRecreate, dryRun, pruneRemoved                bool
 	concurrency                                                             int
 }
 
@@ -117,6 +122,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 	fs.Var((*stringList)(&o.apps), "app", "")
 	fs.BoolVar(&o.prune, "prune", false, "")
 	fs.BoolVar(&o.confirmPrune, "confirm-prune", false, "")
+	fs.BoolVar(&o.pruneRemoved, "prune-removed", false, "")
 	fs.BoolVar(&o.forceRecreate, "force-recreate", false, "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "")
@@ -136,6 +142,8 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 		return o, fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
 	case o.clustersFrom != "" && (o.branch != "" || o.context != ""):
 		return o, fmt.Errorf("%w: --branch and --context name one cluster; with --clusters-from each cluster uses its own", errUsage)
+	case o.pruneRemoved && len(o.apps) > 0:
+		return o, fmt.Errorf("%w: --prune-removed works on the whole branch; it cannot be combined with --app", errUsage)
 	case o.concurrency < 1:
 		return o, fmt.Errorf("%w: --concurrency must be at least 1", errUsage)
 	}
@@ -174,6 +182,9 @@ type clusterApply struct {
 	Branch  string         `json:"branch"`
 	Commit  string         `json:"commit"`
 	Apps    []*kube.Result `json:"apps"`
+	// Removed are apps that left the branch but still have objects in the
+	// cluster (without --prune-removed), with their object counts.
+	Removed map[string]int `json:"removed,omitempty"`
 }
 
 func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) (*clusterApply, int, error) {
@@ -217,7 +228,66 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 			writeAppSummary(env.Stdout, r, o.dryRun)
 		}
 	}
+	if len(o.apps) == 0 {
+		if c, err := removeApps(ctx, o, client, snap, apps, res, env); err != nil {
+			return res, ExitFailed, err
+		} else if c > code {
+			code = c
+		}
+	}
 	return res, code, nil
+}
+
+// removeApps finds the apps whose inventory says they were applied from
+// this branch but that are no longer on it, and reports them or, with
+// --prune-removed, deletes what they left.
+func removeApps(ctx context.Context, o applyOptions, client *kube.Client, snap *hydrate.Snapshot, apps []hydrate.BranchApp, res *clusterApply, env Env) (int, error) {
+	recorded, err := client.InventoryApps(ctx, kube.DefaultInventoryNamespace, snap.Branch)
+	if err != nil {
+		return ExitFailed, err
+	}
+	inUse := map[string]bool{}
+	for _, a := range apps {
+		delete(recorded, a.Name)
+		inUse[a.Metadata.Flotilla.Destination.Namespace] = true
+		objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
+		if err != nil {
+			return ExitUsage, err
+		}
+		for _, u := range objs {
+			inUse[u.GetNamespace()] = true
+		}
+	}
+	names := make([]string, 0, len(recorded))
+	for name := range recorded {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	code := ExitOK
+	for _, name := range names {
+		if !o.pruneRemoved {
+			if res.Removed == nil {
+				res.Removed = map[string]int{}
+			}
+			res.Removed[name] = recorded[name]
+			if o.output != "json" {
+				fmt.Fprintf(env.Stdout, "%s: left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)\n", name, recorded[name])
+			}
+			continue
+		}
+		r, err := client.Remove(ctx, name, inUse, kube.Options{
+			DryRun: o.dryRun, ConfirmPrune: o.confirmPrune, Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
+		})
+		if err != nil {
+			r.Error = "removing an app that left the branch: " + err.Error()
+			code = ExitFailed
+		}
+		res.Apps = append(res.Apps, r)
+		if o.output != "json" {
+			writeAppSummary(env.Stdout, r, o.dryRun)
+		}
+	}
+	return code, nil
 }
 
 func selectApps(snap *hydrate.Snapshot, names []string) ([]hydrate.BranchApp, error) {

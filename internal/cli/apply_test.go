@@ -3,12 +3,15 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/kube"
@@ -63,14 +66,7 @@ func TestApplyHydratedBranch(t *testing.T) {
 	// A change in Git: storefront scales, payment-service goes away.
 	overlay := filepath.Join(checkout, "apps/storefront/overlays/production/kustomization.yaml")
 	replaceIn(t, overlay, "count: 4", "count: 6")
-	if err := os.RemoveAll(filepath.Join(checkout, "services/payment-service")); err != nil {
-		t.Fatal(err)
-	}
-	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "scale storefront, retire payment-service")
-	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
-		t.Fatal(stderr)
-	}
-	gittest.Git(t, checkout, "branch", "-f", "hydrated/prod-us-east", "hydrated/prod-us-east-next")
+	retirePaymentService(t, checkout, "scale storefront, retire payment-service")
 	code, stdout, stderr = applyCmd(t, "--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig, "--dry-run", "--app", "storefront-prod-us-east")
 	if code != ExitOK {
 		t.Fatalf("dry run exit %d: %s", code, stderr)
@@ -99,6 +95,21 @@ func TestApplyHydratedBranch(t *testing.T) {
 	}
 }
 
+// retirePaymentService removes the payment-service from the fleet (with
+// whatever else the worktree holds), renders and makes the proposal
+// prod-us-east's live branch.
+func retirePaymentService(t *testing.T, checkout, message string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(checkout, "services/payment-service")); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", message)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	gittest.Git(t, checkout, "branch", "-f", "hydrated/prod-us-east", "hydrated/prod-us-east-next")
+}
+
 func TestApplyUsageErrors(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, exampleFleet)
@@ -108,11 +119,123 @@ func TestApplyUsageErrors(t *testing.T) {
 	}{
 		{nil, "apply: usage: --cluster is required (or --clusters-from with --shard)\n"},
 		{[]string{"--cluster", "x", "--clusters-from", "f"}, "apply: usage: --cluster and --clusters-from exclude each other\n"},
+		{[]string{"--cluster", "x", "--app", "a", "--prune-removed"}, "apply: usage: --prune-removed works on the whole branch; it cannot be combined with --app\n"},
 		{[]string{"--cluster", "nowhere", "--repo", checkout}, "apply: cluster nowhere: branch not found: hydrated/nowhere in " + checkout + "\n"},
 	} {
 		code, stdout, stderr := applyCmd(t, tt.args...)
 		if code != ExitUsage || stdout != "" || stderr != tt.want {
 			t.Errorf("apply %v: exit %d, stderr %q, want %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestApplyRemovedApp retires a service: its app leaves the branch. apply
+// reports what it left in the cluster and deletes nothing; --prune-removed
+// needs --confirm-prune (it deletes the whole app), shows the deletions in
+// a dry run, then deletes them and the app's inventory, and nothing else.
+func TestApplyRemovedApp(t *testing.T) {
+	t.Parallel()
+	cluster := kubetest.Start(t, kubetest.Options{Name: "prod-us-east"})
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	gittest.Git(t, checkout, "branch", "hydrated/prod-us-east", "hydrated/prod-us-east-next")
+	apply := func(args ...string) (int, string, string) {
+		return applyCmd(t, append([]string{"--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig}, args...)...)
+	}
+	code, stdout, stderr := apply("-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res []clusterApply
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	const gone = "payment-service-prod-us-east"
+	var goneObjects []string
+	for _, a := range res[0].Apps {
+		if a.App == gone {
+			for _, o := range a.Objects {
+				goneObjects = append(goneObjects, o.Object)
+			}
+		}
+	}
+	if len(goneObjects) == 0 {
+		t.Fatalf("no objects applied for %s:\n%s", gone, stdout)
+	}
+	client, err := kube.NewClient(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := func() map[string]int {
+		apps, err := client.InventoryApps(t.Context(), kube.DefaultInventoryNamespace, "hydrated/prod-us-east")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return apps
+	}
+	if n := len(live()); n != 6 {
+		t.Fatalf("%d inventories, want 6", n)
+	}
+
+	retirePaymentService(t, checkout, "retire payment-service")
+
+	// Reported, not deleted.
+	code, stdout, _ = apply()
+	want := fmt.Sprintf("%s: left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)\n", gone, len(goneObjects))
+	if code != ExitOK || !strings.Contains(stdout, want) {
+		t.Errorf("apply (exit %d) does not report the removed app:\n%s", code, stdout)
+	}
+	if live()[gone] != len(goneObjects) {
+		t.Errorf("the removed app's inventory changed: %v", live())
+	}
+	// The whole app is over the deletion budget.
+	code, stdout, _ = apply("--prune-removed")
+	if code != ExitFailed || !strings.Contains(stdout, "--confirm-prune") {
+		t.Errorf("--prune-removed without --confirm-prune (exit %d):\n%s", code, stdout)
+	}
+	// A dry run lists each deletion and deletes nothing.
+	code, stdout, _ = apply("--prune-removed", "--confirm-prune", "--dry-run")
+	for _, o := range goneObjects {
+		if !strings.Contains(stdout, "  deleted    "+o) {
+			t.Errorf("dry run does not list %s:\n%s", o, stdout)
+		}
+	}
+	if code != ExitOK || live()[gone] != len(goneObjects) {
+		t.Errorf("dry run (exit %d) changed the cluster: %v", code, live())
+	}
+	code, stdout, stderr = apply("--prune-removed", "--confirm-prune", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	apps := live()
+	if _, ok := apps[gone]; ok || len(apps) != 5 {
+		t.Errorf("inventories after removal: %v; want the 5 apps still on the branch", apps)
+	}
+	deleted := 0
+	res = nil
+	_ = json.Unmarshal([]byte(stdout), &res)
+	for _, a := range res[0].Apps {
+		if a.App == gone {
+			deleted = a.Counts()[kube.Deleted]
+		} else if n := a.Counts()[kube.Deleted]; n != 0 {
+			t.Errorf("%s: %d objects deleted", a.App, n)
+		}
+	}
+	if deleted != len(goneObjects) {
+		t.Errorf("%d objects deleted, want %d", deleted, len(goneObjects))
+	}
+	for _, o := range goneObjects {
+		parts := strings.Split(o, "/")
+		if len(parts) == 3 && parts[0] == "Deployment" {
+			if _, err := client.Dynamic.Resource(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}).Namespace(parts[1]).Get(t.Context(), parts[2], metav1.GetOptions{}); err == nil {
+				t.Errorf("%s still exists", o)
+			}
+		}
+	}
+	// Nothing left to report.
+	if code, stdout, _ = apply(); code != ExitOK || strings.Contains(stdout, "left the branch") {
+		t.Errorf("after removal (exit %d):\n%s", code, stdout)
 	}
 }

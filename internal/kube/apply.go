@@ -218,7 +218,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	// with prune still knows them.
 	if app.Prune || o.Prune {
 		res.Pruned = true
-		pruned, err := c.prune(ctx, id, old, desired, inv, o)
+		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil)
 		res.Objects = append(res.Objects, pruned...)
 		if err != nil {
 			return res, err

@@ -22,9 +22,15 @@ var ErrPruneBudget = fmt.Errorf("prune refused")
 // success, within the deletion budget, re-checking each live object's
 // labels, uid, owners and state right before deleting it, honouring keep
 // annotations and protected kinds, in reverse apply order.
-func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, desired []*unstructured.Unstructured, inv *Inventory, o Options) ([]ObjectResult, error) {
+//
+// inUse names namespaces that other apps still use (a namespace is never
+// pruned while a desired object lives in it).
+func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, desired []*unstructured.Unstructured, inv *Inventory, o Options, inUse map[string]bool) ([]ObjectResult, error) {
 	want := map[string]bool{}
 	usedNS := map[string]bool{}
+	for ns := range inUse {
+		usedNS[ns] = true
+	}
 	for _, u := range desired {
 		want[entryOf(u).Key()] = true
 		usedNS[u.GetNamespace()] = true
