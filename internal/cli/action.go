@@ -204,6 +204,12 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 					drifted = append(drifted, c.Cluster+"/"+a.App)
 				}
 			}
+			for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+				drifted = append(drifted, c.Cluster+"/"+app)
+				if result != "unhealthy" {
+					result = "drift"
+				}
+			}
 		}
 		io.SetOutput("result", result)
 		io.SetJSONOutput("drifted-apps", drifted)

@@ -271,7 +271,7 @@ func removeApps(ctx context.Context, o applyOptions, client *kube.Client, snap *
 			}
 			res.Removed[name] = recorded[name]
 			if o.output != "json" {
-				fmt.Fprintf(env.Stdout, "%s: left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)\n", name, recorded[name])
+				fmt.Fprintf(env.Stdout, "%s: %s\n", name, removedMessage(recorded[name]))
 			}
 			continue
 		}

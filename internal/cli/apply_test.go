@@ -190,6 +190,21 @@ func TestApplyRemovedApp(t *testing.T) {
 	if live()[gone] != len(goneObjects) {
 		t.Errorf("the removed app's inventory changed: %v", live())
 	}
+	// verify sees the leftovers as drift.
+	verified := func() (int, []clusterVerify) {
+		code, stdout, stderr := verifyCmd(t, "--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig, "-o", "json")
+		var res []clusterVerify
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatalf("verify (exit %d): %v\n%s", code, stderr, err)
+		}
+		return code, res
+	}
+	if code, vres := verified(); code != ExitFailed || vres[0].Removed[gone] != len(goneObjects) || len(vres[0].Removed) != 1 {
+		t.Errorf("verify (exit %d) reports removed apps %v, want %s with %d objects", code, vres[0].Removed, gone, len(goneObjects))
+	}
+	if _, stdout, _ := verifyCmd(t, "--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig); !strings.Contains(stdout, "\n"+want) {
+		t.Errorf("verify's text does not report the removed app:\n%s", stdout)
+	}
 	// The whole app is over the deletion budget.
 	code, stdout, _ = apply("--prune-removed")
 	if code != ExitFailed || !strings.Contains(stdout, "--confirm-prune") {
@@ -237,5 +252,8 @@ func TestApplyRemovedApp(t *testing.T) {
 	// Nothing left to report.
 	if code, stdout, _ = apply(); code != ExitOK || strings.Contains(stdout, "left the branch") {
 		t.Errorf("after removal (exit %d):\n%s", code, stdout)
+	}
+	if _, vres := verified(); vres[0].Removed != nil {
+		t.Errorf("verify after removal reports %v", vres[0].Removed)
 	}
 }

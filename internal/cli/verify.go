@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +67,8 @@ The Markdown is also appended to $GITHUB_STEP_SUMMARY when that is set.
 
 Exit codes:
   0  every app Synced and Healthy
-  1  drift, pending, or unhealthy
+  1  drift, pending, or unhealthy, or an app that left the branch still has
+     objects in the cluster
   2  bad flags, or the branch or kubeconfig could not be read
 
 Examples:
@@ -89,6 +92,9 @@ type clusterVerify struct {
 	Commit  string            `json:"commit"`
 	Apps    []*kube.AppStatus `json:"apps"`
 	Healed  []string          `json:"healed,omitempty"`
+	// Removed are apps that left the branch but whose objects are still in
+	// the cluster (their inventory says so), with their object counts.
+	Removed map[string]int `json:"removed,omitempty"`
 }
 
 // Verify runs the verify command.
@@ -116,6 +122,9 @@ func Verify(ctx context.Context, args []string, env Env) int {
 			if a.Sync != kube.Synced || a.Health != kube.Healthy {
 				code = ExitFailed
 			}
+		}
+		if len(res.Removed) > 0 {
+			code = ExitFailed
 		}
 	}
 	if o.output == "json" {
@@ -265,6 +274,18 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 	if err := run(); err != nil {
 		return nil, err
 	}
+	if len(o.apps) == 0 {
+		recorded, err := client.InventoryApps(ctx, kube.DefaultInventoryNamespace, branch)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range snap.Apps {
+			delete(recorded, a.Name)
+		}
+		if len(recorded) > 0 {
+			res.Removed = recorded
+		}
+	}
 	if o.heal {
 		for i, st := range res.Apps {
 			if st.Sync != kube.OutOfSync {
@@ -389,7 +410,14 @@ func writeVerifyText(w io.Writer, c clusterVerify) {
 	if len(c.Healed) > 0 {
 		fmt.Fprintf(w, "\nhealed: %s\n", strings.Join(c.Healed, ", "))
 	}
+	for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+		fmt.Fprintf(w, "\n%s: %s\n", app, removedMessage(c.Removed[app]))
+	}
 	fmt.Fprintln(w)
+}
+
+func removedMessage(objects int) string {
+	return fmt.Sprintf("left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)", objects)
 }
 
 func writeVerifyTable(w io.Writer, c clusterVerify, markdown bool) {
@@ -409,6 +437,11 @@ func writeVerifyTable(w io.Writer, c clusterVerify, markdown bool) {
 			fmt.Fprintf(w, "| %s | %s | %s | %d | %s |\n", a.App, a.Sync, a.Health, drifted, strings.ReplaceAll(a.Message, "|", "\\|"))
 		} else {
 			fmt.Fprintf(w, "%-34s %-9s %-11s %-7d %s\n", a.App, a.Sync, a.Health, drifted, a.Message)
+		}
+	}
+	if markdown {
+		for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+			fmt.Fprintf(w, "| %s | OutOfSync | - | %d | %s |\n", app, c.Removed[app], removedMessage(c.Removed[app]))
 		}
 	}
 }
