@@ -6,8 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
@@ -66,10 +67,9 @@ Examples:
 `
 
 type applyOptions struct {
-	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard string
-	apps                                                                    []string
-	prune, confirmPrune, forceRecreate, dryRun, pruneRemoved                bool
-	concurrency                                                             int
+	clusterTarget
+	prune, confirmPrune, forceRecreate, dryRun, pruneRemoved bool
+	concurrency                                              int
 }
 
 type stringList []string
@@ -83,11 +83,9 @@ func Apply(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "apply", err)
 	}
-	clusters := []string{o.cluster}
-	if o.clustersFrom != "" {
-		if clusters, err = shardClusters(o.clustersFrom, o.shard); err != nil {
-			return report(env, "apply", err)
-		}
+	clusters, err := o.clusters()
+	if err != nil {
+		return report(env, "apply", err)
 	}
 	var all []clusterApply
 	code := ExitOK
@@ -114,41 +112,26 @@ func Apply(ctx context.Context, args []string, env Env) int {
 func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 	var o applyOptions
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fs.StringVar(&o.cluster, "cluster", "", "")
-	fs.StringVar(&o.repo, "repo", ".", "")
-	fs.StringVar(&o.branch, "branch", "", "")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "")
-	fs.StringVar(&o.context, "context", "", "")
-	fs.Var((*stringList)(&o.apps), "app", "")
+	o.register(fs)
 	fs.BoolVar(&o.prune, "prune", false, "")
 	fs.BoolVar(&o.confirmPrune, "confirm-prune", false, "")
 	fs.BoolVar(&o.pruneRemoved, "prune-removed", false, "")
 	fs.BoolVar(&o.forceRecreate, "force-recreate", false, "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "")
-	fs.StringVar(&o.clustersFrom, "clusters-from", "", "")
-	fs.StringVar(&o.shard, "shard", "", "")
-	fs.StringVar(&o.output, "o", "text", "")
 	if err := parseFlags(fs, args, env, applyUsage); err != nil {
 		return o, err
 	}
-	if err := outputFormat(o.output, "text", "json"); err != nil {
+	if err := o.check(); err != nil {
 		return o, err
 	}
 	switch {
-	case o.cluster == "" && o.clustersFrom == "":
-		return o, fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
-	case o.cluster != "" && o.clustersFrom != "":
-		return o, fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
 	case o.clustersFrom != "" && (o.branch != "" || o.context != ""):
 		return o, fmt.Errorf("%w: --branch and --context name one cluster; with --clusters-from each cluster uses its own", errUsage)
 	case o.pruneRemoved && len(o.apps) > 0:
 		return o, fmt.Errorf("%w: --prune-removed works on the whole branch; it cannot be combined with --app", errUsage)
 	case o.concurrency < 1:
 		return o, fmt.Errorf("%w: --concurrency must be at least 1", errUsage)
-	}
-	if _, err := parseShard(o.shard); err != nil {
-		return o, err
 	}
 	return o, nil
 }
@@ -188,34 +171,18 @@ type clusterApply struct {
 }
 
 func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) (*clusterApply, int, error) {
-	branch := o.branch
-	if branch == "" {
-		branch = "hydrated/" + cluster
-	}
-	snap, err := hydrate.ReadBranch(ctx, o.repo, branch, authFor(o.repo, env))
+	c, err := o.open(ctx, cluster, env)
 	if err != nil {
 		return nil, ExitUsage, err
 	}
-	kctx := o.context
-	if kctx == "" {
-		kctx = cluster
-	}
-	client, err := kube.Connect(o.kubeconfig, kctx)
-	if err != nil {
-		return nil, ExitUsage, err
-	}
-	apps, err := selectApps(snap, o.apps)
-	if err != nil {
-		return nil, ExitUsage, err
-	}
-	res := &clusterApply{Cluster: cluster, Branch: branch, Commit: snap.Commit}
+	res := &clusterApply{Cluster: cluster, Branch: c.branch, Commit: c.snap.Commit}
 	code := ExitOK
-	for _, a := range apps {
-		app, err := kubeApp(a, snap)
+	for _, a := range c.apps {
+		app, err := kubeApp(a, c.snap)
 		if err != nil {
 			return res, ExitUsage, err
 		}
-		r, err := client.Apply(ctx, app, kube.Options{
+		r, err := c.client.Apply(ctx, app, kube.Options{
 			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
 			Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
 		})
@@ -229,26 +196,24 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 		}
 	}
 	if len(o.apps) == 0 {
-		if c, err := removeApps(ctx, o, client, snap, apps, res, env); err != nil {
+		if rc, err := removeApps(ctx, o, c, res, env); err != nil {
 			return res, ExitFailed, err
-		} else if c > code {
-			code = c
+		} else if rc > code {
+			code = rc
 		}
 	}
 	return res, code, nil
 }
 
-// removeApps finds the apps whose inventory says they were applied from
-// this branch but that are no longer on it, and reports them or, with
-// --prune-removed, deletes what they left.
-func removeApps(ctx context.Context, o applyOptions, client *kube.Client, snap *hydrate.Snapshot, apps []hydrate.BranchApp, res *clusterApply, env Env) (int, error) {
-	recorded, err := client.InventoryApps(ctx, kube.DefaultInventoryNamespace, snap.Branch)
+// removeApps reports the apps that left the branch but still have objects
+// in the cluster or, with --prune-removed, deletes what they left.
+func removeApps(ctx context.Context, o applyOptions, c *clusterConn, res *clusterApply, env Env) (int, error) {
+	removed, err := c.removed(ctx)
 	if err != nil {
 		return ExitFailed, err
 	}
 	inUse := map[string]bool{}
-	for _, a := range apps {
-		delete(recorded, a.Name)
+	for _, a := range c.apps {
 		inUse[a.Metadata.Flotilla.Destination.Namespace] = true
 		objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
 		if err != nil {
@@ -258,24 +223,19 @@ func removeApps(ctx context.Context, o applyOptions, client *kube.Client, snap *
 			inUse[u.GetNamespace()] = true
 		}
 	}
-	names := make([]string, 0, len(recorded))
-	for name := range recorded {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	code := ExitOK
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(removed)) {
 		if !o.pruneRemoved {
 			if res.Removed == nil {
 				res.Removed = map[string]int{}
 			}
-			res.Removed[name] = recorded[name]
+			res.Removed[name] = removed[name]
 			if o.output != "json" {
-				fmt.Fprintf(env.Stdout, "%s: %s\n", name, removedMessage(recorded[name]))
+				fmt.Fprintf(env.Stdout, "%s: %s\n", name, removedMessage(removed[name]))
 			}
 			continue
 		}
-		r, err := client.Remove(ctx, name, inUse, kube.Options{
+		r, err := c.client.Remove(ctx, name, inUse, kube.Options{
 			DryRun: o.dryRun, ConfirmPrune: o.confirmPrune, Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
 		})
 		if err != nil {

@@ -78,11 +78,10 @@ Examples:
 `
 
 type verifyOptions struct {
-	cluster, repo, branch, kubeconfig, context, output, clustersFrom, shard, forge, summary string
-	githubRepo, githubURL, githubToken                                                      string
-	apps                                                                                    []string
-	wait, heal                                                                              bool
-	timeout                                                                                 time.Duration
+	clusterTarget
+	forge, summary, githubRepo, githubURL, githubToken string
+	wait, heal                                         bool
+	timeout                                            time.Duration
 }
 
 // clusterVerify is one cluster's result (-o json).
@@ -103,11 +102,9 @@ func Verify(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "verify", err)
 	}
-	clusters := []string{o.cluster}
-	if o.clustersFrom != "" {
-		if clusters, err = shardClusters(o.clustersFrom, o.shard); err != nil {
-			return report(env, "verify", err)
-		}
+	clusters, err := o.clusters()
+	if err != nil {
+		return report(env, "verify", err)
 	}
 	code := ExitOK
 	var all []clusterVerify
@@ -168,19 +165,11 @@ func getenv(env Env, k string) string {
 func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	var o verifyOptions
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.StringVar(&o.cluster, "cluster", "", "")
-	fs.StringVar(&o.repo, "repo", ".", "")
-	fs.StringVar(&o.branch, "branch", "", "")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "")
-	fs.StringVar(&o.context, "context", "", "")
-	fs.Var((*stringList)(&o.apps), "app", "")
+	o.register(fs)
 	fs.BoolVar(&o.wait, "wait", false, "")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "")
 	fs.BoolVar(&o.heal, "heal", false, "")
 	fs.StringVar(&o.forge, "forge", "", "")
-	fs.StringVar(&o.clustersFrom, "clusters-from", "", "")
-	fs.StringVar(&o.shard, "shard", "", "")
-	fs.StringVar(&o.output, "o", "text", "")
 	fs.StringVar(&o.summary, "summary", "", "")
 	fs.StringVar(&o.githubRepo, "github-repo", getenv(env, "GITHUB_REPOSITORY"), "")
 	fs.StringVar(&o.githubURL, "github-url", "", "")
@@ -188,15 +177,10 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	if err := parseFlags(fs, args, env, verifyUsage); err != nil {
 		return o, err
 	}
-	if err := outputFormat(o.output, "text", "json"); err != nil {
+	if err := o.check(); err != nil {
 		return o, err
 	}
-	switch {
-	case o.cluster == "" && o.clustersFrom == "":
-		return o, fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
-	case o.cluster != "" && o.clustersFrom != "":
-		return o, fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
-	case o.timeout <= 0:
+	if o.timeout <= 0 {
 		return o, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
 	isPath := false
@@ -228,34 +212,16 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	default:
 		return o, fmt.Errorf("%w: --forge %q is not local, github or none", errUsage, o.forge)
 	}
-	if _, err := parseShard(o.shard); err != nil {
-		return o, err
-	}
 	return o, nil
 }
 
 func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env) (*clusterVerify, error) {
-	branch := o.branch
-	if branch == "" {
-		branch = "hydrated/" + cluster
-	}
-	snap, err := hydrate.ReadBranch(ctx, o.repo, branch, authFor(o.repo, env))
+	c, err := o.open(ctx, cluster, env)
 	if err != nil {
 		return nil, err
 	}
-	kctx := o.context
-	if kctx == "" {
-		kctx = cluster
-	}
-	client, err := kube.Connect(o.kubeconfig, kctx)
-	if err != nil {
-		return nil, err
-	}
-	apps, err := selectApps(snap, o.apps)
-	if err != nil {
-		return nil, err
-	}
-	res := &clusterVerify{Cluster: cluster, Branch: branch, Commit: snap.Commit}
+	snap, client, apps := c.snap, c.client, c.apps
+	res := &clusterVerify{Cluster: cluster, Branch: c.branch, Commit: snap.Commit}
 	run := func() error {
 		res.Apps = res.Apps[:0]
 		for _, a := range apps {
@@ -275,15 +241,12 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 		return nil, err
 	}
 	if len(o.apps) == 0 {
-		recorded, err := client.InventoryApps(ctx, kube.DefaultInventoryNamespace, branch)
+		removed, err := c.removed(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range snap.Apps {
-			delete(recorded, a.Name)
-		}
-		if len(recorded) > 0 {
-			res.Removed = recorded
+		if len(removed) > 0 {
+			res.Removed = removed
 		}
 	}
 	if o.heal {
@@ -414,10 +377,6 @@ func writeVerifyText(w io.Writer, c clusterVerify) {
 		fmt.Fprintf(w, "\n%s: %s\n", app, removedMessage(c.Removed[app]))
 	}
 	fmt.Fprintln(w)
-}
-
-func removedMessage(objects int) string {
-	return fmt.Sprintf("left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)", objects)
 }
 
 func writeVerifyTable(w io.Writer, c clusterVerify, markdown bool) {

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/kube"
+)
+
+// clusterTarget is what apply and verify share: which clusters, where their
+// hydrated branches are, how to reach them and which apps to look at.
+type clusterTarget struct {
+	cluster, repo, branch, kubeconfig, context, clustersFrom, shard, output string
+	apps                                                                    []string
+}
+
+// register adds the shared flags to fs.
+func (t *clusterTarget) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.cluster, "cluster", "", "")
+	fs.StringVar(&t.repo, "repo", ".", "")
+	fs.StringVar(&t.branch, "branch", "", "")
+	fs.StringVar(&t.kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&t.context, "context", "", "")
+	fs.Var((*stringList)(&t.apps), "app", "")
+	fs.StringVar(&t.clustersFrom, "clusters-from", "", "")
+	fs.StringVar(&t.shard, "shard", "", "")
+	fs.StringVar(&t.output, "o", "text", "")
+}
+
+// check validates the shared flags once parsed.
+func (t *clusterTarget) check() error {
+	if err := outputFormat(t.output, "text", "json"); err != nil {
+		return err
+	}
+	switch {
+	case t.cluster == "" && t.clustersFrom == "":
+		return fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
+	case t.cluster != "" && t.clustersFrom != "":
+		return fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
+	}
+	_, err := parseShard(t.shard)
+	return err
+}
+
+// clusters returns the cluster to work on, or the shard's clusters.
+func (t *clusterTarget) clusters() ([]string, error) {
+	if t.clustersFrom == "" {
+		return []string{t.cluster}, nil
+	}
+	return shardClusters(t.clustersFrom, t.shard)
+}
+
+// clusterConn is one cluster opened for work: its live branch, a client and
+// the apps selected.
+type clusterConn struct {
+	branch string
+	snap   *hydrate.Snapshot
+	client *kube.Client
+	apps   []hydrate.BranchApp
+}
+
+// open reads a cluster's branch (default hydrated/<cluster>), connects to
+// it (context default: the cluster name) and selects the apps.
+func (t *clusterTarget) open(ctx context.Context, cluster string, env Env) (*clusterConn, error) {
+	c := &clusterConn{branch: t.branch}
+	if c.branch == "" {
+		c.branch = "hydrated/" + cluster
+	}
+	var err error
+	if c.snap, err = hydrate.ReadBranch(ctx, t.repo, c.branch, authFor(t.repo, env)); err != nil {
+		return nil, err
+	}
+	kctx := t.context
+	if kctx == "" {
+		kctx = cluster
+	}
+	if c.client, err = kube.Connect(t.kubeconfig, kctx); err != nil {
+		return nil, err
+	}
+	if c.apps, err = selectApps(c.snap, t.apps); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// removed returns the apps whose inventory says they were applied from the
+// branch but that are no longer on it, with their object counts.
+func (c *clusterConn) removed(ctx context.Context) (map[string]int, error) {
+	recorded, err := c.client.InventoryApps(ctx, kube.DefaultInventoryNamespace, c.branch)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range c.snap.Apps {
+		delete(recorded, a.Name)
+	}
+	return recorded, nil
+}
+
+func removedMessage(objects int) string {
+	return fmt.Sprintf("left the branch; its %d objects remain in the cluster (apply --prune-removed deletes them)", objects)
+}
