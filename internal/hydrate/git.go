@@ -13,12 +13,13 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
 
 // Bot is the author and committer of hydrated commits.
@@ -249,7 +250,7 @@ func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plum
 		if parent != nil {
 			commit.ParentHashes = []plumbing.Hash{parent.Hash}
 		}
-		h, err := writeObject(stage, commit)
+		h, err := gitobj.Write(stage, commit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the commit of %s: %w", t.Branch, err)
 		}
@@ -459,85 +460,15 @@ func (s *staging) flush() error {
 	return w.Close()
 }
 
-// objectStore is where writeTree puts objects.
-type objectStore interface {
-	NewEncodedObject() plumbing.EncodedObject
-	SetEncodedObject(plumbing.EncodedObject) (plumbing.Hash, error)
-	HasEncodedObject(plumbing.Hash) error
-}
-
 // writeTree stores files as blobs and trees and returns the root tree.
-func writeTree(s objectStore, files map[string][]byte) (plumbing.Hash, error) {
-	type dir struct {
-		files map[string][]byte
-		dirs  map[string]map[string][]byte
-	}
-	d := dir{files: map[string][]byte{}, dirs: map[string]map[string][]byte{}}
+func writeTree(s gitobj.Store, files map[string][]byte) (plumbing.Hash, error) {
+	hashes := make(map[string]plumbing.Hash, len(files))
 	for p, c := range files {
-		if top, rest, ok := strings.Cut(p, "/"); ok {
-			if d.dirs[top] == nil {
-				d.dirs[top] = map[string][]byte{}
-			}
-			d.dirs[top][rest] = c
-		} else {
-			d.files[p] = c
-		}
-	}
-	var entries []object.TreeEntry
-	for name, c := range d.files {
-		h, err := writeBlob(s, c)
+		h, err := gitobj.Blob(s, c)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h})
+		hashes[p] = h
 	}
-	for name, sub := range d.dirs {
-		h, err := writeTree(s, sub)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		entries = append(entries, object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h})
-	}
-	// Git orders entries by name, a tree's name compared as if it ended in "/".
-	key := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
-	return writeObject(s, &object.Tree{Entries: entries})
-}
-
-func writeBlob(s objectStore, content []byte) (plumbing.Hash, error) {
-	h := plumbing.ComputeHash(plumbing.BlobObject, content)
-	if s.HasEncodedObject(h) == nil {
-		return h, nil
-	}
-	obj := s.NewEncodedObject()
-	obj.SetType(plumbing.BlobObject)
-	obj.SetSize(int64(len(content)))
-	w, err := obj.Writer()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if _, err := w.Write(content); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := w.Close(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return s.SetEncodedObject(obj)
-}
-
-type encoder interface {
-	Encode(plumbing.EncodedObject) error
-}
-
-func writeObject(s objectStore, o encoder) (plumbing.Hash, error) {
-	obj := s.NewEncodedObject()
-	if err := o.Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return s.SetEncodedObject(obj)
+	return gitobj.Files(s, hashes)
 }

@@ -10,11 +10,11 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -101,7 +101,7 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 			files[name] = h
 		}
 	}
-	tree, err := r.writeTree(files)
+	tree, err := gitobj.Files(r.Repo.Storer, files)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -113,11 +113,7 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	if !d.liveHead.IsZero() {
 		c.ParentHashes = []plumbing.Hash{d.liveHead}
 	}
-	obj := r.Repo.Storer.NewEncodedObject()
-	if err := c.Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	h, err := r.Repo.Storer.SetEncodedObject(obj)
+	h, err := gitobj.Write(r.Repo.Storer, c)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -160,41 +156,6 @@ func zeroToEmpty(h plumbing.Hash) string {
 func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
 	h, _, files, err := r.tree(r.Fleet.Config.StagingBranch(d.name))
 	return h, files, err
-}
-
-// writeTree stores a tree of existing blobs.
-func (r *Runner) writeTree(files map[string]plumbing.Hash) (plumbing.Hash, error) {
-	dirs := map[string]map[string]plumbing.Hash{}
-	var entries []object.TreeEntry
-	for p, h := range files {
-		if dir, rest, ok := strings.Cut(p, "/"); ok {
-			if dirs[dir] == nil {
-				dirs[dir] = map[string]plumbing.Hash{}
-			}
-			dirs[dir][rest] = h
-			continue
-		}
-		entries = append(entries, object.TreeEntry{Name: p, Mode: filemode.Regular, Hash: h})
-	}
-	for dir, sub := range dirs {
-		h, err := r.writeTree(sub)
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-		entries = append(entries, object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h})
-	}
-	key := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
-	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
-	obj := r.Repo.Storer.NewEncodedObject()
-	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return r.Repo.Storer.SetEncodedObject(obj)
 }
 
 // describe is the pull request's title and body: the dry commit, the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 )
 
@@ -405,20 +406,12 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 		if _, err := r.Repo.Reference(r.refName(live), true); err == nil {
 			continue
 		}
-		tree := r.Repo.Storer.NewEncodedObject()
-		if err := (&object.Tree{}).Encode(tree); err != nil {
-			return err
-		}
-		th, err := r.Repo.Storer.SetEncodedObject(tree)
+		th, err := gitobj.Tree(r.Repo.Storer, nil)
 		if err != nil {
 			return err
 		}
 		commit := &object.Commit{Author: hydrate.Bot, Committer: hydrate.Bot, TreeHash: th, Message: "start the live branch of " + c.Name + "\n"}
-		co := r.Repo.Storer.NewEncodedObject()
-		if err := commit.Encode(co); err != nil {
-			return err
-		}
-		h, err := r.Repo.Storer.SetEncodedObject(co)
+		h, err := gitobj.Write(r.Repo.Storer, commit)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
 
 // NotesRef holds Flotilla's notes.
@@ -153,7 +154,7 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 var errMoved = errors.New("notes ref moved")
 
 func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error {
-	blob, err := f.writeBlob(content)
+	blob, err := gitobj.Blob(f.repo.Storer, content)
 	if err != nil {
 		return err
 	}
@@ -173,32 +174,11 @@ func (f *Forge) commit(sha string, content []byte, parent *object.Commit) error 
 	return f.commitRef(NotesRef, entries, parent, "Notes added by flotilla verify\n")
 }
 
-func (f *Forge) writeBlob(content []byte) (plumbing.Hash, error) {
-	blob := f.repo.Storer.NewEncodedObject()
-	blob.SetType(plumbing.BlobObject)
-	w, err := blob.Writer()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if _, err := w.Write(content); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if err := w.Close(); err != nil {
-		return plumbing.ZeroHash, err
-	}
-	return f.repo.Storer.SetEncodedObject(blob)
-}
-
 // commitRef commits a tree of entries on parent and moves ref there with a
 // compare-and-set; errMoved when another writer moved it first.
 func (f *Forge) commitRef(ref plumbing.ReferenceName, entries []object.TreeEntry, parent *object.Commit, message string) error {
 	s := f.repo.Storer
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	to := s.NewEncodedObject()
-	if err := (&object.Tree{Entries: entries}).Encode(to); err != nil {
-		return err
-	}
-	treeHash, err := s.SetEncodedObject(to)
+	treeHash, err := gitobj.Tree(s, entries)
 	if err != nil {
 		return err
 	}
@@ -209,11 +189,7 @@ func (f *Forge) commitRef(ref plumbing.ReferenceName, entries []object.TreeEntry
 		c.ParentHashes = []plumbing.Hash{parent.Hash}
 		old = plumbing.NewHashReference(ref, parent.Hash)
 	}
-	co := s.NewEncodedObject()
-	if err := c.Encode(co); err != nil {
-		return err
-	}
-	h, err := s.SetEncodedObject(co)
+	h, err := gitobj.Write(s, c)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
 
 // StateRef holds the local forge's pull requests, reviews and comments as
@@ -102,7 +103,7 @@ func (f *Forge) update(change func(*state) error) error {
 }
 
 func (f *Forge) storeState(content []byte, parent *object.Commit) error {
-	blob, err := f.writeBlob(content)
+	blob, err := gitobj.Blob(f.repo.Storer, content)
 	if err != nil {
 		return err
 	}

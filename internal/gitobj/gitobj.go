@@ -1,0 +1,92 @@
+// Package gitobj writes Git objects — blobs, trees and commits — through
+// go-git's object storage. The hydrated branches, the promotion commits and
+// the local forge's state refs are all written with it.
+package gitobj
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Store is where objects are written: a repository's Storer, or a staging
+// area in front of it.
+type Store interface {
+	NewEncodedObject() plumbing.EncodedObject
+	SetEncodedObject(plumbing.EncodedObject) (plumbing.Hash, error)
+	HasEncodedObject(plumbing.Hash) error
+}
+
+// Blob stores content as a blob, unless the store has it already.
+func Blob(s Store, content []byte) (plumbing.Hash, error) {
+	h := plumbing.ComputeHash(plumbing.BlobObject, content)
+	if s.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	obj := s.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(content)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(obj)
+}
+
+// Write encodes and stores a tree or commit.
+func Write(s Store, o interface {
+	Encode(plumbing.EncodedObject) error
+}) (plumbing.Hash, error) {
+	obj := s.NewEncodedObject()
+	if err := o.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(obj)
+}
+
+// Tree stores a tree of entries, sorted as Git sorts them: by name, a
+// subtree's name compared as if it ended in "/".
+func Tree(s Store, entries []object.TreeEntry) (plumbing.Hash, error) {
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	return Write(s, &object.Tree{Entries: entries})
+}
+
+// Files stores the trees holding stored blobs at slash-separated paths and
+// returns the root tree.
+func Files(s Store, files map[string]plumbing.Hash) (plumbing.Hash, error) {
+	var entries []object.TreeEntry
+	dirs := map[string]map[string]plumbing.Hash{}
+	for p, h := range files {
+		if dir, rest, ok := strings.Cut(p, "/"); ok {
+			if dirs[dir] == nil {
+				dirs[dir] = map[string]plumbing.Hash{}
+			}
+			dirs[dir][rest] = h
+			continue
+		}
+		entries = append(entries, object.TreeEntry{Name: p, Mode: filemode.Regular, Hash: h})
+	}
+	for dir, sub := range dirs {
+		h, err := Files(s, sub)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h})
+	}
+	return Tree(s, entries)
+}
