@@ -43,6 +43,24 @@ type localPull struct {
 	Comments map[string]string `json:"comments,omitempty"` // marker -> body
 }
 
+// readState fetches the state ref (and refs, from a remote) and reads it.
+func (f *Forge) readState(ctx context.Context, refs ...string) (*state, error) {
+	if err := f.fetch(ctx, append([]string{string(StateRef)}, refs...)...); err != nil {
+		return nil, err
+	}
+	st, _, err := f.loadState()
+	return st, err
+}
+
+// readPull reads one pull request of the state.
+func (f *Forge) readPull(ctx context.Context, number int, refs ...string) (*localPull, error) {
+	st, err := f.readState(ctx, refs...)
+	if err != nil {
+		return nil, err
+	}
+	return st.find(number)
+}
+
 func (f *Forge) loadState() (*state, *object.Commit, error) {
 	st := &state{}
 	ref, err := f.repo.Reference(StateRef, true)
@@ -154,10 +172,7 @@ func (f *Forge) view(p *localPull) forge.PullRequest {
 
 // ListPullRequests lists pull requests, newest first.
 func (f *Forge) ListPullRequests(ctx context.Context, o forge.ListOptions) ([]forge.PullRequest, error) {
-	if err := f.fetch(ctx, string(StateRef), "refs/heads/*"); err != nil {
-		return nil, err
-	}
-	st, _, err := f.loadState()
+	st, err := f.readState(ctx, "refs/heads/*")
 	if err != nil {
 		return nil, err
 	}
@@ -173,14 +188,7 @@ func (f *Forge) ListPullRequests(ctx context.Context, o forge.ListOptions) ([]fo
 
 // GetPullRequest reads one pull request.
 func (f *Forge) GetPullRequest(ctx context.Context, number int) (*forge.PullRequest, error) {
-	if err := f.fetch(ctx, string(StateRef), "refs/heads/*"); err != nil {
-		return nil, err
-	}
-	st, _, err := f.loadState()
-	if err != nil {
-		return nil, err
-	}
-	p, err := st.find(number)
+	p, err := f.readPull(ctx, number, "refs/heads/*")
 	if err != nil {
 		return nil, err
 	}
@@ -331,14 +339,7 @@ func (f *Forge) Approve(ctx context.Context, number int, user, sha string) error
 
 // Reviews lists the recorded reviews, oldest first.
 func (f *Forge) Reviews(ctx context.Context, number int) ([]forge.Review, error) {
-	if err := f.fetch(ctx, string(StateRef)); err != nil {
-		return nil, err
-	}
-	st, _, err := f.loadState()
-	if err != nil {
-		return nil, err
-	}
-	p, err := st.find(number)
+	p, err := f.readPull(ctx, number)
 	if err != nil {
 		return nil, err
 	}
@@ -362,14 +363,7 @@ func (f *Forge) UpsertComment(ctx context.Context, number int, marker, body stri
 
 // Comments returns a pull request's comments, by marker.
 func (f *Forge) Comments(ctx context.Context, number int) (map[string]string, error) {
-	if err := f.fetch(ctx, string(StateRef)); err != nil {
-		return nil, err
-	}
-	st, _, err := f.loadState()
-	if err != nil {
-		return nil, err
-	}
-	p, err := st.find(number)
+	p, err := f.readPull(ctx, number)
 	if err != nil {
 		return nil, err
 	}
