@@ -38,7 +38,7 @@ func GenerateFleet(ctx context.Context, f *fleet.Fleet, repos Repos) ([]Generate
 				if l := findScalar(ls.Doc.Node, ae.Template); l > 0 {
 					line = l
 				} else if class == fleet.ClassGenerationFromParams {
-					gens := mapValue(mapValue(ls.Doc.Node, "spec"), "generators")
+					gens := fleet.MapValue(fleet.MapValue(ls.Doc.Node, "spec"), "generators")
 					if gens != nil && ae.Generator < len(gens.Content) {
 						line = gens.Content[ae.Generator].Line
 					}
@@ -95,24 +95,12 @@ func describeClass(c fleet.Class) string {
 func templateLine(ls *fleet.LoadedApplicationSet) int {
 	n := ls.Doc.Node
 	for _, k := range []string{"spec", "template", "metadata", "name"} {
-		n = mapValue(n, k)
+		n = fleet.MapValue(n, k)
 	}
 	if n != nil {
 		return n.Line
 	}
 	return ls.Line
-}
-
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // findScalar returns the line of the first scalar (value or key) equal to s.

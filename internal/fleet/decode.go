@@ -72,11 +72,11 @@ func (d Document) Kind() (apiVersion, kind string) {
 
 // Name returns metadata.name, or "".
 func (d Document) Name() string {
-	return scalarAt(child(d.Node, "metadata"), "name")
+	return scalarAt(MapValue(d.Node, "metadata"), "name")
 }
 
-// child returns the value node of key in a mapping node, or nil.
-func child(n *yaml.Node, key string) *yaml.Node {
+// MapValue returns the value node of key in a mapping node, or nil.
+func MapValue(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -89,7 +89,7 @@ func child(n *yaml.Node, key string) *yaml.Node {
 }
 
 func scalarAt(n *yaml.Node, key string) string {
-	c := child(n, key)
+	c := MapValue(n, key)
 	if c == nil || c.Kind != yaml.ScalarNode {
 		return ""
 	}

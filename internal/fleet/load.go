@@ -108,7 +108,7 @@ func (f *Fleet) loadConfig() error {
 		if len(docs) == 0 {
 			return 0
 		}
-		if n := child(child(docs[0].Node, "repos"), key); n != nil {
+		if n := MapValue(MapValue(docs[0].Node, "repos"), key); n != nil {
 			return n.Line
 		}
 		return 0
@@ -229,11 +229,11 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 // checkRequired enforces the fields the ApplicationSet CRD marks required,
 // which the API server checks before Argo CD ever sees the object.
 func checkRequired(ls *LoadedApplicationSet) error {
-	spec := child(ls.Doc.Node, "spec")
+	spec := MapValue(ls.Doc.Node, "spec")
 	var errs []error
 	need := func(n *yamlNode, path string, keys ...string) {
 		for _, k := range keys {
-			if child(n, k) == nil {
+			if MapValue(n, k) == nil {
 				line := ls.Line
 				if n != nil {
 					line = n.Line
@@ -256,11 +256,11 @@ func checkRequired(ls *LoadedApplicationSet) error {
 			return
 		}
 		need(t, path, "spec")
-		if s := child(t, "spec"); s != nil {
+		if s := MapValue(t, "spec"); s != nil {
 			need(s, path+".spec", "project", "destination")
 		}
 	}
-	checkTemplate(child(spec, "template"), "spec.template")
+	checkTemplate(MapValue(spec, "template"), "spec.template")
 	var walk func(gens *yamlNode, path string)
 	walk = func(gens *yamlNode, path string) {
 		if gens == nil {
@@ -269,25 +269,25 @@ func checkRequired(ls *LoadedApplicationSet) error {
 		for i, g := range gens.Content {
 			gp := path + "[" + itoa(i) + "]"
 			for _, kind := range []string{"list", "clusters", "git", "matrix", "merge"} {
-				n := child(g, kind)
+				n := MapValue(g, kind)
 				if n == nil {
 					continue
 				}
-				checkTemplate(child(n, "template"), gp+"."+kind+".template")
+				checkTemplate(MapValue(n, "template"), gp+"."+kind+".template")
 				switch kind {
 				case "git":
 					need(n, gp+".git", "repoURL", "revision")
 				case "matrix":
 					need(n, gp+".matrix", "generators")
-					walk(child(n, "generators"), gp+".matrix.generators")
+					walk(MapValue(n, "generators"), gp+".matrix.generators")
 				case "merge":
 					need(n, gp+".merge", "generators", "mergeKeys")
-					walk(child(n, "generators"), gp+".merge.generators")
+					walk(MapValue(n, "generators"), gp+".merge.generators")
 				}
 			}
 		}
 	}
-	walk(child(spec, "generators"), "spec.generators")
+	walk(MapValue(spec, "generators"), "spec.generators")
 	return errors.Join(errs...)
 }
 
