@@ -1,18 +1,6 @@
 // Command apply syncs a cluster from its hydrated branch. See apply --help.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/flotilla-dev/flotilla/internal/cli"
 
-	"github.com/flotilla-dev/flotilla/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Apply(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(cli.Apply) }
