@@ -203,16 +203,8 @@ func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []f
 	for i, g := range apps {
 		list[i] = g.App
 	}
-	switch format {
-	case "json":
-		return writeJSON(w, list)
-	case "yaml":
-		b, err := yaml.Marshal(list)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+	if format == "json" || format == "yaml" {
+		return writeData(w, format, list)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	byServer := map[string]string{}
@@ -244,6 +236,19 @@ func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []f
 	return err
 }
 
+// writeData writes v as JSON or YAML.
+func writeData(w io.Writer, format string, v any) error {
+	if format == "json" {
+		return writeJSON(w, v)
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
 // clusterEntry is one row of --list-clusters.
 type clusterEntry struct {
 	Name   string            `json:"name"`
@@ -270,16 +275,8 @@ func writeClusters(w io.Writer, clusters []fleet.Cluster, shards int, format str
 		}
 		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: shardOf(k, shards)})
 	}
-	switch format {
-	case "json":
-		return writeJSON(w, list)
-	case "yaml":
-		b, err := yaml.Marshal(list)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+	if format == "json" || format == "yaml" {
+		return writeData(w, format, list)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSERVER\tSHARD\tLABELS")
