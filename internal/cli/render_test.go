@@ -3,12 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 const testClusters = `apiVersion: flotilla.dev/v1alpha1
@@ -52,7 +52,6 @@ spec:
 // override content writes an empty file.
 func writeFleet(t *testing.T, overrides map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"clusters/clusters.yaml":   testClusters,
 		"applicationsets/web.yaml": testAppSet,
@@ -60,16 +59,7 @@ func writeFleet(t *testing.T, overrides map[string]string) string {
 	for k, v := range overrides {
 		files[k] = v
 	}
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return gittest.Files(t, files)
 }
 
 func renderCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -8,22 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
 
 const minimalAppSet = `apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
@@ -37,7 +24,7 @@ spec:
 
 func TestLoadInventory(t *testing.T) {
 	t.Parallel()
-	dir := writeFiles(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"applicationsets/a.yaml": minimalAppSet,
 		"clusters/nested/deep/c.yaml": `apiVersion: flotilla.dev/v1alpha1
 kind: Cluster
@@ -121,7 +108,7 @@ func TestLoadErrors(t *testing.T) {
 			for k, v := range tt.files {
 				files[k] = v
 			}
-			_, err := Load(writeFiles(t, files))
+			_, err := Load(gittest.Files(t, files))
 			if err == nil {
 				t.Fatal("no error")
 			}

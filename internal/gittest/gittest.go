@@ -1,5 +1,6 @@
 // Package gittest makes real Git repositories for tests with the git
-// command: fleets with deterministic commits, and bare remotes.
+// command: fleets with deterministic commits, bare remotes, and the file
+// trees they start from.
 package gittest
 
 import (
@@ -73,4 +74,21 @@ func Refs(t testing.TB, repo, prefix string) string {
 func Show(t testing.TB, repo, rev, path string) string {
 	t.Helper()
 	return Git(t, repo, "show", rev+":"+path)
+}
+
+// Files writes files (slash-separated path -> content) under a new
+// temporary directory and returns it.
+func Files(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -14,27 +14,13 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 type diskRepo string
 
 func (d diskRepo) Checkout(context.Context, string, string) (string, string, error) {
 	return string(d), "", nil
-}
-
-func repo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 func app(name, path, ns string, k *fleet.ApplicationSourceKustomize, d *fleet.ApplicationSourceDirectory) *fleet.Application {
@@ -58,7 +44,7 @@ spec:
 
 func TestKustomizeOptions(t *testing.T) {
 	t.Parallel()
-	dir := repo(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"base/kustomization.yaml": "resources: [deployment.yaml]\nimages: [{name: other, newTag: '2'}]\n",
 		"base/deployment.yaml":    deployment,
 	})
@@ -114,7 +100,7 @@ spec:
 
 func TestNamespaceDefaultingAndOrder(t *testing.T) {
 	t.Parallel()
-	dir := repo(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"app/all.yaml": `apiVersion: example.com/v1
 kind: Widget
 metadata: {name: w}
@@ -161,7 +147,7 @@ metadata: {name: team}
 func TestDirectoryRecurseIncludeExclude(t *testing.T) {
 	t.Parallel()
 	cm := func(n string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + n + "}\n" }
-	dir := repo(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"d/a.yaml": cm("a"), "d/b.yml": cm("b"), "d/c.json": `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}`,
 		"d/notes.txt": "not yaml", "d/sub/d.yaml": cm("d"), "d/sub/skip.yaml": cm("skip"),
 	})
@@ -190,7 +176,7 @@ func TestDirectoryRecurseIncludeExclude(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	dir := repo(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"remote/kustomization.yaml": "resources:\n- https://github.com/example/repo//base?ref=v1\n",
 		"chart/Chart.yaml":          "name: x\n",
 		"ok/cm.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
@@ -222,7 +208,7 @@ func TestRefusals(t *testing.T) {
 // TestIdenticalBuildsRunOnce renders one source for many apps at once.
 func TestIdenticalBuildsRunOnce(t *testing.T) {
 	t.Parallel()
-	dir := repo(t, map[string]string{"base/kustomization.yaml": "resources: [deployment.yaml]\n", "base/deployment.yaml": deployment})
+	dir := gittest.Files(t, map[string]string{"base/kustomization.yaml": "resources: [deployment.yaml]\n", "base/deployment.yaml": deployment})
 	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -271,7 +257,7 @@ func TestEncodeMatchesSigsYAML(t *testing.T) {
 func TestSharedOutputEqualsOwnOutput(t *testing.T) {
 	t.Parallel()
 	configMap := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {note: " + placeholder + "}\n"
-	dir := repo(t, map[string]string{
+	dir := gittest.Files(t, map[string]string{
 		"base/kustomization.yaml":  "resources: [deployment.yaml]\n",
 		"base/deployment.yaml":     deployment,
 		"odd/kustomization.yaml":   "resources: [deployment.yaml, cm.yaml]\n",
