@@ -12,6 +12,19 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
+// when is the render time of every test publish.
+var when = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// openFleet opens a fleet checkout and names its head as the dry commit.
+func openFleet(t *testing.T, checkout string) (*git.Repository, DryCommit) {
+	t.Helper()
+	repo, err := git.PlainOpen(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
+}
+
 func tree(cluster, replicas string) *Tree {
 	return &Tree{
 		Cluster: fleet.Cluster{Name: cluster, Server: "https://" + cluster},
@@ -28,12 +41,7 @@ func tree(cluster, replicas string) *Tree {
 func TestPublishRetriesALostRace(t *testing.T) {
 	t.Parallel()
 	checkout, origin := gittest.Fleet(t, t.TempDir())
-	repo, err := git.PlainOpen(checkout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
-	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Remote: origin}
 	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when); err != nil {
 		t.Fatal(err)
@@ -78,12 +86,7 @@ func TestPublishRetriesALostRace(t *testing.T) {
 func TestPublishLocalBranches(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, t.TempDir())
-	repo, err := git.PlainOpen(checkout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
-	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Attempts: 1}
 	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1")}, dry, when); err != nil {
 		t.Fatal(err)
@@ -94,7 +97,7 @@ func TestPublishLocalBranches(t *testing.T) {
 	pub.BeforePush = func(int) {
 		gittest.Git(t, checkout, "branch", "-f", "hydrated/a-next", "main")
 	}
-	_, err = pub.Publish(t.Context(), []*Tree{tree("a", "2")}, dry, when)
+	_, err := pub.Publish(t.Context(), []*Tree{tree("a", "2")}, dry, when)
 	if err == nil || !strings.Contains(err.Error(), "moved while rendering") {
 		t.Fatalf("err = %v, want a lost race", err)
 	}
@@ -127,12 +130,7 @@ func TestFilesKeepMetadataOfUnchangedApps(t *testing.T) {
 func TestPublishToANewEmptyRemote(t *testing.T) {
 	t.Parallel()
 	checkout, origin := gittest.Fleet(t, t.TempDir())
-	repo, err := git.PlainOpen(checkout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dry := DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
-	when := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	repo, dry := openFleet(t, checkout)
 	trees := []*Tree{tree("a", "1"), tree("b", "1")}
 	// Twice: the second run's fetch records origin's branches.
 	for range 2 {
