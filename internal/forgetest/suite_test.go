@@ -1,8 +1,10 @@
 package forgetest_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,26 +65,30 @@ func TestSuiteLocal(t *testing.T) {
 			commitOn(t, checkout, branch, base, file, content)
 			return gittest.Git(t, checkout, "rev-parse", "HEAD")
 		},
-		Approve: func(t *testing.T, number int, user, sha string) {
-			if err := f.Approve(t.Context(), number, user, sha); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Comments: func(t *testing.T, number int) []string {
-			cs, err := f.Comments(t.Context(), number)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out []string
-			for _, c := range cs {
-				out = append(out, c)
-			}
-			return out
-		},
+		Approve:  localApprove(f),
+		Comments: localComments(f),
 		Parents: func(t *testing.T, branch string) []string {
 			return strings.Fields(gittest.Git(t, checkout, "rev-parse", branch+"^1", branch+"^2"))
 		},
 	})
+}
+
+func localApprove(f *local.Forge) func(t *testing.T, number int, user, sha string) {
+	return func(t *testing.T, number int, user, sha string) {
+		if err := f.Approve(t.Context(), number, user, sha); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func localComments(f *local.Forge) func(t *testing.T, number int) []string {
+	return func(t *testing.T, number int) []string {
+		cs, err := f.Comments(t.Context(), number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Collect(maps.Values(cs))
+	}
 }
 
 // TestSuiteLocalRemote runs the suite with the local forge against a plain
@@ -106,22 +112,8 @@ func TestSuiteLocalRemote(t *testing.T) {
 			gittest.Git(t, checkout, "push", "-q", "-f", "origin", branch)
 			return gittest.Git(t, checkout, "rev-parse", "HEAD")
 		},
-		Approve: func(t *testing.T, number int, user, sha string) {
-			if err := a.Approve(t.Context(), number, user, sha); err != nil {
-				t.Fatal(err)
-			}
-		},
-		Comments: func(t *testing.T, number int) []string {
-			cs, err := a.Comments(t.Context(), number)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out []string
-			for _, c := range cs {
-				out = append(out, c)
-			}
-			return out
-		},
+		Approve:  localApprove(a),
+		Comments: localComments(a),
 		Parents: func(t *testing.T, branch string) []string {
 			return strings.Fields(gittest.Git(t, bare, "rev-parse", branch+"^1", branch+"^2"))
 		},
