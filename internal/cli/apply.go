@@ -177,10 +177,16 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 	}
 	res := &clusterApply{Cluster: cluster, Branch: c.branch, Commit: c.snap.Commit}
 	code := ExitOK
+	// inUse: namespaces the branch's apps use, kept when removed apps go.
+	inUse := map[string]bool{}
 	for _, a := range c.apps {
 		app, err := kubeApp(a, c.snap)
 		if err != nil {
 			return res, ExitUsage, err
+		}
+		inUse[app.Namespace] = true
+		for _, u := range app.Objects {
+			inUse[u.GetNamespace()] = true
 		}
 		r, err := c.client.Apply(ctx, app, kube.Options{
 			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
@@ -196,7 +202,7 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 		}
 	}
 	if len(o.apps) == 0 {
-		if rc, err := removeApps(ctx, o, c, res, env); err != nil {
+		if rc, err := removeApps(ctx, o, c, inUse, res, env); err != nil {
 			return res, ExitFailed, err
 		} else if rc > code {
 			code = rc
@@ -207,21 +213,10 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 
 // removeApps reports the apps that left the branch but still have objects
 // in the cluster or, with --prune-removed, deletes what they left.
-func removeApps(ctx context.Context, o applyOptions, c *clusterConn, res *clusterApply, env Env) (int, error) {
+func removeApps(ctx context.Context, o applyOptions, c *clusterConn, inUse map[string]bool, res *clusterApply, env Env) (int, error) {
 	removed, err := c.removed(ctx)
 	if err != nil {
 		return ExitFailed, err
-	}
-	inUse := map[string]bool{}
-	for _, a := range c.apps {
-		inUse[a.Metadata.Flotilla.Destination.Namespace] = true
-		objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
-		if err != nil {
-			return ExitUsage, err
-		}
-		for _, u := range objs {
-			inUse[u.GetNamespace()] = true
-		}
 	}
 	code := ExitOK
 	for _, name := range slices.Sorted(maps.Keys(removed)) {
