@@ -98,7 +98,12 @@ func (c *Client) ReadInventory(ctx context.Context, namespace, app string) (*Inv
 	if err != nil {
 		return nil, fmt.Errorf("read inventory %s/%s: %w", namespace, app, err)
 	}
-	inv.resourceVersion = cm.GetResourceVersion()
+	return inventoryOf(cm), nil
+}
+
+// inventoryOf reads an inventory from its parent ConfigMap.
+func inventoryOf(cm *unstructured.Unstructured) *Inventory {
+	inv := &Inventory{App: cm.GetName(), Entries: map[string]Entry{}, resourceVersion: cm.GetResourceVersion()}
 	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
 	inv.Commit, inv.Branch, inv.AppliedAt = data["commit"], data["branch"], data["appliedAt"]
 	for _, line := range strings.Split(data["objects"], "\n") {
@@ -114,7 +119,7 @@ func (c *Client) ReadInventory(ctx context.Context, namespace, app string) (*Inv
 		e.Created = len(f) > 3 && f[3] == "created"
 		inv.Entries[e.Key()] = e
 	}
-	return inv, nil
+	return inv
 }
 
 // writeInventory writes the parent ConfigMap with the ApplySet labels, the

@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // InventoryApps returns the apps that have an inventory in namespace
@@ -24,15 +23,10 @@ func (c *Client) InventoryApps(ctx context.Context, namespace, branch string) (m
 	}
 	out := map[string]int{}
 	for _, cm := range list.Items {
-		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
-		if data["branch"] != branch || cm.GetLabels()[LabelApplySetID] != ApplySetID(cm.GetName(), namespace) {
-			continue
+		inv := inventoryOf(&cm)
+		if inv.Branch == branch && cm.GetLabels()[LabelApplySetID] == ApplySetID(inv.App, namespace) {
+			out[inv.App] = len(inv.Entries)
 		}
-		inv, err := c.ReadInventory(ctx, namespace, cm.GetName())
-		if err != nil {
-			return nil, err
-		}
-		out[cm.GetName()] = len(inv.Entries)
 	}
 	return out, nil
 }
