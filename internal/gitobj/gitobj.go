@@ -26,6 +26,10 @@ func Blob(s Store, content []byte) (plumbing.Hash, error) {
 	if s.HasEncodedObject(h) == nil {
 		return h, nil
 	}
+	if p, ok := s.(*Pack); ok {
+		p.add(plumbing.BlobObject, h, content) // no copy
+		return h, nil
+	}
 	obj := s.NewEncodedObject()
 	obj.SetType(plumbing.BlobObject)
 	obj.SetSize(int64(len(content)))
