@@ -1,23 +1,26 @@
 package hydrate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
@@ -74,21 +77,28 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		if err != nil {
 			return nil, fmt.Errorf("read the hydrated branches: %w", err)
 		}
-		stage := newStaging(p.Repo.Storer)
-		results, updates, err := p.prepare(stage, trees, heads, dry, when)
+		// The new objects: everything in the new trees that their parents
+		// do not hold. The same pack is stored locally and sent.
+		known := map[plumbing.Hash]bool{}
+		pack := gitobj.NewPack(func(h plumbing.Hash) bool { return known[h] })
+		results, updates, err := p.prepare(pack, known, trees, heads, dry, when)
 		if err != nil {
 			return nil, err
 		}
 		if len(updates) == 0 {
 			return results, nil
 		}
-		if err := stage.flush(); err != nil {
+		enc, err := pack.Encode()
+		if err == nil {
+			err = pack.Store(p.Repo.Storer, enc)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("write hydrated commits: %w", err)
 		}
 		if p.BeforePush != nil {
 			p.BeforePush(attempt)
 		}
-		err = p.update(ctx, updates)
+		err = p.update(ctx, updates, enc.Bytes)
 		if err == nil {
 			return results, nil
 		}
@@ -134,70 +144,130 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 	return out, nil
 }
 
-// remoteName names the anonymous remote; it is never saved in the config.
-const remoteName = "flotilla"
-
-func (p *Publisher) remote() *git.Remote {
-	return git.NewRemote(p.Repo.Storer, &config.RemoteConfig{Name: remoteName, URLs: []string{p.Remote}})
-}
-
-// fetch brings the remote's branches under the trees' common prefix into
-// refs/flotilla/remote/, pruning deleted ones.
-func (p *Publisher) fetch(ctx context.Context, trees []*Tree) error {
-	prefixes := map[string]bool{}
+// fetch makes the remote-tracking refs under refs/flotilla/remote/ equal
+// the remote's branches under the trees' common prefixes: it brings the
+// objects this checkout lacks and drops the refs of deleted branches.
+//
+// It talks to upload-pack itself rather than through go-git's Fetch, whose
+// Prune maps a forced refspec wrongly (go-git/go-git#2354) and so deletes
+// and rewrites every tracking ref on every run.
+func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (err error) {
+	var prefixes []string
 	for _, t := range trees {
 		i := strings.LastIndex(t.Branch, "/")
-		prefixes[t.Branch[:i+1]] = true
+		if pre := t.Branch[:i+1]; !slices.Contains(prefixes, pre) {
+			prefixes = append(prefixes, pre)
+		}
 	}
-	var specs []config.RefSpec
-	for pre := range prefixes {
-		specs = append(specs, config.RefSpec("+refs/heads/"+pre+"*:"+trackingPrefix+pre+"*"))
+	under := func(branch string) bool {
+		return slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(branch, pre) })
 	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i] < specs[j] })
-	err := p.remote().FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: specs, Auth: p.Auth, Prune: true, Tags: git.NoTags})
-	switch {
-	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
-		return nil
-	case errors.Is(err, transport.ErrEmptyRemoteRepository) || isNoMatchingRef(err):
-		// The remote has none of the branches; a fetch prunes nothing then,
-		// so forget what this checkout saw of them before (perhaps on
-		// another remote).
-		return p.forgetTracking(prefixes)
-	default:
-		return fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err)
-	}
-}
+	fail := func(err error) error { return fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err) }
 
-// forgetTracking deletes the remote-tracking refs under the prefixes.
-func (p *Publisher) forgetTracking(prefixes map[string]bool) error {
+	cl, ep, err := endpoint(p.Remote)
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := cl.NewUploadPackSession(ep, p.Auth)
+	if err != nil {
+		return fail(err)
+	}
+	defer sess.Close()
+	remote := map[string]plumbing.Hash{} // branch → head
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	switch {
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+	case err != nil:
+		return fail(err)
+	default:
+		for name, h := range ar.References {
+			if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && under(branch) {
+				remote[branch] = h
+			}
+		}
+	}
+
+	tracked := map[string]plumbing.Hash{}
 	refs, err := p.Repo.Storer.IterReferences()
 	if err != nil {
 		return err
 	}
-	var stale []plumbing.ReferenceName
 	_ = refs.ForEach(func(r *plumbing.Reference) error {
-		for pre := range prefixes {
-			if strings.HasPrefix(r.Name().String(), trackingPrefix+pre) {
-				stale = append(stale, r.Name())
-				break
-			}
+		if branch, ok := strings.CutPrefix(r.Name().String(), trackingPrefix); ok && under(branch) && r.Type() == plumbing.HashReference {
+			tracked[branch] = r.Hash()
 		}
 		return nil
 	})
-	for _, name := range stale {
-		if err := p.Repo.Storer.RemoveReference(name); err != nil {
-			return fmt.Errorf("forget %s: %w", name, err)
+
+	var wants, haves []plumbing.Hash
+	for _, h := range remote {
+		if p.Repo.Storer.HasEncodedObject(h) != nil && !slices.Contains(wants, h) {
+			wants = append(wants, h)
+		}
+	}
+	for _, h := range tracked {
+		if p.Repo.Storer.HasEncodedObject(h) == nil && !slices.Contains(haves, h) {
+			haves = append(haves, h)
+		}
+	}
+	if len(wants) > 0 {
+		slices.SortFunc(wants, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(haves, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+		req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+		if ar.Capabilities.Supports(capability.NoProgress) {
+			_ = req.Capabilities.Set(capability.NoProgress)
+		}
+		req.Wants, req.Haves = wants, haves
+		resp, err := sess.UploadPack(ctx, req)
+		if err != nil {
+			return fail(err)
+		}
+		var r io.Reader = resp
+		switch {
+		case req.Capabilities.Supports(capability.Sideband64k):
+			r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+		case req.Capabilities.Supports(capability.Sideband):
+			r = sideband.NewDemuxer(sideband.Sideband, resp)
+		}
+		err = packfile.UpdateObjectStorage(p.Repo.Storer, r)
+		if cerr := resp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+
+	for branch := range tracked {
+		if _, ok := remote[branch]; !ok {
+			if err := p.Repo.Storer.RemoveReference(plumbing.ReferenceName(trackingPrefix + branch)); err != nil {
+				return err
+			}
+		}
+	}
+	for branch, h := range remote {
+		if tracked[branch] != h {
+			if err := p.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(trackingPrefix+branch), h)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func isNoMatchingRef(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "couldn't find remote ref") || errors.Is(err, git.NoMatchingRefSpecError{}))
+// endpoint resolves url to its transport.
+func endpoint(url string) (transport.Transport, *transport.Endpoint, error) {
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := client.NewClient(ep)
+	return cl, ep, err
 }
 
-// prepare builds the commits of the trees that changed.
-func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+// prepare builds the commits of the trees that changed into pack, adding
+// every object of the branches' current trees to known.
+func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
 	var (
 		results []Result
 		updates []update
@@ -218,7 +288,7 @@ func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plum
 				return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
 			parent = c
-			if old, err = gitFiles(tr); err != nil {
+			if old, err = gitFiles(tr, known); err != nil {
 				return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
 		}
@@ -239,7 +309,7 @@ func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plum
 				continue
 			}
 		}
-		treeHash, err := writeTree(stage, files)
+		treeHash, err := writeTree(pack, files)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
 		}
@@ -250,7 +320,7 @@ func (p *Publisher) prepare(stage *staging, trees []*Tree, heads map[string]plum
 		if parent != nil {
 			commit.ParentHashes = []plumbing.Hash{parent.Hash}
 		}
-		h, err := gitobj.Write(stage, commit)
+		h, err := gitobj.Write(pack, commit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the commit of %s: %w", t.Branch, err)
 		}
@@ -295,8 +365,8 @@ func short(sha string) string {
 }
 
 // update moves the branches: compare-and-set on local refs, or one atomic
-// fast-forward push.
-func (p *Publisher) update(ctx context.Context, updates []update) error {
+// push of pack with the expected old value of every branch.
+func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) error {
 	if p.Remote == "" {
 		for _, u := range updates {
 			name := plumbing.ReferenceName("refs/heads/" + u.branch)
@@ -323,16 +393,62 @@ func (p *Publisher) update(ctx context.Context, updates []update) error {
 		}
 		return nil
 	}
-	var specs []config.RefSpec
+	if err := p.push(ctx, updates, pack); err != nil {
+		return err
+	}
+	// The remote now has the new heads: track them, so the next run's
+	// fetch has nothing to bring.
 	for _, u := range updates {
-		local := plumbing.ReferenceName("refs/flotilla/out/" + u.branch)
-		if err := p.Repo.Storer.SetReference(plumbing.NewHashReference(local, u.new)); err != nil {
+		ref := plumbing.NewHashReference(plumbing.ReferenceName(trackingPrefix+u.branch), u.new)
+		if err := p.Repo.Storer.SetReference(ref); err != nil {
 			return err
 		}
-		specs = append(specs, config.RefSpec(string(local)+":refs/heads/"+u.branch))
 	}
-	err := p.remote().PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: specs, Auth: p.Auth, Atomic: true})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+	return nil
+}
+
+// push sends pack and every branch's update in one receive-pack request.
+// The server moves a branch only if it is still at the old value the
+// update names, and with the atomic capability moves all or none.
+func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) error {
+	cl, ep, err := endpoint(p.Remote)
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", p.Remote, err)
+	}
+	sess, err := cl.NewReceivePackSession(ep, p.Auth)
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", p.Remote, err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", p.Remote, err)
+	}
+	remoteRefs, err := ar.AllReferences()
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", p.Remote, err)
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	if ar.Capabilities.Supports(capability.Atomic) {
+		_ = req.Capabilities.Set(capability.Atomic)
+	}
+	for _, u := range updates {
+		name := plumbing.ReferenceName("refs/heads/" + u.branch)
+		cur := plumbing.ZeroHash
+		if ref, err := remoteRefs.Reference(name); err == nil {
+			cur = ref.Hash()
+		}
+		if cur != u.old {
+			return fmt.Errorf("%w: %s is at %s on the remote, expected %s", ErrRace, u.branch, cur, u.old)
+		}
+		req.Commands = append(req.Commands, &packp.Command{Name: name, Old: u.old, New: u.new})
+	}
+	req.Packfile = io.NopCloser(bytes.NewReader(pack))
+	rs, err := sess.ReceivePack(ctx, req)
+	if err == nil && rs != nil {
+		err = rs.Error()
+	}
+	if err == nil {
 		return nil
 	}
 	msg := err.Error()
@@ -350,8 +466,13 @@ type gitOld struct {
 	hashes map[string]plumbing.Hash
 }
 
-func gitFiles(t *object.Tree) (*gitOld, error) {
+// gitFiles reads a tree's file list, adding the hash of every object in it
+// to known (when not nil).
+func gitFiles(t *object.Tree, known map[plumbing.Hash]bool) (*gitOld, error) {
 	g := &gitOld{tree: t, hashes: map[string]plumbing.Hash{}}
+	if known != nil {
+		known[t.Hash] = true
+	}
 	walker := object.NewTreeWalker(t, true, nil)
 	defer walker.Close()
 	for {
@@ -361,6 +482,9 @@ func gitFiles(t *object.Tree) (*gitOld, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if known != nil {
+			known[entry.Hash] = true
 		}
 		if entry.Mode.IsFile() {
 			g.hashes[name] = entry.Hash
@@ -397,67 +521,6 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte(s), true
-}
-
-// staging collects new objects in memory and writes them to the repository
-// as one packfile: thousands of small loose objects, one file each, would
-// cost more than everything else a render does.
-type staging struct {
-	repo   storer.EncodedObjectStorer
-	mem    *memory.ObjectStorage
-	hashes []plumbing.Hash
-}
-
-func newStaging(repo storer.EncodedObjectStorer) *staging {
-	st := memory.NewStorage()
-	return &staging{repo: repo, mem: &st.ObjectStorage}
-}
-
-func (s *staging) NewEncodedObject() plumbing.EncodedObject { return &plumbing.MemoryObject{} }
-
-func (s *staging) HasEncodedObject(h plumbing.Hash) error {
-	if s.mem.HasEncodedObject(h) == nil {
-		return nil
-	}
-	return s.repo.HasEncodedObject(h)
-}
-
-func (s *staging) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error) {
-	h := o.Hash()
-	if s.HasEncodedObject(h) == nil {
-		return h, nil
-	}
-	s.hashes = append(s.hashes, h)
-	return s.mem.SetEncodedObject(o)
-}
-
-// flush writes the staged objects into the repository.
-func (s *staging) flush() error {
-	if len(s.hashes) == 0 {
-		return nil
-	}
-	pw, ok := s.repo.(storer.PackfileWriter)
-	if !ok {
-		for _, h := range s.hashes {
-			o, err := s.mem.EncodedObject(plumbing.AnyObject, h)
-			if err != nil {
-				return err
-			}
-			if _, err := s.repo.SetEncodedObject(o); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	w, err := pw.PackfileWriter()
-	if err != nil {
-		return err
-	}
-	if _, err := packfile.NewEncoder(w, s.mem, false).Encode(s.hashes, 10); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
 }
 
 // writeTree stores files as blobs and trees and returns the root tree.

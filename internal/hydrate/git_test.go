@@ -166,3 +166,65 @@ func TestPublishToANewEmptyRemote(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishRecreatesADeletedBranch: someone deletes one hydrated branch on
+// the remote. The next run must see it gone — not trust what this checkout
+// fetched before — and push it again, though its content did not change.
+func TestPublishRecreatesADeletedBranch(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	trees := []*Tree{tree("a", "1"), tree("b", "1")}
+	for range 2 {
+		if _, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gittest.Git(t, origin, "update-ref", "-d", "refs/heads/hydrated/b-next")
+	results, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		switch r.Branch {
+		case "hydrated/a-next":
+			if r.Updated {
+				t.Errorf("%s changed nothing but was updated", r.Branch)
+			}
+		case "hydrated/b-next":
+			if !r.Updated || r.Old != "" {
+				t.Errorf("%s: updated %v, old %q; want it pushed again as a new branch", r.Branch, r.Updated, r.Old)
+			}
+		}
+	}
+	if got := gittest.Show(t, origin, "hydrated/b-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 1") {
+		t.Errorf("hydrated/b-next on the remote:\n%s", got)
+	}
+}
+
+// TestPublishSendsEveryObjectTheRemoteLacks: the pushed pack holds what the
+// new trees have and their parents do not — including a blob this checkout
+// already had for another reason (here, the same bytes committed in the
+// fleet), which the hydrated remote has never seen. The remote must be
+// complete after each of several publishes.
+func TestPublishSendsEveryObjectTheRemoteLacks(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, gittest.Files(t, map[string]string{"copy.yaml": "kind: Deployment\nspec:\n  replicas: 7\n"}))
+	remote := filepath.Join(t.TempDir(), "hydrated.git")
+	gittest.Git(t, filepath.Dir(remote), "init", "-q", "--bare", remote)
+	repo, dry := openFleet(t, checkout)
+	for _, step := range [][]*Tree{
+		{tree("a", "1")},
+		{tree("a", "2"), tree("b", "1")},
+		{tree("a", "7"), tree("b", "1"), tree("c", "7")},
+	} {
+		if _, err := (&Publisher{Repo: repo, Remote: remote}).Publish(t.Context(), step, dry, when); err != nil {
+			t.Fatal(err)
+		}
+		gittest.Git(t, remote, "fsck", "--strict", "--no-dangling")
+	}
+	if got := gittest.Show(t, remote, "hydrated/c-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 7") {
+		t.Errorf("hydrated/c-next on the remote:\n%s", got)
+	}
+	gittest.Git(t, checkout, "fsck", "--strict", "--no-dangling")
+}
