@@ -55,3 +55,11 @@ func TestFilesMatchesGit(t *testing.T) {
 		t.Errorf("Blob again: %s, %v", h, err)
 	}
 }
+
+func TestBlobHashIsGits(t *testing.T) {
+	for _, c := range []string{"", "x", "kind: ConfigMap\n", strings.Repeat("long ", 10_000)} {
+		if got, want := BlobHash([]byte(c)), plumbing.ComputeHash(plumbing.BlobObject, []byte(c)); got != want {
+			t.Errorf("BlobHash(%.20q) = %s, want %s", c, got, want)
+		}
+	}
+}

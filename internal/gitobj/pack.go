@@ -263,7 +263,8 @@ func (p *Pack) Store(s storer.EncodedObjectStorer, e *Encoded) error {
 }
 
 // writeFileAtomic writes data to a temporary file in dir and renames it to
-// name, so no reader sees half a file.
+// name, so no reader sees half a file. The file is read-only, as git leaves
+// its packs.
 func writeFileAtomic(fs billy.Filesystem, dir, name string, data []byte) (err error) {
 	f, err := fs.TempFile(dir, "tmp_flotilla_")
 	if err != nil {
@@ -280,6 +281,9 @@ func writeFileAtomic(fs billy.Filesystem, dir, name string, data []byte) (err er
 	}
 	if err = f.Close(); err != nil {
 		return err
+	}
+	if c, ok := fs.(billy.Chmod); ok {
+		_ = c.Chmod(f.Name(), 0o444)
 	}
 	return fs.Rename(f.Name(), name)
 }

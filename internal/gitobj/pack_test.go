@@ -77,6 +77,11 @@ func TestPackIsReadByGit(t *testing.T) {
 
 	base := filepath.Join(dir, "objects", "pack", "pack-"+enc.Checksum.String())
 	gitCmd(t, dir, "verify-pack", base+".idx")
+	for _, ext := range []string{".pack", ".idx"} {
+		if st, err := os.Stat(base + ext); err != nil || st.Mode().Perm() != 0o444 {
+			t.Errorf("%s: %v, mode %v; want a read-only file like git's", ext, err, st.Mode())
+		}
+	}
 	copyDir := t.TempDir()
 	copied := filepath.Join(copyDir, "copy.pack")
 	if err := os.WriteFile(copied, enc.Bytes, 0o644); err != nil {

@@ -276,7 +276,10 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		r := Result{Cluster: t.Cluster.Name, Branch: t.Branch}
 		head := heads[t.Branch]
 		old := Old(MapFiles(nil))
-		var parent *object.Commit
+		var (
+			parent *object.Commit
+			gold   *gitOld
+		)
 		if !head.IsZero() {
 			r.Old = head.String()
 			c, err := p.Repo.CommitObject(head)
@@ -288,16 +291,21 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 				return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
 			parent = c
-			if old, err = gitFiles(tr, known); err != nil {
+			if gold, err = gitFiles(tr, known); err != nil {
 				return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
 			}
+			old = gold
 		}
 		files, change, err := t.Files(old, dry)
 		if err != nil {
 			return nil, nil, fmt.Errorf("build the tree of %s: %w", t.Branch, err)
 		}
 		r.Change = change
-		if Unchanged(files, old) {
+		sums := make(map[string]plumbing.Hash, len(files))
+		for path, content := range files {
+			sums[path] = gitobj.BlobHash(content)
+		}
+		if gold.same(sums) {
 			r.Change = Change{Objects: change.Objects}
 			results = append(results, r)
 			continue
@@ -309,7 +317,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 				continue
 			}
 		}
-		treeHash, err := writeTree(pack, files)
+		treeHash, err := writeTree(pack, files, sums)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
 		}
@@ -505,7 +513,21 @@ func (g *gitOld) Has(path string) bool { _, ok := g.hashes[path]; return ok }
 
 func (g *gitOld) Same(path string, content []byte) bool {
 	h, ok := g.hashes[path]
-	return ok && h == plumbing.ComputeHash(plumbing.BlobObject, content)
+	return ok && h == gitobj.BlobHash(content)
+}
+
+// same reports whether the files with these blob hashes are exactly the
+// tree's (false for no tree).
+func (g *gitOld) same(sums map[string]plumbing.Hash) bool {
+	if g == nil || len(g.hashes) != len(sums) {
+		return false
+	}
+	for path, h := range sums {
+		if old, ok := g.hashes[path]; !ok || old != h {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *gitOld) Read(path string) ([]byte, bool) {
@@ -523,15 +545,13 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 	return []byte(s), true
 }
 
-// writeTree stores files as blobs and trees and returns the root tree.
-func writeTree(s gitobj.Store, files map[string][]byte) (plumbing.Hash, error) {
-	hashes := make(map[string]plumbing.Hash, len(files))
+// writeTree stores files, whose blob hashes are sums, as blobs and trees
+// and returns the root tree.
+func writeTree(s gitobj.Store, files map[string][]byte, sums map[string]plumbing.Hash) (plumbing.Hash, error) {
 	for p, c := range files {
-		h, err := gitobj.Blob(s, c)
-		if err != nil {
+		if _, err := gitobj.HashedBlob(s, sums[p], c); err != nil {
 			return plumbing.ZeroHash, err
 		}
-		hashes[p] = h
 	}
-	return gitobj.Files(s, hashes)
+	return gitobj.Files(s, sums)
 }
