@@ -286,6 +286,13 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 			if err != nil {
 				return nil, nil, fmt.Errorf("read %s: %w", t.Branch, err)
 			}
+			if c.Committer.Name == Bot.Name && c.Committer.Email == Bot.Email && ContentOf(c.Message) == t.Digest() {
+				// Written by Flotilla from the same content: unchanged,
+				// without reading the tree.
+				r.Change = Change{Objects: t.objects()}
+				results = append(results, r)
+				continue
+			}
 			tr, err := c.Tree()
 			if err != nil {
 				return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
@@ -324,7 +331,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		sig := Bot
 		sig.When = when
 		commit := &object.Commit{Author: sig, Committer: sig, TreeHash: treeHash,
-			Message: CommitMessage(t.Cluster.Name, dry, len(t.Apps))}
+			Message: CommitMessage(t, dry)}
 		if parent != nil {
 			commit.ParentHashes = []plumbing.Hash{parent.Hash}
 		}

@@ -1,6 +1,8 @@
 package hydrate
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -227,4 +229,67 @@ func TestPublishSendsEveryObjectTheRemoteLacks(t *testing.T) {
 		t.Errorf("hydrated/c-next on the remote:\n%s", got)
 	}
 	gittest.Git(t, checkout, "fsck", "--strict", "--no-dangling")
+}
+
+// TestPublishSkipsBranchesWithTheSameContent: a branch whose head Flotilla
+// wrote from the same content (its Flotilla-Content trailer) is not read
+// at all; any other head is read and compared file by file.
+func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	pub := &Publisher{Repo: repo, Remote: origin}
+	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when); err != nil {
+		t.Fatal(err)
+	}
+	msg := gittest.Git(t, origin, "log", "-1", "--format=%B", "hydrated/a-next")
+	if ContentOf(msg) != tree("a", "1").Digest() {
+		t.Fatalf("commit message lacks the content trailer:\n%s", msg)
+	}
+
+	// Two heads that carry the right trailer over a different tree: one
+	// committed as Flotilla (trusted, so left alone — the proof that its
+	// tree is not read), one amended by a person (read and corrected).
+	work := filepath.Join(t.TempDir(), "work")
+	gittest.Git(t, filepath.Dir(work), "clone", "-q", origin, work)
+	for _, c := range []struct{ branch, name, email string }{
+		{"hydrated/a-next", Bot.Name, Bot.Email},
+		{"hydrated/b-next", "Some One", "someone@example.com"},
+	} {
+		gittest.Git(t, work, "checkout", "-q", c.branch)
+		gittest.Git(t, work, "rm", "-q", "README.md")
+		amend := exec.Command("git", "commit", "-q", "--amend", "--no-edit")
+		amend.Dir = work
+		amend.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_COMMITTER_NAME="+c.name, "GIT_COMMITTER_EMAIL="+c.email)
+		if out, err := amend.CombinedOutput(); err != nil {
+			t.Fatalf("amend: %v\n%s", err, out)
+		}
+		gittest.Git(t, work, "push", "-q", "-f", "origin", c.branch)
+	}
+	results, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if results[0].Updated {
+		t.Error("hydrated/a-next has Flotilla's commit of the same content, yet was read and rewritten")
+	}
+	if !results[1].Updated {
+		t.Error("hydrated/b-next was edited by a person under Flotilla's trailer and not corrected")
+	}
+	gittest.Show(t, origin, "hydrated/b-next", "README.md")
+
+	// Info alone (not the manifest) changing is a change.
+	changed := tree("a", "1")
+	changed.Apps[0].Info.ApplicationSet = "renamed"
+	if changed.Digest() == tree("a", "1").Digest() {
+		t.Fatal("the digest ignores the app's info")
+	}
+	results, err = pub.Publish(t.Context(), []*Tree{changed}, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !results[0].Updated || !strings.Contains(gittest.Show(t, origin, "hydrated/a-next", "web/hydrator.metadata"), `"applicationSet": "renamed"`) {
+		t.Errorf("a changed applicationSet was not written: %+v", results[0])
+	}
 }

@@ -70,6 +70,26 @@ type App struct {
 	Name     string
 	Manifest []byte
 	Info     AppInfo
+	// infoJSON is Info as JSON, made once (nil: not yet).
+	infoJSON []byte
+}
+
+// manifestHash is the manifest's content hash: Info.ContentHash, which
+// NewApp computes, else computed here.
+func (a *App) manifestHash() string {
+	if a.Info.ContentHash != "" {
+		return a.Info.ContentHash
+	}
+	h := sha256.Sum256(a.Manifest)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// InfoJSON returns the app's Info as JSON.
+func (a *App) InfoJSON() []byte {
+	if a.infoJSON == nil {
+		a.infoJSON, _ = json.Marshal(a.Info) // plain data: cannot fail
+	}
+	return a.infoJSON
 }
 
 // NewApp describes a rendered Application.
@@ -88,7 +108,9 @@ func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
 	if app.Spec.SyncPolicy != nil {
 		info.SyncOptions = app.Spec.SyncPolicy.SyncOptions
 	}
-	return App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info}
+	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info}
+	a.InfoJSON() // here, in the render's parallel workers
+	return a
 }
 
 // Tree is the desired content of one cluster's hydrated branch.
@@ -96,6 +118,36 @@ type Tree struct {
 	Cluster fleet.Cluster
 	Branch  string
 	Apps    []App // sorted by name
+}
+
+// treeFormat names the layout and contents of hydrated trees that Digest
+// covers: change it whenever the files made from the same apps change.
+const treeFormat = "flotilla-tree-v1"
+
+// Digest is a digest of everything the tree's files are made from except
+// the dry commit: the format, the cluster, and each app's name, manifest
+// hash and info. A branch written from a tree with the same digest already
+// holds exactly the files Files would make, because an app whose manifest
+// and info are unchanged keeps its old hydrator.metadata. Hydrated commits
+// carry it as the Flotilla-Content trailer, so an unchanged branch is
+// known without reading its tree.
+func (t *Tree) Digest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", treeFormat, t.Cluster.Name, t.Cluster.Server, len(t.Apps))
+	for i := range t.Apps {
+		a := &t.Apps[i]
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", a.Name, a.manifestHash(), a.InfoJSON())
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// objects counts the objects of all apps.
+func (t *Tree) objects() int {
+	n := 0
+	for _, a := range t.Apps {
+		n += a.Info.Objects
+	}
+	return n
 }
 
 // Change says what a new tree does to each app of the old one.
@@ -171,14 +223,15 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 	}
 	var ch Change
 	present := map[string]bool{}
-	for _, a := range t.Apps {
+	for i := range t.Apps {
+		a := &t.Apps[i]
 		present[a.Name] = true
 		ch.Objects += a.Info.Objects
 		mPath, mdPath := a.Name+"/"+ManifestFile, a.Name+"/"+MetadataFile
 		files[mPath] = a.Manifest
 		had := old.Has(mPath)
 		if old.Same(mPath, a.Manifest) {
-			if oldMeta, ok := old.Read(mdPath); ok && sameInfo(oldMeta, a.Info) {
+			if oldMeta, ok := old.Read(mdPath); ok && sameInfo(oldMeta, a.InfoJSON()) {
 				files[mdPath] = oldMeta
 				continue
 			}
@@ -209,16 +262,15 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 	return files, ch, nil
 }
 
-// sameInfo compares recorded metadata with new info, ignoring the dry
-// commit fields.
-func sameInfo(old []byte, info AppInfo) bool {
+// sameInfo compares recorded metadata with new info (as JSON), ignoring
+// the dry commit fields.
+func sameInfo(old []byte, info []byte) bool {
 	var md Metadata
 	if err := json.Unmarshal(old, &md); err != nil {
 		return false
 	}
-	a, err1 := json.Marshal(md.Flotilla)
-	b, err2 := json.Marshal(info)
-	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+	a, err := json.Marshal(md.Flotilla)
+	return err == nil && bytes.Equal(a, info)
 }
 
 const attributes = `README.md linguist-generated=true
@@ -255,19 +307,25 @@ func orDash(s string) string {
 	return s
 }
 
-// CommitMessage is the message of a hydrated commit.
-func CommitMessage(cluster string, dry DryCommit, apps int) string {
+// CommitMessage is the message of a hydrated commit of tree t.
+func CommitMessage(t *Tree, dry DryCommit) string {
 	short := dry.SHA
 	if len(short) > 12 {
 		short = short[:12]
 	}
-	return fmt.Sprintf("hydrate %s: %s %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Apps: %d\n", cluster, short, dry.Subject, dry.SHA, apps)
+	return fmt.Sprintf("hydrate %s: %s %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Apps: %d\nFlotilla-Content: %s\n",
+		t.Cluster.Name, short, dry.Subject, dry.SHA, len(t.Apps), t.Digest())
 }
 
 // DrySHAOf reads the Flotilla-Dry-Sha trailer of a commit message.
-func DrySHAOf(message string) string {
+func DrySHAOf(message string) string { return trailer(message, "Flotilla-Dry-Sha") }
+
+// ContentOf reads the Flotilla-Content trailer (a tree's Digest).
+func ContentOf(message string) string { return trailer(message, "Flotilla-Content") }
+
+func trailer(message, key string) string {
 	for _, line := range strings.Split(message, "\n") {
-		if v, ok := strings.CutPrefix(line, "Flotilla-Dry-Sha: "); ok {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
 			return strings.TrimSpace(v)
 		}
 	}
