@@ -15,13 +15,9 @@ import (
 // buildDirectory reads the manifests of a plain directory as Argo CD does:
 // *.yaml, *.yml and *.json files, in subdirectories only with recurse,
 // filtered by include and exclude globs ("{a,b}" alternatives; "*" also
-// matches "/") on the path relative to dir. Files leading out of root
+// matches "/") on the path relative to dir. Files leading out of the root
 // through a symbolic link are refused.
-func buildDirectory(root, dir string, opts *fleet.ApplicationSourceDirectory) ([]*unstructured.Unstructured, error) {
-	rfs, err := newRootedFS(root)
-	if err != nil {
-		return nil, err
-	}
+func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDirectory) ([]*unstructured.Unstructured, error) {
 	if opts != nil && !opts.Jsonnet.IsZero() {
 		return nil, fmt.Errorf("jsonnet sources are not supported yet")
 	}
@@ -31,7 +27,7 @@ func buildDirectory(root, dir string, opts *fleet.ApplicationSourceDirectory) ([
 		include, exclude = expandBraces(opts.Include), expandBraces(opts.Exclude)
 	}
 	var objs []*unstructured.Unstructured
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

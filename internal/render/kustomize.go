@@ -49,17 +49,48 @@ type rootedFS struct {
 	filesys.FileSystem
 	root    string // symlink-resolved absolute root
 	overlay map[string][]byte
+	paths   *realPaths
 
 	mu      sync.Mutex
 	escaped []string
 }
 
-func newRootedFS(root string) (*rootedFS, error) {
-	real, err := filepath.EvalSymlinks(root)
+func newRootedFS(root string, paths *realPaths) (*rootedFS, error) {
+	real, err := paths.eval(root)
 	if err != nil {
 		return nil, err
 	}
-	return &rootedFS{FileSystem: filesys.MakeFsOnDisk(), root: real, overlay: map[string][]byte{}}, nil
+	return &rootedFS{FileSystem: filesys.MakeFsOnDisk(), root: real, overlay: map[string][]byte{}, paths: paths}, nil
+}
+
+// realPaths memoizes filepath.EvalSymlinks for one Builder: the checkouts
+// do not change while a render reads them, and the builds of a fleet
+// resolve the same bases and directories over and over.
+type realPaths struct {
+	mu sync.Mutex
+	m  map[string]realPath
+}
+
+type realPath struct {
+	real string
+	err  error
+}
+
+func (r *realPaths) eval(p string) (string, error) {
+	r.mu.Lock()
+	v, ok := r.m[p]
+	r.mu.Unlock()
+	if ok {
+		return v.real, v.err
+	}
+	v.real, v.err = filepath.EvalSymlinks(p)
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[string]realPath{}
+	}
+	r.m[p] = v
+	r.mu.Unlock()
+	return v.real, v.err
 }
 
 // check resolves p and refuses it outside the root.
@@ -68,7 +99,7 @@ func (f *rootedFS) check(p string) error {
 	if err != nil {
 		return err
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := f.paths.eval(abs)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			real = abs // checked lexically; it does not exist anyway
@@ -158,11 +189,7 @@ func (f *rootedFS) MkdirAll(p string) error  { return fmt.Errorf("read-only: %s"
 func (f *rootedFS) RemoveAll(p string) error { return fmt.Errorf("read-only: %s", p) }
 
 // buildKustomize builds the kustomization in dir (absolute, inside root).
-func buildKustomize(root, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, err error) {
-	fs, err := newRootedFS(root)
-	if err != nil {
-		return nil, err
-	}
+func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, err error) {
 	kfile := kustomizationIn(fs, dir)
 	if kfile == "" {
 		return nil, fmt.Errorf("no kustomization file in %s", dir)

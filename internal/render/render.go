@@ -41,6 +41,8 @@ type Builder struct {
 	repos  Checkouts
 	policy fleet.PolicyConfig
 
+	paths realPaths
+
 	mu      sync.Mutex
 	builds  map[string]*build
 	outputs map[string]*finishedOutput
@@ -261,7 +263,7 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 		return nil, fmt.Errorf("%w: path %q", ErrEscape, s.Path)
 	}
 	dir := filepath.Join(root, rel)
-	rfs, err := newRootedFS(root)
+	rfs, err := newRootedFS(root, &b.paths)
 	if err != nil {
 		return nil, err
 	}
@@ -275,12 +277,12 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 		return nil, errors.New("helm charts (Chart.yaml) are not supported yet: render the chart into the repository and point the source at the result")
 	}
 	if kustomizationIn(rfs, dir) != "" {
-		return buildKustomize(root, dir, s.Kustomize, b.policy)
+		return buildKustomize(rfs, dir, s.Kustomize, b.policy)
 	}
 	if !s.Kustomize.IsZero() {
 		return nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
 	}
-	return buildDirectory(root, dir, s.Directory)
+	return buildDirectory(rfs, dir, s.Directory)
 }
 
 // finish defaults namespaces, labels the objects, refuses duplicates and
