@@ -174,6 +174,25 @@ const placeholder = "flotilla-app-name-placeholder-5e2b9c1d"
 // plainScalar reports whether yaml.v2 writes s as a plain scalar value
 // (unquoted, unfolded). Most Application names are; "true" or "123" are not.
 func plainScalar(s string) bool {
+	return dashedName(s) || yamlPlain(s)
+}
+
+// dashedName is the common case, decided without the YAML encoder: a
+// lowercase letter, then lowercase letters, digits and dashes, at least
+// one dash. No YAML boolean, null, number or timestamp looks like that.
+func dashedName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' || !strings.Contains(s, "-") {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func yamlPlain(s string) bool {
 	b, err := yamlv2.Marshal(map[string]string{"k": s})
 	return err == nil && string(b) == "k: "+s+"\n"
 }

@@ -316,3 +316,33 @@ func TestSharedOutputEqualsOwnOutput(t *testing.T) {
 		t.Errorf("%d shared outputs, want 2 (base, multi)", shared)
 	}
 }
+
+// TestDashedNamesArePlainScalars: the fast path of plainScalar agrees
+// with the YAML encoder on every name it accepts, tricky ones included.
+func TestDashedNamesArePlainScalars(t *testing.T) {
+	names := []string{"web-prod", "a-", "a--b", "x-1", "e-3", "n-o", "y-es", "on-off", "null-", "nan-", "inf-",
+		"svc-07-cluster-199", "a-" + strings.Repeat("b", 250), "1-a", "-a", "web", "true", "Web-a", "web_a", "web.a", "a-b:c", "a- b"}
+	fast := 0
+	for _, n := range names {
+		if dashedName(n) {
+			fast++
+			if !yamlPlain(n) {
+				t.Errorf("%q: the fast path says plain, the YAML encoder quotes it", n)
+			}
+		}
+	}
+	if fast < 10 {
+		t.Errorf("the fast path accepted %d names, want the dashed ones", fast)
+	}
+}
+
+func FuzzDashedName(f *testing.F) {
+	for _, s := range []string{"web-prod", "a-", "e-3", "true", "1-a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if dashedName(s) && !yamlPlain(s) {
+			t.Errorf("%q: the fast path says plain, the YAML encoder quotes it", s)
+		}
+	})
+}
