@@ -58,12 +58,14 @@ func (s shard) pick(clusters []fleet.Cluster) []fleet.Cluster {
 
 // hydrateResult is render's machine-readable result (-o json).
 type hydrateResult struct {
-	DrySHA   string           `json:"drySha"`
-	Mode     string           `json:"mode"` // push, local, out
-	Target   string           `json:"target"`
-	Apps     int              `json:"apps"`
-	Builds   int64            `json:"builds"`
-	Clusters []hydrate.Result `json:"clusters"`
+	DrySHA string `json:"drySha"`
+	Mode   string `json:"mode"` // push, local, out
+	Target string `json:"target"`
+	Apps   int    `json:"apps"`
+	Builds int64  `json:"builds"`
+	// CachedBuilds of Builds were reused from an earlier run.
+	CachedBuilds int64            `json:"cachedBuilds"`
+	Clusters     []hydrate.Result `json:"clusters"`
 	// Timings are the phases' wall times in seconds: load, generate,
 	// render, publish.
 	Timings map[string]float64 `json:"timings"`
@@ -78,7 +80,9 @@ type renderPlan struct {
 	trees  []*hydrate.Tree
 	apps   int
 	builds int64
-	timer  *timer
+	// cachedBuilds of builds were reused from an earlier run.
+	cachedBuilds int64
+	timer        *timer
 }
 
 // timer records phase durations.
@@ -145,6 +149,11 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 	}
 
 	builder := render.NewBuilder(repos, f.Config.Policy)
+	if p.repo != nil && !o.noBuildCache {
+		if st, ok := p.repo.Storer.(*filesystem.Storage); ok {
+			builder.Cache = render.OpenDirCache(filepath.Join(st.Filesystem().Root(), "flotilla", "builds"))
+		}
+	}
 	outs := make([]hydrate.App, len(jobs))
 	errs := make([]error, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -166,7 +175,7 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 	if err := collapseRenderErrors(errs); err != nil {
 		return nil, err
 	}
-	p.builds, p.apps = builder.Builds(), len(jobs)
+	p.builds, p.cachedBuilds, p.apps = builder.Builds(), builder.CachedBuilds(), len(jobs)
 	trees := map[string]*hydrate.Tree{}
 	for _, c := range clusters {
 		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
@@ -297,7 +306,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return ExitUsage, err
 	}
-	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds}
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds}
 	switch {
 	case o.out != "":
 		res.Mode, res.Target = "out", o.out
@@ -460,7 +469,11 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	if dry == "" {
 		dry = "(no commit)"
 	}
-	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%d Kustomize/directory builds).\n", r.Apps, len(r.Clusters), dry, r.Builds)
+	builds := fmt.Sprintf("%d Kustomize/directory builds", r.Builds)
+	if r.CachedBuilds > 0 {
+		builds += fmt.Sprintf(", %d reused from an earlier run", r.CachedBuilds)
+	}
+	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%s).\n", r.Apps, len(r.Clusters), dry, builds)
 	var phases []string
 	for _, ph := range []string{"load", "generate", "render", "publish"} {
 		phases = append(phases, fmt.Sprintf("%s %.2fs", ph, r.Timings[ph]))

@@ -205,6 +205,11 @@ func TestRenderPushIsIdempotent(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	// Every build but policies/ (a plain directory, never cached).
+	if first.CachedBuilds != 0 || second.CachedBuilds != second.Builds-1 {
+		t.Errorf("builds reused: first run %d of %d, second %d of %d; want none, then all Kustomize builds",
+			first.CachedBuilds, first.Builds, second.CachedBuilds, second.Builds)
+	}
 	for _, c := range second.Clusters {
 		if c.Updated {
 			t.Errorf("second run committed to %s", c.Branch)
@@ -218,6 +223,41 @@ func TestRenderPushIsIdempotent(t *testing.T) {
 	sha := gittest.Git(t, checkout, "rev-parse", "--short=12", "HEAD")
 	if want := "flotilla[bot]|hydrate prod-eu: " + sha + " fleet|6"; msg != want {
 		t.Errorf("commit = %q, want %q", msg, want)
+	}
+}
+
+// TestRenderBuildCacheGivesTheSameTrees renders the example fleet into
+// --out directories: a run that reuses every build writes byte-identical
+// trees to one without the cache. (Every build but policies/, a plain
+// directory, is a Kustomize build and reused.)
+func TestRenderBuildCacheGivesTheSameTrees(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	trees := map[string]map[string]string{}
+	for _, run := range []struct {
+		name   string
+		args   []string
+		reused bool
+	}{
+		{"cold", nil, false},
+		{"warm", nil, true},
+		{"uncached", []string{"--no-build-cache"}, false},
+	} {
+		out := t.TempDir()
+		res, code, stderr := renderJSON(t, append([]string{"--fleet", checkout, "--out", out}, run.args...)...)
+		if code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", run.name, code, stderr)
+		}
+		if reused := res.CachedBuilds > 0; reused != run.reused || (run.reused && res.CachedBuilds != res.Builds-1) {
+			t.Errorf("%s: %d of %d builds reused", run.name, res.CachedBuilds, res.Builds)
+		}
+		trees[run.name] = readTree(t, out)
+	}
+	if diff := cmp.Diff(trees["uncached"], trees["warm"]); diff != "" {
+		t.Errorf("trees from reused builds differ (-uncached +warm):\n%s", diff)
+	}
+	if diff := cmp.Diff(trees["uncached"], trees["cold"]); diff != "" {
+		t.Errorf("trees of the recording run differ (-uncached +cold):\n%s", diff)
 	}
 }
 

@@ -37,6 +37,9 @@ Flags:
   --shard i/n        render only the clusters of shard i of n (the k-th cluster
                      by name is in shard k mod n), for a CI matrix
   --concurrency N    builds run at once (default: twice the CPUs)
+  --no-build-cache   build every kustomization afresh; by default a build is
+                     reused from an earlier run (kept in .git/flotilla/builds)
+                     when every file and directory it read is unchanged
   --diff-base REF    render REF and the checkout without any cluster or push,
                      and print what changes: "3/36 apps change on 3/8
                      clusters", per app the objects added, changed and
@@ -58,7 +61,7 @@ Output:
       cluster: ${{ fromJSON(needs.plan.outputs.clusters) }}
 
 Output:
-  render -o json prints {"drySha", "mode", "target", "apps", "builds",
+  render -o json prints {"drySha", "mode", "target", "apps", "builds", "cachedBuilds",
   "clusters": [{"cluster", "branch", "oldCommit", "newCommit", "updated",
   "change": {"Added", "Changed", "Removed", "Objects"}, "kept"}]}.
 
@@ -88,6 +91,7 @@ type renderOptions struct {
 	shard        string
 	concurrency  int
 	diffBase     string
+	noBuildCache bool
 }
 
 // Render runs the render command.
@@ -129,6 +133,7 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	fs.StringVar(&o.out, "out", "", "")
 	fs.StringVar(&o.shard, "shard", "", "")
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency(), "")
+	fs.BoolVar(&o.noBuildCache, "no-build-cache", false, "")
 	fs.StringVar(&o.diffBase, "diff-base", "", "")
 	if err := parseFlags(fs, args, env, renderUsage); err != nil {
 		return o, err

@@ -48,8 +48,13 @@ var ErrEscape = errors.New("path leaves the repository")
 type rootedFS struct {
 	filesys.FileSystem
 	root    string // symlink-resolved absolute root
+	base    string // the root as given, absolute: recorded paths are relative to it
 	overlay map[string][]byte
 	paths   *realPaths
+	// rec, when set, records every question the build asks (see cache.go).
+	// Reads served from overlay are not recorded: the overlay is made from
+	// a recorded read and the options, which are part of the cache key.
+	rec *recorder
 
 	mu      sync.Mutex
 	escaped []string
@@ -60,7 +65,11 @@ func newRootedFS(root string, paths *realPaths) (*rootedFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rootedFS{FileSystem: filesys.MakeFsOnDisk(), root: real, overlay: map[string][]byte{}, paths: paths}, nil
+	base, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	return &rootedFS{FileSystem: filesys.MakeFsOnDisk(), root: real, base: base, overlay: map[string][]byte{}, paths: paths}, nil
 }
 
 // realPaths memoizes filepath.EvalSymlinks for one Builder: the checkouts
@@ -120,6 +129,18 @@ func (f *rootedFS) ReadFile(p string) ([]byte, error) {
 	if b, ok := f.overlay[filepath.Clean(p)]; ok {
 		return b, nil
 	}
+	b, err := f.readFile(p)
+	if f.rec != nil {
+		a := digest(b)
+		if err != nil {
+			a = errAnswer(err)
+		}
+		f.rec.add(Question{"read", f.rel(p), a})
+	}
+	return b, err
+}
+
+func (f *rootedFS) readFile(p string) ([]byte, error) {
 	if err := f.check(p); err != nil {
 		return nil, err
 	}
@@ -127,6 +148,9 @@ func (f *rootedFS) ReadFile(p string) ([]byte, error) {
 }
 
 func (f *rootedFS) Open(p string) (filesys.File, error) {
+	if f.rec != nil {
+		f.rec.refuse() // what is read through the handle is not seen
+	}
 	if err := f.check(p); err != nil {
 		return nil, err
 	}
@@ -137,14 +161,34 @@ func (f *rootedFS) Exists(p string) bool {
 	if _, ok := f.overlay[filepath.Clean(p)]; ok {
 		return true
 	}
-	return f.check(p) == nil && f.FileSystem.Exists(p)
+	ok := f.check(p) == nil && f.FileSystem.Exists(p)
+	if f.rec != nil {
+		f.rec.add(Question{"exists", f.rel(p), boolAnswer(ok)})
+	}
+	return ok
 }
 
 func (f *rootedFS) IsDir(p string) bool {
-	return f.check(p) == nil && f.FileSystem.IsDir(p)
+	ok := f.check(p) == nil && f.FileSystem.IsDir(p)
+	if f.rec != nil {
+		f.rec.add(Question{"isdir", f.rel(p), boolAnswer(ok)})
+	}
+	return ok
 }
 
 func (f *rootedFS) ReadDir(p string) ([]string, error) {
+	names, err := f.readDir(p)
+	if f.rec != nil {
+		a := listAnswer(names)
+		if err != nil {
+			a = errAnswer(err)
+		}
+		f.rec.add(Question{"readdir", f.rel(p), a})
+	}
+	return names, err
+}
+
+func (f *rootedFS) readDir(p string) ([]string, error) {
 	if err := f.check(p); err != nil {
 		return nil, err
 	}
@@ -152,6 +196,18 @@ func (f *rootedFS) ReadDir(p string) ([]string, error) {
 }
 
 func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	d, file, err := f.cleanedAbs(p)
+	if f.rec != nil {
+		a := f.rel(string(d)) + "\x00" + file
+		if err != nil {
+			a = errAnswer(err)
+		}
+		f.rec.add(Question{"abs", f.rel(p), a})
+	}
+	return d, file, err
+}
+
+func (f *rootedFS) cleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 	if err := f.check(p); err != nil {
 		return "", "", err
 	}
@@ -159,6 +215,18 @@ func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 }
 
 func (f *rootedFS) Glob(pattern string) ([]string, error) {
+	out, err := f.glob(pattern)
+	if f.rec != nil {
+		a := f.listRel(out)
+		if err != nil {
+			a = errAnswer(err)
+		}
+		f.rec.add(Question{"glob", f.rel(pattern), a})
+	}
+	return out, err
+}
+
+func (f *rootedFS) glob(pattern string) ([]string, error) {
 	matches, err := f.FileSystem.Glob(pattern)
 	if err != nil {
 		return nil, err
@@ -173,6 +241,9 @@ func (f *rootedFS) Glob(pattern string) ([]string, error) {
 }
 
 func (f *rootedFS) Walk(p string, fn filepath.WalkFunc) error {
+	if f.rec != nil {
+		f.rec.refuse() // a walk's answers are not recorded
+	}
 	if err := f.check(p); err != nil {
 		return err
 	}
@@ -189,21 +260,22 @@ func (f *rootedFS) MkdirAll(p string) error  { return fmt.Errorf("read-only: %s"
 func (f *rootedFS) RemoveAll(p string) error { return fmt.Errorf("read-only: %s", p) }
 
 // buildKustomize builds the kustomization in dir (absolute, inside root).
-func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, err error) {
+// It also returns the objects as a JSON array, as Kustomize made them.
+func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, raw []byte, err error) {
 	kfile := kustomizationIn(fs, dir)
 	if kfile == "" {
-		return nil, fmt.Errorf("no kustomization file in %s", dir)
+		return nil, nil, fmt.Errorf("no kustomization file in %s", dir)
 	}
 	if !opts.IsZero() {
 		edited, err := applyKustomizeOptions(fs, kfile, opts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fs.overlay[filepath.Clean(kfile)] = edited
 	}
 	customSchema, err := scanKustomizations(fs, dir, policy, map[string]bool{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	o := krusty.MakeDefaultOptions()
@@ -222,28 +294,33 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			objs, err = nil, fmt.Errorf("kustomize panicked: %v", r)
+			objs, raw, err = nil, nil, fmt.Errorf("kustomize panicked: %v", r)
 		}
 	}()
 	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
 	if err != nil {
 		if len(fs.escaped) > 0 {
-			return nil, fmt.Errorf("kustomize build %s: %w: %s (paths must stay inside the repository)", dir, ErrEscape, fs.escaped[0])
+			return nil, nil, fmt.Errorf("kustomize build %s: %w: %s (paths must stay inside the repository)", dir, ErrEscape, fs.escaped[0])
 		}
-		return nil, fmt.Errorf("kustomize build: %w", err)
+		return nil, nil, fmt.Errorf("kustomize build: %w", err)
 	}
-	for _, r := range m.Resources() {
+	raw = []byte{'['}
+	for i, r := range m.Resources() {
 		b, err := r.MarshalJSON()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(b); err != nil {
-			return nil, fmt.Errorf("kustomize output %s: %w", r.CurId(), err)
+			return nil, nil, fmt.Errorf("kustomize output %s: %w", r.CurId(), err)
 		}
 		objs = append(objs, u)
+		if i > 0 {
+			raw = append(raw, ',')
+		}
+		raw = append(raw, b...)
 	}
-	return objs, nil
+	return objs, append(raw, ']'), nil
 }
 
 // scanKustomizations walks the kustomizations a build will load, refusing

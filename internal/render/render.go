@@ -42,12 +42,15 @@ type Builder struct {
 	policy fleet.PolicyConfig
 
 	paths realPaths
+	// Cache, when set, keeps Kustomize builds across runs.
+	Cache BuildCache
 
 	mu      sync.Mutex
 	builds  map[string]*build
 	outputs map[string]*finishedOutput
-	// count is the number of builds actually run (not served from cache).
-	count atomic.Int64
+	// count is the number of builds actually run (not served from cache);
+	// cached those served from Cache.
+	count, cached atomic.Int64
 }
 
 type build struct {
@@ -61,8 +64,11 @@ func NewBuilder(repos Checkouts, policy fleet.PolicyConfig) *Builder {
 	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
 }
 
-// Builds returns how many builds ran (cache hits excluded).
+// Builds returns how many builds ran or were reused from Cache.
 func (b *Builder) Builds() int64 { return b.count.Load() }
+
+// CachedBuilds returns how many of those were reused from Cache.
+func (b *Builder) CachedBuilds() int64 { return b.cached.Load() }
 
 // Source is a source as it was resolved.
 type Source struct {
@@ -296,12 +302,39 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 		return nil, errors.New("helm charts (Chart.yaml) are not supported yet: render the chart into the repository and point the source at the result")
 	}
 	if kustomizationIn(rfs, dir) != "" {
-		return buildKustomize(rfs, dir, s.Kustomize, b.policy)
+		return b.buildKustomizeCached(rfs, dir, s)
 	}
 	if !s.Kustomize.IsZero() {
 		return nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
 	}
 	return buildDirectory(rfs, dir, s.Directory)
+}
+
+// buildKustomizeCached builds a kustomization, or reuses the build of an
+// earlier run when the cache holds one whose questions still get the same
+// answers (see cache.go). A cache that cannot be read or written only
+// costs the build.
+func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+	if b.Cache == nil || !cacheable(b.policy) {
+		objs, _, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
+		return objs, err
+	}
+	opts, _ := json.Marshal(s.Kustomize)
+	key := cacheKey(s.RepoURL, s.Path, opts, b.policy)
+	if c, ok := b.Cache.Get(key); ok && stillValid(rfs, c) {
+		if objs, err := decodeObjects(c.Objects); err == nil {
+			b.cached.Add(1)
+			return objs, nil
+		}
+	}
+	rec := &recorder{}
+	rfs.rec = rec
+	objs, raw, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
+	rfs.rec = nil
+	if err == nil && !rec.uncacheable {
+		_ = b.Cache.Put(key, &CachedBuild{Questions: rec.questions, Objects: raw})
+	}
+	return objs, err
 }
 
 // finish defaults namespaces, labels the objects, refuses duplicates and
