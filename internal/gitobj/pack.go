@@ -143,7 +143,7 @@ func (p *Pack) Encode() (*Encoded, error) {
 				buf.Reset()
 				writeEntryHeader(&buf, o.typ, len(o.data))
 				zw := fast
-				if len(o.data) <= 512 {
+				if len(o.data) <= storeBelow {
 					zw = stored
 				}
 				zw.Reset(&buf)
