@@ -76,13 +76,39 @@ func newRootedFS(root string, paths *realPaths) (*rootedFS, error) {
 // do not change while a render reads them, and the builds of a fleet
 // resolve the same bases and directories over and over.
 type realPaths struct {
-	mu sync.Mutex
-	m  map[string]realPath
+	mu  sync.Mutex
+	m   map[string]realPath
+	abs map[string]cleaned
 }
 
 type realPath struct {
 	real string
 	err  error
+}
+
+type cleaned struct {
+	dir  filesys.ConfirmedDir
+	file string
+	err  error
+}
+
+// cleanedAbs memoizes fs.CleanedAbs (which resolves links too), for the
+// same reason.
+func (r *realPaths) cleanedAbs(fs filesys.FileSystem, p string) (filesys.ConfirmedDir, string, error) {
+	r.mu.Lock()
+	v, ok := r.abs[p]
+	r.mu.Unlock()
+	if ok {
+		return v.dir, v.file, v.err
+	}
+	v.dir, v.file, v.err = fs.CleanedAbs(p)
+	r.mu.Lock()
+	if r.abs == nil {
+		r.abs = map[string]cleaned{}
+	}
+	r.abs[p] = v
+	r.mu.Unlock()
+	return v.dir, v.file, v.err
 }
 
 func (r *realPaths) eval(p string) (string, error) {
@@ -211,7 +237,7 @@ func (f *rootedFS) cleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 	if err := f.check(p); err != nil {
 		return "", "", err
 	}
-	return f.FileSystem.CleanedAbs(p)
+	return f.paths.cleanedAbs(f.FileSystem, p)
 }
 
 func (f *rootedFS) Glob(pattern string) ([]string, error) {
