@@ -27,6 +27,16 @@ func openFleet(t *testing.T, checkout string) (*git.Repository, DryCommit) {
 	return repo, DryCommit{SHA: gittest.Git(t, checkout, "rev-parse", "HEAD"), Subject: "fleet"}
 }
 
+// publish publishes trees with p, failing the test on error.
+func publish(t *testing.T, p *Publisher, dry DryCommit, trees ...*Tree) []Result {
+	t.Helper()
+	results, err := p.Publish(t.Context(), trees, dry, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
 func tree(cluster, replicas string) *Tree {
 	return &Tree{
 		Cluster: fleet.Cluster{Name: cluster, Server: "https://" + cluster},
@@ -45,9 +55,7 @@ func TestPublishRetriesALostRace(t *testing.T) {
 	checkout, origin := gittest.Fleet(t, t.TempDir())
 	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Remote: origin}
-	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
 
 	// The competitor: another clone that commits to hydrated/b-next.
 	other := filepath.Join(t.TempDir(), "other")
@@ -62,10 +70,7 @@ func TestPublishRetriesALostRace(t *testing.T) {
 			racer = gittest.Git(t, other, "rev-parse", "HEAD")
 		}
 	}
-	results, err := pub.Publish(t.Context(), []*Tree{tree("a", "2"), tree("b", "2")}, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := publish(t, pub, dry, tree("a", "2"), tree("b", "2"))
 	if len(attempts) != 2 {
 		t.Fatalf("attempts %v, want a retry after the lost race", attempts)
 	}
@@ -90,9 +95,7 @@ func TestPublishLocalBranches(t *testing.T) {
 	checkout, _ := gittest.Fleet(t, t.TempDir())
 	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Attempts: 1}
-	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1")}, dry, when); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, pub, dry, tree("a", "1"))
 	if got := gittest.Show(t, checkout, "hydrated/a-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 1") {
 		t.Fatalf("branch content:\n%s", got)
 	}
@@ -136,16 +139,11 @@ func TestPublishToANewEmptyRemote(t *testing.T) {
 	trees := []*Tree{tree("a", "1"), tree("b", "1")}
 	// Twice: the second run's fetch records origin's branches.
 	for range 2 {
-		if _, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, &Publisher{Repo: repo, Remote: origin}, dry, trees...)
 	}
 	empty := filepath.Join(t.TempDir(), "new.git")
 	gittest.Git(t, filepath.Dir(empty), "init", "-q", "--bare", empty)
-	results, err := (&Publisher{Repo: repo, Remote: empty}).Publish(t.Context(), trees, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := publish(t, &Publisher{Repo: repo, Remote: empty}, dry, trees...)
 	for _, r := range results {
 		if !r.Updated || r.Old != "" {
 			t.Errorf("%s: updated %v, old %q; want a new branch", r.Branch, r.Updated, r.Old)
@@ -158,10 +156,7 @@ func TestPublishToANewEmptyRemote(t *testing.T) {
 	gittest.Git(t, empty, "update-ref", "-d", "refs/heads/hydrated/a-next")
 	gittest.Git(t, empty, "update-ref", "-d", "refs/heads/hydrated/b-next")
 	gittest.Git(t, empty, "update-ref", "refs/heads/main", results[0].New)
-	results, err = (&Publisher{Repo: repo, Remote: empty}).Publish(t.Context(), trees, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results = publish(t, &Publisher{Repo: repo, Remote: empty}, dry, trees...)
 	for _, r := range results {
 		if !r.Updated || r.Old != "" {
 			t.Errorf("after deletion, %s: updated %v, old %q; want a new branch", r.Branch, r.Updated, r.Old)
@@ -178,15 +173,10 @@ func TestPublishRecreatesADeletedBranch(t *testing.T) {
 	repo, dry := openFleet(t, checkout)
 	trees := []*Tree{tree("a", "1"), tree("b", "1")}
 	for range 2 {
-		if _, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, &Publisher{Repo: repo, Remote: origin}, dry, trees...)
 	}
 	gittest.Git(t, origin, "update-ref", "-d", "refs/heads/hydrated/b-next")
-	results, err := (&Publisher{Repo: repo, Remote: origin}).Publish(t.Context(), trees, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := publish(t, &Publisher{Repo: repo, Remote: origin}, dry, trees...)
 	for _, r := range results {
 		switch r.Branch {
 		case "hydrated/a-next":
@@ -220,9 +210,7 @@ func TestPublishSendsEveryObjectTheRemoteLacks(t *testing.T) {
 		{tree("a", "2"), tree("b", "1")},
 		{tree("a", "7"), tree("b", "1"), tree("c", "7")},
 	} {
-		if _, err := (&Publisher{Repo: repo, Remote: remote}).Publish(t.Context(), step, dry, when); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, &Publisher{Repo: repo, Remote: remote}, dry, step...)
 		gittest.Git(t, remote, "fsck", "--strict", "--no-dangling")
 	}
 	if got := gittest.Show(t, remote, "hydrated/c-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 7") {
@@ -239,9 +227,7 @@ func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
 	checkout, origin := gittest.Fleet(t, t.TempDir())
 	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Remote: origin}
-	if _, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
 	msg := gittest.Git(t, origin, "log", "-1", "--format=%B", "hydrated/a-next")
 	if ContentOf(msg) != tree("a", "1").Digest() {
 		t.Fatalf("commit message lacks the content trailer:\n%s", msg)
@@ -267,10 +253,7 @@ func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
 		}
 		gittest.Git(t, work, "push", "-q", "-f", "origin", c.branch)
 	}
-	results, err := pub.Publish(t.Context(), []*Tree{tree("a", "1"), tree("b", "1")}, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
 	if results[0].Updated {
 		t.Error("hydrated/a-next has Flotilla's commit of the same content, yet was read and rewritten")
 	}
@@ -285,10 +268,7 @@ func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
 	if changed.Digest() == tree("a", "1").Digest() {
 		t.Fatal("the digest ignores the app's info")
 	}
-	results, err = pub.Publish(t.Context(), []*Tree{changed}, dry, when)
-	if err != nil {
-		t.Fatal(err)
-	}
+	results = publish(t, pub, dry, changed)
 	if !results[0].Updated || !strings.Contains(gittest.Show(t, origin, "hydrated/a-next", "web/hydrator.metadata"), `"applicationSet": "renamed"`) {
 		t.Errorf("a changed applicationSet was not written: %+v", results[0])
 	}

@@ -128,6 +128,14 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// answer is a, or the kind of err when there is one.
+func answer(a string, err error) string {
+	if err != nil {
+		return errAnswer(err)
+	}
+	return a
+}
+
 func errAnswer(err error) string {
 	switch {
 	case errors.Is(err, ErrEscape):
@@ -173,32 +181,20 @@ func (f *rootedFS) ask(q Question) (string, bool) {
 	switch q.Op {
 	case "read":
 		b, err := f.ReadFile(p)
-		if err != nil {
-			return errAnswer(err), true
-		}
-		return digest(b), true
+		return answer(digest(b), err), true
 	case "exists":
 		return boolAnswer(f.Exists(p)), true
 	case "isdir":
 		return boolAnswer(f.IsDir(p)), true
 	case "readdir":
 		names, err := f.ReadDir(p)
-		if err != nil {
-			return errAnswer(err), true
-		}
-		return listAnswer(names), true
+		return answer(listAnswer(names), err), true
 	case "abs":
 		d, file, err := f.CleanedAbs(p)
-		if err != nil {
-			return errAnswer(err), true
-		}
-		return f.rel(string(d)) + "\x00" + file, true
+		return answer(f.rel(string(d))+"\x00"+file, err), true
 	case "glob":
 		m, err := f.Glob(p)
-		if err != nil {
-			return errAnswer(err), true
-		}
-		return f.listRel(m), true
+		return answer(f.listRel(m), err), true
 	}
 	return "", false
 }

@@ -157,11 +157,7 @@ func (f *rootedFS) ReadFile(p string) ([]byte, error) {
 	}
 	b, err := f.readFile(p)
 	if f.rec != nil {
-		a := digest(b)
-		if err != nil {
-			a = errAnswer(err)
-		}
-		f.rec.add(Question{"read", f.rel(p), a})
+		f.rec.add(Question{"read", f.rel(p), answer(digest(b), err)})
 	}
 	return b, err
 }
@@ -205,11 +201,7 @@ func (f *rootedFS) IsDir(p string) bool {
 func (f *rootedFS) ReadDir(p string) ([]string, error) {
 	names, err := f.readDir(p)
 	if f.rec != nil {
-		a := listAnswer(names)
-		if err != nil {
-			a = errAnswer(err)
-		}
-		f.rec.add(Question{"readdir", f.rel(p), a})
+		f.rec.add(Question{"readdir", f.rel(p), answer(listAnswer(names), err)})
 	}
 	return names, err
 }
@@ -224,11 +216,7 @@ func (f *rootedFS) readDir(p string) ([]string, error) {
 func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 	d, file, err := f.cleanedAbs(p)
 	if f.rec != nil {
-		a := f.rel(string(d)) + "\x00" + file
-		if err != nil {
-			a = errAnswer(err)
-		}
-		f.rec.add(Question{"abs", f.rel(p), a})
+		f.rec.add(Question{"abs", f.rel(p), answer(f.rel(string(d))+"\x00"+file, err)})
 	}
 	return d, file, err
 }
@@ -243,11 +231,7 @@ func (f *rootedFS) cleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 func (f *rootedFS) Glob(pattern string) ([]string, error) {
 	out, err := f.glob(pattern)
 	if f.rec != nil {
-		a := f.listRel(out)
-		if err != nil {
-			a = errAnswer(err)
-		}
-		f.rec.add(Question{"glob", f.rel(pattern), a})
+		f.rec.add(Question{"glob", f.rel(pattern), answer(f.listRel(out), err)})
 	}
 	return out, err
 }
