@@ -119,19 +119,15 @@ type update struct {
 	old, new plumbing.Hash
 }
 
-// heads returns each tree's branch head (zero when the branch is absent),
-// fetched from the remote when there is one.
+// heads returns each tree's branch head (zero when the branch is absent):
+// the remote's, fetched, when there is a remote; else the local branch.
 func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
-	out := map[string]plumbing.Hash{}
-	prefix := "refs/heads/"
 	if p.Remote != "" {
-		if err := p.fetch(ctx, trees); err != nil {
-			return nil, err
-		}
-		prefix = trackingPrefix
+		return p.fetch(ctx, trees)
 	}
+	out := map[string]plumbing.Hash{}
 	for _, t := range trees {
-		ref, err := p.Repo.Reference(plumbing.ReferenceName(prefix+t.Branch), false)
+		ref, err := p.Repo.Reference(plumbing.ReferenceName("refs/heads/"+t.Branch), false)
 		switch {
 		case errors.Is(err, plumbing.ErrReferenceNotFound):
 			out[t.Branch] = plumbing.ZeroHash
@@ -146,12 +142,13 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 
 // fetch makes the remote-tracking refs under refs/flotilla/remote/ equal
 // the remote's branches under the trees' common prefixes: it brings the
-// objects this checkout lacks and drops the refs of deleted branches.
+// objects this checkout lacks and drops the refs of deleted branches. It
+// returns the remote's heads by branch.
 //
 // It talks to upload-pack itself rather than through go-git's Fetch, whose
 // Prune maps a forced refspec wrongly (go-git/go-git#2354) and so deletes
 // and rewrites every tracking ref on every run.
-func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (err error) {
+func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
 	var prefixes []string
 	for _, t := range trees {
 		i := strings.LastIndex(t.Branch, "/")
@@ -162,7 +159,9 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (err error) {
 	under := func(branch string) bool {
 		return slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(branch, pre) })
 	}
-	fail := func(err error) error { return fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err) }
+	fail := func(err error) (map[string]plumbing.Hash, error) {
+		return nil, fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err)
+	}
 
 	cl, ep, err := endpoint(p.Remote)
 	if err != nil {
@@ -190,7 +189,7 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (err error) {
 	tracked := map[string]plumbing.Hash{}
 	refs, err := p.Repo.Storer.IterReferences()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = refs.ForEach(func(r *plumbing.Reference) error {
 		if branch, ok := strings.CutPrefix(r.Name().String(), trackingPrefix); ok && under(branch) && r.Type() == plumbing.HashReference {
@@ -241,18 +240,22 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (err error) {
 	for branch := range tracked {
 		if _, ok := remote[branch]; !ok {
 			if err := p.Repo.Storer.RemoveReference(plumbing.ReferenceName(trackingPrefix + branch)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	for branch, h := range remote {
 		if tracked[branch] != h {
 			if err := p.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(trackingPrefix+branch), h)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	heads := map[string]plumbing.Hash{}
+	for _, t := range trees {
+		heads[t.Branch] = remote[t.Branch] // zero when absent
+	}
+	return heads, nil
 }
 
 // endpoint resolves url to its transport.
