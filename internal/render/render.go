@@ -48,8 +48,9 @@ type Builder struct {
 	mu      sync.Mutex
 	builds  map[string]*build
 	outputs map[string]*finishedOutput
-	// count is the number of builds actually run (not served from cache);
-	// cached those served from Cache.
+	// count is the number of distinct builds of the run (each made once,
+	// however many Applications share it); cached, how many of them were
+	// reused from Cache.
 	count, cached atomic.Int64
 }
 
