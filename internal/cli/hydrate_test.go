@@ -218,6 +218,10 @@ func TestRenderPushIsIdempotent(t *testing.T) {
 	if after := gittest.Refs(t, origin, "refs/heads/hydrated"); after != before {
 		t.Errorf("the remote moved on a run with nothing to do:\n%s\n->\n%s", before, after)
 	}
+	// Every object on both sides reads back to its name (manifests that
+	// share their YAML travel as deltas of one another).
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, checkout, "fsck", "--strict", "--no-dangling")
 	// The commit carries the dry commit and the app count as trailers.
 	msg := gittest.Git(t, origin, "log", "-1", "--format=%an|%s|%(trailers:key=Flotilla-Apps,valueonly)", "hydrated/prod-eu-next")
 	sha := gittest.Git(t, checkout, "rev-parse", "--short=12", "HEAD")

@@ -48,7 +48,7 @@ func HashedBlob(s Store, h plumbing.Hash, content []byte) (plumbing.Hash, error)
 		return h, nil
 	}
 	if p, ok := s.(*Pack); ok {
-		p.add(plumbing.BlobObject, h, content) // no copy
+		p.AddBlob(h, content) // no copy
 		return h, nil
 	}
 	obj := s.NewEncodedObject()

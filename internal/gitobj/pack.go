@@ -21,8 +21,9 @@ import (
 )
 
 // Pack collects new objects in memory and encodes them as one Git packfile
-// (version 2, whole objects) with its index, written once to the local
-// repository and sent as is to a remote.
+// (version 2: whole objects, and deltas whose base is in the same pack)
+// with its index, written once to the local repository and sent as is to
+// a remote.
 //
 // It replaces go-git's packfile encoder on the render path, which searches
 // for deltas and compresses every object again on each push (measured: two
@@ -37,6 +38,10 @@ type packObject struct {
 	typ  plumbing.ObjectType
 	hash plumbing.Hash
 	data []byte
+	// delta, when set, makes data from base, another object of the pack:
+	// the pack holds the delta instead of data.
+	base  plumbing.Hash
+	delta []byte
 }
 
 // NewPack returns an empty pack. known reports objects the destination has
@@ -82,6 +87,28 @@ func (p *Pack) SetEncodedObject(o plumbing.EncodedObject) (plumbing.Hash, error)
 func (p *Pack) add(t plumbing.ObjectType, h plumbing.Hash, data []byte) {
 	p.index[h] = len(p.objs)
 	p.objs = append(p.objs, packObject{typ: t, hash: h, data: data})
+}
+
+// DeltaBlob adds content, whose BlobHash is h, as a delta from base when
+// base is in this pack (deltas never point outside it, so the pack stays
+// whole when stored), else as a whole blob; nothing when the pack has h or
+// knows it. delta must make content from base's content.
+func (p *Pack) DeltaBlob(h plumbing.Hash, content []byte, base plumbing.Hash, delta []byte) {
+	if p.HasEncodedObject(h) == nil {
+		return
+	}
+	p.add(plumbing.BlobObject, h, content)
+	if _, ok := p.index[base]; ok && base != h {
+		p.objs[len(p.objs)-1].base, p.objs[len(p.objs)-1].delta = base, delta
+	}
+}
+
+// AddBlob adds content, whose BlobHash is h, unless the pack has or knows
+// it.
+func (p *Pack) AddBlob(h plumbing.Hash, content []byte) {
+	if p.HasEncodedObject(h) != nil {
+		p.add(plumbing.BlobObject, h, content)
+	}
 }
 
 // Len is the number of objects in the pack.
@@ -141,13 +168,20 @@ func (p *Pack) Encode() (*Encoded, error) {
 			for i := range next {
 				o := p.objs[i]
 				buf.Reset()
-				writeEntryHeader(&buf, o.typ, len(o.data))
+				data := o.data
+				if o.delta != nil {
+					data = o.delta
+					writeEntryHeader(&buf, plumbing.REFDeltaObject, len(data))
+					buf.Write(o.base[:])
+				} else {
+					writeEntryHeader(&buf, o.typ, len(data))
+				}
 				zw := fast
-				if len(o.data) <= storeBelow {
+				if len(data) <= storeBelow {
 					zw = stored
 				}
 				zw.Reset(&buf)
-				_, err := zw.Write(o.data)
+				_, err := zw.Write(data)
 				if err == nil {
 					err = zw.Close()
 				}

@@ -3,6 +3,7 @@ package gitobj
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,4 +197,82 @@ func BenchmarkPackEncode(b *testing.B) {
 		size = len(enc.Bytes)
 	}
 	b.ReportMetric(float64(size)/(1<<10), "KiB")
+}
+
+// TestPackDeltasAreReadByGit: blobs added as deltas from a blob of the
+// same pack are stored and read back by git and go-git; a delta whose base
+// is only known (not in the pack) is stored whole.
+func TestPackDeltasAreReadByGit(t *testing.T) {
+	dir := t.TempDir()
+	repo, err := git.PlainInit(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := [][]byte{[]byte("metadata:\n  annotations:\n    flotilla.dev/app: "), []byte("\n  name: web\n" + strings.Repeat("spec: {}\n", 100))}
+	outside := plumbing.ComputeHash(plumbing.BlobObject, Join(segs, "elsewhere"))
+	p := NewPack(func(h plumbing.Hash) bool { return h == outside })
+	base, err := Blob(p, Join(segs, "web-dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]plumbing.Hash{"base": base}
+	want := map[plumbing.Hash][]byte{}
+	for _, name := range []string{"web-staging", "web-production-eu", strings.Repeat("x", 200)} {
+		content := Join(segs, name)
+		h := BlobHash(content)
+		p.DeltaBlob(h, content, base, TemplateDelta(segs, "web-dev", name))
+		files[name[:3]], want[h] = h, content
+	}
+	lone := Join(segs, "lone")
+	loneHash := BlobHash(lone)
+	p.DeltaBlob(loneHash, lone, outside, TemplateDelta(segs, "elsewhere", "lone"))
+	files["lone"], want[loneHash] = loneHash, lone
+	root, err := Files(p, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Store(repo.Storer, enc); err != nil {
+		t.Fatal(err)
+	}
+	idx := filepath.Join(dir, "objects", "pack", "pack-"+enc.Checksum.String()+".idx")
+	verify := gitCmd(t, dir, "verify-pack", "-v", idx)
+	// A delta's line ends with the depth and its base.
+	if got := strings.Count(verify, " 1 "+base.String()+"\n"); got != 3 {
+		t.Errorf("verify-pack shows %d objects as deltas of the base, want 3:\n%s", got, verify)
+	}
+	for _, line := range strings.Split(verify, "\n") {
+		if strings.HasPrefix(line, loneHash.String()) && len(strings.Fields(line)) != 5 {
+			t.Errorf("the blob whose base is outside the pack is stored as a delta: %s", line)
+		}
+	}
+	copyDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(copyDir, "copy.pack"), enc.Bytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitCmd(t, copyDir, "index-pack", filepath.Join(copyDir, "copy.pack"))
+	ours, _ := os.ReadFile(idx)
+	theirs, _ := os.ReadFile(filepath.Join(copyDir, "copy.idx"))
+	if !bytes.Equal(ours, theirs) {
+		t.Error("our pack index differs from the one git index-pack writes")
+	}
+	gitCmd(t, dir, "update-ref", "refs/flotilla/tree", root.String())
+	gitCmd(t, dir, "fsck", "--strict", "--no-dangling")
+	for h, content := range want {
+		if got := gitCmd(t, dir, "cat-file", "blob", h.String()); got != strings.TrimSpace(string(content)) {
+			t.Errorf("git reads %s back wrong", h)
+		}
+		b, err := repo.BlobObject(h)
+		if err != nil {
+			t.Fatalf("go-git: %v", err)
+		}
+		r, _ := b.Reader()
+		got, _ := io.ReadAll(r)
+		if !bytes.Equal(got, content) {
+			t.Errorf("go-git reads %s back wrong", h)
+		}
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // Bot is the author and committer of hydrated commits.
@@ -274,6 +275,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 	var (
 		results []Result
 		updates []update
+		bases   = map[*render.Shared]deltaBase{}
 	)
 	for _, t := range trees {
 		r := Result{Cluster: t.Cluster.Name, Branch: t.Branch}
@@ -327,6 +329,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 				continue
 			}
 		}
+		addManifestDeltas(pack, bases, t, files, sums)
 		treeHash, err := writeTree(pack, files, sums)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
@@ -553,6 +556,38 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte(s), true
+}
+
+// deltaBase is the first manifest of a shared group added to a pack.
+type deltaBase struct {
+	hash plumbing.Hash
+	name string
+}
+
+// addManifestDeltas adds the new manifests of t's apps that share their
+// YAML with others: the first of each group whole, the rest as deltas from
+// it that copy the shared bytes and insert the app's name. (Most of a
+// fleet's manifests are such copies; without deltas a full push carries
+// each one whole.)
+func addManifestDeltas(pack *gitobj.Pack, bases map[*render.Shared]deltaBase, t *Tree, files map[string][]byte, sums map[string]plumbing.Hash) {
+	for i := range t.Apps {
+		a := &t.Apps[i]
+		path := a.Name + "/" + ManifestFile
+		h := sums[path]
+		if a.shared == nil || pack.HasEncodedObject(h) == nil {
+			continue
+		}
+		if !bytes.Equal(gitobj.Join(a.shared.Segments, a.Name), files[path]) {
+			continue // not what the delta would make: stored whole
+		}
+		b, ok := bases[a.shared]
+		if !ok {
+			pack.AddBlob(h, files[path])
+			bases[a.shared] = deltaBase{h, a.Name}
+			continue
+		}
+		pack.DeltaBlob(h, files[path], b.hash, gitobj.TemplateDelta(a.shared.Segments, b.name, a.Name))
+	}
 }
 
 // writeTree stores files, whose blob hashes are sums, as blobs and trees

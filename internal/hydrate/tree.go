@@ -72,6 +72,9 @@ type App struct {
 	Info     AppInfo
 	// infoJSON is Info as JSON, made once (nil: not yet).
 	infoJSON []byte
+	// shared, when set, is the manifest this app shares with others,
+	// which the pack stores as deltas of one another.
+	shared *render.Shared
 }
 
 // manifestHash is the manifest's content hash: Info.ContentHash, which
@@ -108,7 +111,7 @@ func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
 	if app.Spec.SyncPolicy != nil {
 		info.SyncOptions = app.Spec.SyncPolicy.SyncOptions
 	}
-	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info}
+	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info, shared: out.Shared}
 	a.InfoJSON() // here, in the render's parallel workers
 	return a
 }

@@ -85,6 +85,16 @@ type Output struct {
 	Objects  []*unstructured.Unstructured
 	Manifest []byte
 	Sources  []Source
+	// Shared, when set, is the manifest the Applications of the same
+	// builds and namespace share; Manifest is it with this one's name.
+	Shared *Shared
+}
+
+// Shared is a manifest several Applications share, split at each place
+// the Application name goes: an Application's manifest is the segments
+// joined by its name.
+type Shared struct {
+	Segments [][]byte
 }
 
 // Error is a render failure of one Application.
@@ -162,6 +172,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 				out.Objects[i] = c
 			}
 			out.Manifest = bytes.ReplaceAll(f.manifest, []byte(placeholder), []byte(name))
+			out.Shared = f.shared
 			return out, nil
 		}
 	}
@@ -210,6 +221,7 @@ type finishedOutput struct {
 	done     chan struct{}
 	objs     []*unstructured.Unstructured
 	manifest []byte
+	shared   *Shared
 	err      error
 }
 
@@ -232,6 +244,9 @@ func (b *Builder) finished(ns string, keys []string, built [][]*unstructured.Uns
 		// The source itself holds the placeholder text: it cannot be
 		// shared safely, so each Application is made on its own.
 		f.objs, f.manifest, f.err = nil, nil, errPlaceholder
+	}
+	if f.err == nil {
+		f.shared = &Shared{Segments: bytes.Split(f.manifest, []byte(placeholder))}
 	}
 	return f
 }
