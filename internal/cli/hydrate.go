@@ -334,7 +334,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 				return ExitUsage, fmt.Errorf("%w: nowhere to push: pass --remote URL, set hydrated.repo in %s, add an origin remote, or use --no-push", errUsage, fleet.ConfigFile)
 			}
 			pub.Remote, pub.Auth = remote, authFor(remote, env)
-			res.Mode, res.Target = "push", redactURL(remote)
+			res.Mode, res.Target = "push", hydrate.RedactURL(remote)
 		}
 		res.Clusters, err = pub.Publish(ctx, p.trees, p.dry, p.when)
 	}
@@ -383,16 +383,6 @@ func authFor(remote string, env Env) transport.AuthMethod {
 		}
 	}
 	return nil
-}
-
-// redactURL drops credentials from a URL before it is printed.
-func redactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
-			return u[:i+3] + "***@" + u[i+3+at+1:]
-		}
-	}
-	return u
 }
 
 // writeOut writes each cluster's tree to dir/<cluster>/, replacing what

@@ -161,7 +161,7 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		return slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(branch, pre) })
 	}
 	fail := func(err error) (map[string]plumbing.Hash, error) {
-		return nil, fmt.Errorf("fetch hydrated branches from %s: %w", p.Remote, err)
+		return nil, p.remoteError("fetch hydrated branches from", err)
 	}
 
 	cl, ep, err := endpoint(p.Remote)
@@ -257,6 +257,32 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		heads[t.Branch] = remote[t.Branch] // zero when absent
 	}
 	return heads, nil
+}
+
+// remoteError describes a failure talking to the remote: its URL without
+// credentials, and what to do when the remote refused us.
+func (p *Publisher) remoteError(what string, err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		hint = " (the remote wants credentials: for an https remote, set GITHUB_TOKEN or FLOTILLA_GIT_TOKEN to a token that may push to it)"
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		hint = " (the credentials were refused: the token needs contents: write on the repository)"
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		hint = " (check the URL, and that the token can see the repository)"
+	}
+	return fmt.Errorf("%s %s: %w%s", what, RedactURL(p.Remote), err, hint)
+}
+
+// RedactURL hides the credentials a URL may carry
+// (https://user:token@host/...).
+func RedactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
+			return u[:i+3] + "***@" + u[i+3+at+1:]
+		}
+	}
+	return u
 }
 
 // endpoint resolves url to its transport.
@@ -434,20 +460,20 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) error {
 	cl, ep, err := endpoint(p.Remote)
 	if err != nil {
-		return fmt.Errorf("push to %s: %w", p.Remote, err)
+		return p.remoteError("push to", err)
 	}
 	sess, err := cl.NewReceivePackSession(ep, p.Auth)
 	if err != nil {
-		return fmt.Errorf("push to %s: %w", p.Remote, err)
+		return p.remoteError("push to", err)
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return fmt.Errorf("push to %s: %w", p.Remote, err)
+		return p.remoteError("push to", err)
 	}
 	remoteRefs, err := ar.AllReferences()
 	if err != nil {
-		return fmt.Errorf("push to %s: %w", p.Remote, err)
+		return p.remoteError("push to", err)
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	if ar.Capabilities.Supports(capability.Atomic) {
@@ -478,7 +504,7 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) err
 			return fmt.Errorf("%w: %v", ErrRace, err)
 		}
 	}
-	return fmt.Errorf("push to %s: %w", p.Remote, err)
+	return p.remoteError("push to", err)
 }
 
 // gitOld is a branch's tree, compared by blob hash and read lazily.

@@ -1,6 +1,9 @@
 package hydrate
 
 import (
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
@@ -271,5 +275,69 @@ func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
 	results = publish(t, pub, dry, changed)
 	if !results[0].Updated || !strings.Contains(gittest.Show(t, origin, "hydrated/a-next", "web/hydrator.metadata"), `"applicationSet": "renamed"`) {
 		t.Errorf("a changed applicationSet was not written: %+v", results[0])
+	}
+}
+
+// gitHTTPServer serves the bare repositories under root over Git's smart
+// HTTP protocol with git http-backend — the protocol GitHub speaks — and
+// accepts only Basic auth with token.
+func gitHTTPServer(t *testing.T, root, token string) string {
+	t.Helper()
+	backend := &cgi.Handler{
+		Path:       "git",
+		Args:       []string{"http-backend"},
+		Env:        []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=flotilla", "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"},
+		InheritEnv: []string{"PATH", "HOME"},
+	}
+	if p, err := exec.LookPath("git"); err == nil {
+		backend.Path = p
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pass, ok := r.BasicAuth(); !ok || pass != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestPublishOverSmartHTTP publishes through git http-backend: fetch and
+// the atomic push speak the same smart HTTP protocol as GitHub, with the
+// token as Basic auth. A wrong token fails clearly and pushes nothing.
+func TestPublishOverSmartHTTP(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	url := gitHTTPServer(t, filepath.Dir(origin), "s3cret") + "/" + filepath.Base(origin)
+	pub := &Publisher{Repo: repo, Remote: url, Auth: &githttp.BasicAuth{Username: "x-access-token", Password: "s3cret"}}
+
+	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
+	results := publish(t, pub, dry, tree("a", "2"), tree("b", "1"))
+	if !results[0].Updated || results[1].Updated {
+		t.Errorf("updated a %v, b %v; want only a", results[0].Updated, results[1].Updated)
+	}
+	if got := gittest.Show(t, origin, "hydrated/a-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 2") {
+		t.Errorf("hydrated/a-next over HTTP:\n%s", got)
+	}
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+
+	before := gittest.Refs(t, origin, "refs/heads/hydrated")
+	for _, bad := range []*Publisher{
+		{Repo: repo, Remote: url, Auth: &githttp.BasicAuth{Username: "x-access-token", Password: "wrong"}, Attempts: 1},
+		{Repo: repo, Remote: strings.Replace(url, "http://", "http://x-access-token:wrong@", 1), Attempts: 1},
+		{Repo: repo, Remote: url, Attempts: 1},
+	} {
+		_, err := bad.Publish(t.Context(), []*Tree{tree("a", "3")}, dry, when)
+		if err == nil || !strings.Contains(err.Error(), "authentication required") || !strings.Contains(err.Error(), "GITHUB_TOKEN") {
+			t.Errorf("err = %v, want the remote's refusal and what to do", err)
+		} else if strings.Contains(err.Error(), "wrong") {
+			t.Errorf("the error shows the credentials: %v", err)
+		}
+	}
+	if after := gittest.Refs(t, origin, "refs/heads/hydrated"); after != before {
+		t.Errorf("a refused run moved the remote:\n%s\n->\n%s", before, after)
 	}
 }
