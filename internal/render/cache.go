@@ -2,6 +2,7 @@ package render
 
 import (
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -75,15 +76,47 @@ var programID = sync.OnceValue(func() string {
 			}
 		}
 	}
-	// A development build carries no version: its size and time tell
-	// one build of the program from the next.
-	if exe, err := os.Executable(); err == nil {
-		if st, err := os.Stat(exe); err == nil {
-			fmt.Fprintf(&b, " %d %d", st.Size(), st.ModTime().UnixNano())
-		}
+	exe, err := os.Executable()
+	if err != nil {
+		return b.String()
+	}
+	// The Go build ID changes with any input of the build: source,
+	// dependencies, flags. Where it cannot be read (not ELF), the
+	// executable's size and time tell one build from the next.
+	if id := goBuildID(exe); id != "" {
+		return b.String() + " " + id
+	}
+	if st, err := os.Stat(exe); err == nil {
+		fmt.Fprintf(&b, " %d %d", st.Size(), st.ModTime().UnixNano())
 	}
 	return b.String()
 })
+
+// goBuildID reads the build ID the Go linker writes into an ELF
+// executable's .note.go.buildid note ("" when there is none).
+func goBuildID(exe string) string {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sec := f.Section(".note.go.buildid")
+	if sec == nil {
+		return ""
+	}
+	data, err := sec.Data()
+	if err != nil || len(data) < 12 {
+		return ""
+	}
+	// A note: name size, description size, type, then the name ("Go\x00"),
+	// padded to four bytes, then the description: the ID.
+	namesz, descsz := int(f.ByteOrder.Uint32(data[0:])), int(f.ByteOrder.Uint32(data[4:]))
+	start := 12 + (namesz+3)&^3
+	if start+descsz > len(data) {
+		return ""
+	}
+	return string(data[start : start+descsz])
+}
 
 // cacheable reports whether a build under policy reads only through its
 // rooted filesystem.

@@ -3,7 +3,9 @@ package render
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -168,5 +170,29 @@ func TestOpenDirCacheKeepsOnlyThisProgram(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("%d program directories, want only this program's", len(entries))
+	}
+}
+
+// TestGoBuildIDIsGos: the build ID read from this test binary is the one
+// go tool buildid prints, so a rebuilt program never reuses the records of
+// another.
+func TestGoBuildIDIsGos(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := goBuildID(exe)
+	if runtime.GOOS != "linux" {
+		t.Skipf("build IDs are read from ELF executables only (got %q)", got)
+	}
+	out, err := exec.Command("go", "tool", "buildid", exe).Output()
+	if err != nil {
+		t.Fatalf("go tool buildid: %v", err)
+	}
+	if want := strings.TrimSpace(string(out)); got == "" || got != want {
+		t.Errorf("goBuildID = %q, want %q", got, want)
+	}
+	if !strings.HasSuffix(programID(), " "+got) {
+		t.Errorf("programID %q does not end with the build ID", programID())
 	}
 }
