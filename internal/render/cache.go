@@ -187,8 +187,8 @@ func boolAnswer(b bool) string {
 	return "false"
 }
 
-// rel makes p relative to the root, slash-separated ("" when p is not
-// under it: such answers are recorded as they are).
+// rel makes p relative to the root, slash-separated; a path outside the
+// root stays absolute (asking about it fails the escape check anyway).
 func (f *rootedFS) rel(p string) string {
 	abs, err := filepath.Abs(p)
 	if err != nil {
