@@ -100,8 +100,10 @@ func (t *timer) done(phase string) {
 }
 
 // plan loads, generates and renders the selected clusters. Any problem
-// with the input is returned before anything is written.
-func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
+// with the input is returned before anything is written. ready, when set,
+// runs once the clusters and their (still empty) trees are known, before
+// anything is built: publishing starts reading the branches there.
+func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (*renderPlan, error) {
 	tm := newTimer()
 	f, err := fleet.Load(o.fleet)
 	if err != nil {
@@ -148,6 +150,18 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 		}
 	}
 
+	trees := map[string]*hydrate.Tree{}
+	for _, c := range clusters {
+		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
+		trees[c.Name] = t
+		p.trees = append(p.trees, t)
+	}
+	if ready != nil {
+		if err := ready(p); err != nil {
+			return nil, err
+		}
+	}
+
 	builder := render.NewBuilder(repos, f.Config.Policy)
 	if p.repo != nil && !o.noBuildCache {
 		if st, ok := p.repo.Storer.(*filesystem.Storage); ok {
@@ -176,12 +190,6 @@ func plan(ctx context.Context, o renderOptions) (*renderPlan, error) {
 		return nil, err
 	}
 	p.builds, p.cachedBuilds, p.apps = builder.Builds(), builder.CachedBuilds(), len(jobs)
-	trees := map[string]*hydrate.Tree{}
-	for _, c := range clusters {
-		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
-		trees[c.Name] = t
-		p.trees = append(p.trees, t)
-	}
 	for i, j := range jobs {
 		trees[j.cluster].Apps = append(trees[j.cluster].Apps, outs[i])
 	}
@@ -300,30 +308,37 @@ func originURL(repo *git.Repository) string {
 }
 
 // runHydrate renders and writes: to --out, to local branches (--no-push) or
-// to the remote.
+// to the remote. Reading the branches (a fetch) starts as soon as the
+// clusters are known and runs while the Applications are built.
 func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
-	p, err := plan(ctx, o)
-	if err != nil {
-		return ExitUsage, err
-	}
-	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds}
-	switch {
-	case o.out != "":
-		res.Mode, res.Target = "out", o.out
-		res.Clusters, err = writeOut(o.out, p)
-	default:
+	var (
+		pub          *hydrate.Publisher
+		closeRepo    func()
+		mode, target string
+		setupCode    = ExitUsage // the input's fault, unless opening the checkout failed
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() { // in this order: the prefetch reads the checkout
+		cancel()
+		if pub != nil {
+			pub.Close()
+		}
+		if closeRepo != nil {
+			closeRepo()
+		}
+	}()
+	ready := func(p *renderPlan) error {
+		if o.out != "" {
+			mode, target = "out", o.out
+			return nil
+		}
 		if p.repo == nil {
-			return ExitUsage, fmt.Errorf("%w: %s is not in a Git repository: use --out DIR to write the trees without Git", errUsage, p.fleet.Root)
+			return fmt.Errorf("%w: %s is not in a Git repository: use --out DIR to write the trees without Git", errUsage, p.fleet.Root)
 		}
-		repo, closeRepo, openErr := keepPacksOpen(p.repo)
-		if openErr != nil {
-			return ExitFailed, openErr
-		}
-		defer closeRepo()
-		pub := &hydrate.Publisher{Repo: repo}
-		res.Mode, res.Target = "local", p.fleet.Root
+		remote := ""
+		mode, target = "local", p.fleet.Root
 		if !o.noPush {
-			remote := o.remote
+			remote = o.remote
 			if remote == "" {
 				remote = p.fleet.Config.Hydrated.Repo
 			}
@@ -331,11 +346,31 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 				remote = originURL(p.repo)
 			}
 			if remote == "" {
-				return ExitUsage, fmt.Errorf("%w: nowhere to push: pass --remote URL, set hydrated.repo in %s, add an origin remote, or use --no-push", errUsage, fleet.ConfigFile)
+				return fmt.Errorf("%w: nowhere to push: pass --remote URL, set hydrated.repo in %s, add an origin remote, or use --no-push", errUsage, fleet.ConfigFile)
 			}
-			pub.Remote, pub.Auth = remote, authFor(remote, env)
-			res.Mode, res.Target = "push", hydrate.RedactURL(remote)
+			mode, target = "push", hydrate.RedactURL(remote)
 		}
+		repo, closeFn, err := keepPacksOpen(p.repo)
+		if err != nil {
+			setupCode = ExitFailed
+			return err
+		}
+		closeRepo = closeFn
+		pub = &hydrate.Publisher{Repo: repo}
+		if remote != "" {
+			pub.Remote, pub.Auth = remote, authFor(remote, env)
+		}
+		pub.Prefetch(ctx, p.trees)
+		return nil
+	}
+	p, err := plan(ctx, o, ready)
+	if err != nil {
+		return setupCode, err
+	}
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target}
+	if o.out != "" {
+		res.Clusters, err = writeOut(o.out, p)
+	} else {
 		res.Clusters, err = pub.Publish(ctx, p.trees, p.dry, p.when)
 	}
 	if err != nil {

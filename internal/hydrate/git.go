@@ -45,6 +45,35 @@ type Publisher struct {
 	// BeforePush, when set, runs between building the commits and pushing
 	// them (tests use it to lose a race on purpose).
 	BeforePush func(attempt int)
+
+	prefetched chan fetched
+}
+
+type fetched struct {
+	heads map[string]plumbing.Hash
+	err   error
+}
+
+// Prefetch starts reading the heads of the trees' branches — with a
+// remote, the fetch and its round trips — while the caller goes on (to
+// render them); the next Publish of the same branches starts from what it
+// read. Heads read early can only be stale, and a stale head loses the
+// push's old-value check and is read again, as any lost race. Close waits
+// for a prefetch that no Publish used.
+func (p *Publisher) Prefetch(ctx context.Context, trees []*Tree) {
+	p.prefetched = make(chan fetched, 1)
+	go func() {
+		h, err := p.heads(ctx, trees)
+		p.prefetched <- fetched{h, err}
+	}()
+}
+
+// Close waits for an unused prefetch to finish.
+func (p *Publisher) Close() {
+	if p.prefetched != nil {
+		<-p.prefetched
+		p.prefetched = nil
+	}
 }
 
 // Result is the outcome for one branch.
@@ -74,7 +103,17 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		attempts = 5
 	}
 	for attempt := 1; ; attempt++ {
-		heads, err := p.heads(ctx, trees)
+		var (
+			heads map[string]plumbing.Hash
+			err   error
+		)
+		if p.prefetched != nil {
+			f := <-p.prefetched
+			p.prefetched = nil
+			heads, err = f.heads, f.err
+		} else {
+			heads, err = p.heads(ctx, trees)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the hydrated branches: %w", err)
 		}

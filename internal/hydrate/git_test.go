@@ -341,3 +341,43 @@ func TestPublishOverSmartHTTP(t *testing.T) {
 		t.Errorf("a refused run moved the remote:\n%s\n->\n%s", before, after)
 	}
 }
+
+// TestPublishAfterPrefetch: the heads are read early, while rendering
+// would run; then another render pushes. Publish starts from the stale
+// head, loses the push's old-value check, reads again and builds on the
+// other render's commit. A prefetch nobody used is waited for by Close.
+func TestPublishAfterPrefetch(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	publish(t, &Publisher{Repo: repo, Remote: origin}, dry, tree("a", "1"))
+
+	pub := &Publisher{Repo: repo, Remote: origin}
+	trees := []*Tree{tree("a", "2")}
+	pub.Prefetch(t.Context(), trees)
+	f := <-pub.prefetched // the prefetch is done: put it back for Publish
+	pub.prefetched <- f
+
+	other := filepath.Join(t.TempDir(), "other")
+	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/a-next", origin, other)
+	gittest.Git(t, other, "commit", "-q", "--allow-empty", "-m", "someone else")
+	gittest.Git(t, other, "push", "-q", "origin", "hydrated/a-next")
+	racer := gittest.Git(t, other, "rev-parse", "HEAD")
+
+	var attempts []int
+	pub.BeforePush = func(attempt int) { attempts = append(attempts, attempt) }
+	results := publish(t, pub, dry, trees...)
+	if len(attempts) != 2 || !results[0].Updated {
+		t.Fatalf("attempts %v, updated %v; want the stale first attempt refused and a retry that lands", attempts, results[0].Updated)
+	}
+	if parent := gittest.Git(t, origin, "rev-parse", "hydrated/a-next^"); parent != racer {
+		t.Errorf("parent %s, want the other render's %s", parent, racer)
+	}
+
+	unused := &Publisher{Repo: repo, Remote: origin}
+	unused.Prefetch(t.Context(), trees)
+	unused.Close()
+	if unused.prefetched != nil {
+		t.Error("Close left the prefetch")
+	}
+}
