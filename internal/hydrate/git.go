@@ -47,6 +47,9 @@ type Publisher struct {
 	BeforePush func(attempt int)
 
 	prefetched chan fetched
+	// pushSess is the receive-pack session the last read of the heads
+	// opened, for the push that follows.
+	pushSess *pushSession
 }
 
 type fetched struct {
@@ -68,12 +71,14 @@ func (p *Publisher) Prefetch(ctx context.Context, trees []*Tree) {
 	}()
 }
 
-// Close waits for an unused prefetch to finish.
+// Close waits for an unused prefetch to finish and ends the remote session
+// it kept.
 func (p *Publisher) Close() {
 	if p.prefetched != nil {
 		<-p.prefetched
 		p.prefetched = nil
 	}
+	p.closePush()
 }
 
 // Result is the outcome for one branch.
@@ -102,6 +107,7 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 	if attempts <= 0 {
 		attempts = 5
 	}
+	defer p.closePush() // when no push used the session the heads came with
 	for attempt := 1; ; attempt++ {
 		var (
 			heads map[string]plumbing.Hash
@@ -180,14 +186,18 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 	return out, nil
 }
 
-// fetch makes the remote-tracking refs under refs/flotilla/remote/ equal
-// the remote's branches under the trees' common prefixes: it brings the
-// objects this checkout lacks and drops the refs of deleted branches. It
-// returns the remote's heads by branch.
+// fetch reads the remote's heads of the branches under the trees' common
+// prefixes, brings the objects this checkout lacks, and makes the
+// remote-tracking refs under refs/flotilla/remote/ equal the heads
+// (dropping those of deleted branches). It returns the heads by branch.
 //
-// It talks to upload-pack itself rather than through go-git's Fetch, whose
-// Prune maps a forced refspec wrongly (go-git/go-git#2354) and so deletes
-// and rewrites every tracking ref on every run.
+// The heads come from the advertisement of the receive-pack session the
+// push will use (kept in p.push): one request to the remote instead of
+// two when the checkout already has the heads' objects — the common case
+// — and upload-pack is asked only for what is missing. It does not go
+// through go-git's Fetch, whose Prune maps a forced refspec wrongly
+// (go-git/go-git#2354) and so deletes and rewrites every tracking ref on
+// every run.
 func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
 	var prefixes []string
 	for _, t := range trees {
@@ -200,29 +210,17 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		return slices.ContainsFunc(prefixes, func(pre string) bool { return strings.HasPrefix(branch, pre) })
 	}
 	fail := func(err error) (map[string]plumbing.Hash, error) {
-		return nil, p.remoteError("fetch hydrated branches from", err)
+		return nil, p.remoteError("read the hydrated branches of", err)
 	}
 
-	cl, ep, err := endpoint(p.Remote)
+	sess, err := p.openPush(ctx)
 	if err != nil {
 		return fail(err)
 	}
-	sess, err := cl.NewUploadPackSession(ep, p.Auth)
-	if err != nil {
-		return fail(err)
-	}
-	defer sess.Close()
 	remote := map[string]plumbing.Hash{} // branch → head
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	switch {
-	case errors.Is(err, transport.ErrEmptyRemoteRepository):
-	case err != nil:
-		return fail(err)
-	default:
-		for name, h := range ar.References {
-			if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && under(branch) {
-				remote[branch] = h
-			}
+	for name, h := range sess.adv.References {
+		if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && under(branch) {
+			remote[branch] = h
 		}
 	}
 
@@ -250,30 +248,8 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		}
 	}
 	if len(wants) > 0 {
-		slices.SortFunc(wants, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
-		slices.SortFunc(haves, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
-		req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
-		if ar.Capabilities.Supports(capability.NoProgress) {
-			_ = req.Capabilities.Set(capability.NoProgress)
-		}
-		req.Wants, req.Haves = wants, haves
-		resp, err := sess.UploadPack(ctx, req)
-		if err != nil {
-			return fail(err)
-		}
-		var r io.Reader = resp
-		switch {
-		case req.Capabilities.Supports(capability.Sideband64k):
-			r = sideband.NewDemuxer(sideband.Sideband64k, resp)
-		case req.Capabilities.Supports(capability.Sideband):
-			r = sideband.NewDemuxer(sideband.Sideband, resp)
-		}
-		err = packfile.UpdateObjectStorage(p.Repo.Storer, r)
-		if cerr := resp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fail(err)
+		if err := p.fetchObjects(ctx, wants, haves); err != nil {
+			return nil, p.remoteError("fetch hydrated branches from", err)
 		}
 	}
 
@@ -296,6 +272,82 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		heads[t.Branch] = remote[t.Branch] // zero when absent
 	}
 	return heads, nil
+}
+
+// fetchObjects asks upload-pack for the objects of wants, this checkout
+// having haves.
+func (p *Publisher) fetchObjects(ctx context.Context, wants, haves []plumbing.Hash) error {
+	cl, ep, err := endpoint(p.Remote)
+	if err != nil {
+		return err
+	}
+	sess, err := cl.NewUploadPackSession(ep, p.Auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(wants, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(haves, func(a, b plumbing.Hash) int { return bytes.Compare(a[:], b[:]) })
+	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	if ar.Capabilities.Supports(capability.NoProgress) {
+		_ = req.Capabilities.Set(capability.NoProgress)
+	}
+	req.Wants, req.Haves = wants, haves
+	resp, err := sess.UploadPack(ctx, req)
+	if err != nil {
+		return err
+	}
+	var r io.Reader = resp
+	switch {
+	case req.Capabilities.Supports(capability.Sideband64k):
+		r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+	case req.Capabilities.Supports(capability.Sideband):
+		r = sideband.NewDemuxer(sideband.Sideband, resp)
+	}
+	err = packfile.UpdateObjectStorage(p.Repo.Storer, r)
+	if cerr := resp.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// pushSession is an open receive-pack session and what it advertised.
+type pushSession struct {
+	transport.ReceivePackSession
+	adv *packp.AdvRefs
+}
+
+// openPush opens a receive-pack session, kept for the next push (closing
+// the one kept before, if any).
+func (p *Publisher) openPush(ctx context.Context) (*pushSession, error) {
+	p.closePush()
+	cl, ep, err := endpoint(p.Remote)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := cl.NewReceivePackSession(ep, p.Auth)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	p.pushSess = &pushSession{sess, ar}
+	return p.pushSess, nil
+}
+
+// closePush closes a kept receive-pack session that no push used.
+func (p *Publisher) closePush() {
+	if p.pushSess != nil {
+		_ = p.pushSess.Close()
+		p.pushSess = nil
+	}
 }
 
 // remoteError describes a failure talking to the remote: its URL without
@@ -497,19 +549,16 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 // The server moves a branch only if it is still at the old value the
 // update names, and with the atomic capability moves all or none.
 func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) error {
-	cl, ep, err := endpoint(p.Remote)
-	if err != nil {
-		return p.remoteError("push to", err)
+	sess := p.pushSess
+	if sess == nil {
+		var err error
+		if sess, err = p.openPush(ctx); err != nil {
+			return p.remoteError("push to", err)
+		}
 	}
-	sess, err := cl.NewReceivePackSession(ep, p.Auth)
-	if err != nil {
-		return p.remoteError("push to", err)
-	}
+	p.pushSess = nil
 	defer sess.Close()
-	ar, err := sess.AdvertisedReferencesContext(ctx)
-	if err != nil {
-		return p.remoteError("push to", err)
-	}
+	ar := sess.adv
 	remoteRefs, err := ar.AllReferences()
 	if err != nil {
 		return p.remoteError("push to", err)
