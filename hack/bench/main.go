@@ -5,7 +5,8 @@
 // git commit per branch; run on a sample of clusters and scaled up); the
 // floor (one in-process krusty build per unique overlay, nothing else); and
 // incremental runs after one service's overlay changed, with and without
-// the build records of earlier runs.
+// the build records of earlier runs; and a full and an incremental run
+// against a far remote (smart HTTP with a delay on every request).
 //
 //	go run ./hack/bench [--clusters 200] [--services 25] [--loop-sample 8]
 package main
@@ -14,6 +15,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +142,11 @@ func run(nClusters, nServices, sample int, bin string) error {
 		return err
 	}
 
+	farFull, farIncr, err := farRemote(work, fleetDir, render)
+	if err != nil {
+		return err
+	}
+
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 	fmt.Println("| run | wall time | compared with Flotilla's full run |")
 	fmt.Println("|---|---:|---|")
@@ -147,7 +156,59 @@ func run(nClusters, nServices, sample int, bin string) error {
 	fmt.Printf("| floor: one in-process krusty build per unique overlay, nothing else | %s | Flotilla is %.2f× the floor |\n", ms(floor), full.Seconds()/floor.Seconds())
 	fmt.Printf("| incremental: one overlay changed, %d branches updated | %s | %.0f%% of the full run |\n", changed, ms(incr), 100*incr.Seconds()/full.Seconds())
 	fmt.Printf("| incremental, builds not reused (`--no-build-cache`), %d branches updated | %s | %.0f%% of the full run |\n", coldChanged, ms(cold), 100*cold.Seconds()/full.Seconds())
+	fmt.Printf("| far remote (smart HTTP, %v a request): full run | %s | %.1f× the local full run |\n", farDelay, ms(farFull), farFull.Seconds()/full.Seconds())
+	fmt.Printf("| far remote (smart HTTP, %v a request): incremental | %s | %.0f%% of the far full run |\n", farDelay, ms(farIncr), 100*farIncr.Seconds()/farFull.Seconds())
 	return nil
+}
+
+// farDelay is how long the far remote takes to answer each request: a
+// round trip to a hosted Git server in another region.
+const farDelay = 100 * time.Millisecond
+
+// farRemote renders the fleet's first commit and then the svc-07 change
+// into a remote served over Git's smart HTTP protocol (git http-backend)
+// that answers each request after farDelay, and returns both times.
+func farRemote(work, fleetDir, render string) (full, incr time.Duration, err error) {
+	remote := filepath.Join(work, "far.git")
+	checkout := filepath.Join(work, "far-fleet")
+	for _, c := range [][]string{
+		{"init", "-q", "--bare", "-b", "main", remote},
+		{"-C", remote, "config", "http.receivepack", "true"},
+		{"clone", "-q", fleetDir, checkout},
+		{"-C", checkout, "checkout", "-q", "-B", "main", ":/generated fleet"},
+	} {
+		if err := git(c...); err != nil {
+			return 0, 0, err
+		}
+	}
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		return 0, 0, err
+	}
+	backend := &cgi.Handler{Path: gitBin, Args: []string{"http-backend"},
+		Env:        []string{"GIT_PROJECT_ROOT=" + work, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_GLOBAL=/dev/null"},
+		InheritEnv: []string{"PATH", "HOME"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(farDelay)
+		backend.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	url := srv.URL + "/far.git"
+	run := func() (time.Duration, error) {
+		d, out, err := timed(render, "--fleet", checkout, "--remote", url, "-o", "json")
+		if err != nil {
+			return 0, fmt.Errorf("render to the far remote: %v\n%s", err, out)
+		}
+		return d, nil
+	}
+	if full, err = run(); err != nil {
+		return 0, 0, err
+	}
+	if err := git("-C", checkout, "checkout", "-q", "-B", "main", ":/scale svc-07"); err != nil {
+		return 0, 0, err
+	}
+	incr, err = run()
+	return full, incr, err
 }
 
 func timed(name string, args ...string) (time.Duration, []byte, error) {
