@@ -51,14 +51,19 @@ func HashedBlob(s Store, h plumbing.Hash, content []byte) (plumbing.Hash, error)
 		p.AddBlob(h, content) // no copy
 		return h, nil
 	}
+	return writeRaw(s, plumbing.BlobObject, content)
+}
+
+// writeRaw stores data as an object of type t.
+func writeRaw(s Store, t plumbing.ObjectType, data []byte) (plumbing.Hash, error) {
 	obj := s.NewEncodedObject()
-	obj.SetType(plumbing.BlobObject)
-	obj.SetSize(int64(len(content)))
+	obj.SetType(t)
+	obj.SetSize(int64(len(data)))
 	w, err := obj.Writer()
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if _, err := w.Write(content); err != nil {
+	if _, err := w.Write(data); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	if err := w.Close(); err != nil {

@@ -261,20 +261,7 @@ func (p *Pack) Store(s storer.EncodedObjectStorer, e *Encoded) error {
 	fsStore, ok := s.(*filesystem.Storage)
 	if !ok {
 		for _, o := range p.objs {
-			obj := s.NewEncodedObject()
-			obj.SetType(o.typ)
-			obj.SetSize(int64(len(o.data)))
-			w, err := obj.Writer()
-			if err != nil {
-				return err
-			}
-			if _, err := w.Write(o.data); err != nil {
-				return err
-			}
-			if err := w.Close(); err != nil {
-				return err
-			}
-			if _, err := s.SetEncodedObject(obj); err != nil {
+			if _, err := writeRaw(s, o.typ, o.data); err != nil {
 				return err
 			}
 		}

@@ -602,12 +602,10 @@ type gitOld struct {
 }
 
 // gitFiles reads a tree's file list, adding the hash of every object in it
-// to known (when not nil).
+// to known.
 func gitFiles(t *object.Tree, known map[plumbing.Hash]bool) (*gitOld, error) {
 	g := &gitOld{tree: t, hashes: map[string]plumbing.Hash{}}
-	if known != nil {
-		known[t.Hash] = true
-	}
+	known[t.Hash] = true
 	walker := object.NewTreeWalker(t, true, nil)
 	defer walker.Close()
 	for {
@@ -618,9 +616,7 @@ func gitFiles(t *object.Tree, known map[plumbing.Hash]bool) (*gitOld, error) {
 		if err != nil {
 			return nil, err
 		}
-		if known != nil {
-			known[entry.Hash] = true
-		}
+		known[entry.Hash] = true
 		if entry.Mode.IsFile() {
 			g.hashes[name] = entry.Hash
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
@@ -224,12 +225,18 @@ func (f *rootedFS) ask(q Question) (string, bool) {
 		return answer(listAnswer(names), err), true
 	case "abs":
 		d, file, err := f.CleanedAbs(p)
-		return answer(f.rel(string(d))+"\x00"+file, err), true
+		return answer(f.absAnswer(d, file), err), true
 	case "glob":
 		m, err := f.Glob(p)
 		return answer(f.listRel(m), err), true
 	}
 	return "", false
+}
+
+// absAnswer is the answer to CleanedAbs: the directory, relative to the
+// root, and the file.
+func (f *rootedFS) absAnswer(d filesys.ConfirmedDir, file string) string {
+	return f.rel(string(d)) + "\x00" + file
 }
 
 func listAnswer(names []string) string {

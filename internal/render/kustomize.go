@@ -216,7 +216,7 @@ func (f *rootedFS) readDir(p string) ([]string, error) {
 func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
 	d, file, err := f.cleanedAbs(p)
 	if f.rec != nil {
-		f.rec.add(Question{"abs", f.rel(p), answer(f.rel(string(d))+"\x00"+file, err)})
+		f.rec.add(Question{"abs", f.rel(p), answer(f.absAnswer(d, file), err)})
 	}
 	return d, file, err
 }
