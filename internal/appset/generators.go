@@ -32,6 +32,7 @@ type generation struct {
 	clusters []fleet.Cluster
 	repos    Repos
 	projects map[string]bool
+	dirs     map[[2]string][]string // repo URL and revision -> gitDirs
 }
 
 type transformResult struct {
@@ -330,32 +331,13 @@ func (g *generation) git(gg *fleet.GitGenerator) ([]Params, error) {
 	return res, nil
 }
 
-// gitDirectories lists every directory holding a file at any depth, except
-// the root and anything below a directory whose name starts with ".", then
-// keeps those matched by an include pattern and by no exclude pattern
-// (path.Match: "*" never crosses "/").
+// gitDirectories keeps the directories of gitDirs matched by an include
+// pattern and by no exclude pattern (path.Match: "*" never crosses "/").
 func (g *generation) gitDirectories(gg *fleet.GitGenerator) ([]Params, error) {
-	files, err := g.repos.Files(g.ctx, gg.RepoURL, gg.Revision)
+	dirs, err := g.gitDirs(gg.RepoURL, gg.Revision)
 	if err != nil {
-		return nil, fmt.Errorf("error getting directories from repo: %w", err)
+		return nil, err
 	}
-	dirSet := map[string]bool{}
-	for _, f := range files {
-		for d := path.Dir(f); d != "." && d != "/"; d = path.Dir(d) {
-			dirSet[d] = true
-		}
-	}
-	var dirs []string
-	for d := range dirSet {
-		hidden := false
-		for _, seg := range strings.Split(d, "/") {
-			hidden = hidden || strings.HasPrefix(seg, ".")
-		}
-		if !hidden {
-			dirs = append(dirs, d)
-		}
-	}
-	sort.Strings(dirs)
 	var res []Params
 	for _, d := range dirs {
 		include, exclude := false, false
@@ -381,6 +363,43 @@ func (g *generation) gitDirectories(gg *fleet.GitGenerator) ([]Params, error) {
 		res = append(res, p)
 	}
 	return res, nil
+}
+
+// gitDirs lists a revision's directories that hold a file at any depth,
+// sorted, without the root and anything below a directory whose name
+// starts with ".". A matrix asks once per parameter set of its other child:
+// the list is made once per revision and evaluation.
+func (g *generation) gitDirs(repoURL, revision string) ([]string, error) {
+	key := [2]string{repoURL, revision}
+	if dirs, ok := g.dirs[key]; ok {
+		return dirs, nil
+	}
+	files, err := g.repos.Files(g.ctx, repoURL, revision)
+	if err != nil {
+		return nil, fmt.Errorf("error getting directories from repo: %w", err)
+	}
+	dirSet := map[string]bool{}
+	for _, f := range files {
+		for d := path.Dir(f); d != "." && d != "/" && !dirSet[d]; d = path.Dir(d) {
+			dirSet[d] = true
+		}
+	}
+	dirs := []string{}
+	for d := range dirSet {
+		hidden := false
+		for _, seg := range strings.Split(d, "/") {
+			hidden = hidden || strings.HasPrefix(seg, ".")
+		}
+		if !hidden {
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	if g.dirs == nil {
+		g.dirs = map[[2]string][]string{}
+	}
+	g.dirs[key] = dirs
+	return dirs, nil
 }
 
 // addPathParams adds path, path.basename, path.basenameNormalized and

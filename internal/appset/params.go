@@ -67,7 +67,7 @@ func flattenStrings(in map[string]any) map[string]string {
 func toStringMap(in map[string]any) map[string]string {
 	out := make(map[string]string, len(in))
 	for k, v := range in {
-		out[k] = fmt.Sprintf("%v", v)
+		out[k] = formatValue(v)
 	}
 	return out
 }
@@ -81,21 +81,34 @@ func fromStringMap(in map[string]string) map[string]any {
 }
 
 // combineStringMaps unions two parameter sets in default mode; a key in
-// both with different values is an error (Argo's CombineStringMaps).
+// both with different values is an error, the first such key in sorted
+// order (Argo's CombineStringMaps).
 func combineStringMaps(a, b map[string]any) (map[string]any, error) {
-	as, bs := toStringMap(a), toStringMap(b)
-	keys := make([]string, 0, len(bs))
-	for k := range bs {
-		keys = append(keys, k)
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = formatValue(v)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if cur, ok := as[k]; ok && cur != bs[k] {
-			return nil, fmt.Errorf("found duplicate key %s with different value, a: %s ,b: %s", k, cur, bs[k])
+	conflict, found := "", false
+	for k, v := range b {
+		if cur, ok := out[k]; ok && cur != formatValue(v) && (!found || k < conflict) {
+			conflict, found = k, true
 		}
-		as[k] = bs[k]
 	}
-	return fromStringMap(as), nil
+	if found {
+		return nil, fmt.Errorf("found duplicate key %s with different value, a: %s ,b: %s", conflict, out[conflict], formatValue(b[conflict]))
+	}
+	for k, v := range b {
+		out[k] = formatValue(v)
+	}
+	return out, nil
+}
+
+// formatValue is fmt's %v, without fmt for the common case of a string.
+func formatValue(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprintf("%v", v)
 }
 
 // mergeOverride deep-merges src into dst, src winning, as mergo.Merge with
