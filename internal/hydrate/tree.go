@@ -105,7 +105,7 @@ func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
 		SyncPolicy:        app.Spec.SyncPolicy,
 		Labels:            app.Metadata.Labels,
 		IgnoreDifferences: app.Spec.IgnoreDifferences,
-		Objects:           len(out.Objects),
+		Objects:           out.Len(),
 		ContentHash:       "sha256:" + hex.EncodeToString(h[:]),
 	}
 	if app.Spec.SyncPolicy != nil {

@@ -82,12 +82,36 @@ type Source struct {
 
 // Output is one rendered Application.
 type Output struct {
-	Objects  []*unstructured.Unstructured
 	Manifest []byte
 	Sources  []Source
 	// Shared, when set, is the manifest the Applications of the same
 	// builds and namespace share; Manifest is it with this one's name.
 	Shared *Shared
+
+	objects []*unstructured.Unstructured
+	shared  bool // objects are the group's, named with the placeholder
+	name    string
+}
+
+// Len is the number of objects.
+func (o *Output) Len() int { return len(o.objects) }
+
+// Objects returns the Application's objects, sorted as in Manifest. Output
+// shared with other Applications keeps one set of objects for all of them:
+// each call makes copies that carry this Application's name.
+func (o *Output) Objects() []*unstructured.Unstructured {
+	if !o.shared {
+		return o.objects
+	}
+	objs := make([]*unstructured.Unstructured, len(o.objects))
+	for i, obj := range o.objects {
+		c := obj.DeepCopy()
+		annotations := c.GetAnnotations()
+		annotations[AppAnnotation] = o.name
+		c.SetAnnotations(annotations)
+		objs[i] = c
+	}
+	return objs
 }
 
 // Shared is a manifest several Applications share, split at each place
@@ -120,8 +144,9 @@ var ErrSecret = errors.New("plain Secret with data")
 //
 // Applications that share their builds and destination namespace differ
 // only in the flotilla.dev/app annotation, so the post-processed objects
-// and their YAML are made once per such group, with a placeholder name,
-// and each Application gets a copy with its own name put in. (That is most
+// and their YAML are made once per such group, with a placeholder name;
+// each Application's manifest is a copy with its own name put in, and its
+// objects are copied only when asked for (Output.Objects). (That is most
 // of a fleet: one overlay serves every cluster of a tier.)
 func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
 	out := &Output{}
@@ -163,14 +188,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 			if f.err != nil {
 				return nil, &Error{App: name, Err: f.err}
 			}
-			out.Objects = make([]*unstructured.Unstructured, len(f.objs))
-			for i, o := range f.objs {
-				c := o.DeepCopy()
-				annotations := c.GetAnnotations()
-				annotations[AppAnnotation] = name
-				c.SetAnnotations(annotations)
-				out.Objects[i] = c
-			}
+			out.objects, out.shared, out.name = f.objs, true, name
 			out.Manifest = bytes.ReplaceAll(f.manifest, []byte(placeholder), []byte(name))
 			out.Shared = f.shared
 			return out, nil
@@ -180,7 +198,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 	if err != nil {
 		return nil, &Error{App: name, Err: err}
 	}
-	out.Objects, out.Manifest = objs, manifest
+	out.objects, out.Manifest = objs, manifest
 	return out, nil
 }
 

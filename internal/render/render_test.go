@@ -131,7 +131,7 @@ metadata: {name: team}
 		t.Fatal(err)
 	}
 	var got []string
-	for _, o := range out.Objects {
+	for _, o := range out.Objects() {
 		got = append(got, ID(o))
 	}
 	want := []string{
@@ -158,7 +158,7 @@ func TestDirectoryRecurseIncludeExclude(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n []string
-		for _, o := range out.Objects {
+		for _, o := range out.Objects() {
 			n = append(n, o.GetName())
 		}
 		return n
@@ -216,7 +216,7 @@ func TestIdenticalBuildsRunOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			out, err := b.Render(t.Context(), app("web-"+string(rune('a'+i)), "base", "ns", nil, nil))
-			if err != nil || out.Objects[0].GetAnnotations()[AppAnnotation] != "web-"+string(rune('a'+i)) {
+			if err != nil || out.Objects()[0].GetAnnotations()[AppAnnotation] != "web-"+string(rune('a'+i)) {
 				t.Errorf("render %d: %v", i, err)
 			}
 		}()
@@ -294,11 +294,12 @@ func TestSharedOutputEqualsOwnOutput(t *testing.T) {
 			if diff := cmp.Diff(string(manifest), string(out.Manifest)); diff != "" {
 				t.Errorf("%s/%s manifest (-own +shared):\n%s", path, name, diff)
 			}
-			if len(objs) != len(out.Objects) {
-				t.Fatalf("%s/%s: %d objects, want %d", path, name, len(out.Objects), len(objs))
+			got := out.Objects()
+			if len(objs) != len(got) || out.Len() != len(got) {
+				t.Fatalf("%s/%s: %d objects (Len %d), want %d", path, name, len(got), out.Len(), len(objs))
 			}
 			for i := range objs {
-				if diff := cmp.Diff(objs[i].Object, out.Objects[i].Object); diff != "" {
+				if diff := cmp.Diff(objs[i].Object, got[i].Object); diff != "" {
 					t.Errorf("%s/%s object %d (-own +shared):\n%s", path, name, i, diff)
 				}
 			}
