@@ -134,11 +134,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	for _, c := range clusters {
 		byServer[c.Server], byName[c.Name] = c.Name, true
 	}
-	type job struct {
-		gen     appset.Generated
-		cluster string
-	}
-	var jobs []job
+	var jobs []renderJob
 	for _, g := range generated {
 		d := g.App.Spec.Destination
 		name := d.Name
@@ -146,7 +142,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 			name = byServer[d.Server]
 		}
 		if byName[name] {
-			jobs = append(jobs, job{g, name})
+			jobs = append(jobs, renderJob{g, name})
 		}
 	}
 
@@ -172,7 +168,8 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	errs := make([]error, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.concurrency)
-	for i, j := range jobs {
+	for _, i := range buildOrder(jobs) {
+		j := jobs[i]
 		g.Go(func() error {
 			out, err := builder.Render(gctx, &j.gen.App)
 			if err != nil {
@@ -198,6 +195,37 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 	tm.done("render")
 	return p, nil
+}
+
+// renderJob is one Application to render for one cluster.
+type renderJob struct {
+	gen     appset.Generated
+	cluster string
+}
+
+// buildOrder returns the indexes of jobs with the first Application of
+// each set of sources before all the others. Applications of one source
+// share its build: in name order (svc-a-cluster-1, svc-a-cluster-2, …)
+// the errgroup's slots would all wait on one build instead of running
+// different ones.
+func buildOrder(jobs []renderJob) []int {
+	first := make([]int, 0, len(jobs))
+	var rest []int
+	seen := map[string]bool{}
+	var key strings.Builder
+	for i, j := range jobs {
+		key.Reset()
+		for _, s := range j.gen.App.Spec.AllSources() {
+			key.WriteString(s.RepoURL + "\x00" + s.Path + "\x00" + s.TargetRevision + "\x00")
+		}
+		if k := key.String(); !seen[k] {
+			seen[k] = true
+			first = append(first, i)
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	return append(first, rest...)
 }
 
 // collapseRenderErrors reports a failed build once, naming every
