@@ -35,6 +35,68 @@ func TemplateDelta(segs [][]byte, baseName, targetName string) []byte {
 	return d
 }
 
+// LineDelta is a Git delta that makes target from base by copying every
+// line of target that base holds (the first such line of base) and
+// inserting the others; consecutive copies of consecutive base lines are
+// one instruction. Between two files laid out alike — the metadata of two
+// applications — it is a few copies and the lines that differ, found with
+// one map lookup a line and no search for common substrings. base must not
+// be empty (go-git refuses any delta against an empty base).
+func LineDelta(base, target []byte) []byte {
+	at := map[string]int{}
+	for off := 0; off < len(base); {
+		n := lineLen(base[off:])
+		if _, ok := at[string(base[off:off+n])]; !ok {
+			at[string(base[off:off+n])] = off
+		}
+		off += n
+	}
+	d := binary.AppendUvarint(nil, uint64(len(base)))
+	d = binary.AppendUvarint(d, uint64(len(target)))
+	copyOff, copyLen, insert := 0, 0, 0 // the pending copy; target[insert:] not yet written
+	flush := func(upTo int) {
+		if copyLen > 0 {
+			d = appendCopy(d, copyOff, copyLen)
+			copyLen = 0
+		} else if upTo > insert {
+			d = appendInsert(d, string(target[insert:upTo]))
+		}
+		insert = upTo
+	}
+	for off := 0; off < len(target); {
+		n := lineLen(target[off:])
+		line := target[off : off+n]
+		if copyLen > 0 && bytes.HasPrefix(base[copyOff+copyLen:], line) {
+			copyLen += n // the next line of base too
+			off += n
+			insert = off
+			continue
+		}
+		b, ok := at[string(line)]
+		switch {
+		case ok:
+			flush(off)
+			copyOff, copyLen = b, n
+		case copyLen > 0:
+			flush(off)
+		}
+		off += n
+		if copyLen > 0 {
+			insert = off
+		}
+	}
+	flush(len(target))
+	return d
+}
+
+// lineLen is the length of b's first line, its newline included.
+func lineLen(b []byte) int {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return i + 1
+	}
+	return len(b)
+}
+
 // appendCopy appends copy instructions for base[off:off+n], in pieces of
 // at most 64 KiB as git writes them.
 func appendCopy(d []byte, off, n int) []byte {

@@ -37,3 +37,57 @@ func TestTemplateDeltaMakesTheTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestLineDeltaMakesTheTarget applies line deltas with go-git's patcher:
+// files that share lines in place, moved, repeated or not at all, without
+// a final newline, empty, and longer than one instruction.
+func TestLineDeltaMakesTheTarget(t *testing.T) {
+	meta := func(server, hash string) []byte {
+		return []byte("{\n  \"repoURL\": \"https://git.example.com/fleet.git\",\n  \"destination\": {\n    \"server\": \"" + server +
+			"\",\n    \"namespace\": \"web\"\n  },\n  \"objects\": 3,\n  \"contentHash\": \"sha256:" + hash + "\"\n}\n")
+	}
+	big := bytes.Repeat([]byte("line of a big file\n"), 20_000) // 380 KB: copies past 2^16
+	long := strings.Repeat("x", 300) + "\n"
+	for _, c := range []struct {
+		name         string
+		base, target []byte
+		max          int // the delta's size at most, 0: any
+	}{
+		{"metadata of two clusters", meta("https://a.example.com", "0123"), meta("https://b.example.com", "4567"), 90},
+		{"same", meta("s", "h"), meta("s", "h"), 8},
+		{"nothing shared", []byte("a\nb\n"), []byte("c\nd\n"), 0},
+		{"moved and repeated lines", []byte("a\nb\nc\n"), []byte("c\na\nb\na\nz\n"), 0},
+		{"no final newline", []byte("a\nb"), []byte("b\na\nb"), 0},
+		{"empty target", []byte("a\n"), nil, 0},
+		{"long inserted line", []byte("a\n"), []byte("a\n" + long + "a\n"), 0},
+		{"big", big, append(append([]byte("head\n"), big...), "tail\n"...), 40},
+	} {
+		d := LineDelta(c.base, c.target)
+		got, err := packfile.PatchDelta(c.base, d)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !bytes.Equal(got, c.target) {
+			t.Errorf("%s: the delta makes %q, want %q", c.name, got, c.target)
+		}
+		if c.max > 0 && len(d) > c.max {
+			t.Errorf("%s: delta of %d bytes, want at most %d", c.name, len(d), c.max)
+		}
+	}
+}
+
+// FuzzLineDelta checks that a line delta makes its target from any base.
+func FuzzLineDelta(f *testing.F) {
+	f.Add([]byte("a\nb\nc\n"), []byte("c\na\nx\n"))
+	f.Add([]byte(""), []byte("\n\n"))
+	f.Fuzz(func(t *testing.T, base, target []byte) {
+		got, err := packfile.PatchDelta(base, LineDelta(base, target))
+		if len(base) == 0 && err != nil {
+			return // go-git refuses any delta against an empty base
+		}
+		if err != nil || !bytes.Equal(got, target) {
+			t.Fatalf("PatchDelta = %q, %v; want %q", got, err, target)
+		}
+	})
+}

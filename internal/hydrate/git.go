@@ -392,7 +392,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 	var (
 		results []Result
 		updates []update
-		bases   = map[*render.Shared]deltaBase{}
+		bases   = map[*render.Shared]*deltaBase{}
 	)
 	for _, t := range trees {
 		r := Result{Cluster: t.Cluster.Name, Branch: t.Branch}
@@ -446,7 +446,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 				continue
 			}
 		}
-		addManifestDeltas(pack, bases, t, files, sums)
+		addDeltas(pack, bases, t, files, sums)
 		treeHash, err := writeTree(pack, files, sums)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
@@ -668,20 +668,40 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 	return []byte(s), true
 }
 
-// deltaBase is the first manifest of a shared group added to a pack.
+// deltaBase is, for one group of apps that share their YAML, the first
+// manifest added whole to a pack and the first metadata file.
 type deltaBase struct {
 	hash plumbing.Hash
 	name string
+	meta plumbing.Hash
+	data []byte // the metadata file
 }
 
-// addManifestDeltas adds the new manifests of t's apps that share their
-// YAML with others: the first of each group whole, the rest as deltas from
-// it that copy the shared bytes and insert the app's name. (Most of a
-// fleet's manifests are such copies; without deltas a full push carries
-// each one whole.)
-func addManifestDeltas(pack *gitobj.Pack, bases map[*render.Shared]deltaBase, t *Tree, files map[string][]byte, sums map[string]plumbing.Hash) {
+// addDeltas adds the new manifests and metadata of t's apps that can be
+// deltas of others. A manifest that shares its YAML with others goes in
+// whole for the first of its group and as a delta from it for the rest,
+// copying the shared bytes and inserting the app's name. A metadata file
+// goes in as a line delta from the first of its group (the same layout,
+// another destination and content hash). Most of a fleet's files are such
+// near copies: without deltas a full push carries and compresses each one
+// whole.
+func addDeltas(pack *gitobj.Pack, bases map[*render.Shared]*deltaBase, t *Tree, files map[string][]byte, sums map[string]plumbing.Hash) {
 	for i := range t.Apps {
 		a := &t.Apps[i]
+		b := bases[a.shared]
+		if b == nil {
+			b = &deltaBase{}
+			bases[a.shared] = b
+		}
+		mdPath := a.Name + "/" + MetadataFile
+		if h, data := sums[mdPath], files[mdPath]; pack.HasEncodedObject(h) != nil && len(data) > 0 {
+			if b.data == nil {
+				pack.AddBlob(h, data)
+				b.meta, b.data = h, data
+			} else {
+				pack.DeltaBlob(h, data, b.meta, gitobj.LineDelta(b.data, data))
+			}
+		}
 		path := a.Name + "/" + ManifestFile
 		h := sums[path]
 		if a.shared == nil || pack.HasEncodedObject(h) == nil {
@@ -690,10 +710,9 @@ func addManifestDeltas(pack *gitobj.Pack, bases map[*render.Shared]deltaBase, t 
 		if !bytes.Equal(gitobj.Join(a.shared.Segments, a.Name), files[path]) {
 			continue // not what the delta would make: stored whole
 		}
-		b, ok := bases[a.shared]
-		if !ok {
+		if b.hash.IsZero() {
 			pack.AddBlob(h, files[path])
-			bases[a.shared] = deltaBase{h, a.Name}
+			b.hash, b.name = h, a.Name
 			continue
 		}
 		pack.DeltaBlob(h, files[path], b.hash, gitobj.TemplateDelta(a.shared.Segments, b.name, a.Name))

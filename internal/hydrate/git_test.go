@@ -92,6 +92,41 @@ func TestPublishRetriesALostRace(t *testing.T) {
 	}
 }
 
+// TestPublishSendsMetadataAsDeltas: the metadata files of a run differ
+// only in a few lines, so all but the first go into the pack as deltas,
+// which git reads back.
+func TestPublishSendsMetadataAsDeltas(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	var trees []*Tree
+	for _, c := range []string{"a", "b", "c"} {
+		tr := tree(c, "1")
+		tr.Apps[0].Info.Destination = fleet.ApplicationDestination{Server: tr.Cluster.Server, Namespace: "web"}
+		trees = append(trees, tr)
+	}
+	publish(t, &Publisher{Repo: repo, Remote: origin}, dry, trees...)
+	idx, err := filepath.Glob(filepath.Join(checkout, ".git/objects/pack/*.idx"))
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("packs %v, %v; want the one this run stored", idx, err)
+	}
+	deltas := 0
+	for _, line := range strings.Split(gittest.Git(t, checkout, "verify-pack", "-v", idx[0]), "\n") {
+		// sha type size size-in-pack offset [depth base]
+		if f := strings.Fields(line); len(f) == 7 && f[1] == "blob" {
+			if got := gittest.Git(t, checkout, "cat-file", "-p", f[0]); !strings.Contains(got, `"drySha"`) {
+				t.Errorf("delta %s is not a metadata file:\n%s", f[0], got)
+			}
+			deltas++
+		}
+	}
+	if deltas != 2 {
+		t.Errorf("%d metadata files sent as deltas, want 2 of 3", deltas)
+	}
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, checkout, "fsck", "--strict", "--no-dangling")
+}
+
 // TestPublishLocalBranches updates the checkout's own branches with
 // compare-and-set, and refuses when a branch moved underneath.
 func TestPublishLocalBranches(t *testing.T) {
