@@ -531,14 +531,33 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 		}
 		return nil
 	}
-	if err := p.push(ctx, updates, pack); err != nil {
-		return err
+	// The remote-tracking refs move to the new heads while the remote
+	// takes the push (a full run's 200 loose ref files take about as long
+	// as the remote's work), so the next run's fetch has nothing to bring.
+	// A failed push puts them back; were that to fail too, the next fetch
+	// rewrites every tracking ref that differs from the remote.
+	tracked := make(chan error, 1)
+	go func() { tracked <- p.track(updates, func(u update) plumbing.Hash { return u.new }) }()
+	err := p.push(ctx, updates, pack)
+	if terr := <-tracked; err == nil {
+		return terr
 	}
-	// The remote now has the new heads: track them, so the next run's
-	// fetch has nothing to bring.
+	_ = p.track(updates, func(u update) plumbing.Hash { return u.old })
+	return err
+}
+
+// track points each update's remote-tracking ref at the hash at picks
+// (none when zero).
+func (p *Publisher) track(updates []update, at func(update) plumbing.Hash) error {
 	for _, u := range updates {
-		ref := plumbing.NewHashReference(plumbing.ReferenceName(trackingPrefix+u.branch), u.new)
-		if err := p.Repo.Storer.SetReference(ref); err != nil {
+		name := plumbing.ReferenceName(trackingPrefix + u.branch)
+		var err error
+		if h := at(u); h.IsZero() {
+			err = p.Repo.Storer.RemoveReference(name)
+		} else {
+			err = p.Repo.Storer.SetReference(plumbing.NewHashReference(name, h))
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package hydrate
 
 import (
+	"errors"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -89,6 +90,38 @@ func TestPublishRetriesALostRace(t *testing.T) {
 	}
 	if got := gittest.Show(t, origin, "hydrated/a-next", "web/manifest.yaml"); !strings.Contains(got, "replicas: 2") {
 		t.Errorf("hydrated/a-next not updated:\n%s", got)
+	}
+}
+
+// TestPublishFailedPushRestoresTrackingRefs: the remote-tracking refs move
+// while the push is under way; when the push is refused they are put back
+// (a branch new in this run loses its tracking ref again), and the remote
+// has none of the run's branches.
+func TestPublishFailedPushRestoresTrackingRefs(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	pub := &Publisher{Repo: repo, Remote: origin, Attempts: 1}
+	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
+	tracking, remote := gittest.Refs(t, checkout, "refs/flotilla/remote/"), gittest.Refs(t, origin, "refs/heads/hydrated/")
+
+	other := filepath.Join(t.TempDir(), "other")
+	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/b-next", origin, other)
+	pub.BeforePush = func(int) {
+		gittest.Git(t, other, "commit", "-q", "--allow-empty", "-m", "someone else")
+		gittest.Git(t, other, "push", "-q", "origin", "hydrated/b-next")
+	}
+	_, err := pub.Publish(t.Context(), []*Tree{tree("a", "2"), tree("b", "2"), tree("c", "2")}, dry, when)
+	if !errors.Is(err, ErrRace) {
+		t.Fatalf("err = %v, want a lost race", err)
+	}
+	if got := gittest.Refs(t, checkout, "refs/flotilla/remote/"); got != tracking {
+		t.Errorf("tracking refs after the refused push:\n%s\nwant as before:\n%s", got, tracking)
+	}
+	racer := gittest.Git(t, other, "rev-parse", "HEAD")
+	want := strings.Replace(remote, gittest.Git(t, origin, "rev-parse", "hydrated/b-next^"), racer, 1)
+	if got := gittest.Refs(t, origin, "refs/heads/hydrated/"); got != want {
+		t.Errorf("remote branches after the refused push:\n%s\nwant only the competitor's commit:\n%s", got, want)
 	}
 }
 
