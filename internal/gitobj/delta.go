@@ -35,14 +35,16 @@ func TemplateDelta(segs [][]byte, baseName, targetName string) []byte {
 	return d
 }
 
-// LineDelta is a Git delta that makes target from base by copying every
-// line of target that base holds (the first such line of base) and
-// inserting the others; consecutive copies of consecutive base lines are
-// one instruction. Between two files laid out alike — the metadata of two
-// applications — it is a few copies and the lines that differ, found with
-// one map lookup a line and no search for common substrings. base must not
-// be empty (go-git refuses any delta against an empty base).
-func LineDelta(base, target []byte) []byte {
+// LineBase is a base for line deltas: its text and where each distinct
+// line first starts, indexed once for any number of targets.
+type LineBase struct {
+	data []byte
+	at   map[string]int
+}
+
+// NewLineBase indexes base, which must not be empty (go-git refuses any
+// delta against an empty base).
+func NewLineBase(base []byte) *LineBase {
 	at := map[string]int{}
 	for off := 0; off < len(base); {
 		n := lineLen(base[off:])
@@ -51,6 +53,18 @@ func LineDelta(base, target []byte) []byte {
 		}
 		off += n
 	}
+	return &LineBase{base, at}
+}
+
+// Delta is a Git delta that makes target from the base by copying every
+// line of target that the base holds and inserting the others; a line
+// that continues the copy before it extends it, others are copied from
+// the first place the base has them. Between two files laid out alike —
+// the metadata of two applications — it is a few copies and the lines
+// that differ, with one map lookup a line and no search for common
+// substrings.
+func (l *LineBase) Delta(target []byte) []byte {
+	base := l.data
 	d := binary.AppendUvarint(nil, uint64(len(base)))
 	d = binary.AppendUvarint(d, uint64(len(target)))
 	copyOff, copyLen, insert := 0, 0, 0 // the pending copy; target[insert:] not yet written
@@ -72,7 +86,7 @@ func LineDelta(base, target []byte) []byte {
 			insert = off
 			continue
 		}
-		b, ok := at[string(line)]
+		b, ok := l.at[string(line)]
 		switch {
 		case ok:
 			flush(off)

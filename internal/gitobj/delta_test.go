@@ -62,7 +62,7 @@ func TestLineDeltaMakesTheTarget(t *testing.T) {
 		{"long inserted line", []byte("a\n"), []byte("a\n" + long + "a\n"), 0},
 		{"big", big, append(append([]byte("head\n"), big...), "tail\n"...), 40},
 	} {
-		d := LineDelta(c.base, c.target)
+		d := NewLineBase(c.base).Delta(c.target)
 		got, err := packfile.PatchDelta(c.base, d)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
@@ -82,7 +82,7 @@ func FuzzLineDelta(f *testing.F) {
 	f.Add([]byte("a\nb\nc\n"), []byte("c\na\nx\n"))
 	f.Add([]byte(""), []byte("\n\n"))
 	f.Fuzz(func(t *testing.T, base, target []byte) {
-		got, err := packfile.PatchDelta(base, LineDelta(base, target))
+		got, err := packfile.PatchDelta(base, NewLineBase(base).Delta(target))
 		if len(base) == 0 && err != nil {
 			return // go-git refuses any delta against an empty base
 		}

@@ -693,7 +693,7 @@ type deltaBase struct {
 	hash plumbing.Hash
 	name string
 	meta plumbing.Hash
-	data []byte // the metadata file
+	data *gitobj.LineBase // the metadata file
 }
 
 // addDeltas adds the new manifests and metadata of t's apps that can be
@@ -716,9 +716,9 @@ func addDeltas(pack *gitobj.Pack, bases map[*render.Shared]*deltaBase, t *Tree, 
 		if h, data := sums[mdPath], files[mdPath]; pack.HasEncodedObject(h) != nil && len(data) > 0 {
 			if b.data == nil {
 				pack.AddBlob(h, data)
-				b.meta, b.data = h, data
+				b.meta, b.data = h, gitobj.NewLineBase(data)
 			} else {
-				pack.DeltaBlob(h, data, b.meta, gitobj.LineDelta(b.data, data))
+				pack.DeltaBlob(h, data, b.meta, b.data.Delta(data))
 			}
 		}
 		path := a.Name + "/" + ManifestFile
