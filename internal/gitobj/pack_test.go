@@ -173,16 +173,30 @@ func TestPackSkipsKnownObjects(t *testing.T) {
 }
 
 // BenchmarkPackEncode encodes what one full render of 5,000 applications
-// writes: per app a ~1.2 KB manifest, a ~700 B metadata file and a
-// two-entry tree.
+// writes: per app a ~1.2 KB manifest and a ~700 B metadata file, as
+// deltas of the first app's but for the first, and a two-entry tree.
 func BenchmarkPackEncode(b *testing.B) {
 	p := NewPack(nil)
+	segs := [][]byte{[]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    flotilla.dev/app: "), []byte(strings.Repeat("\n  name: web\nspec:\n  replicas: 3\n", 30))}
+	var (
+		firstManifest, firstMeta plumbing.Hash
+		metaBase                 *LineBase
+	)
 	for i := range 5000 {
 		name := fmt.Sprintf("svc-%02d-cluster-%03d", i%25, i/25)
-		manifest := strings.Repeat("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    flotilla.dev/app: "+name+"\n  name: web\n", 12)
-		meta := fmt.Sprintf(`{"repoURL": "https://git.example.com/fleet.git", "drySha": "%040d", "flotilla": {"applicationSet": "services", "path": "services/svc-%02d/overlays/dev", "server": "https://cluster-%03d.example.com", "contentHash": "sha256:%064x"}}`, i, i%25, i/25, i)
-		mh, _ := Blob(p, []byte(manifest))
-		dh, _ := Blob(p, []byte(meta))
+		manifest := Join(segs, name)
+		meta := []byte(fmt.Sprintf("{\n  \"repoURL\": \"https://git.example.com/fleet.git\",\n  \"drySha\": \"%040d\",\n  \"flotilla\": {\n    \"applicationSet\": \"services\",\n"+
+			"    \"sources\": [{\"path\": \"services/svc-00/overlays/dev\", \"targetRevision\": \"main\"}],\n    \"destination\": {\"server\": \"https://cluster-%03d.example.com\", \"namespace\": \"svc-00\"},\n"+
+			"    \"objects\": 3,\n    \"contentHash\": \"sha256:%064x\"\n  }\n}\n", 1, i/25, i))
+		mh, dh := BlobHash(manifest), BlobHash(meta)
+		if i == 0 {
+			p.AddBlob(mh, manifest)
+			p.AddBlob(dh, meta)
+			firstManifest, firstMeta, metaBase = mh, dh, NewLineBase(meta)
+		} else {
+			p.DeltaBlob(mh, manifest, firstManifest, TemplateDelta(segs, "svc-00-cluster-000", name))
+			p.DeltaBlob(dh, meta, firstMeta, metaBase.Delta(meta))
+		}
 		if _, err := Files(p, map[string]plumbing.Hash{"manifest.yaml": mh, "hydrator.metadata": dh}); err != nil {
 			b.Fatal(err)
 		}
