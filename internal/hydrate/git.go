@@ -253,19 +253,19 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		}
 	}
 
+	moved := map[plumbing.ReferenceName]plumbing.Hash{}
 	for branch := range tracked {
 		if _, ok := remote[branch]; !ok {
-			if err := p.Repo.Storer.RemoveReference(plumbing.ReferenceName(trackingPrefix + branch)); err != nil {
-				return nil, err
-			}
+			moved[plumbing.ReferenceName(trackingPrefix+branch)] = plumbing.ZeroHash
 		}
 	}
 	for branch, h := range remote {
 		if tracked[branch] != h {
-			if err := p.Repo.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(trackingPrefix+branch), h)); err != nil {
-				return nil, err
-			}
+			moved[plumbing.ReferenceName(trackingPrefix+branch)] = h
 		}
+	}
+	if err := setRefs(p.Repo.Storer, moved); err != nil {
+		return nil, err
 	}
 	heads := map[string]plumbing.Hash{}
 	for _, t := range trees {
@@ -549,19 +549,11 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 // track points each update's remote-tracking ref at the hash at picks
 // (none when zero).
 func (p *Publisher) track(updates []update, at func(update) plumbing.Hash) error {
+	refs := map[plumbing.ReferenceName]plumbing.Hash{}
 	for _, u := range updates {
-		name := plumbing.ReferenceName(trackingPrefix + u.branch)
-		var err error
-		if h := at(u); h.IsZero() {
-			err = p.Repo.Storer.RemoveReference(name)
-		} else {
-			err = p.Repo.Storer.SetReference(plumbing.NewHashReference(name, h))
-		}
-		if err != nil {
-			return err
-		}
+		refs[plumbing.ReferenceName(trackingPrefix+u.branch)] = at(u)
 	}
-	return nil
+	return setRefs(p.Repo.Storer, refs)
 }
 
 // push sends pack and every branch's update in one receive-pack request.
