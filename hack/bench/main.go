@@ -86,6 +86,7 @@ func run(nClusters, nServices, sample int, bin string) error {
 	var res struct {
 		Builds   int
 		Clusters []struct{ Updated bool }
+		Timings  map[string]float64
 	}
 	if err := json.Unmarshal(fullOut, &res); err != nil {
 		return err
@@ -158,6 +159,7 @@ func run(nClusters, nServices, sample int, bin string) error {
 	fmt.Printf("| incremental, builds not reused (`--no-build-cache`), %d branches updated | %s | %.0f%% of the full run |\n", coldChanged, ms(cold), 100*cold.Seconds()/full.Seconds())
 	fmt.Printf("| far remote (smart HTTP, %v a request): full run | %s | %.1f× the local full run |\n", farDelay, ms(farFull), farFull.Seconds()/full.Seconds())
 	fmt.Printf("| far remote (smart HTTP, %v a request): incremental | %s | %.0f%% of the far full run |\n", farDelay, ms(farIncr), 100*farIncr.Seconds()/farFull.Seconds())
+	fmt.Printf("\nThe full run's phases: generate %.2f s, render %.2f s, publish %.2f s.\n", res.Timings["generate"], res.Timings["render"], res.Timings["publish"])
 	return nil
 }
 
