@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -21,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/render"
@@ -388,66 +391,103 @@ func endpoint(url string) (transport.Transport, *transport.Endpoint, error) {
 
 // prepare builds the commits of the trees that changed into pack, adding
 // every object of the branches' current trees to known.
+//
+// It reads the branches' heads first, one after another (go-git's object
+// reads are not safe for concurrent use); makes each tree's files and
+// their hashes in parallel, the old metadata files they keep read under
+// one lock; then writes the changed trees and commits in tree order, so
+// the pack is the same whatever the scheduling.
 func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+	type branch struct {
+		r      Result
+		done   bool // unchanged: r is the result
+		parent *object.Commit
+		gold   *gitOld
+		files  map[string][]byte
+		sums   map[string]plumbing.Hash
+	}
+	bs := make([]branch, len(trees))
+	var readMu sync.Mutex
+	for i, t := range trees {
+		b := &bs[i]
+		b.r = Result{Cluster: t.Cluster.Name, Branch: t.Branch}
+		head := heads[t.Branch]
+		if head.IsZero() {
+			continue
+		}
+		b.r.Old = head.String()
+		c, err := p.Repo.CommitObject(head)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", t.Branch, err)
+		}
+		if c.Committer.Name == Bot.Name && c.Committer.Email == Bot.Email && ContentOf(c.Message) == t.Digest() {
+			// Written by Flotilla from the same content: unchanged,
+			// without reading the tree.
+			b.r.Change, b.done = Change{Objects: t.objects()}, true
+			continue
+		}
+		tr, err := c.Tree()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
+		}
+		b.parent = c
+		if b.gold, err = gitFiles(tr, known, &readMu); err != nil {
+			return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
+		}
+	}
+
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, t := range trees {
+		b := &bs[i]
+		if b.done {
+			continue
+		}
+		g.Go(func() error {
+			old := Old(MapFiles(nil))
+			if b.gold != nil {
+				old = b.gold
+			}
+			files, change, err := t.Files(old, dry)
+			if err != nil {
+				return fmt.Errorf("build the tree of %s: %w", t.Branch, err)
+			}
+			b.r.Change, b.files = change, files
+			b.sums = make(map[string]plumbing.Hash, len(files))
+			for path, content := range files {
+				b.sums[path] = gitobj.BlobHash(content)
+			}
+			if b.gold.same(b.sums) {
+				b.r.Change, b.done = Change{Objects: change.Objects}, true
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+
 	var (
 		results []Result
 		updates []update
 		bases   = map[*render.Shared]*deltaBase{}
 	)
-	for _, t := range trees {
-		r := Result{Cluster: t.Cluster.Name, Branch: t.Branch}
-		head := heads[t.Branch]
-		old := Old(MapFiles(nil))
-		var (
-			parent *object.Commit
-			gold   *gitOld
-		)
-		if !head.IsZero() {
-			r.Old = head.String()
-			c, err := p.Repo.CommitObject(head)
-			if err != nil {
-				return nil, nil, fmt.Errorf("read %s: %w", t.Branch, err)
-			}
-			if c.Committer.Name == Bot.Name && c.Committer.Email == Bot.Email && ContentOf(c.Message) == t.Digest() {
-				// Written by Flotilla from the same content: unchanged,
-				// without reading the tree.
-				r.Change = Change{Objects: t.objects()}
-				results = append(results, r)
-				continue
-			}
-			tr, err := c.Tree()
-			if err != nil {
-				return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
-			}
-			parent = c
-			if gold, err = gitFiles(tr, known); err != nil {
-				return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
-			}
-			old = gold
-		}
-		files, change, err := t.Files(old, dry)
-		if err != nil {
-			return nil, nil, fmt.Errorf("build the tree of %s: %w", t.Branch, err)
-		}
-		r.Change = change
-		sums := make(map[string]plumbing.Hash, len(files))
-		for path, content := range files {
-			sums[path] = gitobj.BlobHash(content)
-		}
-		if gold.same(sums) {
-			r.Change = Change{Objects: change.Objects}
-			results = append(results, r)
+	for i, t := range trees {
+		b := &bs[i]
+		if b.done {
+			results = append(results, b.r)
 			continue
 		}
-		if parent != nil {
-			if why := p.newerProposal(parent, dry.SHA, when); why != "" {
+		r := b.r
+		if b.parent != nil {
+			if why := p.newerProposal(b.parent, dry.SHA, when); why != "" {
 				r.Kept = why
 				results = append(results, r)
 				continue
 			}
 		}
-		addDeltas(pack, bases, t, files, sums)
-		treeHash, err := writeTree(pack, files, sums)
+		addDeltas(pack, bases, t, b.files, b.sums)
+		treeHash, err := writeTree(pack, b.files, b.sums)
 		if err != nil {
 			return nil, nil, fmt.Errorf("write the tree of %s: %w", t.Branch, err)
 		}
@@ -455,8 +495,8 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		sig.When = when
 		commit := &object.Commit{Author: sig, Committer: sig, TreeHash: treeHash,
 			Message: CommitMessage(t, dry)}
-		if parent != nil {
-			commit.ParentHashes = []plumbing.Hash{parent.Hash}
+		if b.parent != nil {
+			commit.ParentHashes = []plumbing.Hash{b.parent.Hash}
 		}
 		h, err := gitobj.Write(pack, commit)
 		if err != nil {
@@ -464,7 +504,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		}
 		r.New, r.Updated = h.String(), true
 		results = append(results, r)
-		updates = append(updates, update{branch: t.Branch, old: head, new: h})
+		updates = append(updates, update{branch: t.Branch, old: heads[t.Branch], new: h})
 	}
 	return results, updates, nil
 }
@@ -610,12 +650,13 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) err
 type gitOld struct {
 	tree   *object.Tree
 	hashes map[string]plumbing.Hash
+	readMu *sync.Mutex // held while reading objects
 }
 
 // gitFiles reads a tree's file list, adding the hash of every object in it
-// to known.
-func gitFiles(t *object.Tree, known map[plumbing.Hash]bool) (*gitOld, error) {
-	g := &gitOld{tree: t, hashes: map[string]plumbing.Hash{}}
+// to known. Its files are read later under readMu.
+func gitFiles(t *object.Tree, known map[plumbing.Hash]bool, readMu *sync.Mutex) (*gitOld, error) {
+	g := &gitOld{tree: t, hashes: map[string]plumbing.Hash{}, readMu: readMu}
 	known[t.Hash] = true
 	walker := object.NewTreeWalker(t, true, nil)
 	defer walker.Close()
@@ -668,6 +709,8 @@ func (g *gitOld) Read(path string) ([]byte, bool) {
 	if !g.Has(path) {
 		return nil, false
 	}
+	g.readMu.Lock()
+	defer g.readMu.Unlock()
 	f, err := g.tree.File(path)
 	if err != nil {
 		return nil, false
