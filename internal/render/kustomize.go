@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
@@ -316,7 +318,7 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	}
 	raw = []byte{'['}
 	for i, r := range m.Resources() {
-		b, err := r.MarshalJSON()
+		b, err := resourceJSON(r)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -331,6 +333,19 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 		raw = append(raw, b...)
 	}
 	return objs, append(raw, ']'), nil
+}
+
+// resourceJSON is r as JSON: what r.MarshalJSON gives (yaml.v3's decoding
+// of the node, as encoding/json writes it) without writing the node as
+// YAML text and parsing that again first.
+func resourceJSON(r *resource.Resource) ([]byte, error) {
+	m := map[string]any{}
+	if n := r.RNode.YNode(); n != nil {
+		if err := n.Decode(&m); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
 }
 
 // scanKustomizations walks the kustomizations a build will load, refusing

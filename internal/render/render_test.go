@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -346,4 +348,63 @@ func FuzzDashedName(f *testing.F) {
 			t.Errorf("%q: the fast path says plain, the YAML encoder quotes it", s)
 		}
 	})
+}
+
+// TestResourceJSONMatchesKyaml pins resourceJSON (decoding the node) to
+// kyaml's RNode.MarshalJSON (writing YAML text and parsing it again) on
+// values where YAML is tricky.
+func TestResourceJSONMatchesKyaml(t *testing.T) {
+	t.Parallel()
+	fs := filesys.MakeFsInMemory()
+	files := map[string]string{
+		"kustomization.yaml": "resources: [cm.yaml]\nlabels: [{pairs: {team: \"007\"}}]\n",
+		"cm.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: tricky
+  annotations: {a: "yes", b: "0x10", c: "1e3", d: "~", e: "", f: "true", g: "2026-01-01", h: "null"}
+data:
+  block: |
+    line one
+      indented
+  folded: >
+    folded
+    text
+  quoted: "say \"hi\" <&>"
+  unicode: héllo ☃
+base: &base {x: 1, y: [a, b]}
+copy: *base
+merged:
+  <<: *base
+  z: 3
+numbers: [0x10, 0o17, 1e3, 1.5, -0, 9007199254740993, 010, 1_000]
+scalars: [yes, no, on, off, ~, null, true, False, "", '']
+---
+apiVersion: v1
+kind: List
+items: []
+`,
+	}
+	for name, content := range files {
+		if err := fs.WriteFile(name, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range m.Resources() {
+		want, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := resourceJSON(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s:\nresourceJSON %s\nMarshalJSON  %s", r.CurId(), got, want)
+		}
+	}
 }
