@@ -87,12 +87,50 @@ func (a *App) manifestHash() string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
-// InfoJSON returns the app's Info as JSON.
+// InfoJSON returns the app's Info as compact JSON, HTML characters
+// unescaped as in hydrator.metadata.
 func (a *App) InfoJSON() []byte {
 	if a.infoJSON == nil {
-		a.infoJSON, _ = json.Marshal(a.Info) // plain data: cannot fail
+		a.infoJSON = compactJSON(a.Info)
 	}
 	return a.infoJSON
+}
+
+// compactJSON is v as json.Encoder writes it with HTML escaping off,
+// without the final newline. v is plain data: encoding cannot fail.
+func compactJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// metadataHead is Metadata without the Flotilla field, encoded once per
+// tree: hydrator.metadata is it and an app's InfoJSON, indented.
+type metadataHead struct {
+	RepoURL    string   `json:"repoURL"`
+	DrySHA     string   `json:"drySha"`
+	Author     string   `json:"author"`
+	Date       string   `json:"date"`
+	Subject    string   `json:"subject"`
+	Body       string   `json:"body"`
+	References []string `json:"references,omitempty"`
+}
+
+// metadataFile is hydrator.metadata: Metadata{head's fields, Flotilla:
+// info} as a json.Encoder writes it with HTML escaping off and two-space
+// indent, from head encoded by compactJSON and info by InfoJSON.
+func metadataFile(head, info []byte) []byte {
+	compact := make([]byte, 0, len(head)+len(info)+16)
+	compact = append(compact, head[:len(head)-1]...) // without its "}"
+	compact = append(compact, `,"flotilla":`...)
+	compact = append(append(compact, info...), '}')
+	var b bytes.Buffer
+	b.Grow(len(compact) * 3 / 2)
+	_ = json.Indent(&b, compact, "", "  ") // valid JSON: cannot fail
+	b.WriteByte('\n')
+	return b.Bytes()
 }
 
 // NewApp describes a rendered Application.
@@ -224,7 +262,10 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 		ReadmeFile:     Readme(t.Cluster, t.Apps),
 		AttributesFile: []byte(attributes),
 	}
-	var ch Change
+	var (
+		ch   Change
+		head []byte // the metadata's dry-commit fields
+	)
 	present := map[string]bool{}
 	for i := range t.Apps {
 		a := &t.Apps[i]
@@ -239,16 +280,11 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 				continue
 			}
 		}
-		md := Metadata{RepoURL: dry.RepoURL, DrySHA: dry.SHA, Author: dry.Author, Date: dry.Date,
-			Subject: dry.Subject, Body: dry.Body, Flotilla: a.Info}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(md); err != nil {
-			return nil, ch, err
+		if head == nil {
+			head = compactJSON(metadataHead{RepoURL: dry.RepoURL, DrySHA: dry.SHA, Author: dry.Author, Date: dry.Date,
+				Subject: dry.Subject, Body: dry.Body})
 		}
-		files[mdPath] = buf.Bytes()
+		files[mdPath] = metadataFile(head, a.InfoJSON())
 		switch {
 		case !had:
 			ch.Added = append(ch.Added, a.Name)
@@ -272,8 +308,7 @@ func sameInfo(old []byte, info []byte) bool {
 	if err := json.Unmarshal(old, &md); err != nil {
 		return false
 	}
-	a, err := json.Marshal(md.Flotilla)
-	return err == nil && bytes.Equal(a, info)
+	return bytes.Equal(compactJSON(md.Flotilla), info)
 }
 
 const attributes = `README.md linguist-generated=true

@@ -1,0 +1,66 @@
+package hydrate
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/render"
+)
+
+// TestMetadataFileIsTheEncodersOutput pins metadataFile (the dry-commit
+// fields encoded once, an app's InfoJSON spliced in, indented) to what a
+// json.Encoder writes for the whole Metadata: HTML characters, unicode,
+// empty and omitted fields, nested lists and maps.
+func TestMetadataFileIsTheEncodersOutput(t *testing.T) {
+	t.Parallel()
+	infos := []AppInfo{
+		{},
+		{ApplicationSet: "a<b>&c", Sources: []render.Source{{RepoURL: "https://x/y?a=1&b=2", Path: "p/☃", TargetRevision: "main", SHA: "abc"}},
+			Destination: fleet.ApplicationDestination{Server: "https://k", Namespace: "ns"},
+			SyncOptions: []string{"ServerSideApply=true"}, Labels: map[string]string{"b": "2", "a": "<1>"},
+			Objects: 3, ContentHash: "sha256:00"},
+	}
+	for _, md := range []Metadata{
+		{},
+		{RepoURL: "https://github.com/o/fleet", DrySHA: "0123", Author: "A <a@example.com>", Date: "2026-01-01T00:00:00Z",
+			Subject: "fix \"quotes\" & <tags>", Body: "line\n\ttab\u2028", References: []string{"r1", "r<2>"}},
+	} {
+		head := compactJSON(metadataHead{RepoURL: md.RepoURL, DrySHA: md.DrySHA, Author: md.Author, Date: md.Date,
+			Subject: md.Subject, Body: md.Body, References: md.References})
+		for _, info := range infos {
+			md.Flotilla = info
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(md); err != nil {
+				t.Fatal(err)
+			}
+			a := App{Info: info}
+			if diff := cmp.Diff(want.String(), string(metadataFile(head, a.InfoJSON()))); diff != "" {
+				t.Errorf("metadataFile (-encoder +got):\n%s", diff)
+			}
+		}
+	}
+}
+
+// TestMetadataHeadIsMetadataWithoutFlotilla keeps the two structs in step.
+func TestMetadataHeadIsMetadataWithoutFlotilla(t *testing.T) {
+	t.Parallel()
+	fields := func(typ reflect.Type) (out []string) {
+		for f := range typ.Fields() {
+			if f.Name != "Flotilla" {
+				out = append(out, f.Name+" "+f.Type.String()+" "+string(f.Tag))
+			}
+		}
+		return out
+	}
+	if diff := cmp.Diff(fields(reflect.TypeFor[Metadata]()), fields(reflect.TypeFor[metadataHead]())); diff != "" {
+		t.Errorf("metadataHead differs from Metadata (-Metadata +metadataHead):\n%s", diff)
+	}
+}
