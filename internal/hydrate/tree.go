@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -328,12 +329,15 @@ func Readme(c fleet.Cluster, apps []App) []byte {
 		return []byte(b.String())
 	}
 	b.WriteString("| application | namespace | objects | source |\n|---|---|---|---|\n")
-	for _, a := range apps {
-		var srcs []string
-		for _, s := range a.Info.Sources {
-			srcs = append(srcs, fmt.Sprintf("%s `%s`", strings.TrimSuffix(s.RepoURL, ".git"), s.Path))
+	for _, a := range apps { // a row per app: written without fmt
+		b.WriteString("| " + a.Name + " | " + orDash(a.Info.Destination.Namespace) + " | " + strconv.Itoa(a.Info.Objects) + " | ")
+		for i, s := range a.Info.Sources {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strings.TrimSuffix(s.RepoURL, ".git") + " `" + s.Path + "`")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s |\n", a.Name, orDash(a.Info.Destination.Namespace), a.Info.Objects, strings.Join(srcs, ", "))
+		b.WriteString(" |\n")
 	}
 	return []byte(b.String())
 }
