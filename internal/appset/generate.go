@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -86,12 +89,11 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 			return nil, &Error{Class: fleet.ClassGenerationFromParams, Generator: i, Template: templateOf(err), Err: err}
 		}
 		for _, res := range results {
-			tmpl := applicationFromTemplate(res.template)
-			for _, p := range res.params {
-				app, err := renderApplication(r, tmpl, set, p)
-				if err != nil {
-					return nil, &Error{Class: fleet.ClassRenderTemplateParams, Template: templateOf(err), Err: err}
-				}
+			rendered, err := renderAll(set, applicationFromTemplate(res.template), res.params)
+			if err != nil {
+				return nil, &Error{Class: fleet.ClassRenderTemplateParams, Template: templateOf(err), Err: err}
+			}
+			for _, app := range rendered {
 				app.Metadata.Namespace = set.Metadata.Namespace
 				apps = append(apps, app)
 			}
@@ -147,6 +149,44 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 		out.Apps[i] = *app
 	}
 	sort.Slice(out.Invalid, func(i, j int) bool { return out.Invalid[i].Name < out.Invalid[j].Name })
+	return out, nil
+}
+
+// renderAll renders tmpl with each parameter set, the sets shared out
+// among the CPUs in chunks when there are many (each worker with its own
+// Renderer, whose template cache is not safe for concurrent use). It
+// returns the failure of the first failing set, as rendering them in order
+// would.
+func renderAll(set *fleet.ApplicationSet, tmpl *fleet.Application, params []Params) ([]*fleet.Application, error) {
+	const chunk = 128
+	out := make([]*fleet.Application, len(params))
+	errs := make([]error, len(params))
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), (len(params)+chunk-1)/chunk) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _ := NewRenderer(set.Spec.GoTemplate, set.Spec.GoTemplateOptions) // the options were checked
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= len(params) {
+					return
+				}
+				for i := start; i < min(start+chunk, len(params)); i++ {
+					out[i], errs[i] = renderApplication(r, tmpl, set, params[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

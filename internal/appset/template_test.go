@@ -1,8 +1,11 @@
 package appset
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
 
 func TestFastReplace(t *testing.T) {
@@ -103,4 +106,46 @@ func FuzzRender(f *testing.F) {
 		}
 		_, _ = r.Replace(tmpl, map[string]any{"app": "web", "m": map[string]any{"k": "v"}})
 	})
+}
+
+// TestRenderAllReportsTheFirstFailure renders enough parameter sets to
+// share them out among workers: the error is the first failing set's, as
+// rendering in order would give, whichever worker fails first.
+func TestRenderAllReportsTheFirstFailure(t *testing.T) {
+	t.Parallel()
+	docs, err := fleet.SplitDocuments("set.yaml", []byte(`apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: many}
+spec:
+  goTemplate: true
+  generators: [{list: {elements: []}}]
+  template:
+    metadata: {name: '{{ if has .name (list "e0127" "e0128") }}{{ fail (printf "bad %s" .name) }}{{ end }}{{ .name }}'}
+    spec:
+      project: default
+      source: {repoURL: https://example.com/r.git, path: apps}
+      destination: {server: https://kubernetes.default.svc, namespace: x}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set fleet.ApplicationSet
+	if err := docs[0].Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	var params []Params
+	for i := range 600 {
+		params = append(params, Params{"name": fmt.Sprintf("e%04d", i)})
+	}
+	tmpl := applicationFromTemplate(set.Spec.Template)
+	for range 20 {
+		_, err := renderAll(&set, tmpl, params)
+		if err == nil || !strings.Contains(err.Error(), "bad e0127") {
+			t.Fatalf("renderAll error = %v, want the failure of e0127 (e0128 fails first in time)", err)
+		}
+	}
+	apps, err := renderAll(&set, tmpl, params[:127])
+	if err != nil || len(apps) != 127 || apps[126].Metadata.Name != "e0126" {
+		t.Fatalf("renderAll of the good sets: %d apps, %v", len(apps), err)
+	}
 }
