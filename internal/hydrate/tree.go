@@ -42,6 +42,13 @@ type DryCommit struct {
 // Metadata is hydrator.metadata: Argo CD Source Hydrator's fields plus
 // Flotilla's own.
 type Metadata struct {
+	metadataHead
+	Flotilla AppInfo `json:"flotilla"`
+}
+
+// metadataHead is Argo CD's part of Metadata, the dry commit's: the same
+// for every app of a run, encoded once per tree.
+type metadataHead struct {
 	RepoURL    string   `json:"repoURL"`
 	DrySHA     string   `json:"drySha"`
 	Author     string   `json:"author"`
@@ -49,7 +56,6 @@ type Metadata struct {
 	Subject    string   `json:"subject"`
 	Body       string   `json:"body"`
 	References []string `json:"references,omitempty"`
-	Flotilla   AppInfo  `json:"flotilla"`
 }
 
 // AppInfo is what Flotilla records about an app in its metadata.
@@ -107,21 +113,9 @@ func compactJSON(v any) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// metadataHead is Metadata without the Flotilla field, encoded once per
-// tree: hydrator.metadata is it and an app's InfoJSON, indented.
-type metadataHead struct {
-	RepoURL    string   `json:"repoURL"`
-	DrySHA     string   `json:"drySha"`
-	Author     string   `json:"author"`
-	Date       string   `json:"date"`
-	Subject    string   `json:"subject"`
-	Body       string   `json:"body"`
-	References []string `json:"references,omitempty"`
-}
-
-// metadataFile is hydrator.metadata: Metadata{head's fields, Flotilla:
-// info} as a json.Encoder writes it with HTML escaping off and two-space
-// indent, from head encoded by compactJSON and info by InfoJSON.
+// metadataFile is hydrator.metadata: Metadata{head, Flotilla: info} as a
+// json.Encoder writes it with HTML escaping off and two-space indent, from
+// head encoded by compactJSON and info by InfoJSON.
 func metadataFile(head, info []byte) []byte {
 	compact := make([]byte, 0, len(head)+len(info)+16)
 	compact = append(compact, head[:len(head)-1]...) // without its "}"
