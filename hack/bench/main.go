@@ -36,9 +36,9 @@ import (
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-)
 
-var overlays = []string{"dev", "staging", "production"}
+	"github.com/flotilla-dev/flotilla/internal/benchfleet"
+)
 
 func main() {
 	clusters := flag.Int("clusters", 200, "clusters in the generated fleet")
@@ -80,7 +80,7 @@ func run(nClusters, nServices, sample int, bin string) error {
 		fmt.Println("work dir:", work)
 	}
 	fleetDir, remote := filepath.Join(work, "fleet"), filepath.Join(work, "remote.git")
-	if err := generate(fleetDir, nClusters, nServices); err != nil {
+	if err := benchfleet.Write(fleetDir, nClusters, nServices); err != nil {
 		return err
 	}
 	for _, c := range [][]string{
@@ -96,7 +96,7 @@ func run(nClusters, nServices, sample int, bin string) error {
 	}
 	apps := nClusters * nServices
 	fmt.Printf("Fleet: %d clusters × %d services = %d applications, %d unique overlays. Machine: %d CPUs, %s/%s.\n\n",
-		nClusters, nServices, apps, nServices*len(overlays), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+		nClusters, nServices, apps, nServices*len(benchfleet.Overlays), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 
 	type result struct {
 		Builds  int
@@ -286,7 +286,7 @@ func floorTime(fleetDir string, nServices int) (time.Duration, error) {
 	fs := filesys.MakeFsOnDisk()
 	start := time.Now()
 	for s := range nServices {
-		for _, o := range overlays {
+		for _, o := range benchfleet.Overlays {
 			m, err := k.Run(fs, filepath.Join(fleetDir, fmt.Sprintf("services/svc-%02d/overlays/%s", s, o)))
 			if err != nil {
 				return 0, err
@@ -312,7 +312,7 @@ func shellLoop(fleetDir, kubectl string, n, nServices int) (time.Duration, error
 	fmt.Fprintf(&script, "set -e\ncd %s\ngit init -q -b main .\ngit commit -q --allow-empty -m init\n", work)
 	for c := range n {
 		cluster := fmt.Sprintf("cluster-%03d", c)
-		env := overlays[c%len(overlays)]
+		env := benchfleet.Overlays[c%len(benchfleet.Overlays)]
 		fmt.Fprintf(&script, "git checkout -q -B hydrated/%s-next main\n", cluster)
 		for s := range nServices {
 			app := fmt.Sprintf("svc-%02d-%s", s, cluster)
@@ -328,61 +328,4 @@ func shellLoop(fleetDir, kubectl string, n, nServices int) (time.Duration, error
 		return 0, fmt.Errorf("shell loop: %v\n%s", err, out)
 	}
 	return time.Since(start), nil
-}
-
-func write(path, content string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(content), 0o644)
-}
-
-// generate writes the fleet: clusters cycling through dev, staging and
-// production, and the seed's matrix ApplicationSet over services/*.
-func generate(dir string, nClusters, nServices int) error {
-	files := map[string]string{
-		"flotilla.yaml": "repos:\n  https://git.example.com/fleet.git: .\n",
-		"applicationsets/services.yaml": `apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata: {name: services}
-spec:
-  generators:
-  - matrix:
-      generators:
-      - clusters: {}
-      - git:
-          repoURL: https://git.example.com/fleet.git
-          revision: main
-          directories: [{path: "services/*"}]
-  template:
-    metadata: {name: "{{path.basename}}-{{name}}"}
-    spec:
-      project: default
-      source: {repoURL: https://git.example.com/fleet.git, targetRevision: main, path: "{{path}}/overlays/{{metadata.labels.environment}}"}
-      destination: {server: "{{server}}", namespace: "{{path.basename}}"}
-`,
-	}
-	var inv strings.Builder
-	for c := range nClusters {
-		fmt.Fprintf(&inv, "---\napiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: cluster-%03d, labels: {environment: %s}}\nspec: {server: https://cluster-%03d.example.com}\n",
-			c, overlays[c%len(overlays)], c)
-	}
-	files["clusters/clusters.yaml"] = inv.String()
-	for s := range nServices {
-		name := fmt.Sprintf("svc-%02d", s)
-		base := "services/" + name + "/base/"
-		files[base+"kustomization.yaml"] = "resources: [deployment.yaml, service.yaml]\nlabels:\n- pairs: {app.kubernetes.io/name: " + name + "}\n  includeSelectors: true\n"
-		files[base+"deployment.yaml"] = fmt.Sprintf("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: %s}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: %s}}\n  template:\n    metadata: {labels: {app: %s}}\n    spec:\n      containers:\n      - name: app\n        image: ghcr.io/example/%s:1.0.0\n        ports: [{containerPort: 8080}]\n        resources: {requests: {cpu: 100m, memory: 64Mi}}\n", name, name, name, name)
-		files[base+"service.yaml"] = fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: %s}\nspec:\n  selector: {app: %s}\n  ports: [{port: 80, targetPort: 8080}]\n", name, name)
-		for i, o := range overlays {
-			files["services/"+name+"/overlays/"+o+"/kustomization.yaml"] = fmt.Sprintf(
-				"resources: [../../base]\nreplicas:\n- name: %s\n  count: %d\nimages:\n- name: ghcr.io/example/%s\n  newTag: \"1.%d.0\"\nconfigMapGenerator:\n- name: %s-config\n  literals: [ENV=%s]\n", name, i+1, name, i, name, o)
-		}
-	}
-	for p, c := range files {
-		if err := write(filepath.Join(dir, p), c); err != nil {
-			return err
-		}
-	}
-	return nil
 }
