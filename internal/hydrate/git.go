@@ -572,8 +572,7 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 		return nil
 	}
 	// The remote-tracking refs move to the new heads while the remote
-	// takes the push (a full run's 200 loose ref files take about as long
-	// as the remote's work), so the next run's fetch has nothing to bring.
+	// takes the push, so the next run's fetch has nothing to bring.
 	// A failed push puts them back; were that to fail too, the next fetch
 	// rewrites every tracking ref that differs from the remote.
 	tracked := make(chan error, 1)

@@ -88,8 +88,7 @@ type Output struct {
 	// builds and namespace share; Manifest is it with this one's name.
 	Shared *Shared
 
-	objects []*unstructured.Unstructured
-	shared  bool // objects are the group's, named with the placeholder
+	objects []*unstructured.Unstructured // with Shared, the group's, named with the placeholder
 	name    string
 }
 
@@ -100,7 +99,7 @@ func (o *Output) Len() int { return len(o.objects) }
 // shared with other Applications keeps one set of objects for all of them:
 // each call makes copies that carry this Application's name.
 func (o *Output) Objects() []*unstructured.Unstructured {
-	if !o.shared {
+	if o.Shared == nil {
 		return o.objects
 	}
 	objs := make([]*unstructured.Unstructured, len(o.objects))
@@ -188,7 +187,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 			if f.err != nil {
 				return nil, &Error{App: name, Err: f.err}
 			}
-			out.objects, out.shared, out.name = f.objs, true, name
+			out.objects, out.name = f.objs, name
 			out.Manifest = bytes.ReplaceAll(f.manifest, []byte(placeholder), []byte(name))
 			out.Shared = f.shared
 			return out, nil
