@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -134,6 +135,7 @@ func run(nClusters, nServices, sample int, bin string) error {
 
 	var floors []time.Duration
 	for range 3 {
+		syscall.Sync()
 		out, err := exec.Command(os.Args[0], "-floor", fleetDir, "-services", fmt.Sprint(nServices)).Output()
 		if err != nil {
 			return fmt.Errorf("floor: %v", err)
@@ -265,6 +267,7 @@ func farRemote(work, fleetDir, render string) (full, incr time.Duration, err err
 }
 
 func timed(name string, args ...string) (time.Duration, []byte, error) {
+	syscall.Sync()
 	start := time.Now()
 	out, err := exec.Command(name, args...).Output()
 	return time.Since(start), out, err
@@ -323,6 +326,7 @@ func shellLoop(fleetDir, kubectl string, n, nServices int) (time.Duration, error
 	cmd := exec.Command("bash", "-c", script.String())
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=loop", "GIT_AUTHOR_EMAIL=l@example.com",
 		"GIT_COMMITTER_NAME=loop", "GIT_COMMITTER_EMAIL=l@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+	syscall.Sync()
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("shell loop: %v\n%s", err, out)
