@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test ./internal/fleet -run XXX -fuzz FuzzDecodeApplicationSet -fuzztime 30s
 	$(GO) test ./internal/render -run XXX -fuzz FuzzDashedName -fuzztime 30s
 	$(GO) test ./internal/gitobj -run XXX -fuzz FuzzLineDelta -fuzztime 30s
+	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzAppendIndent -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -46,3 +46,27 @@ func TestMetadataFileIsTheEncodersOutput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendIndent checks appendIndent against json.Indent on the compact
+// form of any valid JSON.
+func FuzzAppendIndent(f *testing.F) {
+	for _, seed := range []string{`{}`, `[]`, `{"a":[],"b":{},"c":[1,{"d":null}]}`, `"x\"y\\"`,
+		`{"k\u2028":"v:,{}[]","e":"\\\""}`, `[true,false,-1.5e3,"☃"]`, `{"a":{"b":{"c":[[],[{}]]}}}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var compact, want bytes.Buffer
+		if err := json.Compact(&compact, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Indent(&want, compact.Bytes(), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendIndent(nil, compact.Bytes()); !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("appendIndent(%s):\n%s\nwant:\n%s", compact.Bytes(), got, want.Bytes())
+		}
+	})
+}
