@@ -550,11 +550,24 @@ func (g *generation) matrix(m *fleet.MatrixGenerator) ([]Params, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error failed to get params for first generator in matrix generator: %w", err)
 	}
-	var res []Params
+	// A second generator without a template in it makes the same
+	// parameters for every set of the first (clusters × directories):
+	// made once and shared, as combining copies them.
+	fixed := !templatedGenerator(&m.Generators[1])
+	var (
+		res  []Params
+		same []Params
+	)
 	for _, a := range first {
-		second, err := g.child(&m.Generators[1], a)
-		if err != nil {
-			return nil, fmt.Errorf("failed to get params for second generator in the matrix generator: %w", err)
+		second := same
+		if second == nil {
+			second, err = g.child(&m.Generators[1], a)
+			if err != nil {
+				return nil, fmt.Errorf("failed to get params for second generator in the matrix generator: %w", err)
+			}
+			if fixed {
+				same = second
+			}
 		}
 		for _, b := range second {
 			if g.set.Spec.GoTemplate {
@@ -569,6 +582,12 @@ func (g *generation) matrix(m *fleet.MatrixGenerator) ([]Params, error) {
 		}
 	}
 	return res, nil
+}
+
+// templatedGenerator says whether any string of gen holds a template.
+func templatedGenerator(gen *fleet.ApplicationSetGenerator) bool {
+	b, err := json.Marshal(gen)
+	return err != nil || isTemplated(string(b))
 }
 
 func (g *generation) merge(m *fleet.MergeGenerator) ([]Params, error) {
