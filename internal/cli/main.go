@@ -37,7 +37,7 @@ func profiled(run func(context.Context, []string, Env) int) func(context.Context
 // while Kustomize allocates fast: at Go's default of 100 a render of the
 // bench fleet collected 26 times and spent 12% of its CPU there. At 400
 // it collects a quarter as often, for ~20 MB more peak memory and 0.04 s
-// less wall time on two CPUs (hack/bench).
+// less wall time on two CPUs (the bench fleet in memory, 6 runs each).
 const gcPercent = 400
 
 // tuneGC sets gcPercent unless GOGC is set: the environment wins.
