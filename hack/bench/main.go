@@ -119,19 +119,16 @@ func run(nClusters, nServices, sample int, bin string) error {
 	for i := range 3 {
 		// Two runs from fresh clones into new remotes; the last one is the
 		// checkout's own, which the incremental runs continue from.
-		dir, args := fleetDir, []string{}
+		var (
+			d   time.Duration
+			out []byte
+			err error
+		)
 		if i < 2 {
-			dir = filepath.Join(work, fmt.Sprintf("full-%d", i))
-			remote := dir + ".git"
-			if err := git("clone", "-q", fleetDir, dir); err != nil {
-				return err
-			}
-			if err := git("init", "-q", "--bare", "-b", "main", remote); err != nil {
-				return err
-			}
-			args = []string{"--remote", remote}
+			d, out, err = freshFull(render, fleetDir, filepath.Join(work, fmt.Sprintf("full-%d", i)))
+		} else {
+			d, out, err = timed(render, "--fleet", fleetDir, "-o", "json")
 		}
-		d, out, err := timed(render, append([]string{"--fleet", dir, "-o", "json"}, args...)...)
 		if err != nil {
 			return fmt.Errorf("flotilla render: %v\n%s", err, out)
 		}
@@ -246,14 +243,7 @@ func memoryFull(fleetDir, render string) (time.Duration, error) {
 	defer os.RemoveAll(dir)
 	var runs []time.Duration
 	for i := range 3 {
-		checkout, remote := filepath.Join(dir, fmt.Sprintf("fleet-%d", i)), filepath.Join(dir, fmt.Sprintf("remote-%d.git", i))
-		if err := git("clone", "-q", fleetDir, checkout); err != nil {
-			return 0, err
-		}
-		if err := git("init", "-q", "--bare", "-b", "main", remote); err != nil {
-			return 0, err
-		}
-		d, out, err := timed(render, "--fleet", checkout, "--remote", remote, "-o", "json")
+		d, out, err := freshFull(render, fleetDir, filepath.Join(dir, fmt.Sprintf("fleet-%d", i)))
 		if err != nil {
 			return 0, fmt.Errorf("flotilla render in memory: %v\n%s", err, out)
 		}
@@ -261,6 +251,19 @@ func memoryFull(fleetDir, render string) (time.Duration, error) {
 	}
 	slices.Sort(runs)
 	return runs[1], nil
+}
+
+// freshFull clones the fleet into dir, makes a new bare remote beside it
+// (dir.git) and times a full render of the clone into it.
+func freshFull(render, fleetDir, dir string) (time.Duration, []byte, error) {
+	remote := dir + ".git"
+	if err := git("clone", "-q", fleetDir, dir); err != nil {
+		return 0, nil, err
+	}
+	if err := git("init", "-q", "--bare", "-b", "main", remote); err != nil {
+		return 0, nil, err
+	}
+	return timed(render, "--fleet", dir, "--remote", remote, "-o", "json")
 }
 
 // farDelay is how long the far remote takes to answer each request: a
