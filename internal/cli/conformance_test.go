@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,16 @@ func runCase(t *testing.T, src string) {
 	var stdout, stderr bytes.Buffer
 	code := Render(t.Context(), []string{"--fleet", dir, "--list-apps", "-o", "json"}, Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
 
+	if bad := invalidClusterName(t, dir); bad != "" {
+		// Argo CD takes any cluster name; Flotilla refuses, by design, one
+		// that is not a DNS-1123 label (it becomes a folder and branch
+		// names), whatever Argo CD made of the case.
+		if code != ExitUsage || !strings.Contains(stderr.String(), fmt.Sprintf("%q is not a valid cluster name", bad)) {
+			t.Fatalf("cluster %q: exit %d, want %d and the name refused; stderr:\n%s", bad, code, ExitUsage, stderr.String())
+		}
+		checkClass(t, dir, string(fleet.ClassInventory))
+		return
+	}
 	if want, err := os.ReadFile(filepath.Join(src, "expected.json")); err == nil {
 		if code != ExitOK {
 			t.Fatalf("exit %d, want 0; stderr:\n%s", code, stderr.String())
@@ -88,6 +100,42 @@ func runCase(t *testing.T, src string) {
 			t.Fatalf("Applications created despite the error differ (-want +got):\n%s", diff)
 		}
 	}
+}
+
+// invalidClusterName returns the first cluster name of a case's inventory
+// that Flotilla refuses, or "".
+func invalidClusterName(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "clusters.yaml"))
+	if err != nil {
+		return ""
+	}
+	docs, err := fleet.SplitDocuments("clusters.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		var s struct {
+			Metadata   struct{ Name string }
+			Data       map[string]string
+			StringData map[string]string `yaml:"stringData"`
+		}
+		if err := d.Node.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		name := s.Metadata.Name
+		if _, kind := d.Kind(); kind == "Secret" {
+			name = s.StringData["name"]
+			if n, ok := s.Data["name"]; ok && name == "" {
+				b, _ := base64.StdEncoding.DecodeString(n)
+				name = string(b)
+			}
+		}
+		if fleet.CheckClusterName(name) != nil {
+			return name
+		}
+	}
+	return ""
 }
 
 // checkClass asserts the class through the typed error, not only the text.

@@ -116,6 +116,12 @@ func (c *Config) validate(file string) error {
 			return errorf(file, 0, ClassConfig, "%s %q must contain {{cluster}}", t.key, t.v)
 		}
 	}
+	for _, t := range []struct{ key, v string }{{"hydrated.branch", c.Hydrated.Branch}, {"hydrated.staging", c.Hydrated.Staging}} {
+		// A template that fails with a plain name fails with (almost) all.
+		if err := CheckBranchName(strings.ReplaceAll(t.v, "{{cluster}}", "x")); err != nil {
+			return errorf(file, 0, ClassConfig, "%s %q does not make valid Git branch names: %v", t.key, t.v, err)
+		}
+	}
 	if c.Hydrated.Branch == c.Hydrated.Staging {
 		return errorf(file, 0, ClassConfig, "hydrated.branch and hydrated.staging must differ")
 	}

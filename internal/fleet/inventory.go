@@ -73,6 +73,9 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 			if c.Metadata.Name == "" {
 				return nil, errorf(file, d.Line, ClassInventory, "Cluster has no metadata.name")
 			}
+			if err := CheckClusterName(c.Metadata.Name); err != nil {
+				return nil, clusterNameError(file, nodeLine(d, "metadata", "name"), "Cluster metadata.name", c.Metadata.Name, err)
+			}
 			if c.Spec.Server == "" {
 				return nil, errorf(file, d.Line, ClassInventory, "Cluster %q has no spec.server", c.Metadata.Name)
 			}
@@ -119,6 +122,13 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 			if c.Name == "" || c.Server == "" {
 				return nil, errorf(file, d.Line, ClassInventory, "cluster Secret %q needs name and server in stringData or data", s.Metadata.Name)
 			}
+			if err := CheckClusterName(c.Name); err != nil {
+				key := "data"
+				if _, ok := s.StringData["name"]; ok {
+					key = "stringData"
+				}
+				return nil, clusterNameError(file, nodeLine(d, key, "name"), fmt.Sprintf("cluster Secret %q: %s.name", s.Metadata.Name, key), c.Name, err)
+			}
 			c.Labels, c.Annotations = s.Metadata.Labels, s.Metadata.Annotations
 			c.File, c.Line = file, d.Line
 			out = append(out, c)
@@ -127,6 +137,19 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 		}
 	}
 	return out, nil
+}
+
+// nodeLine is the line of the value at path in a document, else the
+// document's.
+func nodeLine(d Document, path ...string) int {
+	n := d.Node
+	for _, k := range path {
+		n = MapValue(n, k)
+	}
+	if n == nil {
+		return d.Line
+	}
+	return n.Line
 }
 
 func kindOrUnknown(kind string) string {

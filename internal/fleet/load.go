@@ -167,6 +167,9 @@ func (f *Fleet) loadInventory(files []string) error {
 	if err := sortAndCheckClusters(f.Clusters); err != nil {
 		return err
 	}
+	if err := f.Config.checkBranches(f.Clusters); err != nil {
+		return err
+	}
 	if f.Config.ArgoCD.InCluster {
 		hasLocal := false
 		for _, c := range f.Clusters {
