@@ -397,7 +397,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	}
 	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target}
 	if o.out != "" {
-		res.Clusters, err = writeOut(o.out, p)
+		res.Clusters, err = writeOut(o.out, p, os.WriteFile)
 	} else {
 		res.Clusters, err = pub.Publish(ctx, p.trees, p.dry, p.when)
 	}
@@ -446,66 +446,6 @@ func authFor(remote string, env Env) transport.AuthMethod {
 		}
 	}
 	return nil
-}
-
-// writeOut writes each cluster's tree to dir/<cluster>/, replacing what
-// was there, and touches no Git.
-func writeOut(dir string, p *renderPlan) ([]hydrate.Result, error) {
-	var results []hydrate.Result
-	for _, t := range p.trees {
-		cdir := filepath.Join(dir, t.Cluster.Name)
-		old, err := readDir(cdir)
-		if err != nil {
-			return nil, err
-		}
-		files, change, err := t.Files(old, p.dry)
-		if err != nil {
-			return nil, err
-		}
-		r := hydrate.Result{Cluster: t.Cluster.Name, Branch: t.Branch, Change: change}
-		if !hydrate.Unchanged(files, old) {
-			if err := os.RemoveAll(cdir); err != nil {
-				return nil, err
-			}
-			for name, content := range files {
-				path := filepath.Join(cdir, filepath.FromSlash(name))
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					return nil, err
-				}
-				if err := os.WriteFile(path, content, 0o644); err != nil {
-					return nil, err
-				}
-			}
-			r.Updated = true
-		} else {
-			r.Change = hydrate.Change{Objects: change.Objects}
-		}
-		results = append(results, r)
-	}
-	return results, nil
-}
-
-func readDir(dir string) (hydrate.MapFiles, error) {
-	files := hydrate.MapFiles{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && p == dir {
-				return filepath.SkipAll
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	return files, err
 }
 
 func writeHydrateSummary(w io.Writer, r hydrateResult) error {
