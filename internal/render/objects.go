@@ -3,12 +3,14 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +33,38 @@ func ID(u *unstructured.Unstructured) string {
 		return u.GetKind() + "/" + ns + "/" + u.GetName()
 	}
 	return u.GetKind() + "/" + u.GetName()
+}
+
+// ErrObjectName means a rendered object has no name, or one the API
+// server cannot take as a path segment.
+var ErrObjectName = errors.New("invalid object name")
+
+// checkNames refuses objects without metadata.name (and without
+// generateName) and names that are not a path segment of the object's API
+// URL ("." and "..", or holding '/' or '%'), as the API server would, with
+// the kind and namespace of each.
+func checkNames(objs []*unstructured.Unstructured) error {
+	var errs []error
+	for _, o := range objs {
+		name := o.GetName()
+		where := "an object of kind " + o.GetKind()
+		if ns := o.GetNamespace(); ns != "" {
+			where += " in namespace " + ns
+		}
+		if name == "" {
+			gen := o.GetGenerateName()
+			if gen == "" {
+				errs = append(errs, fmt.Errorf("%w: %s has neither metadata.name nor metadata.generateName (name the object)", ErrObjectName, where))
+			} else if msgs := content.IsPathSegmentPrefix(gen); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("%w: %s has metadata.generateName %q, which %s (rename the object)", ErrObjectName, where, gen, strings.Join(msgs, " and ")))
+			}
+			continue
+		}
+		if msgs := content.IsPathSegmentName(name); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%w: %s: metadata.name %q %s: it is a path segment of the object's API URL (rename the object)", ErrObjectName, ID(o), name, strings.Join(msgs, " and ")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // clusterScoped lists the built-in kinds that are not namespaced; builtin

@@ -311,6 +311,9 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstruct
 
 	b.count.Add(1)
 	c.objs, c.err = b.buildSource(dir, s)
+	if c.err == nil {
+		c.err = checkNames(c.objs)
+	}
 	close(c.done)
 	return c.objs, key, c.err
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -405,6 +406,51 @@ items: []
 		}
 		if string(got) != string(want) {
 			t.Errorf("%s:\nresourceJSON %s\nMarshalJSON  %s", r.CurId(), got, want)
+		}
+	}
+}
+
+// TestRefusesUnnamedAndPathLikeNames: objects the API server could not
+// address are refused with the app, the source and the kind, in both
+// build paths.
+func TestRefusesUnnamedAndPathLikeNames(t *testing.T) {
+	t.Parallel()
+	cm := func(meta string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata: " + meta + "\n" }
+	tests := []struct {
+		name, meta, want string
+	}{
+		{"no name", "{namespace: web}", "application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap in namespace web has neither metadata.name nor metadata.generateName (name the object)"},
+		{"dot dot", "{name: '..'}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/..: metadata.name ".." may not be '..': it is a path segment of the object's API URL (rename the object)`},
+		{"dot", "{name: '.'}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/.: metadata.name "." may not be '.': it is a path segment of the object's API URL (rename the object)`},
+		{"slash", "{name: a/b}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/a/b: metadata.name "a/b" may not contain '/': it is a path segment of the object's API URL (rename the object)`},
+		{"percent", "{name: a%b}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/a%b: metadata.name "a%b" may not contain '%': it is a path segment of the object's API URL (rename the object)`},
+		{"generateName with a slash", "{generateName: a/}", `application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap has metadata.generateName "a/", which may not contain '/' (rename the object)`},
+		{"generateName", "{generateName: job-}", ""},
+	}
+	for _, tt := range tests {
+		for _, kustomize := range []bool{false, true} {
+			if kustomize && tt.meta != "{name: '..'}" && tt.meta != "{name: a%b}" {
+				continue // Kustomize refuses objects without a name itself
+			}
+			t.Run(fmt.Sprintf("%s/kustomize=%t", tt.name, kustomize), func(t *testing.T) {
+				t.Parallel()
+				files := map[string]string{"app/cm.yaml": cm(tt.meta)}
+				if kustomize {
+					files["app/kustomization.yaml"] = "resources: [cm.yaml]\n"
+				}
+				b := NewBuilder(diskRepo(gittest.Files(t, files)), fleet.PolicyConfig{})
+				_, err := b.Render(t.Context(), app("web-prod", "app", "prod", nil, nil))
+				got := ""
+				if err != nil {
+					got = err.Error()
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+				if tt.want != "" && !errors.Is(err, ErrObjectName) {
+					t.Errorf("error is not ErrObjectName: %v", err)
+				}
+			})
 		}
 	}
 }
