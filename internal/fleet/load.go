@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Fleet is a loaded fleet repository: its configuration, inventory and
@@ -57,6 +59,9 @@ func Load(dir string) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(root); errors.Is(err, syscall.ELOOP) {
+		return nil, &FileError{File: dir, Class: ClassConfig, Msg: "fleet directory", Err: ExplainLoop(root, err)}
+	}
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, &FileError{File: dir, Class: ClassConfig, Msg: "fleet directory not found (pass --fleet DIR)"}
 	}
@@ -78,7 +83,7 @@ func Load(dir string) (*Fleet, error) {
 }
 
 func (f *Fleet) loadConfig() error {
-	data, err := os.ReadFile(filepath.Join(f.Root, ConfigFile))
+	data, err := f.readFile(ConfigFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		f.Config.applyDefaults()
 		return nil
@@ -115,7 +120,7 @@ func (f *Fleet) loadConfig() error {
 	}
 	for url, p := range f.Config.Repos {
 		if _, err := ResolveRepoPath(f.Root, p); err != nil {
-			return errorf(ConfigFile, line(url), ClassConfig, "repos[%q]: %v", url, err)
+			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q]", url), Err: err}
 		}
 	}
 	if len(f.Config.ArgoCD.Projects) > 0 {
@@ -127,6 +132,17 @@ func (f *Fleet) loadConfig() error {
 	return nil
 }
 
+// readFile reads a file of the fleet (slash-separated, relative to the
+// root). A symbolic link loop is a *FileError naming the link.
+func (f *Fleet) readFile(file string) ([]byte, error) {
+	p := filepath.Join(f.Root, filepath.FromSlash(file))
+	data, err := os.ReadFile(p)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, &FileError{File: file, Class: ClassConfig, Msg: "read", Err: ExplainLoop(p, err)}
+	}
+	return data, err
+}
+
 // ResolveRepoPath turns a repos: path into an absolute one, refusing paths
 // that leave the fleet root, directly or through a symbolic link.
 func ResolveRepoPath(root, p string) (string, error) {
@@ -134,7 +150,11 @@ func ResolveRepoPath(root, p string) (string, error) {
 		return "", errors.New("path " + p + " " + err.Error() + " (repos: paths are relative to the fleet root and stay inside it)")
 	}
 	abs := filepath.Join(root, filepath.FromSlash(p))
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := EvalSymlinks(abs)
+	var loop *SymlinkLoopError
+	if errors.As(err, &loop) {
+		return "", fmt.Errorf("path %s: %w", p, err)
+	}
 	if err != nil {
 		return "", errors.New("path " + p + " does not exist")
 	}
@@ -154,7 +174,7 @@ func ResolveRepoPath(root, p string) (string, error) {
 func (f *Fleet) loadInventory(files []string) error {
 	argoNS := f.Config.ArgoCD.Namespace
 	for _, file := range matchGlobs(files, f.Config.Clusters) {
-		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		data, err := f.readFile(file)
 		if err != nil {
 			return err
 		}
@@ -185,7 +205,7 @@ func (f *Fleet) loadInventory(files []string) error {
 func (f *Fleet) loadApplicationSets(files []string) error {
 	names := map[string]*LoadedApplicationSet{}
 	for _, file := range matchGlobs(files, f.Config.ApplicationSets) {
-		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		data, err := f.readFile(file)
 		if err != nil {
 			return err
 		}

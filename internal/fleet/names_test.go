@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,4 +198,48 @@ func FuzzBranchName(f *testing.F) {
 			t.Fatalf("CheckBranchName accepted %q, go-git refuses it: %v", name, err)
 		}
 	})
+}
+
+// TestLoadNamesSymlinkLoops: a loop in the fleet's files is reported as a
+// loop naming the link, with the file that reached it.
+func TestLoadNamesSymlinkLoops(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		config string
+		link   string // a link to itself
+		want   string // the error, %s the link's absolute path
+	}{
+		{"repos path", "repos: {https://example.com/r.git: ./loop}\n", "loop",
+			`flotilla.yaml:1: repos["https://example.com/r.git"]: path ./loop: symbolic link loop at %s (the link leads back to itself: fix or remove it)`},
+		{"inventory file", "", "clusters/loop.yaml",
+			"clusters/loop.yaml: read: symbolic link loop at %s (the link leads back to itself: fix or remove it)"},
+		{"flotilla.yaml", "", "flotilla.yaml",
+			"flotilla.yaml: read: symbolic link loop at %s (the link leads back to itself: fix or remove it)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			files := map[string]string{"applicationsets/a.yaml": minimalAppSet}
+			if tt.config != "" {
+				files[ConfigFile] = tt.config
+			}
+			dir := gittest.Files(t, files)
+			link := filepath.Join(dir, filepath.FromSlash(tt.link))
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Base(link), link); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir)
+			var loop *SymlinkLoopError
+			if !errors.As(err, &loop) {
+				t.Fatalf("error is not a symbolic link loop: %v", err)
+			}
+			if diff := cmp.Diff(fmt.Sprintf(tt.want, link), err.Error()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }

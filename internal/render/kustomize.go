@@ -60,6 +60,8 @@ type rootedFS struct {
 
 	mu      sync.Mutex
 	escaped []string
+	// loop is the first symbolic link loop met, if any.
+	loop error
 }
 
 func newRootedFS(root string, paths *realPaths) (*rootedFS, error) {
@@ -120,7 +122,7 @@ func (r *realPaths) eval(p string) (string, error) {
 	if ok {
 		return v.real, v.err
 	}
-	v.real, v.err = filepath.EvalSymlinks(p)
+	v.real, v.err = fleet.EvalSymlinks(p) // names a loop as one
 	r.mu.Lock()
 	if r.m == nil {
 		r.m = map[string]realPath{}
@@ -138,9 +140,18 @@ func (f *rootedFS) check(p string) error {
 	}
 	real, err := f.paths.eval(abs)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		var loop *fleet.SymlinkLoopError
+		switch {
+		case errors.Is(err, os.ErrNotExist):
 			real = abs // checked lexically; it does not exist anyway
-		} else {
+		case errors.As(err, &loop):
+			f.mu.Lock()
+			if f.loop == nil {
+				f.loop = err
+			}
+			f.mu.Unlock()
+			return err
+		default:
 			return err
 		}
 	}
@@ -311,6 +322,9 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	}()
 	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
 	if err != nil {
+		if fs.loop != nil { // Kustomize reports it as a missing file
+			return nil, nil, fmt.Errorf("kustomize build %s: %w", dir, fs.loop)
+		}
 		if len(fs.escaped) > 0 {
 			return nil, nil, fmt.Errorf("kustomize build %s: %w: %s (paths must stay inside the repository)", dir, ErrEscape, fs.escaped[0])
 		}
@@ -384,6 +398,9 @@ func scanKustomizations(fs *rootedFS, dir string, policy fleet.PolicyConfig, see
 			}
 			p := filepath.Join(dir, entry)
 			if err := fs.check(p); err != nil {
+				if !errors.Is(err, ErrEscape) {
+					return false, fmt.Errorf("%s: %s %q: %w", kfile, field, entry, err)
+				}
 				return false, fmt.Errorf("%s: %s %q: %w", kfile, field, entry, ErrEscape)
 			}
 			if fs.IsDir(p) {

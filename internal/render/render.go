@@ -329,6 +329,9 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 		return nil, err
 	}
 	if err := rfs.check(dir); err != nil {
+		if !errors.Is(err, ErrEscape) {
+			return nil, fmt.Errorf("path %q: %w", s.Path, err)
+		}
 		return nil, fmt.Errorf("path %q: %w (through a symbolic link)", s.Path, ErrEscape)
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {

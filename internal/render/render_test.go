@@ -454,3 +454,55 @@ func TestRefusesUnnamedAndPathLikeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSymlinkLoopsAreNamed: a symbolic link loop anywhere a build looks is
+// reported as a loop naming the link, not as a missing file, an escape or
+// "too many links".
+func TestSymlinkLoopsAreNamed(t *testing.T) {
+	t.Parallel()
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		links map[string]string // link -> target
+		path  string            // the app's source path
+		loop  string            // the link the error must name
+	}{
+		{"kustomize resource links to itself", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml, loop]\n", "app/cm.yaml": cm},
+			map[string]string{"app/loop": "loop"}, "app", "app/loop"},
+		{"kustomize resource through two links", map[string]string{"app/kustomization.yaml": "resources: [a/x.yaml]\n"},
+			map[string]string{"app/a": "b", "app/b": "a"}, "app", "app/a"},
+		{"kustomization file is a loop", map[string]string{"app/cm.yaml": cm},
+			map[string]string{"app/kustomization.yaml": "kustomization.yaml"}, "app", "app/kustomization.yaml"},
+		{"kustomize patch file is a loop", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\npatches: [{path: p.yaml}]\n", "app/cm.yaml": cm},
+			map[string]string{"app/p.yaml": "p.yaml"}, "app", "app/p.yaml"},
+		{"source path is a loop", nil, map[string]string{"app": "app"}, "app", "app"},
+		{"directory file is a loop", map[string]string{"app/cm.yaml": cm},
+			map[string]string{"app/x.yaml": "x.yaml"}, "app", "app/x.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := gittest.Files(t, tt.files)
+			for link, target := range tt.links {
+				p := filepath.Join(dir, filepath.FromSlash(link))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(target, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+			_, err := b.Render(t.Context(), app("web", tt.path, "prod", nil, nil))
+			var loop *fleet.SymlinkLoopError
+			if !errors.As(err, &loop) {
+				t.Fatalf("error is not a symbolic link loop: %v", err)
+			}
+			want := "symbolic link loop at " + filepath.Join(dir, filepath.FromSlash(tt.loop)) + " (the link leads back to itself: fix or remove it)"
+			if !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to end with:\n%s", err, want)
+			}
+		})
+	}
+}
