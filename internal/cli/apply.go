@@ -152,6 +152,9 @@ func shardClusters(file, shardFlag string) ([]string, error) {
 	}
 	var out []string
 	for k, c := range list {
+		if err := checkClusterFlag("--clusters-from "+file+":", c.Name); err != nil {
+			return nil, err
+		}
 		if shardOf(k, sh.n) == sh.i {
 			out = append(out, c.Name)
 		}

@@ -113,6 +113,11 @@ func retirePaymentService(t *testing.T, checkout, message string) {
 func TestApplyUsageErrors(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, exampleFleet)
+	const dnsLabel = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+	clustersFrom := filepath.Join(t.TempDir(), "clusters.json")
+	if err := os.WriteFile(clustersFrom, []byte(`[{"name": "dev-us"}, {"name": "../x"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -121,6 +126,9 @@ func TestApplyUsageErrors(t *testing.T) {
 		{[]string{"--cluster", "x", "--clusters-from", "f"}, "apply: usage: --cluster and --clusters-from exclude each other\n"},
 		{[]string{"--cluster", "x", "--app", "a", "--prune-removed"}, "apply: usage: --prune-removed works on the whole branch; it cannot be combined with --app\n"},
 		{[]string{"--cluster", "nowhere", "--repo", checkout}, "apply: cluster nowhere: branch not found: hydrated/nowhere in " + checkout + "\n"},
+		{[]string{"--cluster", "..", "--repo", checkout}, "apply: usage: --cluster \"..\" is not a valid cluster name: " + dnsLabel + "\n"},
+		{[]string{"--cluster", "a/b", "--repo", checkout}, "apply: usage: --cluster \"a/b\" is not a valid cluster name: " + dnsLabel + "\n"},
+		{[]string{"--clusters-from", clustersFrom, "--repo", checkout}, "apply: usage: --clusters-from " + clustersFrom + ": \"../x\" is not a valid cluster name: " + dnsLabel + "\n"},
 	} {
 		code, stdout, stderr := applyCmd(t, tt.args...)
 		if code != ExitUsage || stdout != "" || stderr != tt.want {

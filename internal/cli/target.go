@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 )
@@ -40,8 +41,22 @@ func (t *clusterTarget) check() error {
 	case t.cluster != "" && t.clustersFrom != "":
 		return fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
 	}
+	if t.cluster != "" {
+		if err := checkClusterFlag("--cluster", t.cluster); err != nil {
+			return err
+		}
+	}
 	_, err := parseShard(t.shard)
 	return err
+}
+
+// checkClusterFlag refuses a cluster name render would have refused: it
+// becomes a branch name (hydrated/<cluster>) and a kubeconfig context.
+func checkClusterFlag(flag, name string) error {
+	if err := fleet.CheckClusterName(name); err != nil {
+		return fmt.Errorf("%w: %s %q is not a valid cluster name: %v", errUsage, flag, name, err)
+	}
+	return nil
 }
 
 // clusters returns the cluster to work on, or the shard's clusters.
