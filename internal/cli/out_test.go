@@ -233,3 +233,28 @@ func TestReplaceTreeKilledHelper(t *testing.T) {
 	_ = replaceTree(dir, "c1", newTree, hang)
 	t.Fatal("not killed")
 }
+
+// TestRenderBranchCollisionWritesNoRef: clusters a and a-next share the
+// branch hydrated/a-next with the default templates. render refuses the
+// fleet at load, before any local ref is written (it used to fail only
+// at the push, or move one cluster's manifests into the other's branch).
+func TestRenderBranchCollisionWritesNoRef(t *testing.T) {
+	t.Parallel()
+	cluster := func(name string) string {
+		return "apiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: " + name + "}\nspec: {server: https://" + name + ".example.com}\n"
+	}
+	src := writeFleet(t, map[string]string{"clusters/a.yaml": cluster("a"), "clusters/b.yaml": cluster("a-next")})
+	checkout, origin := gittest.Fleet(t, src)
+	for _, args := range [][]string{{"--no-push"}, {}} {
+		code, _, stderr := renderCmd(t, append([]string{"--fleet", checkout}, args...)...)
+		want := `render: clusters/b.yaml:1: cluster "a-next": its live branch hydrated/a-next is also the staging branch of cluster "a" (clusters/a.yaml:1), so promotion would mix their manifests (rename one of the clusters, or change hydrated.branch or hydrated.staging in flotilla.yaml)` + "\n"
+		if code != ExitUsage || stderr != want {
+			t.Errorf("render %v: exit %d, stderr:\n%s\nwant exit %d and:\n%s", args, code, stderr, ExitUsage, want)
+		}
+	}
+	for _, repo := range []string{checkout, origin} {
+		if refs := gittest.Refs(t, repo, "refs/"); strings.Contains(refs, "hydrated") || strings.Contains(refs, "flotilla") {
+			t.Errorf("refs written in %s:\n%s", repo, refs)
+		}
+	}
+}
