@@ -325,6 +325,9 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 	if err != nil {
 		return nil, err
 	}
+	if b.policy.AllowRemoteResources {
+		rfs.clones = newCloneDirs()
+	}
 	if err := rfs.check(dir); err != nil {
 		return nil, fmt.Errorf("path %q: %w (through a symbolic link)", s.Path, ErrEscape)
 	}
