@@ -22,7 +22,7 @@ import (
 )
 
 // remoteWorld is what the attacks aim at: an HTTP server that counts every
-// connection, a real bare repository a file:// URL would clone, and a
+// connection (a build that reached it would fetch a ConfigMap), a real bare repository a file:// URL would clone, and a
 // temporary directory that must stay empty.
 type remoteWorld struct {
 	host   string // host:port of the server
@@ -30,11 +30,10 @@ type remoteWorld struct {
 	conns  atomic.Int64
 }
 
-func newRemoteWorld(t *testing.T) *remoteWorld {
+func newRemoteWorld(t testing.TB) *remoteWorld {
 	t.Helper()
 	w := &remoteWorld{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		t.Errorf("the build fetched %s", r.URL)
 		fmt.Fprint(rw, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fetched}\n")
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -221,7 +220,7 @@ func TestRemoteBaseAllowed(t *testing.T) {
 	assertEmpty(t, cacheDir, "the build cache")
 }
 
-func writeFiles(t *testing.T, root string, files map[string]string) {
+func writeFiles(t testing.TB, root string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
@@ -322,4 +321,89 @@ func jsonFields(t reflect.Type) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// outsideMarker is in a file outside the repository: output holding it
+// means the build read outside the checkout.
+const outsideMarker = "outside-the-repository-4b1d"
+
+// FuzzKustomization: whatever an app's kustomization.yaml says, the build
+// either succeeds within the repository or fails with an error. It never
+// panics, never reads outside the checkout (directly, through a symbolic
+// link, a file:// clone or an absolute path), never connects to the
+// network and never leaves a temporary directory.
+func FuzzKustomization(f *testing.F) {
+	w := newRemoteWorld(f)
+	base := f.TempDir()
+	root, outside := filepath.Join(base, "repo"), filepath.Join(base, "outside")
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n"
+	writeFiles(f, base, map[string]string{
+		"repo/app/cm.yaml":             cm,
+		"repo/app/patch.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {p: q}\n",
+		"repo/app/t.yaml":              "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: t}\npath: patch.yaml\n",
+		"repo/app/app.env":             "A=1\n",
+		"repo/base/kustomization.yaml": "resources: [deployment.yaml]\n",
+		"repo/base/deployment.yaml":    deployment,
+		"repo/comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nnamePrefix: c-\n",
+		"outside/kustomization.yaml":   "resources: [cm.yaml]\n",
+		"outside/cm.yaml":              "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + outsideMarker + "}\ndata: {k: " + outsideMarker + "}\n",
+		"outside/outside.env":          "K=" + outsideMarker + "\n",
+	})
+	for link, target := range map[string]string{"repo/app/linkdir": "../../outside", "repo/app/link.yaml": "../../outside/cm.yaml"} {
+		if err := os.Symlink(target, filepath.Join(base, link)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	_, origin := gittest.Fleet(f, outside)
+	watch := f.TempDir()
+	f.Setenv("TMPDIR", watch)
+
+	for _, seed := range []string{
+		"resources: [cm.yaml]\n",
+		"resources: [../base, cm.yaml]\ncomponents: [../comp]\nnamePrefix: p-\n",
+		"resources: [cm.yaml]\npatches: [{path: patch.yaml}]\ntransformers: [t.yaml]\n",
+		"configMapGenerator: [{name: g, envs: [app.env], files: [cm.yaml]}]\n",
+		"resources: [../../outside]\n",
+		"resources: [linkdir]\n",
+		"resources: [link.yaml]\n",
+		"resources: [" + outside + "/cm.yaml]\n",
+		"configMapGenerator: [{name: g, files: [../../outside/cm.yaml]}]\n",
+		"configMapGenerator: [{name: g, envs: [" + outside + "/outside.env]}]\n",
+		"resources: [\"file://" + origin + "\"]\n",
+		"resources: [\"FILE://" + origin + "//.\"]\n",
+		"resources: [\"git::file://" + origin + "\"]\n",
+		"resources: [\"HTTP://" + w.host + "/cm.yaml\"]\n",
+		"transformers: [\"apiVersion: builtin\\nkind: PatchTransformer\\nmetadata: {name: t}\\npath: HTTPS://" + w.host + "/p.yaml\\n\"]\n",
+		"openapi: {path: \"http://" + w.host + "/schema.json\"}\n",
+		"openapi: {version: v1.21.2}\nresources: [cm.yaml]\n",
+		"crds: [../../outside/cm.yaml]\n",
+		"resources: [cm.yaml]\nreplacements: [{path: ../../outside/cm.yaml}]\n",
+		"helmCharts: [{name: c, repo: \"oci://" + w.host + "/c\"}]\n",
+		"kind: Component\n",
+		"{]\n",
+		"",
+	} {
+		f.Add(seed)
+	}
+	kfile := filepath.Join(root, "app", "kustomization.yaml")
+	f.Fuzz(func(t *testing.T, content string) {
+		write(t, kfile, content)
+		b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+		out, err := b.Render(t.Context(), app("web", "app", "web", nil, nil))
+		switch {
+		case strings.Contains(content, outsideMarker):
+			// The kustomization itself says it: proves nothing.
+		case err != nil && strings.Contains(err.Error(), outsideMarker):
+			t.Errorf("the error quotes a file outside the repository: %v", err)
+		case err == nil && strings.Contains(string(out.Manifest), outsideMarker):
+			t.Errorf("the output holds a file outside the repository:\n%s", out.Manifest)
+		}
+		if c := w.conns.Load(); c != 0 {
+			t.Fatalf("%d connections to the network", c)
+		}
+		entries, _ := os.ReadDir(watch)
+		for _, e := range entries {
+			t.Fatalf("the build left %s in the temporary directory", e.Name())
+		}
+	})
 }
