@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/yaml"
+	"sigs.k8s.io/kustomize/kyaml/kio"
 )
 
 // Kustomize reaches outside the repository in two places only, both in its
@@ -31,7 +31,11 @@ import (
 // and env, the helm fields; and the path fields of the plugin configs that
 // generators, transformers and validators name (a PatchTransformer's path,
 // a ReplacementTransformer's replacements[].path, ...). Nested
-// kustomizations reached through local paths are scanned the same way.
+// kustomizations reached through local paths are scanned the same way. A
+// kustomization that provides plugin configurations (a generators,
+// transformers or validators directory) hands Kustomize its output, which
+// a patch or replacement could point at a URL the files never name: such a
+// kustomization may only list its configurations (see rewrites).
 // TestKustomizationFieldsAreClassified fails when a Kustomize upgrade adds
 // a field this scan does not know.
 
@@ -140,6 +144,11 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 	if len(k.OpenAPI) > 0 {
 		s.customSchema = true
 	}
+	if plugins && !s.allowRemote {
+		if err := rewrites(file, &k); err != nil {
+			return err
+		}
+	}
 	var errs []error
 	add := func(err error) {
 		if err != nil {
@@ -154,6 +163,9 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 	for field, list := range map[string][]string{"generators": k.Generators, "transformers": k.Transformers, "validators": k.Validators} {
 		for i, v := range list {
 			name := fmt.Sprintf("%s[%d]", field, i)
+			// Kustomize takes an entry for a path when it does not
+			// decode as objects, which this scan may decide otherwise.
+			add(s.ref(file, name, v))
 			if docs, ok := inlineConfigs(v); ok {
 				for _, d := range docs {
 					add(s.pluginConfig(file, name, d))
@@ -209,6 +221,32 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 		add(s.ref(file, f+".values", c.Values))
 	}
 	return firstError(errs)
+}
+
+// rewrites refuses a kustomization that provides plugin configurations
+// (a generators, transformers or validators entry, or a kustomization it
+// includes) and could rewrite their values on the way: what they load is
+// checked before Kustomize runs, on the files as written.
+func rewrites(file string, k *types.Kustomization) error {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"patches", len(k.Patches) > 0},
+		{"patchesStrategicMerge", len(k.PatchesStrategicMerge) > 0},
+		{"patchesJson6902", len(k.PatchesJson6902) > 0},
+		{"replacements", len(k.Replacements) > 0},
+		{"configurations", len(k.Configurations) > 0},
+		{"crds", len(k.Crds) > 0},
+		{"transformers", len(k.Transformers) > 0},
+		{"generators", len(k.Generators) > 0},
+		{"vars", len(k.Vars) > 0},
+	} {
+		if f.set {
+			return fmt.Errorf("%s: %s: a kustomization that provides plugin configurations may not rewrite them, or what they load could not be checked (write the configurations as files, or set policy.allowRemoteResources: true in flotilla.yaml): %w", file, f.name, ErrRemote)
+		}
+	}
+	return nil
 }
 
 // firstError returns the error of the first field in the order of the
@@ -275,7 +313,10 @@ func (s *kustScan) entry(file, dir, field, v string, plugins bool) error {
 	if err != nil {
 		return nil // Kustomize reports it
 	}
-	docs, _ := configDocs(data)
+	docs, err := configDocs(data)
+	if err != nil {
+		return fmt.Errorf("%s: %s: read plugin configuration: %w", s.fs.rel(p), field, err)
+	}
 	var errs []error
 	for _, d := range docs {
 		if err := s.pluginConfig(s.fs.rel(p), field, d); err != nil {
@@ -296,18 +337,20 @@ func inlineConfigs(v string) ([]map[string]any, bool) {
 	return docs, err == nil && len(docs) > 0
 }
 
-// configDocs decodes the objects of a YAML stream; documents that are not
-// objects are skipped.
+// configDocs decodes the objects of a YAML stream as Kustomize reads
+// resources (kyaml, anchors expanded).
 func configDocs(data []byte) ([]map[string]any, error) {
-	var out []map[string]any
-	for _, doc := range splitYAML(data) {
-		var m map[string]any
-		if err := yaml.Unmarshal(doc, &m); err != nil {
-			return out, err
+	nodes, err := kio.FromBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(nodes))
+	for _, n := range nodes {
+		m, err := n.Map()
+		if err != nil {
+			return nil, err
 		}
-		if m != nil {
-			out = append(out, m)
-		}
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -354,6 +397,12 @@ func (s *kustScan) pluginConfig(file, field string, doc map[string]any) error {
 				}
 				walk(child, v[k])
 			}
+		case map[any]any:
+			m := make(map[string]any, len(v))
+			for k, e := range v {
+				m[fmt.Sprint(k)] = e
+			}
+			walk(path, m)
 		case []any:
 			for i, e := range v {
 				walk(fmt.Sprintf("%s[%d]", path, i), e)

@@ -146,6 +146,9 @@ var remoteFields = []remoteField{
 	{"ReplacementTransformer", with(kust("resources: [cm.yaml]\ntransformers: [r.yaml]\n"), map[string]string{
 		"app/r.yaml": "apiVersion: builtin\nkind: ReplacementTransformer\nmetadata: {name: r}\nreplacements: [{path: @URL@}]\n",
 	}), "app/r.yaml", "transformers[0] (ReplacementTransformer r): replacements[0].path"},
+	{"config List", with(kust("resources: [cm.yaml]\ntransformers: [t.yaml]\n"), map[string]string{
+		"app/t.yaml": "apiVersion: v1\nkind: List\nitems:\n- apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: p}\n  path: @URL@\n",
+	}), "app/t.yaml", "transformers[0] (PatchTransformer p): path"},
 	{"generator kustomization", with(kust("generators: [../gen]\n"), map[string]string{
 		"gen/kustomization.yaml": "resources: [g.yaml]\n",
 		"gen/g.yaml":             "apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\nfiles: [@URL@]\n",
@@ -198,6 +201,40 @@ func TestRemoteContentIsRefused(t *testing.T) {
 	}
 	assertEmpty(t, watch, "the temporary directory")
 	assertEmpty(t, cacheDir, "the build cache")
+}
+
+// TestPluginConfigKustomizations: a kustomization that provides plugin
+// configurations builds when it only lists them, and is refused when it
+// could rewrite what they load: patching a PatchTransformer's path to a
+// URL would make Kustomize fetch it.
+func TestPluginConfigKustomizations(t *testing.T) {
+	t.Parallel()
+	w := newRemoteWorld(t)
+	root := gittest.Files(t, map[string]string{
+		"app/kustomization.yaml":  "resources: [cm.yaml]\ntransformers: [../tf]\n",
+		"app/cm.yaml":             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+		"app/patch.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {patched: \"yes\"}\n",
+		"tf/kustomization.yaml":   "resources: [t.yaml]\n",
+		"tf/t.yaml":               "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: patch.yaml\n",
+		"app2/kustomization.yaml": "resources: [../app/cm.yaml]\ntransformers: [../tf2]\n",
+		"tf2/kustomization.yaml": "resources: [../tf/t.yaml]\npatches:\n- target: {kind: PatchTransformer}\n  patch: |\n    - op: replace\n      path: /path\n" +
+			"      value: http://" + w.host + "/p.yaml\n",
+	})
+	b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+	out, err := b.Render(t.Context(), app("web", "app", "web", nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out.Manifest), "patched: \"yes\"") {
+		t.Errorf("the transformer did not run:\n%s", out.Manifest)
+	}
+	_, err = b.Render(t.Context(), app("web", "app2", "web", nil, nil))
+	if !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "tf2/kustomization.yaml: patches: a kustomization that provides plugin configurations may not rewrite them") {
+		t.Errorf("got %v, want the rewrite refused", err)
+	}
+	if c := w.conns.Load(); c != 0 {
+		t.Errorf("%d connections to the remote server", c)
+	}
 }
 
 // TestRemoteBaseAllowed: with policy.allowRemoteResources the same
