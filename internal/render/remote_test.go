@@ -237,6 +237,30 @@ func TestPluginConfigKustomizations(t *testing.T) {
 	}
 }
 
+// TestRemoteFromApplicationOptions: components and patches added by the
+// Application's source.kustomize are checked like the file's own.
+func TestRemoteFromApplicationOptions(t *testing.T) {
+	t.Parallel()
+	root := gittest.Files(t, map[string]string{
+		"app/kustomization.yaml": "resources: [cm.yaml]\n",
+		"app/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+	})
+	b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+	for _, tt := range []struct {
+		opts  *fleet.ApplicationSourceKustomize
+		field string
+	}{
+		{&fleet.ApplicationSourceKustomize{Components: []string{"HTTPS://example.com/org/repo//comp"}}, "components[0]"},
+		{&fleet.ApplicationSourceKustomize{Patches: []fleet.KustomizePatch{{Path: "Http://example.com/p.yaml"}}}, "patches[0].path"},
+	} {
+		_, err := b.Render(t.Context(), app("web", "app", "web", tt.opts, nil))
+		var re *RemoteError
+		if !errors.As(err, &re) || re.File != "app/kustomization.yaml" || re.Field != tt.field {
+			t.Errorf("got %v, want %s refused", err, tt.field)
+		}
+	}
+}
+
 // TestRemoteBaseAllowed: with policy.allowRemoteResources the same
 // reference is cloned, built, not cached, and the clone is removed.
 func TestRemoteBaseAllowed(t *testing.T) {
