@@ -301,7 +301,8 @@ func (s *kustScan) entry(file, dir, field, v string, plugins bool) error {
 		p = filepath.Join(dir, v)
 	}
 	if err := s.fs.check(p); err != nil {
-		return fmt.Errorf("%s: %s %q: %w", file, field, v, ErrEscape)
+		name, _, _ := strings.Cut(field, "[") // the entry is quoted
+		return fmt.Errorf("%s: %s %q: %w", file, name, v, ErrEscape)
 	}
 	if s.fs.IsDir(p) {
 		return s.dir(p, plugins)
