@@ -120,6 +120,9 @@ func (s *kustScan) ref(file, field, v string) error {
 // entry).
 func (s *kustScan) dir(dir string, plugins bool) error {
 	key := dir
+	if real, err := s.fs.paths.eval(dir); err == nil {
+		key = real // a link back up the tree is a cycle, not a deeper path
+	}
 	if plugins {
 		key += "\x00plugins"
 	}

@@ -320,7 +320,6 @@ func TestIsRemoteCoversKustomize(t *testing.T) {
 		"org-12345@github.com:kubernetes-sigs/kustomize",
 		"file:///a/b/c/someRepo.git/somepath?ref=someBranch",
 		"file://a/b/c/someRepo//somepath",
-		"gh:kubernetes-sigs/kustomize",
 		"github.com/kubernetes-sigs/kustomize",
 		"GITHUB.COM/kubernetes-sigs/kustomize",
 		"Git::Ssh://Git@GitHub.com/org/repo",
@@ -328,7 +327,7 @@ func TestIsRemoteCoversKustomize(t *testing.T) {
 		"HtTpS://example.com/x",
 		" https://example.com/x",
 	} {
-		if !isRemote(s) && s != "gh:kubernetes-sigs/kustomize" {
+		if !isRemote(s) {
 			t.Errorf("isRemote(%q) = false", s)
 		}
 	}
@@ -467,4 +466,24 @@ func FuzzKustomization(f *testing.F) {
 			t.Fatalf("the build left %s in the temporary directory", e.Name())
 		}
 	})
+}
+
+// TestScanStopsAtLinkCycles: a link back up the tree is scanned once.
+func TestScanStopsAtLinkCycles(t *testing.T) {
+	t.Parallel()
+	root := gittest.Files(t, map[string]string{"app/kustomization.yaml": "resources: [loop]\n"})
+	if err := os.Symlink(".", filepath.Join(root, "app", "loop")); err != nil {
+		t.Fatal(err)
+	}
+	rfs, err := newRootedFS(root, &realPaths{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &kustScan{fs: rfs, seen: map[string]bool{}}
+	if err := s.dir(filepath.Join(root, "app"), false); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.seen) != 1 {
+		t.Errorf("scanned %d directories, want 1", len(s.seen))
+	}
 }
