@@ -38,7 +38,7 @@ func renderOnce(t *testing.T, root string, cache BuildCache, k *fleet.Applicatio
 	return string(out.Manifest), b.CachedBuilds() == 1, nil
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

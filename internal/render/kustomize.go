@@ -58,10 +58,53 @@ type rootedFS struct {
 	// a recorded read and the options, which are part of the cache key.
 	rec *recorder
 
+	// clones, when set (policy.allowRemoteResources), admits the clones
+	// of remote bases Kustomize makes during the build.
+	clones *cloneDirs
+
 	mu      sync.Mutex
 	escaped []string
 	// loop is the first symbolic link loop met, if any.
 	loop error
+}
+
+// cloneDirs are the directories Kustomize clones remote bases into: named
+// kustomize-* in the temporary directory, made after the build began. A
+// clone is read like the checkout (nothing outside it) and removed by
+// Kustomize when the build ends.
+type cloneDirs struct {
+	tmp    string // symlink-resolved
+	before map[string]bool
+}
+
+func newCloneDirs() *cloneDirs {
+	c := &cloneDirs{before: map[string]bool{}}
+	tmp, err := filepath.EvalSymlinks(os.TempDir())
+	if err != nil {
+		return c // admits nothing: the build fails as an escape
+	}
+	c.tmp = tmp
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		c.before[e.Name()] = true
+	}
+	return c
+}
+
+// admit returns the clone directory holding real, if it is in one.
+func (c *cloneDirs) admit(real string) (string, bool) {
+	if c == nil || c.tmp == "" {
+		return "", false
+	}
+	rel, err := filepath.Rel(c.tmp, real)
+	if err != nil {
+		return "", false
+	}
+	first, _, _ := strings.Cut(rel, string(filepath.Separator))
+	if !strings.HasPrefix(first, "kustomize-") || c.before[first] {
+		return "", false
+	}
+	return filepath.Join(c.tmp, first), true
 }
 
 func newRootedFS(root string, paths *realPaths) (*rootedFS, error) {
@@ -156,6 +199,9 @@ func (f *rootedFS) check(p string) error {
 		}
 	}
 	if real == f.root || strings.HasPrefix(real, f.root+string(filepath.Separator)) {
+		return nil
+	}
+	if _, ok := f.clones.admit(real); ok {
 		return nil
 	}
 	f.mu.Lock()
@@ -278,9 +324,17 @@ func (f *rootedFS) WriteFile(p string, _ []byte) error { return fmt.Errorf("read
 func (f *rootedFS) Create(p string) (filesys.File, error) {
 	return nil, fmt.Errorf("read-only: %s", p)
 }
-func (f *rootedFS) Mkdir(p string) error     { return fmt.Errorf("read-only: %s", p) }
-func (f *rootedFS) MkdirAll(p string) error  { return fmt.Errorf("read-only: %s", p) }
-func (f *rootedFS) RemoveAll(p string) error { return fmt.Errorf("read-only: %s", p) }
+func (f *rootedFS) Mkdir(p string) error    { return fmt.Errorf("read-only: %s", p) }
+func (f *rootedFS) MkdirAll(p string) error { return fmt.Errorf("read-only: %s", p) }
+
+// RemoveAll removes only a clone of a remote base, as Kustomize does when
+// the build is done with it.
+func (f *rootedFS) RemoveAll(p string) error {
+	if dir, ok := f.clones.admit(filepath.Clean(p)); ok && dir == filepath.Clean(p) {
+		return os.RemoveAll(dir)
+	}
+	return fmt.Errorf("read-only: %s", p)
+}
 
 // buildKustomize builds the kustomization in dir (absolute, inside root).
 // It also returns the objects as a JSON array, as Kustomize made them.
@@ -296,7 +350,7 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 		}
 		fs.overlay[filepath.Clean(kfile)] = edited
 	}
-	customSchema, err := scanKustomizations(fs, dir, policy, map[string]bool{})
+	customSchema, err := scanKustomizations(fs, dir, policy.AllowRemoteResources)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -360,68 +414,6 @@ func resourceJSON(r *resource.Resource) ([]byte, error) {
 		}
 	}
 	return json.Marshal(m)
-}
-
-// scanKustomizations walks the kustomizations a build will load, refusing
-// remote resources unless allowed, and reports whether one sets a custom
-// OpenAPI schema.
-func scanKustomizations(fs *rootedFS, dir string, policy fleet.PolicyConfig, seen map[string]bool) (customSchema bool, err error) {
-	if seen[dir] {
-		return false, nil
-	}
-	seen[dir] = true
-	kfile := kustomizationIn(fs, dir)
-	if kfile == "" {
-		return false, nil
-	}
-	data, err := fs.ReadFile(kfile)
-	if err != nil {
-		return false, err
-	}
-	var k map[string]any
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		return false, fmt.Errorf("%s: %w", kfile, err)
-	}
-	_, customSchema = k["openapi"]
-	for _, field := range []string{"resources", "bases", "components"} {
-		list, _ := k[field].([]any)
-		for _, e := range list {
-			entry, ok := e.(string)
-			if !ok {
-				continue
-			}
-			if isRemote(entry) {
-				if !policy.AllowRemoteResources {
-					return false, fmt.Errorf("%s: remote resource %q is not allowed (vendor it into the repository, or set policy.allowRemoteResources: true in flotilla.yaml)", kfile, entry)
-				}
-				continue
-			}
-			p := filepath.Join(dir, entry)
-			if err := fs.check(p); err != nil {
-				if !errors.Is(err, ErrEscape) {
-					return false, fmt.Errorf("%s: %s %q: %w", kfile, field, entry, err)
-				}
-				return false, fmt.Errorf("%s: %s %q: %w", kfile, field, entry, ErrEscape)
-			}
-			if fs.IsDir(p) {
-				cs, err := scanKustomizations(fs, p, policy, seen)
-				if err != nil {
-					return false, err
-				}
-				customSchema = customSchema || cs
-			}
-		}
-	}
-	return customSchema, nil
-}
-
-func isRemote(entry string) bool {
-	for _, p := range []string{"http://", "https://", "git@", "ssh://", "git::", "github.com/", "gitlab.com/", "bitbucket.org/"} {
-		if strings.HasPrefix(entry, p) {
-			return true
-		}
-	}
-	return strings.Contains(entry, "?ref=") || strings.Contains(entry, ".git//")
 }
 
 // applyKustomizeOptions edits the app's kustomization as Argo CD's

@@ -328,6 +328,9 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 	if err != nil {
 		return nil, err
 	}
+	if b.policy.AllowRemoteResources {
+		rfs.clones = newCloneDirs()
+	}
 	if err := rfs.check(dir); err != nil {
 		if !errors.Is(err, ErrEscape) {
 			return nil, fmt.Errorf("path %q: %w", s.Path, err)
@@ -393,8 +396,10 @@ func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) err
 			errs = append(errs, fmt.Errorf("%s appears more than once", ID(o)))
 		}
 		seen[key] = true
-		if gk.Group == "" && gk.Kind == "Secret" && !b.policy.AllowSecrets && hasSecretData(o) {
-			errs = append(errs, fmt.Errorf("%w: %s would be committed to Git in clear text (use a SealedSecret, an ExternalSecret or SOPS, or set policy.allowSecrets: true in flotilla.yaml)", ErrSecret, ID(o)))
+		if gk.Group == "" && gk.Kind == "Secret" && !b.policy.AllowSecrets {
+			if plain, why := secretProblem(o); plain {
+				errs = append(errs, fmt.Errorf("%w: %s would be committed to Git in clear text%s (use a SealedSecret, an ExternalSecret or SOPS, or set policy.allowSecrets: true in flotilla.yaml)", ErrSecret, ID(o), why))
+			}
 		}
 		labels := o.GetLabels()
 		if labels == nil {
@@ -410,15 +415,4 @@ func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) err
 		o.SetAnnotations(annotations)
 	}
 	return errors.Join(errs...)
-}
-
-// hasSecretData reports a Secret carrying values that are not encrypted by
-// SOPS.
-func hasSecretData(o *unstructured.Unstructured) bool {
-	if _, sops := o.Object["sops"]; sops {
-		return false
-	}
-	data, _, _ := unstructured.NestedMap(o.Object, "data")
-	stringData, _, _ := unstructured.NestedMap(o.Object, "stringData")
-	return len(data) > 0 || len(stringData) > 0
 }

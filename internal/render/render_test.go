@@ -192,7 +192,7 @@ func TestRefusals(t *testing.T) {
 		app  *fleet.Application
 		want string
 	}{
-		{app("r", "remote", "", nil, nil), `remote resource "https://github.com/example/repo//base?ref=v1" is not allowed`},
+		{app("r", "remote", "", nil, nil), `remote/kustomization.yaml: resources[0]: remote "https://github.com/example/repo//base?ref=v1" is not allowed`},
 		{app("c", "chart", "", nil, nil), "helm charts (Chart.yaml) are not supported yet"},
 		{helm, "helm sources are not supported yet"},
 		{app("m", "missing", "", nil, nil), `path "missing" does not exist in the repository`},
