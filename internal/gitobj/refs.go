@@ -354,6 +354,37 @@ func orNone(h plumbing.Hash) string {
 	return h.String()
 }
 
+// CheckLocks reports a lock file UpdateRefs would need for names that
+// stays in place (waited for as UpdateRefs would). A caller checks before
+// a step it cannot undo — a push — that the refs it records afterwards
+// can be written.
+func CheckLocks(s storer.ReferenceStorer, names []plumbing.ReferenceName) error {
+	dir, ok := DiskDir(s)
+	if !ok {
+		return nil
+	}
+	locks := []string{filepath.Join(dir, "packed-refs.lock")}
+	for _, name := range names {
+		p := filepath.Join(dir, filepath.FromSlash(name.String()))
+		if st, err := os.Lstat(p); err == nil && !st.IsDir() {
+			locks = append(locks, p+".lock")
+		}
+	}
+	deadline := time.Now().Add(lockTimeout)
+	for _, l := range locks {
+		for wait := time.Millisecond; ; wait *= 2 {
+			if _, err := os.Lstat(l); os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return &LockedError{Path: l}
+			}
+			time.Sleep(min(wait, 100*time.Millisecond))
+		}
+	}
+	return nil
+}
+
 // lock creates a lock file, waiting up to lockTimeout while another
 // process holds it.
 func lock(p string) (*os.File, error) {

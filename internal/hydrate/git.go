@@ -43,6 +43,12 @@ type Publisher struct {
 	Remote string
 	// Auth authenticates to Remote (nil for none).
 	Auth transport.AuthMethod
+	// Origin is the fleet repository's URL, from which a shallow checkout
+	// is deepened to compare dry commits (default: the checkout's origin
+	// remote). OriginAuth authenticates to it (default: Auth, when Origin
+	// is on Remote's https host).
+	Origin     string
+	OriginAuth transport.AuthMethod
 	// Attempts bounds the tries when a push loses a race (default 5).
 	Attempts int
 	// BeforePush, when set, runs between building the commits and pushing
@@ -136,7 +142,7 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		// do not hold. The same pack is stored locally and sent.
 		known := map[plumbing.Hash]bool{}
 		pack := gitobj.NewPack(func(h plumbing.Hash) bool { return known[h] })
-		results, updates, err := p.prepare(pack, known, trees, heads, dry, when)
+		results, updates, err := p.prepare(ctx, pack, known, trees, heads, dry, when)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +428,7 @@ func endpoint(url string) (transport.Transport, *transport.Endpoint, error) {
 // their hashes in parallel, the old metadata files they keep read under
 // one lock; then writes the changed trees and commits in tree order, so
 // the pack is the same whatever the scheduling.
-func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
 	type branch struct {
 		r      Result
 		done   bool // unchanged: r is the result
@@ -496,6 +502,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		results []Result
 		updates []update
 		bases   = map[*render.Shared]*deltaBase{}
+		anc     = &ancestry{p: p, ctx: ctx, ours: plumbing.NewHash(dry.SHA), answers: map[string]string{}}
 	)
 	for i, t := range trees {
 		b := &bs[i]
@@ -505,7 +512,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		}
 		r := b.r
 		if b.parent != nil {
-			if why := p.newerProposal(b.parent, dry.SHA, when); why != "" {
+			if why := anc.kept(DrySHAOf(b.parent.Message)); why != "" {
 				r.Kept = why
 				results = append(results, r)
 				continue
@@ -532,32 +539,6 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		updates = append(updates, update{branch: t.Branch, old: heads[t.Branch], new: h})
 	}
 	return results, updates, nil
-}
-
-// newerProposal returns why the branch head must not be replaced: it was
-// rendered from a dry commit that descends from ours. When this checkout
-// does not have that commit (a shallow CI clone), the commit dates decide:
-// hydrated commits carry their dry commit's date.
-func (p *Publisher) newerProposal(head *object.Commit, drySHA string, when time.Time) string {
-	theirs := DrySHAOf(head.Message)
-	if theirs == "" || theirs == drySHA {
-		return ""
-	}
-	tc, err := p.Repo.CommitObject(plumbing.NewHash(theirs))
-	if err != nil {
-		if head.Committer.When.After(when) {
-			return fmt.Sprintf("the branch holds a proposal from dry commit %s, dated %s, after this one", short(theirs), head.Committer.When.UTC().Format(time.RFC3339))
-		}
-		return ""
-	}
-	ours, err := p.Repo.CommitObject(plumbing.NewHash(drySHA))
-	if err != nil {
-		return ""
-	}
-	if newer, err := ours.IsAncestor(tc); err == nil && newer {
-		return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs), short(drySHA))
-	}
-	return ""
 }
 
 func short(sha string) string {
