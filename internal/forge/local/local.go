@@ -71,14 +71,14 @@ type note struct {
 
 func (f *Forge) read(sha string) (note, *object.Commit, error) {
 	n := note{Statuses: map[string]forge.Status{}}
-	ref, err := f.repo.Reference(NotesRef, true)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return n, nil, nil
-	}
+	h, err := gitobj.ReadRef(f.repo.Storer, NotesRef)
 	if err != nil {
 		return n, nil, err
 	}
-	c, err := f.repo.CommitObject(ref.Hash())
+	if h.IsZero() {
+		return n, nil, nil
+	}
+	c, err := f.repo.CommitObject(h)
 	if err != nil {
 		return n, nil, err
 	}
@@ -139,7 +139,7 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 		}
 		err = f.commit(sha, append(b, '\n'), parent)
 		if err == nil {
-			err = f.push(ctx, string(NotesRef))
+			err = f.push(ctx, NotesRef, parentHash(parent))
 		}
 		if err == nil {
 			return nil
@@ -184,19 +184,26 @@ func (f *Forge) commitRef(ref plumbing.ReferenceName, entries []object.TreeEntry
 	}
 	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
 	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash}
-	var old *plumbing.Reference
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.Hash}
-		old = plumbing.NewHashReference(ref, parent.Hash)
 	}
 	h, err := gitobj.Write(s, c)
 	if err != nil {
 		return err
 	}
-	if err := s.CheckAndSetReference(plumbing.NewHashReference(ref, h), old); err != nil {
+	err = gitobj.UpdateRefs(s, []gitobj.RefUpdate{{Name: ref, New: h, Old: parentHash(parent), Check: true}})
+	if errors.Is(err, gitobj.ErrRefMoved) {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
-	return nil
+	return err
+}
+
+// parentHash is a commit's hash, zero for none.
+func parentHash(c *object.Commit) plumbing.Hash {
+	if c == nil {
+		return plumbing.ZeroHash
+	}
+	return c.Hash
 }
 
 // Statuses returns a commit's statuses, sorted by context.
@@ -226,31 +233,41 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		specs = append(specs, config.RefSpec("+"+r+":"+r))
 	}
 	err := f.remoteOf().FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Tags: git.NoTags})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || strings.Contains(err.Error(), "couldn't find remote ref") ||
+	var noRef git.NoMatchingRefSpecError
+	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.As(err, &noRef) ||
 		errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}
 	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
 }
 
-// push publishes refs to the remote as fast-forwards; a rejection means
-// another writer moved them (errMoved: fetch and retry).
-func (f *Forge) push(ctx context.Context, refs ...string) error {
+// push publishes ref to the remote as a fast-forward from old (zero: the
+// remote must not have it). When the push fails, what the remote holds
+// tells why — not the error's text: another value means another writer
+// moved the ref first (errMoved: fetch and retry); old still there means
+// the remote refused or failed.
+func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbing.Hash) error {
 	if f.remote == "" {
 		return nil
 	}
-	var specs []config.RefSpec
-	for _, r := range refs {
-		specs = append(specs, config.RefSpec(r+":"+r))
-	}
-	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Atomic: true})
+	spec := config.RefSpec(ref.String() + ":" + ref.String())
+	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: []config.RefSpec{spec}, Atomic: true})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
-	if strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "rejected") {
-		return fmt.Errorf("%w: %v", errMoved, err)
+	refs, lerr := f.remoteOf().ListContext(ctx, &git.ListOptions{})
+	if lerr == nil || errors.Is(lerr, transport.ErrEmptyRemoteRepository) {
+		cur := plumbing.ZeroHash
+		for _, r := range refs {
+			if r.Name() == ref {
+				cur = r.Hash()
+			}
+		}
+		if cur != old {
+			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, f.remote, old)
+		}
 	}
-	return fmt.Errorf("push %s to %s: %w", strings.Join(refs, ", "), f.remote, err)
+	return fmt.Errorf("push %s to %s: %w", ref, f.remote, err)
 }
 
 func (f *Forge) remoteOf() *git.Remote {
