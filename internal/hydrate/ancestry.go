@@ -72,8 +72,12 @@ func (a *ancestry) decide(theirs plumbing.Hash) string {
 		if a.step >= len(deepenSteps) || a.deepErr != nil {
 			break
 		}
-		a.deepErr = a.p.deepen(a.ctx, deepenSteps[a.step], []plumbing.Hash{a.ours, theirs})
+		full := false
+		a.deepErr = a.p.deepen(a.ctx, deepenSteps[a.step], []plumbing.Hash{a.ours, theirs}, &full)
 		a.step++
+		if full {
+			a.step = len(deepenSteps)
+		}
 	}
 	why := fmt.Sprintf("cannot tell whether dry commit %s, from which the branch was rendered, is newer than %s, so the branch is kept", short(theirs.String()), short(a.ours.String()))
 	if a.deepErr != nil {
@@ -169,7 +173,10 @@ func sameHost(a, b string) bool {
 // deepen fetches the history of commits (or, when the server does not
 // serve commits by name, of its branches) depth commits deep into the
 // checkout, and records the new shallow boundary as git does.
-func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Hash) error {
+//
+// A checkout that is not shallow fetches the missing commits whole, and
+// sets *full: deeper steps would bring nothing more.
+func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Hash, full *bool) error {
 	u, auth, err := p.origin()
 	if err != nil {
 		return err
@@ -187,11 +194,10 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	if err != nil {
 		return fmt.Errorf("read %s: %w", RedactURL(u), err)
 	}
-	if !ar.Capabilities.Supports(capability.Shallow) {
-		return fmt.Errorf("%s does not serve shallow fetches", RedactURL(u))
-	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
-	_ = req.Capabilities.Set(capability.Shallow)
+	if ar.Capabilities.Supports(capability.Shallow) {
+		_ = req.Capabilities.Set(capability.Shallow)
+	}
 	if ar.Capabilities.Supports(capability.NoProgress) {
 		_ = req.Capabilities.Set(capability.NoProgress)
 	}
@@ -213,8 +219,29 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	if err != nil {
 		return err
 	}
-	req.Shallows = shallow
-	req.Depth = packp.DepthCommits(depth)
+	// What the checkout has, so the remote sends only the rest (never a
+	// want: go-git sends nothing when every want is a have).
+	local, _, err := gitobj.ReadRefs(p.Repo.Storer, "refs/")
+	if err != nil {
+		return err
+	}
+	for _, h := range local {
+		if !slices.Contains(req.Wants, h) && !slices.Contains(req.Haves, h) && p.Repo.Storer.HasEncodedObject(h) == nil {
+			req.Haves = append(req.Haves, h)
+		}
+	}
+	slices.SortFunc(req.Haves, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+	if len(shallow) > 0 {
+		if !ar.Capabilities.Supports(capability.Shallow) {
+			return fmt.Errorf("%s does not serve shallow fetches", RedactURL(u))
+		}
+		req.Shallows = shallow
+		req.Depth = packp.DepthCommits(depth)
+	} else {
+		// A whole history stays whole: the missing commits come with
+		// all their history, not behind a new shallow boundary.
+		*full = true
+	}
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
 		return fmt.Errorf("fetch the history of %s: %w", RedactURL(u), err)

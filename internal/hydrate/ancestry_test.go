@@ -2,6 +2,7 @@ package hydrate
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,6 +68,23 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 	}
 	gittest.Git(t, older, "fsck", "--strict", "--no-dangling")
 	gittest.Git(t, older, "log", "--format=%H", dry.SHA) // the history git sees is whole
+
+	// A whole clone of B that never fetched C: C is fetched with its
+	// history, and the clone stays whole (not made shallow).
+	stale := filepath.Join(t.TempDir(), "stale")
+	gittest.Git(t, filepath.Dir(stale), "clone", "-q", "--single-branch", "-b", "old", "file://"+origin, stale)
+	if exec.Command("git", "-C", stale, "cat-file", "-e", c).Run() == nil {
+		t.Fatal("the stale clone has C already")
+	}
+	staleRepo, staleDry := openFleet(t, stale)
+	results = publish(t, &Publisher{Repo: staleRepo, Remote: origin}, staleDry, tree("a", "1"))
+	if results[0].Updated || !strings.Contains(results[0].Kept, "which is newer than") {
+		t.Errorf("the older whole clone: updated %v, kept %q; want the newer proposal kept", results[0].Updated, results[0].Kept)
+	}
+	if _, err := os.Stat(filepath.Join(stale, ".git/shallow")); err == nil {
+		t.Error("the whole clone was made shallow")
+	}
+	gittest.Git(t, stale, "fsck", "--strict", "--no-dangling")
 
 	// A proposal from B replaced by a shallow render of C.
 	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("b", "1"))
