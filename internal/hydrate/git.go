@@ -150,16 +150,18 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 			return results, nil
 		}
 		enc, err := pack.Encode()
-		if err == nil {
-			err = pack.Store(p.Repo.Storer, enc)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("write hydrated commits: %w", err)
 		}
+		// The pack is stored (and fsynced) while the remote takes the
+		// push, which sends it from memory; no ref points at its
+		// objects before it is stored.
+		stored := make(chan error, 1)
+		go func() { stored <- pack.Store(p.Repo.Storer, enc) }()
 		if p.BeforePush != nil {
 			p.BeforePush(attempt)
 		}
-		err = p.update(ctx, updates, enc.Bytes)
+		err = p.update(ctx, updates, enc.Bytes, stored)
 		if err == nil {
 			return results, nil
 		}
@@ -555,8 +557,24 @@ func short(sha string) string {
 // to the new heads when it took them, else to the heads it really has
 // (read again; the next attempt starts from them). A run killed during
 // the push leaves them at values the remote had.
-func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) error {
+func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, stored <-chan error) error {
+	waited := false
+	wait := func() error {
+		waited = true
+		if err := <-stored; err != nil {
+			return fmt.Errorf("write hydrated commits: %w", err)
+		}
+		return nil
+	}
+	defer func() {
+		if !waited {
+			<-stored
+		}
+	}()
 	if p.Remote == "" {
+		if err := wait(); err != nil {
+			return err
+		}
 		refs := make([]gitobj.RefUpdate, 0, len(updates))
 		for _, u := range updates {
 			refs = append(refs, gitobj.RefUpdate{Name: plumbing.ReferenceName("refs/heads/" + u.branch), New: u.new, Old: u.old, Check: true})
@@ -579,6 +597,12 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) e
 		return fmt.Errorf("record the remote's hydrated branches: %w", err)
 	}
 	status, err := p.push(ctx, updates, pack)
+	if werr := wait(); werr != nil {
+		if err == nil {
+			return fmt.Errorf("%w (pushed: the next run fetches them)", werr)
+		}
+		return errors.Join(err, werr)
+	}
 	if err == nil {
 		if err := gitobj.UpdateRefs(p.Repo.Storer, refs); err != nil {
 			return fmt.Errorf("record the pushed branches (pushed: the next run corrects them): %w", err)
