@@ -291,6 +291,9 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 	if err != nil {
 		return err
 	}
+	if header == "" && len(entries) == 0 {
+		header = packedHeader // an empty file
+	}
 	for _, u := range updates {
 		if u.Check {
 			cur := entries[u.Name].hash

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,4 +243,61 @@ func TestReadPackedRefsRefusesWhatItDoesNotKnow(t *testing.T) {
 			t.Errorf("readPackedRefs(%q) = %v, want ErrPackedRefs", content, err)
 		}
 	}
+}
+
+// FuzzReadPackedRefs: whatever packed-refs holds, readPackedRefs either
+// refuses it with ErrPackedRefs (or an I/O error) or reads entries that,
+// written back as UpdateRefs writes them, read again the same.
+func FuzzReadPackedRefs(f *testing.F) {
+	one, two := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	for _, seed := range []string{
+		"",
+		packedHeader + one + " refs/heads/main\n",
+		packedHeader + one + " refs/tags/v1\n^" + two + "\n" + two + " refs/remotes/origin/main\n",
+		one + " refs/heads/no-header",
+		"# pack-refs with: peeled \n" + one + " refs/heads/x\n^" + two + "\n^" + one + "\n",
+		"not a ref line\n",
+		packedHeader + one + " refs/heads/../escape\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "packed-refs")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		header, entries, err := readPackedRefs(dir)
+		if err != nil {
+			if !errors.Is(err, ErrPackedRefs) {
+				t.Fatalf("error %v is not ErrPackedRefs", err)
+			}
+			return
+		}
+		var b strings.Builder
+		b.WriteString(header)
+		names := make([]string, 0, len(entries))
+		for name, e := range entries {
+			if !strings.HasPrefix(e.lines, e.hash.String()+" "+name.String()+"\n") {
+				t.Fatalf("entry %s: lines %q do not start with its hash and name", name, e.lines)
+			}
+			names = append(names, name.String())
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			b.WriteString(entries[plumbing.ReferenceName(n)].lines)
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		header2, entries2, err := readPackedRefs(dir)
+		if err != nil || header2 != header || len(entries2) != len(entries) {
+			t.Fatalf("written back:\n%s\nread again: %q, %d entries, %v; want %q, %d", b.String(), header2, len(entries2), err, header, len(entries))
+		}
+		for name, e := range entries {
+			if entries2[name] != e {
+				t.Fatalf("entry %s: %+v, then %+v", name, e, entries2[name])
+			}
+		}
+	})
 }
