@@ -422,7 +422,7 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 			continue
 		}
 		out := plumbing.ReferenceName("refs/flotilla/out/" + live)
-		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(out, h)); err != nil {
+		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: out, New: h}}); err != nil {
 			return err
 		}
 		rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
@@ -431,7 +431,7 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return fmt.Errorf("start %s: %w", live, err)
 		}
-		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(r.refName(live), h)); err != nil {
+		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: r.refName(live), New: h}}); err != nil {
 			return err
 		}
 	}
