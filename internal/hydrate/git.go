@@ -310,6 +310,18 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 	return remote, nil
 }
 
+// Track makes the tracking refs (refs/flotilla/remote/<branch>) of the
+// remote's branches under prefixes (each ending in "/") equal the
+// remote's heads, fetching the objects repo lacks — the read half of
+// Publish, crash-safe as it is, for the commands that read the branches
+// the renders wrote.
+func Track(ctx context.Context, repo *git.Repository, remote string, auth transport.AuthMethod, prefixes ...string) error {
+	p := &Publisher{Repo: repo, Remote: remote, Auth: auth}
+	defer p.Close()
+	_, err := p.sync(ctx, prefixes) // a prefix reads as a branch's folder
+	return err
+}
+
 // fetchObjects asks upload-pack for the objects of wants, this checkout
 // having haves.
 func (p *Publisher) fetchObjects(ctx context.Context, wants, haves []plumbing.Hash) error {

@@ -380,14 +380,11 @@ func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 	return ref.Hash(), apps, files, nil
 }
 
+// fetch makes the tracking refs of the hydrated and promotion branches
+// equal the remote's, as render does (crash-safe, deleted branches
+// dropped).
 func (r *Runner) fetch(ctx context.Context) error {
-	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
-	specs := []config.RefSpec{"+refs/heads/hydrated/*:refs/flotilla/remote/hydrated/*", "+refs/heads/" + HeadPrefix + "*:refs/flotilla/remote/" + HeadPrefix + "*"}
-	err := rem.FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla", RefSpecs: specs, Auth: r.Auth, Prune: true, Tags: git.NoTags})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "couldn't find remote ref") {
-		return fmt.Errorf("fetch from %s: %w", r.Remote, err)
-	}
-	return nil
+	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, "hydrated/", HeadPrefix)
 }
 
 // startLiveBranches creates each missing live branch (of a cluster that has
