@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,8 +19,13 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -223,22 +229,95 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 	return out, nil
 }
 
-// fetch copies refs from the remote (force: the remote is the truth).
+// fetch copies refs from the remote (force: the remote is the truth):
+// each ref named, or under a name ending in "/*", that the remote has.
+// It reads the remote's advertisement, asks for the objects this
+// repository lacks and moves the refs in one crash-safe transaction —
+// not with go-git's Fetch, which writes refs by truncate-then-write and
+// reads every ref of the repository first.
 func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 	if f.remote == "" {
 		return nil
 	}
-	var specs []config.RefSpec
-	for _, r := range refs {
-		specs = append(specs, config.RefSpec("+"+r+":"+r))
+	fail := func(err error) error {
+		return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
 	}
-	err := f.remoteOf().FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Tags: git.NoTags})
-	var noRef git.NoMatchingRefSpecError
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || errors.As(err, &noRef) ||
-		errors.Is(err, transport.ErrEmptyRemoteRepository) {
+	ep, err := transport.NewEndpoint(f.remote)
+	if err != nil {
+		return fail(err)
+	}
+	cl, err := client.NewClient(ep)
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := cl.NewUploadPackSession(ep, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}
-	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
+	if err != nil {
+		return fail(err)
+	}
+	var updates []gitobj.RefUpdate
+	var wants, haves []plumbing.Hash
+	for name, h := range ar.References {
+		if !slices.ContainsFunc(refs, func(r string) bool {
+			pre, wild := strings.CutSuffix(r, "*")
+			return name == r || wild && strings.HasPrefix(name, pre)
+		}) {
+			continue
+		}
+		cur, err := gitobj.ReadRef(f.repo.Storer, plumbing.ReferenceName(name))
+		var broken *gitobj.BrokenRefError
+		if err != nil && !errors.As(err, &broken) {
+			return fail(err)
+		}
+		if cur == h {
+			continue
+		}
+		if !cur.IsZero() && !slices.Contains(haves, cur) {
+			haves = append(haves, cur)
+		}
+		if f.repo.Storer.HasEncodedObject(h) != nil && !slices.Contains(wants, h) {
+			wants = append(wants, h)
+		}
+		updates = append(updates, gitobj.RefUpdate{Name: plumbing.ReferenceName(name), New: h})
+	}
+	if len(wants) > 0 {
+		req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+		if ar.Capabilities.Supports(capability.NoProgress) {
+			_ = req.Capabilities.Set(capability.NoProgress)
+		}
+		slices.SortFunc(wants, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+		slices.SortFunc(haves, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+		req.Wants, req.Haves = wants, haves
+		resp, err := sess.UploadPack(ctx, req)
+		if err != nil {
+			return fail(err)
+		}
+		var r io.Reader = resp
+		switch {
+		case req.Capabilities.Supports(capability.Sideband64k):
+			r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+		case req.Capabilities.Supports(capability.Sideband):
+			r = sideband.NewDemuxer(sideband.Sideband, resp)
+		}
+		err = packfile.UpdateObjectStorage(f.repo.Storer, r)
+		if cerr := resp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := gitobj.UpdateRefs(f.repo.Storer, updates); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // push publishes ref to the remote as a fast-forward from old (zero: the

@@ -1,6 +1,8 @@
 package local
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +114,46 @@ func TestMergeKilledBeforeItsRecord(t *testing.T) {
 		t.Errorf("an unmerged pull request: %+v, %v", got, err)
 	}
 	gittest.Git(t, repo, "fsck", "--strict", "--no-dangling")
+}
+
+// TestRemoteForgeAfterAKill: a forge that shares a plain remote keeps its
+// refs in a mirror. A writer killed mid-write there (an empty ref file,
+// as go-git's truncate-then-write leaves) must not stop the next run: the
+// remote is the truth, and the fetch rewrites the ref from it.
+func TestRemoteForgeAfterAKill(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	sha := gittest.Git(t, bare, "rev-parse", "main")
+	mirror := filepath.Join(t.TempDir(), "mirror.git")
+	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	f, err := OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := f.SetStatus(ctx, sha, forge.Status{Context: "flotilla/verify/web", State: forge.StateSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(mirror, "refs/notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mirror, string(NotesRef)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err = OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Statuses(ctx, sha)
+	if err != nil || len(got) != 1 || got[0].State != forge.StateSuccess {
+		t.Fatalf("statuses after the kill: %+v, %v", got, err)
+	}
+	if err := f.SetStatus(ctx, sha, forge.Status{Context: "flotilla/verify/db", State: forge.StatePending}); err != nil {
+		t.Fatal(err)
+	}
+	if note := gittest.Git(t, bare, "notes", "--ref=flotilla", "show", sha); !strings.Contains(note, "flotilla/verify/db") || !strings.Contains(note, "flotilla/verify/web") {
+		t.Errorf("the remote's note:\n%s", note)
+	}
+	gittest.Git(t, mirror, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
 }
