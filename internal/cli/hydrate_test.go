@@ -304,8 +304,8 @@ func TestRenderRemovedAppDisappears(t *testing.T) {
 
 // TestRenderNeverGoesBackInTime renders a newer dry commit, then runs an
 // older checkout (a slow CI run): the branches the newer run changed are
-// kept, whether the older checkout knows the newer commit or, shallow, only
-// sees its date.
+// kept, whether the older checkout knows the newer commit or, shallow, has
+// to fetch the history to find out.
 func TestRenderNeverGoesBackInTime(t *testing.T) {
 	t.Parallel()
 	checkout, origin := gittest.Fleet(t, exampleFleet)

@@ -1,5 +1,6 @@
 // Package gitobj writes Git objects — blobs, trees and commits — through
-// go-git's object storage. The hydrated branches, the promotion commits and
+// go-git's object storage, and moves refs crash-safely with git's own lock
+// protocol (UpdateRefs). The hydrated branches, the promotion commits and
 // the local forge's state refs are all written with it.
 package gitobj
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -305,8 +307,10 @@ func (p *Pack) Store(s storer.EncodedObjectStorer, e *Encoded) error {
 }
 
 // writeFileAtomic writes data to a temporary file in dir and renames it to
-// name, so no reader sees half a file. The file is read-only, as git leaves
-// its packs.
+// name, so no reader sees half a file. On disk the file is fsynced before
+// the rename: the refs that will point at its objects must not outlive it
+// in a crash. The file is read-only, as git leaves its packs; a temporary
+// file a killed run leaves is named tmp_*, which git prune removes.
 func writeFileAtomic(fs billy.Filesystem, dir, name string, data []byte) (err error) {
 	f, err := fs.TempFile(dir, "tmp_flotilla_")
 	if err != nil {
@@ -324,8 +328,42 @@ func writeFileAtomic(fs billy.Filesystem, dir, name string, data []byte) (err er
 	if err = f.Close(); err != nil {
 		return err
 	}
+	if root, ok := diskRoot(fs); ok {
+		p := f.Name()
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(root, p)
+		}
+		if err = syncFile(p); err != nil {
+			return err
+		}
+	}
 	if c, ok := fs.(billy.Chmod); ok {
 		_ = c.Chmod(f.Name(), 0o444)
 	}
 	return fs.Rename(f.Name(), name)
+}
+
+// diskRoot returns the directory on disk a billy filesystem is rooted at.
+func diskRoot(fs billy.Filesystem) (string, bool) {
+	root := fs.Root()
+	if !filepath.IsAbs(root) {
+		return "", false
+	}
+	if st, err := os.Stat(filepath.Join(root, "HEAD")); err != nil || st.IsDir() {
+		return "", false
+	}
+	return root, true
+}
+
+// syncFile flushes a written file to the disk.
+func syncFile(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

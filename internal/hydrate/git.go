@@ -43,6 +43,12 @@ type Publisher struct {
 	Remote string
 	// Auth authenticates to Remote (nil for none).
 	Auth transport.AuthMethod
+	// Origin is the fleet repository's URL, from which a shallow checkout
+	// is deepened to compare dry commits (default: the checkout's origin
+	// remote). OriginAuth authenticates to it (default: Auth, when Origin
+	// is on Remote's https host).
+	Origin     string
+	OriginAuth transport.AuthMethod
 	// Attempts bounds the tries when a push loses a race (default 5).
 	Attempts int
 	// BeforePush, when set, runs between building the commits and pushing
@@ -50,6 +56,8 @@ type Publisher struct {
 	BeforePush func(attempt int)
 
 	prefetched chan fetched
+	// branches are those of the last Publish's trees.
+	branches []string
 	// pushSess is the receive-pack session the last read of the heads
 	// opened, for the push that follows.
 	pushSess *pushSession
@@ -111,6 +119,10 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		attempts = 5
 	}
 	defer p.closePush() // when no push used the session the heads came with
+	p.branches = p.branches[:0]
+	for _, t := range trees {
+		p.branches = append(p.branches, t.Branch)
+	}
 	for attempt := 1; ; attempt++ {
 		var (
 			heads map[string]plumbing.Hash
@@ -130,7 +142,7 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		// do not hold. The same pack is stored locally and sent.
 		known := map[plumbing.Hash]bool{}
 		pack := gitobj.NewPack(func(h plumbing.Hash) bool { return known[h] })
-		results, updates, err := p.prepare(pack, known, trees, heads, dry, when)
+		results, updates, err := p.prepare(ctx, pack, known, trees, heads, dry, when)
 		if err != nil {
 			return nil, err
 		}
@@ -138,16 +150,18 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 			return results, nil
 		}
 		enc, err := pack.Encode()
-		if err == nil {
-			err = pack.Store(p.Repo.Storer, enc)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("write hydrated commits: %w", err)
 		}
+		// The pack is stored (and fsynced) while the remote takes the
+		// push, which sends it from memory; no ref points at its
+		// objects before it is stored.
+		stored := make(chan error, 1)
+		go func() { stored <- pack.Store(p.Repo.Storer, enc) }()
 		if p.BeforePush != nil {
 			p.BeforePush(attempt)
 		}
-		err = p.update(ctx, updates, enc.Bytes)
+		err = p.update(ctx, updates, enc.Bytes, stored)
 		if err == nil {
 			return results, nil
 		}
@@ -176,15 +190,11 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 	}
 	out := map[string]plumbing.Hash{}
 	for _, t := range trees {
-		ref, err := p.Repo.Reference(plumbing.ReferenceName("refs/heads/"+t.Branch), false)
-		switch {
-		case errors.Is(err, plumbing.ErrReferenceNotFound):
-			out[t.Branch] = plumbing.ZeroHash
-		case err != nil:
+		h, err := gitobj.ReadRef(p.Repo.Storer, plumbing.ReferenceName("refs/heads/"+t.Branch))
+		if err != nil {
 			return nil, err
-		default:
-			out[t.Branch] = ref.Hash()
 		}
+		out[t.Branch] = h
 	}
 	return out, nil
 }
@@ -202,10 +212,31 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 // (go-git/go-git#2354) and so deletes and rewrites every tracking ref on
 // every run.
 func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
-	var prefixes []string
+	var branches []string
 	for _, t := range trees {
-		i := strings.LastIndex(t.Branch, "/")
-		if pre := t.Branch[:i+1]; !slices.Contains(prefixes, pre) {
+		branches = append(branches, t.Branch)
+	}
+	remote, err := p.sync(ctx, branches)
+	if err != nil {
+		return nil, err
+	}
+	heads := map[string]plumbing.Hash{}
+	for _, t := range trees {
+		heads[t.Branch] = remote[t.Branch] // zero when absent
+	}
+	return heads, nil
+}
+
+// sync reads the remote's heads of the branches under the common
+// prefixes of branches from the advertisement of a new receive-pack
+// session (kept for the next push), brings the objects this checkout
+// lacks, and makes the tracking refs under those prefixes equal the
+// remote's heads — rewriting tracking refs a killed writer left broken.
+func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plumbing.Hash, error) {
+	var prefixes []string
+	for _, b := range branches {
+		i := strings.LastIndex(b, "/")
+		if pre := b[:i+1]; !slices.Contains(prefixes, pre) {
 			prefixes = append(prefixes, pre)
 		}
 	}
@@ -227,17 +258,21 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		}
 	}
 
-	tracked := map[string]plumbing.Hash{}
-	refs, err := p.Repo.Storer.IterReferences()
+	refs, broken, err := gitobj.ReadRefs(p.Repo.Storer, trackingPrefix)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the tracking refs: %w", err)
 	}
-	_ = refs.ForEach(func(r *plumbing.Reference) error {
-		if branch, ok := strings.CutPrefix(r.Name().String(), trackingPrefix); ok && under(branch) && r.Type() == plumbing.HashReference {
-			tracked[branch] = r.Hash()
+	tracked := map[string]plumbing.Hash{}
+	for name, h := range refs {
+		if branch := strings.TrimPrefix(name.String(), trackingPrefix); under(branch) {
+			tracked[branch] = h
 		}
-		return nil
-	})
+	}
+	for _, b := range broken {
+		if branch := strings.TrimPrefix(b.Name.String(), trackingPrefix); under(branch) {
+			tracked[branch] = plumbing.ZeroHash // rewritten below
+		}
+	}
 
 	var wants, haves []plumbing.Hash
 	for _, h := range remote {
@@ -246,7 +281,7 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		}
 	}
 	for _, h := range tracked {
-		if p.Repo.Storer.HasEncodedObject(h) == nil && !slices.Contains(haves, h) {
+		if !h.IsZero() && p.Repo.Storer.HasEncodedObject(h) == nil && !slices.Contains(haves, h) {
 			haves = append(haves, h)
 		}
 	}
@@ -256,25 +291,35 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 		}
 	}
 
-	moved := map[plumbing.ReferenceName]plumbing.Hash{}
-	for branch := range tracked {
+	var moved []gitobj.RefUpdate
+	for branch, h := range tracked {
 		if _, ok := remote[branch]; !ok {
-			moved[plumbing.ReferenceName(trackingPrefix+branch)] = plumbing.ZeroHash
+			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch)})
+		} else if h.IsZero() {
+			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch), New: remote[branch]})
 		}
 	}
 	for branch, h := range remote {
-		if tracked[branch] != h {
-			moved[plumbing.ReferenceName(trackingPrefix+branch)] = h
+		if old, ok := tracked[branch]; !ok || (old != h && !old.IsZero()) {
+			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch), New: h})
 		}
 	}
-	if err := setRefs(p.Repo.Storer, moved); err != nil {
-		return nil, err
+	if err := gitobj.UpdateRefs(p.Repo.Storer, moved); err != nil {
+		return nil, fmt.Errorf("record the remote's hydrated branches: %w", err)
 	}
-	heads := map[string]plumbing.Hash{}
-	for _, t := range trees {
-		heads[t.Branch] = remote[t.Branch] // zero when absent
-	}
-	return heads, nil
+	return remote, nil
+}
+
+// Track makes the tracking refs (refs/flotilla/remote/<branch>) of the
+// remote's branches under prefixes (each ending in "/") equal the
+// remote's heads, fetching the objects repo lacks — the read half of
+// Publish, crash-safe as it is, for the commands that read the branches
+// the renders wrote.
+func Track(ctx context.Context, repo *git.Repository, remote string, auth transport.AuthMethod, prefixes ...string) error {
+	p := &Publisher{Repo: repo, Remote: remote, Auth: auth}
+	defer p.Close()
+	_, err := p.sync(ctx, prefixes) // a prefix reads as a branch's folder
+	return err
 }
 
 // fetchObjects asks upload-pack for the objects of wants, this checkout
@@ -397,7 +442,7 @@ func endpoint(url string) (transport.Transport, *transport.Endpoint, error) {
 // their hashes in parallel, the old metadata files they keep read under
 // one lock; then writes the changed trees and commits in tree order, so
 // the pack is the same whatever the scheduling.
-func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
+func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[plumbing.Hash]bool, trees []*Tree, heads map[string]plumbing.Hash, dry DryCommit, when time.Time) ([]Result, []update, error) {
 	type branch struct {
 		r      Result
 		done   bool // unchanged: r is the result
@@ -471,6 +516,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		results []Result
 		updates []update
 		bases   = map[*render.Shared]*deltaBase{}
+		anc     = &ancestry{p: p, ctx: ctx, ours: plumbing.NewHash(dry.SHA), answers: map[string]string{}}
 	)
 	for i, t := range trees {
 		b := &bs[i]
@@ -480,7 +526,7 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 		}
 		r := b.r
 		if b.parent != nil {
-			if why := p.newerProposal(b.parent, dry.SHA, when); why != "" {
+			if why := anc.kept(DrySHAOf(b.parent.Message)); why != "" {
 				r.Kept = why
 				results = append(results, r)
 				continue
@@ -509,32 +555,6 @@ func (p *Publisher) prepare(pack *gitobj.Pack, known map[plumbing.Hash]bool, tre
 	return results, updates, nil
 }
 
-// newerProposal returns why the branch head must not be replaced: it was
-// rendered from a dry commit that descends from ours. When this checkout
-// does not have that commit (a shallow CI clone), the commit dates decide:
-// hydrated commits carry their dry commit's date.
-func (p *Publisher) newerProposal(head *object.Commit, drySHA string, when time.Time) string {
-	theirs := DrySHAOf(head.Message)
-	if theirs == "" || theirs == drySHA {
-		return ""
-	}
-	tc, err := p.Repo.CommitObject(plumbing.NewHash(theirs))
-	if err != nil {
-		if head.Committer.When.After(when) {
-			return fmt.Sprintf("the branch holds a proposal from dry commit %s, dated %s, after this one", short(theirs), head.Committer.When.UTC().Format(time.RFC3339))
-		}
-		return ""
-	}
-	ours, err := p.Repo.CommitObject(plumbing.NewHash(drySHA))
-	if err != nil {
-		return ""
-	}
-	if newer, err := ours.IsAncestor(tc); err == nil && newer {
-		return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs), short(drySHA))
-	}
-	return ""
-}
-
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
@@ -544,66 +564,166 @@ func short(sha string) string {
 
 // update moves the branches: compare-and-set on local refs, or one atomic
 // push of pack with the expected old value of every branch.
-func (p *Publisher) update(ctx context.Context, updates []update, pack []byte) error {
-	if p.Remote == "" {
-		for _, u := range updates {
-			name := plumbing.ReferenceName("refs/heads/" + u.branch)
-			cur, err := p.Repo.Reference(name, false)
-			curHash := plumbing.ZeroHash
-			if err == nil {
-				curHash = cur.Hash()
-			} else if !errors.Is(err, plumbing.ErrReferenceNotFound) {
-				return err
-			}
-			if curHash != u.old {
-				return fmt.Errorf("%w: %s is at %s, expected %s", ErrRace, u.branch, curHash, u.old)
-			}
-		}
-		for _, u := range updates {
-			name := plumbing.ReferenceName("refs/heads/" + u.branch)
-			var old *plumbing.Reference
-			if !u.old.IsZero() {
-				old = plumbing.NewHashReference(name, u.old)
-			}
-			if err := p.Repo.Storer.CheckAndSetReference(plumbing.NewHashReference(name, u.new), old); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrRace, u.branch, err)
-			}
+//
+// The remote-tracking refs move only once the remote's answer is known:
+// to the new heads when it took them, else to the heads it really has
+// (read again; the next attempt starts from them). A run killed during
+// the push leaves them at values the remote had.
+func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, stored <-chan error) error {
+	waited := false
+	wait := func() error {
+		waited = true
+		if err := <-stored; err != nil {
+			return fmt.Errorf("write hydrated commits: %w", err)
 		}
 		return nil
 	}
-	// The remote-tracking refs move to the new heads while the remote
-	// takes the push, so the next run's fetch has nothing to bring.
-	// A failed push puts them back; were that to fail too, the next fetch
-	// rewrites every tracking ref that differs from the remote.
-	tracked := make(chan error, 1)
-	go func() { tracked <- p.track(updates, func(u update) plumbing.Hash { return u.new }) }()
-	err := p.push(ctx, updates, pack)
-	if terr := <-tracked; err == nil {
-		return terr
+	defer func() {
+		if !waited {
+			<-stored
+		}
+	}()
+	if p.Remote == "" {
+		if err := wait(); err != nil {
+			return err
+		}
+		refs := make([]gitobj.RefUpdate, 0, len(updates))
+		for _, u := range updates {
+			refs = append(refs, gitobj.RefUpdate{Name: plumbing.ReferenceName("refs/heads/" + u.branch), New: u.new, Old: u.old, Check: true})
+		}
+		err := gitobj.UpdateRefs(p.Repo.Storer, refs)
+		if errors.Is(err, gitobj.ErrRefMoved) {
+			return fmt.Errorf("%w: %v", ErrRace, err)
+		}
+		return err
 	}
-	_ = p.track(updates, func(u update) plumbing.Hash { return u.old })
+	refs := make([]gitobj.RefUpdate, 0, len(updates))
+	names := make([]plumbing.ReferenceName, 0, len(updates))
+	for _, u := range updates {
+		refs = append(refs, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + u.branch), New: u.new})
+		names = append(names, refs[len(refs)-1].Name)
+	}
+	// A lock left by a killed run would fail the recording after the
+	// push: find it before pushing.
+	if err := gitobj.CheckLocks(p.Repo.Storer, names); err != nil {
+		return fmt.Errorf("record the remote's hydrated branches: %w", err)
+	}
+	status, err := p.push(ctx, updates, pack)
+	if werr := wait(); werr != nil {
+		if err == nil {
+			return fmt.Errorf("%w (pushed: the next run fetches them)", werr)
+		}
+		return errors.Join(err, werr)
+	}
+	if err == nil {
+		if err := gitobj.UpdateRefs(p.Repo.Storer, refs); err != nil {
+			return fmt.Errorf("record the pushed branches (pushed: the next run corrects them): %w", err)
+		}
+		return nil
+	}
+	// Refused or failed: what does the remote hold now? A branch that is
+	// not where the push expected it means another writer moved it (a
+	// race, tried again from the heads read here); otherwise the remote
+	// refused the push itself.
+	branches := slices.Clone(p.branches)
+	for _, u := range updates {
+		branches = append(branches, u.branch)
+	}
+	remote, serr := p.sync(ctx, branches)
+	if serr != nil {
+		return errors.Join(err, serr)
+	}
+	raced := ""
+	for _, u := range updates {
+		if remote[u.branch] != u.old && raced == "" {
+			raced = fmt.Sprintf("%s is at %s on the remote, expected %s", u.branch, short(orNone(remote[u.branch])), short(orNone(u.old)))
+		}
+	}
+	if raced != "" {
+		p.prefetched = make(chan fetched, 1)
+		p.prefetched <- fetched{heads: remote} // absent branches read as zero
+		return fmt.Errorf("%w: %s", ErrRace, raced)
+	}
+	if status != nil {
+		return status
+	}
 	return err
 }
 
-// track points each update's remote-tracking ref at the hash at picks
-// (none when zero).
-func (p *Publisher) track(updates []update, at func(update) plumbing.Hash) error {
-	refs := map[plumbing.ReferenceName]plumbing.Hash{}
-	for _, u := range updates {
-		refs[plumbing.ReferenceName(trackingPrefix+u.branch)] = at(u)
+func orNone(h plumbing.Hash) string {
+	if h.IsZero() {
+		return "nothing"
 	}
-	return setRefs(p.Repo.Storer, refs)
+	return h.String()
+}
+
+// PushError is a push the remote answered but did not take, for a reason
+// other than a lost race: its per-ref status (receive-pack's report) and
+// what it printed (its hooks' messages, a protected-branch rule).
+type PushError struct {
+	// Remote is the remote's URL, without credentials.
+	Remote string
+	// Unpack is the remote's unpack status when it is not "ok".
+	Unpack string
+	// Refused maps each refused branch to the reason the remote gave.
+	Refused map[string]string
+	// Messages are the lines the remote printed (git shows them as
+	// "remote: ...").
+	Messages []string
+}
+
+func (e *PushError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "push to %s refused", e.Remote)
+	if e.Unpack != "" {
+		fmt.Fprintf(&b, ": unpack: %s", e.Unpack)
+	}
+	// Branches by reason: an atomic push refuses every branch when one is
+	// refused, and 200 lines of the same reason say nothing.
+	byReason := map[string][]string{}
+	for branch, why := range e.Refused {
+		byReason[why] = append(byReason[why], branch)
+	}
+	reasons := make([]string, 0, len(byReason))
+	for why := range byReason {
+		reasons = append(reasons, why)
+	}
+	sort.Slice(reasons, func(i, j int) bool {
+		if a, b := len(byReason[reasons[i]]), len(byReason[reasons[j]]); a != b {
+			return a < b
+		}
+		return reasons[i] < reasons[j]
+	})
+	for _, why := range reasons {
+		branches := byReason[why]
+		sort.Strings(branches)
+		list := strings.Join(branches[:min(len(branches), 3)], ", ")
+		if len(branches) > 3 {
+			list += fmt.Sprintf(" and %d more", len(branches)-3)
+		}
+		fmt.Fprintf(&b, "; %s: %s", list, why)
+	}
+	if len(e.Messages) > 0 {
+		b.WriteString("; the remote said:")
+		for _, m := range e.Messages {
+			b.WriteString("\n  remote: " + m)
+		}
+	}
+	b.WriteString("\nnothing was pushed: fix what the remote refuses (a protected-branch rule or hook on the hydrated branches) and run again")
+	return b.String()
 }
 
 // push sends pack and every branch's update in one receive-pack request.
 // The server moves a branch only if it is still at the old value the
-// update names, and with the atomic capability moves all or none.
-func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) error {
+// update names, and with the atomic capability moves all or none. The
+// result comes from receive-pack's report (ok/ng per ref): a *PushError
+// when it refused, with what the remote printed on the sideband.
+func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) (*PushError, error) {
 	sess := p.pushSess
 	if sess == nil {
 		var err error
 		if sess, err = p.openPush(ctx); err != nil {
-			return p.remoteError("push to", err)
+			return nil, p.remoteError("push to", err)
 		}
 	}
 	p.pushSess = nil
@@ -611,11 +731,21 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) err
 	ar := sess.adv
 	remoteRefs, err := ar.AllReferences()
 	if err != nil {
-		return p.remoteError("push to", err)
+		return nil, p.remoteError("push to", err)
 	}
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	if ar.Capabilities.Supports(capability.Atomic) {
 		_ = req.Capabilities.Set(capability.Atomic)
+	}
+	// The sideband carries what the remote prints (hooks, rules) apart
+	// from the report.
+	msgs := &remoteMessages{}
+	if ar.Capabilities.Supports(capability.Sideband64k) {
+		_ = req.Capabilities.Set(capability.Sideband64k)
+		req.Progress = msgs
+	} else if ar.Capabilities.Supports(capability.Sideband) {
+		_ = req.Capabilities.Set(capability.Sideband)
+		req.Progress = msgs
 	}
 	for _, u := range updates {
 		name := plumbing.ReferenceName("refs/heads/" + u.branch)
@@ -624,25 +754,70 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) err
 			cur = ref.Hash()
 		}
 		if cur != u.old {
-			return fmt.Errorf("%w: %s is at %s on the remote, expected %s", ErrRace, u.branch, cur, u.old)
+			return nil, fmt.Errorf("%w: %s is at %s on the remote, expected %s", ErrRace, u.branch, cur, u.old)
 		}
 		req.Commands = append(req.Commands, &packp.Command{Name: name, Old: u.old, New: u.new})
 	}
 	req.Packfile = io.NopCloser(bytes.NewReader(pack))
 	rs, err := sess.ReceivePack(ctx, req)
-	if err == nil && rs != nil {
-		err = rs.Error()
+	if rs == nil {
+		if err == nil {
+			return nil, fmt.Errorf("push to %s: the remote sent no report", RedactURL(p.Remote))
+		}
+		if m := msgs.lines(); len(m) > 0 {
+			err = fmt.Errorf("%w; the remote said:\n  remote: %s", err, strings.Join(m, "\n  remote: "))
+		}
+		return nil, p.remoteError("push to", err)
 	}
-	if err == nil {
-		return nil
+	refused := &PushError{Remote: RedactURL(p.Remote), Refused: map[string]string{}, Messages: msgs.lines()}
+	if rs.UnpackStatus != "ok" {
+		refused.Unpack = rs.UnpackStatus
 	}
-	msg := err.Error()
-	for _, race := range []string{"non-fast-forward", "fetch first", "stale info", "failed to update ref", "rejected", "cannot lock ref", "atomic"} {
-		if strings.Contains(msg, race) {
-			return fmt.Errorf("%w: %v", ErrRace, err)
+	done := map[plumbing.ReferenceName]bool{}
+	for _, cs := range rs.CommandStatuses {
+		if cs.Status == "ok" {
+			done[cs.ReferenceName] = true
+		} else {
+			refused.Refused[strings.TrimPrefix(cs.ReferenceName.String(), "refs/heads/")] = cs.Status
 		}
 	}
-	return p.remoteError("push to", err)
+	for _, c := range req.Commands {
+		if !done[c.Name] && refused.Refused[strings.TrimPrefix(c.Name.String(), "refs/heads/")] == "" {
+			refused.Refused[strings.TrimPrefix(c.Name.String(), "refs/heads/")] = "not in the remote's report"
+		}
+	}
+	if refused.Unpack != "" || len(refused.Refused) > 0 {
+		return refused, refused
+	}
+	return nil, nil
+}
+
+// remoteMessages collects the lines the remote prints on the sideband,
+// up to a bound.
+type remoteMessages struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (m *remoteMessages) Write(b []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if room := 64<<10 - len(m.buf); room > 0 {
+		m.buf = append(m.buf, b[:min(len(b), room)]...)
+	}
+	return len(b), nil
+}
+
+func (m *remoteMessages) lines() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, l := range strings.FieldsFunc(string(m.buf), func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimRight(l, " \t"); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // gitOld is a branch's tree, compared by blob hash and read lazily.

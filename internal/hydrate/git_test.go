@@ -93,17 +93,18 @@ func TestPublishRetriesALostRace(t *testing.T) {
 	}
 }
 
-// TestPublishFailedPushRestoresTrackingRefs: the remote-tracking refs move
-// while the push is under way; when the push is refused they are put back
-// (a branch new in this run loses its tracking ref again), and the remote
-// has none of the run's branches.
-func TestPublishFailedPushRestoresTrackingRefs(t *testing.T) {
+// TestPublishLostRaceLeavesTrackingRefsAtTheRemote: another render
+// pushes between this one's read and its push. The atomic push is
+// refused and the run gives up (one attempt): the remote has none of the
+// run's branches, and the tracking refs equal what the remote really
+// holds — the competitor's commit, fetched — never the refused values.
+func TestPublishLostRaceLeavesTrackingRefsAtTheRemote(t *testing.T) {
 	t.Parallel()
 	checkout, origin := gittest.Fleet(t, t.TempDir())
 	repo, dry := openFleet(t, checkout)
 	pub := &Publisher{Repo: repo, Remote: origin, Attempts: 1}
 	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
-	tracking, remote := gittest.Refs(t, checkout, "refs/flotilla/remote/"), gittest.Refs(t, origin, "refs/heads/hydrated/")
+	remote := gittest.Refs(t, origin, "refs/heads/hydrated/")
 
 	other := filepath.Join(t.TempDir(), "other")
 	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/b-next", origin, other)
@@ -115,14 +116,24 @@ func TestPublishFailedPushRestoresTrackingRefs(t *testing.T) {
 	if !errors.Is(err, ErrRace) {
 		t.Fatalf("err = %v, want a lost race", err)
 	}
-	if got := gittest.Refs(t, checkout, "refs/flotilla/remote/"); got != tracking {
-		t.Errorf("tracking refs after the refused push:\n%s\nwant as before:\n%s", got, tracking)
-	}
 	racer := gittest.Git(t, other, "rev-parse", "HEAD")
 	want := strings.Replace(remote, gittest.Git(t, origin, "rev-parse", "hydrated/b-next^"), racer, 1)
 	if got := gittest.Refs(t, origin, "refs/heads/hydrated/"); got != want {
 		t.Errorf("remote branches after the refused push:\n%s\nwant only the competitor's commit:\n%s", got, want)
 	}
+	assertTracking(t, checkout, origin)
+}
+
+// assertTracking checks that the checkout's tracking refs are exactly the
+// remote's hydrated branches, and that both repositories pass git fsck.
+func assertTracking(t *testing.T, checkout, origin string) {
+	t.Helper()
+	want := strings.ReplaceAll(gittest.Refs(t, origin, "refs/heads/hydrated/"), "refs/heads/", trackingPrefix)
+	if got := gittest.Refs(t, checkout, trackingPrefix); got != want {
+		t.Errorf("tracking refs:\n%s\nwant the remote's branches:\n%s", got, want)
+	}
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, checkout, "fsck", "--strict", "--no-dangling")
 }
 
 // TestPublishSendsMetadataAsDeltas: the metadata files of a run differ

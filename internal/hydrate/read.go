@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
 
 // Snapshot is the content of a hydrated branch at one commit.
@@ -52,7 +54,8 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 			URL: repo, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(branch),
 			SingleBranch: true, Depth: 1, Tags: git.NoTags,
 		})
-		if err != nil && strings.Contains(err.Error(), "reference not found") {
+		var noRef git.NoMatchingRefSpecError
+		if errors.As(err, &noRef) || errors.Is(err, plumbing.ErrReferenceNotFound) {
 			return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, repo)
 		}
 	}
@@ -61,8 +64,12 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 	}
 	var head plumbing.Hash
 	for _, name := range []string{"refs/heads/" + branch, "refs/remotes/origin/" + branch} {
-		if ref, err := r.Reference(plumbing.ReferenceName(name), true); err == nil {
-			head = ref.Hash()
+		h, err := gitobj.ReadRef(r.Storer, plumbing.ReferenceName(name))
+		if err != nil {
+			return nil, fmt.Errorf("read %s in %s: %w", branch, repo, err)
+		}
+		if !h.IsZero() {
+			head = h
 			break
 		}
 	}

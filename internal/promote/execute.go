@@ -130,7 +130,7 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 		return h, r.Forge.SetBranch(ctx, branch, h.String(), old)
 	}
 	local := plumbing.ReferenceName("refs/flotilla/out/" + branch)
-	if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(local, h)); err != nil {
+	if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: local, New: h}}); err != nil {
 		return plumbing.ZeroHash, err
 	}
 	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})

@@ -380,14 +380,11 @@ func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 	return ref.Hash(), apps, files, nil
 }
 
+// fetch makes the tracking refs of the hydrated and promotion branches
+// equal the remote's, as render does (crash-safe, deleted branches
+// dropped).
 func (r *Runner) fetch(ctx context.Context) error {
-	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
-	specs := []config.RefSpec{"+refs/heads/hydrated/*:refs/flotilla/remote/hydrated/*", "+refs/heads/" + HeadPrefix + "*:refs/flotilla/remote/" + HeadPrefix + "*"}
-	err := rem.FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla", RefSpecs: specs, Auth: r.Auth, Prune: true, Tags: git.NoTags})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "couldn't find remote ref") {
-		return fmt.Errorf("fetch from %s: %w", r.Remote, err)
-	}
-	return nil
+	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, "hydrated/", HeadPrefix)
 }
 
 // startLiveBranches creates each missing live branch (of a cluster that has
@@ -422,7 +419,7 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 			continue
 		}
 		out := plumbing.ReferenceName("refs/flotilla/out/" + live)
-		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(out, h)); err != nil {
+		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: out, New: h}}); err != nil {
 			return err
 		}
 		rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
@@ -431,7 +428,7 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return fmt.Errorf("start %s: %w", live, err)
 		}
-		if err := r.Repo.Storer.SetReference(plumbing.NewHashReference(r.refName(live), h)); err != nil {
+		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: r.refName(live), New: h}}); err != nil {
 			return err
 		}
 	}

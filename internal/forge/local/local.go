@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,8 +19,13 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -71,14 +77,14 @@ type note struct {
 
 func (f *Forge) read(sha string) (note, *object.Commit, error) {
 	n := note{Statuses: map[string]forge.Status{}}
-	ref, err := f.repo.Reference(NotesRef, true)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return n, nil, nil
-	}
+	h, err := gitobj.ReadRef(f.repo.Storer, NotesRef)
 	if err != nil {
 		return n, nil, err
 	}
-	c, err := f.repo.CommitObject(ref.Hash())
+	if h.IsZero() {
+		return n, nil, nil
+	}
+	c, err := f.repo.CommitObject(h)
 	if err != nil {
 		return n, nil, err
 	}
@@ -139,7 +145,7 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 		}
 		err = f.commit(sha, append(b, '\n'), parent)
 		if err == nil {
-			err = f.push(ctx, string(NotesRef))
+			err = f.push(ctx, NotesRef, parentHash(parent))
 		}
 		if err == nil {
 			return nil
@@ -184,19 +190,26 @@ func (f *Forge) commitRef(ref plumbing.ReferenceName, entries []object.TreeEntry
 	}
 	sig := object.Signature{Name: "flotilla[bot]", Email: "flotilla[bot]@users.noreply.github.com", When: f.Now()}
 	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: treeHash}
-	var old *plumbing.Reference
 	if parent != nil {
 		c.ParentHashes = []plumbing.Hash{parent.Hash}
-		old = plumbing.NewHashReference(ref, parent.Hash)
 	}
 	h, err := gitobj.Write(s, c)
 	if err != nil {
 		return err
 	}
-	if err := s.CheckAndSetReference(plumbing.NewHashReference(ref, h), old); err != nil {
+	err = gitobj.UpdateRefs(s, []gitobj.RefUpdate{{Name: ref, New: h, Old: parentHash(parent), Check: true}})
+	if errors.Is(err, gitobj.ErrRefMoved) {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
-	return nil
+	return err
+}
+
+// parentHash is a commit's hash, zero for none.
+func parentHash(c *object.Commit) plumbing.Hash {
+	if c == nil {
+		return plumbing.ZeroHash
+	}
+	return c.Hash
 }
 
 // Statuses returns a commit's statuses, sorted by context.
@@ -216,41 +229,124 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 	return out, nil
 }
 
-// fetch copies refs from the remote (force: the remote is the truth).
+// fetch copies refs from the remote (force: the remote is the truth):
+// each ref named, or under a name ending in "/*", that the remote has.
+// It reads the remote's advertisement, asks for the objects this
+// repository lacks and moves the refs in one crash-safe transaction —
+// not with go-git's Fetch, which writes refs by truncate-then-write and
+// reads every ref of the repository first.
 func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 	if f.remote == "" {
 		return nil
 	}
-	var specs []config.RefSpec
-	for _, r := range refs {
-		specs = append(specs, config.RefSpec("+"+r+":"+r))
+	fail := func(err error) error {
+		return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
 	}
-	err := f.remoteOf().FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Tags: git.NoTags})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) || strings.Contains(err.Error(), "couldn't find remote ref") ||
-		errors.Is(err, transport.ErrEmptyRemoteRepository) {
+	ep, err := transport.NewEndpoint(f.remote)
+	if err != nil {
+		return fail(err)
+	}
+	cl, err := client.NewClient(ep)
+	if err != nil {
+		return fail(err)
+	}
+	sess, err := cl.NewUploadPackSession(ep, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer sess.Close()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}
-	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
+	if err != nil {
+		return fail(err)
+	}
+	var updates []gitobj.RefUpdate
+	var wants, haves []plumbing.Hash
+	for name, h := range ar.References {
+		if !slices.ContainsFunc(refs, func(r string) bool {
+			pre, wild := strings.CutSuffix(r, "*")
+			return name == r || wild && strings.HasPrefix(name, pre)
+		}) {
+			continue
+		}
+		cur, err := gitobj.ReadRef(f.repo.Storer, plumbing.ReferenceName(name))
+		var broken *gitobj.BrokenRefError
+		if err != nil && !errors.As(err, &broken) {
+			return fail(err)
+		}
+		if cur == h {
+			continue
+		}
+		if !cur.IsZero() && !slices.Contains(haves, cur) {
+			haves = append(haves, cur)
+		}
+		if f.repo.Storer.HasEncodedObject(h) != nil && !slices.Contains(wants, h) {
+			wants = append(wants, h)
+		}
+		updates = append(updates, gitobj.RefUpdate{Name: plumbing.ReferenceName(name), New: h})
+	}
+	if len(wants) > 0 {
+		req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+		if ar.Capabilities.Supports(capability.NoProgress) {
+			_ = req.Capabilities.Set(capability.NoProgress)
+		}
+		slices.SortFunc(wants, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+		slices.SortFunc(haves, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+		req.Wants, req.Haves = wants, haves
+		resp, err := sess.UploadPack(ctx, req)
+		if err != nil {
+			return fail(err)
+		}
+		var r io.Reader = resp
+		switch {
+		case req.Capabilities.Supports(capability.Sideband64k):
+			r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+		case req.Capabilities.Supports(capability.Sideband):
+			r = sideband.NewDemuxer(sideband.Sideband, resp)
+		}
+		err = packfile.UpdateObjectStorage(f.repo.Storer, r)
+		if cerr := resp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := gitobj.UpdateRefs(f.repo.Storer, updates); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
-// push publishes refs to the remote as fast-forwards; a rejection means
-// another writer moved them (errMoved: fetch and retry).
-func (f *Forge) push(ctx context.Context, refs ...string) error {
+// push publishes ref to the remote as a fast-forward from old (zero: the
+// remote must not have it). When the push fails, what the remote holds
+// tells why — not the error's text: another value means another writer
+// moved the ref first (errMoved: fetch and retry); old still there means
+// the remote refused or failed.
+func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbing.Hash) error {
 	if f.remote == "" {
 		return nil
 	}
-	var specs []config.RefSpec
-	for _, r := range refs {
-		specs = append(specs, config.RefSpec(r+":"+r))
-	}
-	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: specs, Atomic: true})
+	spec := config.RefSpec(ref.String() + ":" + ref.String())
+	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: []config.RefSpec{spec}, Atomic: true})
 	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
-	if strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "rejected") {
-		return fmt.Errorf("%w: %v", errMoved, err)
+	refs, lerr := f.remoteOf().ListContext(ctx, &git.ListOptions{})
+	if lerr == nil || errors.Is(lerr, transport.ErrEmptyRemoteRepository) {
+		cur := plumbing.ZeroHash
+		for _, r := range refs {
+			if r.Name() == ref {
+				cur = r.Hash()
+			}
+		}
+		if cur != old {
+			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, f.remote, old)
+		}
 	}
-	return fmt.Errorf("push %s to %s: %w", strings.Join(refs, ", "), f.remote, err)
+	return fmt.Errorf("push %s to %s: %w", ref, f.remote, err)
 }
 
 func (f *Forge) remoteOf() *git.Remote {

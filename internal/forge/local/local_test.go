@@ -1,6 +1,8 @@
 package local
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,4 +48,112 @@ func TestStatusesAsGitNotes(t *testing.T) {
 	if s, err := f.Statuses(ctx, other); err != nil || len(s) != 0 {
 		t.Errorf("statuses of another commit: %v %v", s, err)
 	}
+}
+
+// TestMergeKilledBeforeItsRecord: a merge is two steps — the merge commit
+// on the base, then the record in the forge's state. A run killed between
+// them leaves the base merged and the pull request open. The next run
+// must find it merged (as GitHub does when a head reaches its base), and
+// merging it again must not make a second merge commit.
+func TestMergeKilledBeforeItsRecord(t *testing.T) {
+	t.Parallel()
+	repo, _ := gittest.Fleet(t, t.TempDir())
+	gittest.Git(t, repo, "branch", "live")
+	gittest.Git(t, repo, "checkout", "-q", "-b", "promote")
+	head := gittest.Commit(t, repo, "2026-01-02T00:00:00Z", "promote")
+	gittest.Git(t, repo, "checkout", "-q", "main")
+	f, err := Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	pr, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: "promote", Base: "live", Title: "promote"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The merge step as MergePullRequest makes it, then the kill.
+	base := gittest.Git(t, repo, "rev-parse", "live")
+	tree := gittest.Git(t, repo, "merge-tree", "--write-tree", base, head)
+	merge := gittest.Git(t, repo, "commit-tree", tree, "-p", base, "-p", head, "-m", "Merge pull request #1 from promote")
+	gittest.Git(t, repo, "update-ref", "refs/heads/live", merge, base)
+	gittest.Git(t, repo, "checkout", "-q", "-b", "after")
+	gittest.Commit(t, repo, "2026-01-03T00:00:00Z", "a later change")
+	gittest.Git(t, repo, "checkout", "-q", "main")
+	gittest.Git(t, repo, "merge", "-q", "--no-edit", "after")
+
+	// The next run.
+	f, err = Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.GetPullRequest(ctx, pr.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Open || !got.Merged || got.MergeCommitSHA != merge || got.HeadSHA != head {
+		t.Errorf("after the kill: open %v, merged %v, merge %s, head %s; want merged by %s at %s", got.Open, got.Merged, got.MergeCommitSHA, got.HeadSHA, merge, head)
+	}
+	res, err := f.MergePullRequest(ctx, pr.Number, forge.MergeOptions{SHA: head})
+	if err != nil || !res.Merged || res.SHA != merge {
+		t.Errorf("merge again = %+v, %v; want merged by %s", res, err, merge)
+	}
+	if live := gittest.Git(t, repo, "rev-parse", "live"); live != merge {
+		t.Errorf("live is at %s, want the one merge commit %s", live, merge)
+	}
+	if open, err := f.ListPullRequests(ctx, forge.ListOptions{}); err != nil || len(open) != 0 {
+		t.Errorf("open pull requests: %+v, %v", open, err)
+	}
+
+	// A pull request whose head is not in its base stays open.
+	gittest.Git(t, repo, "branch", "-f", "promote", "after")
+	pr2, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: "promote", Base: "live", Title: "next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.GetPullRequest(ctx, pr2.Number); err != nil || !got.Open {
+		t.Errorf("an unmerged pull request: %+v, %v", got, err)
+	}
+	gittest.Git(t, repo, "fsck", "--strict", "--no-dangling")
+}
+
+// TestRemoteForgeAfterAKill: a forge that shares a plain remote keeps its
+// refs in a mirror. A writer killed mid-write there (an empty ref file,
+// as go-git's truncate-then-write leaves) must not stop the next run: the
+// remote is the truth, and the fetch rewrites the ref from it.
+func TestRemoteForgeAfterAKill(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	sha := gittest.Git(t, bare, "rev-parse", "main")
+	mirror := filepath.Join(t.TempDir(), "mirror.git")
+	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	f, err := OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := f.SetStatus(ctx, sha, forge.Status{Context: "flotilla/verify/web", State: forge.StateSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(mirror, "refs/notes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mirror, string(NotesRef)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err = OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Statuses(ctx, sha)
+	if err != nil || len(got) != 1 || got[0].State != forge.StateSuccess {
+		t.Fatalf("statuses after the kill: %+v, %v", got, err)
+	}
+	if err := f.SetStatus(ctx, sha, forge.Status{Context: "flotilla/verify/db", State: forge.StatePending}); err != nil {
+		t.Fatal(err)
+	}
+	if note := gittest.Git(t, bare, "notes", "--ref=flotilla", "show", sha); !strings.Contains(note, "flotilla/verify/db") || !strings.Contains(note, "flotilla/verify/web") {
+		t.Errorf("the remote's note:\n%s", note)
+	}
+	gittest.Git(t, mirror, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -44,12 +45,97 @@ type localPull struct {
 }
 
 // readState fetches the state ref (and refs, from a remote) and reads it.
+// Open pull requests whose head the base already holds are recorded as
+// merged first (see merged).
 func (f *Forge) readState(ctx context.Context, refs ...string) (*state, error) {
 	if err := f.fetch(ctx, append([]string{string(StateRef)}, refs...)...); err != nil {
 		return nil, err
 	}
 	st, _, err := f.loadState()
+	if err != nil || (f.remote != "" && !slices.Contains(refs, "refs/heads/*")) {
+		return st, err // only with every branch as the remote has it
+	}
+	done := map[int]string{} // number → merge commit
+	for _, p := range st.Pulls {
+		if !p.Open {
+			continue
+		}
+		sha, err := f.merged(p)
+		if err != nil {
+			return nil, fmt.Errorf("read pull request #%d: %w", p.Number, err)
+		}
+		if sha != "" {
+			done[p.Number] = sha
+		}
+	}
+	if len(done) == 0 {
+		return st, nil
+	}
+	err = f.update(func(st *state) error {
+		for _, p := range st.Pulls {
+			if sha, ok := done[p.Number]; ok && p.Open {
+				head, _ := f.branchHead(p.Head)
+				p.Open, p.Merged, p.MergeSHA, p.HeadSHA = false, true, sha, head
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record merged pull requests: %w", err)
+	}
+	st, _, err = f.loadState()
 	return st, err
+}
+
+// merged returns the merge commit of an open pull request whose head the
+// base already holds ("" when it does not): a merge whose record was lost
+// — the run was killed between moving the base and recording the merge —
+// or a head pushed into the base by hand. GitHub records both as merged;
+// merging again would make a second, empty merge commit.
+func (f *Forge) merged(p *localPull) (string, error) {
+	head, err := f.branchHead(p.Head)
+	if err != nil || head == "" {
+		return "", err
+	}
+	base, err := f.branchHead(p.Base)
+	if err != nil || base == "" || base == head {
+		return "", err
+	}
+	hc, err := f.repo.CommitObject(plumbing.NewHash(head))
+	if err != nil {
+		return "", err
+	}
+	bc, err := f.repo.CommitObject(plumbing.NewHash(base))
+	if err != nil {
+		return "", err
+	}
+	if ok, err := hc.IsAncestor(bc); err != nil || !ok {
+		return "", err
+	}
+	// The merge commit: the first commit along the base's first parents
+	// that has the head as another parent; else the base itself.
+	c := bc
+	for range 1000 {
+		if len(c.ParentHashes) > 1 && slices.Contains(c.ParentHashes[1:], hc.Hash) {
+			return c.Hash.String(), nil
+		}
+		if len(c.ParentHashes) == 0 {
+			break
+		}
+		if c, err = f.repo.CommitObject(c.ParentHashes[0]); err != nil {
+			break
+		}
+	}
+	return base, nil
+}
+
+// branchHead reads a branch from the checkout ("" when it does not exist).
+func (f *Forge) branchHead(branch string) (string, error) {
+	h, err := gitobj.ReadRef(f.repo.Storer, plumbing.NewBranchReferenceName(branch))
+	if err != nil || h.IsZero() {
+		return "", err
+	}
+	return h.String(), nil
 }
 
 // readPull reads one pull request of the state.
@@ -63,14 +149,14 @@ func (f *Forge) readPull(ctx context.Context, number int, refs ...string) (*loca
 
 func (f *Forge) loadState() (*state, *object.Commit, error) {
 	st := &state{}
-	ref, err := f.repo.Reference(StateRef, true)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return st, nil, nil
-	}
+	h, err := gitobj.ReadRef(f.repo.Storer, StateRef)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := f.repo.CommitObject(ref.Hash())
+	if h.IsZero() {
+		return st, nil, nil
+	}
+	c, err := f.repo.CommitObject(h)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -111,7 +197,7 @@ func (f *Forge) update(change func(*state) error) error {
 		}
 		err = f.storeState(append(b, '\n'), parent)
 		if err == nil {
-			err = f.push(ctx, string(StateRef))
+			err = f.push(ctx, StateRef, parentHash(parent))
 		}
 		if !errors.Is(err, errMoved) {
 			return err
@@ -286,6 +372,8 @@ func (f *Forge) MergePullRequest(ctx context.Context, number int, o forge.MergeO
 		return forge.MergeResult{}, err
 	}
 	switch {
+	case pr.Merged:
+		return forge.MergeResult{Merged: true, SHA: pr.MergeCommitSHA}, nil
 	case !pr.Open:
 		return forge.MergeResult{NotReady: "the pull request is closed"}, nil
 	case o.SHA != "" && o.SHA != pr.HeadSHA:
@@ -311,8 +399,10 @@ func (f *Forge) MergePullRequest(ctx context.Context, number int, o forge.MergeO
 	if err != nil {
 		return forge.MergeResult{}, err
 	}
-	if err := f.SetBranch(ctx, pr.Base, sha, base); err != nil {
+	if err := f.SetBranch(ctx, pr.Base, sha, base); errors.Is(err, gitobj.ErrRefMoved) || errors.Is(err, errMoved) {
 		return forge.MergeResult{NotReady: "the base moved: " + err.Error()}, nil
+	} else if err != nil {
+		return forge.MergeResult{}, fmt.Errorf("merge pull request #%d: %w", number, err)
 	}
 	err = f.update(func(st *state) error {
 		p, err := st.find(number)
@@ -375,33 +465,33 @@ func (f *Forge) GetBranch(ctx context.Context, branch string) (string, error) {
 	if err := f.fetch(ctx, "refs/heads/"+branch); err != nil {
 		return "", err
 	}
-	ref, err := f.repo.Reference(plumbing.NewBranchReferenceName(branch), true)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return "", fmt.Errorf("branch %s: %w", branch, forge.ErrNotFound)
-	}
+	h, err := f.branchHead(branch)
 	if err != nil {
 		return "", err
 	}
-	return ref.Hash().String(), nil
+	if h == "" {
+		return "", fmt.Errorf("branch %s: %w", branch, forge.ErrNotFound)
+	}
+	return h, nil
 }
 
 // SetBranch moves a branch with a compare-and-set (old "" creates it).
 func (f *Forge) SetBranch(ctx context.Context, branch, sha, old string) error {
 	name := plumbing.NewBranchReferenceName(branch)
-	var expect *plumbing.Reference
+	prev := plumbing.ZeroHash
 	if old != "" {
-		expect = plumbing.NewHashReference(name, plumbing.NewHash(old))
-	} else if _, err := f.repo.Reference(name, false); err == nil {
+		prev = plumbing.NewHash(old)
+	}
+	err := gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: name, New: plumbing.NewHash(sha), Old: prev, Check: true}})
+	if errors.Is(err, gitobj.ErrRefMoved) && old == "" {
 		return fmt.Errorf("create branch %s: it exists already", branch)
 	}
-	if err := f.repo.Storer.CheckAndSetReference(plumbing.NewHashReference(name, plumbing.NewHash(sha)), expect); err != nil {
+	if err != nil {
 		return fmt.Errorf("move branch %s: %w", branch, err)
 	}
-	if err := f.push(ctx, string(name)); err != nil {
+	if err := f.push(ctx, name, prev); err != nil {
 		// Put the local ref back: the remote refused the move.
-		if expect != nil {
-			_ = f.repo.Storer.SetReference(expect)
-		}
+		_ = gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: name, New: prev, Old: plumbing.NewHash(sha), Check: true}})
 		return fmt.Errorf("move branch %s: %w", branch, err)
 	}
 	return nil

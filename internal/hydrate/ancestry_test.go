@@ -1,0 +1,111 @@
+package hydrate
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	git "github.com/go-git/go-git/v5"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// sameSecond is the date of both dry commits: dates cannot order them.
+const sameSecond = "2026-01-02T00:00:00Z"
+
+// shallowClone clones branch of origin one commit deep, as CI checkouts
+// do, and opens it.
+func shallowClone(t *testing.T, origin, branch string) (string, *git.Repository, DryCommit) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "shallow")
+	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth=1", "-b", branch, "file://"+origin, dir)
+	if _, err := os.Stat(filepath.Join(dir, ".git/shallow")); err != nil {
+		t.Fatalf("the clone is not shallow: %v", err)
+	}
+	repo, dry := openFleet(t, dir)
+	return dir, repo, dry
+}
+
+// TestPublishNeverGoesBackInTime: two dry commits made in the same second,
+// the older (B) a parent of the newer (C). A render of C published; then a
+// slow CI run of B, in a shallow clone that has neither C nor any history,
+// must keep the branch — ancestry decides, fetched as needed, never the
+// dates. The other way round, a shallow run of C replaces a proposal from
+// B. And a proposal from a dry commit the fleet's history does not hold
+// is kept with the reason, since nothing can say it is older.
+func TestPublishNeverGoesBackInTime(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	fleetRepo, _ := openFleet(t, checkout)
+	b := gittest.Commit(t, checkout, sameSecond, "B")
+	c := gittest.Commit(t, checkout, sameSecond, "C")
+	gittest.Git(t, checkout, "push", "-q", "origin", "main")
+	gittest.Git(t, origin, "branch", "old", b)
+	// More history after C, so a shallow fetch of the branches alone
+	// would not reach B.
+	for range 3 {
+		gittest.Commit(t, checkout, sameSecond, "later")
+	}
+	gittest.Git(t, checkout, "push", "-q", "origin", "main")
+	gittest.Git(t, origin, "branch", "c", c)
+
+	// The newer render publishes first.
+	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: c, Subject: "C"}, tree("a", "2"))
+	before := gittest.Refs(t, origin, "refs/heads/hydrated/")
+
+	older, olderRepo, dry := shallowClone(t, origin, "old")
+	if dry.SHA != b {
+		t.Fatalf("the shallow clone is at %s, want B %s", dry.SHA, b)
+	}
+	results := publish(t, &Publisher{Repo: olderRepo, Remote: origin}, dry, tree("a", "1"))
+	if results[0].Updated || !strings.Contains(results[0].Kept, "which is newer than") {
+		t.Errorf("the older render: updated %v, kept %q; want the newer proposal kept", results[0].Updated, results[0].Kept)
+	}
+	if after := gittest.Refs(t, origin, "refs/heads/hydrated/"); after != before {
+		t.Errorf("the older render moved the remote:\n%s\n->\n%s", before, after)
+	}
+	gittest.Git(t, older, "fsck", "--strict", "--no-dangling")
+	gittest.Git(t, older, "log", "--format=%H", dry.SHA) // the history git sees is whole
+
+	// A whole clone of B that never fetched C: C is fetched with its
+	// history, and the clone stays whole (not made shallow).
+	stale := filepath.Join(t.TempDir(), "stale")
+	gittest.Git(t, filepath.Dir(stale), "clone", "-q", "--single-branch", "-b", "old", "file://"+origin, stale)
+	if exec.Command("git", "-C", stale, "cat-file", "-e", c).Run() == nil {
+		t.Fatal("the stale clone has C already")
+	}
+	staleRepo, staleDry := openFleet(t, stale)
+	results = publish(t, &Publisher{Repo: staleRepo, Remote: origin}, staleDry, tree("a", "1"))
+	if results[0].Updated || !strings.Contains(results[0].Kept, "which is newer than") {
+		t.Errorf("the older whole clone: updated %v, kept %q; want the newer proposal kept", results[0].Updated, results[0].Kept)
+	}
+	if _, err := os.Stat(filepath.Join(stale, ".git/shallow")); err == nil {
+		t.Error("the whole clone was made shallow")
+	}
+	gittest.Git(t, stale, "fsck", "--strict", "--no-dangling")
+
+	// A proposal from B replaced by a shallow render of C.
+	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("b", "1"))
+	newer, newerRepo, dry := shallowClone(t, origin, "c")
+	results = publish(t, &Publisher{Repo: newerRepo, Remote: origin}, dry, tree("b", "2"))
+	if !results[0].Updated {
+		t.Errorf("the newer render did not replace the older proposal: kept %q", results[0].Kept)
+	}
+	gittest.Git(t, newer, "fsck", "--strict", "--no-dangling")
+
+	// A proposal from a dry commit nobody has.
+	gone := strings.Repeat("1", 40)
+	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: gone, Subject: "gone"}, tree("c", "1"))
+	before = gittest.Refs(t, origin, "refs/heads/hydrated/")
+	for _, repo := range []*git.Repository{fleetRepo, newerRepo} {
+		results = publish(t, &Publisher{Repo: repo, Remote: origin}, dry, tree("c", "2"))
+		if results[0].Updated || !strings.Contains(results[0].Kept, "cannot tell") || !strings.Contains(results[0].Kept, short(gone)) {
+			t.Errorf("updated %v, kept %q; want the branch kept, saying why", results[0].Updated, results[0].Kept)
+		}
+	}
+	if after := gittest.Refs(t, origin, "refs/heads/hydrated/"); after != before {
+		t.Errorf("an undecided render moved the remote:\n%s\n->\n%s", before, after)
+	}
+}
