@@ -216,18 +216,33 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 
 	// Without prune the inventory keeps the old objects, so a later run
 	// with prune still knows them.
+	complete := true
 	if app.Prune || o.Prune {
 		res.Pruned = true
-		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil)
+		// The budget is a share of what the app held after its last
+		// complete sync. old is larger when a run was interrupted or its
+		// prune refused (it recorded old ∪ new first), and a share of it
+		// would let the next run delete what this one refused.
+		base := inv.Synced
+		if base < 0 {
+			base = len(old) // an inventory from before Synced was recorded
+		}
+		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil, base)
 		res.Objects = append(res.Objects, pruned...)
 		if err != nil {
 			return res, err
+		}
+		for _, r := range pruned {
+			complete = complete && r.Action != Failed
 		}
 	}
 	if o.DryRun {
 		return res, nil
 	}
 	inv.Commit, inv.Branch = app.Commit, app.Branch
+	if complete {
+		inv.Synced = len(inv.Entries)
+	}
 	return res, c.writeInventory(ctx, o.InventoryNamespace, o.Tooling, inv)
 }
 
