@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
+
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
@@ -176,4 +180,101 @@ func TestReadBranchShallowWithoutItsRemote(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the clone is shallow, and deepening it failed") {
 		t.Errorf("got %v; want an error about deepening the shallow clone", err)
 	}
+}
+
+// FuzzNewerOf builds a commit graph from the input — each commit with up to
+// two parents among the earlier ones, some of them missing from storage as
+// beyond a shallow clone's boundary — and checks newerOf against the whole
+// graph: an answer is always true (the commit returned descends from the
+// other, a DivergedError means neither does), and it is undecided only when
+// a missing commit is in one of the two histories.
+func FuzzNewerOf(f *testing.F) {
+	f.Add([]byte{5, 1, 0, 1, 1, 2, 2, 0, 1, 0, 0, 0, 0, 3, 4})
+	f.Add([]byte{8, 0, 1, 0, 1, 1, 2, 2, 1, 3, 1, 4, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 6, 7})
+	f.Add([]byte{3, 0, 0, 1, 0, 0, 0, 1, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		next := func() int {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return int(b)
+		}
+		n := 2 + next()%40
+		parents := make([][]int, n)
+		for i := 1; i < n; i++ {
+			for range next() % 3 {
+				parents[i] = append(parents[i], next()%i)
+			}
+		}
+		missing := make([]bool, n)
+		for i := range missing {
+			missing[i] = next()%4 == 0
+		}
+		local, theirs := next()%n, next()%n
+		missing[local], missing[theirs] = false, false
+
+		s := memory.NewStorage()
+		hashes := make([]plumbing.Hash, n)
+		sig := object.Signature{Name: "f", Email: "f@example.com", When: when}
+		for i := range n {
+			c := &object.Commit{Author: sig, Committer: sig, Message: fmt.Sprint("c", i), TreeHash: plumbing.ZeroHash}
+			for _, p := range parents[i] {
+				c.ParentHashes = append(c.ParentHashes, hashes[p])
+			}
+			o := s.NewEncodedObject()
+			if err := c.Encode(o); err != nil {
+				t.Fatal(err)
+			}
+			hashes[i] = o.Hash()
+			if !missing[i] {
+				if _, err := s.SetEncodedObject(o); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// history returns what from reaches in the whole graph.
+		history := func(from int) map[int]bool {
+			seen := map[int]bool{from: true}
+			for queue := []int{from}; len(queue) > 0; queue = queue[1:] {
+				for _, p := range parents[queue[0]] {
+					if !seen[p] {
+						seen[p] = true
+						queue = append(queue, p)
+					}
+				}
+			}
+			return seen
+		}
+		hl, ht := history(local), history(theirs)
+		cut := false
+		for i := range n {
+			cut = cut || missing[i] && (hl[i] || ht[i])
+		}
+		got, err := newerOf(s, hashes[local], hashes[theirs])
+		var d *DivergedError
+		switch {
+		case errors.As(err, &d):
+			if ht[local] || hl[theirs] {
+				t.Errorf("diverged, but %d and %d are related: %v", local, theirs, parents)
+			}
+		case errors.Is(err, ErrUndecided):
+			if !cut {
+				t.Errorf("undecided between %d and %d with no commit missing from their histories: %v", local, theirs, parents)
+			}
+		case err != nil:
+			t.Fatal(err)
+		case got == hashes[theirs]:
+			if !ht[local] {
+				t.Errorf("picked theirs (%d), which does not descend from local (%d): %v", theirs, local, parents)
+			}
+		case got == hashes[local]:
+			if !hl[theirs] {
+				t.Errorf("picked local (%d), which does not descend from theirs (%d): %v", local, theirs, parents)
+			}
+		default:
+			t.Errorf("picked %s, neither", got)
+		}
+	})
 }
