@@ -147,6 +147,12 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		return res, err
 	}
 	old := inv.Entries
+	if inv.Synced < 0 {
+		// Written by a Flotilla that did not record the last complete
+		// sync: what the inventory holds before this run is the closest
+		// to it, and recording it now keeps a refusal refused.
+		inv.Synced = len(old)
+	}
 	// Crash safety: record old ∪ new before touching anything, so an
 	// interrupted run leaves nothing it applied unrecorded.
 	next := map[string]Entry{}
@@ -223,11 +229,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		// complete sync. old is larger when a run was interrupted or its
 		// prune refused (it recorded old ∪ new first), and a share of it
 		// would let the next run delete what this one refused.
-		base := inv.Synced
-		if base < 0 {
-			base = len(old) // an inventory from before Synced was recorded
-		}
-		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil, base)
+		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil, inv.Synced)
 		res.Objects = append(res.Objects, pruned...)
 		if err != nil {
 			return res, err

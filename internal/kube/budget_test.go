@@ -104,7 +104,8 @@ func TestRefusedPruneStaysRefused(t *testing.T) {
 // (after its last stage, before prune and the final inventory write) held
 // nothing after a complete sync, so a run that would delete what the
 // interrupted one created needs --confirm-prune. An inventory written
-// before the synced count was recorded is measured against its entries.
+// before the synced count was recorded is measured against its entries
+// when a run starts, and that is recorded, so a refusal holds there too.
 func TestBudgetOfAnAppNeverSynced(t *testing.T) {
 	t.Parallel()
 	c := client(t)
@@ -129,24 +130,32 @@ func TestBudgetOfAnAppNeverSynced(t *testing.T) {
 	if !errors.Is(err, ErrPruneBudget) || !strings.Contains(err.Error(), "it would delete 1 object (and the app held none after its last complete sync): ConfigMap/never-synced/b") {
 		t.Errorf("v2: %v; want the prune refused", err)
 	}
-	// Written by an older Flotilla: no synced count, the entries (7 now,
-	// b of them to delete) are the base.
+	// Written by an older Flotilla: no synced count. What the inventory
+	// holds when a run starts (7: ns, a-f) is the base, recorded then, so
+	// that a refusal holds on the retry (5 of 7, not of 7+7).
 	if _, err := c.Dynamic.Resource(cmGVR).Namespace(DefaultInventoryNamespace).Patch(t.Context(), name, "application/merge-patch+json",
 		[]byte(`{"metadata":{"annotations":{"`+AnnotationSynced+`":null}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := synced(t, c, name); n != -1 {
-		t.Fatalf("synced %d without the annotation; want -1", n)
+	if n, entries := synced(t, c, name); n != -1 || entries != 7 {
+		t.Fatalf("without the annotation: synced %d, %d entries; want -1, 7", n, entries)
 	}
-	res := mustApply(t, c, v2, Options{})
-	if n := res.Counts()[Deleted]; n != 1 {
-		t.Errorf("legacy inventory: %d deleted, want 1 (b): %+v", n, res.Objects)
+	v3 := App{Name: name, Prune: true, Objects: objs(t, cms(name, "a", "g", "h", "i", "j", "k", "l", "m"))}
+	for _, step := range []string{"v3", "v3 again"} {
+		_, err := c.Apply(t.Context(), v3, Options{})
+		if !errors.Is(err, ErrPruneBudget) || !strings.Contains(err.Error(), "it would delete 5 objects (71% of the app's 7, more than the 50% budget)") {
+			t.Errorf("%s: %v; want the prune refused, 5 of 7", step, err)
+		}
+		if n, entries := synced(t, c, name); n != 7 || entries != 14 {
+			t.Errorf("%s: synced %d, %d entries; want 7, 14", step, n, entries)
+		}
 	}
-	if _, ok := get(t, c, cmGVR, name, "b"); ok {
-		t.Error("b still exists")
+	res := mustApply(t, c, v3, Options{ConfirmPrune: true})
+	if n := res.Counts()[Deleted]; n != 5 {
+		t.Errorf("v3 --confirm-prune: %d deleted, want 5 (b-f): %+v", n, res.Objects)
 	}
-	if n, entries := synced(t, c, name); n != 6 || entries != 6 {
-		t.Errorf("after v2: synced %d, %d entries; want 6, 6", n, entries)
+	if n, entries := synced(t, c, name); n != 9 || entries != 9 {
+		t.Errorf("after v3: synced %d, %d entries; want 9, 9", n, entries)
 	}
 }
 
