@@ -26,8 +26,15 @@ dry-run differs from the cluster. Each app is an ApplySet with an inventory
 (ConfigMap <app> in flotilla-system) that records what was applied and the
 hydrated commit. Prune, when the app's syncPolicy or --prune asks for it,
 deletes only inventory objects that left the branch, only after everything
-applied, never more than half of an app without --confirm-prune, and never an
-object another owner controls.
+applied, never more than half of what the app held after its last complete
+sync without --confirm-prune (a refused prune stays refused on every retry),
+and never an object another owner controls.
+
+A path as --repo is read at the newer of the branch and its remote's
+tracking branch (origin/<branch>), by ancestry: the remote's when the local
+branch is behind it, the local one when it has commits not pushed yet, and
+an error when they have diverged. A shallow clone is deepened from the
+remote until that can be decided.
 
 Flags:
   --cluster NAME        the cluster (required unless --clusters-from)
@@ -37,7 +44,8 @@ Flags:
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            apply only this app (repeatable; default all)
   --prune               prune every app, whatever its syncPolicy says
-  --confirm-prune       allow a prune that deletes more than half of an app
+  --confirm-prune       allow a prune that deletes more than half of what the
+                        app held after its last complete sync
   --prune-removed       delete the objects of apps that left the branch (their
                         inventories say what they were; all prune safety rules
                         apply, and deleting a whole app needs --confirm-prune).

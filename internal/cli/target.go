@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
@@ -84,7 +86,7 @@ func (t *clusterTarget) open(ctx context.Context, cluster string, env Env) (*clu
 		c.branch = "hydrated/" + cluster
 	}
 	var err error
-	if c.snap, err = hydrate.ReadBranch(ctx, t.repo, c.branch, authFor(t.repo, env)); err != nil {
+	if c.snap, err = hydrate.ReadBranch(ctx, t.repo, c.branch, func(url string) transport.AuthMethod { return authFor(url, env) }); err != nil {
 		return nil, err
 	}
 	kctx := t.context

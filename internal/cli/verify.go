@@ -37,7 +37,9 @@ that fails is "unverifiable", not drift. Secret values are masked in diffs.
 
 Flags:
   --cluster NAME        the cluster (required unless --clusters-from)
-  --repo PATH|URL       the repository holding the hydrated branches (default ".")
+  --repo PATH|URL       the repository holding the hydrated branches (default
+                        "."); a path is read at the newer of the branch and
+                        origin's, by ancestry, as apply does
   --branch NAME         the branch (default hydrated/<cluster>)
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)

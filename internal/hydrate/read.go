@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
-	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
 
 // Snapshot is the content of a hydrated branch at one commit.
@@ -36,10 +35,14 @@ type BranchApp struct {
 // ErrNoBranch means the branch does not exist.
 var ErrNoBranch = errors.New("branch not found")
 
-// ReadBranch reads a hydrated branch from a repository: a local path (its
-// branch, else origin's remote-tracking branch) or a URL (cloned in memory,
-// that branch only).
-func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMethod) (*Snapshot, error) {
+// ReadBranch reads a hydrated branch from a repository: a URL (cloned in
+// memory, that branch only) or a local path. On disk, the branch and the
+// remote's tracking branch (its upstream's, else origin's) are compared by
+// ancestry, never by date, and the newer one is read: a stale local branch
+// never takes a cluster back in time (see branchHead). auth gives the
+// credentials for a URL: the repository's, or the remote a shallow clone is
+// deepened from.
+func ReadBranch(ctx context.Context, repo, branch string, auth func(url string) transport.AuthMethod) (*Snapshot, error) {
 	var (
 		r   *git.Repository
 		err error
@@ -51,7 +54,7 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 		}
 	} else {
 		r, err = git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
-			URL: repo, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(branch),
+			URL: repo, Auth: authOf(auth, repo), ReferenceName: plumbing.NewBranchReferenceName(branch),
 			SingleBranch: true, Depth: 1, Tags: git.NoTags,
 		})
 		var noRef git.NoMatchingRefSpecError
@@ -62,19 +65,9 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", repo, err)
 	}
-	var head plumbing.Hash
-	for _, name := range []string{"refs/heads/" + branch, "refs/remotes/origin/" + branch} {
-		h, err := gitobj.ReadRef(r.Storer, plumbing.ReferenceName(name))
-		if err != nil {
-			return nil, fmt.Errorf("read %s in %s: %w", branch, repo, err)
-		}
-		if !h.IsZero() {
-			head = h
-			break
-		}
-	}
-	if head.IsZero() {
-		return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, repo)
+	head, err := branchHead(ctx, r, repo, branch, auth)
+	if err != nil {
+		return nil, err
 	}
 	c, err := r.CommitObject(head)
 	if err != nil {
@@ -116,4 +109,11 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 	}
 	sort.Slice(snap.Apps, func(i, j int) bool { return snap.Apps[i].Name < snap.Apps[j].Name })
 	return snap, nil
+}
+
+func authOf(auth func(url string) transport.AuthMethod, url string) transport.AuthMethod {
+	if auth == nil {
+		return nil
+	}
+	return auth(url)
 }

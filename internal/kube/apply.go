@@ -147,6 +147,12 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		return res, err
 	}
 	old := inv.Entries
+	if inv.Synced < 0 {
+		// Written by a Flotilla that did not record the last complete
+		// sync: what the inventory holds before this run is the closest
+		// to it, and recording it now keeps a refusal refused.
+		inv.Synced = len(old)
+	}
 	// Crash safety: record old ∪ new before touching anything, so an
 	// interrupted run leaves nothing it applied unrecorded.
 	next := map[string]Entry{}
@@ -216,18 +222,29 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 
 	// Without prune the inventory keeps the old objects, so a later run
 	// with prune still knows them.
+	complete := true
 	if app.Prune || o.Prune {
 		res.Pruned = true
-		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil)
+		// The budget is a share of what the app held after its last
+		// complete sync. old is larger when a run was interrupted or its
+		// prune refused (it recorded old ∪ new first), and a share of it
+		// would let the next run delete what this one refused.
+		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil, inv.Synced)
 		res.Objects = append(res.Objects, pruned...)
 		if err != nil {
 			return res, err
+		}
+		for _, r := range pruned {
+			complete = complete && r.Action != Failed
 		}
 	}
 	if o.DryRun {
 		return res, nil
 	}
 	inv.Commit, inv.Branch = app.Commit, app.Branch
+	if complete {
+		inv.Synced = len(inv.Entries)
+	}
 	return res, c.writeInventory(ctx, o.InventoryNamespace, o.Tooling, inv)
 }
 

@@ -226,7 +226,7 @@ func TestRefusals(t *testing.T) {
 	}
 	small := App{Name: "refuse", Prune: true, Objects: objs(t, ns("refuse"))}
 	_, err := c.Apply(t.Context(), small, Options{})
-	if !errors.Is(err, ErrPruneBudget) || !strings.Contains(err.Error(), "delete 3 of the app's 4 objects (75%") {
+	if !errors.Is(err, ErrPruneBudget) || !strings.Contains(err.Error(), "it would delete 3 objects (75% of the app's 4, more than the 50% budget): ConfigMap/refuse/a, ConfigMap/refuse/b, ConfigMap/refuse/c; check the render, then pass --confirm-prune") {
 		t.Errorf("over budget: %v", err)
 	}
 	for _, n := range []string{"a", "b", "c"} {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,14 @@ const (
 	AnnotationGroupKinds    = "applyset.kubernetes.io/contains-group-kinds"
 	AnnotationAdditionalNSs = "applyset.kubernetes.io/additional-namespaces"
 )
+
+// AnnotationSynced, on an ApplySet parent, is the number of objects the
+// app's inventory held when its last complete sync (every stage applied,
+// then prune, if it prunes, with no deletion failed) ended. The deletion
+// budget is measured against it, not against the inventory, which holds
+// old ∪ new from the moment a run starts: measured against that union, a
+// refused prune would be allowed on the next run.
+const AnnotationSynced = "flotilla.dev/synced-objects"
 
 // DefaultInventoryNamespace holds the parent ConfigMaps.
 const DefaultInventoryNamespace = "flotilla-system"
@@ -75,6 +84,10 @@ type Inventory struct {
 	Commit    string
 	Branch    string
 	AppliedAt string
+	// Synced is the number of objects the inventory held after the app's
+	// last complete sync (AnnotationSynced): 0 for an app never applied,
+	// -1 when an older Flotilla wrote the inventory without it.
+	Synced int
 	// resourceVersion of the parent, for the precondition on writes.
 	resourceVersion string
 }
@@ -103,7 +116,10 @@ func (c *Client) ReadInventory(ctx context.Context, namespace, app string) (*Inv
 
 // inventoryOf reads an inventory from its parent ConfigMap.
 func inventoryOf(cm *unstructured.Unstructured) *Inventory {
-	inv := &Inventory{App: cm.GetName(), Entries: map[string]Entry{}, resourceVersion: cm.GetResourceVersion()}
+	inv := &Inventory{App: cm.GetName(), Entries: map[string]Entry{}, resourceVersion: cm.GetResourceVersion(), Synced: -1}
+	if n, err := strconv.Atoi(cm.GetAnnotations()[AnnotationSynced]); err == nil && n >= 0 {
+		inv.Synced = n
+	}
 	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
 	inv.Commit, inv.Branch, inv.AppliedAt = data["commit"], data["branch"], data["appliedAt"]
 	for _, line := range strings.Split(data["objects"], "\n") {
@@ -156,6 +172,9 @@ func (c *Client) writeInventory(ctx context.Context, namespace, tooling string, 
 	}
 	if len(nss) > 0 {
 		annotations[AnnotationAdditionalNSs] = strings.Join(sortedKeys(nss), ",")
+	}
+	if inv.Synced >= 0 {
+		annotations[AnnotationSynced] = strconv.Itoa(inv.Synced)
 	}
 	cm := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "ConfigMap",

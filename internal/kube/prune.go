@@ -24,8 +24,9 @@ var ErrPruneBudget = fmt.Errorf("prune refused")
 // annotations and protected kinds, in reverse apply order.
 //
 // inUse names namespaces that other apps still use (a namespace is never
-// pruned while a desired object lives in it).
-func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, desired []*unstructured.Unstructured, inv *Inventory, o Options, inUse map[string]bool) ([]ObjectResult, error) {
+// pruned while a desired object lives in it). base is what the budget is
+// a share of: the objects the app held after its last complete sync.
+func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, desired []*unstructured.Unstructured, inv *Inventory, o Options, inUse map[string]bool, base int) ([]ObjectResult, error) {
 	want := map[string]bool{}
 	usedNS := map[string]bool{}
 	for ns := range inUse {
@@ -44,14 +45,22 @@ func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, des
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	if share := float64(len(candidates)) / float64(len(old)); share > o.PruneBudget && !o.ConfirmPrune {
+	if share := float64(len(candidates)) / float64(base); share > o.PruneBudget && !o.ConfirmPrune {
 		var ids []string
 		for _, e := range candidates {
 			ids = append(ids, e.ID())
 		}
 		sort.Strings(ids)
-		return nil, fmt.Errorf("%w: it would delete %d of the app's %d objects (%.0f%%, more than the %.0f%% budget): %s; check the render, then pass --confirm-prune",
-			ErrPruneBudget, len(candidates), len(old), 100*share, 100*o.PruneBudget, strings.Join(ids, ", "))
+		of := fmt.Sprintf("%.0f%% of the app's %d, more than the %.0f%% budget", 100*share, base, 100*o.PruneBudget)
+		if base == 0 {
+			of = "and the app held none after its last complete sync"
+		}
+		objects := "objects"
+		if len(candidates) == 1 {
+			objects = "object"
+		}
+		return nil, fmt.Errorf("%w: it would delete %d %s (%s): %s; check the render, then pass --confirm-prune",
+			ErrPruneBudget, len(candidates), objects, of, strings.Join(ids, ", "))
 	}
 	// Reverse apply order.
 	stubs := make([]*unstructured.Unstructured, len(candidates))

@@ -48,7 +48,9 @@ func (c *Client) Remove(ctx context.Context, app string, inUse map[string]bool, 
 	for k, e := range inv.Entries {
 		old[k] = e
 	}
-	pruned, err := c.prune(ctx, ApplySetID(app, o.InventoryNamespace), old, nil, inv, o, inUse)
+	// The budget's base is what is left, not the last complete sync: the
+	// whole app goes, which always needs ConfirmPrune, on every retry.
+	pruned, err := c.prune(ctx, ApplySetID(app, o.InventoryNamespace), old, nil, inv, o, inUse, len(old))
 	res.Objects = pruned
 	if err != nil || o.DryRun {
 		return res, err
