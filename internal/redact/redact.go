@@ -35,14 +35,18 @@ const minSecret = 4
 // message, a JSON string or Markdown).
 var urlPattern = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"'<>`]+")
 
-// keptQuery are the query parameters whose values are never secret and help
-// to read an error: git's smart-HTTP service name.
-var keptQuery = map[string]bool{"service": true}
+// secretQuery matches the names of query parameters that carry
+// credentials: access_token, private_token, api_key, apikey, password,
+// client_secret, sig and X-Amz-Signature (signed URLs), X-Amz-Credential,
+// auth… Other values stay: they are data (a link's ?x=1&y=2 in an
+// annotation that render lists) and help to read an error.
+var secretQuery = regexp.MustCompile(`(?i)token|secret|passw|pwd|key|sig|auth|credential|session`)
 
 // URL returns u with its user information (user and password: a token is
-// often the user name) and every query value but keptQuery's replaced by
-// Mask: https://x:TOKEN@host/r?token=T becomes https://***@host/r?token=***.
-// Text that is not a URL is returned as it is.
+// often the user name) and the values of secret query parameters
+// (secretQuery) replaced by Mask: https://x:TOKEN@host/r?token=T&ref=main
+// becomes https://***@host/r?token=***&ref=main. Text that is not a URL is
+// returned as it is.
 func URL(u string) string {
 	i := strings.Index(u, "://")
 	if i < 0 {
@@ -60,13 +64,9 @@ func URL(u string) string {
 	if h := strings.IndexByte(query, '#'); h >= 0 {
 		query, frag = query[:h], query[h:]
 	}
-	parts := strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' })
+	parts := strings.Split(query, "&")
 	for k, p := range parts {
-		name, _, hasValue := strings.Cut(p, "=")
-		switch {
-		case !hasValue:
-			parts[k] = Mask // a bare value (?TOKEN) may be the secret itself
-		case !keptQuery[strings.ToLower(name)]:
+		if name, _, ok := strings.Cut(p, "="); ok && secretQuery.MatchString(name) {
 			parts[k] = name + "=" + Mask
 		}
 	}
@@ -136,8 +136,8 @@ func (s *Secrets) AddURL(u string) { s.Add(Credentials(u)...) }
 
 // Credentials returns the secret parts of a URL, as written and decoded:
 // its password, or its user name when it has no password (a token given
-// as the user), and its query values but keptQuery's. A user name next to
-// a password is not secret (x-access-token, oauth2).
+// as the user), and the values of its secret query parameters. A user
+// name next to a password is not secret (x-access-token, oauth2).
 func Credentials(u string) []string {
 	i := strings.Index(u, "://")
 	if i < 0 {
@@ -169,12 +169,8 @@ func Credentials(u string) []string {
 	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		query, _, _ := strings.Cut(rest[q+1:], "#")
-		for _, p := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
-			name, value, ok := strings.Cut(p, "=")
-			switch {
-			case !ok:
-				add(name)
-			case !keptQuery[strings.ToLower(name)]:
+		for _, p := range strings.Split(query, "&") {
+			if name, value, ok := strings.Cut(p, "="); ok && secretQuery.MatchString(name) {
 				add(value)
 			}
 		}

@@ -18,8 +18,10 @@ func TestURL(t *testing.T) {
 		{"https://u:p@ss@host/r", "https://***@host/r"},
 		{"https://u:se/cret@host/r", "https://***@host/r"},
 		{"https://host/r.git?private_token=SECRET&service=git-upload-pack", "https://host/r.git?private_token=***&service=git-upload-pack"},
-		{"https://host/r?SECRET", "https://host/r?***"},
-		{"https://host/r?sig=SECRET;se=2030#frag", "https://host/r?sig=***&se=***#frag"},
+		{"https://host/r?sv=2022&sig=SECRET&se=2030#frag", "https://host/r?sv=2022&sig=***&se=2030#frag"},
+		{"https://s3/b/o?X-Amz-Credential=AKIA&X-Amz-Signature=abc&X-Amz-Expires=60", "https://s3/b/o?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60"},
+		{"https://host/r?api_key=K&access_token=T&client_secret=S&password=P&ref=main", "https://host/r?api_key=***&access_token=***&client_secret=***&password=***&ref=main"},
+		{"https://web.example.com/health?x=1&y=2", "https://web.example.com/health?x=1&y=2"},
 		{"https://host/users/@me", "https://host/users/@me"},
 		{"https://host/r.git", "https://host/r.git"},
 		{"ssh://git@github.com/o/r.git", "ssh://***@github.com/o/r.git"},
@@ -51,7 +53,7 @@ func TestCredentials(t *testing.T) {
 	}{
 		{"https://x-access-token:se%2Fcret@host/r", []string{"se%2Fcret", "se/cret"}},
 		{"https://TOKEN@host/r", []string{"TOKEN"}},
-		{"https://host/r?token=a%2Bb&service=git", []string{"a%2Bb", "a+b"}},
+		{"https://host/r?token=a%2Bb&service=git&ref=main", []string{"a%2Bb", "a+b"}},
 		{"https://host/r", nil},
 		{"not a url", nil},
 	} {
