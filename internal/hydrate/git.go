@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -365,18 +366,7 @@ func (p *Publisher) remoteError(what string, err error) error {
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		hint = " (check the URL, and that the token can see the repository)"
 	}
-	return fmt.Errorf("%s %s: %w%s", what, RedactURL(p.Remote), err, hint)
-}
-
-// RedactURL hides the credentials a URL may carry
-// (https://user:token@host/...).
-func RedactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
-			return u[:i+3] + "***@" + u[i+3+at+1:]
-		}
-	}
-	return u
+	return fmt.Errorf("%s %s: %w%s", what, redact.URL(p.Remote), err, hint)
 }
 
 // endpoint resolves url to its transport.

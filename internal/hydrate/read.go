@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Snapshot is the content of a hydrated branch at one commit.
@@ -53,11 +55,11 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 			SingleBranch: true, Depth: 1, Tags: git.NoTags,
 		})
 		if err != nil && strings.Contains(err.Error(), "reference not found") {
-			return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, repo)
+			return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, redact.URL(repo))
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", repo, err)
+		return nil, fmt.Errorf("open %s: %w", redact.URL(repo), err)
 	}
 	var head plumbing.Hash
 	for _, name := range []string{"refs/heads/" + branch, "refs/remotes/origin/" + branch} {
@@ -67,7 +69,7 @@ func ReadBranch(ctx context.Context, repo, branch string, auth transport.AuthMet
 		}
 	}
 	if head.IsZero() {
-		return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, repo)
+		return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, redact.URL(repo))
 	}
 	c, err := r.CommitObject(head)
 	if err != nil {

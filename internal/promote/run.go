@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // HeadPrefix is the head branch prefix of promotion pull requests.
@@ -385,7 +386,7 @@ func (r *Runner) fetch(ctx context.Context) error {
 	specs := []config.RefSpec{"+refs/heads/hydrated/*:refs/flotilla/remote/hydrated/*", "+refs/heads/" + HeadPrefix + "*:refs/flotilla/remote/" + HeadPrefix + "*"}
 	err := rem.FetchContext(ctx, &git.FetchOptions{RemoteName: "flotilla", RefSpecs: specs, Auth: r.Auth, Prune: true, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !strings.Contains(err.Error(), "couldn't find remote ref") {
-		return fmt.Errorf("fetch from %s: %w", r.Remote, err)
+		return fmt.Errorf("fetch from %s: %w", redact.URL(r.Remote), err)
 	}
 	return nil
 }

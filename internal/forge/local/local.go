@@ -23,6 +23,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // NotesRef holds Flotilla's notes.
@@ -230,7 +231,7 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil
 	}
-	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
+	return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), redact.URL(f.remote), err)
 }
 
 // push publishes refs to the remote as fast-forwards; a rejection means
@@ -250,7 +251,7 @@ func (f *Forge) push(ctx context.Context, refs ...string) error {
 	if strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "rejected") {
 		return fmt.Errorf("%w: %v", errMoved, err)
 	}
-	return fmt.Errorf("push %s to %s: %w", strings.Join(refs, ", "), f.remote, err)
+	return fmt.Errorf("push %s to %s: %w", strings.Join(refs, ", "), redact.URL(f.remote), err)
 }
 
 func (f *Forge) remoteOf() *git.Remote {
