@@ -73,6 +73,8 @@ type promoteOptions struct {
 
 // Promote runs the promote command.
 func Promote(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	var o promoteOptions
 	fs := flag.NewFlagSet("promote", flag.ContinueOnError)
 	fs.StringVar(&o.fleet, "fleet", ".", "")

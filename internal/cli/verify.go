@@ -98,6 +98,8 @@ type clusterVerify struct {
 
 // Verify runs the verify command.
 func Verify(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	o, err := parseVerifyFlags(args, env)
 	if err != nil {
 		return report(env, "verify", err)
