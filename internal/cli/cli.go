@@ -29,14 +29,17 @@ type Env struct {
 	// Annotate, when set, also receives every reported error (the GitHub
 	// Action turns them into ::error annotations).
 	Annotate func(error)
+	// secrets are hidden in everything written (set by redacting).
+	secrets *redact.Secrets
 }
 
 // redacting returns env writing through redact.Writer: every command's
 // output, errors included, is the one place where text leaves Flotilla, so
 // the credentials of every URL in it, the Git tokens of the environment and
 // the credentials of URLs given as arguments are hidden there, whatever
-// error chain (go-git, net/http) carried them. flush writes what the
-// writers hold back; the command defers it.
+// error chain (go-git, net/http) carried them. A command writing a file
+// for people to read (a job summary) wraps it with the same secrets.
+// flush writes what the writers hold back; the command defers it.
 func (env Env) redacting(args []string) (_ Env, flush func()) {
 	secrets := &redact.Secrets{}
 	for _, k := range []string{"FLOTILLA_GIT_TOKEN", "GITHUB_TOKEN"} {
@@ -46,7 +49,7 @@ func (env Env) redacting(args []string) (_ Env, flush func()) {
 		secrets.AddURL(a)
 	}
 	stdout, stderr := redact.NewWriter(env.Stdout, secrets), redact.NewWriter(env.Stderr, secrets)
-	env.Stdout, env.Stderr = stdout, stderr
+	env.Stdout, env.Stderr, env.secrets = stdout, stderr, secrets
 	return env, func() {
 		_ = stdout.Flush()
 		_ = stderr.Flush()
