@@ -102,3 +102,33 @@ func TestMask(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// FuzzLogData writes arbitrary data, split anywhere and around a command:
+// the runner processes only the commands the I/O issued.
+func FuzzLogData(f *testing.F) {
+	for i, s := range injections {
+		f.Add(s+"\n"+s, i)
+	}
+	f.Add("a\r\n::add-mask::x\r", 2)
+	f.Fuzz(func(t *testing.T, data string, split int) {
+		var w bytes.Buffer
+		io := New(noEnv, &w)
+		io.Group("g")
+		k := 0
+		if len(data) > 0 {
+			k = (split%len(data) + len(data)) % len(data)
+		}
+		fmt.Fprint(io.Log(), data[:k])
+		io.Warning("w")
+		fmt.Fprint(io.Log(), data[k:])
+		io.EndGroup()
+		if err := io.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, _ := actionstest.Run(w.String())
+		want := []actionstest.Command{{Name: "group", Data: "g"}, {Name: "warning", Data: "w"}, {Name: "endgroup", Data: ""}}
+		if diff := cmp.Diff(want, cmds); diff != "" {
+			t.Fatalf("commands (-want +got)\n%s\nlog:\n%s", diff, w.String())
+		}
+	})
+}
