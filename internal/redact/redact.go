@@ -77,8 +77,8 @@ func URL(u string) string {
 // comes before the last '@' that precedes any '?' or '#', when it holds no
 // '/' or, holding one, reads user:password (a password with a raw '/' is
 // invalid, but better hidden whole than shown in part). A path with an '@'
-// further on (/users/@me) is not user information. at is -1 when there is
-// none.
+// further on (/users/@me, host:5000/chart@sha256:…) is not user
+// information. at is -1 when there is none.
 func userinfo(rest string) (info string, at int) {
 	end := strings.IndexAny(rest, "?#")
 	if end < 0 {
@@ -89,7 +89,13 @@ func userinfo(rest string) (info string, at int) {
 		return "", -1
 	}
 	info = rest[:at]
-	if user, pass, ok := strings.Cut(info, ":"); strings.Contains(info, "/") && (!ok || pass == "" || strings.Contains(user, "/")) {
+	if !strings.Contains(info, "/") {
+		return info, at
+	}
+	// host:port/path@… (oci://registry:5000/chart@sha256:…) is not.
+	user, pass, ok := strings.Cut(info, ":")
+	port, _, _ := strings.Cut(pass, "/")
+	if !ok || port == "" || strings.Contains(user, "/") || strings.Trim(port, "0123456789") == "" {
 		return "", -1
 	}
 	return info, at

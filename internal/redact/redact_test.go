@@ -23,6 +23,8 @@ func TestURL(t *testing.T) {
 		{"https://host/r?api_key=K&access_token=T&client_secret=S&password=P&ref=main", "https://host/r?api_key=***&access_token=***&client_secret=***&password=***&ref=main"},
 		{"https://web.example.com/health?x=1&y=2", "https://web.example.com/health?x=1&y=2"},
 		{"https://host/users/@me", "https://host/users/@me"},
+		{"oci://registry:5000/charts/web@sha256:0123", "oci://registry:5000/charts/web@sha256:0123"},
+		{"https://u:12/34@host/r", "https://u:12/34@host/r"},
 		{"https://host/r.git", "https://host/r.git"},
 		{"ssh://git@github.com/o/r.git", "ssh://***@github.com/o/r.git"},
 		{"git@github.com:o/r.git", "git@github.com:o/r.git"},
