@@ -3,30 +3,54 @@
 // the job summary, annotations, masking and log groups. The environment and
 // the output writer are injected, so the same code runs in tests in
 // parallel and behaves as plain output outside Actions.
+//
+// The log carries two kinds of lines: workflow commands that Flotilla
+// writes (masks, groups, annotations) and data (a command's output: cluster
+// and app names, a remote's stderr, error messages). The runner takes any
+// line of data that starts with "::" (after spaces) or holds "##[" for a
+// command, so data could set outputs, add masks or stop the log. Every
+// line of data therefore goes through Log, which writes it between
+// "::stop-commands::<token>" and "::<token>::": while stopped, the runner
+// interprets nothing (masks still apply), and the token is random per
+// stretch of data and removed from the data itself, so the data cannot end
+// the stretch. Escaping lines instead would have to mirror the runner's
+// parser (the "##[" form is found anywhere in a line) and break the data.
 package actions
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	gha "github.com/sethvargo/go-githubactions"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // IO is one step's Actions I/O.
 type IO struct {
-	a      *gha.Action
-	getenv func(string) string
+	a       *gha.Action
+	getenv  func(string) string
+	log     *stepLog
+	secrets redact.Secrets
 }
 
-// New returns the I/O of a step reading getenv and writing commands to w.
+// New returns the I/O of a step reading getenv and writing the log to w.
+// Close it when the step ends.
 func New(getenv func(string) string, w io.Writer) *IO {
-	return &IO{a: gha.New(gha.WithGetenv(getenv), gha.WithWriter(w)), getenv: getenv}
+	io := &IO{getenv: getenv}
+	io.log = &stepLog{w: w, secrets: &io.secrets}
+	io.a = gha.New(gha.WithGetenv(getenv), gha.WithWriter(commandWriter{io.log}))
+	return io
 }
 
 // Enabled reports whether the process runs in GitHub Actions.
@@ -35,40 +59,32 @@ func Enabled(getenv func(string) string) bool { return getenv("GITHUB_ACTIONS") 
 // Input returns an input (INPUT_<NAME>), trimmed.
 func (io *IO) Input(name string) string { return strings.TrimSpace(io.a.GetInput(name)) }
 
-// Mask hides a secret, and each of its lines, in every later log line. It
-// must run before anything that could print the secret.
-func (io *IO) Mask(secret string) {
-	if secret == "" {
-		return
-	}
-	io.a.AddMask(secret)
-	for _, line := range strings.Split(secret, "\n") {
-		l := strings.TrimSpace(line)
-		if len(l) > 3 && l != secret {
-			io.a.AddMask(l)
-		}
-		// A secret value in YAML (a kubeconfig's client-key-data, token
-		// or password) may be printed alone, without its key.
-		if key, value, ok := strings.Cut(strings.TrimPrefix(l, "- "), ": "); ok && secretKey(key) {
-			if v := strings.Trim(value, `"' `); len(v) > 3 {
-				io.a.AddMask(v)
+// Log returns the writer for data: every line written to it is shown as
+// it is, with its secrets hidden, and never taken for a workflow command.
+func (io *IO) Log() io.Writer { return dataWriter{io.log} }
+
+// Close writes the data held back (a last line without its line break)
+// and lets the runner process commands again.
+func (io *IO) Close() error { return io.log.resume(nil) }
+
+// Mask hides secret values in every later log line: the runner masks them
+// (::add-mask::), and the I/O hides them itself in what it writes. A
+// value of several lines is masked line by line, as the runner matches
+// one log line at a time. It must run before anything that could print
+// the secret.
+func (io *IO) Mask(secrets ...string) {
+	for _, secret := range secrets {
+		for _, line := range strings.Split(secret, "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				io.a.AddMask(line)
+				io.secrets.Add(line)
 			}
 		}
 	}
 }
 
-func secretKey(key string) bool {
-	key = strings.ToLower(key)
-	for _, word := range []string{"key", "token", "password", "secret"} {
-		if strings.Contains(key, word) {
-			return true
-		}
-	}
-	return false
-}
-
-// SetOutput writes one step output.
-func (io *IO) SetOutput(name, value string) { io.a.SetOutput(name, value) }
+// SetOutput writes one step output, its secrets hidden.
+func (io *IO) SetOutput(name, value string) { io.a.SetOutput(name, io.secrets.Redact(value)) }
 
 // SetJSONOutput writes one step output as JSON.
 func (io *IO) SetJSONOutput(name string, v any) {
@@ -76,14 +92,14 @@ func (io *IO) SetJSONOutput(name string, v any) {
 	if err != nil {
 		b = []byte("null")
 	}
-	io.a.SetOutput(name, string(b))
+	io.SetOutput(name, string(b))
 }
 
-// Summary appends Markdown to the job summary.
-func (io *IO) Summary(markdown string) { io.a.AddStepSummary(markdown) }
+// Summary appends Markdown to the job summary, its secrets hidden.
+func (io *IO) Summary(markdown string) { io.a.AddStepSummary(io.secrets.Redact(markdown)) }
 
 // Group folds the lines until EndGroup in the log.
-func (io *IO) Group(title string) { io.a.Group(title) }
+func (io *IO) Group(title string) { io.a.Group(io.secrets.Redact(title)) }
 
 // EndGroup ends a Group.
 func (io *IO) EndGroup() { io.a.EndGroup() }
@@ -106,11 +122,16 @@ func (io *IO) Annotate(dir string, err error) {
 				}
 				msg += fe.Err.Error()
 			}
-			io.a.WithFieldsMap(fields).Errorf("%s", msg)
+			io.a.WithFieldsMap(fields).Errorf("%s", io.secrets.Redact(msg))
 			continue
 		}
-		io.a.Errorf("%s", e.Error())
+		io.a.Errorf("%s", io.secrets.Redact(e.Error()))
 	}
+}
+
+// Warning writes a ::warning annotation.
+func (io *IO) Warning(msg string) {
+	io.a.WithFieldsMap(map[string]string{"title": "flotilla"}).Warningf("%s", io.secrets.Redact(msg))
 }
 
 func flatten(err error) []error {
@@ -146,4 +167,87 @@ func (io *IO) PullRequest() int {
 func (io *IO) Repository() (string, string) {
 	owner, name, _ := strings.Cut(io.getenv("GITHUB_REPOSITORY"), "/")
 	return owner, name
+}
+
+// stepLog is the step's log: workflow commands and data written in order
+// to one writer, data always inside a stretch of stopped commands.
+type stepLog struct {
+	mu      sync.Mutex
+	w       io.Writer
+	secrets *redact.Secrets
+	// token is the current stretch's; "" while commands are processed.
+	token   string
+	tokenRE *regexp.Regexp
+	partial []byte // data not yet ended by a line break
+}
+
+// commandWriter writes workflow commands: it ends a stretch of data first.
+type commandWriter struct{ l *stepLog }
+
+func (c commandWriter) Write(p []byte) (int, error) {
+	if err := c.l.resume(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// dataWriter writes data, complete lines at once.
+type dataWriter struct{ l *stepLog }
+
+func (d dataWriter) Write(p []byte) (int, error) {
+	l := d.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	i := bytes.LastIndexAny(l.partial, "\r\n")
+	if i < 0 {
+		return len(p), nil
+	}
+	err := l.writeData(string(l.partial[:i+1]))
+	l.partial = append(l.partial[:0], l.partial[i+1:]...)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeData writes complete lines of data, stopping commands first. The
+// runner splits lines at \r as well as \n; the token is hidden in each.
+func (l *stepLog) writeData(lines string) error {
+	if l.token == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		l.token = hex.EncodeToString(b[:])
+		// The runner compares command names without case.
+		l.tokenRE = regexp.MustCompile("(?i)" + l.token)
+		if _, err := io.WriteString(l.w, "::stop-commands::"+l.token+"\n"); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(l.w, l.tokenRE.ReplaceAllLiteralString(l.secrets.Redact(lines), redact.Mask))
+	return err
+}
+
+// resume ends the data: it writes a held-back line (with a line break, so
+// the next command starts a line), resumes commands, then writes command.
+func (l *stepLog) resume(command []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		err := l.writeData(string(l.partial) + "\n")
+		l.partial = l.partial[:0]
+		if err != nil {
+			return err
+		}
+	}
+	if l.token != "" {
+		if _, err := io.WriteString(l.w, "::"+l.token+"::\n"); err != nil {
+			return err
+		}
+		l.token, l.tokenRE = "", nil
+	}
+	_, err := l.w.Write(command)
+	return err
 }

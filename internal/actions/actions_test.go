@@ -2,44 +2,133 @@ package actions
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flotilla-dev/flotilla/internal/actions/actionstest"
 )
 
-func TestMask(t *testing.T) {
-	kubeconfig := `apiVersion: v1
-users:
-- name: admin
-  user:
-    client-key-data: S0VZS0VZS0VZ
-    token: "abcdef123"
-clusters:
-- cluster:
-    server: https://10.0.0.1:6443
-`
+func noEnv(string) string { return "" }
+
+// injections are lines of data that are workflow commands if the runner
+// reads them as such: every form its parser accepts.
+var injections = []string{
+	"::set-output name=x::y",
+	"::add-mask::apiVersion",
+	"   ::error::indented",
+	"\t::warning title=t::tab",
+	"cluster prod ##[set-output name=x;]y",
+	"::stop-commands::mine",
+	"::endgroup::",
+	"::ADD-MASK::upper",
+}
+
+// TestLogDataNeverCommands writes data that holds every form of workflow
+// command, in pieces and between real commands, and reads the log as the
+// runner does: only the commands the I/O issued are processed, and every
+// line of data is shown as written.
+func TestLogDataNeverCommands(t *testing.T) {
+	t.Parallel()
 	var w bytes.Buffer
-	New(func(string) string { return "" }, &w).Mask(kubeconfig)
-	masks := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
-		if v, ok := strings.CutPrefix(line, "::add-mask::"); ok {
-			masks[v] = true
-		}
+	io := New(noEnv, &w)
+	io.Mask("s3cr3t-value")
+	data := strings.Join(injections, "\n") + "\n"
+	fmt.Fprint(io.Log(), data[:10])
+	fmt.Fprint(io.Log(), data[10:])
+	io.Group("group title")
+	fmt.Fprint(io.Log(), "remote: ::set-output name=a::b\rremote: ::add-mask::x\r\n::set-output name=partial::line")
+	io.Annotate("", errors.New("::add-mask::in an error\n::set-output name=e::f"))
+	// A live reader of the log learns the current token and puts it into
+	// the data, to end the stretch early: the token is hidden.
+	fmt.Fprint(io.Log(), "next\n")
+	token := regexp.MustCompile(`::stop-commands::(\w+)`).FindAllStringSubmatch(w.String(), -1)
+	last := token[len(token)-1][1]
+	fmt.Fprintf(io.Log(), "::%s::\n::add-mask::after-token\n##[%s]\n::set-output name=v1::after\n", strings.ToUpper(last), last)
+	io.EndGroup()
+	fmt.Fprint(io.Log(), "::add-mask::unterminated")
+	if err := io.Close(); err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"S0VZS0VZS0VZ", "abcdef123", "client-key-data: S0VZS0VZS0VZ", `token: "abcdef123"`} {
-		if !masks[want] {
-			t.Errorf("%q is not masked; masks: %v", want, masks)
-		}
+
+	cmds, shown := actionstest.Run(w.String())
+	want := []actionstest.Command{
+		{Name: "add-mask", Data: "s3cr3t-value"},
+		{Name: "group", Data: "group title"},
+		// The data of a command is never parsed again; its line breaks
+		// are escaped.
+		{Name: "error", Data: "::add-mask::in an error%0A::set-output name=e::f"},
+		{Name: "endgroup", Data: ""},
 	}
-	// Values of keys that are not secret stay readable on their own.
-	if masks["https://10.0.0.1:6443"] || masks["admin"] {
-		t.Errorf("a non-secret value is masked alone: %v", masks)
+	if diff := cmp.Diff(want, cmds); diff != "" {
+		t.Errorf("commands the runner processed (-want +got)\n%s\nlog:\n%s", diff, w.String())
+	}
+	wantShown := append(append([]string(nil), injections...),
+		"remote: ::set-output name=a::b", "remote: ::add-mask::x", "::set-output name=partial::line",
+		"next", "::***::", "::add-mask::after-token", "##[***]", "::set-output name=v1::after",
+		"::add-mask::unterminated", "")
+	if diff := cmp.Diff(wantShown, shown); diff != "" {
+		t.Errorf("lines shown (-want +got)\n%s\nlog:\n%s", diff, w.String())
 	}
 }
 
-func TestMaskEmpty(t *testing.T) {
+// TestLogHidesSecrets: data and annotations lose the masked values and URL
+// credentials before they are written.
+func TestLogHidesSecrets(t *testing.T) {
+	t.Parallel()
 	var w bytes.Buffer
-	New(func(string) string { return "" }, &w).Mask("")
-	if w.Len() != 0 {
-		t.Errorf("an empty secret wrote %q", w.String())
+	io := New(noEnv, &w)
+	io.Mask("tok-SECRET-1")
+	fmt.Fprintln(io.Log(), "push to https://x:SECRET2@h/r failed; token tok-SECRET-1")
+	io.Annotate("", errors.New("fetch https://SECRET3@h/r: tok-SECRET-1"))
+	io.Group("flotilla render --remote https://x:SECRET4@h/r")
+	io.Close()
+	log := strings.ReplaceAll(w.String(), "::add-mask::tok-SECRET-1\n", "")
+	if strings.Contains(log, "SECRET") {
+		t.Errorf("a secret is in the log:\n%s", log)
 	}
+}
+
+// TestMask registers each line of a value alone, and nothing for blanks.
+func TestMask(t *testing.T) {
+	t.Parallel()
+	var w bytes.Buffer
+	New(noEnv, &w).Mask("", "one-line", " two\nlines \n\n")
+	if got, want := w.String(), "::add-mask::one-line\n::add-mask::two\n::add-mask::lines\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// FuzzLogData writes arbitrary data, split anywhere and around a command:
+// the runner processes only the commands the I/O issued.
+func FuzzLogData(f *testing.F) {
+	for i, s := range injections {
+		f.Add(s+"\n"+s, i)
+	}
+	f.Add("a\r\n::add-mask::x\r", 2)
+	f.Fuzz(func(t *testing.T, data string, split int) {
+		var w bytes.Buffer
+		io := New(noEnv, &w)
+		io.Group("g")
+		k := 0
+		if len(data) > 0 {
+			k = (split%len(data) + len(data)) % len(data)
+		}
+		fmt.Fprint(io.Log(), data[:k])
+		io.Warning("w")
+		fmt.Fprint(io.Log(), data[k:])
+		io.EndGroup()
+		if err := io.Close(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, _ := actionstest.Run(w.String())
+		want := []actionstest.Command{{Name: "group", Data: "g"}, {Name: "warning", Data: "w"}, {Name: "endgroup", Data: ""}}
+		if diff := cmp.Diff(want, cmds); diff != "" {
+			t.Fatalf("commands (-want +got)\n%s\nlog:\n%s", diff, w.String())
+		}
+	})
 }

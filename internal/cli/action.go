@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/promote"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
 
@@ -34,12 +35,20 @@ var (
 
 // Action is the entrypoint of the GitHub Action: it masks the secrets,
 // turns inputs into the command's flags, runs the command, and writes its
-// outputs, job summary and annotations.
+// outputs, job summary and annotations. Everything but Flotilla's own
+// workflow commands, the command's stderr included, goes to the log
+// through actions.IO's Log, so no data is taken for a workflow command.
 func Action(ctx context.Context, env Env) int {
 	io := actions.New(env.Getenv, env.Stdout)
+	defer io.Close()
 	token, kubeconfigData := io.Input("token"), io.Input("kubeconfig-data")
 	io.Mask(token)
-	io.Mask(kubeconfigData)
+	maskKubeconfig(io, kubeconfigData)
+	for _, names := range actionInputs {
+		for _, name := range names {
+			io.Mask(redact.Credentials(io.Input(name))...) // a remote's password
+		}
+	}
 
 	command := io.Input("command")
 	known := actionInputs[command]
@@ -73,7 +82,7 @@ func Action(ctx context.Context, env Env) int {
 		for _, name := range all {
 			if !used[name] && io.Input(name) != "" {
 				used[name] = true
-				fmt.Fprintf(env.Stdout, "::warning title=flotilla::input %s is not used by command %s\n", name, command)
+				io.Warning(fmt.Sprintf("input %s is not used by command %s", name, command))
 			}
 		}
 	}
@@ -109,15 +118,33 @@ func Action(ctx context.Context, env Env) int {
 		return env.Getenv(k)
 	}
 	var out bytes.Buffer
-	cmdEnv := Env{Stdout: &out, Stderr: env.Stderr, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) }}
+	log := io.Log()
+	cmdEnv := Env{Stdout: &out, Stderr: log, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) }}
 	io.Group("flotilla " + command + " " + strings.Join(redactArgs(args), " "))
-	code := runForAction(ctx, io, command, args, cmdEnv, env)
+	code := runForAction(ctx, io, command, args, cmdEnv)
 	if out.Len() > 0 {
-		fmt.Fprintf(env.Stdout, "%s\n", strings.TrimSpace(out.String()))
+		fmt.Fprintf(log, "%s\n", strings.TrimSpace(out.String()))
 	}
 	io.EndGroup()
-	fmt.Fprintf(env.Stdout, "flotilla %s: exit %d\n", command, code)
+	fmt.Fprintf(log, "flotilla %s: exit %d\n", command, code)
 	return code
+}
+
+// maskKubeconfig masks exactly the secret values of the kubeconfig-data
+// input (kube.KubeconfigSecrets): masking its every line would hide common
+// text (apiVersion: v1) all over the log. A kubeconfig that does not parse
+// has unknown secrets: all its lines are masked, and apply or verify will
+// say what is wrong with it.
+func maskKubeconfig(io *actions.IO, data string) {
+	if data == "" {
+		return
+	}
+	secrets, err := kube.KubeconfigSecrets([]byte(data))
+	if err != nil {
+		io.Mask(data)
+		return
+	}
+	io.Mask(secrets...)
 }
 
 // redactArgs hides the temporary kubeconfig path (it holds a secret).
@@ -131,12 +158,12 @@ func redactArgs(args []string) []string {
 	return out
 }
 
-func runForAction(ctx context.Context, io *actions.IO, command string, args []string, cmdEnv, env Env) int {
+func runForAction(ctx context.Context, io *actions.IO, command string, args []string, cmdEnv Env) int {
 	out := cmdEnv.Stdout.(*bytes.Buffer)
 	switch command {
 	case "render":
 		if o, err := parseRenderFlags(args, cmdEnv); err == nil && o.diffBase != "" {
-			return actionDiff(ctx, io, o, cmdEnv, env)
+			return actionDiff(ctx, io, o, cmdEnv)
 		}
 		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
 		var res hydrateResult
@@ -241,7 +268,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 
 // actionDiff posts the fleet diff as one sticky pull-request comment and
 // puts the full diff in the job summary.
-func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv, env Env) int {
+func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env) int {
 	var discard bytes.Buffer
 	d, code, err := runDiff(ctx, o, Env{Stdout: &discard, Stderr: cmdEnv.Stderr, Getenv: cmdEnv.Getenv})
 	if err != nil {
@@ -252,7 +279,7 @@ func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv, en
 	io.SetOutput("summary", d.Summary())
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)
-	fmt.Fprintln(env.Stdout, d.Summary())
+	fmt.Fprintln(io.Log(), d.Summary())
 	if n := io.PullRequest(); n > 0 {
 		owner, name := io.Repository()
 		f, err := github.New(github.Options{Owner: owner, Repo: name, Token: cmdEnv.Getenv("GITHUB_TOKEN"), BaseURL: cmdEnv.Getenv("FLOTILLA_GITHUB_API_URL")})

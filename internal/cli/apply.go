@@ -87,6 +87,8 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // Apply runs the apply command.
 func Apply(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	o, err := parseApplyFlags(args, env)
 	if err != nil {
 		return report(env, "apply", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Exit codes shared by every command.
@@ -28,6 +29,31 @@ type Env struct {
 	// Annotate, when set, also receives every reported error (the GitHub
 	// Action turns them into ::error annotations).
 	Annotate func(error)
+	// secrets are hidden in everything written (set by redacting).
+	secrets *redact.Secrets
+}
+
+// redacting returns env writing through redact.Writer: every command's
+// output, errors included, is the one place where text leaves Flotilla, so
+// the credentials of every URL in it, the Git tokens of the environment and
+// the credentials of URLs given as arguments are hidden there, whatever
+// error chain (go-git, net/http) carried them. A command writing a file
+// for people to read (a job summary) wraps it with the same secrets.
+// flush writes what the writers hold back; the command defers it.
+func (env Env) redacting(args []string) (_ Env, flush func()) {
+	secrets := &redact.Secrets{}
+	for _, k := range []string{"FLOTILLA_GIT_TOKEN", "GITHUB_TOKEN"} {
+		secrets.Add(getenv(env, k))
+	}
+	for _, a := range args {
+		secrets.AddURL(a)
+	}
+	stdout, stderr := redact.NewWriter(env.Stdout, secrets), redact.NewWriter(env.Stderr, secrets)
+	env.Stdout, env.Stderr, env.secrets = stdout, stderr, secrets
+	return env, func() {
+		_ = stdout.Flush()
+		_ = stderr.Flush()
+	}
 }
 
 // errUsage marks an error in the command line itself.

@@ -24,6 +24,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
 	"github.com/flotilla-dev/flotilla/internal/source"
 )
@@ -316,7 +317,8 @@ func dryCommit(f *fleet.Fleet) (*git.Repository, hydrate.DryCommit, time.Time, e
 		}
 	}
 	if repoURL == "" {
-		repoURL = originURL(repo)
+		// Written into every hydrated branch: never with credentials.
+		repoURL = redact.URL(originURL(repo))
 	}
 	dry := hydrate.DryCommit{
 		SHA: c.Hash.String(), RepoURL: repoURL,
@@ -376,7 +378,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 			if remote == "" {
 				return fmt.Errorf("%w: nowhere to push: pass --remote URL, set hydrated.repo in %s, add an origin remote, or use --no-push", errUsage, fleet.ConfigFile)
 			}
-			mode, target = "push", hydrate.RedactURL(remote)
+			mode, target = "push", redact.URL(remote)
 		}
 		repo, closeFn, err := keepPacksOpen(p.repo)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/promote"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 const promoteUsage = `Usage: promote [flags]
@@ -73,6 +74,8 @@ type promoteOptions struct {
 
 // Promote runs the promote command.
 func Promote(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	var o promoteOptions
 	fs := flag.NewFlagSet("promote", flag.ContinueOnError)
 	fs.StringVar(&o.fleet, "fleet", ".", "")
@@ -165,7 +168,9 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	}
 	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
 		if fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			writePromoteSummary(fh, res, o.dryRun)
+			w := redact.NewWriter(fh, env.secrets)
+			writePromoteSummary(w, res, o.dryRun)
+			_ = w.Flush()
 			fh.Close()
 		}
 	}

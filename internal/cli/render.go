@@ -96,6 +96,8 @@ type renderOptions struct {
 
 // Render runs the render command.
 func Render(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	opts, err := parseRenderFlags(args, env)
 	if err != nil {
 		return report(env, "render", err)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 const verifyUsage = `Usage: verify --cluster NAME [flags]
@@ -100,6 +102,8 @@ type clusterVerify struct {
 
 // Verify runs the verify command.
 func Verify(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
 	o, err := parseVerifyFlags(args, env)
 	if err != nil {
 		return report(env, "verify", err)
@@ -147,10 +151,11 @@ func Verify(ctx context.Context, args []string, env Env) int {
 		if err != nil {
 			return report(env, "verify", err)
 		}
+		w := redact.NewWriter(f, env.secrets)
 		for _, c := range all {
-			writeVerifyMarkdown(f, c)
+			writeVerifyMarkdown(w, c)
 		}
-		if err := f.Close(); err != nil {
+		if err := errors.Join(w.Flush(), f.Close()); err != nil {
 			return report(env, "verify", err)
 		}
 	}

@@ -100,22 +100,38 @@ func scalarAt(n *yaml.Node, key string) string {
 // wrong types are errors naming the field path and line, like the Kubernetes
 // API server's strict decoding), then decodes it through JSON so that
 // omitempty and the JSON names behave exactly as they do in the API server.
-func (d Document) Decode(out any) error {
+func (d Document) Decode(out any) error { return d.decode(out, false) }
+
+// DecodeSecret is Decode for a document that holds secret material (a
+// Secret's data and stringData): its errors name the field, file and line
+// and never quote a value, not even one of the wrong type.
+func (d Document) DecodeSecret(out any) error { return d.decode(out, true) }
+
+func (d Document) decode(out any, secret bool) error {
 	var errs []error
-	checkNode(d.Node, reflect.TypeOf(out).Elem(), "", d.File, &errs)
+	checkNode(d.Node, reflect.TypeOf(out).Elem(), "", d.File, secret, &errs)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	// The decoders' messages below may quote a value (yaml.v3: "cannot
+	// decode !!str `...` as a !!int").
+	fail := func(err error) error {
+		msg := err.Error()
+		if secret {
+			msg = "a value does not decode (check its tag and type; the value is secret, so it is not shown)"
+		}
+		return &FileError{File: d.File, Line: d.Line, Class: ClassStrictDecoding, Msg: msg}
+	}
 	var v any
 	if err := d.Node.Decode(&v); err != nil {
-		return &FileError{File: d.File, Line: d.Line, Class: ClassStrictDecoding, Msg: err.Error()}
+		return fail(err)
 	}
 	b, err := json.Marshal(jsonable(v))
 	if err != nil {
-		return &FileError{File: d.File, Line: d.Line, Class: ClassStrictDecoding, Msg: err.Error()}
+		return fail(err)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return &FileError{File: d.File, Line: d.Line, Class: ClassStrictDecoding, Msg: err.Error()}
+		return fail(err)
 	}
 	return nil
 }
@@ -152,8 +168,9 @@ var (
 )
 
 // checkNode walks a YAML node alongside a Go type and records unknown
-// fields and scalar type mismatches with their path and line.
-func checkNode(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
+// fields and scalar type mismatches with their path and line; secret:
+// never quoting a value.
+func checkNode(n *yaml.Node, t reflect.Type, path, file string, secret bool, errs *[]error) {
 	if n == nil {
 		return
 	}
@@ -200,7 +217,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
 				*errs = append(*errs, &FileError{File: file, Line: k.Line, Class: ClassStrictDecoding, Msg: msg})
 				continue
 			}
-			checkNode(v, ft, joinPath(path, k.Value), file, errs)
+			checkNode(v, ft, joinPath(path, k.Value), file, secret, errs)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -208,7 +225,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkNode(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), file, errs)
+			checkNode(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), file, secret, errs)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -216,13 +233,17 @@ func checkNode(n *yaml.Node, t reflect.Type, path, file string, errs *[]error) {
 			return
 		}
 		for i, e := range n.Content {
-			checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file, errs)
+			checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), file, secret, errs)
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			fail("%s: expected a string, got %s", displayPath(path), describe(n))
 		} else if n.Tag != "!!str" && n.Tag != "!!binary" && n.Style == 0 {
-			fail("%s: expected a string, got %s %s (quote it)", displayPath(path), describe(n), n.Value)
+			if secret {
+				fail("%s: expected a string, got %s (quote it; the value is secret, so it is not shown)", displayPath(path), describe(n))
+			} else {
+				fail("%s: expected a string, got %s %s (quote it)", displayPath(path), describe(n), n.Value)
+			}
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {

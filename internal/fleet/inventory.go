@@ -86,7 +86,7 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 			})
 		case kind == "Secret" && apiVersion == "v1":
 			var s secretDoc
-			if err := d.Decode(&s); err != nil {
+			if err := d.DecodeSecret(&s); err != nil {
 				return nil, err
 			}
 			if s.Metadata.Labels[SecretTypeLabel] != "cluster" {

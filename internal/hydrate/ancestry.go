@@ -21,6 +21,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // The "never back in time" rule: a branch whose head was rendered from a
@@ -192,7 +193,7 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", RedactURL(u), err)
+		return fmt.Errorf("read %s: %w", redact.URL(u), err)
 	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	if ar.Capabilities.Supports(capability.Shallow) {
@@ -233,7 +234,7 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	slices.SortFunc(req.Haves, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
 	if len(shallow) > 0 {
 		if !ar.Capabilities.Supports(capability.Shallow) {
-			return fmt.Errorf("%s does not serve shallow fetches", RedactURL(u))
+			return fmt.Errorf("%s does not serve shallow fetches", redact.URL(u))
 		}
 		req.Shallows = shallow
 		req.Depth = packp.DepthCommits(depth)
@@ -244,7 +245,7 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	}
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
-		return fmt.Errorf("fetch the history of %s: %w", RedactURL(u), err)
+		return fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}
 	var r io.Reader = resp
 	switch {
@@ -258,7 +259,7 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("fetch the history of %s: %w", RedactURL(u), err)
+		return fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}
 	// The objects first, then the boundary: a run killed in between
 	// leaves objects behind the old boundary, which git ignores.

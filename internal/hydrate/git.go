@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -410,18 +411,7 @@ func (p *Publisher) remoteError(what string, err error) error {
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		hint = " (check the URL, and that the token can see the repository)"
 	}
-	return fmt.Errorf("%s %s: %w%s", what, RedactURL(p.Remote), err, hint)
-}
-
-// RedactURL hides the credentials a URL may carry
-// (https://user:token@host/...).
-func RedactURL(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u[i+3:], "@"); at >= 0 {
-			return u[:i+3] + "***@" + u[i+3+at+1:]
-		}
-	}
-	return u
+	return fmt.Errorf("%s %s: %w%s", what, redact.URL(p.Remote), err, hint)
 }
 
 // endpoint resolves url to its transport.
@@ -762,14 +752,14 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) (*P
 	rs, err := sess.ReceivePack(ctx, req)
 	if rs == nil {
 		if err == nil {
-			return nil, fmt.Errorf("push to %s: the remote sent no report", RedactURL(p.Remote))
+			return nil, fmt.Errorf("push to %s: the remote sent no report", redact.URL(p.Remote))
 		}
 		if m := msgs.lines(); len(m) > 0 {
 			err = fmt.Errorf("%w; the remote said:\n  remote: %s", err, strings.Join(m, "\n  remote: "))
 		}
 		return nil, p.remoteError("push to", err)
 	}
-	refused := &PushError{Remote: RedactURL(p.Remote), Refused: map[string]string{}, Messages: msgs.lines()}
+	refused := &PushError{Remote: redact.URL(p.Remote), Refused: map[string]string{}, Messages: msgs.lines()}
 	if rs.UnpackStatus != "ok" {
 		refused.Unpack = rs.UnpackStatus
 	}

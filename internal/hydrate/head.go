@@ -1,8 +1,6 @@
 package hydrate
 
 import (
-	"github.com/flotilla-dev/flotilla/internal/gitobj"
-
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +11,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // DivergedError means a checkout's branch and its remote's tracking branch
@@ -145,7 +146,7 @@ func deepen(ctx context.Context, r *git.Repository, remote, branch string, depth
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), plumbing.NewRemoteReferenceName(remote, branch)))
 	err = r.FetchContext(ctx, &git.FetchOptions{RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Depth: depth, Auth: a, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("fetch %s from %s: %w", branch, RedactURL(url), err)
+		return fmt.Errorf("fetch %s from %s: %w", branch, redact.URL(url), err)
 	}
 	shallow, err := r.Storer.Shallow()
 	if err != nil {

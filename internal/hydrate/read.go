@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Snapshot is the content of a hydrated branch at one commit.
@@ -59,11 +60,11 @@ func ReadBranch(ctx context.Context, repo, branch string, auth func(url string) 
 		})
 		var noRef git.NoMatchingRefSpecError
 		if errors.As(err, &noRef) || errors.Is(err, plumbing.ErrReferenceNotFound) {
-			return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, repo)
+			return nil, fmt.Errorf("%w: %s in %s", ErrNoBranch, branch, redact.URL(repo))
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", repo, err)
+		return nil, fmt.Errorf("open %s: %w", redact.URL(repo), err)
 	}
 	head, err := branchHead(ctx, r, repo, branch, auth)
 	if err != nil {

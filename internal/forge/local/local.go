@@ -29,6 +29,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // NotesRef holds Flotilla's notes.
@@ -240,7 +241,7 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		return nil
 	}
 	fail := func(err error) error {
-		return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), f.remote, err)
+		return fmt.Errorf("fetch %s from %s: %w", strings.Join(refs, ", "), redact.URL(f.remote), err)
 	}
 	ep, err := transport.NewEndpoint(f.remote)
 	if err != nil {
@@ -343,10 +344,10 @@ func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbi
 			}
 		}
 		if cur != old {
-			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, f.remote, old)
+			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, redact.URL(f.remote), old)
 		}
 	}
-	return fmt.Errorf("push %s to %s: %w", ref, f.remote, err)
+	return fmt.Errorf("push %s to %s: %w", ref, redact.URL(f.remote), err)
 }
 
 func (f *Forge) remoteOf() *git.Remote {
