@@ -54,7 +54,16 @@ type Options struct {
 	Dir string
 	// StartTimeout bounds the whole start. Default: 90s.
 	StartTimeout time.Duration
+	// NodeMonitorGracePeriod is how long kube-controller-manager lets the
+	// node go without a heartbeat before it marks it NotReady and its pods
+	// not ready. Default: 50s, the controller-manager's own default. Tests
+	// shorten it to cross it quickly.
+	NodeMonitorGracePeriod time.Duration
 }
+
+// DefaultNodeMonitorGracePeriod is kube-controller-manager's default
+// --node-monitor-grace-period.
+const DefaultNodeMonitorGracePeriod = 50 * time.Second
 
 // Cluster is a running control plane.
 type Cluster struct {
@@ -113,6 +122,9 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 90 * time.Second
+	}
+	if o.NodeMonitorGracePeriod <= 0 {
+		o.NodeMonitorGracePeriod = DefaultNodeMonitorGracePeriod
 	}
 	bin, err := binDir(o.BinDir)
 	if err != nil {
@@ -181,7 +193,7 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	if o.Workloads {
-		if err := c.startWorkloads(ctx, bin, pki); err != nil {
+		if err := c.startWorkloads(ctx, bin, pki, o.NodeMonitorGracePeriod); err != nil {
 			return c, err
 		}
 	}
@@ -326,8 +338,9 @@ func (c *Cluster) exited() error {
 // Workloads.
 const NodeName = "kwok-node-0"
 
-func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki) error {
+func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki, grace time.Duration) error {
 	if err := c.start("kube-controller-manager", filepath.Join(bin, "kube-controller-manager"),
+		"--node-monitor-grace-period="+grace.String(), "--node-monitor-period="+max(grace/10, time.Second).String(),
 		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0",
 		"--service-account-private-key-file="+pki.saKey, "--root-ca-file="+pki.caCert,
 		"--use-service-account-credentials=false", "--kube-api-qps=100", "--kube-api-burst=200",
