@@ -3,7 +3,10 @@
 // authentication on free loopback ports, and — with Options.Workloads —
 // kube-controller-manager, kube-scheduler and kwok with a Ready node, so
 // that Deployments roll out, Pods become Ready, Jobs complete and namespaces
-// are deleted as on a real cluster.
+// are deleted as on a real cluster. kwok renews the node's Lease as a
+// kubelet does, so the node stays Ready for as long as the cluster runs,
+// and makes pods Ready again if the node was NotReady for a while (kwok
+// frozen by a laptop's sleep).
 //
 // The binaries are built from Go modules by hack/tools/build.sh (make tools)
 // into bin/. When they are missing, Start fails the test with the command
@@ -14,10 +17,12 @@
 package kubetest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -32,10 +37,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 )
 
 // Options configures one control plane.
@@ -44,7 +51,7 @@ type Options struct {
 	// "kubetest".
 	Name string
 	// Workloads adds kube-controller-manager, kube-scheduler and kwok with
-	// one Ready node.
+	// one node that stays Ready: kwok renews its Lease in kube-node-lease.
 	Workloads bool
 	// BinDir holds the binaries. Default: $FLOTILLA_BIN, else bin/ at the
 	// root of the module this runs in.
@@ -96,6 +103,15 @@ var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "ku
 
 // ErrBinariesMissing means the control plane has not been built.
 var ErrBinariesMissing = errors.New("control-plane binaries missing")
+
+// ErrStagesOutdated means bin/kwok-stages.yaml was written by an older
+// hack/tools/build.sh and lacks a stage the clusters need to stay healthy.
+var ErrStagesOutdated = errors.New("kwok stages outdated")
+
+// Stages are the kwok stages a cluster with Workloads needs, by name: the
+// node's start and its heartbeat alongside the Lease, and the pods' life,
+// including Ready again after the node was NotReady.
+var Stages = []string{"node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-ready-restore", "pod-complete", "pod-delete"}
 
 // Start starts a control plane and stops it when the test ends, printing
 // its processes' logs if the test failed. It fails the test on any error.
@@ -243,7 +259,52 @@ func binDir(dir string) (string, error) {
 	if len(missing) > 0 {
 		return "", fmt.Errorf("%w in %s (%s): build them with `make tools` (hack/tools/build.sh; cold ≈ 6 min)", ErrBinariesMissing, dir, strings.Join(missing, ", "))
 	}
+	if err := checkStages(filepath.Join(dir, "kwok-stages.yaml")); err != nil {
+		return "", err
+	}
 	return dir, nil
+}
+
+// checkStages fails when a kwok stages file lacks one of Stages.
+func checkStages(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	have := map[string]bool{}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read kwok stages %s: %w", path, err)
+		}
+		var stage struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &stage); err != nil {
+			return fmt.Errorf("read kwok stages %s: %w", path, err)
+		}
+		if stage.Kind == "Stage" {
+			have[stage.Metadata.Name] = true
+		}
+	}
+	var missing []string
+	for _, name := range Stages {
+		if !have[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s lacks %s, without which the node goes NotReady or its pods stay not ready: rewrite it with `make tools` (it rebuilds nothing that is there)", ErrStagesOutdated, path, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // moduleRoot finds the directory of the go.mod above the working directory.
@@ -353,8 +414,15 @@ func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki, grac
 	); err != nil {
 		return err
 	}
+	// kwok renews the node's Lease in kube-node-lease as a kubelet does:
+	// lasting four fifths of the grace period (40s for 50s, the kubelet's
+	// default), renewed every quarter of that. Without it the node is
+	// NotReady as soon as a grace period passes after its last status
+	// update, and the controller-manager marks its pods not ready.
+	leaseSeconds := max(int(grace*4/5/time.Second), 1)
 	if err := c.start("kwok", filepath.Join(bin, "kwok"),
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
+		"--node-lease-duration-seconds="+strconv.Itoa(leaseSeconds),
 		"--config="+filepath.Join(bin, "kwok-stages.yaml"),
 	); err != nil {
 		return err
