@@ -35,19 +35,32 @@ if [ ! -x "$etcd_dir/etcd" ]; then
 fi
 
 kwok_dir=$bindir/kwok-$KWOK_VERSION
-if [ ! -x "$kwok_dir/kwok" ] || [ ! -s "$kwok_dir/stages.yaml" ]; then
+if [ ! -x "$kwok_dir/kwok" ]; then
 	log "building kwok $KWOK_VERSION"
 	mkdir -p "$kwok_dir"
 	GOBIN="$kwok_dir" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-	# kwok refuses to start without stages: take the "fast" node and pod
-	# lifecycles from the same module version.
-	src=$(cd "$here/kube" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-	{
-		for f in node/fast/node-initialize.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-			echo '---'
-			cat "$src/kustomize/stage/$f"
-		done
-	} > "$kwok_dir/stages.yaml.tmp"
+fi
+# kwok refuses to start without stages. Written on every run (it takes
+# no build), so a changed list reaches bin/ dirs built before the change;
+# kubetest refuses a stages file that lacks one. From the same kwok
+# version: the "fast" node and pod lifecycles; the node heartbeat that
+# goes with the node Lease kubetest has kwok renew (kwok's pairing, as
+# kwokctl's); and ours, which makes pods Ready again after the node was
+# NotReady.
+src=$(cd "$here/kube" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+{
+	for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		echo '---'
+		cat "$src/kustomize/stage/$f"
+	done
+	echo '---'
+	cat "$here/kwok/pod-ready-restore.yaml"
+} > "$kwok_dir/stages.yaml.tmp"
+if cmp -s "$kwok_dir/stages.yaml.tmp" "$kwok_dir/stages.yaml"; then
+	rm "$kwok_dir/stages.yaml.tmp"
+else
+	log "writing kwok stages"
 	mv "$kwok_dir/stages.yaml.tmp" "$kwok_dir/stages.yaml"
 fi
 

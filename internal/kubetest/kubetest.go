@@ -3,7 +3,10 @@
 // authentication on free loopback ports, and — with Options.Workloads —
 // kube-controller-manager, kube-scheduler and kwok with a Ready node, so
 // that Deployments roll out, Pods become Ready, Jobs complete and namespaces
-// are deleted as on a real cluster.
+// are deleted as on a real cluster. kwok renews the node's Lease as a
+// kubelet does, so the node stays Ready for as long as the cluster runs,
+// and makes pods Ready again if the node was NotReady for a while (kwok
+// frozen by a laptop's sleep).
 //
 // The binaries are built from Go modules by hack/tools/build.sh (make tools)
 // into bin/. When they are missing, Start fails the test with the command
@@ -14,10 +17,12 @@
 package kubetest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -32,10 +37,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 )
 
 // Options configures one control plane.
@@ -44,7 +51,7 @@ type Options struct {
 	// "kubetest".
 	Name string
 	// Workloads adds kube-controller-manager, kube-scheduler and kwok with
-	// one Ready node.
+	// one node that stays Ready: kwok renews its Lease in kube-node-lease.
 	Workloads bool
 	// BinDir holds the binaries. Default: $FLOTILLA_BIN, else bin/ at the
 	// root of the module this runs in.
@@ -54,7 +61,16 @@ type Options struct {
 	Dir string
 	// StartTimeout bounds the whole start. Default: 90s.
 	StartTimeout time.Duration
+	// NodeMonitorGracePeriod is how long kube-controller-manager lets the
+	// node go without a heartbeat before it marks it NotReady and its pods
+	// not ready. Default: 50s, the controller-manager's own default. Tests
+	// shorten it to cross it quickly.
+	NodeMonitorGracePeriod time.Duration
 }
+
+// DefaultNodeMonitorGracePeriod is kube-controller-manager's default
+// --node-monitor-grace-period.
+const DefaultNodeMonitorGracePeriod = 50 * time.Second
 
 // Cluster is a running control plane.
 type Cluster struct {
@@ -88,6 +104,15 @@ var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "ku
 // ErrBinariesMissing means the control plane has not been built.
 var ErrBinariesMissing = errors.New("control-plane binaries missing")
 
+// ErrStagesOutdated means bin/kwok-stages.yaml was written by an older
+// hack/tools/build.sh and lacks a stage the clusters need to stay healthy.
+var ErrStagesOutdated = errors.New("kwok stages outdated")
+
+// Stages are the kwok stages a cluster with Workloads needs, by name: the
+// node's start and its heartbeat alongside the Lease, and the pods' life,
+// including Ready again after the node was NotReady.
+var Stages = []string{"node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-ready-restore", "pod-complete", "pod-delete"}
+
 // Start starts a control plane and stops it when the test ends, printing
 // its processes' logs if the test failed. It fails the test on any error.
 func Start(t testing.TB, o Options) *Cluster {
@@ -113,6 +138,9 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 90 * time.Second
+	}
+	if o.NodeMonitorGracePeriod <= 0 {
+		o.NodeMonitorGracePeriod = DefaultNodeMonitorGracePeriod
 	}
 	bin, err := binDir(o.BinDir)
 	if err != nil {
@@ -181,7 +209,7 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	if o.Workloads {
-		if err := c.startWorkloads(ctx, bin, pki); err != nil {
+		if err := c.startWorkloads(ctx, bin, pki, o.NodeMonitorGracePeriod); err != nil {
 			return c, err
 		}
 	}
@@ -231,7 +259,52 @@ func binDir(dir string) (string, error) {
 	if len(missing) > 0 {
 		return "", fmt.Errorf("%w in %s (%s): build them with `make tools` (hack/tools/build.sh; cold ≈ 6 min)", ErrBinariesMissing, dir, strings.Join(missing, ", "))
 	}
+	if err := checkStages(filepath.Join(dir, "kwok-stages.yaml")); err != nil {
+		return "", err
+	}
 	return dir, nil
+}
+
+// checkStages fails when a kwok stages file lacks one of Stages.
+func checkStages(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	have := map[string]bool{}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read kwok stages %s: %w", path, err)
+		}
+		var stage struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &stage); err != nil {
+			return fmt.Errorf("read kwok stages %s: %w", path, err)
+		}
+		if stage.Kind == "Stage" {
+			have[stage.Metadata.Name] = true
+		}
+	}
+	var missing []string
+	for _, name := range Stages {
+		if !have[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s lacks %s, without which the node goes NotReady or its pods stay not ready: rewrite it with `make tools` (it rebuilds nothing that is there)", ErrStagesOutdated, path, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // moduleRoot finds the directory of the go.mod above the working directory.
@@ -326,8 +399,9 @@ func (c *Cluster) exited() error {
 // Workloads.
 const NodeName = "kwok-node-0"
 
-func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki) error {
+func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki, grace time.Duration) error {
 	if err := c.start("kube-controller-manager", filepath.Join(bin, "kube-controller-manager"),
+		"--node-monitor-grace-period="+grace.String(), "--node-monitor-period="+max(grace/10, time.Second).String(),
 		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0",
 		"--service-account-private-key-file="+pki.saKey, "--root-ca-file="+pki.caCert,
 		"--use-service-account-credentials=false", "--kube-api-qps=100", "--kube-api-burst=200",
@@ -340,8 +414,15 @@ func (c *Cluster) startWorkloads(ctx context.Context, bin string, pki *pki) erro
 	); err != nil {
 		return err
 	}
+	// kwok renews the node's Lease in kube-node-lease as a kubelet does:
+	// lasting four fifths of the grace period (40s for 50s, the kubelet's
+	// default), renewed every quarter of that. Without it the node is
+	// NotReady as soon as a grace period passes after its last status
+	// update, and the controller-manager marks its pods not ready.
+	leaseSeconds := max(int(grace*4/5/time.Second), 1)
 	if err := c.start("kwok", filepath.Join(bin, "kwok"),
 		"--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
+		"--node-lease-duration-seconds="+strconv.Itoa(leaseSeconds),
 		"--config="+filepath.Join(bin, "kwok-stages.yaml"),
 	); err != nil {
 		return err

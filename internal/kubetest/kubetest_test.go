@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -163,4 +164,58 @@ func TestMissingBinariesFailWithTheBuildCommand(t *testing.T) {
 	if !errors.Is(err, ErrBinariesMissing) || !strings.Contains(err.Error(), "make tools") {
 		t.Fatalf("got %v, want ErrBinariesMissing naming `make tools`", err)
 	}
+}
+
+// TestOutdatedStagesFailWithTheBuildCommand attacks the stages check: a
+// stages file from before the node Lease and pod restore (the four stages
+// build.sh used to write), a name on a kind that is not a Stage, and
+// broken YAML are refused; only the full set passes.
+func TestOutdatedStagesFailWithTheBuildCommand(t *testing.T) {
+	t.Parallel()
+	stage := func(kind, name string) string {
+		return fmt.Sprintf("---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: %s\nmetadata:\n  name: %s\nspec: {}\n", kind, name)
+	}
+	all := ""
+	for _, name := range Stages {
+		all += stage("Stage", name)
+	}
+	old := stage("Stage", "node-initialize") + stage("Stage", "pod-ready") + stage("Stage", "pod-complete") + stage("Stage", "pod-delete")
+	for _, tc := range []struct {
+		name, stages string
+		want         error
+		missing      string
+	}{
+		{"complete", all, nil, ""},
+		{"before the lease", old, ErrStagesOutdated, "node-heartbeat-with-lease, pod-ready-restore"},
+		{"not a stage", strings.Replace(all, stage("Stage", "pod-ready-restore"), stage("ClusterResourceUsage", "pod-ready-restore"), 1), ErrStagesOutdated, "pod-ready-restore"},
+		{"empty", "", ErrStagesOutdated, strings.Join(Stages, ", ")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, b := range Binaries {
+				if err := os.WriteFile(filepath.Join(dir, b), nil, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, "kwok-stages.yaml"), []byte(tc.stages), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := binDir(dir)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "lacks "+tc.missing+",") || !strings.Contains(err.Error(), "make tools")) {
+				t.Errorf("%v: does not name %q and `make tools`", err, tc.missing)
+			}
+		})
+	}
+	t.Run("broken yaml", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "stages.yaml")
+		if err := os.WriteFile(path, []byte(all+"---\nkind: [\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkStages(path); err == nil || errors.Is(err, ErrStagesOutdated) || !strings.Contains(err.Error(), path) {
+			t.Fatalf("got %v, want a read error naming %s", err, path)
+		}
+	})
 }
