@@ -78,7 +78,7 @@ func Load(dir string) (*Fleet, error) {
 }
 
 func (f *Fleet) loadConfig() error {
-	data, err := os.ReadFile(filepath.Join(f.Root, ConfigFile))
+	data, err := ReadFile(filepath.Join(f.Root, ConfigFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		f.Config.applyDefaults()
 		return nil
@@ -154,7 +154,7 @@ func ResolveRepoPath(root, p string) (string, error) {
 func (f *Fleet) loadInventory(files []string) error {
 	argoNS := f.Config.ArgoCD.Namespace
 	for _, file := range matchGlobs(files, f.Config.Clusters) {
-		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		data, err := ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
 		if err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func (f *Fleet) loadInventory(files []string) error {
 func (f *Fleet) loadApplicationSets(files []string) error {
 	names := map[string]*LoadedApplicationSet{}
 	for _, file := range matchGlobs(files, f.Config.ApplicationSets) {
-		data, err := os.ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
+		data, err := ReadFile(filepath.Join(f.Root, filepath.FromSlash(file)))
 		if err != nil {
 			return err
 		}
