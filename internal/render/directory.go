@@ -3,7 +3,6 @@ package render
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -61,7 +60,7 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 		if err := rfs.check(p); err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
-		data, err := os.ReadFile(p)
+		data, err := rfs.readBounded(p)
 		if err != nil {
 			return err
 		}
@@ -70,7 +69,7 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 			return err
 		}
 		objs = append(objs, found...)
-		return nil
+		return checkOutput(len(objs), 0)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", dir, err)

@@ -1,0 +1,97 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// laughs is an object whose spec is "billion laughs": 9^9 strings once
+// its aliases are expanded (Kustomize's DeAnchor copies them in place).
+func laughs() string {
+	s := "apiVersion: example.com/v1\nkind: Bomb\nmetadata: {name: b}\nspec:\n  a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+	for c := 'b'; c <= 'i'; c++ {
+		p := "*" + string(c-1)
+		s += "  " + string(c) + ": &" + string(c) + " [" + strings.Repeat(p+",", 8) + p + "]\n"
+	}
+	return s
+}
+
+// TestBuildBounds feeds builds inputs that, unbounded, expand to billions
+// of nodes or objects: each fails with fleet.ErrLimit, naming the
+// Application and the file or limit.
+func TestBuildBounds(t *testing.T) {
+	t.Parallel()
+	var many strings.Builder
+	for i := range MaxObjects + 1 {
+		fmt.Fprintf(&many, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%d}\n", i)
+	}
+	files := map[string]string{
+		"kbomb/kustomization.yaml":   "resources: [bomb.yaml]\n",
+		"kbomb/bomb.yaml":            laughs(),
+		"kfile/kustomization.yaml":   laughs() + "resources: []\n",
+		"dbomb/bomb.yaml":            laughs(),
+		"many/cms.yaml":              many.String(),
+		"kbig/kustomization.yaml":    "resources: [big.yaml]\n",
+		"dbig/big.yaml":              "",
+		"kglob/kustomization.yaml":   "resources: []\n",
+		"dglob/a.yaml":               "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+		"patched/kustomization.yaml": "resources: [cm.yaml]\npatches: [{path: bomb.yaml}]\n",
+		"patched/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+		"patched/bomb.yaml":          strings.Replace(laughs(), "kind: Bomb\nmetadata: {name: b}", "kind: ConfigMap\nmetadata: {name: c}", 1),
+		"kbig/big.yaml":              "",
+	}
+	// A patch listed 20,001 times is read 20,001 times, as a base included
+	// from many places is read once per inclusion.
+	files["reads/kustomization.yaml"] = "resources: [cm.yaml]\npatches:\n" + strings.Repeat("- path: p.yaml\n", MaxBuildReads+1)
+	files["reads/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+	files["reads/p.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\n"
+	dir := gittest.Files(t, files)
+	for _, p := range []string{"kbig/big.yaml", "dbig/big.yaml"} {
+		if err := os.Truncate(filepath.Join(dir, p), fleet.MaxFileSize+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	glob := &fleet.ApplicationSourceDirectory{Include: strings.Repeat("{a,b}", 30)}
+	for _, tt := range []struct {
+		app  *fleet.Application
+		want string
+	}{
+		{app("kbomb", "kbomb", "", nil, nil), "bomb.yaml:12: YAML aliases expand to more than 1048576 nodes"},
+		{app("kfile", "kfile", "", nil, nil), "kustomization.yaml:12: YAML aliases expand"},
+		{app("patched", "patched", "", nil, nil), "bomb.yaml:12: YAML aliases expand"},
+		{app("dbomb", "dbomb", "", nil, nil), "bomb.yaml:12: YAML aliases expand"},
+		{app("many", "many", "", nil, nil), "10001 objects, more than 10000"},
+		{app("kbig", "kbig", "", nil, nil), "big.yaml is larger than 16 MiB"},
+		{app("dbig", "dbig", "", nil, nil), "big.yaml is larger than 16 MiB"},
+		{app("dglob", "dglob", "", nil, glob), "directory.include"},
+		{app("reads", "reads", "", nil, nil), "the build reads more than 20000 files"},
+	} {
+		t.Run(tt.app.Metadata.Name, func(t *testing.T) {
+			t.Parallel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := b.Render(t.Context(), tt.app)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(2 * time.Minute):
+				t.Fatal("still building after 2 minutes")
+			}
+			var re *Error
+			if !errors.Is(err, fleet.ErrLimit) || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &re) || re.App != tt.app.Metadata.Name {
+				t.Fatalf("got %v, want fleet.ErrLimit and %q", err, tt.want)
+			}
+		})
+	}
+}
