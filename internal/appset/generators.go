@@ -575,6 +575,12 @@ func (g *generation) matrix(m *fleet.MatrixGenerator) ([]Params, error) {
 				same = second
 			}
 		}
+		if err := g.ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(res)+len(second) > MaxParamSets {
+			return nil, fmt.Errorf("%w: the matrix generator makes more than %d parameter sets", fleet.ErrLimit, MaxParamSets)
+		}
 		for _, b := range second {
 			if g.set.Spec.GoTemplate {
 				res = append(res, mergeOverride(copyParams(b), a))

@@ -36,6 +36,9 @@ const (
 	// bytes of strings plus one per list element, map entry or number,
 	// counted as if shared parts were copied.
 	MaxTemplateValue = 1 << 20
+	// MaxParamSets is how many parameter sets a matrix generator may
+	// make: the product of two generators' sets.
+	MaxParamSets = 100000
 )
 
 // budget is what one rendering may still spend.

@@ -203,3 +203,32 @@ spec:
 	}
 	t.Log(err)
 }
+
+// TestMatrixProductIsBounded crosses two lists whose product would be
+// 10^8 parameter sets.
+func TestMatrixProductIsBounded(t *testing.T) {
+	t.Parallel()
+	elements := strings.TrimSuffix(strings.Repeat(`{a: "1"}, `, 10000), ", ")
+	dir := gittest.Files(t, map[string]string{"applicationsets/m.yaml": `apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: m}
+spec:
+  generators:
+  - matrix:
+      generators:
+      - list: {elements: [` + elements + `]}
+      - list: {elements: [` + strings.ReplaceAll(elements, "a:", "b:") + `]}
+  template:
+    metadata: {name: x}
+    spec: {project: default, destination: {}}
+`})
+	f, err := fleet.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = GenerateFleet(t.Context(), f, nil)
+	var fe *fleet.FileError
+	if !errors.Is(err, fleet.ErrLimit) || !errors.As(err, &fe) || fe.Line != 6 || !strings.Contains(err.Error(), "more than 100000 parameter sets") {
+		t.Fatalf("error = %v, want fleet.ErrLimit at m.yaml:6", err)
+	}
+}
