@@ -18,9 +18,9 @@ import (
 // Application (or of one generator's interpolation, or one templatePatch).
 // Go's text/template has no limits and no context, so Flotilla adds them:
 // output is written through a writer that refuses more than
-// MaxTemplateOutput bytes; every list a template runs (range, if, with
-// bodies and defined templates) starts with a hidden step that counts
-// towards MaxTemplateSteps and checks the context; and every function is
+// MaxTemplateOutput bytes; every range body and every {{template}} call
+// starts with a hidden step that counts towards MaxTemplateSteps and
+// checks the context; and every function is
 // wrapped so that it checks the context, counts its work and refuses
 // arguments and results larger than MaxTemplateValue. Functions whose
 // result can be much larger than their arguments (repeat, until, seq,
@@ -43,15 +43,18 @@ const (
 
 // budget is what one rendering may still spend.
 type budget struct {
-	ctx    context.Context
-	output int
-	steps  int
+	ctx      context.Context
+	maxSteps int
+	output   int
+	steps    int
 	// stopped is the error of the hidden step, which stopped the
 	// template where text/template has no position to report.
 	stopped error
 }
 
-func newBudget(ctx context.Context) *budget { return &budget{ctx: ctx} }
+func newBudget(ctx context.Context, maxSteps int) *budget {
+	return &budget{ctx: ctx, maxSteps: maxSteps}
+}
 
 func limitError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{fleet.ErrLimit}, args...)...)
@@ -63,8 +66,8 @@ func (b *budget) step(n int) error {
 		return err
 	}
 	b.steps += n
-	if b.steps > MaxTemplateSteps {
-		return limitError("the templates take more than %d steps (a loop too long, or a template that calls itself)", MaxTemplateSteps)
+	if b.steps > b.maxSteps {
+		return limitError("the templates take more than %d steps (a loop too long, or a template that calls itself)", b.maxSteps)
 	}
 	return nil
 }
@@ -92,13 +95,15 @@ func (w *cappedWriter) Write(p []byte) (int, error) {
 	return w.Builder.Write(p)
 }
 
-// tickFunc is the hidden step put at the start of every list of a parsed
+// tickFunc is the hidden step put at the start of every loop body of a parsed
 // template.
 const tickFunc = "flotillaStep_"
 
-// instrument puts a step at the start of every list of every template
-// associated with t, so that a loop or a recursion, even one whose body
-// does nothing, spends the budget and sees the context.
+// instrument puts a step at the start of every range body and before
+// every {{template}} call of every template associated with t, so that a
+// loop or a recursion, even one whose body does nothing, spends the
+// budget and sees the context. Nothing else repeats, so a template
+// without loops pays nothing.
 func instrument(t *template.Template) error {
 	probe, err := template.New("probe").Funcs(template.FuncMap{tickFunc: func() string { return "" }}).Parse("{{" + tickFunc + "}}")
 	if err != nil {
@@ -107,32 +112,37 @@ func instrument(t *template.Template) error {
 	tick := probe.Tree.Root.Nodes[0]
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil {
-			instrumentNode(tt.Tree.Root, tick)
+			instrumentList(tt.Tree.Root, tick, false)
 		}
 	}
 	return nil
 }
 
-func instrumentNode(n parse.Node, tick parse.Node) {
-	switch n := n.(type) {
-	case *parse.ListNode:
-		if n == nil {
-			return
-		}
-		for _, c := range n.Nodes {
-			instrumentNode(c, tick)
-		}
-		n.Nodes = append([]parse.Node{tick}, n.Nodes...)
-	case *parse.IfNode:
-		instrumentNode(n.List, tick)
-		instrumentNode(n.ElseList, tick)
-	case *parse.RangeNode:
-		instrumentNode(n.List, tick)
-		instrumentNode(n.ElseList, tick)
-	case *parse.WithNode:
-		instrumentNode(n.List, tick)
-		instrumentNode(n.ElseList, tick)
+func instrumentList(l *parse.ListNode, tick parse.Node, loop bool) {
+	if l == nil {
+		return
 	}
+	nodes := make([]parse.Node, 0, len(l.Nodes)+1)
+	if loop {
+		nodes = append(nodes, tick)
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.IfNode:
+			instrumentList(n.List, tick, false)
+			instrumentList(n.ElseList, tick, false)
+		case *parse.RangeNode:
+			instrumentList(n.List, tick, true)
+			instrumentList(n.ElseList, tick, false)
+		case *parse.WithNode:
+			instrumentList(n.List, tick, false)
+			instrumentList(n.ElseList, tick, false)
+		case *parse.TemplateNode:
+			nodes = append(nodes, tick)
+		}
+		nodes = append(nodes, n)
+	}
+	l.Nodes = nodes
 }
 
 // valueSize is the size of v as MaxTemplateValue counts it, stopping as

@@ -23,6 +23,9 @@ type Renderer struct {
 	// functions, bound when a template is parsed, reach it through here,
 	// as text/template has no way to pass a context to them.
 	run *budget
+	// maxSteps is MaxTemplateSteps; tests lower it so that a loop bomb
+	// fails fast under the race detector.
+	maxSteps int
 }
 
 // NewRenderer returns a renderer for default (fasttemplate) mode or, with
@@ -35,7 +38,7 @@ func NewRenderer(goTemplate bool, options []string) (*Renderer, error) {
 			return nil, fmt.Errorf("goTemplateOptions: %q is not a text/template option (use missingkey=error, missingkey=zero or missingkey=default)", o)
 		}
 	}
-	r := &Renderer{goTemplate: goTemplate, options: options, cache: map[string]*template.Template{}}
+	r := &Renderer{goTemplate: goTemplate, options: options, cache: map[string]*template.Template{}, maxSteps: MaxTemplateSteps}
 	if goTemplate {
 		r.funcs = boundedFuncs(funcMap, &r.run)
 	}
@@ -52,7 +55,7 @@ func (r *Renderer) Replace(ctx context.Context, tmpl string, params map[string]a
 // begin starts a rendering with a fresh budget; the returned func ends it.
 func (r *Renderer) begin(ctx context.Context) func() {
 	prev := r.run
-	r.run = newBudget(ctx)
+	r.run = newBudget(ctx, r.maxSteps)
 	return func() { r.run = prev }
 }
 
