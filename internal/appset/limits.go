@@ -218,6 +218,11 @@ func boundedFuncs(funcs template.FuncMap, b **budget) template.FuncMap {
 }
 
 func bound(name string, fn reflect.Value, b **budget) any {
+	if guards[name] == nil && expensive[name] == 0 {
+		if f := boundFast(name, fn.Interface(), b); f != nil {
+			return f
+		}
+	}
 	ft := fn.Type()
 	in := make([]reflect.Type, ft.NumIn())
 	for i := range in {
@@ -527,4 +532,70 @@ func seq(params ...int) (string, error) {
 		parts[i] = strconv.Itoa(n)
 	}
 	return strings.Join(parts, " "), nil
+}
+
+// boundFast wraps the common shapes of string functions without
+// reflection (a reflected call costs as much as the function): the same
+// checks as bound, where a string's size is its length.
+func boundFast(name string, fn any, b **budget) any {
+	enter := func(n int) error { return (*b).step(1 + n/64) }
+	leave := func(out string) (string, error) {
+		if len(out) > MaxTemplateValue {
+			return "", limitError("%s gives a value larger than %d", name, MaxTemplateValue)
+		}
+		return out, (*b).step(len(out) / 64)
+	}
+	tooLarge := func(n int) error {
+		if n > MaxTemplateValue {
+			return limitError("an argument of %s is larger than %d", name, MaxTemplateValue)
+		}
+		return nil
+	}
+	switch f := fn.(type) {
+	case func(string) string:
+		return func(a string) (string, error) {
+			if err := tooLarge(len(a)); err != nil {
+				return "", err
+			}
+			if err := enter(len(a)); err != nil {
+				return "", err
+			}
+			return leave(f(a))
+		}
+	case func(string, string) string:
+		return func(a, c string) (string, error) {
+			if err := tooLarge(max(len(a), len(c))); err != nil {
+				return "", err
+			}
+			if err := enter(len(a) + len(c)); err != nil {
+				return "", err
+			}
+			return leave(f(a, c))
+		}
+	case func(int, string) string:
+		return func(n int, a string) (string, error) {
+			if err := tooLarge(len(a)); err != nil {
+				return "", err
+			}
+			if err := enter(len(a)); err != nil {
+				return "", err
+			}
+			return leave(f(n, a))
+		}
+	case func(string) bool:
+		return func(a string) (bool, error) {
+			if err := tooLarge(len(a)); err != nil {
+				return false, err
+			}
+			return f(a), enter(len(a))
+		}
+	case func(string, string) bool:
+		return func(a, c string) (bool, error) {
+			if err := tooLarge(max(len(a), len(c))); err != nil {
+				return false, err
+			}
+			return f(a, c), enter(len(a) + len(c))
+		}
+	}
+	return nil
 }
