@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -28,8 +29,11 @@ const (
 // the error.
 func (f *rootedFS) readBounded(p string) ([]byte, error) {
 	b, err := fleet.ReadFile(p)
+	if errors.Is(err, fleet.ErrLimit) {
+		return nil, f.limited(fmt.Errorf("%w: %s is larger than %d MiB", fleet.ErrLimit, f.rel(p), fleet.MaxFileSize>>20))
+	}
 	if err != nil {
-		return nil, f.limited(err)
+		return nil, err
 	}
 	f.mu.Lock()
 	f.reads++

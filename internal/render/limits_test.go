@@ -65,8 +65,8 @@ func TestBuildBounds(t *testing.T) {
 		{app("patched", "patched", "", nil, nil), "bomb.yaml:12: YAML aliases expand"},
 		{app("dbomb", "dbomb", "", nil, nil), "bomb.yaml:12: YAML aliases expand"},
 		{app("many", "many", "", nil, nil), "10001 objects, more than 10000"},
-		{app("kbig", "kbig", "", nil, nil), "big.yaml is larger than 16 MiB"},
-		{app("dbig", "dbig", "", nil, nil), "big.yaml is larger than 16 MiB"},
+		{app("kbig", "kbig", "", nil, nil), ": kbig/big.yaml is larger than 16 MiB"},
+		{app("dbig", "dbig", "", nil, nil), ": dbig/big.yaml is larger than 16 MiB"},
 		{app("dglob", "dglob", "", nil, glob), "directory.include"},
 	} {
 		t.Run(tt.app.Metadata.Name, func(t *testing.T) {
