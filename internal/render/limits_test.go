@@ -111,3 +111,14 @@ func TestBuildReadsAreBounded(t *testing.T) {
 		t.Fatalf("read %d: %v, want fleet.ErrLimit, kept for the report", MaxBuildReads+1, err)
 	}
 }
+
+// TestOrdinaryErrorsAreNotLimits: a build that fails for another reason
+// (here a missing resource) is not reported as a limit.
+func TestOrdinaryErrorsAreNotLimits(t *testing.T) {
+	t.Parallel()
+	dir := gittest.Files(t, map[string]string{"k/kustomization.yaml": "resources: [missing.yaml]\n"})
+	_, err := NewBuilder(diskRepo(dir), fleet.PolicyConfig{}).Render(t.Context(), app("k", "k", "", nil, nil))
+	if err == nil || errors.Is(err, fleet.ErrLimit) {
+		t.Fatalf("error = %v, want a build error that is not fleet.ErrLimit", err)
+	}
+}
