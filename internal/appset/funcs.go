@@ -1,6 +1,7 @@
 package appset
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"text/template"
@@ -11,12 +12,25 @@ import (
 
 // funcMap is Argo CD's Go-template function set: Sprig without the
 // functions that read the environment or the network, plus Argo's own.
-// It is built once and never changed.
+// It is built once and never changed. Each Renderer wraps it to bound
+// the work (see limits.go); text/template's printing and escaping
+// builtins are in it so that they are bounded too, and Sprig's until,
+// untilStep and seq are replaced by versions that check their length
+// before they allocate.
 var funcMap = func() template.FuncMap {
 	m := sprig.TxtFuncMap()
 	delete(m, "env")
 	delete(m, "expandenv")
 	delete(m, "getHostByName")
+	m["until"] = until
+	m["untilStep"] = untilStep
+	m["seq"] = seq
+	m["print"] = fmt.Sprint
+	m["printf"] = fmt.Sprintf
+	m["println"] = fmt.Sprintln
+	m["html"] = template.HTMLEscaper
+	m["js"] = template.JSEscaper
+	m["urlquery"] = template.URLQueryEscaper
 	m["normalize"] = SanitizeName
 	m["slugify"] = slugify
 	m["toYaml"] = toYAML

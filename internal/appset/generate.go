@@ -89,7 +89,7 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 			return nil, &Error{Class: fleet.ClassGenerationFromParams, Generator: i, Template: templateOf(err), Err: err}
 		}
 		for _, res := range results {
-			rendered, err := renderAll(set, applicationFromTemplate(res.template), res.params)
+			rendered, err := renderAll(ctx, set, applicationFromTemplate(res.template), res.params)
 			if err != nil {
 				return nil, &Error{Class: fleet.ClassRenderTemplateParams, Template: templateOf(err), Err: err}
 			}
@@ -157,7 +157,7 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 // Renderer, whose template cache is not safe for concurrent use). It
 // returns the failure of the first failing set, as rendering them in order
 // would.
-func renderAll(set *fleet.ApplicationSet, tmpl *fleet.Application, params []Params) ([]*fleet.Application, error) {
+func renderAll(ctx context.Context, set *fleet.ApplicationSet, tmpl *fleet.Application, params []Params) ([]*fleet.Application, error) {
 	const chunk = 128
 	out := make([]*fleet.Application, len(params))
 	errs := make([]error, len(params))
@@ -176,7 +176,10 @@ func renderAll(set *fleet.ApplicationSet, tmpl *fleet.Application, params []Para
 					return
 				}
 				for i := start; i < min(start+chunk, len(params)); i++ {
-					out[i], errs[i] = renderApplication(r, tmpl, set, params[i])
+					if errs[i] = ctx.Err(); errs[i] != nil {
+						return
+					}
+					out[i], errs[i] = renderApplication(ctx, r, tmpl, set, params[i])
 				}
 			}
 		}()
@@ -208,7 +211,7 @@ func applicationFromTemplate(t fleet.ApplicationSetTemplate) *fleet.Application 
 
 // renderApplication renders the template with one parameter set, adds the
 // default finalizer and applies templatePatch.
-func renderApplication(r *Renderer, tmpl *fleet.Application, set *fleet.ApplicationSet, p Params) (*fleet.Application, error) {
+func renderApplication(ctx context.Context, r *Renderer, tmpl *fleet.Application, set *fleet.ApplicationSet, p Params) (*fleet.Application, error) {
 	var app *fleet.Application
 	if len(p) == 0 {
 		// Argo CD returns the template untouched for an empty parameter
@@ -219,7 +222,7 @@ func renderApplication(r *Renderer, tmpl *fleet.Application, set *fleet.Applicat
 		}
 	} else {
 		var err error
-		if app, err = renderValue(r, tmpl, p); err != nil {
+		if app, err = renderValue(ctx, r, tmpl, p); err != nil {
 			return nil, err
 		}
 		preserve := set.Spec.SyncPolicy != nil && set.Spec.SyncPolicy.PreserveResourcesOnDeletion
@@ -230,7 +233,7 @@ func renderApplication(r *Renderer, tmpl *fleet.Application, set *fleet.Applicat
 	if set.Spec.TemplatePatch == nil {
 		return app, nil
 	}
-	patch, err := r.Replace(*set.Spec.TemplatePatch, p)
+	patch, err := r.Replace(ctx, *set.Spec.TemplatePatch, p)
 	if err != nil {
 		return nil, fmt.Errorf("error replacing values in templatePatch: %w", err)
 	}

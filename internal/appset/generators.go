@@ -111,7 +111,7 @@ func (g *generation) transform(gen *fleet.ApplicationSetGenerator, base fleet.Ap
 		}
 		requested := gen
 		if len(genParams) > 0 {
-			requested, err = renderValue(g.r, gen, genParams)
+			requested, err = renderValue(g.ctx, g.r, gen, genParams)
 			if err != nil {
 				return nil, fmt.Errorf("failed to replace parameters in generator: %w", err)
 			}
@@ -286,7 +286,7 @@ func copyStrings(m map[string]string) map[string]string {
 func (g *generation) appendValues(values map[string]string, p Params) error {
 	rendered := map[string]any{}
 	for k, v := range values {
-		s, err := g.r.Replace(v, p)
+		s, err := g.r.Replace(g.ctx, v, p)
 		if err != nil {
 			return fmt.Errorf("failed to replace templated string: %w", err)
 		}
@@ -492,6 +492,12 @@ func (g *generation) gitFiles(gg *fleet.GitGenerator) ([]Params, error) {
 }
 
 func (g *generation) gitFileParams(name string, data []byte, gg *fleet.GitGenerator) ([]Params, error) {
+	if len(data) > fleet.MaxFileSize {
+		return nil, fmt.Errorf("%w: the file is larger than %d MiB", fleet.ErrLimit, fleet.MaxFileSize>>20)
+	}
+	if err := fleet.CheckYAML(name, data); err != nil {
+		return nil, err
+	}
 	var objects []map[string]any
 	if err := yaml.Unmarshal(data, &objects); err != nil {
 		single := map[string]any{}
@@ -568,6 +574,12 @@ func (g *generation) matrix(m *fleet.MatrixGenerator) ([]Params, error) {
 			if fixed {
 				same = second
 			}
+		}
+		if err := g.ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(res)+len(second) > MaxParamSets {
+			return nil, fmt.Errorf("%w: the matrix generator makes more than %d parameter sets", fleet.ErrLimit, MaxParamSets)
 		}
 		for _, b := range second {
 			if g.set.Spec.GoTemplate {

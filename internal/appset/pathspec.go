@@ -18,63 +18,68 @@ func matchPathspec(spec, name string) bool {
 
 // wildmatch is fnmatch without FNM_PATHNAME: "*" matches any run of
 // characters, "?" any one, "[...]" a class ("!" or "^" negates), "\" quotes.
+//
+// It runs in O(len(p)·len(s)) time whatever the pattern: as "*" matches
+// anything (even "/"), only the last star seen ever needs to be retried, so
+// a pattern such as "a*a*a*a*a*b" cannot make it backtrack exponentially.
 func wildmatch(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if len(p) == 0 {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if wildmatch(p, s[i:]) {
-					return true
+	var (
+		starP = -1 // pattern index just after the last star, or -1
+		starS = 0  // where that star's match would grow next
+	)
+	for pi, si := 0, 0; ; {
+		if pi < len(p) {
+			if p[pi] == '*' {
+				for pi < len(p) && p[pi] == '*' {
+					pi++
 				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		case '[':
-			if len(s) == 0 {
-				return false
-			}
-			end := strings.IndexByte(p[1:], ']')
-			if end < 0 {
-				if s[0] != '[' {
-					return false
-				}
-				p, s = p[1:], s[1:]
+				starP, starS = pi, si
 				continue
 			}
-			class := p[1 : end+1]
-			if end == 0 { // "[]...]": a leading ] is literal
-				if e2 := strings.IndexByte(p[2:], ']'); e2 >= 0 {
-					class = p[1 : e2+2]
-					end = e2 + 1
+			if si < len(s) {
+				if n, ok := matchOne(p[pi:], s[si]); ok {
+					pi += n
+					si++
+					continue
 				}
 			}
-			if !matchClass(class, s[0]) {
-				return false
+		} else if si == len(s) {
+			return true
+		}
+		// Mismatch: let the last star swallow one more character.
+		if starP < 0 || starS >= len(s) {
+			return false
+		}
+		starS++
+		pi, si = starP, starS
+	}
+}
+
+// matchOne matches the single-character element at the start of p (not a
+// star) against c, returning the element's length in p.
+func matchOne(p string, c byte) (int, bool) {
+	switch p[0] {
+	case '?':
+		return 1, true
+	case '[':
+		end := strings.IndexByte(p[1:], ']')
+		if end < 0 {
+			return 1, c == '['
+		}
+		class := p[1 : end+1]
+		if end == 0 { // "[]...]": a leading ] is literal
+			if e2 := strings.IndexByte(p[2:], ']'); e2 >= 0 {
+				class = p[1 : e2+2]
+				end = e2 + 1
 			}
-			p, s = p[end+2:], s[1:]
-		case '\\':
-			if len(p) > 1 {
-				p = p[1:]
-			}
-			fallthrough
-		default:
-			if len(s) == 0 || p[0] != s[0] {
-				return false
-			}
-			p, s = p[1:], s[1:]
+		}
+		return end + 2, matchClass(class, c)
+	case '\\':
+		if len(p) > 1 {
+			return 2, p[1] == c
 		}
 	}
-	return len(s) == 0
+	return 1, p[0] == c
 }
 
 func matchClass(class string, c byte) bool {

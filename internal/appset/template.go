@@ -1,7 +1,7 @@
 package appset
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -12,11 +12,20 @@ import (
 )
 
 // Renderer substitutes parameters into strings the way Argo CD's
-// ApplicationSet controller does, in one of its two modes.
+// ApplicationSet controller does, in one of its two modes. It is not safe
+// for concurrent use.
 type Renderer struct {
 	goTemplate bool
 	options    []string
 	cache      map[string]*template.Template
+	funcs      template.FuncMap
+	// run is the budget of the rendering in progress (see limits.go): the
+	// functions, bound when a template is parsed, reach it through here,
+	// as text/template has no way to pass a context to them.
+	run *budget
+	// maxSteps is MaxTemplateSteps; tests lower it so that a loop bomb
+	// fails fast under the race detector.
+	maxSteps int
 }
 
 // NewRenderer returns a renderer for default (fasttemplate) mode or, with
@@ -29,23 +38,49 @@ func NewRenderer(goTemplate bool, options []string) (*Renderer, error) {
 			return nil, fmt.Errorf("goTemplateOptions: %q is not a text/template option (use missingkey=error, missingkey=zero or missingkey=default)", o)
 		}
 	}
-	return &Renderer{goTemplate: goTemplate, options: options, cache: map[string]*template.Template{}}, nil
+	r := &Renderer{goTemplate: goTemplate, options: options, cache: map[string]*template.Template{}, maxSteps: MaxTemplateSteps}
+	if goTemplate {
+		r.funcs = boundedFuncs(funcMap, &r.run)
+	}
+	return r, nil
 }
 
-// Replace renders one string with params.
-func (r *Renderer) Replace(tmpl string, params map[string]any) (string, error) {
+// Replace renders one string with params, within the limits of limits.go;
+// it stops when ctx is done.
+func (r *Renderer) Replace(ctx context.Context, tmpl string, params map[string]any) (string, error) {
+	defer r.begin(ctx)()
+	return r.replace(tmpl, params)
+}
+
+// begin starts a rendering with a fresh budget; the returned func ends it.
+func (r *Renderer) begin(ctx context.Context) func() {
+	prev := r.run
+	r.run = newBudget(ctx, r.maxSteps)
+	return func() { r.run = prev }
+}
+
+func (r *Renderer) replace(tmpl string, params map[string]any) (string, error) {
+	if err := r.run.ctx.Err(); err != nil {
+		return "", err
+	}
 	if r.goTemplate {
 		t, err := r.parse(tmpl)
 		if err != nil {
 			return "", &TemplateError{Template: tmpl, Err: fmt.Errorf("failed to parse template %s: %w", tmpl, err)}
 		}
-		var buf bytes.Buffer
-		if err := t.Execute(&buf, params); err != nil {
+		w := &cappedWriter{b: r.run}
+		if err := t.Execute(w, params); err != nil {
+			if r.run.stopped != nil {
+				err = r.run.stopped
+			}
 			return "", &TemplateError{Template: tmpl, Err: fmt.Errorf("failed to execute go template %s: %w", tmpl, err)}
 		}
-		return buf.String(), nil
+		return w.String(), nil
 	}
-	out, err := fastReplace(tmpl, params)
+	out, err := fastReplace(tmpl, params, MaxTemplateOutput-r.run.output)
+	if err == nil {
+		err = r.run.write(len(out))
+	}
 	if err != nil {
 		return "", &TemplateError{Template: tmpl, Err: err}
 	}
@@ -65,12 +100,15 @@ func (r *Renderer) parse(s string) (*template.Template, error) {
 	if t, ok := r.cache[s]; ok {
 		return t, nil
 	}
-	t := template.New("base").Funcs(funcMap)
+	t := template.New("base").Funcs(r.funcs)
 	for _, o := range r.options {
 		t = t.Option(o)
 	}
 	t, err := t.Parse(s)
 	if err != nil {
+		return nil, err
+	}
+	if err := instrument(t); err != nil {
 		return nil, err
 	}
 	r.cache[s] = t
@@ -81,13 +119,17 @@ func (r *Renderer) parse(s string) (*template.Template, error) {
 // with "{{" "}}"): a known tag (spaces trimmed) whose parameter is a string
 // is replaced; anything else is written back verbatim. A string that has a
 // complete tag and also an unterminated "{{" is an error.
-func fastReplace(s string, params map[string]any) (string, error) {
+// It refuses to write more than limit bytes.
+func fastReplace(s string, params map[string]any, limit int) (string, error) {
 	if !isTemplated(s) {
 		return s, nil
 	}
 	var b strings.Builder
 	rest := s
 	for {
+		if b.Len() > limit {
+			return "", limitError("the templates write more than %d bytes", MaxTemplateOutput)
+		}
 		i := strings.Index(rest, "{{")
 		if i < 0 {
 			b.WriteString(rest)
@@ -103,6 +145,9 @@ func fastReplace(s string, params map[string]any) (string, error) {
 		rest = rest[j+2:]
 		key := strings.TrimSpace(tag)
 		if v, ok := params[key].(string); ok && key != "" {
+			if len(v) > limit-b.Len() {
+				return "", limitError("the templates write more than %d bytes", MaxTemplateOutput)
+			}
 			b.WriteString(v)
 		} else {
 			b.WriteString("{{" + tag + "}}")
@@ -182,7 +227,7 @@ func (r *Renderer) deepReplace(cp, original reflect.Value, params map[string]any
 			}
 			key := iter.Key()
 			if key.Kind() == reflect.String {
-				k, err := r.Replace(key.String(), params)
+				k, err := r.replace(key.String(), params)
 				if err != nil {
 					return err
 				}
@@ -191,7 +236,7 @@ func (r *Renderer) deepReplace(cp, original reflect.Value, params map[string]any
 			cp.SetMapIndex(key, c)
 		}
 	case reflect.String:
-		s, err := r.Replace(original.String(), params)
+		s, err := r.replace(original.String(), params)
 		if err != nil {
 			return err
 		}
@@ -245,8 +290,10 @@ func clone[T any](v *T) (*T, error) {
 	return &out, nil
 }
 
-// renderValue returns a deep copy of *v with every string rendered.
-func renderValue[T any](r *Renderer, v *T, params map[string]any) (*T, error) {
+// renderValue returns a deep copy of *v with every string rendered, all
+// of them within one budget; it stops when ctx is done.
+func renderValue[T any](ctx context.Context, r *Renderer, v *T, params map[string]any) (*T, error) {
+	defer r.begin(ctx)()
 	var out T
 	if err := r.deepReplace(reflect.ValueOf(&out).Elem(), reflect.ValueOf(v).Elem(), params); err != nil {
 		return nil, err

@@ -1,9 +1,12 @@
 package appset
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
@@ -24,7 +27,7 @@ func TestFastReplace(t *testing.T) {
 		{in: "{{app}} and {{oops", err: `invalid template: Cannot find end tag="}}" in the template="{{app}} and {{oops" starting from "oops"`},
 	}
 	for _, tt := range tests {
-		got, err := fastReplace(tt.in, params)
+		got, err := fastReplace(tt.in, params, MaxTemplateOutput)
 		if tt.err != "" {
 			if err == nil || err.Error() != tt.err {
 				t.Errorf("fastReplace(%q) error = %v, want %s", tt.in, err, tt.err)
@@ -53,13 +56,13 @@ func TestGoTemplateFunctions(t *testing.T) {
 		{`{{ upper .name }}`, "WEB"},
 	}
 	for _, tt := range tests {
-		got, err := r.Replace(tt.in, map[string]any{"name": "web", "m": map[string]any{"a": "b"}})
+		got, err := r.Replace(t.Context(), tt.in, map[string]any{"name": "web", "m": map[string]any{"a": "b"}})
 		if err != nil || got != tt.want {
 			t.Errorf("%s = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 	for _, removed := range []string{"env", "expandenv", "getHostByName"} {
-		if _, err := r.Replace("{{ "+removed+` "X" }}`, nil); err == nil || !strings.Contains(err.Error(), "not defined") {
+		if _, err := r.Replace(t.Context(), "{{ "+removed+` "X" }}`, nil); err == nil || !strings.Contains(err.Error(), "not defined") {
 			t.Errorf("%s should not be defined: %v", removed, err)
 		}
 	}
@@ -90,21 +93,35 @@ func TestMatchPathspec(t *testing.T) {
 }
 
 // FuzzRender feeds arbitrary templates to both modes: they must render or
-// fail with an error, never panic or hang.
+// fail with an error, never panic, hang or give more than the output
+// bound. The seeds include the bombs of TestTemplateBombs.
 func FuzzRender(f *testing.F) {
-	for _, s := range []string{"{{app}}", "{{ .app }}", "{{app}} {{oops", "{{ index .m \"k\" }}", "{{ slugify 3 .app }}", "{{{{}}}}", "{{ template \"base\" }}"} {
+	for _, s := range []string{"{{app}}", "{{ .app }}", "{{app}} {{oops", "{{ index .m \"k\" }}", "{{ slugify 3 .app }}", "{{{{}}}}", "{{ template \"base\" }}",
+		`{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}`,
+		`{{ define "x" }}{{ template "x" . }}{{ template "x" . }}{{ end }}{{ template "x" . }}`,
+		`{{ $s := "xx" }}{{ range until 64 }}{{ $s = cat $s $s }}{{ end }}{{ len $s }}`,
+		`{{ $a := list 1 }}{{ range until 64 }}{{ $a = list $a $a }}{{ end }}{{ toJson $a }}`,
+		`{{ $d := dict }}{{ $_ := set $d "a" $d }}{{ toJson $d }}`,
+		`{{ repeat 1000000000 "x" }}`, `{{ printf "%0999999999d" 1 }}`, `{{ seq 1000000000 }}`,
+		`{{ range 1000000000000 }}x{{ end }}`, `{{ indent 1000000000 "x" }}`,
+	} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, tmpl string, goTemplate bool) {
-		if strings.Contains(tmpl, "template") || strings.Contains(tmpl, "range") {
-			t.Skip("recursive templates and loops may legitimately run long")
-		}
 		r, err := NewRenderer(goTemplate, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = r.Replace(tmpl, map[string]any{"app": "web", "m": map[string]any{"k": "v"}})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		out, err := r.Replace(ctx, tmpl, map[string]any{"app": "web", "m": map[string]any{"k": "v"}})
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%q ran for a minute", tmpl)
+		}
+		if len(out) > MaxTemplateOutput {
+			t.Fatalf("%q gave %d bytes", tmpl, len(out))
+		}
 	})
 }
 
@@ -139,12 +156,12 @@ spec:
 	}
 	tmpl := applicationFromTemplate(set.Spec.Template)
 	for range 20 {
-		_, err := renderAll(&set, tmpl, params)
+		_, err := renderAll(t.Context(), &set, tmpl, params)
 		if err == nil || !strings.Contains(err.Error(), "bad e0127") {
 			t.Fatalf("renderAll error = %v, want the failure of e0127 (e0128 fails first in time)", err)
 		}
 	}
-	apps, err := renderAll(&set, tmpl, params[:127])
+	apps, err := renderAll(t.Context(), &set, tmpl, params[:127])
 	if err != nil || len(apps) != 127 || apps[126].Metadata.Name != "e0126" {
 		t.Fatalf("renderAll of the good sets: %d apps, %v", len(apps), err)
 	}

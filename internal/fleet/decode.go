@@ -40,6 +40,9 @@ func SplitDocuments(file string, data []byte) ([]Document, error) {
 		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
 			continue
 		}
+		if err := checkAliases(file, root); err != nil {
+			return nil, err
+		}
 		docs = append(docs, Document{File: file, Line: root.Line, Node: root})
 	}
 }

@@ -136,7 +136,7 @@ func (f *Fleet) loadConfig() error {
 // root). A symbolic link loop is a *FileError naming the link.
 func (f *Fleet) readFile(file string) ([]byte, error) {
 	p := filepath.Join(f.Root, filepath.FromSlash(file))
-	data, err := os.ReadFile(p)
+	data, err := ReadFile(p) // bounded: limits.go
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, &FileError{File: file, Class: ClassConfig, Msg: "read", Err: ExplainLoop(p, err)}
 	}

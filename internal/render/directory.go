@@ -3,7 +3,6 @@ package render
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,7 +23,13 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 	recurse := opts != nil && opts.Recurse
 	var include, exclude []string
 	if opts != nil {
-		include, exclude = expandBraces(opts.Include), expandBraces(opts.Exclude)
+		var err error
+		if include, err = expandBraces(opts.Include); err != nil {
+			return nil, fmt.Errorf("directory.include: %w", err)
+		}
+		if exclude, err = expandBraces(opts.Exclude); err != nil {
+			return nil, fmt.Errorf("directory.exclude: %w", err)
+		}
 	}
 	var objs []*unstructured.Unstructured
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -55,7 +60,7 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 		if err := rfs.check(p); err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
-		data, err := os.ReadFile(p)
+		data, err := rfs.readBounded(p)
 		if err != nil {
 			return err
 		}
@@ -64,7 +69,7 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 			return err
 		}
 		objs = append(objs, found...)
-		return nil
+		return checkOutput(len(objs), 0)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read directory %s: %w", dir, err)
@@ -72,21 +77,39 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 	return objs, nil
 }
 
+// MaxGlobAlternatives is how many patterns the "{a,b}" alternatives of one
+// directory.include or directory.exclude may expand to: each is matched
+// against every file, and n groups of two make 2^n.
+const MaxGlobAlternatives = 1024
+
 // expandBraces turns "{a,b}" alternatives into separate patterns.
-func expandBraces(pattern string) []string {
+func expandBraces(pattern string) ([]string, error) {
 	if pattern == "" {
-		return nil
+		return nil, nil
 	}
+	var out []string
+	if err := expandInto(&out, pattern); err != nil {
+		return nil, fmt.Errorf("%q: %w", pattern, err)
+	}
+	return out, nil
+}
+
+func expandInto(out *[]string, pattern string) error {
 	open := strings.IndexByte(pattern, '{')
 	close := strings.IndexByte(pattern, '}')
 	if open < 0 || close < open {
-		return []string{pattern}
+		if len(*out) >= MaxGlobAlternatives {
+			return fmt.Errorf("%w: the {a,b} alternatives make more than %d patterns", fleet.ErrLimit, MaxGlobAlternatives)
+		}
+		*out = append(*out, pattern)
+		return nil
 	}
-	var out []string
 	for _, alt := range strings.Split(pattern[open+1:close], ",") {
-		out = append(out, expandBraces(pattern[:open]+strings.TrimSpace(alt)+pattern[close+1:])...)
+		if err := expandInto(out, pattern[:open]+strings.TrimSpace(alt)+pattern[close+1:]); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
 }
 
 func matchAny(patterns []string, name string) bool {
@@ -99,33 +122,32 @@ func matchAny(patterns []string, name string) bool {
 }
 
 // globMatch matches with "*" crossing "/" (Argo CD's glob without
-// separators).
+// separators). It runs in O(len(p)·len(s)) time whatever the pattern: as
+// "*" matches anything, only the last star seen needs to be retried, so
+// "a*a*a*a*a*b" or "**/**/**/**" cannot make it backtrack exponentially.
 func globMatch(p, s string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 0 && p[0] == '*' {
-				p = p[1:]
-			}
-			if p == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globMatch(p, s[i:]) {
-					return true
+	starP, starS := -1, 0 // pattern index after the last star; where its match grows next
+	for pi, si := 0, 0; ; {
+		if pi < len(p) {
+			if p[pi] == '*' {
+				for pi < len(p) && p[pi] == '*' {
+					pi++
 				}
+				starP, starS = pi, si
+				continue
 			}
-			return false
-		case '?':
-			if s == "" {
-				return false
+			if si < len(s) && (p[pi] == '?' || p[pi] == s[si]) {
+				pi++
+				si++
+				continue
 			}
-		default:
-			if s == "" || p[0] != s[0] {
-				return false
-			}
+		} else if si == len(s) {
+			return true
 		}
-		p, s = p[1:], s[1:]
+		if starP < 0 || starS >= len(s) {
+			return false
+		}
+		starS++
+		pi, si = starP, starS
 	}
-	return s == ""
 }

@@ -66,6 +66,10 @@ type rootedFS struct {
 	escaped []string
 	// loop is the first symbolic link loop met, if any.
 	loop error
+	// reads and read count the build's file reads and bytes; limit is the
+	// first limit it reached (limits.go).
+	reads, read int
+	limit       error
 }
 
 // cloneDirs are the directories Kustomize clones remote bases into: named
@@ -225,7 +229,7 @@ func (f *rootedFS) readFile(p string) ([]byte, error) {
 	if err := f.check(p); err != nil {
 		return nil, err
 	}
-	return f.FileSystem.ReadFile(p)
+	return f.readBounded(p)
 }
 
 func (f *rootedFS) Open(p string) (filesys.File, error) {
@@ -376,6 +380,9 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	}()
 	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
 	if err != nil {
+		if fs.limit != nil {
+			return nil, nil, fmt.Errorf("kustomize build %s: %w", dir, fs.limit)
+		}
 		if fs.loop != nil { // Kustomize reports it as a missing file
 			return nil, nil, fmt.Errorf("kustomize build %s: %w", dir, fs.loop)
 		}
@@ -383,6 +390,9 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 			return nil, nil, fmt.Errorf("kustomize build %s: %w: %s (paths must stay inside the repository)", dir, ErrEscape, fs.escaped[0])
 		}
 		return nil, nil, fmt.Errorf("kustomize build: %w", err)
+	}
+	if err := checkOutput(m.Size(), 0); err != nil {
+		return nil, nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
 	raw = []byte{'['}
 	for i, r := range m.Resources() {

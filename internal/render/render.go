@@ -279,12 +279,18 @@ func (b *Builder) finishAll(ns, name string, built [][]*unstructured.Unstructure
 			objs = append(objs, o.DeepCopy())
 		}
 	}
+	if err := checkOutput(len(objs), 0); err != nil {
+		return nil, nil, err
+	}
 	if err := b.finish(ns, name, objs); err != nil {
 		return nil, nil, err
 	}
 	Sort(objs)
 	manifest, err := Encode(objs)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOutput(len(objs), len(manifest)); err != nil {
 		return nil, nil, err
 	}
 	return objs, manifest, nil
