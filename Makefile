@@ -21,7 +21,7 @@ demo: build
 test: lint tools unit
 
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 lint: $(STATICCHECK) $(ACTIONLINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -59,6 +59,16 @@ fuzz:
 	$(GO) test ./internal/render -run XXX -fuzz FuzzDashedName -fuzztime 30s
 	$(GO) test ./internal/gitobj -run XXX -fuzz FuzzLineDelta -fuzztime 30s
 	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzAppendIndent -fuzztime 30s
+	$(GO) test ./internal/fleet -run XXX -fuzz FuzzClusterName -fuzztime 30s
+	$(GO) test ./internal/fleet -run XXX -fuzz FuzzBranchName -fuzztime 30s
+	$(GO) test ./internal/fleet -run XXX -fuzz FuzzCheckYAML -fuzztime 30s
+	$(GO) test ./internal/render -run XXX -fuzz FuzzKustomization -fuzztime 30s
+	$(GO) test ./internal/render -run XXX -fuzz FuzzGlobMatch -fuzztime 30s
+	$(GO) test ./internal/appset -run XXX -fuzz FuzzWildmatch -fuzztime 30s
+	$(GO) test ./internal/gitobj -run XXX -fuzz FuzzReadPackedRefs -fuzztime 30s
+	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzNewerOf -fuzztime 30s
+	$(GO) test ./internal/redact -run XXX -fuzz FuzzText -fuzztime 30s
+	$(GO) test ./internal/actions -run XXX -fuzz FuzzLogData -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
