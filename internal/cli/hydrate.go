@@ -582,7 +582,11 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	if r.CachedBuilds > 0 {
 		builds += fmt.Sprintf(", %d reused from an earlier run", r.CachedBuilds)
 	}
-	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%s).\n", r.Apps, len(r.Clusters), dry, builds)
+	apps := strconv.Itoa(r.Apps)
+	if len(r.Failures) > 0 {
+		apps = fmt.Sprintf("%d of %d", r.Apps-len(r.Failures), r.Apps)
+	}
+	fmt.Fprintf(w, "Rendered %s applications for %d clusters from %s (%s).\n", apps, len(r.Clusters), dry, builds)
 	var phases []string
 	for _, ph := range []string{"load", "generate", "render", "publish"} {
 		phases = append(phases, fmt.Sprintf("%s %.2fs", ph, r.Timings[ph]))
