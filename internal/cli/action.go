@@ -22,14 +22,14 @@ import (
 // actionInputs are the flags each command takes from the Action's inputs
 // (an input is named like its flag).
 var actionInputs = map[string][]string{
-	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base"},
+	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going"},
 	"apply":   {"repo", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
 	"verify":  {"repo", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
 	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run"},
 }
 
 var (
-	boolInputs = map[string]bool{"no-push": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
+	boolInputs = map[string]bool{"no-push": true, "keep-going": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
 	listInputs = map[string]bool{"app": true, "approve": true}
 )
 
@@ -166,17 +166,23 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 			return actionDiff(ctx, io, o, cmdEnv)
 		}
 		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
+		// Exit 1 with a result is --keep-going with failed apps: the
+		// other clusters were written, and their outputs stand.
 		var res hydrateResult
-		if code != ExitOK || json.Unmarshal(out.Bytes(), &res) != nil {
+		if (code != ExitOK && code != ExitFailed) || json.Unmarshal(out.Bytes(), &res) != nil || (code == ExitFailed && len(res.Failures) == 0) {
 			return code
 		}
-		var changed []string
+		var changed, failed []string
 		for _, c := range res.Clusters {
 			if c.Updated {
 				changed = append(changed, c.Cluster)
 			}
 		}
+		for _, f := range res.Failures {
+			failed = append(failed, f.Cluster+"/"+f.App)
+		}
 		io.SetJSONOutput("changed-clusters", nonNil(changed))
+		io.SetJSONOutput("failed-apps", nonNil(failed))
 		io.SetOutput("dry-sha", res.DrySHA)
 		io.SetJSONOutput("result", res)
 		var md bytes.Buffer
@@ -308,6 +314,9 @@ func writeHydrateMarkdown(w *bytes.Buffer, r hydrateResult) {
 	for _, c := range r.Clusters {
 		state := "unchanged"
 		switch {
+		case c.Failed:
+			fmt.Fprintf(w, "| `%s` | failed: kept as it was | - | - | - | - |\n", c.Branch)
+			continue
 		case c.Kept != "":
 			state = "kept: " + c.Kept
 		case c.Updated:
@@ -315,4 +324,17 @@ func writeHydrateMarkdown(w *bytes.Buffer, r hydrateResult) {
 		}
 		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %d | %d |\n", c.Branch, state, len(c.Change.Added), len(c.Change.Changed), len(c.Change.Removed), c.Change.Objects)
 	}
+	if len(r.Failures) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%d applications failed; their clusters' branches were kept as they were.\n\n| cluster | app | error |\n|---|---|---|\n", len(r.Failures))
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", f.Cluster, f.App, markdownCell(f.Error))
+	}
+}
+
+// markdownCell makes text fit in one Markdown table cell.
+func markdownCell(s string) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "<br>")
 }

@@ -214,3 +214,42 @@ func TestActionApplyAndVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestActionRenderKeepGoing: the keep-going input writes the healthy
+// clusters, annotates each failed app at its ApplicationSet file, sets
+// failed-apps and changed-clusters, lists the failures in the job summary,
+// and exits 1.
+func TestActionRenderKeepGoing(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	breakOneCluster(t, checkout)
+	r := runAction(t, map[string]string{"command": "render", "fleet": checkout, "no-push": "true", "keep-going": "true"}, nil)
+	if r.code != ExitFailed {
+		t.Fatalf("exit %d, want %d: %s%s", r.code, ExitFailed, r.stdout, r.stderr)
+	}
+	for _, app := range []string{"broken-a", "broken-b"} {
+		want := "::error file=" + checkout + "/applicationsets/broken.yaml,title=flotilla%3A RenderError::application " + app + " for cluster prod-eu: "
+		if strings.Count(r.stdout, want) != 1 {
+			t.Errorf("not one annotation %q in:\n%s", want, r.stdout)
+		}
+	}
+	if got := output(t, r, "failed-apps"); got != `["prod-eu/broken-a","prod-eu/broken-b"]` {
+		t.Errorf("failed-apps = %s", got)
+	}
+	if got := output(t, r, "changed-clusters"); got != `["dev-us","edge-01","edge-02","prod-us-east","prod-us-west","staging-eu","staging-us"]` {
+		t.Errorf("changed-clusters = %s", got)
+	}
+	for _, want := range []string{"| `hydrated/prod-eu-next` | failed: kept as it was |", "| prod-eu | broken-a | applicationsets/broken.yaml: application broken-a for cluster prod-eu: "} {
+		if !strings.Contains(r.summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.summary)
+		}
+	}
+	if refs := gittest.Git(t, checkout, "for-each-ref", "refs/heads/hydrated/prod-eu-next"); refs != "" {
+		t.Errorf("prod-eu got a branch: %s", refs)
+	}
+	// Without the input the Action stays all or nothing.
+	r = runAction(t, map[string]string{"command": "render", "fleet": checkout, "no-push": "true", "keep-going": "false"}, nil)
+	if r.code != ExitUsage {
+		t.Errorf("without keep-going: exit %d, want %d", r.code, ExitUsage)
+	}
+}

@@ -45,7 +45,7 @@ func runDiff(ctx context.Context, o renderOptions, env Env) (*rpt.FleetDiff, int
 
 // renderedFleet renders every cluster of the fleet in dir, in memory.
 func renderedFleet(ctx context.Context, o renderOptions, dir string) (rpt.Fleet, error) {
-	o.fleet, o.shard = dir, ""
+	o.fleet, o.shard, o.keepGoing = dir, "", false // a diff is all or nothing
 	p, err := plan(ctx, o, nil)
 	if err != nil {
 		return nil, err

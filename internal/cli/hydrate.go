@@ -65,22 +65,48 @@ type hydrateResult struct {
 	Apps   int    `json:"apps"`
 	Builds int64  `json:"builds"`
 	// CachedBuilds of Builds were reused from an earlier run.
-	CachedBuilds int64            `json:"cachedBuilds"`
-	Clusters     []hydrate.Result `json:"clusters"`
+	CachedBuilds int64           `json:"cachedBuilds"`
+	Clusters     []clusterResult `json:"clusters"`
+	// Failures are the Applications that did not build (--keep-going):
+	// their clusters' branches were kept as they were.
+	Failures []appFailure `json:"failures,omitempty"`
 	// Timings are the phases' wall times in seconds: load, generate,
 	// render, publish.
 	Timings map[string]float64 `json:"timings"`
 }
 
+// clusterResult is one cluster's outcome: its branch's, and whether it was
+// kept as it was because one of its Applications failed (--keep-going).
+type clusterResult struct {
+	hydrate.Result
+	Failed bool `json:"failed,omitempty"`
+}
+
+// appFailure is an Application that failed to build under --keep-going.
+type appFailure struct {
+	Cluster string `json:"cluster"`
+	App     string `json:"app"`
+	// Error says what failed, with the ApplicationSet file first.
+	Error string `json:"error"`
+	err   error
+}
+
 // renderPlan is everything rendered, before anything is written.
 type renderPlan struct {
-	fleet  *fleet.Fleet
-	dry    hydrate.DryCommit
-	when   time.Time
-	repo   *git.Repository // nil when the fleet is not a Git checkout
-	trees  []*hydrate.Tree
-	apps   int
-	builds int64
+	fleet *fleet.Fleet
+	dry   hydrate.DryCommit
+	when  time.Time
+	repo  *git.Repository // nil when the fleet is not a Git checkout
+	// trees are the selected clusters' trees, in cluster order; those of
+	// failed clusters hold no Applications and must not be written.
+	trees []*hydrate.Tree
+	// failures are the Applications that did not build (only with
+	// --keep-going; otherwise any failure is plan's error), by cluster
+	// order, then Application name.
+	failures []appFailure
+	failed   map[string]bool // clusters with a failure
+	apps     int
+	builds   int64
 	// cachedBuilds of builds were reused from an earlier run.
 	cachedBuilds int64
 	timer        *timer
@@ -184,18 +210,76 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := collapseRenderErrors(errs); err != nil {
+	if err := ctx.Err(); err != nil { // the builds were cut short, not broken
+		return nil, err
+	}
+	if o.keepGoing {
+		p.failures, p.failed = failuresOf(jobs, errs, p.trees)
+	} else if err := collapseRenderErrors(errs); err != nil {
 		return nil, err
 	}
 	p.builds, p.cachedBuilds, p.apps = builder.Builds(), builder.CachedBuilds(), len(jobs)
 	for i, j := range jobs {
-		trees[j.cluster].Apps = append(trees[j.cluster].Apps, outs[i])
+		if !p.failed[j.cluster] {
+			trees[j.cluster].Apps = append(trees[j.cluster].Apps, outs[i])
+		}
 	}
 	for _, t := range p.trees {
 		sort.Slice(t.Apps, func(a, b int) bool { return t.Apps[a].Name < t.Apps[b].Name })
 	}
 	tm.done("render")
 	return p, nil
+}
+
+// written returns the trees to write: every cluster's but those with a
+// failed Application, which keep their branch (or --out folder) exactly
+// as it was. A tree without one of its Applications would read as the
+// deletion of that Application downstream.
+func (p *renderPlan) written() []*hydrate.Tree {
+	out := make([]*hydrate.Tree, 0, len(p.trees))
+	for _, t := range p.trees {
+		if !p.failed[t.Cluster.Name] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// failuresOf lists the Applications that failed, one entry per
+// Application (a build shared by several is listed for each), in cluster
+// order then by name, and the clusters they fail.
+func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree) ([]appFailure, map[string]bool) {
+	rank := map[string]int{}
+	for i, t := range trees {
+		rank[t.Cluster.Name] = i
+	}
+	var out []appFailure
+	failed := map[string]bool{}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		j := jobs[i]
+		failed[j.cluster] = true
+		msg := "application " + j.gen.App.Metadata.Name + " for cluster " + j.cluster
+		cause := err
+		var re *render.Error
+		if errors.As(err, &re) {
+			cause = re.Err
+			if re.Source != "" {
+				msg += ": source " + re.Source
+			}
+		}
+		fe := &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Msg: msg, Err: cause}
+		out = append(out, appFailure{Cluster: j.cluster, App: j.gen.App.Metadata.Name, Error: fe.Error(), err: fe})
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if ra, rb := rank[out[a].Cluster], rank[out[b].Cluster]; ra != rb {
+			return ra < rb
+		}
+		return out[a].App < out[b].App
+	})
+	return out, failed
 }
 
 // renderJob is one Application to render for one cluster.
@@ -397,21 +481,50 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return setupCode, err
 	}
-	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target}
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures}
+	var written []hydrate.Result
 	if o.out != "" {
-		res.Clusters, err = writeOut(o.out, p, os.WriteFile)
+		written, err = writeOut(o.out, p, os.WriteFile)
 	} else {
-		res.Clusters, err = pub.Publish(ctx, p.trees, p.dry, p.when)
+		written, err = pub.Publish(ctx, p.written(), p.dry, p.when)
 	}
 	if err != nil {
 		return ExitFailed, err
 	}
+	res.Clusters = clusterResults(p, written)
 	p.timer.done("publish")
 	res.Timings = p.timer.phases
 	if o.output == "json" {
-		return ExitOK, writeJSON(env.Stdout, res)
+		err = writeJSON(env.Stdout, res)
+	} else {
+		err = writeHydrateSummary(env.Stdout, res)
 	}
-	return ExitOK, writeHydrateSummary(env.Stdout, res)
+	if err != nil || len(p.failures) == 0 {
+		return ExitOK, err
+	}
+	failures := make([]error, len(p.failures))
+	for i, f := range p.failures {
+		failures[i] = f.err
+	}
+	return ExitFailed, errors.Join(failures...)
+}
+
+// clusterResults is every selected cluster's result in cluster order: the
+// written ones', and a failed entry for each cluster kept for a failure.
+func clusterResults(p *renderPlan, written []hydrate.Result) []clusterResult {
+	byCluster := make(map[string]hydrate.Result, len(written))
+	for _, r := range written {
+		byCluster[r.Cluster] = r
+	}
+	out := make([]clusterResult, 0, len(p.trees))
+	for _, t := range p.trees {
+		if p.failed[t.Cluster.Name] {
+			out = append(out, clusterResult{Result: hydrate.Result{Cluster: t.Cluster.Name, Branch: t.Branch}, Failed: true})
+			continue
+		}
+		out = append(out, clusterResult{Result: byCluster[t.Cluster.Name]})
+	}
+	return out
 }
 
 // keepPacksOpen reopens repo keeping its packfiles open until the returned
@@ -451,10 +564,13 @@ func authFor(remote string, env Env) transport.AuthMethod {
 }
 
 func writeHydrateSummary(w io.Writer, r hydrateResult) error {
-	updated := 0
+	updated, failed := 0, 0
 	for _, c := range r.Clusters {
 		if c.Updated {
 			updated++
+		}
+		if c.Failed {
+			failed++
 		}
 	}
 	dry := r.DrySHA
@@ -468,7 +584,11 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	if r.CachedBuilds > 0 {
 		builds += fmt.Sprintf(", %d reused from an earlier run", r.CachedBuilds)
 	}
-	fmt.Fprintf(w, "Rendered %d applications for %d clusters from %s (%s).\n", r.Apps, len(r.Clusters), dry, builds)
+	apps := strconv.Itoa(r.Apps)
+	if len(r.Failures) > 0 {
+		apps = fmt.Sprintf("%d of %d", r.Apps-len(r.Failures), r.Apps)
+	}
+	fmt.Fprintf(w, "Rendered %s applications for %d clusters from %s (%s).\n", apps, len(r.Clusters), dry, builds)
 	var phases []string
 	for _, ph := range []string{"load", "generate", "render", "publish"} {
 		phases = append(phases, fmt.Sprintf("%s %.2fs", ph, r.Timings[ph]))
@@ -477,6 +597,9 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	for _, c := range r.Clusters {
 		state := "unchanged"
 		switch {
+		case c.Failed:
+			fmt.Fprintf(w, "  %-32s %-9s kept as it was: an application failed\n", c.Branch, "failed")
+			continue
 		case c.Kept != "":
 			state = "kept"
 		case c.Updated:
@@ -489,6 +612,13 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	if len(r.Failures) > 0 {
+		fmt.Fprintf(w, "%d applications failed; the branches of their %d clusters were kept as they were:\n", len(r.Failures), failed)
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "  %s/%s: %s\n", f.Cluster, f.App, strings.ReplaceAll(f.Error, "\n", "\n    "))
+		}
+		fmt.Fprintln(w)
+	}
 	switch r.Mode {
 	case "out":
 		fmt.Fprintf(w, "%d of %d cluster trees written under %s.\n", updated, len(r.Clusters), r.Target)

@@ -29,13 +29,14 @@ const (
 type writeFileFunc func(name string, data []byte, perm fs.FileMode) error
 
 // writeOut writes each cluster's tree to dir/<cluster>/, replacing what
-// was there, and touches no Git and nothing outside dir.
+// was there, and touches no Git and nothing outside dir. The folder of a
+// cluster with a failed Application (--keep-going) is left as it was.
 func writeOut(dir string, p *renderPlan, writeFile writeFileFunc) ([]hydrate.Result, error) {
 	if err := recoverOut(dir); err != nil {
 		return nil, err
 	}
 	var results []hydrate.Result
-	for _, t := range p.trees {
+	for _, t := range p.written() {
 		cdir := filepath.Join(dir, t.Cluster.Name)
 		old, err := readDir(cdir)
 		if err != nil {

@@ -40,6 +40,14 @@ Flags:
   --no-build-cache   build every kustomization afresh; by default a build is
                      reused from an earlier run (kept in .git/flotilla/builds)
                      when every file and directory it read is unchanged
+  --keep-going       write every cluster whose Applications all built, and keep
+                     the branch (or --out folder) of a cluster with a failed
+                     Application exactly as it was (never a partial tree: a
+                     missing Application would read as a deletion); the
+                     failures are listed per Application and the exit code is
+                     1. ApplicationSet errors still stop the run (exit 2):
+                     a set that does not generate cannot say which clusters
+                     it would have reached
   --diff-base REF    render REF and the checkout without any cluster or push,
                      and print what changes: "3/36 apps change on 3/8
                      clusters", per app the objects added, changed and
@@ -63,11 +71,14 @@ Output:
 Output:
   render -o json prints {"drySha", "mode", "target", "apps", "builds", "cachedBuilds",
   "clusters": [{"cluster", "branch", "oldCommit", "newCommit", "updated",
-  "change": {"Added", "Changed", "Removed", "Objects"}, "kept"}]}.
+  "change": {"Added", "Changed", "Removed", "Objects"}, "kept", "failed"}],
+  "failures": [{"cluster", "app", "error"}]} (failures and failed only with
+  --keep-going, when an Application failed).
 
 Exit codes:
   0  success
-  1  writing or pushing the branches failed (nothing partial is pushed)
+  1  writing or pushing the branches failed (nothing partial is pushed), or,
+     with --keep-going, an Application failed (the other clusters were written)
   2  bad flags or bad fleet input: the message names the file and line
 
 Examples:
@@ -92,6 +103,7 @@ type renderOptions struct {
 	concurrency  int
 	diffBase     string
 	noBuildCache bool
+	keepGoing    bool
 }
 
 // Render runs the render command.
@@ -137,6 +149,7 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency(), "")
 	fs.BoolVar(&o.noBuildCache, "no-build-cache", false, "")
 	fs.StringVar(&o.diffBase, "diff-base", "", "")
+	fs.BoolVar(&o.keepGoing, "keep-going", false, "")
 	if err := parseFlags(fs, args, env, renderUsage); err != nil {
 		return o, err
 	}
@@ -168,6 +181,9 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	}
 	if o.diffBase != "" && (listing || o.out != "" || o.noPush || o.remote != "") {
 		return o, fmt.Errorf("%w: --diff-base writes nothing: it excludes --out, --no-push, --remote and the lists", errUsage)
+	}
+	if o.keepGoing && (listing || o.diffBase != "") {
+		return o, fmt.Errorf("%w: --keep-going only applies to writing the branches: a fleet diff and the lists stay strict", errUsage)
 	}
 	if o.listApps && o.listClusters {
 		return o, fmt.Errorf("%w: --list-apps and --list-clusters cannot be combined", errUsage)
