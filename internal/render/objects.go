@@ -238,34 +238,45 @@ func Decode(file string, data []byte) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
 		}
-		if s := strings.TrimSpace(string(j)); s == "null" || s == "{}" || s == "" {
-			continue
+		found, err := decodeJSON(file, fmt.Sprintf("document %d", i+1), j)
+		if err != nil {
+			return nil, err
 		}
-		var probe map[string]any
-		if err := json.Unmarshal(j, &probe); err != nil {
-			return nil, fmt.Errorf("%s: document %d is not an object", file, i+1)
-		}
-		if probe["kind"] == nil || probe["apiVersion"] == nil {
-			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(j); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-		}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" {
-			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
-		}
-		if strings.HasSuffix(u.GetKind(), "List") && u.IsList() {
-			err := u.EachListItem(func(o runtime.Object) error {
-				out = append(out, o.(*unstructured.Unstructured))
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-			}
-			continue
-		}
-		out = append(out, u)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// decodeJSON reads one JSON document, called what in messages: nothing
+// when it is empty, the items of a list kind, or one object.
+func decodeJSON(file, what string, j []byte) ([]*unstructured.Unstructured, error) {
+	if s := strings.TrimSpace(string(j)); s == "null" || s == "{}" || s == "" {
+		return nil, nil
+	}
+	var probe map[string]any
+	if err := json.Unmarshal(j, &probe); err != nil {
+		return nil, fmt.Errorf("%s: %s is not an object", file, what)
+	}
+	if probe["kind"] == nil || probe["apiVersion"] == nil {
+		return nil, fmt.Errorf("%s: %s is not a Kubernetes object (no apiVersion or kind)", file, what)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(j); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, what, err)
+	}
+	if u.GetKind() == "" || u.GetAPIVersion() == "" {
+		return nil, fmt.Errorf("%s: %s is not a Kubernetes object (no apiVersion or kind)", file, what)
+	}
+	if !strings.HasSuffix(u.GetKind(), "List") || !u.IsList() {
+		return []*unstructured.Unstructured{u}, nil
+	}
+	var out []*unstructured.Unstructured
+	err := u.EachListItem(func(o runtime.Object) error {
+		out = append(out, o.(*unstructured.Unstructured))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, what, err)
 	}
 	return out, nil
 }
