@@ -236,3 +236,59 @@ func TestJsonnetLimits(t *testing.T) {
 		t.Errorf("huge within the default limit: %v", err)
 	}
 }
+
+// FuzzJsonnetImport: whatever a Jsonnet file imports, from wherever, the
+// importer never reads outside the repository (a file beside it, or one
+// reached through a link), and what it finds is named inside it.
+func FuzzJsonnetImport(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"apps/a/main.jsonnet", "lib.libsonnet"},
+		{"apps/a/main.jsonnet", "../../../outside/secret.libsonnet"},
+		{"", "../outside/secret.libsonnet"},
+		{"apps/a/main.jsonnet", "link/secret.libsonnet"},
+		{"apps/a/main.jsonnet", "/etc/hostname"},
+		{"../x", "secret.libsonnet"},
+		{"apps/a/main.jsonnet", "./../a/../../apps/a/lib.libsonnet"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	parent := f.TempDir()
+	root := filepath.Join(parent, "repo")
+	outside := filepath.Join(parent, "outside")
+	for _, d := range []string{filepath.Join(root, "apps", "a"), filepath.Join(root, "lib"), outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for p, data := range map[string]string{
+		filepath.Join(root, "apps", "a", "lib.libsonnet"): "'inside'",
+		filepath.Join(root, "lib", "lib2.libsonnet"):      "'inside'",
+		filepath.Join(outside, "secret.libsonnet"):        "'stolen'",
+		filepath.Join(parent, "secret.libsonnet"):         "'stolen'",
+	} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "apps", "a", "link")); err != nil {
+		f.Fatal(err)
+	}
+	var paths realPaths
+	rfs, err := newRootedFS(root, &paths)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, from, imported string) {
+		im := &jsonnetImporter{rfs: rfs, jpaths: []string{"apps/a", "lib"}, files: map[string]jsonnetFile{}}
+		contents, foundAt, err := im.Import(from, imported)
+		if err != nil {
+			return
+		}
+		if strings.Contains(contents.String(), "stolen") {
+			t.Fatalf("Import(%q, %q) read outside the repository (found at %q)", from, imported, foundAt)
+		}
+		if filepath.IsAbs(foundAt) || foundAt == ".." || strings.HasPrefix(foundAt, "../") {
+			t.Fatalf("Import(%q, %q) found %q, outside the repository", from, imported, foundAt)
+		}
+	})
+}
