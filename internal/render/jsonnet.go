@@ -13,6 +13,9 @@ package render
 // files are only imported, never evaluated. The result may be an object, a
 // list kind (expanded) or an array of objects.
 //
+// Argo CD expands $VAR in extVars and tlas from its build environment;
+// Flotilla has none yet and refuses values holding "$".
+//
 // Unlike Argo CD's FileImporter, imports read the repository only: an
 // import, a lib or a symbolic link leading out of it is refused (ErrEscape).
 //
@@ -55,6 +58,16 @@ var jsonnetLimits = struct {
 // every path here) of the application directory appDir and returns its
 // objects.
 func evalJsonnet(rfs *rootedFS, appDir, rel string, opts fleet.ApplicationSourceJsonnet) ([]*unstructured.Unstructured, error) {
+	for kind, vars := range map[string][]fleet.JsonnetVar{"extVars": opts.ExtVars, "tlas": opts.TLAs} {
+		for _, v := range vars {
+			if strings.Contains(v.Value, "$") {
+				// Argo CD expands $VAR and ${VAR} here from the build
+				// environment (ARGOCD_APP_NAME...), unknown names to "";
+				// passing the text on would render something else.
+				return nil, fmt.Errorf("directory.jsonnet.%s %s: the value holds \"$\", which Argo CD expands from its build environment (ARGOCD_APP_NAME...); Flotilla does not support build environment variables yet: write the value out", kind, v.Name)
+			}
+		}
+	}
 	jpaths := []string{appDir}
 	for _, lib := range opts.Libs {
 		// A leading slash is the repository root too, as Argo CD reads it.

@@ -202,6 +202,13 @@ func TestJsonnetRefusals(t *testing.T) {
 			t.Errorf("%s: the outside file was read: %v", tt.path, err)
 		}
 	}
+	// Argo CD expands build environment variables in values; Flotilla
+	// refuses rather than render the text.
+	_, err := b.Render(t.Context(), app("env", "libs", "", nil, &fleet.ApplicationSourceDirectory{Jsonnet: fleet.ApplicationSourceJsonnet{
+		TLAs: []fleet.JsonnetVar{{Name: "name", Value: "${ARGOCD_APP_NAME}"}}}}))
+	if err == nil || !strings.Contains(err.Error(), `directory.jsonnet.tlas name: the value holds "$"`) {
+		t.Errorf("build environment variable: %v", err)
+	}
 }
 
 // TestJsonnetLimits lowers the limits (not parallel: they are shared) and
