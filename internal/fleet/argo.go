@@ -402,7 +402,7 @@ func (d *ApplicationSourceDirectory) IsZero() bool {
 	return d == nil || !d.Recurse && d.Jsonnet.IsZero()
 }
 
-// ApplicationSourceJsonnet holds Jsonnet options (carried, not rendered).
+// ApplicationSourceJsonnet holds Jsonnet options (see internal/render/jsonnet.go).
 type ApplicationSourceJsonnet struct {
 	ExtVars []JsonnetVar `json:"extVars,omitempty"`
 	TLAs    []JsonnetVar `json:"tlas,omitempty"`

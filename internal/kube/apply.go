@@ -122,6 +122,17 @@ func (r *Result) Counts() map[Action]int {
 	return out
 }
 
+// HookNotRun is the message for a hook apply skips: apply does not run
+// Argo CD's hooks (PreSync, Sync, PostSync, SyncFail) yet, and never applies
+// them as ordinary objects.
+func HookNotRun(u *unstructured.Unstructured) string {
+	id := render.ID(u)
+	if types := render.HookTypes(u); len(types) > 0 {
+		id += " (" + strings.Join(types, ",") + ")"
+	}
+	return "hook " + id + " not run: hooks are not supported by apply yet"
+}
+
 // ErrEmpty means an app rendered to nothing and allowEmpty is not set.
 var ErrEmpty = errors.New("the app renders no objects: refusing to apply and prune an empty set (set syncPolicy.automated.allowEmpty to allow it)")
 
@@ -132,12 +143,17 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	res := &Result{App: app.Name, Commit: app.Commit, DryRun: o.DryRun}
 	id := ApplySetID(app.Name, o.InventoryNamespace)
 
+	hooks := 0
 	for _, obj := range app.Objects {
-		if strategy(obj) == "Ignore" {
+		switch {
+		case render.IsHook(obj):
+			hooks++
+			res.Objects = append(res.Objects, ObjectResult{render.ID(obj), Skipped, HookNotRun(obj)})
+		case strategy(obj) == "Ignore":
 			res.Objects = append(res.Objects, ObjectResult{ObjectID(obj), Skipped, AnnotationSSA + ": Ignore"})
 		}
 	}
-	if len(app.Objects) == 0 && !app.AllowEmpty {
+	if len(app.Objects) == hooks && !app.AllowEmpty {
 		return res, ErrEmpty
 	}
 	desired := prepare(app, id)

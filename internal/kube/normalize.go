@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // Per-object annotations Flotilla reads.
@@ -133,6 +135,9 @@ func keep(u *unstructured.Unstructured) (bool, string) {
 		return true, "helm.sh/resource-policy: keep"
 	case strategy(u) == "Ignore":
 		return true, AnnotationSSA + ": Ignore"
+	case render.IsHook(u):
+		// Argo CD never prunes a hook: its delete policy governs it.
+		return true, "hook"
 	}
 	return false, ""
 }

@@ -182,11 +182,13 @@ func (c *Client) getEntry(ctx context.Context, e Entry) *unstructured.Unstructur
 }
 
 // prepare gives the objects as apply sends them: normalised, labelled,
-// sorted, without the ones annotated Ignore.
+// sorted, without the ones annotated Ignore and without hooks (apply does
+// not run hooks yet; they are never applied as ordinary objects, recorded
+// in the inventory or verified).
 func prepare(app App, id string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, obj := range app.Objects {
-		if strategy(obj) == "Ignore" {
+		if strategy(obj) == "Ignore" || render.IsHook(obj) {
 			continue
 		}
 		u := obj.DeepCopy()

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"io/fs"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -12,16 +13,15 @@ import (
 )
 
 // buildDirectory reads the manifests of a plain directory as Argo CD does:
-// *.yaml, *.yml and *.json files, in subdirectories only with recurse,
-// filtered by include and exclude globs ("{a,b}" alternatives; "*" also
-// matches "/") on the path relative to dir. Files leading out of the root
-// through a symbolic link are refused.
+// *.yaml, *.yml and *.json files, and *.jsonnet files evaluated with the
+// directory.jsonnet options (jsonnet.go), in subdirectories only with
+// recurse, filtered by include and exclude globs ("{a,b}" alternatives;
+// "*" also matches "/") on the path relative to dir. Files leading out of
+// the root through a symbolic link are refused.
 func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDirectory) ([]*unstructured.Unstructured, error) {
-	if opts != nil && !opts.Jsonnet.IsZero() {
-		return nil, fmt.Errorf("jsonnet sources are not supported yet")
-	}
 	recurse := opts != nil && opts.Recurse
 	var include, exclude []string
+	var jsonnetOpts fleet.ApplicationSourceJsonnet
 	if opts != nil {
 		var err error
 		if include, err = expandBraces(opts.Include); err != nil {
@@ -30,9 +30,19 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 		if exclude, err = expandBraces(opts.Exclude); err != nil {
 			return nil, fmt.Errorf("directory.exclude: %w", err)
 		}
+		jsonnetOpts = opts.Jsonnet
 	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	appDir, err := filepath.Rel(rfs.base, absDir)
+	if err != nil {
+		return nil, err
+	}
+	appDir = filepath.ToSlash(appDir)
 	var objs []*unstructured.Unstructured
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -47,12 +57,13 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 			}
 			return nil
 		}
+		isJsonnet := filepath.Ext(p) == ".jsonnet" // as Argo CD: case matters, *.libsonnet is not evaluated
 		switch strings.ToLower(filepath.Ext(p)) {
 		case ".yaml", ".yml", ".json":
-		case ".jsonnet", ".libsonnet":
-			return fmt.Errorf("%s: jsonnet sources are not supported yet", rel)
 		default:
-			return nil
+			if !isJsonnet {
+				return nil
+			}
 		}
 		if len(include) > 0 && !matchAny(include, rel) || matchAny(exclude, rel) {
 			return nil
@@ -60,11 +71,20 @@ func buildDirectory(rfs *rootedFS, dir string, opts *fleet.ApplicationSourceDire
 		if err := rfs.check(p); err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
+		var found []*unstructured.Unstructured
+		if isJsonnet {
+			found, err = evalJsonnet(rfs, appDir, path.Join(appDir, rel), jsonnetOpts)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, found...)
+			return nil
+		}
 		data, err := rfs.readBounded(p)
 		if err != nil {
 			return err
 		}
-		found, err := Decode(rel, data)
+		found, err = Decode(rel, data)
 		if err != nil {
 			return err
 		}

@@ -26,13 +26,23 @@ const (
 	SyncWave       = "argocd.argoproj.io/sync-wave"
 )
 
-// ID names an object as Kind/namespace/name (Kind/name when cluster-scoped),
+// ID names an object as Kind/namespace/name (Kind/name when cluster-scoped;
+// name is generateName followed by "*" for a hook the API server names),
 // the one form every message uses.
 func ID(u *unstructured.Unstructured) string {
 	if ns := u.GetNamespace(); ns != "" {
-		return u.GetKind() + "/" + ns + "/" + u.GetName()
+		return u.GetKind() + "/" + ns + "/" + displayName(u)
 	}
-	return u.GetKind() + "/" + u.GetName()
+	return u.GetKind() + "/" + displayName(u)
+}
+
+// displayName is metadata.name, or for an object the API server names
+// (a hook with only generateName) the prefix followed by "*".
+func displayName(u *unstructured.Unstructured) string {
+	if name := u.GetName(); name != "" || u.GetGenerateName() == "" {
+		return name
+	}
+	return u.GetGenerateName() + "*"
 }
 
 // ErrObjectName means a rendered object has no name, or one the API
@@ -40,7 +50,8 @@ func ID(u *unstructured.Unstructured) string {
 var ErrObjectName = errors.New("invalid object name")
 
 // checkNames refuses objects without metadata.name (and without
-// generateName) and names that are not a path segment of the object's API
+// generateName), objects with generateName that are not hooks (Argo CD
+// creates only hooks from a generateName) and names that are not a path segment of the object's API
 // URL ("." and "..", or holding '/' or '%'), as the API server would, with
 // the kind and namespace of each.
 func checkNames(objs []*unstructured.Unstructured) error {
@@ -57,6 +68,9 @@ func checkNames(objs []*unstructured.Unstructured) error {
 				errs = append(errs, fmt.Errorf("%w: %s has neither metadata.name nor metadata.generateName (name the object)", ErrObjectName, where))
 			} else if msgs := content.IsPathSegmentPrefix(gen); len(msgs) > 0 {
 				errs = append(errs, fmt.Errorf("%w: %s has metadata.generateName %q, which %s (rename the object)", ErrObjectName, where, gen, strings.Join(msgs, " and ")))
+			} else if !IsHook(o) {
+				// What Argo CD's sync reports (kubectl apply's message).
+				errs = append(errs, fmt.Errorf("%w: %s with metadata.generateName %q: cannot use generate name with apply (only hooks may: set metadata.name, or make it a hook with the %s annotation)", ErrObjectName, where, gen, HookAnnotation))
 			}
 			continue
 		}
@@ -185,7 +199,7 @@ func Wave(u *unstructured.Unstructured) int {
 }
 
 // Less orders objects for output and apply: sync wave, kind rank, then
-// group, kind, namespace, name.
+// group, kind, namespace, name, generateName.
 func Less(a, b *unstructured.Unstructured) bool {
 	if wa, wb := Wave(a), Wave(b); wa != wb {
 		return wa < wb
@@ -203,7 +217,10 @@ func Less(a, b *unstructured.Unstructured) bool {
 	if a.GetNamespace() != b.GetNamespace() {
 		return a.GetNamespace() < b.GetNamespace()
 	}
-	return a.GetName() < b.GetName()
+	if a.GetName() != b.GetName() {
+		return a.GetName() < b.GetName()
+	}
+	return a.GetGenerateName() < b.GetGenerateName()
 }
 
 // Sort orders objects with Less.
@@ -238,34 +255,45 @@ func Decode(file string, data []byte) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
 		}
-		if s := strings.TrimSpace(string(j)); s == "null" || s == "{}" || s == "" {
-			continue
+		found, err := decodeJSON(file, fmt.Sprintf("document %d", i+1), j)
+		if err != nil {
+			return nil, err
 		}
-		var probe map[string]any
-		if err := json.Unmarshal(j, &probe); err != nil {
-			return nil, fmt.Errorf("%s: document %d is not an object", file, i+1)
-		}
-		if probe["kind"] == nil || probe["apiVersion"] == nil {
-			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
-		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(j); err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-		}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" {
-			return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (no apiVersion or kind)", file, i+1)
-		}
-		if strings.HasSuffix(u.GetKind(), "List") && u.IsList() {
-			err := u.EachListItem(func(o runtime.Object) error {
-				out = append(out, o.(*unstructured.Unstructured))
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%s: document %d: %w", file, i+1, err)
-			}
-			continue
-		}
-		out = append(out, u)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// decodeJSON reads one JSON document, called what in messages: nothing
+// when it is empty, the items of a list kind, or one object.
+func decodeJSON(file, what string, j []byte) ([]*unstructured.Unstructured, error) {
+	if s := strings.TrimSpace(string(j)); s == "null" || s == "{}" || s == "" {
+		return nil, nil
+	}
+	var probe map[string]any
+	if err := json.Unmarshal(j, &probe); err != nil {
+		return nil, fmt.Errorf("%s: %s is not an object", file, what)
+	}
+	if probe["kind"] == nil || probe["apiVersion"] == nil {
+		return nil, fmt.Errorf("%s: %s is not a Kubernetes object (no apiVersion or kind)", file, what)
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(j); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, what, err)
+	}
+	if u.GetKind() == "" || u.GetAPIVersion() == "" {
+		return nil, fmt.Errorf("%s: %s is not a Kubernetes object (no apiVersion or kind)", file, what)
+	}
+	if !strings.HasSuffix(u.GetKind(), "List") || !u.IsList() {
+		return []*unstructured.Unstructured{u}, nil
+	}
+	var out []*unstructured.Unstructured
+	err := u.EachListItem(func(o runtime.Object) error {
+		out = append(out, o.(*unstructured.Unstructured))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", file, what, err)
 	}
 	return out, nil
 }

@@ -397,7 +397,7 @@ func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) err
 		if known && namespaced && o.GetNamespace() == "" && ns != "" {
 			o.SetNamespace(ns)
 		}
-		key := gk.String() + "/" + o.GetNamespace() + "/" + o.GetName()
+		key := gk.String() + "/" + o.GetNamespace() + "/" + displayName(o)
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("%s appears more than once", ID(o)))
 		}

@@ -425,7 +425,11 @@ func TestRefusesUnnamedAndPathLikeNames(t *testing.T) {
 		{"slash", "{name: a/b}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/a/b: metadata.name "a/b" may not contain '/': it is a path segment of the object's API URL (rename the object)`},
 		{"percent", "{name: a%b}", `application web-prod: source https://example.com/r/app: invalid object name: ConfigMap/a%b: metadata.name "a%b" may not contain '%': it is a path segment of the object's API URL (rename the object)`},
 		{"generateName with a slash", "{generateName: a/}", `application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap has metadata.generateName "a/", which may not contain '/' (rename the object)`},
-		{"generateName", "{generateName: job-}", ""},
+		{"generateName without a hook", "{generateName: job-}", `application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap with metadata.generateName "job-": cannot use generate name with apply (only hooks may: set metadata.name, or make it a hook with the argocd.argoproj.io/hook annotation)`},
+		{"generateName of a Skip", "{generateName: job-, annotations: {argocd.argoproj.io/hook: Skip}}", `application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap with metadata.generateName "job-": cannot use generate name with apply (only hooks may: set metadata.name, or make it a hook with the argocd.argoproj.io/hook annotation)`},
+		{"generateName of a Helm CRD", "{generateName: job-, annotations: {helm.sh/hook: crd-install}}", `application web-prod: source https://example.com/r/app: invalid object name: an object of kind ConfigMap with metadata.generateName "job-": cannot use generate name with apply (only hooks may: set metadata.name, or make it a hook with the argocd.argoproj.io/hook annotation)`},
+		{"generateName of a hook", "{generateName: job-, annotations: {argocd.argoproj.io/hook: PreSync}}", ""},
+		{"generateName of a Helm hook", "{generateName: job-, annotations: {helm.sh/hook: pre-install}}", ""},
 	}
 	for _, tt := range tests {
 		for _, kustomize := range []bool{false, true} {
