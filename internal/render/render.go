@@ -148,6 +148,9 @@ var ErrSecret = errors.New("plain Secret with data")
 // objects are copied only when asked for (Output.Objects). (That is most
 // of a fleet: one overlay serves every cluster of a tier.)
 func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
+	if err := app.Spec.CheckSources(); err != nil {
+		return nil, &Error{App: app.Metadata.Name, Err: err}
+	}
 	out := &Output{}
 	var (
 		built [][]*unstructured.Unstructured
