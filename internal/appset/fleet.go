@@ -9,6 +9,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/project"
 )
 
 // Generated is an Application and the ApplicationSet that generated it.
@@ -53,6 +54,7 @@ func GenerateFleet(ctx context.Context, f *fleet.Fleet, repos Repos) ([]Generate
 			errs = append(errs, &fleet.FileError{File: ls.File, Line: templateLine(ls), Class: bad.Class,
 				Msg: fmt.Sprintf("ApplicationSet %q: Application %q %s", ls.Set.Metadata.Name, bad.Name, describeClass(bad.Class)), Err: bad.Err})
 		}
+		res.Apps, errs = checkProjects(f, ls, res.Apps, errs)
 		results, sets = append(results, res), append(sets, ls)
 	}
 	// Sorted by name as references, earlier sets first among equal names,
@@ -126,4 +128,41 @@ func findScalar(n *yaml.Node, s string) int {
 		}
 	}
 	return 0
+}
+
+// checkProjects keeps the Applications whose sources and destination their
+// AppProject permits; each other one adds an InvalidSpecError, as Argo CD's
+// application controller would mark it.
+func checkProjects(f *fleet.Fleet, ls *fleet.LoadedApplicationSet, apps []fleet.Application, errs []error) ([]fleet.Application, []error) {
+	kept := apps[:0]
+	for i := range apps {
+		app := &apps[i]
+		p := f.Project(app.Spec.Project)
+		if p == nil {
+			kept = append(kept, *app)
+			continue
+		}
+		if err := project.CheckApp(p, app, destinationCluster(f.Clusters, app.Spec.Destination)); err != nil {
+			where := "Argo CD's default project"
+			if p.File != "" {
+				where = fmt.Sprintf("AppProject %q at %s:%d", p.Metadata.Name, p.File, p.Line)
+			}
+			errs = append(errs, &fleet.FileError{File: ls.File, Line: templateLine(ls), Class: fleet.ClassInvalidSpec,
+				Msg: fmt.Sprintf("ApplicationSet %q: Application %q is refused by %s", ls.Set.Metadata.Name, app.Metadata.Name, where), Err: err})
+			continue
+		}
+		kept = append(kept, *app)
+	}
+	return kept, errs
+}
+
+// destinationCluster is the inventory cluster a (validated) destination
+// names, by server or by name.
+func destinationCluster(clusters []fleet.Cluster, d fleet.ApplicationDestination) fleet.Cluster {
+	for _, c := range clusters {
+		if d.Server != "" && c.Server == d.Server || d.Server == "" && c.Name == d.Name {
+			return c
+		}
+	}
+	return fleet.Cluster{Server: d.Server, Name: d.Name}
 }

@@ -176,6 +176,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
 				return nil
 			}
+			if errs[i] = checkProject(f, j, out); errs[i] != nil {
+				return nil
+			}
 			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out)
 			return nil
 		})

@@ -95,3 +95,70 @@ func TestRenderInvalidSpec(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderAppProjects: the AppProject beside the ApplicationSets is
+// enforced per app, with Argo CD's messages, before anything is written;
+// "default" exists even when a project file is there.
+func TestRenderAppProjects(t *testing.T) {
+	t.Parallel()
+	teamSet := strings.Replace(paritySet, "project: default", "project: team", 1)
+	project := func(spec string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team, namespace: argocd}\nspec:\n" + spec
+	}
+	const open = "  sourceRepos: ['*']\n  destinations: [{server: '*', namespace: '*'}]\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string // nil: render succeeds
+	}{
+		{"default is not hidden by a project file", map[string]string{
+			"applicationsets/projects.yaml": project(open)}, nil},
+		{"source repository not permitted", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project("  sourceRepos: ['https://example.com/other/*']\n  destinations: [{server: '*', namespace: '*'}]\n")},
+			[]string{`render: applicationsets/web.yaml:10: ApplicationSet "web": Application "web-dev" is refused by AppProject "team" at applicationsets/projects.yaml:1: InvalidSpecError: application repo https://example.com/fleet.git is not permitted in project 'team'`}},
+		{"source repository denied", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project("  sourceRepos: ['*', '!https://example.com/fleet']\n  destinations: [{server: '*', namespace: '*'}]\n")},
+			[]string{"application repo https://example.com/fleet.git is not permitted in project 'team'"}},
+		{"destination server not permitted", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project("  sourceRepos: ['*']\n  destinations: [{server: 'https://prod-*', namespace: '*'}]\n")},
+			[]string{"application destination server 'https://dev.example.com' and namespace 'web' do not match any of the allowed destinations in project 'team'"}},
+		{"destination name denied", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project("  sourceRepos: ['*']\n  destinations: [{server: '*', namespace: '*'}, {name: '!dev', namespace: '*'}]\n")},
+			[]string{`Application "web-dev" is refused`, "application destination server 'https://dev.example.com' and namespace 'web' do not match"}},
+		{"cluster-scoped kind not whitelisted", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project(open),
+			"web/namespace.yaml":            "apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n"},
+			[]string{`render: applicationsets/web.yaml: application web-dev for cluster dev: AppProject "team" at applicationsets/projects.yaml:1 refuses it (change the project or the manifests): Namespace/web: resource :Namespace is not permitted in project team`}},
+		{"namespaced kind blacklisted", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project(open + "  namespaceResourceBlacklist: [{group: '', kind: ConfigMap}]\n")},
+			[]string{"ConfigMap/web/web: resource :ConfigMap is not permitted in project team"}},
+		{"namespaced kind off the whitelist", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project(open + "  namespaceResourceWhitelist: [{group: apps, kind: Deployment}]\n")},
+			[]string{"ConfigMap/web/web: resource :ConfigMap is not permitted in project team"}},
+		{"object namespace not a permitted destination", map[string]string{
+			"applicationsets/web.yaml":      teamSet,
+			"applicationsets/projects.yaml": project("  sourceRepos: ['*']\n  destinations: [{server: '*', namespace: web}]\n"),
+			"web/other.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: kube-system}\n"},
+			[]string{"ConfigMap/kube-system/other: namespace kube-system is not permitted in project 'team'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			checkout, origin := parityFleet(t, tt.files)
+			if tt.want != nil {
+				renderRefused(t, checkout, origin, tt.want...)
+				return
+			}
+			if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+		})
+	}
+}

@@ -581,3 +581,60 @@ func (s *ApplicationSpec) CheckSources() error {
 	}
 	return chart(src)
 }
+
+// AppProject is an argoproj.io/v1alpha1 AppProject. The fields Flotilla
+// enforces are typed; the others (roles, sync windows…) are accepted and
+// ignored.
+type AppProject struct {
+	APIVersion string         `json:"apiVersion,omitempty"`
+	Kind       string         `json:"kind,omitempty"`
+	Metadata   ObjectMeta     `json:"metadata"`
+	Spec       AppProjectSpec `json:"spec"`
+	Status     any            `json:"status,omitempty"`
+	// File and Line say where the project was defined ("" for the implicit
+	// default project).
+	File string `json:"-"`
+	Line int    `json:"-"`
+}
+
+// AppProjectSpec is the spec of an AppProject.
+type AppProjectSpec struct {
+	SourceRepos                     []string                         `json:"sourceRepos,omitempty"`
+	Destinations                    []ApplicationDestination         `json:"destinations,omitempty"`
+	Description                     string                           `json:"description,omitempty"`
+	Roles                           []any                            `json:"roles,omitempty"`
+	ClusterResourceWhitelist        []ClusterResourceRestrictionItem `json:"clusterResourceWhitelist,omitempty"`
+	NamespaceResourceBlacklist      []GroupKind                      `json:"namespaceResourceBlacklist,omitempty"`
+	OrphanedResources               any                              `json:"orphanedResources,omitempty"`
+	SyncWindows                     []any                            `json:"syncWindows,omitempty"`
+	NamespaceResourceWhitelist      []GroupKind                      `json:"namespaceResourceWhitelist,omitempty"`
+	SignatureKeys                   []any                            `json:"signatureKeys,omitempty"`
+	ClusterResourceBlacklist        []ClusterResourceRestrictionItem `json:"clusterResourceBlacklist,omitempty"`
+	SourceNamespaces                []string                         `json:"sourceNamespaces,omitempty"`
+	PermitOnlyProjectScopedClusters bool                             `json:"permitOnlyProjectScopedClusters,omitempty"`
+	DestinationServiceAccounts      []any                            `json:"destinationServiceAccounts,omitempty"`
+}
+
+// GroupKind names a kind of object in a namespaced resource list.
+type GroupKind struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+}
+
+// ClusterResourceRestrictionItem is an entry of a cluster resource list;
+// an empty Name matches every name.
+type ClusterResourceRestrictionItem struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+}
+
+// DefaultProject is the project Argo CD creates when none named default
+// exists: any repository, any destination, any resource.
+func DefaultProject() *AppProject {
+	p := &AppProject{APIVersion: "argoproj.io/v1alpha1", Kind: "AppProject", Metadata: ObjectMeta{Name: "default"}}
+	p.Spec.SourceRepos = []string{"*"}
+	p.Spec.Destinations = []ApplicationDestination{{Server: "*", Namespace: "*"}}
+	p.Spec.ClusterResourceWhitelist = []ClusterResourceRestrictionItem{{Group: "*", Kind: "*"}}
+	return p
+}

@@ -23,8 +23,29 @@ type Fleet struct {
 	Clusters        []Cluster
 	ApplicationSets []*LoadedApplicationSet
 	// Projects is the set of AppProjects known to exist, or nil when any
-	// non-empty project is accepted.
+	// non-empty project is accepted. When it is set it holds "default":
+	// Argo CD always has that project.
 	Projects map[string]bool
+	// AppProjects are the AppProject documents found beside the
+	// ApplicationSets, by name; their rules are enforced (see Project).
+	AppProjects map[string]*AppProject
+}
+
+// Project returns the rules of the named project: its AppProject document,
+// or Argo CD's implicit default project for "default" (or ""), or nil when
+// the project's rules are unknown (named in argoCD.projects only, or any
+// project accepted).
+func (f *Fleet) Project(name string) *AppProject {
+	if name == "" {
+		name = "default"
+	}
+	if p, ok := f.AppProjects[name]; ok {
+		return p
+	}
+	if name == "default" {
+		return DefaultProject()
+	}
+	return nil
 }
 
 // LoadedApplicationSet is an ApplicationSet with where it came from.
@@ -119,7 +140,7 @@ func (f *Fleet) loadConfig() error {
 		}
 	}
 	if len(f.Config.ArgoCD.Projects) > 0 {
-		f.Projects = map[string]bool{}
+		f.Projects = map[string]bool{"default": true}
 		for _, p := range f.Config.ArgoCD.Projects {
 			f.Projects[p] = true
 		}
@@ -211,10 +232,9 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 				names[key] = ls
 				f.ApplicationSets = append(f.ApplicationSets, ls)
 			case kind == "AppProject" && strings.HasPrefix(apiVersion, "argoproj.io/"):
-				if f.Projects == nil {
-					f.Projects = map[string]bool{}
+				if err := f.addProject(file, d); err != nil {
+					return err
 				}
-				f.Projects[d.Name()] = true
 			default:
 				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet (files matched by applicationSets hold ApplicationSet or AppProject documents)", kindOrUnknown(kind), d.Name())
 			}
@@ -223,6 +243,35 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 	if len(f.ApplicationSets) == 0 {
 		return errorf(f.ConfigFile, 0, ClassConfig, "no ApplicationSet found in %s (set applicationSets: in %s)", strings.Join(f.Config.ApplicationSets, ", "), ConfigFile)
 	}
+	return nil
+}
+
+// addProject records an AppProject document. Like Argo CD, it reads only
+// projects in the Argo CD namespace; "default" exists whether or not a
+// document defines it.
+func (f *Fleet) addProject(file string, d Document) error {
+	p := &AppProject{File: file, Line: d.Line}
+	if err := d.Decode(p); err != nil {
+		return err
+	}
+	if ns := p.Metadata.Namespace; ns != "" && ns != f.Config.ArgoCD.Namespace {
+		return nil
+	}
+	name := p.Metadata.Name
+	if name == "" {
+		return errorf(file, d.Line, ClassConfig, "AppProject has no metadata.name")
+	}
+	if prev, ok := f.AppProjects[name]; ok {
+		return errorf(file, d.Line, ClassConfig, "AppProject %q is defined twice (also at %s)", name, location(prev.File, prev.Line))
+	}
+	if f.AppProjects == nil {
+		f.AppProjects = map[string]*AppProject{}
+	}
+	f.AppProjects[name] = p
+	if f.Projects == nil {
+		f.Projects = map[string]bool{"default": true}
+	}
+	f.Projects[name] = true
 	return nil
 }
 

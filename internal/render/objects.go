@@ -251,3 +251,11 @@ func splitYAML(data []byte) [][]byte {
 	}
 	return append(docs, cur.Bytes())
 }
+
+// Scopes returns what scopeOf knows for objs: whether a kind is namespaced,
+// from client-go's built-in kinds and the CRDs among objs; known is false
+// for a kind neither holds.
+func Scopes(objs []*unstructured.Unstructured) func(schema.GroupKind) (namespaced, known bool) {
+	crds := crdScopes(objs)
+	return func(gk schema.GroupKind) (bool, bool) { return scopeOf(gk, crds) }
+}
