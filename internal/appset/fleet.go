@@ -46,8 +46,17 @@ func GenerateFleet(ctx context.Context, f *fleet.Fleet, repos Repos) ([]Generate
 					}
 				}
 			}
-			errs = append(errs, &fleet.FileError{File: ls.File, Line: line, Class: class,
-				Msg: fmt.Sprintf("ApplicationSet %q: %s", ls.Set.Metadata.Name, describeClass(class)), Err: err})
+			msg := fmt.Sprintf("ApplicationSet %q: %s", ls.Set.Metadata.Name, describeClass(class))
+			var ue *UnsupportedGeneratorError
+			if errors.As(err, &ue) && ue.Path != nil {
+				// Named first, wherever it is nested: the reason the set fails.
+				msg = fmt.Sprintf("ApplicationSet %q: %s is not supported (%s)", ls.Set.Metadata.Name, ue.Field(), class)
+				if n := nodeAt(ls.Doc.Node, ue.Path); n != nil {
+					line = n.Line
+				}
+				err = ue
+			}
+			errs = append(errs, &fleet.FileError{File: ls.File, Line: line, Class: class, Msg: msg, Err: err})
 			continue
 		}
 		for _, bad := range res.Invalid {
@@ -165,4 +174,32 @@ func destinationCluster(clusters []fleet.Cluster, d fleet.ApplicationDestination
 		}
 	}
 	return fleet.Cluster{Server: d.Server, Name: d.Name}
+}
+
+// nodeAt follows keys and indexes from the document root; a path ending
+// in a key gives the key's node (a block value starts on the next line).
+func nodeAt(n *yaml.Node, path []any) *yaml.Node {
+	for i, p := range path {
+		switch v := p.(type) {
+		case string:
+			if i == len(path)-1 && n != nil && n.Kind == yaml.MappingNode {
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					if n.Content[k].Value == v {
+						return n.Content[k]
+					}
+				}
+				return nil
+			}
+			n = fleet.MapValue(n, v)
+		case int:
+			if n == nil || n.Kind != yaml.SequenceNode || v >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[v]
+		}
+		if n == nil {
+			return nil
+		}
+	}
+	return n
 }

@@ -82,6 +82,9 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 	}
 	g := &generation{ctx: ctx, set: set, r: r, clusters: in.Clusters, repos: in.Repos, projects: in.Projects}
 
+	if u := findUnsupported(set.Spec.Generators, []any{"spec", "generators"}); u != nil {
+		return nil, &Error{Class: fleet.ClassGenerationFromParams, Generator: u.Path[2].(int), Err: u}
+	}
 	var apps []*fleet.Application
 	for i := range set.Spec.Generators {
 		results, err := g.transform(&set.Spec.Generators[i], set.Spec.Template, nil)

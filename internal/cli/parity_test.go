@@ -162,3 +162,48 @@ func TestRenderAppProjects(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderLiveGeneratorNamedFirst: a generator that needs a live service
+// is named, with its path and line, at the start of the one error line,
+// however deep it is nested.
+func TestRenderLiveGeneratorNamedFirst(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, generators, want string }{
+		{"pull requests in a merge in a matrix", `  - matrix:
+      generators:
+      - clusters: {}
+      - merge:
+          mergeKeys: [branch]
+          generators:
+          - list: {elements: [{branch: main}]}
+          - pullRequest: {github: {owner: acme, repo: web}}
+`, `render: applicationsets/web.yaml:14: ApplicationSet "web": spec.generators[0].matrix.generators[1].merge.generators[1].pullRequest is not supported (ApplicationGenerationFromParamsError): the pullRequest generator queries open pull requests at run time, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)
+`},
+		{"SCM provider after a valid generator", `  - clusters: {}
+  - matrix:
+      generators:
+      - scmProvider: {github: {organization: acme}}
+      - clusters: {}
+`, `render: applicationsets/web.yaml:10: ApplicationSet "web": spec.generators[1].matrix.generators[0].scmProvider is not supported (ApplicationGenerationFromParamsError): the scmProvider generator queries an SCM provider's API at run time, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			set := strings.Replace(paritySet, "  - clusters: {}\n", tt.generators, 1)
+			checkout, origin := parityFleet(t, map[string]string{"applicationsets/web.yaml": set})
+			if stderr := renderRefused(t, checkout, origin); stderr != tt.want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestRenderPluginSource: a config management plugin source fails the run
+// with an error naming the plugin and saying to pre-render it.
+func TestRenderPluginSource(t *testing.T) {
+	t.Parallel()
+	set := strings.Replace(paritySet, "        path: web\n", "        path: web\n        plugin:\n          name: envsubst\n", 1)
+	checkout, origin := parityFleet(t, map[string]string{"applicationsets/web.yaml": set})
+	renderRefused(t, checkout, origin, `render: applicationsets/web.yaml: applications web-dev, web-prod-eu: source https://example.com/fleet/web: config management plugins are not run by Flotilla: the source uses config management plugin "envsubst" (spec.source.plugin.name); pre-render the plugin's output into the repository`)
+}
