@@ -207,3 +207,33 @@ func TestRenderPluginSource(t *testing.T) {
 	checkout, origin := parityFleet(t, map[string]string{"applicationsets/web.yaml": set})
 	renderRefused(t, checkout, origin, `render: applicationsets/web.yaml: applications web-dev, web-prod-eu: source https://example.com/fleet/web: config management plugins are not run by Flotilla: the source uses config management plugin "envsubst" (spec.source.plugin.name); pre-render the plugin's output into the repository`)
 }
+
+// TestRenderNonApplicationSetDocument: a file the applicationSets globs
+// match that holds something else (a kustomization beside the
+// ApplicationSets) is refused naming the glob that matched it and how to
+// narrow it.
+func TestRenderNonApplicationSetDocument(t *testing.T) {
+	t.Parallel()
+	const kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [web.yaml]\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"default globs", map[string]string{"flotilla.yaml": "repos:\n  https://example.com/fleet.git: .\n", "applicationsets/kustomization.yaml": kustomization},
+			`render: applicationsets/kustomization.yaml:1: Kustomization "" is not an ApplicationSet: the file matches "applicationsets/**/*.yaml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out applicationsets/kustomization.yaml (for example list the ApplicationSet files), or move the file` + "\n"},
+		{"second glob", map[string]string{
+			"flotilla.yaml":          "applicationSets: [applicationsets/web.yaml, 'apps/*.yml']\nrepos:\n  https://example.com/fleet.git: .\n",
+			"apps/kustomization.yml": "---\n" + kustomization},
+			`render: apps/kustomization.yml:2: Kustomization "" is not an ApplicationSet: the file matches "apps/*.yml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out apps/kustomization.yml (for example list the ApplicationSet files), or move the file` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			checkout, origin := parityFleet(t, tt.files)
+			if stderr := renderRefused(t, checkout, origin); stderr != tt.want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, tt.want)
+			}
+		})
+	}
+}

@@ -236,7 +236,12 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 					return err
 				}
 			default:
-				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet (files matched by applicationSets hold ApplicationSet or AppProject documents)", kindOrUnknown(kind), d.Name())
+				where := "the default applicationSets globs"
+				if f.ConfigFile != "" {
+					where = "applicationSets in " + ConfigFile
+				}
+				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet: the file matches %q of %s, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out %s (for example list the ApplicationSet files), or move the file",
+					kindOrUnknown(kind), d.Name(), matchingGlob(file, f.Config.ApplicationSets), where, file)
 			}
 		}
 	}
@@ -378,6 +383,16 @@ func matchGlobs(files, globs []string) []string {
 		}
 	}
 	return out
+}
+
+// matchingGlob returns the first glob that matches file.
+func matchingGlob(file string, globs []string) string {
+	for _, g := range globs {
+		if MatchGlob(path.Clean(g), file) {
+			return g
+		}
+	}
+	return ""
 }
 
 // MatchGlob matches a slash-separated path against a glob where "**" is a
