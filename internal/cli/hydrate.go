@@ -83,6 +83,8 @@ type renderPlan struct {
 	// cachedBuilds of builds were reused from an earlier run.
 	cachedBuilds int64
 	timer        *timer
+	// warnings say what yields nothing (see zeroCheck).
+	warnings []string
 }
 
 // timer records phase durations.
@@ -146,6 +148,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 		}
 	}
 
+	if p.warnings, err = zeroCheck(f, generated, clusters, jobs); err != nil {
+		return nil, err
+	}
 	trees := map[string]*hydrate.Tree{}
 	for _, c := range clusters {
 		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
@@ -398,6 +403,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return setupCode, err
 	}
+	writeWarnings(env.Stderr, "render", p.warnings)
 	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target}
 	if o.out != "" {
 		res.Clusters, err = writeOut(o.out, p)
