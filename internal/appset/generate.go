@@ -278,16 +278,25 @@ func checkDestination(d fleet.ApplicationDestination, clusters []fleet.Cluster) 
 				return nil
 			}
 		}
-		return fmt.Errorf("unknown destination cluster: no cluster in the inventory has server %q%s", d.Server, knownClusters(clusters, true))
+		return fmt.Errorf("unknown destination cluster: no cluster in the inventory has server %q%s%s", d.Server, knownClusters(clusters, true), inClusterHint(d.Server == fleet.InClusterServer))
 	case d.Name != "":
 		for _, c := range clusters {
 			if c.Name == d.Name {
 				return nil
 			}
 		}
-		return fmt.Errorf("unknown destination cluster: there are no clusters with this name: %s%s", d.Name, knownClusters(clusters, false))
+		return fmt.Errorf("unknown destination cluster: there are no clusters with this name: %s%s%s", d.Name, knownClusters(clusters, false), inClusterHint(d.Name == fleet.InClusterName))
 	}
 	return errors.New("destination server missing from app spec (set destination.server or destination.name)")
+}
+
+// inClusterHint names the option that adds Argo CD's local cluster, for a
+// destination that is its address or name.
+func inClusterHint(local bool) string {
+	if !local {
+		return ""
+	}
+	return "; that is Argo CD's own cluster: set argoCD.inCluster: true in flotilla.yaml to render its apps (to the branch of the cluster named " + fleet.InClusterName + ")"
 }
 
 func knownClusters(clusters []fleet.Cluster, servers bool) string {

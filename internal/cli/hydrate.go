@@ -131,7 +131,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 	tm.done("load")
 
-	clusters := sh.pick(realClusters(f.Clusters))
+	// With argoCD.inCluster, Argo CD's local cluster is a cluster like the
+	// others: its apps go to its own branch (hydrated/in-cluster-next).
+	clusters := sh.pick(f.Clusters)
 	byServer, byName := map[string]string{}, map[string]bool{}
 	for _, c := range clusters {
 		byServer[c.Server], byName[c.Name] = c.Name, true
@@ -284,18 +286,6 @@ func collapseRenderErrors(errs []error) error {
 		out = append(out, &fleet.FileError{File: g.file, Class: fleet.ClassRender, Msg: msg, Err: g.err})
 	}
 	return errors.Join(out...)
-}
-
-// realClusters leaves out Argo CD's implicit local cluster: there is no hub
-// to hydrate it for.
-func realClusters(cs []fleet.Cluster) []fleet.Cluster {
-	var out []fleet.Cluster
-	for _, c := range cs {
-		if !c.Local {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // dryCommit describes the fleet checkout's HEAD (zero values when the fleet

@@ -305,3 +305,28 @@ func TestRenderZeroWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderInCluster: with argoCD.inCluster, apps destined to Argo CD's
+// own cluster are rendered to the in-cluster branch; without it, the
+// unknown-destination error names the option.
+func TestRenderInCluster(t *testing.T) {
+	t.Parallel()
+	local := strings.NewReplacer(`server: "{{server}}"`, "server: https://kubernetes.default.svc", `"web-{{name}}"`, "web-local", "  - clusters: {}\n", "  - list: {elements: [{x: y}]}\n").Replace(paritySet)
+	checkout, origin := parityFleet(t, map[string]string{
+		"flotilla.yaml":            "argoCD: {inCluster: true}\nrepos:\n  https://example.com/fleet.git: .\n",
+		"applicationsets/web.yaml": paritySet + "---\n" + strings.Replace(local, "name: web\n", "name: web-local\n", 1),
+	})
+	code, stdout, stderr := renderCmd(t, "--fleet", checkout)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "Rendered 4 applications for 3 clusters") { // clusters: {} selects in-cluster too, as in Argo CD
+		t.Errorf("summary:\n%s", stdout)
+	}
+	if got := gittest.Show(t, origin, "hydrated/in-cluster-next", "web-local/manifest.yaml"); !strings.Contains(got, "flotilla.dev/app: web-local") {
+		t.Errorf("in-cluster branch manifest:\n%s", got)
+	}
+
+	checkout, origin = parityFleet(t, map[string]string{"applicationsets/web.yaml": local})
+	renderRefused(t, checkout, origin, `application destination spec is invalid: unknown destination cluster: no cluster in the inventory has server "https://kubernetes.default.svc" (known: https://dev.example.com, https://prod-eu.example.com); that is Argo CD's own cluster: set argoCD.inCluster: true in flotilla.yaml to render its apps (to the branch of the cluster named in-cluster)`)
+}
