@@ -9,6 +9,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/project"
 )
 
 // Generated is an Application and the ApplicationSet that generated it.
@@ -45,14 +46,24 @@ func GenerateFleet(ctx context.Context, f *fleet.Fleet, repos Repos) ([]Generate
 					}
 				}
 			}
-			errs = append(errs, &fleet.FileError{File: ls.File, Line: line, Class: class,
-				Msg: fmt.Sprintf("ApplicationSet %q: %s", ls.Set.Metadata.Name, describeClass(class)), Err: err})
+			msg := fmt.Sprintf("ApplicationSet %q: %s", ls.Set.Metadata.Name, describeClass(class))
+			var ue *UnsupportedGeneratorError
+			if errors.As(err, &ue) && ue.Path != nil {
+				// Named first, wherever it is nested: the reason the set fails.
+				msg = fmt.Sprintf("ApplicationSet %q: %s is not supported (%s)", ls.Set.Metadata.Name, ue.Field(), class)
+				if n := nodeAt(ls.Doc.Node, ue.Path); n != nil {
+					line = n.Line
+				}
+				err = ue
+			}
+			errs = append(errs, &fleet.FileError{File: ls.File, Line: line, Class: class, Msg: msg, Err: err})
 			continue
 		}
 		for _, bad := range res.Invalid {
 			errs = append(errs, &fleet.FileError{File: ls.File, Line: templateLine(ls), Class: bad.Class,
 				Msg: fmt.Sprintf("ApplicationSet %q: Application %q %s", ls.Set.Metadata.Name, bad.Name, describeClass(bad.Class)), Err: bad.Err})
 		}
+		res.Apps, errs = checkProjects(f, ls, res.Apps, errs)
 		results, sets = append(results, res), append(sets, ls)
 	}
 	// Sorted by name as references, earlier sets first among equal names,
@@ -126,4 +137,69 @@ func findScalar(n *yaml.Node, s string) int {
 		}
 	}
 	return 0
+}
+
+// checkProjects keeps the Applications whose sources and destination their
+// AppProject permits; each other one adds an InvalidSpecError, as Argo CD's
+// application controller would mark it.
+func checkProjects(f *fleet.Fleet, ls *fleet.LoadedApplicationSet, apps []fleet.Application, errs []error) ([]fleet.Application, []error) {
+	kept := apps[:0]
+	for i := range apps {
+		app := &apps[i]
+		p := f.Project(app.Spec.Project)
+		if p == nil {
+			kept = append(kept, *app)
+			continue
+		}
+		if err := project.CheckApp(p, app, destinationCluster(f.Clusters, app.Spec.Destination)); err != nil {
+			where := "Argo CD's default project"
+			if p.File != "" {
+				where = fmt.Sprintf("AppProject %q at %s:%d", p.Metadata.Name, p.File, p.Line)
+			}
+			errs = append(errs, &fleet.FileError{File: ls.File, Line: templateLine(ls), Class: fleet.ClassInvalidSpec,
+				Msg: fmt.Sprintf("ApplicationSet %q: Application %q is refused by %s", ls.Set.Metadata.Name, app.Metadata.Name, where), Err: err})
+			continue
+		}
+		kept = append(kept, *app)
+	}
+	return kept, errs
+}
+
+// destinationCluster is the inventory cluster a (validated) destination
+// names, by server or by name.
+func destinationCluster(clusters []fleet.Cluster, d fleet.ApplicationDestination) fleet.Cluster {
+	for _, c := range clusters {
+		if d.Server != "" && c.Server == d.Server || d.Server == "" && c.Name == d.Name {
+			return c
+		}
+	}
+	return fleet.Cluster{Server: d.Server, Name: d.Name}
+}
+
+// nodeAt follows keys and indexes from the document root; a path ending
+// in a key gives the key's node (a block value starts on the next line).
+func nodeAt(n *yaml.Node, path []any) *yaml.Node {
+	for i, p := range path {
+		switch v := p.(type) {
+		case string:
+			if i == len(path)-1 && n != nil && n.Kind == yaml.MappingNode {
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					if n.Content[k].Value == v {
+						return n.Content[k]
+					}
+				}
+				return nil
+			}
+			n = fleet.MapValue(n, v)
+		case int:
+			if n == nil || n.Kind != yaml.SequenceNode || v >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[v]
+		}
+		if n == nil {
+			return nil
+		}
+	}
+	return n
 }

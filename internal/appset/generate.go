@@ -82,6 +82,9 @@ func Generate(ctx context.Context, in Input) (*Result, error) {
 	}
 	g := &generation{ctx: ctx, set: set, r: r, clusters: in.Clusters, repos: in.Repos, projects: in.Projects}
 
+	if u := findUnsupported(set.Spec.Generators, []any{"spec", "generators"}); u != nil {
+		return nil, &Error{Class: fleet.ClassGenerationFromParams, Generator: u.Path[2].(int), Err: u}
+	}
 	var apps []*fleet.Application
 	for i := range set.Spec.Generators {
 		results, err := g.transform(&set.Spec.Generators[i], set.Spec.Template, nil)
@@ -278,16 +281,25 @@ func checkDestination(d fleet.ApplicationDestination, clusters []fleet.Cluster) 
 				return nil
 			}
 		}
-		return fmt.Errorf("unknown destination cluster: no cluster in the inventory has server %q%s", d.Server, knownClusters(clusters, true))
+		return fmt.Errorf("unknown destination cluster: no cluster in the inventory has server %q%s%s", d.Server, knownClusters(clusters, true), inClusterHint(d.Server == fleet.InClusterServer))
 	case d.Name != "":
 		for _, c := range clusters {
 			if c.Name == d.Name {
 				return nil
 			}
 		}
-		return fmt.Errorf("unknown destination cluster: there are no clusters with this name: %s%s", d.Name, knownClusters(clusters, false))
+		return fmt.Errorf("unknown destination cluster: there are no clusters with this name: %s%s%s", d.Name, knownClusters(clusters, false), inClusterHint(d.Name == fleet.InClusterName))
 	}
 	return errors.New("destination server missing from app spec (set destination.server or destination.name)")
+}
+
+// inClusterHint names the option that adds Argo CD's local cluster, for a
+// destination that is its address or name.
+func inClusterHint(local bool) string {
+	if !local {
+		return ""
+	}
+	return "; that is Argo CD's own cluster: set argoCD.inCluster: true in flotilla.yaml to render its apps (to the branch of the cluster named " + fleet.InClusterName + ")"
 }
 
 func knownClusters(clusters []fleet.Cluster, servers bool) string {

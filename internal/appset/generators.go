@@ -46,10 +46,69 @@ var unsupported = []struct {
 	get  func(*fleet.ApplicationSetGenerator) any
 	why  string
 }{
-	{"scmProvider", func(g *fleet.ApplicationSetGenerator) any { return g.SCMProvider }, "it queries an SCM provider's API at run time"},
-	{"pullRequest", func(g *fleet.ApplicationSetGenerator) any { return g.PullRequest }, "it queries open pull requests at run time"},
-	{"clusterDecisionResource", func(g *fleet.ApplicationSetGenerator) any { return g.ClusterDecisionResource }, "it reads a resource from the Argo CD cluster"},
-	{"plugin", func(g *fleet.ApplicationSetGenerator) any { return g.Plugin }, "it calls a plugin service at run time"},
+	{"scmProvider", func(g *fleet.ApplicationSetGenerator) any { return g.SCMProvider }, "queries an SCM provider's API at run time"},
+	{"pullRequest", func(g *fleet.ApplicationSetGenerator) any { return g.PullRequest }, "queries open pull requests at run time"},
+	{"clusterDecisionResource", func(g *fleet.ApplicationSetGenerator) any { return g.ClusterDecisionResource }, "reads a resource from the Argo CD cluster"},
+	{"plugin", func(g *fleet.ApplicationSetGenerator) any { return g.Plugin }, "calls a plugin service at run time"},
+}
+
+// UnsupportedGeneratorError is a generator, at any depth, that needs a live
+// service Flotilla does not have (an SCM or pull-request API, the Argo CD
+// cluster, a plugin service).
+type UnsupportedGeneratorError struct {
+	Kind string
+	// Path is where it is in the ApplicationSet: keys and list indexes from
+	// spec down to the generator's kind ("spec", "generators", 0, "matrix",
+	// "generators", 1, "pullRequest").
+	Path []any
+	why  string
+}
+
+// Field is Path in the usual field notation.
+func (e *UnsupportedGeneratorError) Field() string {
+	var b strings.Builder
+	for _, p := range e.Path {
+		switch v := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String()
+}
+
+func (e *UnsupportedGeneratorError) Error() string {
+	return fmt.Sprintf("the %s generator %s, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)", e.Kind, e.why)
+}
+
+// findUnsupported returns the first generator, depth first, that needs a
+// live service: it would fail the whole ApplicationSet anyway, so it is
+// named before any other generator runs.
+func findUnsupported(gens []fleet.ApplicationSetGenerator, path []any) *UnsupportedGeneratorError {
+	for i := range gens {
+		g := &gens[i]
+		at := append(append([]any{}, path...), i)
+		for _, u := range unsupported {
+			if u.get(g) != nil {
+				return &UnsupportedGeneratorError{Kind: u.name, Path: append(at, u.name), why: u.why}
+			}
+		}
+		if g.Matrix != nil {
+			if e := findUnsupported(g.Matrix.Generators, append(at, "matrix", "generators")); e != nil {
+				return e
+			}
+		}
+		if g.Merge != nil {
+			if e := findUnsupported(g.Merge.Generators, append(at, "merge", "generators")); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // kinds returns the generator kinds set in one generator entry, in Argo
@@ -164,7 +223,7 @@ func (g *generation) generate(gen *fleet.ApplicationSetGenerator, kind string) (
 	}
 	for _, u := range unsupported {
 		if u.name == kind {
-			return nil, fmt.Errorf("the %s generator is not supported: %s, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)", kind, u.why)
+			return nil, &UnsupportedGeneratorError{Kind: kind, why: u.why}
 		}
 	}
 	return nil, fmt.Errorf("unknown generator %q", kind)

@@ -110,6 +110,8 @@ type renderPlan struct {
 	// cachedBuilds of builds were reused from an earlier run.
 	cachedBuilds int64
 	timer        *timer
+	// warnings say what yields nothing (see zeroCheck).
+	warnings []string
 }
 
 // timer records phase durations.
@@ -156,7 +158,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 	tm.done("load")
 
-	clusters := sh.pick(realClusters(f.Clusters))
+	// With argoCD.inCluster, Argo CD's local cluster is a cluster like the
+	// others: its apps go to its own branch (hydrated/in-cluster-next).
+	clusters := sh.pick(f.Clusters)
 	byServer, byName := map[string]string{}, map[string]bool{}
 	for _, c := range clusters {
 		byServer[c.Server], byName[c.Name] = c.Name, true
@@ -173,6 +177,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 		}
 	}
 
+	if p.warnings, err = zeroCheck(f, generated, clusters, jobs); err != nil {
+		return nil, err
+	}
 	trees := map[string]*hydrate.Tree{}
 	for _, c := range clusters {
 		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
@@ -201,6 +208,9 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 			out, err := builder.Render(gctx, &j.gen.App)
 			if err != nil {
 				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
+				return nil
+			}
+			if errs[i] = checkProject(f, j, out); errs[i] != nil {
 				return nil
 			}
 			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out)
@@ -363,18 +373,6 @@ func collapseRenderErrors(errs []error) error {
 	return errors.Join(out...)
 }
 
-// realClusters leaves out Argo CD's implicit local cluster: there is no hub
-// to hydrate it for.
-func realClusters(cs []fleet.Cluster) []fleet.Cluster {
-	var out []fleet.Cluster
-	for _, c := range cs {
-		if !c.Local {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // dryCommit describes the fleet checkout's HEAD (zero values when the fleet
 // is not in a Git repository).
 func dryCommit(f *fleet.Fleet) (*git.Repository, hydrate.DryCommit, time.Time, error) {
@@ -481,6 +479,7 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return setupCode, err
 	}
+	writeWarnings(env.Stderr, "render", p.warnings)
 	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures}
 	var written []hydrate.Result
 	if o.out != "" {

@@ -29,7 +29,7 @@ spec:
     metadata:
       name: "{{app}}"
     spec:
-      project: platform
+      project: microservices
       source:
         repoURL: https://github.com/example/fleet.git
         targetRevision: main

@@ -209,6 +209,7 @@ func runRender(ctx context.Context, o renderOptions, env Env) error {
 	if err != nil {
 		return err
 	}
+	writeWarnings(env.Stderr, "render", appset.ZeroWarnings(f, apps))
 	return writeApps(env.Stdout, apps, o.output, f.Clusters)
 }
 

@@ -150,7 +150,7 @@ func TestRenderBadInput(t *testing.T) {
 		{
 			name:  "generator that needs a live service",
 			files: map[string]string{"applicationsets/web.yaml": strings.Replace(testAppSet, "- clusters: {}", "- pullRequest:\n      github: {owner: acme, repo: web}", 1)},
-			want:  "render: applicationsets/web.yaml:7: ApplicationSet \"web\": generator failed (ApplicationGenerationFromParamsError): the pullRequest generator is not supported: it queries open pull requests at run time, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)\n",
+			want:  "render: applicationsets/web.yaml:7: ApplicationSet \"web\": spec.generators[0].pullRequest is not supported (ApplicationGenerationFromParamsError): the pullRequest generator queries open pull requests at run time, and Flotilla renders without any live service (use list, clusters, git, matrix or merge)\n",
 		},
 		{
 			name: "template syntax error",

@@ -1,6 +1,10 @@
 package fleet
 
-import "k8s.io/apimachinery/pkg/util/intstr"
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
 
 // The types below mirror Argo CD's argoproj.io/v1alpha1 API (ApplicationSet
 // and the Application it generates) field for field, with the same JSON
@@ -519,4 +523,118 @@ func (r *RawJSON) UnmarshalJSON(b []byte) error {
 		r.Raw = append(r.Raw[:0], b...)
 	}
 	return nil
+}
+
+// InvalidSpecError is Argo CD's InvalidSpecError application condition: a
+// spec its application controller refuses to sync, so there is nothing to
+// render. Msg is Argo CD's text.
+type InvalidSpecError struct {
+	Msg string
+}
+
+func (e *InvalidSpecError) Error() string { return "InvalidSpecError: " + e.Msg }
+
+// CheckSources applies the source rules of Argo CD's ValidatePermissions
+// (util/argo validateSourcePermissions, validateSourceHydrator): a single
+// source (or no source at all) needs repoURL and path or chart; each of
+// several sources needs repoURL and path, chart or ref; a chart needs a
+// targetRevision. It returns an *InvalidSpecError.
+func (s *ApplicationSpec) CheckSources() error {
+	invalid := func(format string, args ...any) error {
+		return &InvalidSpecError{Msg: fmt.Sprintf(format, args...)}
+	}
+	if h := s.SourceHydrator; h != nil {
+		switch {
+		case h.DrySource.RepoURL == "":
+			return invalid("spec.sourceHydrator.drySource.repoURL is required")
+		case h.SyncSource.TargetBranch == "":
+			return invalid("spec.sourceHydrator.syncSource.targetBranch is required")
+		case h.HydrateTo != nil && h.HydrateTo.TargetBranch == "":
+			return invalid("when spec.sourceHydrator.hydrateTo is set, spec.sourceHydrator.hydrateTo.path is required")
+		}
+		return nil
+	}
+	chart := func(src ApplicationSource) error {
+		if src.Chart != "" && src.TargetRevision == "" {
+			return invalid("spec.source.targetRevision is required if the manifest source is a helm chart")
+		}
+		return nil
+	}
+	if len(s.Sources) > 0 {
+		for i, src := range s.Sources {
+			if src.RepoURL == "" || src.Path == "" && src.Chart == "" && src.Ref == "" {
+				return invalid("spec.source.repoURL and either source.path, source.chart, or source.ref are required for source %s",
+					fmt.Sprintf("sources[%d] {repoURL: %q, path: %q, chart: %q, ref: %q}", i, src.RepoURL, src.Path, src.Chart, src.Ref))
+			}
+			if err := chart(src); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var src ApplicationSource
+	if s.Source != nil {
+		src = *s.Source
+	}
+	if src.RepoURL == "" || src.Path == "" && src.Chart == "" {
+		return invalid("spec.source.repoURL and either spec.source.path or spec.source.chart are required")
+	}
+	return chart(src)
+}
+
+// AppProject is an argoproj.io/v1alpha1 AppProject. The fields Flotilla
+// enforces are typed; the others (roles, sync windows…) are accepted and
+// ignored.
+type AppProject struct {
+	APIVersion string         `json:"apiVersion,omitempty"`
+	Kind       string         `json:"kind,omitempty"`
+	Metadata   ObjectMeta     `json:"metadata"`
+	Spec       AppProjectSpec `json:"spec"`
+	Status     any            `json:"status,omitempty"`
+	// File and Line say where the project was defined ("" for the implicit
+	// default project).
+	File string `json:"-"`
+	Line int    `json:"-"`
+}
+
+// AppProjectSpec is the spec of an AppProject.
+type AppProjectSpec struct {
+	SourceRepos                     []string                         `json:"sourceRepos,omitempty"`
+	Destinations                    []ApplicationDestination         `json:"destinations,omitempty"`
+	Description                     string                           `json:"description,omitempty"`
+	Roles                           []any                            `json:"roles,omitempty"`
+	ClusterResourceWhitelist        []ClusterResourceRestrictionItem `json:"clusterResourceWhitelist,omitempty"`
+	NamespaceResourceBlacklist      []GroupKind                      `json:"namespaceResourceBlacklist,omitempty"`
+	OrphanedResources               any                              `json:"orphanedResources,omitempty"`
+	SyncWindows                     []any                            `json:"syncWindows,omitempty"`
+	NamespaceResourceWhitelist      []GroupKind                      `json:"namespaceResourceWhitelist,omitempty"`
+	SignatureKeys                   []any                            `json:"signatureKeys,omitempty"`
+	ClusterResourceBlacklist        []ClusterResourceRestrictionItem `json:"clusterResourceBlacklist,omitempty"`
+	SourceNamespaces                []string                         `json:"sourceNamespaces,omitempty"`
+	PermitOnlyProjectScopedClusters bool                             `json:"permitOnlyProjectScopedClusters,omitempty"`
+	DestinationServiceAccounts      []any                            `json:"destinationServiceAccounts,omitempty"`
+}
+
+// GroupKind names a kind of object in a namespaced resource list.
+type GroupKind struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+}
+
+// ClusterResourceRestrictionItem is an entry of a cluster resource list;
+// an empty Name matches every name.
+type ClusterResourceRestrictionItem struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name,omitempty"`
+}
+
+// DefaultProject is the project Argo CD creates when none named default
+// exists: any repository, any destination, any resource.
+func DefaultProject() *AppProject {
+	p := &AppProject{APIVersion: "argoproj.io/v1alpha1", Kind: "AppProject", Metadata: ObjectMeta{Name: "default"}}
+	p.Spec.SourceRepos = []string{"*"}
+	p.Spec.Destinations = []ApplicationDestination{{Server: "*", Namespace: "*"}}
+	p.Spec.ClusterResourceWhitelist = []ClusterResourceRestrictionItem{{Group: "*", Kind: "*"}}
+	return p
 }

@@ -63,10 +63,12 @@ type ArgoCDConfig struct {
 	// Namespace is the Argo CD namespace: ApplicationSets without a namespace
 	// are in it, and only cluster Secrets in it count. Default "argocd".
 	Namespace string `json:"namespace,omitempty"`
-	// Projects, when set, are the AppProjects that exist; an Application
-	// naming another project is invalid. When unset, any non-empty project
-	// is accepted (AppProject documents found beside the ApplicationSets
-	// are added to the list).
+	// Projects, when set, are the AppProjects that exist ("default" always
+	// does); an Application naming another project is invalid. When unset,
+	// any non-empty project is accepted. AppProject documents found beside
+	// the ApplicationSets are added to the list, and their rules are
+	// enforced; a project named here without a document has no rules
+	// Flotilla knows.
 	Projects []string `json:"projects,omitempty"`
 }
 

@@ -22,6 +22,12 @@ const (
 	ClassConfig                Class = "ConfigError"
 	ClassInventory             Class = "InventoryError"
 	ClassRender                Class = "RenderError"
+	// ClassInvalidSpec is Argo CD's InvalidSpecError: the Application's
+	// sources or destination break its spec rules or its AppProject.
+	ClassInvalidSpec Class = "InvalidSpecError"
+	// ClassProject is a rendered object the Application's AppProject does
+	// not permit (Argo CD's sync would fail on it).
+	ClassProject Class = "ProjectError"
 )
 
 // FileError is an input error that points at a file and, where known, a

@@ -25,8 +25,29 @@ type Fleet struct {
 	Clusters        []Cluster
 	ApplicationSets []*LoadedApplicationSet
 	// Projects is the set of AppProjects known to exist, or nil when any
-	// non-empty project is accepted.
+	// non-empty project is accepted. When it is set it holds "default":
+	// Argo CD always has that project.
 	Projects map[string]bool
+	// AppProjects are the AppProject documents found beside the
+	// ApplicationSets, by name; their rules are enforced (see Project).
+	AppProjects map[string]*AppProject
+}
+
+// Project returns the rules of the named project: its AppProject document,
+// or Argo CD's implicit default project for "default" (or ""), or nil when
+// the project's rules are unknown (named in argoCD.projects only, or any
+// project accepted).
+func (f *Fleet) Project(name string) *AppProject {
+	if name == "" {
+		name = "default"
+	}
+	if p, ok := f.AppProjects[name]; ok {
+		return p
+	}
+	if name == "default" {
+		return DefaultProject()
+	}
+	return nil
 }
 
 // LoadedApplicationSet is an ApplicationSet with where it came from.
@@ -124,7 +145,7 @@ func (f *Fleet) loadConfig() error {
 		}
 	}
 	if len(f.Config.ArgoCD.Projects) > 0 {
-		f.Projects = map[string]bool{}
+		f.Projects = map[string]bool{"default": true}
 		for _, p := range f.Config.ArgoCD.Projects {
 			f.Projects[p] = true
 		}
@@ -234,18 +255,51 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 				names[key] = ls
 				f.ApplicationSets = append(f.ApplicationSets, ls)
 			case kind == "AppProject" && strings.HasPrefix(apiVersion, "argoproj.io/"):
-				if f.Projects == nil {
-					f.Projects = map[string]bool{}
+				if err := f.addProject(file, d); err != nil {
+					return err
 				}
-				f.Projects[d.Name()] = true
 			default:
-				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet (files matched by applicationSets hold ApplicationSet or AppProject documents)", kindOrUnknown(kind), d.Name())
+				where := "the default applicationSets globs"
+				if f.ConfigFile != "" {
+					where = "applicationSets in " + ConfigFile
+				}
+				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet: the file matches %q of %s, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out %s (for example list the ApplicationSet files), or move the file",
+					kindOrUnknown(kind), d.Name(), matchingGlob(file, f.Config.ApplicationSets), where, file)
 			}
 		}
 	}
 	if len(f.ApplicationSets) == 0 {
 		return errorf(f.ConfigFile, 0, ClassConfig, "no ApplicationSet found in %s (set applicationSets: in %s)", strings.Join(f.Config.ApplicationSets, ", "), ConfigFile)
 	}
+	return nil
+}
+
+// addProject records an AppProject document. Like Argo CD, it reads only
+// projects in the Argo CD namespace; "default" exists whether or not a
+// document defines it.
+func (f *Fleet) addProject(file string, d Document) error {
+	p := &AppProject{File: file, Line: d.Line}
+	if err := d.Decode(p); err != nil {
+		return err
+	}
+	if ns := p.Metadata.Namespace; ns != "" && ns != f.Config.ArgoCD.Namespace {
+		return nil
+	}
+	name := p.Metadata.Name
+	if name == "" {
+		return errorf(file, d.Line, ClassConfig, "AppProject has no metadata.name")
+	}
+	if prev, ok := f.AppProjects[name]; ok {
+		return errorf(file, d.Line, ClassConfig, "AppProject %q is defined twice (also at %s)", name, location(prev.File, prev.Line))
+	}
+	if f.AppProjects == nil {
+		f.AppProjects = map[string]*AppProject{}
+	}
+	f.AppProjects[name] = p
+	if f.Projects == nil {
+		f.Projects = map[string]bool{"default": true}
+	}
+	f.Projects[name] = true
 	return nil
 }
 
@@ -352,6 +406,16 @@ func matchGlobs(files, globs []string) []string {
 		}
 	}
 	return out
+}
+
+// matchingGlob returns the first glob that matches file.
+func matchingGlob(file string, globs []string) string {
+	for _, g := range globs {
+		if MatchGlob(path.Clean(g), file) {
+			return g
+		}
+	}
+	return ""
 }
 
 // MatchGlob matches a slash-separated path against a glob where "**" is a

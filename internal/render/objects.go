@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
 
 // Labels and annotations Flotilla puts on every rendered object.
@@ -312,4 +314,25 @@ func splitYAML(data []byte) [][]byte {
 		cur.Write(line)
 	}
 	return append(docs, cur.Bytes())
+}
+
+// Scopes returns what scopeOf knows for objs: whether a kind is namespaced,
+// from client-go's built-in kinds and the CRDs among objs; known is false
+// for a kind neither holds.
+func Scopes(objs []*unstructured.Unstructured) func(schema.GroupKind) (namespaced, known bool) {
+	crds := crdScopes(objs)
+	return func(gk schema.GroupKind) (bool, bool) { return scopeOf(gk, crds) }
+}
+
+// ErrPlugin means a source needs a config management plugin: Argo CD's
+// repo server runs it, Flotilla does not run plugins.
+var ErrPlugin = errors.New("config management plugins are not run by Flotilla")
+
+// pluginError names the plugin a source asks for and what to do instead.
+func pluginError(p *fleet.ApplicationSourcePlugin) error {
+	name := "a config management plugin chosen by its discovery rules (spec.source.plugin without a name)"
+	if p.Name != "" {
+		name = fmt.Sprintf("config management plugin %q (spec.source.plugin.name)", p.Name)
+	}
+	return fmt.Errorf("%w: the source uses %s; pre-render the plugin's output into the repository (a directory of manifests or a kustomization, committed by CI) and point the source's path at it", ErrPlugin, name)
 }

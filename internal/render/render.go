@@ -148,6 +148,9 @@ var ErrSecret = errors.New("plain Secret with data")
 // objects are copied only when asked for (Output.Objects). (That is most
 // of a fleet: one overlay serves every cluster of a tier.)
 func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
+	if err := app.Spec.CheckSources(); err != nil {
+		return nil, &Error{App: app.Metadata.Name, Err: err}
+	}
 	out := &Output{}
 	var (
 		built [][]*unstructured.Unstructured
@@ -162,7 +165,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 		case s.Chart != "" || !s.Helm.IsZero():
 			return fail(errors.New("helm sources are not supported yet: render the chart into the repository and point the source at the result"))
 		case s.Plugin != nil:
-			return fail(errors.New("config management plugins are not supported"))
+			return fail(pluginError(s.Plugin))
 		case s.Ref != "" && s.Path == "":
 			continue // a values reference for another source: no objects
 		}

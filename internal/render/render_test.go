@@ -187,7 +187,7 @@ func TestRefusals(t *testing.T) {
 	})
 	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
 	helm := app("h", "ok", "", nil, nil)
-	helm.Spec.Source.Chart = "nginx"
+	helm.Spec.Source.Chart, helm.Spec.Source.TargetRevision = "nginx", "1.0.0"
 	for _, tt := range []struct {
 		app  *fleet.Application
 		want string

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/flotilla-dev/flotilla/internal/appset"
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// errNoApplication refuses a render whose fleet generates no Application
+// at all: publishing would empty every branch of the run, which is almost
+// always a selector typo, not a wish.
+var errNoApplication = errors.New("no Application generated")
+
+// zeroCheck returns the warnings of a run that yields nothing somewhere
+// (no cluster, an ApplicationSet with no Application, a cluster of the run
+// that gets no Application and whose branch will be emptied) and refuses
+// the run when the whole fleet generates no Application while there are
+// clusters to write: nothing is written then.
+func zeroCheck(f *fleet.Fleet, generated []appset.Generated, clusters []fleet.Cluster, jobs []renderJob) ([]string, error) {
+	warnings := appset.ZeroWarnings(f, generated)
+	if len(generated) == 0 && len(clusters) > 0 {
+		errs := []error{&fleet.FileError{File: f.ConfigFile, Class: fleet.ClassConfig,
+			Msg: fmt.Sprintf("%v by the %d ApplicationSets: rendering would empty the hydrated branches of %d clusters, so nothing is written (fix the selectors below; to retire every app, delete the branches yourself)", errNoApplication, len(f.ApplicationSets), len(clusters))}}
+		for _, w := range warnings {
+			errs = append(errs, errors.New(w))
+		}
+		return nil, errors.Join(errs...)
+	}
+	has := map[string]bool{}
+	for _, j := range jobs {
+		has[j.cluster] = true
+	}
+	for _, c := range clusters {
+		if !has[c.Name] {
+			warnings = append(warnings, fmt.Sprintf("cluster %s gets no Application: its branch %s will hold none", c.Name, f.Config.StagingBranch(c.Name)))
+		}
+	}
+	return warnings, nil
+}
+
+func writeWarnings(w io.Writer, cmd string, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", cmd, s)
+	}
+}
