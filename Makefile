@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test ./internal/render -run XXX -fuzz FuzzKustomization -fuzztime 30s
 	$(GO) test ./internal/render -run XXX -fuzz FuzzGlobMatch -fuzztime 30s
 	$(GO) test ./internal/render -run XXX -fuzz FuzzJsonnetImport -fuzztime 30s
+	$(GO) test ./internal/project -run XXX -fuzz FuzzGlobNeverPanics -fuzztime 30s
 	$(GO) test ./internal/appset -run XXX -fuzz FuzzWildmatch -fuzztime 30s
 	$(GO) test ./internal/gitobj -run XXX -fuzz FuzzReadPackedRefs -fuzztime 30s
 	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzNewerOf -fuzztime 30s
