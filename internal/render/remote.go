@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the guard reads the deprecated fields (bases, patchesStrategicMerge, patchesJson6902, vars) because Kustomize still loads them
+
 package render
 
 import (
