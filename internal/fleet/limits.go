@@ -110,8 +110,11 @@ type aliasCount struct {
 	// outermost string.
 	path  []string
 	depth int
-	line  int
-	outer string
+	// anchored counts the anchors around the node being counted: its
+	// strings may be copied.
+	anchored int
+	line     int
+	outer    string
 
 	worst      *yaml.Node
 	worstLen   int
@@ -190,8 +193,13 @@ func (c *aliasCount) expanded(n *yaml.Node) int {
 		if s > c.worstLen {
 			c.worst, c.worstLen, c.worstLine, c.worstField = n, s, c.at(n), c.field()
 		}
-	case n.Kind == yaml.ScalarNode && c.inline && c.depth < MaxInlineDepth && n.ShortTag() == "!!str" && mayBeCollection(n.Value):
+	case n.Kind == yaml.ScalarNode && c.inline && c.depth < MaxInlineDepth && n.ShortTag() == "!!str" &&
+		(c.anchored > 0 || mayHaveAliases(n.Value)) && mayBeCollection(n.Value):
 		s = min(s+c.inner(n), MaxAliasNodes*2+1)
+	}
+	if n.Anchor != "" {
+		c.anchored++
+		defer func() { c.anchored-- }()
 	}
 	for i, ch := range n.Content {
 		switch {
@@ -226,6 +234,12 @@ func (c *aliasCount) inner(n *yaml.Node) int {
 		}
 		s = min(s+c.expanded(doc), MaxAliasNodes*2+1)
 	}
+}
+
+// mayHaveAliases reports whether s may hold YAML with aliases, at any
+// depth: a string that cannot, and that no alias copies, adds no nodes.
+func mayHaveAliases(s string) bool {
+	return strings.Contains(s, "&") && strings.Contains(s, "*") || strings.Contains(s, `\`)
 }
 
 // mayBeCollection reports whether s may hold a YAML mapping or sequence:
