@@ -187,6 +187,10 @@ func (c *aliasCount) expanded(n *yaml.Node) int {
 	}
 	c.size[n] = 0
 	s := 1
+	if n.Anchor != "" {
+		c.anchored++
+		defer func() { c.anchored-- }()
+	}
 	switch {
 	case n.Kind == yaml.AliasNode && n.Alias != nil:
 		s = c.expanded(n.Alias)
@@ -196,10 +200,6 @@ func (c *aliasCount) expanded(n *yaml.Node) int {
 	case n.Kind == yaml.ScalarNode && c.inline && c.depth < MaxInlineDepth && n.ShortTag() == "!!str" &&
 		(c.anchored > 0 || mayHaveAliases(n.Value)) && mayBeCollection(n.Value):
 		s = min(s+c.inner(n), MaxAliasNodes*2+1)
-	}
-	if n.Anchor != "" {
-		c.anchored++
-		defer func() { c.anchored-- }()
 	}
 	for i, ch := range n.Content {
 		switch {
