@@ -101,8 +101,8 @@ func TestCheckYAMLStrings(t *testing.T) {
 		{"a string in a string", "transformers:\n- " + block("kind: PatchTransformer\npatch: "+block(laughs(""))), "transformers[0]", true},
 		{"a small string", "patches:\n- patch: " + block(small), "", false},
 		{"a small string copied 20 times", "patches:\n- patch: &p " + block(small) + "\n" + strings.Repeat("- patch: *p\n", 20), "", true},
-		{"a string without aliases copied 20 times", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 60000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 20), "", true},
-		{"a string without aliases copied twice", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 60000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 2), "", false},
+		{"a string without aliases copied 200 times", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 6000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 200), "", true},
+		{"a string without aliases copied 20 times", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 6000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 20), "", false},
 		{"20 small strings", "patches:\n" + strings.Repeat("- patch: "+block(small)+"\n", 20), "", true},
 		{"not YAML", "patches:\n- patch: \"ls *.yaml && echo [\"\n", "", false},
 		{"a number", "a: &a 1\nb: *a\n", "", false},
@@ -112,7 +112,7 @@ func TestCheckYAMLStrings(t *testing.T) {
 		if got := errors.Is(err, ErrLimit); got != tt.limit || err != nil && !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: CheckYAMLStrings = %v, want limit %v naming %q", tt.name, err, tt.limit, tt.field)
 		}
-		if err := CheckYAML("k.yaml", []byte(tt.in)); err != nil && !strings.Contains(tt.name, "copied 20 times") {
+		if err := CheckYAML("k.yaml", []byte(tt.in)); err != nil {
 			t.Errorf("%s: CheckYAML = %v, want nil (it does not read strings)", tt.name, err)
 		}
 	}
