@@ -84,6 +84,45 @@ func TestCheckYAML(t *testing.T) {
 	}
 }
 
+// TestCheckYAMLStrings: YAML held in strings counts, its aliases
+// expanded, as many times as the file's aliases copy it, however the
+// string is written (block, quoted, escaped), to MaxInlineDepth deep.
+func TestCheckYAMLStrings(t *testing.T) {
+	t.Parallel()
+	small := "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n" // 66k nodes
+	block := func(s string) string { return "|\n" + strings.TrimSuffix(indentLines(s, "    "), "\n") }
+	escaped := strings.NewReplacer("&", `\x26`, "*", `\u002a`, "\n", `\n`).Replace(laughs(""))
+	for _, tt := range []struct {
+		name, in, field string
+		limit           bool
+	}{
+		{"a patch", "patches:\n- patch: " + block(laughs("")), "patches[0].patch", true},
+		{"escaped anchors in a quoted string", "patches:\n- patch: \"" + escaped + "\"", "patches[0].patch", true},
+		{"a string in a string", "transformers:\n- " + block("kind: PatchTransformer\npatch: "+block(laughs(""))), "transformers[0]", true},
+		{"a small string", "patches:\n- patch: " + block(small), "", false},
+		{"a small string copied 20 times", "patches:\n- patch: &p " + block(small) + "\n" + strings.Repeat("- patch: *p\n", 20), "", true},
+		{"a string without aliases copied 200 times", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 6000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 200), "", true},
+		{"a string without aliases copied 20 times", "patches:\n- patch: &p \"[" + strings.Repeat("x,", 6000) + "x]\"\n" + strings.Repeat("- patch: *p\n", 20), "", false},
+		{"20 small strings", "patches:\n" + strings.Repeat("- patch: "+block(small)+"\n", 20), "", true},
+		{"not YAML", "patches:\n- patch: \"ls *.yaml && echo [\"\n", "", false},
+		{"a number", "a: &a 1\nb: *a\n", "", false},
+		{"deeper than MaxInlineDepth", "a: " + block("a: "+block("a: "+block("a: "+block(laughs(""))))), "", false},
+	} {
+		err := CheckYAMLStrings("k.yaml", []byte(tt.in))
+		if got := errors.Is(err, ErrLimit); got != tt.limit || err != nil && !strings.Contains(err.Error(), tt.field) {
+			t.Errorf("%s: CheckYAMLStrings = %v, want limit %v naming %q", tt.name, err, tt.limit, tt.field)
+		}
+		if err := CheckYAML("k.yaml", []byte(tt.in)); err != nil {
+			t.Errorf("%s: CheckYAML = %v, want nil (it does not read strings)", tt.name, err)
+		}
+	}
+}
+
+// indentLines indents every line of s.
+func indentLines(s, indent string) string {
+	return indent + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+indent) + "\n"
+}
+
 func TestReadFileIsBounded(t *testing.T) {
 	t.Parallel()
 	p := filepath.Join(t.TempDir(), "big.yaml")
@@ -109,12 +148,15 @@ func TestReadFileIsBounded(t *testing.T) {
 // FuzzCheckYAML: any input is accepted or refused, never panics, and what
 // it accepts decodes.
 func FuzzCheckYAML(f *testing.F) {
-	for _, s := range []string{"a: &x {b: c}\nd: *x\n", laughs(""), "a: &a [1, *a]\n", "x: [& *\n", "&a a: *a"} {
+	for _, s := range []string{"a: &x {b: c}\nd: *x\n", laughs(""), "p: |\n" + laughs("  "), "a: &a [1, *a]\n", "x: [& *\n", "&a a: *a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if err := CheckYAML("f.yaml", []byte(s)); err != nil {
+		if err := CheckYAMLStrings("f.yaml", []byte(s)); err != nil {
 			return
+		}
+		if err := CheckYAML("f.yaml", []byte(s)); err != nil {
+			t.Fatalf("CheckYAMLStrings passes what CheckYAML refuses: %v", err)
 		}
 		var v any
 		_ = yaml.Unmarshal([]byte(s), &v)

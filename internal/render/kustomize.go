@@ -352,6 +352,11 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 		if err != nil {
 			return nil, nil, err
 		}
+		// The patches are checked one by one, to name the one at fault,
+		// and in the kustomization they go into, which Kustomize reads.
+		if err := fleet.CheckYAMLStrings(fs.rel(kfile)+" (with the Application's kustomize options)", edited); err != nil {
+			return nil, nil, err
+		}
 		fs.overlay[filepath.Clean(kfile)] = edited
 	}
 	customSchema, err := scanKustomizations(fs, dir, policy.AllowRemoteResources)
@@ -473,7 +478,10 @@ func applyKustomizeOptions(fs *rootedFS, kfile string, o *fleet.ApplicationSourc
 	if len(o.CommonAnnotations) > 0 {
 		k["commonAnnotations"] = mergeMap(k["commonAnnotations"], o.CommonAnnotations)
 	}
-	for _, p := range o.Patches {
+	for i, p := range o.Patches {
+		if err := fleet.CheckYAMLStrings(fmt.Sprintf("spec.source.kustomize.patches[%d].patch", i), []byte(p.Patch)); err != nil {
+			return nil, err
+		}
 		b, err := yaml.Marshal(p)
 		if err != nil {
 			return nil, err

@@ -24,7 +24,11 @@ const (
 )
 
 // readBounded reads a file of the build: at most fleet.MaxFileSize bytes,
-// within the build's read budget, its YAML aliases checked. A limit
+// within the build's read budget, its YAML aliases checked, those of YAML
+// held in its strings too (Kustomize parses a kustomization's inline
+// patches and plugin configurations, and a plugin configuration's patch,
+// expanding their aliases; the same check holds for every file, as any
+// file may be a plugin configuration). A limit
 // reached is kept, so that it can be reported whatever Kustomize makes of
 // the error.
 func (f *rootedFS) readBounded(p string) ([]byte, error) {
@@ -46,7 +50,7 @@ func (f *rootedFS) readBounded(p string) ([]byte, error) {
 	case read > MaxBuildRead:
 		return nil, f.limited(fmt.Errorf("%w: the build reads more than %d MiB (is a base included too many times?)", fleet.ErrLimit, MaxBuildRead>>20))
 	}
-	if err := fleet.CheckYAML(f.rel(p), b); err != nil {
+	if err := fleet.CheckYAMLStrings(f.rel(p), b); err != nil {
 		return nil, f.limited(err)
 	}
 	return b, nil

@@ -24,6 +24,23 @@ func laughs() string {
 	return s
 }
 
+// aliasBomb is YAML whose aliases expand to levels lists of 11 (11^6 is
+// 1.77M nodes, past fleet.MaxAliasNodes), each line indented by indent.
+func aliasBomb(indent string, levels int) string {
+	s := indent + "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+	for c := 'b'; c < 'a'+rune(levels); c++ {
+		p := "*" + string(c-1)
+		s += indent + string(c) + ": &" + string(c) + " [" + strings.Repeat(p+",", 10) + p + "]\n"
+	}
+	return s
+}
+
+// indent indents every line of s by n spaces.
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n"+pad) + "\n"
+}
+
 // TestBuildBounds feeds builds inputs that, unbounded, expand to billions
 // of nodes or objects: each fails with fleet.ErrLimit, naming the
 // Application and the file or limit.
@@ -33,7 +50,30 @@ func TestBuildBounds(t *testing.T) {
 	for i := range MaxObjects + 1 {
 		fmt.Fprintf(&many, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%d}\n", i)
 	}
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+	cmBomb := cm + "spec:\n" + aliasBomb("  ", 6)  // 1.77M nodes
+	cmSmall := cm + "spec:\n" + aliasBomb("  ", 5) // 160k nodes: 7 copies are past the bound
+	jsonBomb := "- op: add\n  path: /spec\n  value:\n" + aliasBomb("    ", 6)
+	manyPatches := "resources: [cm.yaml]\npatches:\n- patch: &p |-\n" + indent(cmSmall, 4) + strings.Repeat("- patch: *p\n", 7)
+	var appPatches []fleet.KustomizePatch
+	for range 7 {
+		appPatches = append(appPatches, fleet.KustomizePatch{Patch: cmSmall})
+	}
 	files := map[string]string{
+		// YAML held in the strings of a kustomization or plugin
+		// configuration, which Kustomize parses, aliases expanded.
+		"ipatch/kustomization.yaml":   "resources: [cm.yaml]\npatches:\n- patch: |-\n" + indent(cmBomb, 4),
+		"ismp/kustomization.yaml":     "resources: [cm.yaml]\npatchesStrategicMerge:\n- |-\n" + indent(cmBomb, 2),
+		"ijson/kustomization.yaml":    "resources: [cm.yaml]\npatchesJson6902:\n- target: {version: v1, kind: ConfigMap, name: c}\n  patch: |-\n" + indent(jsonBomb, 4),
+		"igen/kustomization.yaml":     "generators:\n- |-\n" + indent("apiVersion: builtin\nkind: ConfigMapGenerator\nmetadata: {name: g}\nspec:\n"+aliasBomb("  ", 6), 2),
+		"itrans/kustomization.yaml":   "resources: [cm.yaml]\ntransformers:\n- |-\n" + indent("apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: t}\npatch: |-\n"+indent(cmBomb, 2), 2),
+		"ival/kustomization.yaml":     "resources: [cm.yaml]\nvalidators:\n- |-\n" + indent("apiVersion: builtin\nkind: ReplacementTransformer\nmetadata: {name: v}\nreplacements:\n"+aliasBomb("  ", 6), 2),
+		"ifile/kustomization.yaml":    "resources: [cm.yaml]\ntransformers: [t.yaml]\n",
+		"ifile/t.yaml":                "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: t}\npatch: |-\n" + indent(cmBomb, 2),
+		"imany/kustomization.yaml":    manyPatches,
+		"iapp/kustomization.yaml":     "resources: [cm.yaml]\n",
+		"iappmany/kustomization.yaml": "resources: [cm.yaml]\n",
+
 		"kbomb/kustomization.yaml":   "resources: [bomb.yaml]\n",
 		"kbomb/bomb.yaml":            laughs(),
 		"kfile/kustomization.yaml":   laughs() + "resources: []\n",
@@ -47,6 +87,9 @@ func TestBuildBounds(t *testing.T) {
 		"patched/cm.yaml":            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
 		"patched/bomb.yaml":          strings.Replace(laughs(), "kind: Bomb\nmetadata: {name: b}", "kind: ConfigMap\nmetadata: {name: c}", 1),
 		"kbig/big.yaml":              "",
+	}
+	for _, d := range []string{"ipatch", "ismp", "ijson", "itrans", "ival", "ifile", "imany", "iapp", "iappmany"} {
+		files[d+"/cm.yaml"] = cm
 	}
 	dir := gittest.Files(t, files)
 	for _, p := range []string{"kbig/big.yaml", "dbig/big.yaml"} {
@@ -68,6 +111,18 @@ func TestBuildBounds(t *testing.T) {
 		{app("kbig", "kbig", "", nil, nil), ": kbig/big.yaml is larger than 16 MiB"},
 		{app("dbig", "dbig", "", nil, nil), ": dbig/big.yaml is larger than 16 MiB"},
 		{app("dglob", "dglob", "", nil, glob), "directory.include"},
+		{app("ipatch", "ipatch", "", nil, nil), "ipatch/kustomization.yaml:3: patches[0].patch: YAML aliases expand to more than 1048576 nodes"},
+		{app("ismp", "ismp", "", nil, nil), "ismp/kustomization.yaml:3: patchesStrategicMerge[0]: YAML aliases expand"},
+		{app("ijson", "ijson", "", nil, nil), "ijson/kustomization.yaml:4: patchesJson6902[0].patch: YAML aliases expand"},
+		{app("igen", "igen", "", nil, nil), "igen/kustomization.yaml:2: generators[0]: YAML aliases expand"},
+		{app("itrans", "itrans", "", nil, nil), "itrans/kustomization.yaml:3: transformers[0]: YAML aliases expand"},
+		{app("ival", "ival", "", nil, nil), "ival/kustomization.yaml:3: validators[0]: YAML aliases expand"},
+		{app("ifile", "ifile", "", nil, nil), "ifile/t.yaml:4: patch: YAML aliases expand"},
+		{app("imany", "imany", "", nil, nil), "imany/kustomization.yaml:13: YAML aliases expand to more than 1048576 nodes (alias *p expands to"},
+		{app("iapp", "iapp", "", &fleet.ApplicationSourceKustomize{Patches: []fleet.KustomizePatch{{Patch: cm}, {Patch: cmBomb}}}, nil),
+			"spec.source.kustomize.patches[1].patch:10: YAML aliases expand"},
+		{app("iappmany", "iappmany", "", &fleet.ApplicationSourceKustomize{Patches: appPatches}, nil),
+			"iappmany/kustomization.yaml (with the Application's kustomize options):"},
 	} {
 		t.Run(tt.app.Metadata.Name, func(t *testing.T) {
 			t.Parallel()

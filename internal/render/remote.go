@@ -347,7 +347,10 @@ func inlineConfigs(v string) ([]map[string]any, bool) {
 }
 
 // configDocs decodes the objects of a YAML stream as Kustomize reads
-// resources (kyaml, anchors expanded).
+// resources (kyaml, anchors expanded). Its input has been checked by
+// fleet.CheckYAMLStrings: a file read through the build's filesystem
+// (readBounded), or a string of a kustomization read so, or of the
+// kustomization the Application's options made (buildKustomize).
 func configDocs(data []byte) ([]map[string]any, error) {
 	nodes, err := kio.FromBytes(data)
 	if err != nil {

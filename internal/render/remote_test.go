@@ -440,6 +440,9 @@ func FuzzKustomization(f *testing.F) {
 		"resources: [cm.yaml]\nreplacements: [{path: ../../outside/cm.yaml}]\n",
 		"helmCharts: [{name: c, repo: \"oci://" + w.host + "/c\"}]\n",
 		"kind: Component\n",
+		// 9^9 nodes held in a string: refused before Kustomize or the
+		// scan parses it.
+		"resources: [cm.yaml]\ntransformers:\n- |\n" + indent("apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: t}\npatch: |\n"+indent(strings.Replace(laughs(), "kind: Bomb\nmetadata: {name: b}", "kind: ConfigMap\nmetadata: {name: c}", 1), 2), 2),
 		"{]\n",
 		"",
 	} {
