@@ -119,8 +119,11 @@ func ReadRef(s storer.ReferenceStorer, name plumbing.ReferenceName) (plumbing.Ha
 	return entries[name].hash, nil
 }
 
-// ReadRefs returns the refs whose names start with prefix. Broken loose
-// files are not refs: they are returned apart, for the caller to decide.
+// ReadRefs returns the refs to objects whose names start with prefix.
+// Symbolic refs (refs/remotes/origin/HEAD, which every git clone makes)
+// are skipped: they name a ref, not an object, and the ref they name is
+// listed itself. Broken loose files are not refs: they are returned
+// apart, for the caller to decide.
 func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceName]plumbing.Hash, []*BrokenRefError, error) {
 	out := map[plumbing.ReferenceName]plumbing.Hash{}
 	dir, ok := DiskDir(s)
@@ -174,6 +177,8 @@ func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceNa
 		case errors.As(err, &be):
 			broken = append(broken, be)
 			delete(out, name)
+		case errors.Is(err, errSymbolic):
+			delete(out, name)
 		case err != nil:
 			return err
 		case found:
@@ -183,6 +188,9 @@ func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceNa
 	})
 	return out, broken, err
 }
+
+// errSymbolic marks a loose ref file that names another ref.
+var errSymbolic = errors.New("symbolic")
 
 // readLoose reads a loose ref file.
 func readLoose(dir string, name plumbing.ReferenceName) (plumbing.Hash, bool, error) {
@@ -199,7 +207,7 @@ func readLoose(dir string, name plumbing.ReferenceName) (plumbing.Hash, bool, er
 	}
 	line := strings.TrimSpace(string(b))
 	if strings.HasPrefix(line, "ref: ") {
-		return plumbing.ZeroHash, false, fmt.Errorf("ref %s is symbolic (%s): only refs to commits are written here", name, line)
+		return plumbing.ZeroHash, false, fmt.Errorf("ref %s is %w (%s): only refs to commits are written here", name, errSymbolic, line)
 	}
 	if !plumbing.IsHash(line) {
 		return plumbing.ZeroHash, false, &BrokenRefError{Name: name, Path: p}

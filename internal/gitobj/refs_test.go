@@ -225,6 +225,22 @@ func TestReadRefsSkipsLocksAndReportsBrokenFiles(t *testing.T) {
 	}
 }
 
+// TestReadRefsSkipsSymbolicRefs: every git clone makes
+// refs/remotes/origin/HEAD, a symbolic ref; listing refs/ must skip it
+// (the ref it names is listed itself), not fail.
+func TestReadRefsSkipsSymbolicRefs(t *testing.T) {
+	t.Parallel()
+	dir, one, _ := repoWithRefs(t)
+	gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+	refs, broken, err := ReadRefs(open(t, dir).Storer, "refs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := refs["refs/remotes/origin/HEAD"]; ok || refs["refs/remotes/origin/main"].String() != one || len(broken) != 0 {
+		t.Errorf("refs = %v, broken = %v", refs, broken)
+	}
+}
+
 // TestReadPackedRefsRefusesWhatItDoesNotKnow: a line that is neither a
 // ref nor a peeled value stops the rewrite.
 func TestReadPackedRefsRefusesWhatItDoesNotKnow(t *testing.T) {

@@ -109,3 +109,30 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 		t.Errorf("an undecided render moved the remote:\n%s\n->\n%s", before, after)
 	}
 }
+
+// TestPublishDeepensAPlainClone: a plain git clone --depth 1, as CI
+// makes it, holds refs/remotes/origin/HEAD, a symbolic ref. Render must
+// still deepen it and replace a proposal from an older dry commit.
+func TestPublishDeepensAPlainClone(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	fleetRepo, _ := openFleet(t, checkout)
+	b := gittest.Commit(t, checkout, sameSecond, "B")
+	for range 3 {
+		gittest.Commit(t, checkout, sameSecond, "later")
+	}
+	gittest.Git(t, checkout, "push", "-q", "origin", "main")
+	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("a", "1"))
+
+	dir := filepath.Join(t.TempDir(), "ci")
+	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth", "1", "file://"+origin, dir)
+	if got := gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD"); got != "refs/remotes/origin/main" {
+		t.Fatalf("the clone's origin/HEAD is %q", got)
+	}
+	repo, dry := openFleet(t, dir)
+	results := publish(t, &Publisher{Repo: repo, Remote: origin}, dry, tree("a", "2"))
+	if !results[0].Updated {
+		t.Errorf("the newer render did not replace the older proposal: kept %q", results[0].Kept)
+	}
+	gittest.Git(t, dir, "fsck", "--strict", "--no-dangling")
+}
