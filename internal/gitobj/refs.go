@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -26,9 +27,11 @@ import (
 // fails too), and its iteration reads git's "<ref>.lock" files as refs.
 //
 // UpdateRefs follows git's lock protocol: it creates "<ref>.lock" for each
-// loose ref it will remove and "packed-refs.lock" with O_EXCL, writes the
-// new packed-refs into that lock, fsyncs it and renames it over
-// packed-refs, so every ref of one call moves in one rename. A lock held
+// loose ref it will remove and "packed-refs.lock" with O_EXCL; it folds
+// the loose files' values into packed-refs and removes the files (no ref
+// changes value meanwhile), then writes the new packed-refs into the lock,
+// fsyncs it and renames it over packed-refs, so every ref of one call
+// moves in one rename, and a kill at any point leaves all old or all new. A lock held
 // by a live process is waited for briefly (as git's core.packedRefsTimeout);
 // a lock that stays is reported, never broken: its owner may be a git
 // command still running, and git has no record of who holds a lock.
@@ -119,8 +122,11 @@ func ReadRef(s storer.ReferenceStorer, name plumbing.ReferenceName) (plumbing.Ha
 	return entries[name].hash, nil
 }
 
-// ReadRefs returns the refs whose names start with prefix. Broken loose
-// files are not refs: they are returned apart, for the caller to decide.
+// ReadRefs returns the refs to objects whose names start with prefix.
+// Symbolic refs (refs/remotes/origin/HEAD, which every git clone makes)
+// are skipped: they name a ref, not an object, and the ref they name is
+// listed itself. Broken loose files are not refs: they are returned
+// apart, for the caller to decide.
 func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceName]plumbing.Hash, []*BrokenRefError, error) {
 	out := map[plumbing.ReferenceName]plumbing.Hash{}
 	dir, ok := DiskDir(s)
@@ -174,6 +180,8 @@ func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceNa
 		case errors.As(err, &be):
 			broken = append(broken, be)
 			delete(out, name)
+		case errors.Is(err, errSymbolic):
+			delete(out, name)
 		case err != nil:
 			return err
 		case found:
@@ -183,6 +191,9 @@ func ReadRefs(s storer.ReferenceStorer, prefix string) (map[plumbing.ReferenceNa
 	})
 	return out, broken, err
 }
+
+// errSymbolic marks a loose ref file that names another ref.
+var errSymbolic = errors.New("symbolic")
 
 // readLoose reads a loose ref file.
 func readLoose(dir string, name plumbing.ReferenceName) (plumbing.Hash, bool, error) {
@@ -199,7 +210,7 @@ func readLoose(dir string, name plumbing.ReferenceName) (plumbing.Hash, bool, er
 	}
 	line := strings.TrimSpace(string(b))
 	if strings.HasPrefix(line, "ref: ") {
-		return plumbing.ZeroHash, false, fmt.Errorf("ref %s is symbolic (%s): only refs to commits are written here", name, line)
+		return plumbing.ZeroHash, false, fmt.Errorf("ref %s is %w (%s): only refs to commits are written here", name, errSymbolic, line)
 	}
 	if !plumbing.IsHash(line) {
 		return plumbing.ZeroHash, false, &BrokenRefError{Name: name, Path: p}
@@ -228,8 +239,8 @@ func validRefName(name plumbing.ReferenceName) error {
 }
 
 // UpdateRefs applies updates together. On disk (see the note above) every
-// ref is written into packed-refs and its loose file, if any, removed, so
-// all of them move in one atomic rename; a Check update that finds
+// ref is written into packed-refs and its loose file, if any, removed
+// first, so all of them move in one atomic rename; a Check update that finds
 // another value fails them all with ErrRefMoved. Elsewhere (in memory)
 // they are set one by one.
 func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
@@ -252,14 +263,18 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 	}
 
 	var locks []string // taken, removed on return
+	killed := false
 	defer func() {
+		if killed {
+			return // as a killed process leaves them
+		}
 		for _, l := range locks {
 			_ = os.Remove(l)
 		}
 	}()
 	// The loose files to remove, locked first (as git does), then
 	// packed-refs.
-	loose := map[plumbing.ReferenceName]bool{}
+	var loose []plumbing.ReferenceName // sorted, as updates are
 	for _, u := range updates {
 		p := filepath.Join(dir, filepath.FromSlash(u.Name.String()))
 		st, err := os.Lstat(p)
@@ -278,7 +293,7 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 		}
 		locks = append(locks, l.Name())
 		l.Close()
-		loose[u.Name] = true
+		loose = append(loose, u.Name)
 	}
 	packedLock, err := lock(filepath.Join(dir, "packed-refs.lock"))
 	if err != nil {
@@ -294,29 +309,111 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 	if header == "" && len(entries) == 0 {
 		header = packedHeader // an empty file
 	}
+	// The loose files' values, which shadow packed-refs.
+	current := map[plumbing.ReferenceName]plumbing.Hash{}
+	for _, name := range loose {
+		h, found, err := readLoose(dir, name)
+		var be *BrokenRefError
+		switch {
+		case errors.As(err, &be):
+			if u := updates[slices.IndexFunc(updates, func(u RefUpdate) bool { return u.Name == name })]; u.Check {
+				return err
+			}
+		case err != nil:
+			return err
+		case found:
+			current[name] = h
+		}
+	}
 	for _, u := range updates {
 		if u.Check {
 			cur := entries[u.Name].hash
-			if loose[u.Name] {
-				h, found, err := readLoose(dir, u.Name)
-				if err != nil {
-					return err
-				}
-				if found {
-					cur = h
-				}
+			if h, ok := current[u.Name]; ok {
+				cur = h
 			}
 			if cur != u.Old {
 				return fmt.Errorf("%w: %s is at %s, expected %s", ErrRefMoved, u.Name, orNone(cur), orNone(u.Old))
 			}
 		}
+	}
+
+	// The loose files go first, and every ref keeps its value meanwhile:
+	// their values are written into packed-refs (as git pack-refs does),
+	// then the files removed. Only then do the new values move, all in
+	// one rename, so a process killed at any point leaves every ref at
+	// its old value or every ref at its new one. (Removing the files
+	// after the move would leave, for a while, old loose values shadowing
+	// new packed ones; removing them before folding them in would expose
+	// older packed values.)
+	if len(loose) > 0 {
+		folded := maps.Clone(entries)
+		for name, h := range current {
+			folded[name] = packedEntry{hash: h, lines: h.String() + " " + name.String() + "\n"}
+		}
+		if len(current) > 0 {
+			if err := writePacked(dir, filepath.Join(dir, "packed-refs.new"), header, folded); err != nil {
+				return err
+			}
+		}
+		if updateRefsHook != nil && updateRefsHook(dir, "folded") {
+			killed = true
+			return errKilled
+		}
+		for _, name := range loose {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(name.String()))); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			if updateRefsHook != nil && updateRefsHook(dir, "removed "+name.String()) {
+				killed = true
+				return errKilled
+			}
+		}
+	}
+
+	for _, u := range updates {
 		if u.New.IsZero() {
 			delete(entries, u.Name)
 		} else {
 			entries[u.Name] = packedEntry{hash: u.New, lines: u.New.String() + " " + u.Name.String() + "\n"}
 		}
 	}
+	if err := writePackedTo(packedLock, dir, header, entries); err != nil {
+		return err
+	}
+	locks = slices.DeleteFunc(locks, func(l string) bool { return l == packedLock.Name() })
+	if updateRefsHook != nil && updateRefsHook(dir, "moved") {
+		killed = true
+		return errKilled
+	}
+	return nil
+}
 
+// updateRefsHook, set by tests, is called after each step of UpdateRefs
+// in the repository dir that changes files on disk; true stops
+// UpdateRefs there as a kill would (its locks left in place).
+var updateRefsHook func(dir, step string) bool
+
+// errKilled is what UpdateRefs returns when updateRefsHook stopped it.
+var errKilled = errors.New("stopped by the test hook")
+
+// writePacked writes packed-refs through the file tmp (created afresh;
+// the caller holds packed-refs.lock), fsynced and renamed into place.
+func writePacked(dir, tmp, header string, entries map[plumbing.ReferenceName]packedEntry) error {
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := writePackedTo(f, dir, header, entries); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writePackedTo writes packed-refs into f, fsyncs, closes it and renames
+// it over dir's packed-refs.
+func writePackedTo(f *os.File, dir, header string, entries map[plumbing.ReferenceName]packedEntry) error {
 	names := make([]plumbing.ReferenceName, 0, len(entries))
 	for name := range entries {
 		names = append(names, name)
@@ -327,27 +424,16 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 	for _, name := range names {
 		b.WriteString(entries[name].lines)
 	}
-	if _, err := packedLock.Write(b.Bytes()); err != nil {
-		return fmt.Errorf("write %s: %w", packedLock.Name(), err)
+	if _, err := f.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	if err := packedLock.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", packedLock.Name(), err)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	if err := packedLock.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", packedLock.Name(), err)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
 	}
-	if err := os.Rename(packedLock.Name(), filepath.Join(dir, "packed-refs")); err != nil {
-		return err
-	}
-	locks = slices.DeleteFunc(locks, func(l string) bool { return l == packedLock.Name() })
-	// The loose files would shadow the new values: remove them under
-	// their locks (which the deferred cleanup removes after them).
-	for name := range loose {
-		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(name.String()))); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-	}
-	return nil
+	return os.Rename(f.Name(), filepath.Join(dir, "packed-refs"))
 }
 
 func orNone(h plumbing.Hash) string {

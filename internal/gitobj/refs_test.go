@@ -2,6 +2,7 @@ package gitobj
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -199,6 +200,86 @@ func TestUpdateRefsAfterAKill(t *testing.T) {
 	}
 }
 
+// TestUpdateRefsKilledBetweenSteps stops UpdateRefs, as a kill would,
+// after each step that changes files: two refs with loose files (one
+// shadowing an older packed value) and one packed only, moved together.
+// At every stop each ref reads its old value or every ref its new one
+// (never a mix, never the older packed value), for this code and for
+// git, and the next update, once the left locks are removed, completes.
+func TestUpdateRefsKilledBetweenSteps(t *testing.T) {
+	// Not parallel: it sets the package's test hook (the parallel tests
+	// run after it, and the hook only stops in this test's repositories).
+	a, b, c := plumbing.ReferenceName(track+"hydrated/a-next"), plumbing.ReferenceName(track+"hydrated/b-next"), plumbing.ReferenceName(track+"hydrated/gone-next")
+	steps := []string{"folded", "removed " + a.String(), "removed " + b.String(), "moved"}
+	dirs := map[string]string{} // repository → the step to stop at
+	updateRefsHook = func(dir, step string) bool {
+		return dirs[dir] == step
+	}
+	defer func() { updateRefsHook = nil }()
+	for _, step := range steps {
+		dir, one, two := repoWithRefs(t)
+		if err := os.WriteFile(filepath.Join(dir, "a"), []byte("c\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		three := gittest.Commit(t, dir, "2026-01-03T00:00:00Z", "three")
+		// a-next and b-next: loose two over one packed (git update-ref
+		// after pack-refs); gone-next: packed.
+		gittest.Git(t, dir, "update-ref", b.String(), one)
+		gittest.Git(t, dir, "pack-refs", "--all")
+		gittest.Git(t, dir, "update-ref", a.String(), two)
+		gittest.Git(t, dir, "update-ref", b.String(), two)
+		s := open(t, dir).Storer
+		gitDir := filepath.Join(dir, ".git")
+		dirs[gitDir] = step
+		old := map[plumbing.ReferenceName]string{a: two, b: two, c: one}
+		updates := []RefUpdate{{Name: a, New: plumbing.NewHash(three)}, {Name: b, New: plumbing.NewHash(three), Old: plumbing.NewHash(two), Check: true}, {Name: c}}
+		want := map[plumbing.ReferenceName]string{a: three, b: three, c: ""}
+		if err := UpdateRefs(s, updates); !errors.Is(err, errKilled) {
+			t.Fatalf("%s: UpdateRefs = %v, want it stopped", step, err)
+		}
+		read := func() map[plumbing.ReferenceName]string {
+			got := map[plumbing.ReferenceName]string{}
+			for name := range old {
+				h, err := ReadRef(s, name)
+				if err != nil {
+					t.Fatalf("%s: read %s: %v", step, name, err)
+				}
+				if !h.IsZero() {
+					got[name] = h.String()
+				}
+				if g := gittest.Git(t, dir, "for-each-ref", "--format=%(objectname)", name.String()); g != got[name] {
+					t.Errorf("%s: git reads %s at %q, this code at %q", step, name, g, got[name])
+				}
+			}
+			return got
+		}
+		got := read()
+		if step == "moved" {
+			old = map[plumbing.ReferenceName]string{a: three, b: three}
+		}
+		if !maps.Equal(got, old) {
+			t.Errorf("killed after %q: refs %v, want all old or all new %v", step, got, old)
+		}
+		// What LockedError says to do, then the update again.
+		dirs[gitDir] = ""
+		locks, _ := filepath.Glob(filepath.Join(gitDir, track, "hydrated", "*.lock"))
+		locks = append(locks, filepath.Join(gitDir, "packed-refs.lock"))
+		for _, l := range locks {
+			_ = os.Remove(l)
+		}
+		if step != "moved" {
+			if err := UpdateRefs(s, updates); err != nil {
+				t.Fatalf("%s: the update again: %v", step, err)
+			}
+		}
+		delete(want, c)
+		if got := read(); !maps.Equal(got, want) {
+			t.Errorf("%s: after the update again: %v, want %v", step, got, want)
+		}
+		gittest.Git(t, dir, "fsck", "--strict", "--no-dangling")
+	}
+}
+
 // TestReadRefsSkipsLocksAndReportsBrokenFiles: go-git's own listing reads
 // a lock file as a ref and fails on an empty one; ReadRefs skips the
 // first and returns the second apart.
@@ -222,6 +303,22 @@ func TestReadRefsSkipsLocksAndReportsBrokenFiles(t *testing.T) {
 	}
 	if len(broken) != 1 || broken[0].Name != track+"hydrated/y-next" {
 		t.Errorf("broken = %v", broken)
+	}
+}
+
+// TestReadRefsSkipsSymbolicRefs: every git clone makes
+// refs/remotes/origin/HEAD, a symbolic ref; listing refs/ must skip it
+// (the ref it names is listed itself), not fail.
+func TestReadRefsSkipsSymbolicRefs(t *testing.T) {
+	t.Parallel()
+	dir, one, _ := repoWithRefs(t)
+	gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+	refs, broken, err := ReadRefs(open(t, dir).Storer, "refs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := refs["refs/remotes/origin/HEAD"]; ok || refs["refs/remotes/origin/main"].String() != one || len(broken) != 0 {
+		t.Errorf("refs = %v, broken = %v", refs, broken)
 	}
 }
 

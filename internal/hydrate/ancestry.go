@@ -12,12 +12,14 @@ import (
 	"slices"
 	"strings"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -37,11 +39,14 @@ var deepenSteps = []int{64, 1024, math.MaxInt32}
 
 // ancestry answers, for one Publish, whether branch heads rendered from
 // other dry commits are newer than ours, deepening the checkout when it
-// lacks the history to say.
+// lacks the history to say. Ours' ancestry is walked once (again after
+// each deepening); each branch's question is then a lookup, and a walk
+// from theirs only when theirs is not among ours' ancestors.
 type ancestry struct {
 	p       *Publisher
 	ctx     context.Context
 	ours    plumbing.Hash
+	line    *lineage          // ours' ancestry in the history at hand; nil after deepening
 	step    int               // deepenSteps done
 	deepErr error             // why the last deepening failed
 	answers map[string]string // their dry SHA → why kept ("" to replace)
@@ -63,18 +68,32 @@ func (a *ancestry) kept(theirs string) string {
 
 func (a *ancestry) decide(theirs plumbing.Hash) string {
 	for {
-		newer, known := a.newer(theirs)
-		if known {
-			if newer {
-				return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs.String()), short(a.ours.String()))
+		if a.line == nil {
+			line, err := newLineage(a.p.Repo.Storer, a.ours)
+			if err != nil {
+				a.deepErr = err
+				break
 			}
+			a.line = line
+		}
+		switch a.line.order(theirs) {
+		case orderAfter:
+			return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs.String()), short(a.ours.String()))
+		case orderBefore, orderNotAfter, orderDiverged:
+			// Not newer: older, or from a history ours does not
+			// continue (a rewritten fleet history), which ours replaces.
 			return ""
 		}
 		if a.step >= len(deepenSteps) || a.deepErr != nil {
 			break
 		}
-		full := false
-		a.deepErr = a.p.deepen(a.ctx, deepenSteps[a.step], []plumbing.Hash{a.ours, theirs}, &full)
+		var full bool
+		u, auth, err := a.p.origin()
+		if err == nil {
+			_, full, err = deepen(a.ctx, a.p.Repo, u, auth, deepenSteps[a.step], []plumbing.Hash{a.ours, theirs}, "")
+		}
+		a.deepErr = err
+		a.line = nil
 		a.step++
 		if full {
 			a.step = len(deepenSteps)
@@ -87,60 +106,138 @@ func (a *ancestry) decide(theirs plumbing.Hash) string {
 	return why + fmt.Sprintf(": the fleet repository's history does not hold %s; if it was removed from the history, delete the hydrated branch so the next render writes it again", short(theirs.String()))
 }
 
-// newer tells whether ours is an ancestor of theirs (their proposal is
-// newer), and whether the checkout holds enough history to know.
-func (a *ancestry) newer(theirs plumbing.Hash) (newer, known bool) {
-	s := a.p.Repo.Storer
-	shallow, err := s.Shallow()
-	if err != nil {
-		return false, false
-	}
-	// Ours descending from theirs is the common case (one render after
-	// another) and settles it: theirs is older.
-	if found, _ := reaches(s, shallow, a.ours, theirs); found {
-		return false, true
-	}
-	found, complete := reaches(s, shallow, theirs, a.ours)
-	return found, found || complete
+// order is how a commit relates to a head in the history at hand. It is
+// the one decision of "never back in time": render keeps a branch whose
+// proposal is orderAfter ours, and apply/verify read the newer of a
+// branch and its tracking branch (newerOf).
+type order int
+
+const (
+	// orderUnknown: the histories at hand are cut before the answer.
+	orderUnknown order = iota
+	// orderNotAfter: the other does not descend from the head (its
+	// history is whole and lacks the head), but whether the head
+	// descends from it is unknown (the head's history is cut).
+	orderNotAfter
+	// orderBefore: the head descends from the other, or is it.
+	orderBefore
+	// orderAfter: the other descends from the head.
+	orderAfter
+	// orderDiverged: neither descends from the other.
+	orderDiverged
+)
+
+// commitStorer is what the ancestry walks read.
+type commitStorer interface {
+	storer.EncodedObjectStorer
+	storer.ShallowStorer
 }
 
-// reaches walks the ancestry of from looking for to. complete is false
-// when the walk met a commit whose parents the checkout lacks (a missing
-// object, or a shallow boundary).
-func reaches(s interface {
-	EncodedObject(plumbing.ObjectType, plumbing.Hash) (plumbing.EncodedObject, error)
-}, shallow []plumbing.Hash, from, to plumbing.Hash) (found, complete bool) {
-	seen := map[plumbing.Hash]bool{from: true}
-	queue := []plumbing.Hash{from}
-	complete = true
-	for len(queue) > 0 {
-		h := queue[0]
-		queue = queue[1:]
-		if h == to {
-			return true, true
-		}
-		o, err := s.EncodedObject(plumbing.CommitObject, h)
-		if err != nil {
-			complete = false
+// lineage is the ancestry of one head in the history at hand, walked
+// once: the commits it reaches, and whether nothing of it is missing.
+type lineage struct {
+	s        commitStorer
+	shallow  map[plumbing.Hash]bool
+	head     plumbing.Hash
+	seen     map[plumbing.Hash]bool // head and its ancestors at hand
+	complete bool                   // no commit of head's history is missing
+}
+
+// newLineage walks head's ancestry in s.
+func newLineage(s commitStorer, head plumbing.Hash) (*lineage, error) {
+	list, err := s.Shallow()
+	if err != nil {
+		return nil, fmt.Errorf("read the shallow list: %w", err)
+	}
+	l := &lineage{s: s, shallow: map[plumbing.Hash]bool{}, head: head, seen: map[plumbing.Hash]bool{head: true}, complete: true}
+	for _, h := range list {
+		l.shallow[h] = true
+	}
+	for queue := []plumbing.Hash{head}; len(queue) > 0; queue = queue[1:] {
+		parents, ok := l.parents(queue[0])
+		if !ok {
+			l.complete = false
 			continue
 		}
-		c, err := object.DecodeCommit(nil, o)
-		if err != nil {
-			complete = false
-			continue
-		}
-		if slices.Contains(shallow, h) {
-			complete = false
-			continue
-		}
-		for _, parent := range c.ParentHashes {
-			if !seen[parent] {
-				seen[parent] = true
-				queue = append(queue, parent)
+		for _, p := range parents {
+			if !l.seen[p] {
+				l.seen[p] = true
+				queue = append(queue, p)
 			}
 		}
 	}
-	return false, complete
+	return l, nil
+}
+
+// parents returns h's parents; ok is false when the history at hand
+// lacks them (a missing commit, or a shallow boundary).
+func (l *lineage) parents(h plumbing.Hash) ([]plumbing.Hash, bool) {
+	if l.shallow[h] {
+		return nil, false
+	}
+	o, err := l.s.EncodedObject(plumbing.CommitObject, h)
+	if err != nil {
+		return nil, false
+	}
+	c, err := object.DecodeCommit(nil, o)
+	if err != nil {
+		return nil, false
+	}
+	return c.ParentHashes, true
+}
+
+// order tells how other relates to the head: a lookup when other is
+// among the head's ancestors, else a walk from other that stops at the
+// head's ancestors (the head is below none of them).
+func (l *lineage) order(other plumbing.Hash) order {
+	if l.seen[other] {
+		return orderBefore
+	}
+	seen := map[plumbing.Hash]bool{other: true}
+	complete := true
+	for queue := []plumbing.Hash{other}; len(queue) > 0; queue = queue[1:] {
+		parents, ok := l.parents(queue[0])
+		if !ok {
+			complete = false
+			continue
+		}
+		for _, p := range parents {
+			if p == l.head {
+				return orderAfter
+			}
+			if !seen[p] && !l.seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	switch {
+	case complete && l.complete:
+		return orderDiverged
+	case complete:
+		return orderNotAfter
+	}
+	return orderUnknown
+}
+
+// newerOf returns the commit that descends from the other. err is a
+// DivergedError (without repository and names, filled in by the caller)
+// when neither does, and wraps ErrUndecided when a history stops at a
+// commit whose parents are missing before the answer.
+func newerOf(s commitStorer, local, theirs plumbing.Hash) (plumbing.Hash, error) {
+	l, err := newLineage(s, local)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	switch l.order(theirs) {
+	case orderBefore:
+		return local, nil
+	case orderAfter:
+		return theirs, nil
+	case orderDiverged:
+		return plumbing.ZeroHash, &DivergedError{Local: local.String(), Theirs: theirs.String()}
+	}
+	return plumbing.ZeroHash, ErrUndecided
 }
 
 // origin is the fleet repository the dry commits come from: Origin, else
@@ -171,29 +268,28 @@ func sameHost(a, b string) bool {
 	return err1 == nil && err2 == nil && ua.Scheme == "https" && ub.Scheme == "https" && ua.Host == ub.Host
 }
 
-// deepen fetches the history of commits (or, when the server does not
-// serve commits by name, of its branches) depth commits deep into the
-// checkout, and records the new shallow boundary as git does.
+// deepen fetches into r, from the repository at u, the history of wants
+// (or, when the server does not serve commits by name, of its branches)
+// depth commits deep, and records the new shallow boundary as git does:
+// objects first, then the shallow file written aside and renamed. With
+// branch set it fetches that branch's head as well and returns it (zero
+// when u has no such branch), for the caller to record.
 //
-// A checkout that is not shallow fetches the missing commits whole, and
-// sets *full: deeper steps would bring nothing more.
-func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Hash, full *bool) error {
-	u, auth, err := p.origin()
-	if err != nil {
-		return err
-	}
+// A repository that is not shallow fetches the missing commits whole, and
+// full is true: deeper steps would bring nothing more.
+func deepen(ctx context.Context, r *git.Repository, u string, auth transport.AuthMethod, depth int, wants []plumbing.Hash, branch string) (head plumbing.Hash, full bool, err error) {
 	cl, ep, err := endpoint(u)
 	if err != nil {
-		return err
+		return head, false, err
 	}
 	sess, err := cl.NewUploadPackSession(ep, auth)
 	if err != nil {
-		return err
+		return head, false, err
 	}
 	defer sess.Close()
 	ar, err := sess.AdvertisedReferencesContext(ctx)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", redact.URL(u), err)
+		return head, false, fmt.Errorf("read %s: %w", redact.URL(u), err)
 	}
 	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
 	if ar.Capabilities.Supports(capability.Shallow) {
@@ -202,64 +298,84 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	if ar.Capabilities.Supports(capability.NoProgress) {
 		_ = req.Capabilities.Set(capability.NoProgress)
 	}
-	if ar.Capabilities.Supports(capability.AllowReachableSHA1InWant) {
-		req.Wants = commits
-	} else {
-		refs, err := ar.AllReferences()
-		if err != nil {
-			return err
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return head, false, err
+	}
+	add := func(h plumbing.Hash) {
+		if !slices.Contains(req.Wants, h) {
+			req.Wants = append(req.Wants, h)
 		}
-		for _, r := range refs {
-			if r.Name().IsBranch() && r.Type() == plumbing.HashReference && !slices.Contains(req.Wants, r.Hash()) {
-				req.Wants = append(req.Wants, r.Hash())
+	}
+	switch {
+	case branch != "":
+		ref, ok := refs[plumbing.NewBranchReferenceName(branch)]
+		if !ok || ref.Type() != plumbing.HashReference {
+			return head, false, fmt.Errorf("%s has no branch %s", redact.URL(u), branch)
+		}
+		head = ref.Hash()
+		add(head)
+		if ar.Capabilities.Supports(capability.AllowReachableSHA1InWant) {
+			for _, h := range wants {
+				add(h)
+			}
+		}
+	case ar.Capabilities.Supports(capability.AllowReachableSHA1InWant):
+		for _, h := range wants {
+			add(h)
+		}
+	default:
+		for _, ref := range refs {
+			if ref.Name().IsBranch() && ref.Type() == plumbing.HashReference {
+				add(ref.Hash())
 			}
 		}
 	}
 	slices.SortFunc(req.Wants, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
-	shallow, err := p.Repo.Storer.Shallow()
+	shallow, err := r.Storer.Shallow()
 	if err != nil {
-		return err
+		return head, false, err
 	}
-	// What the checkout has, so the remote sends only the rest (never a
-	// want: go-git sends nothing when every want is a have).
-	local, _, err := gitobj.ReadRefs(p.Repo.Storer, "refs/")
+	// What the repository has, so the remote sends only the rest (never
+	// a want: go-git sends nothing when every want is a have).
+	local, _, err := gitobj.ReadRefs(r.Storer, "refs/")
 	if err != nil {
-		return err
+		return head, false, err
 	}
 	for _, h := range local {
-		if !slices.Contains(req.Wants, h) && !slices.Contains(req.Haves, h) && p.Repo.Storer.HasEncodedObject(h) == nil {
+		if !slices.Contains(req.Wants, h) && !slices.Contains(req.Haves, h) && r.Storer.HasEncodedObject(h) == nil {
 			req.Haves = append(req.Haves, h)
 		}
 	}
 	slices.SortFunc(req.Haves, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
 	if len(shallow) > 0 {
 		if !ar.Capabilities.Supports(capability.Shallow) {
-			return fmt.Errorf("%s does not serve shallow fetches", redact.URL(u))
+			return head, false, fmt.Errorf("%s does not serve shallow fetches", redact.URL(u))
 		}
 		req.Shallows = shallow
 		req.Depth = packp.DepthCommits(depth)
 	} else {
 		// A whole history stays whole: the missing commits come with
 		// all their history, not behind a new shallow boundary.
-		*full = true
+		full = true
 	}
 	resp, err := sess.UploadPack(ctx, req)
 	if err != nil {
-		return fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
+		return head, full, fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}
-	var r io.Reader = resp
+	var rd io.Reader = resp
 	switch {
 	case req.Capabilities.Supports(capability.Sideband64k):
-		r = sideband.NewDemuxer(sideband.Sideband64k, resp)
+		rd = sideband.NewDemuxer(sideband.Sideband64k, resp)
 	case req.Capabilities.Supports(capability.Sideband):
-		r = sideband.NewDemuxer(sideband.Sideband, resp)
+		rd = sideband.NewDemuxer(sideband.Sideband, resp)
 	}
-	err = packfile.UpdateObjectStorage(p.Repo.Storer, r)
+	err = packfile.UpdateObjectStorage(r.Storer, rd)
 	if cerr := resp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
+		return head, full, fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}
 	// The objects first, then the boundary: a run killed in between
 	// leaves objects behind the old boundary, which git ignores.
@@ -271,21 +387,21 @@ func (p *Publisher) deepen(ctx context.Context, depth int, commits []plumbing.Ha
 	}
 	slices.SortFunc(next, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
 	if slices.Equal(next, shallow) {
-		return nil
+		return head, full, nil
 	}
-	if dir, ok := gitobj.DiskDir(p.Repo.Storer); ok {
+	if dir, ok := gitobj.DiskDir(r.Storer); ok {
+		if len(next) == 0 {
+			// The whole history: not shallow any more.
+			if err := os.Remove(filepath.Join(dir, "shallow")); err != nil && !os.IsNotExist(err) {
+				return head, full, err
+			}
+			return head, full, nil
+		}
 		var b strings.Builder
 		for _, h := range next {
 			b.WriteString(h.String() + "\n")
 		}
-		if len(next) == 0 {
-			// The whole history: not shallow any more.
-			if err := os.Remove(filepath.Join(dir, "shallow")); err != nil && !os.IsNotExist(err) {
-				return err
-			}
-			return nil
-		}
-		return gitobj.WriteFile(dir, "shallow", []byte(b.String()))
+		return head, full, gitobj.WriteFile(dir, "shallow", []byte(b.String()))
 	}
-	return p.Repo.Storer.SetShallow(next)
+	return head, full, r.Storer.SetShallow(next)
 }

@@ -1,6 +1,7 @@
 package hydrate
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"testing"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
@@ -107,5 +111,86 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 	}
 	if after := gittest.Refs(t, origin, "refs/heads/hydrated/"); after != before {
 		t.Errorf("an undecided render moved the remote:\n%s\n->\n%s", before, after)
+	}
+}
+
+// TestPublishDeepensAPlainClone: a plain git clone --depth 1, as CI
+// makes it, holds refs/remotes/origin/HEAD, a symbolic ref. Render must
+// still deepen it and replace a proposal from an older dry commit.
+func TestPublishDeepensAPlainClone(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	fleetRepo, _ := openFleet(t, checkout)
+	b := gittest.Commit(t, checkout, sameSecond, "B")
+	for range 3 {
+		gittest.Commit(t, checkout, sameSecond, "later")
+	}
+	gittest.Git(t, checkout, "push", "-q", "origin", "main")
+	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("a", "1"))
+
+	dir := filepath.Join(t.TempDir(), "ci")
+	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth", "1", "file://"+origin, dir)
+	if got := gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD"); got != "refs/remotes/origin/main" {
+		t.Fatalf("the clone's origin/HEAD is %q", got)
+	}
+	repo, dry := openFleet(t, dir)
+	results := publish(t, &Publisher{Repo: repo, Remote: origin}, dry, tree("a", "2"))
+	if !results[0].Updated {
+		t.Errorf("the newer render did not replace the older proposal: kept %q", results[0].Kept)
+	}
+	gittest.Git(t, dir, "fsck", "--strict", "--no-dangling")
+}
+
+// countingStorer counts the commits read from a real (in-memory) storage.
+type countingStorer struct {
+	*memory.Storage
+	reads int
+}
+
+func (c *countingStorer) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	c.reads++
+	return c.Storage.EncodedObject(t, h)
+}
+
+// TestAncestryWalksOursOnce: deciding many branches rendered from
+// distinct dry commits — older ones, and newer ones a few commits ahead of
+// ours — walks ours' history once; each newer one costs only the walk
+// from it down to ours, not another walk of the whole history.
+func TestAncestryWalksOursOnce(t *testing.T) {
+	t.Parallel()
+	const history, ahead = 2000, 40
+	s := &countingStorer{Storage: memory.NewStorage()}
+	sig := object.Signature{Name: "f", Email: "f@example.com", When: when}
+	var chain []plumbing.Hash
+	for i := range history + ahead {
+		c := &object.Commit{Author: sig, Committer: sig, Message: fmt.Sprint("c", i), TreeHash: plumbing.ZeroHash}
+		if i > 0 {
+			c.ParentHashes = []plumbing.Hash{chain[i-1]}
+		}
+		o := s.NewEncodedObject()
+		if err := c.Encode(o); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetEncodedObject(o); err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, o.Hash())
+	}
+	ours := chain[history-1]
+	l, err := newLineage(s, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ahead {
+		if o := l.order(chain[history+i]); o != orderAfter {
+			t.Errorf("commit %d ahead: order %d, want newer", i+1, o)
+		}
+		if o := l.order(chain[history-1-i*7]); o != orderBefore {
+			t.Errorf("commit %d behind: order %d, want older", i*7, o)
+		}
+	}
+	// ours' history once, then 1+2+...+ahead for the newer ones.
+	if limit := history + ahead*(ahead+1)/2; s.reads > limit {
+		t.Errorf("%d commit reads for %d decisions over a %d-commit history; want at most %d", s.reads, 2*ahead, history, limit)
 	}
 }

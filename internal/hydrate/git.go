@@ -611,10 +611,11 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 		}
 		return nil
 	}
-	// Refused or failed: what does the remote hold now? A branch that is
-	// not where the push expected it means another writer moved it (a
-	// race, tried again from the heads read here); otherwise the remote
-	// refused the push itself.
+	// Refused or failed: what does the remote hold now? Every branch at
+	// its new head means the push landed; a branch that is not where the
+	// push expected it means another writer moved it (a race, tried again
+	// from the heads read here); otherwise the remote refused the push
+	// itself.
 	branches := slices.Clone(p.branches)
 	for _, u := range updates {
 		branches = append(branches, u.branch)
@@ -622,6 +623,12 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	remote, serr := p.sync(ctx, branches)
 	if serr != nil {
 		return errors.Join(err, serr)
+	}
+	// The remote holds every new head: the push landed, and only its
+	// answer was lost (a dropped connection, a hook failing after the
+	// update). sync recorded them in the tracking refs.
+	if !slices.ContainsFunc(updates, func(u update) bool { return remote[u.branch] != u.new }) {
+		return nil
 	}
 	raced := ""
 	for _, u := range updates {

@@ -6,14 +6,10 @@ import (
 	"fmt"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
-	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // DivergedError means a checkout's branch and its remote's tracking branch
@@ -83,36 +79,14 @@ func branchHead(ctx context.Context, r *git.Repository, repo, branch string, aut
 			return plumbing.ZeroHash, fmt.Errorf("compare %s (%s) with %s/%s (%s) in %s: %w: their history is cut even after fetching all of it from %s; run git fetch --unshallow %s and try again",
 				branch, short(local.String()), remote, branch, short(theirs.String()), repo, err, remote, remote)
 		}
-		if err := deepen(ctx, r, remote, branch, deepenSteps[step], auth); err != nil {
+		full, err := deepenTracking(ctx, r, remote, branch, tracking, theirs, deepenSteps[step], auth)
+		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("compare %s with %s/%s in %s: the clone is shallow, and deepening it failed: %w", branch, remote, branch, repo, err)
 		}
+		if full {
+			step = len(deepenSteps) - 1
+		}
 	}
-}
-
-// newerOf returns the commit that descends from the other. err is a
-// DivergedError (without repository and names, filled in by the caller)
-// when neither does, and wraps ErrUndecided when a history stops at a
-// commit whose parents are missing before the answer.
-func newerOf(s interface {
-	storer.EncodedObjectStorer
-	storer.ShallowStorer
-}, local, theirs plumbing.Hash) (plumbing.Hash, error) {
-	shallow, err := s.Shallow()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	found, completeTheirs := reaches(s, shallow, theirs, local)
-	if found {
-		return theirs, nil
-	}
-	found, completeLocal := reaches(s, shallow, local, theirs)
-	if found {
-		return local, nil
-	}
-	if completeTheirs && completeLocal {
-		return plumbing.ZeroHash, &DivergedError{Local: local.String(), Theirs: theirs.String()}
-	}
-	return plumbing.ZeroHash, ErrUndecided
 }
 
 // trackingRemote is the remote branch's upstream is configured on, else
@@ -126,14 +100,14 @@ func trackingRemote(r *git.Repository, branch string) string {
 	return "origin"
 }
 
-// deepen fetches branch from remote to depth commits, moving its tracking
-// branch to the remote's head as git fetch --deepen does, and then drops
-// from the shallow list the commits whose parents are now at hand (go-git
-// only adds to it; git would go on hiding their history).
-func deepen(ctx context.Context, r *git.Repository, remote, branch string, depth int, auth func(url string) transport.AuthMethod) error {
+// deepenTracking deepens r's history of branch from remote depth commits,
+// as git fetch --deepen does, and moves the tracking branch (at theirs)
+// to the remote's head, written as git writes refs. full is true when the
+// history is whole now.
+func deepenTracking(ctx context.Context, r *git.Repository, remote, branch string, tracking plumbing.ReferenceName, theirs plumbing.Hash, depth int, auth func(url string) transport.AuthMethod) (full bool, err error) {
 	rem, err := r.Remote(remote)
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", remote, err)
+		return false, fmt.Errorf("remote %s: %w", remote, err)
 	}
 	url := ""
 	if urls := rem.Config().URLs; len(urls) > 0 {
@@ -143,30 +117,15 @@ func deepen(ctx context.Context, r *git.Repository, remote, branch string, depth
 	if auth != nil {
 		a = auth(url)
 	}
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(branch), plumbing.NewRemoteReferenceName(remote, branch)))
-	err = r.FetchContext(ctx, &git.FetchOptions{RemoteName: remote, RefSpecs: []config.RefSpec{spec}, Depth: depth, Auth: a, Tags: git.NoTags})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("fetch %s from %s: %w", branch, redact.URL(url), err)
-	}
-	shallow, err := r.Storer.Shallow()
+	head, full, err := deepen(ctx, r, url, a, depth, nil, branch)
 	if err != nil {
-		return err
+		return false, err
 	}
-	var still []plumbing.Hash
-	for _, h := range shallow {
-		c, err := object.GetCommit(r.Storer, h)
-		if err != nil {
-			continue
-		}
-		for _, p := range c.ParentHashes {
-			if _, err := r.Storer.EncodedObject(plumbing.CommitObject, p); err != nil {
-				still = append(still, h)
-				break
-			}
+	if head != theirs {
+		err := gitobj.UpdateRefs(r.Storer, []gitobj.RefUpdate{{Name: tracking, New: head, Old: theirs, Check: true}})
+		if err != nil && !errors.Is(err, gitobj.ErrRefMoved) { // moved: read again
+			return false, fmt.Errorf("record %s: %w", tracking, err)
 		}
 	}
-	if len(still) != len(shallow) {
-		return r.Storer.SetShallow(still)
-	}
-	return nil
+	return full, nil
 }

@@ -160,6 +160,30 @@ func TestReadBranchDeepensAShallowClone(t *testing.T) {
 	}
 }
 
+// TestReadBranchDeepensToTheRemotesHead: the remote moved on after the
+// shallow clone's last fetch. Deepening (the same crash-safe fetch render
+// uses) moves the tracking branch to the remote's head, as git fetch
+// --deepen does, and that head is read; git agrees with the refs and the
+// shallow list left behind.
+func TestReadBranchDeepensToTheRemotesHead(t *testing.T) {
+	t.Parallel()
+	origin, push := hydratedOrigin(t)
+	push("2026-01-01T00:00:00Z", "0")
+	clone := filepath.Join(t.TempDir(), "clone")
+	gittest.Git(t, filepath.Dir(clone), "clone", "-q", "--depth", "1", "-b", liveBranch, "file://"+origin, clone)
+	push("2026-01-02T00:00:00Z", "1")
+	push("2026-01-03T00:00:00Z", "2")
+	gittest.Git(t, clone, "fetch", "-q", "--depth", "1", "origin", "+"+liveBranch+":refs/remotes/origin/"+liveBranch)
+	head := push("2025-01-04T00:00:00Z", "3")
+	if got, err := readHead(t, clone); err != nil || got != head {
+		t.Fatalf("read %s, %v; want the remote's head %s", got, err, head)
+	}
+	if got := gittest.Git(t, clone, "rev-parse", "origin/"+liveBranch); got != head {
+		t.Errorf("origin/%s is at %s; want the remote's head %s", liveBranch, got, head)
+	}
+	gittest.Git(t, clone, "fsck", "--strict", "--no-dangling", "--no-progress")
+}
+
 // TestReadBranchShallowWithoutItsRemote: a shallow history that cannot be
 // deepened (its remote is gone) is an error that says what to do, not a
 // guess.
@@ -187,7 +211,8 @@ func TestReadBranchShallowWithoutItsRemote(t *testing.T) {
 // beyond a shallow clone's boundary — and checks newerOf against the whole
 // graph: an answer is always true (the commit returned descends from the
 // other, a DivergedError means neither does), and it is undecided only when
-// a missing commit is in one of the two histories.
+// a missing commit is in one of the two histories. Render's question
+// (lineage.order: is theirs newer?) is checked the same way.
 func FuzzNewerOf(f *testing.F) {
 	f.Add([]byte{5, 1, 0, 1, 1, 2, 2, 0, 1, 0, 0, 0, 0, 3, 4})
 	f.Add([]byte{8, 0, 1, 0, 1, 1, 2, 2, 1, 3, 1, 4, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 6, 7})
@@ -251,6 +276,26 @@ func FuzzNewerOf(f *testing.F) {
 		cut := false
 		for i := range n {
 			cut = cut || missing[i] && (hl[i] || ht[i])
+		}
+		// Render's question (is theirs newer?) from the same decision:
+		// never a wrong "newer", and "not newer" only when true.
+		l, err := newLineage(s, hashes[local])
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch o := l.order(hashes[theirs]); o {
+		case orderAfter:
+			if !ht[local] || local == theirs {
+				t.Errorf("order says %d is newer than %d: %v", theirs, local, parents)
+			}
+		case orderBefore, orderNotAfter, orderDiverged:
+			if ht[local] && local != theirs {
+				t.Errorf("order %d says %d is not newer than %d: %v", o, theirs, local, parents)
+			}
+		case orderUnknown:
+			if !cut {
+				t.Errorf("order unknown between %d and %d with no commit missing: %v", local, theirs, parents)
+			}
 		}
 		got, err := newerOf(s, hashes[local], hashes[theirs])
 		var d *DivergedError

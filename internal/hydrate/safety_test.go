@@ -166,3 +166,54 @@ func TestPublishRefusedByTheRemote(t *testing.T) {
 		}
 	}
 }
+
+// landingRemote makes a bare remote whose pre-receive hook lands the push
+// (the objects out of quarantine, every ref set) and then fails it, as a
+// push whose connection drops after the update does: the pusher hears a
+// failure, yet the remote holds exactly its new values.
+func landingRemote(t *testing.T, origin string) {
+	t.Helper()
+	script := `#!/bin/sh
+q="$GIT_QUARANTINE_PATH"
+cat > landed
+cp -R "$q"/. objects/
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+while read old new ref; do git update-ref "$ref" "$new" || exit 2; done < landed
+rm -f landed
+echo 'connection lost' >&2
+exit 1
+`
+	if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPublishWhosePushLanded: the push fails, but the remote holds every
+// new head: that is success (one attempt, no ErrRace, no PushError), and
+// the tracking refs equal the remote's heads.
+func TestPublishWhosePushLanded(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	repo, dry := openFleet(t, checkout)
+	pub := &Publisher{Repo: repo, Remote: origin}
+	publish(t, pub, dry, tree("a", "1"), tree("b", "1"))
+	landingRemote(t, origin)
+	attempts := 0
+	pub.BeforePush = func(int) { attempts++ }
+	results, err := pub.Publish(t.Context(), []*Tree{tree("a", "2"), tree("b", "2"), tree("c", "2")}, dry, when)
+	if err != nil {
+		t.Fatalf("a push that landed: %v", err)
+	}
+	if attempts != 1 {
+		t.Errorf("%d attempts, want 1", attempts)
+	}
+	for _, r := range results {
+		if !r.Updated {
+			t.Errorf("%s not updated", r.Branch)
+		} else if got := gittest.Git(t, origin, "rev-parse", "refs/heads/"+r.Branch); got != r.New {
+			t.Errorf("%s is at %s on the remote, want %s", r.Branch, got, r.New)
+		}
+	}
+	assertTracking(t, checkout, origin)
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+}

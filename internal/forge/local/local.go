@@ -325,7 +325,8 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 // remote must not have it). When the push fails, what the remote holds
 // tells why — not the error's text: another value means another writer
 // moved the ref first (errMoved: fetch and retry); old still there means
-// the remote refused or failed.
+// the remote refused or failed; our own value there means the push landed
+// (its answer lost), which is success.
 func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbing.Hash) error {
 	if f.remote == "" {
 		return nil
@@ -342,6 +343,10 @@ func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbi
 			if r.Name() == ref {
 				cur = r.Hash()
 			}
+		}
+		// At our value: the push landed and only its answer was lost.
+		if mine, err := gitobj.ReadRef(f.repo.Storer, ref); err == nil && cur == mine && !mine.IsZero() {
+			return nil
 		}
 		if cur != old {
 			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, redact.URL(f.remote), old)

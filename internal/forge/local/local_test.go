@@ -157,3 +157,42 @@ func TestRemoteForgeAfterAKill(t *testing.T) {
 	gittest.Git(t, mirror, "fsck", "--strict", "--no-dangling")
 	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
 }
+
+// TestRemoteForgePushThatLanded: the remote's pre-receive hook lands the
+// push (objects out of quarantine, refs set) and then fails it, as a push
+// whose connection drops after the update. The remote holding exactly
+// the forge's new value is success, not a moved ref to retry.
+func TestRemoteForgePushThatLanded(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	sha := gittest.Git(t, bare, "rev-parse", "main")
+	mirror := filepath.Join(t.TempDir(), "mirror.git")
+	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	hook := `#!/bin/sh
+q="$GIT_QUARANTINE_PATH"
+cat > landed
+cp -R "$q"/. objects/
+unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+while read old new ref; do git update-ref "$ref" "$new" || exit 2; done < landed
+rm -f landed
+echo 'connection lost' >&2
+exit 1
+`
+	if err := os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetStatus(t.Context(), sha, forge.Status{Context: "flotilla/verify/web", State: forge.StateSuccess}); err != nil {
+		t.Fatalf("a push that landed: %v", err)
+	}
+	if got, want := gittest.Git(t, bare, "rev-parse", string(NotesRef)), gittest.Git(t, mirror, "rev-parse", string(NotesRef)); got != want {
+		t.Errorf("the remote's notes are at %s, the forge's at %s", got, want)
+	}
+	if n := gittest.Git(t, bare, "rev-list", "--count", string(NotesRef)); n != "1" {
+		t.Errorf("the remote's notes have %s commits; want 1 (no retry)", n)
+	}
+	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
+}
