@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/url"
 	"os"
@@ -14,11 +13,9 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
@@ -363,17 +360,7 @@ func deepen(ctx context.Context, r *git.Repository, u string, auth transport.Aut
 	if err != nil {
 		return head, full, fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}
-	var rd io.Reader = resp
-	switch {
-	case req.Capabilities.Supports(capability.Sideband64k):
-		rd = sideband.NewDemuxer(sideband.Sideband64k, resp)
-	case req.Capabilities.Supports(capability.Sideband):
-		rd = sideband.NewDemuxer(sideband.Sideband, resp)
-	}
-	err = packfile.UpdateObjectStorage(r.Storer, rd)
-	if cerr := resp.Close(); err == nil {
-		err = cerr
-	}
+	err = gitobj.StoreUploadPack(r.Storer, req, resp)
 	if err != nil {
 		return head, full, fmt.Errorf("fetch the history of %s: %w", redact.URL(u), err)
 	}

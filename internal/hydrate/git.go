@@ -16,11 +16,9 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"golang.org/x/sync/errgroup"
@@ -350,17 +348,7 @@ func (p *Publisher) fetchObjects(ctx context.Context, wants, haves []plumbing.Ha
 	if err != nil {
 		return err
 	}
-	var r io.Reader = resp
-	switch {
-	case req.Capabilities.Supports(capability.Sideband64k):
-		r = sideband.NewDemuxer(sideband.Sideband64k, resp)
-	case req.Capabilities.Supports(capability.Sideband):
-		r = sideband.NewDemuxer(sideband.Sideband, resp)
-	}
-	err = packfile.UpdateObjectStorage(p.Repo.Storer, r)
-	if cerr := resp.Close(); err == nil {
-		err = cerr
-	}
+	err = gitobj.StoreUploadPack(p.Repo.Storer, req, resp)
 	return err
 }
 

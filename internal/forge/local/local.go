@@ -19,11 +19,9 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 
@@ -300,17 +298,7 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		if err != nil {
 			return fail(err)
 		}
-		var r io.Reader = resp
-		switch {
-		case req.Capabilities.Supports(capability.Sideband64k):
-			r = sideband.NewDemuxer(sideband.Sideband64k, resp)
-		case req.Capabilities.Supports(capability.Sideband):
-			r = sideband.NewDemuxer(sideband.Sideband, resp)
-		}
-		err = packfile.UpdateObjectStorage(f.repo.Storer, r)
-		if cerr := resp.Close(); err == nil {
-			err = cerr
-		}
+		err = gitobj.StoreUploadPack(f.repo.Storer, req, resp)
 		if err != nil {
 			return fail(err)
 		}
