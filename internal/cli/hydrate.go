@@ -131,8 +131,10 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 
 	clusters := sh.pick(realClusters(f.Clusters))
 	byServer, byName := map[string]string{}, map[string]bool{}
+	caps := map[string]fleet.Capabilities{}
 	for _, c := range clusters {
 		byServer[c.Server], byName[c.Name] = c.Name, true
+		caps[c.Name] = c.Capabilities.Or(f.Config.Helm.Capabilities())
 	}
 	var jobs []renderJob
 	for _, g := range generated {
@@ -171,7 +173,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	for _, i := range buildOrder(jobs) {
 		j := jobs[i]
 		g.Go(func() error {
-			out, err := builder.Render(gctx, &j.gen.App)
+			out, err := builder.RenderFor(gctx, &j.gen.App, caps[j.cluster])
 			if err != nil {
 				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
 				return nil

@@ -26,6 +26,20 @@ type Config struct {
 	Rollout         RolloutConfig     `json:"rollout,omitempty"`
 	Policy          PolicyConfig      `json:"policy,omitempty"`
 	ArgoCD          ArgoCDConfig      `json:"argoCD,omitempty"`
+	Helm            HelmConfig        `json:"helm,omitempty"`
+}
+
+// HelmConfig tunes Helm rendering.
+type HelmConfig struct {
+	// KubeVersion and APIVersions are the capabilities of clusters whose
+	// inventory entry gives none (spec.kubeVersion, spec.apiVersions).
+	KubeVersion string   `json:"kubeVersion,omitempty"`
+	APIVersions []string `json:"apiVersions,omitempty"`
+}
+
+// Capabilities returns the fleet's default cluster capabilities.
+func (h HelmConfig) Capabilities() Capabilities {
+	return Capabilities{KubeVersion: h.KubeVersion, APIVersions: h.APIVersions}
 }
 
 // HydratedConfig says where hydrated branches live.
