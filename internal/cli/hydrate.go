@@ -161,10 +161,15 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 
 	builder := render.NewBuilder(repos, f.Config.Policy)
+	chartCache := ""
 	if p.repo != nil && !o.noBuildCache {
 		if st, ok := p.repo.Storer.(*filesystem.Storage); ok {
 			builder.Cache = render.OpenDirCache(filepath.Join(st.Filesystem().Root(), "flotilla", "builds"))
+			chartCache = filepath.Join(st.Filesystem().Root(), "flotilla", "charts")
 		}
+	}
+	if builder.Charts, err = chartFetcher(f.Config.Helm, chartCache); err != nil {
+		return nil, err
 	}
 	outs := make([]hydrate.App, len(jobs))
 	errs := make([]error, len(jobs))

@@ -122,14 +122,22 @@ func envsubst(s string, env map[string]string) string {
 	})
 }
 
-// helmKey names a Helm build of the chart at path of the checkout.
+// helmKey names a Helm build of the chart at path of the checkout. The
+// Application's name is part of it only through the release name, or
+// when source.helm refers to Argo CD's environment ("$"): Applications
+// of many clusters share a build where all inputs are the same.
 func helmKey(dir, sha, path string, s fleet.ApplicationSource, in helmInputs) string {
+	h, _ := json.Marshal(s.Helm)
+	in.App = ""
+	if !strings.Contains(string(h), "$") {
+		in.Env = nil
+	}
 	opts, _ := json.Marshal(struct {
-		H  *fleet.ApplicationSourceHelm
+		H  json.RawMessage
 		In helmInputs
-	}{s.Helm, in})
-	h := sha256.Sum256([]byte("helm\x00" + dir + "\x00" + sha + "\x00" + filepath.Clean(path) + "\x00" + string(opts)))
-	return hex.EncodeToString(h[:])
+	}{h, in})
+	sum := sha256.Sum256([]byte("helm\x00" + dir + "\x00" + sha + "\x00" + filepath.Clean(path) + "\x00" + string(opts)))
+	return hex.EncodeToString(sum[:])
 }
 
 // buildHelmGit renders the chart at chartDir of the checkout rfs.
@@ -141,7 +149,12 @@ func (b *Builder) buildHelmGit(rfs *rootedFS, chartDir string, s fleet.Applicati
 	if err != nil {
 		return nil, fmt.Errorf("load chart %s: %w", s.Path, err)
 	}
-	req, err := helmRequest(rfs, chartDir, s, in)
+	return templateChart(chart, gitValues(rfs, chartDir, in), s, in)
+}
+
+// templateChart renders a loaded chart; errors name it and its version.
+func templateChart(chart helmChart, read valueReader, s fleet.ApplicationSource, in helmInputs) ([]*unstructured.Unstructured, error) {
+	req, err := helmRequest(read, s, in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", helm.Describe(chart), err)
 	}
@@ -150,18 +163,42 @@ func (b *Builder) buildHelmGit(rfs *rootedFS, chartDir string, s fleet.Applicati
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", helm.Describe(chart), err)
 	}
-	objs, err := Decode(s.Path, manifest)
+	objs, err := Decode(helm.Describe(chart), manifest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: output: %w", helm.Describe(chart), err)
 	}
 	return objs, nil
 }
 
+type helmChart = helm.Chart
+
+// buildHelmRepo renders a chart from a chart repository or registry. Its
+// build is keyed by the archive's digest and the inputs.
+func (b *Builder) buildHelmRepo(ctx context.Context, app *fleet.Application, s fleet.ApplicationSource, caps fleet.Capabilities, refs map[string]refTarget) ([]*unstructured.Unstructured, string, *helm.Archive, error) {
+	if !s.Kustomize.IsZero() || !s.Directory.IsZero() {
+		return nil, "", nil, errors.New("multiple application sources defined: a chart source with source.kustomize or source.directory")
+	}
+	a, err := b.Charts.Fetch(ctx, s.RepoURL, s.Chart, s.TargetRevision)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	in := newHelmInputs(app, s, a.Version, caps, refs)
+	key := helmKey(a.Digest, "", s.Chart, s, in)
+	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) {
+		chart, files, err := helm.LoadArchive(a.Data)
+		if err != nil {
+			return nil, fmt.Errorf("load chart %s version %s: %w", s.Chart, a.Version, err)
+		}
+		return templateChart(chart, archiveValues(&b.paths, files, in), s, in)
+	})
+	return objs, key, a, err
+}
+
 // helmRequest resolves source.helm into a `helm template` request: value
 // files (relative to the chart, or "$ref/..." in a ref source, never
 // leaving their repository), values or valuesObject as the last value
 // file, parameters and file parameters.
-func helmRequest(rfs *rootedFS, chartDir string, s fleet.ApplicationSource, in helmInputs) (helm.Request, error) {
+func helmRequest(read valueReader, s fleet.ApplicationSource, in helmInputs) (helm.Request, error) {
 	req := helm.Request{
 		ReleaseName: in.ReleaseName, Namespace: in.Namespace,
 		KubeVersion: in.KubeVersion, APIVersions: in.APIVersions,
@@ -172,7 +209,7 @@ func helmRequest(rfs *rootedFS, chartDir string, s fleet.ApplicationSource, in h
 	}
 	req.SkipCRDs, req.SkipSchemaValidation, req.SkipTests = h.SkipCrds, h.SkipSchemaValidation, h.SkipTests
 	for _, raw := range h.ValueFiles {
-		f, err := readValueFile(rfs, chartDir, raw, in, h.IgnoreMissingValueFiles)
+		f, err := read(raw, h.IgnoreMissingValueFiles)
 		if err != nil {
 			return req, err
 		}
@@ -206,7 +243,7 @@ func helmRequest(rfs *rootedFS, chartDir string, s fleet.ApplicationSource, in h
 		files.put(p.Name, p.Path)
 	}
 	for _, k := range files.keys {
-		f, err := readValueFile(rfs, chartDir, files.m[k], in, false)
+		f, err := read(files.m[k], false)
 		if err != nil {
 			return req, fmt.Errorf("file parameter %s: %w", k, err)
 		}
@@ -261,33 +298,94 @@ func valuesYAML(h *fleet.ApplicationSourceHelm) ([]byte, error) {
 	return y, nil
 }
 
-// readValueFile resolves a value file as Argo CD does — "$ref/path" in the
-// checkout of the source with that ref, an absolute path from the
-// repository root, else relative to the chart — refuses paths leaving
-// their repository (also through symbolic links), and reads it. A missing
-// file is skipped (nil) with ignoreMissing.
-func readValueFile(rfs *rootedFS, chartDir, raw string, in helmInputs, ignoreMissing bool) (*helm.File, error) {
-	root, base, p := rfs, chartDir, raw
+// valueReader reads a value file given as source.helm writes it.
+type valueReader func(raw string, ignoreMissing bool) (*helm.File, error)
+
+// gitValues reads value files for a chart at chartDir of the checkout
+// rfs, as Argo CD resolves them: "$ref/path" in the checkout of the
+// source with that ref, an absolute path from the repository root, else
+// relative to the chart; never out of their repository (also through
+// symbolic links). A missing file is skipped (nil) with ignoreMissing.
+func gitValues(rfs *rootedFS, chartDir string, in helmInputs) valueReader {
+	return func(raw string, ignoreMissing bool) (*helm.File, error) {
+		root, base, p, err := resolveRef(rfs.paths, raw, in)
+		if err != nil {
+			return nil, err
+		}
+		if root == nil {
+			root, base = rfs, chartDir
+		}
+		return readRooted(root, base, raw, p, ignoreMissing)
+	}
+}
+
+// archiveValues reads value files for a chart from a chart repository:
+// relative to the chart, in its archive ("$ref/path" as gitValues).
+func archiveValues(paths *realPaths, files map[string][]byte, in helmInputs) valueReader {
+	return func(raw string, ignoreMissing bool) (*helm.File, error) {
+		root, base, p, err := resolveRef(paths, raw, in)
+		if err != nil {
+			return nil, err
+		}
+		if root != nil {
+			return readRooted(root, base, raw, p, ignoreMissing)
+		}
+		if err := remoteValueFile(raw, p); err != nil {
+			return nil, err
+		}
+		name := filepath.ToSlash(filepath.Clean("/" + filepath.FromSlash(p)))[1:]
+		if strings.HasPrefix(filepath.ToSlash(filepath.Clean(filepath.FromSlash(p))), "../") {
+			return nil, fmt.Errorf("value file %q: %w", raw, ErrEscape)
+		}
+		data, ok := files[name]
+		if !ok {
+			if ignoreMissing {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("value file %q: %w: the chart has no file %s (fix the path, or set ignoreMissingValueFiles: true)", raw, ErrValueFile, name)
+		}
+		return &helm.File{Name: name, Data: data}, nil
+	}
+}
+
+// resolveRef resolves "$ref/path" to the ref source's checkout (root nil
+// when raw names no ref) and substitutes Argo CD's environment.
+func resolveRef(paths *realPaths, raw string, in helmInputs) (root *rootedFS, base, p string, err error) {
+	p = raw
 	if strings.HasPrefix(raw, "$") {
 		name, rest, _ := strings.Cut(raw, "/")
 		if t, ok := in.Refs[name]; ok {
-			r, err := newRootedFS(t.Dir, rfs.paths)
+			root, err = newRootedFS(t.Dir, paths)
 			if err != nil {
-				return nil, err
+				return nil, "", "", err
 			}
-			root, base, p = r, t.Dir, "/"+rest
+			base, p = root.base, "/"+rest
 		} else if _, env := in.Env[strings.Trim(name, "${}")]; !env {
 			refs := make([]string, 0, len(in.Refs))
 			for r := range in.Refs {
 				refs = append(refs, r)
 			}
 			slices.Sort(refs)
-			return nil, fmt.Errorf("value file %q: %w %s (the refs of this Application's sources: %s)", raw, ErrUnknownRef, name, strings.Join(refs, ", "))
+			if len(refs) == 0 {
+				refs = []string{"none"}
+			}
+			return nil, "", "", fmt.Errorf("value file %q: %w %s (the refs of this Application's sources: %s)", raw, ErrUnknownRef, name, strings.Join(refs, ", "))
 		}
 	}
-	p = envsubst(p, in.Env)
+	return root, base, envsubst(p, in.Env), nil
+}
+
+func remoteValueFile(raw, p string) error {
 	if u, err := url.Parse(p); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		return nil, fmt.Errorf("value file %q: remote value files are not supported (put the file in a repository and use a ref source)", raw)
+		return fmt.Errorf("value file %q: remote value files are not supported (put the file in a repository and use a ref source)", raw)
+	}
+	return nil
+}
+
+// readRooted reads p (absolute: from root; else from base) in root.
+func readRooted(root *rootedFS, base, raw, p string, ignoreMissing bool) (*helm.File, error) {
+	if err := remoteValueFile(raw, p); err != nil {
+		return nil, err
 	}
 	var full string
 	if filepath.IsAbs(filepath.FromSlash(p)) {

@@ -14,6 +14,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
+	"github.com/flotilla-dev/flotilla/internal/render/helm/helmtest"
 )
 
 // chartFiles is a chart in Git with a vendored dependency, a CRD, hooks,
@@ -333,5 +334,70 @@ func TestHelmErrors(t *testing.T) {
 		if tt.is != nil && !errors.Is(err, tt.is) {
 			t.Errorf("%s: %v is not %v", tt.name, err, tt.is)
 		}
+	}
+}
+
+// TestHelmChartRepositorySource renders a chart from a real chart
+// repository (TLS, index.yaml) with a semver constraint, value files
+// from the chart archive and from a $ref source, and builds it once for
+// the Applications that share every input.
+func TestHelmChartRepositorySource(t *testing.T) {
+	t.Parallel()
+	tmpl := map[string]string{
+		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}}\ndata: {greeting: {{ .Values.greeting | quote }}, version: {{ .Chart.Version | quote }}}\n",
+		"values-prod.yaml":  "greeting: prod\n",
+	}
+	srv, hits := helmtest.Repo(t, "", "", func(dir string) {
+		helmtest.Chart(t, dir, "web", "1.0.0", tmpl, map[string]any{"greeting": "hello"})
+		helmtest.Chart(t, dir, "web", "1.1.0", tmpl, map[string]any{"greeting": "hello"})
+	})
+	valuesDir := gittest.Files(t, map[string]string{"prod.yaml": "greeting: from-ref\n"})
+	b := NewBuilder(repoMap{"https://example.com/values.git": valuesDir}, fleet.PolicyConfig{})
+	b.Charts.Client = helmtest.Client(srv)
+	mk := func(name string, h *fleet.ApplicationSourceHelm) *fleet.Application {
+		a := &fleet.Application{}
+		a.Metadata.Name = name
+		a.Spec.Destination.Namespace = "ns"
+		a.Spec.Sources = []fleet.ApplicationSource{
+			{RepoURL: srv.URL, Chart: "web", TargetRevision: "^1.0.0", Helm: h},
+			{RepoURL: "https://example.com/values.git", Ref: "values"},
+		}
+		return a
+	}
+	for _, tt := range []struct {
+		h    *fleet.ApplicationSourceHelm
+		want string
+	}{
+		{&fleet.ApplicationSourceHelm{ReleaseName: "web"}, "hello"},
+		{&fleet.ApplicationSourceHelm{ReleaseName: "web", ValueFiles: []string{"values-prod.yaml"}}, "prod"},
+		{&fleet.ApplicationSourceHelm{ReleaseName: "web", ValueFiles: []string{"values-prod.yaml", "$values/prod.yaml"}}, "from-ref"},
+	} {
+		out, err := b.Render(t.Context(), mk("a", tt.h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := configData(t, out.Objects())
+		if d["greeting"] != tt.want || d["version"] != "1.1.0" {
+			t.Errorf("%v: got %v, want greeting %s of 1.1.0", tt.h.ValueFiles, d, tt.want)
+		}
+		if s := out.Sources[0]; s.Chart != "web" || s.TargetRevision != "1.1.0" || !strings.HasPrefix(s.Digest, "sha256:") {
+			t.Errorf("source recorded as %+v", s)
+		}
+	}
+	before := b.Builds()
+	for _, name := range []string{"b", "c", "d"} {
+		if _, err := b.Render(t.Context(), mk(name, &fleet.ApplicationSourceHelm{ReleaseName: "web"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.Builds() - before; n != 0 {
+		t.Errorf("%d more builds for Applications with the same inputs, want 0", n)
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("%d requests, want 2 (the index and one archive)", n)
+	}
+	_, err := b.Render(t.Context(), mk("e", &fleet.ApplicationSourceHelm{ValueFiles: []string{"nope.yaml"}}))
+	if !errors.Is(err, ErrValueFile) || !strings.Contains(err.Error(), "chart web version 1.1.0") {
+		t.Errorf("missing value file in a chart archive: %v", err)
 	}
 }

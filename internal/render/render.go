@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
 
 // Checkouts gives the builder repository content on disk.
@@ -45,6 +46,8 @@ type Builder struct {
 	paths realPaths
 	// Cache, when set, keeps Kustomize builds across runs.
 	Cache BuildCache
+	// Charts fetches the charts of chart repository sources.
+	Charts *helm.Fetcher
 
 	mu      sync.Mutex
 	builds  map[string]*build
@@ -63,7 +66,7 @@ type build struct {
 
 // NewBuilder returns a builder reading repositories through repos.
 func NewBuilder(repos Checkouts, policy fleet.PolicyConfig) *Builder {
-	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
+	return &Builder{repos: repos, policy: policy, Charts: &helm.Fetcher{}, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
 }
 
 // Builds returns how many builds ran or were reused from Cache.
@@ -79,6 +82,10 @@ type Source struct {
 	TargetRevision string `json:"targetRevision"`
 	// SHA is the commit read; empty when the working tree was read.
 	SHA string `json:"sha,omitempty"`
+	// Chart is the chart of a chart repository source; TargetRevision is
+	// then the version used and Digest the archive's.
+	Chart  string `json:"chart,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Output is one rendered Application.
@@ -178,7 +185,13 @@ func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fl
 		}
 		switch {
 		case s.Chart != "":
-			return fail(errors.New("helm chart repository sources are not supported yet: vendor the chart into a Git repository and point the source's path at it"))
+			objs, key, a, err := b.buildHelmRepo(ctx, app, s, caps, refs)
+			if err != nil {
+				return nil, &Error{App: app.Metadata.Name, Source: s.RepoURL + " chart " + s.Chart, Err: err}
+			}
+			built, keys = append(built, objs), append(keys, key)
+			out.Sources = append(out.Sources, Source{RepoURL: s.RepoURL, Chart: s.Chart, TargetRevision: a.Version, Digest: a.Digest})
+			continue
 		case s.Plugin != nil:
 			return fail(errors.New("config management plugins are not supported"))
 		case s.Ref != "" && s.Path == "":
@@ -326,20 +339,26 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource, in helmInput
 		key = hex.EncodeToString(h[:])
 	}
 
+	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) { return b.buildSource(dir, s, isChart, in) })
+	return objs, key, err
+}
+
+// once runs (or waits for, or reuses) the build named key.
+func (b *Builder) once(key string, run func() ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, error) {
 	b.mu.Lock()
 	if c, ok := b.builds[key]; ok {
 		b.mu.Unlock()
 		<-c.done
-		return c.objs, key, c.err
+		return c.objs, c.err
 	}
 	c := &build{done: make(chan struct{})}
 	b.builds[key] = c
 	b.mu.Unlock()
 
 	b.count.Add(1)
-	c.objs, c.err = b.buildSource(dir, s, isChart, in)
+	c.objs, c.err = run()
 	close(c.done)
-	return c.objs, key, c.err
+	return c.objs, c.err
 }
 
 func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bool, in helmInputs) ([]*unstructured.Unstructured, error) {

@@ -184,6 +184,7 @@ func TestRefusals(t *testing.T) {
 		"dup/a.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
 	})
 	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	b.Charts.Allow = []string{"https://charts.example.com"} // nothing is fetched
 	helm := app("h", "ok", "", nil, nil)
 	helm.Spec.Source.Chart = "nginx"
 	for _, tt := range []struct {
@@ -191,7 +192,7 @@ func TestRefusals(t *testing.T) {
 		want string
 	}{
 		{app("r", "remote", "", nil, nil), `remote resource "https://github.com/example/repo//base?ref=v1" is not allowed`},
-		{helm, "helm chart repository sources are not supported yet"},
+		{helm, "chart repository not allowed: https://example.com/r.git"},
 		{app("m", "missing", "", nil, nil), `path "missing" does not exist in the repository`},
 		{app("e", "../x", "", nil, nil), "path leaves the repository"},
 		{app("d", "dup", "ns", nil, nil), "ConfigMap/ns/c appears more than once"},

@@ -31,6 +31,9 @@ import (
 // for every build.
 const DefaultKubeVersion = "v1.37.0"
 
+// Chart is a loaded chart.
+type Chart = chart.Charter
+
 // File is a named value file's content.
 type File struct {
 	// Name is shown in errors (a path relative to the repository).
