@@ -63,6 +63,8 @@ type helmInputs struct {
 	APIVersions []string
 	Env         map[string]string
 	Refs        map[string]refTarget // "$name" → checkout
+
+	ctx context.Context // for fetching dependencies; not an input
 }
 
 // refTarget is the checkout of a source with ref:.
@@ -76,8 +78,9 @@ type refTarget struct {
 // source.helm.releaseName, else the Application name; namespace from
 // source.helm.namespace, else the destination namespace; kube version and
 // API versions from source.helm, else the cluster's.
-func newHelmInputs(app *fleet.Application, s fleet.ApplicationSource, sha string, caps fleet.Capabilities, refs map[string]refTarget) helmInputs {
+func newHelmInputs(ctx context.Context, app *fleet.Application, s fleet.ApplicationSource, sha string, caps fleet.Capabilities, refs map[string]refTarget) helmInputs {
 	in := helmInputs{
+		ctx: ctx,
 		App: app.Metadata.Name, ReleaseName: app.Metadata.Name, Namespace: app.Spec.Destination.Namespace,
 		KubeVersion: caps.KubeVersion, APIVersions: caps.APIVersions, Refs: refs,
 	}
@@ -149,6 +152,27 @@ func (b *Builder) buildHelmGit(rfs *rootedFS, chartDir string, s fleet.Applicati
 	if err != nil {
 		return nil, fmt.Errorf("load chart %s: %w", s.Path, err)
 	}
+	local := func(p string) (helm.Chart, error) {
+		dir := filepath.Join(chartDir, filepath.FromSlash(p))
+		rel, err := filepath.Rel(rfs.base, dir)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, ErrEscape
+		}
+		if err := checkTree(rfs, dir); err != nil {
+			return nil, err
+		}
+		if err := rfs.check(dir); err != nil {
+			return nil, fmt.Errorf("%w (through a symbolic link)", ErrEscape)
+		}
+		return helm.LoadDir(dir)
+	}
+	ctx := in.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := helm.ResolveDependencies(ctx, chart, b.Charts, local); err != nil {
+		return nil, fmt.Errorf("%s: %w", helm.Describe(chart), err)
+	}
 	return templateChart(chart, gitValues(rfs, chartDir, in), s, in)
 }
 
@@ -182,7 +206,7 @@ func (b *Builder) buildHelmRepo(ctx context.Context, app *fleet.Application, s f
 	if err != nil {
 		return nil, "", nil, err
 	}
-	in := newHelmInputs(app, s, a.Version, caps, refs)
+	in := newHelmInputs(ctx, app, s, a.Version, caps, refs)
 	key := helmKey(a.Digest, "", s.Chart, s, in)
 	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) {
 		chart, files, err := helm.LoadArchive(a.Data)

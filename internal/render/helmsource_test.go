@@ -282,7 +282,7 @@ func TestHelmErrors(t *testing.T) {
 	files := chartFiles()
 	files["bad/Chart.yaml"] = "apiVersion: v2\nname: bad\nversion: 0.0.1\n"
 	files["bad/templates/x.yaml"] = "a: {{ required \"need x\" .Values.x }}\n"
-	files["nodep/Chart.yaml"] = "apiVersion: v2\nname: nodep\nversion: 0.0.2\ndependencies:\n- name: gone\n  version: 1.0.0\n  repository: https://charts.example.com\n"
+	files["nodep/Chart.yaml"] = "apiVersion: v2\nname: nodep\nversion: 0.0.2\ndependencies:\n- name: gone\n  version: 1.0.0\n  repository: \"@stable\"\n"
 	files["lib/Chart.yaml"] = "apiVersion: v2\nname: lib\nversion: 0.0.3\ntype: library\n"
 	files["leak/Chart.yaml"] = "apiVersion: v2\nname: leak\nversion: 0.0.4\n"
 	dir := gittest.Files(t, files)
@@ -399,5 +399,50 @@ func TestHelmChartRepositorySource(t *testing.T) {
 	_, err := b.Render(t.Context(), mk("e", &fleet.ApplicationSourceHelm{ValueFiles: []string{"nope.yaml"}}))
 	if !errors.Is(err, ErrValueFile) || !strings.Contains(err.Error(), "chart web version 1.1.0") {
 		t.Errorf("missing value file in a chart archive: %v", err)
+	}
+}
+
+// TestHelmDependencyBuild fetches the dependencies a chart in Git does
+// not vendor, as `helm dependency build`: the Chart.lock version from
+// the chart repository, and file:// charts of the same repository (not
+// outside it).
+func TestHelmDependencyBuild(t *testing.T) {
+	t.Parallel()
+	tmpl := map[string]string{"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-web}\ndata: {version: {{ .Chart.Version | quote }}}\n"}
+	srv, _ := helmtest.Repo(t, "", "", func(dir string) {
+		helmtest.Chart(t, dir, "web", "1.0.0", tmpl, nil)
+		helmtest.Chart(t, dir, "web", "1.1.0", tmpl, nil)
+	})
+	deps := "dependencies:\n- name: web\n  version: ^1.0.0\n  repository: " + srv.URL + "\n- name: local\n  version: 0.1.0\n  repository: file://../local\n"
+	dir := gittest.Files(t, map[string]string{
+		"app/Chart.yaml":           "apiVersion: v2\nname: app\nversion: 0.0.1\n" + deps,
+		"app/Chart.lock":           "dependencies:\n- name: web\n  version: 1.0.0\n  repository: " + srv.URL + "\n- name: local\n  version: 0.1.0\n  repository: file://../local\ndigest: sha256:0\ngenerated: \"2026-01-01T00:00:00Z\"\n",
+		"unlocked/Chart.yaml":      "apiVersion: v2\nname: unlocked\nversion: 0.0.1\ndependencies:\n- name: web\n  version: ^1.0.0\n  repository: " + srv.URL + "\n",
+		"escape/Chart.yaml":        "apiVersion: v2\nname: escape\nversion: 0.0.1\ndependencies:\n- name: x\n  version: 0.1.0\n  repository: file://../../../outside\n",
+		"local/Chart.yaml":         "apiVersion: v2\nname: local\nversion: 0.1.0\n",
+		"local/templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: {{ .Release.Name }}-local}\nspec: {ports: [{port: 80}]}\n",
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	b.Charts.Client = helmtest.Client(srv)
+	render := func(path string) (*Output, error) {
+		a := helmApp("r", "ns", nil)
+		a.Spec.Source.Path = path
+		return b.Render(t.Context(), a)
+	}
+	out, err := render("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ConfigMap/ns/r-web", "Service/ns/r-local"}, sortedCopy(ids(out.Objects()))); diff != "" {
+		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+	if v := configData(t, out.Objects())["version"]; v != "1.0.0" {
+		t.Errorf("dependency version %s, want 1.0.0 (Chart.lock)", v)
+	}
+	if out, err = render("unlocked"); err != nil || configData(t, out.Objects())["version"] != "1.1.0" {
+		t.Errorf("without Chart.lock: %v, want the newest version matching ^1.0.0", err)
+	}
+	if _, err := render("escape"); !errors.Is(err, helm.ErrMissingDependency) || !errors.Is(err, ErrEscape) {
+		t.Errorf("file:// dependency out of the repository: %v", err)
 	}
 }

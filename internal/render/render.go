@@ -201,7 +201,7 @@ func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fl
 		if err != nil {
 			return fail(err)
 		}
-		objs, key, err := b.build(dir, sha, s, newHelmInputs(app, s, sha, caps, refs))
+		objs, key, err := b.build(dir, sha, s, newHelmInputs(ctx, app, s, sha, caps, refs))
 		if err != nil {
 			return fail(err)
 		}
