@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+
+	"k8s.io/apimachinery/pkg/util/version"
 )
 
 // Cluster is one inventory entry.
@@ -80,6 +82,11 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 			}
 			if c.Spec.Server == "" {
 				return nil, errorf(file, d.Line, ClassInventory, "Cluster %q has no spec.server", c.Metadata.Name)
+			}
+			if v := c.Spec.KubeVersion; v != "" {
+				if _, err := version.ParseGeneric(v); err != nil {
+					return nil, errorf(file, d.Line, ClassInventory, "Cluster %q: spec.kubeVersion %q is not a Kubernetes version (write it like v1.31.2)", c.Metadata.Name, v)
+				}
 			}
 			out = append(out, Cluster{
 				Name: c.Metadata.Name, Server: c.Spec.Server, Project: c.Spec.Project,
