@@ -24,6 +24,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	"helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"sigs.k8s.io/yaml"
 )
 
@@ -405,11 +406,17 @@ func (f *Fetcher) maxArchive() int64 {
 
 func (f *Fetcher) fetchOCI(ctx context.Context, repoURL, name, version string) (*Archive, error) {
 	ref := strings.TrimSuffix(strings.TrimPrefix(repoURL, "oci://"), "/") + "/" + name
-	opts := []registry.ClientOption{registry.ClientOptHTTPClient(f.client()), registry.ClientOptWriter(io.Discard)}
-	if c := f.credential(repoURL); c != nil {
-		opts = append(opts, registry.ClientOptBasicAuth(c.Username, c.Password))
-	}
-	client, err := registry.NewClient(opts...)
+	// Our own authorizer: credentials come only from the Fetcher, never
+	// from Helm's or Docker's credential stores, and only for this host.
+	host, _, _ := strings.Cut(ref, "/")
+	cred := f.credential(repoURL)
+	authz := auth.Client{Client: f.client(), Credential: func(_ context.Context, hostport string) (auth.Credential, error) {
+		if cred != nil && hostport == host {
+			return auth.Credential{Username: cred.Username, Password: cred.Password}, nil
+		}
+		return auth.EmptyCredential, nil
+	}}
+	client, err := registry.NewClient(registry.ClientOptHTTPClient(f.client()), registry.ClientOptWriter(io.Discard), registry.ClientOptAuthorizer(authz))
 	if err != nil {
 		return nil, err
 	}

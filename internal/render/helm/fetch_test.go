@@ -192,11 +192,16 @@ func TestFetchOCI(t *testing.T) {
 	reg := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "pw-oci" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		reg.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "https://")
-	client, err := registry.NewClient(registry.ClientOptHTTPClient(caClient(srv)), registry.ClientOptWriter(io.Discard))
+	client, err := registry.NewClient(registry.ClientOptHTTPClient(caClient(srv)), registry.ClientOptWriter(io.Discard), registry.ClientOptBasicAuth("u", "pw-oci"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +216,14 @@ func TestFetchOCI(t *testing.T) {
 		}
 	}
 	cache := t.TempDir()
-	f := &Fetcher{Client: caClient(srv), CacheDir: cache}
+	creds := []Credential{{Prefix: host, Username: "u", Password: "pw-oci"}}
+	if _, err := (&Fetcher{Client: caClient(srv)}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil {
+		t.Error("fetched from a registry that needs credentials without any")
+	}
+	if _, err := (&Fetcher{Client: caClient(srv), Credentials: []Credential{{Prefix: host, Username: "u", Password: "wrong-oci"}}}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil || strings.Contains(err.Error(), "wrong-oci") {
+		t.Errorf("wrong password: %v", err)
+	}
+	f := &Fetcher{Client: caClient(srv), CacheDir: cache, Credentials: creds}
 	for _, tt := range []struct{ repoURL, version, want string }{
 		{host + "/charts", "0.1.0", "0.1.0"},
 		{"oci://" + host + "/charts", "<1.0.0", "0.2.0"},
@@ -228,7 +240,7 @@ func TestFetchOCI(t *testing.T) {
 	if _, err := f.Fetch(t.Context(), host+"/charts", "web", "3.0.0"); err == nil || !strings.Contains(err.Error(), "chart web version 3.0.0") {
 		t.Errorf("missing tag: %v", err)
 	}
-	warm := &Fetcher{Client: caClient(srv), CacheDir: cache}
+	warm := &Fetcher{Client: caClient(srv), CacheDir: cache, Credentials: creds}
 	before := hits.Load()
 	if _, err := warm.Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err != nil {
 		t.Fatal(err)
