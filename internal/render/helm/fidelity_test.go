@@ -66,14 +66,22 @@ kind: Deployment
 metadata:
   name: {{ .Release.Name }}-{{ .Values.name }}
   namespace: {{ .Release.Namespace }}
-  labels: {{- include "app.labels" . | nindent 4 }}
+  labels:
+    {{- include "app.labels" . | nindent 4 }}
   {{- include "lib.annotations" . | nindent 2 }}
 spec:
   replicas: {{ .Values.replicas }}
-  selector: {matchLabels: {{- include "app.labels" . | nindent 6 }}}
+  selector:
+    matchLabels:
+      {{- include "app.labels" . | nindent 6 }}
   template:
-    metadata: {labels: {{- include "app.labels" . | nindent 8 }}}
-    spec: {containers: [{name: c, image: "nginx:{{ .Chart.AppVersion | default "1" }}"}]}
+    metadata:
+      labels:
+        {{- include "app.labels" . | nindent 8 }}
+    spec:
+      containers:
+      - name: c
+        image: "nginx:{{ .Chart.AppVersion | default "1" }}"
 `,
 	"app/templates/cm.yaml": `apiVersion: v1
 kind: ConfigMap
