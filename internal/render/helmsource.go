@@ -202,7 +202,7 @@ func (b *Builder) buildHelmRepo(ctx context.Context, app *fleet.Application, s f
 	if !s.Kustomize.IsZero() || !s.Directory.IsZero() {
 		return nil, "", nil, errors.New("multiple application sources defined: a chart source with source.kustomize or source.directory")
 	}
-	a, err := b.Charts.Fetch(ctx, s.RepoURL, s.Chart, s.TargetRevision)
+	a, err := b.Charts.FetchWith(ctx, s.RepoURL, s.Chart, s.TargetRevision, helm.FetchOptions{PassCredentials: s.Helm != nil && s.Helm.PassCredentials})
 	if err != nil {
 		return nil, "", nil, err
 	}

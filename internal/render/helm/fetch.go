@@ -111,13 +111,26 @@ func IsOCI(repoURL string) bool {
 	return strings.HasPrefix(repoURL, "oci://") || !strings.Contains(repoURL, "://")
 }
 
+// FetchOptions are per-source options of a fetch.
+type FetchOptions struct {
+	// PassCredentials sends the repository's credentials with the
+	// archive download also when index.yaml points to another host
+	// (source.helm.passCredentials, Helm's --pass-credentials).
+	PassCredentials bool
+}
+
 // Fetch returns the archive of chart at version (exact, or a semver
 // constraint resolved as Helm resolves it) from repoURL.
 func (f *Fetcher) Fetch(ctx context.Context, repoURL, name, version string) (*Archive, error) {
+	return f.FetchWith(ctx, repoURL, name, version, FetchOptions{})
+}
+
+// FetchWith is Fetch with options.
+func (f *Fetcher) FetchWith(ctx context.Context, repoURL, name, version string, opts FetchOptions) (*Archive, error) {
 	if !f.allowed(repoURL) {
 		return nil, fmt.Errorf("%w: %s (add it to helm.repositories in flotilla.yaml)", ErrNotAllowed, redact(repoURL))
 	}
-	key := repoURL + "\x00" + name + "\x00" + version
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%t", repoURL, name, version, opts.PassCredentials)
 	f.mu.Lock()
 	if f.charts == nil {
 		f.charts = map[string]*fetch{}
@@ -131,7 +144,7 @@ func (f *Fetcher) Fetch(ctx context.Context, repoURL, name, version string) (*Ar
 	f.charts[key] = c
 	f.mu.Unlock()
 	defer close(c.done)
-	c.a, c.err = f.fetch(ctx, repoURL, name, version)
+	c.a, c.err = f.fetch(ctx, repoURL, name, version, opts)
 	if c.err != nil {
 		c.err = fmt.Errorf("chart %s version %s from %s: %w", name, orLatest(version), redact(repoURL), c.err)
 	}
@@ -166,7 +179,7 @@ func exact(version string) bool {
 	return err == nil
 }
 
-func (f *Fetcher) fetch(ctx context.Context, repoURL, name, version string) (*Archive, error) {
+func (f *Fetcher) fetch(ctx context.Context, repoURL, name, version string, opts FetchOptions) (*Archive, error) {
 	refKey := sha256hex([]byte(repoURL + "\x00" + name + "\x00" + version))
 	if exact(version) {
 		if a, ok := f.cachedRef(refKey); ok {
@@ -180,7 +193,7 @@ func (f *Fetcher) fetch(ctx context.Context, repoURL, name, version string) (*Ar
 	if IsOCI(repoURL) {
 		a, err = f.fetchOCI(ctx, repoURL, name, version)
 	} else {
-		a, err = f.fetchHTTP(ctx, repoURL, name, version)
+		a, err = f.fetchHTTP(ctx, repoURL, name, version, opts)
 	}
 	if err != nil {
 		return nil, err
@@ -266,14 +279,14 @@ func (f *Fetcher) client() *http.Client {
 	return http.DefaultClient
 }
 
-// get fetches u, at most max bytes. Credentials are sent only to the
-// repository's own host.
+// get fetches u, at most max bytes. Credentials are sent only to
+// credHost ("": to any host).
 func (f *Fetcher) get(ctx context.Context, u string, cred *Credential, credHost string, max int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	if cred != nil && req.URL.Host == credHost {
+	if cred != nil && (credHost == "" || req.URL.Host == credHost) {
 		req.SetBasicAuth(cred.Username, cred.Password)
 	}
 	f.requests.Add(1)
@@ -357,7 +370,7 @@ func (f *Fetcher) index(ctx context.Context, repoURL string) (*repo.IndexFile, e
 	return idx, nil
 }
 
-func (f *Fetcher) fetchHTTP(ctx context.Context, repoURL, name, version string) (*Archive, error) {
+func (f *Fetcher) fetchHTTP(ctx context.Context, repoURL, name, version string, opts FetchOptions) (*Archive, error) {
 	idx, err := f.index(ctx, repoURL)
 	if err != nil {
 		return nil, err
@@ -386,7 +399,11 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, repoURL, name, version string) 
 		return nil, err
 	}
 	base, _ := url.Parse(repoURL)
-	data, err := f.get(ctx, u, f.credential(repoURL), base.Host, f.maxArchive())
+	credHost := base.Host
+	if opts.PassCredentials {
+		credHost = "" // any host
+	}
+	data, err := f.get(ctx, u, f.credential(repoURL), credHost, f.maxArchive())
 	if err != nil {
 		return nil, err
 	}

@@ -249,3 +249,40 @@ func TestFetchOCI(t *testing.T) {
 		t.Errorf("warm cache made %d requests", n)
 	}
 }
+
+// TestFetchPassCredentials: an index whose archive URLs point to another
+// host gets the credentials there only with PassCredentials.
+func TestFetchPassCredentials(t *testing.T) {
+	t.Parallel()
+	archives := t.TempDir()
+	packageChart(t, archives, "web", "1.0.0", 0)
+	var sawAuth atomic.Bool
+	files := http.FileServer(http.Dir(archives))
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			sawAuth.Store(true)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(other.Close)
+	idx, err := repo.IndexDirectory(archives, other.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := t.TempDir()
+	if err := idx.WriteFile(filepath.Join(index, "index.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := httptest.NewTLSServer(http.FileServer(http.Dir(index)))
+	t.Cleanup(main.Close)
+	// One client trusting both test servers.
+	client := caClient(main)
+	client.Transport.(*http.Transport).TLSClientConfig.RootCAs.AddCert(other.Certificate())
+	creds := []Credential{{Prefix: main.URL, Username: "u", Password: "p"}}
+	if _, err := (&Fetcher{Client: client, Credentials: creds}).Fetch(t.Context(), main.URL, "web", "1.0.0"); err != nil || sawAuth.Load() {
+		t.Errorf("without passCredentials: %v, credentials sent to the other host: %t", err, sawAuth.Load())
+	}
+	if _, err := (&Fetcher{Client: client, Credentials: creds}).FetchWith(t.Context(), main.URL, "web", "1.0.0", FetchOptions{PassCredentials: true}); err != nil || !sawAuth.Load() {
+		t.Errorf("with passCredentials: %v, credentials sent: %t", err, sawAuth.Load())
+	}
+}
