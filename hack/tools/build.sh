@@ -7,6 +7,9 @@ set -euo pipefail
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
+# The Helm CLI of the major version Flotilla renders with (its Go SDK in
+# go.mod): the fidelity test compares Flotilla's output with it.
+HELM_VERSION=v4.3.1
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -64,8 +67,15 @@ else
 	mv "$kwok_dir/stages.yaml.tmp" "$kwok_dir/stages.yaml"
 fi
 
+helm_dir=$bindir/helm-$HELM_VERSION
+if [ ! -x "$helm_dir/helm" ]; then
+	log "building helm $HELM_VERSION"
+	mkdir -p "$helm_dir"
+	GOBIN="$helm_dir" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+fi
+
 # Stable names for the versioned binaries, for kubetest and for people.
-for f in "$k8s_dir"/* "$etcd_dir/etcd" "$kwok_dir/kwok"; do
+for f in "$k8s_dir"/* "$etcd_dir/etcd" "$kwok_dir/kwok" "$helm_dir/helm"; do
 	ln -sfn "${f#"$bindir"/}" "$bindir/$(basename "$f")"
 done
 ln -sfn "kwok-$KWOK_VERSION/stages.yaml" "$bindir/kwok-stages.yaml"

@@ -162,8 +162,10 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	// others: its apps go to its own branch (hydrated/in-cluster-next).
 	clusters := sh.pick(f.Clusters)
 	byServer, byName := map[string]string{}, map[string]bool{}
+	caps := map[string]fleet.Capabilities{}
 	for _, c := range clusters {
 		byServer[c.Server], byName[c.Name] = c.Name, true
+		caps[c.Name] = c.Capabilities.Or(f.Config.Helm.Capabilities())
 	}
 	var jobs []renderJob
 	for _, g := range generated {
@@ -193,10 +195,15 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 
 	builder := render.NewBuilder(repos, f.Config.Policy)
+	chartCache := ""
 	if p.repo != nil && !o.noBuildCache {
 		if st, ok := p.repo.Storer.(*filesystem.Storage); ok {
 			builder.Cache = render.OpenDirCache(filepath.Join(st.Filesystem().Root(), "flotilla", "builds"))
+			chartCache = filepath.Join(st.Filesystem().Root(), "flotilla", "charts")
 		}
+	}
+	if builder.Charts, err = chartFetcher(f.Config.Helm, chartCache); err != nil {
+		return nil, err
 	}
 	outs := make([]hydrate.App, len(jobs))
 	errs := make([]error, len(jobs))
@@ -205,7 +212,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	for _, i := range buildOrder(jobs) {
 		j := jobs[i]
 		g.Go(func() error {
-			out, err := builder.Render(gctx, &j.gen.App)
+			out, err := builder.RenderFor(gctx, &j.gen.App, caps[j.cluster])
 			if err != nil {
 				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
 				return nil

@@ -26,6 +26,35 @@ type Config struct {
 	Rollout         RolloutConfig     `json:"rollout,omitempty"`
 	Policy          PolicyConfig      `json:"policy,omitempty"`
 	ArgoCD          ArgoCDConfig      `json:"argoCD,omitempty"`
+	Helm            HelmConfig        `json:"helm,omitempty"`
+}
+
+// HelmConfig tunes Helm rendering.
+type HelmConfig struct {
+	// KubeVersion and APIVersions are the capabilities of clusters whose
+	// inventory entry gives none (spec.kubeVersion, spec.apiVersions).
+	KubeVersion string   `json:"kubeVersion,omitempty"`
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// Repositories, when set, are the only chart repositories and
+	// registries (URL prefixes) charts may come from.
+	Repositories []string `json:"repositories,omitempty"`
+	// CredentialsFile names a YAML list of {url, username, password} for
+	// private repositories, outside the fleet repository (a relative path
+	// is from the working directory). FLOTILLA_HELM_CREDENTIALS may hold
+	// the same list instead.
+	CredentialsFile string `json:"credentialsFile,omitempty"`
+	// CAFile is a PEM bundle of certificate authorities trusted for chart
+	// repositories and registries, besides the system's.
+	CAFile string `json:"caFile,omitempty"`
+	// MaxArchiveBytes and MaxFiles cap a chart archive (defaults 20 MiB
+	// and 5000 files).
+	MaxArchiveBytes int64 `json:"maxArchiveBytes,omitempty"`
+	MaxFiles        int   `json:"maxFiles,omitempty"`
+}
+
+// Capabilities returns the fleet's default cluster capabilities.
+func (h HelmConfig) Capabilities() Capabilities {
+	return Capabilities{KubeVersion: h.KubeVersion, APIVersions: h.APIVersions}
 }
 
 // HydratedConfig says where hydrated branches live.

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+
+	"k8s.io/apimachinery/pkg/util/version"
 )
 
 // Cluster is one inventory entry.
@@ -20,6 +22,9 @@ type Cluster struct {
 	Line int
 	// Local marks Argo CD's implicit in-cluster entry (argoCD.inCluster).
 	Local bool
+	// Capabilities are the cluster's spec.kubeVersion and spec.apiVersions
+	// (a Cluster document's; empty for Argo CD cluster Secrets).
+	Capabilities Capabilities
 }
 
 // SecretTypeLabel marks an Argo CD cluster Secret.
@@ -33,8 +38,10 @@ type clusterDoc struct {
 }
 
 type clusterSpec struct {
-	Server  string `json:"server"`
-	Project string `json:"project,omitempty"`
+	Server      string   `json:"server"`
+	Project     string   `json:"project,omitempty"`
+	KubeVersion string   `json:"kubeVersion,omitempty"`
+	APIVersions []string `json:"apiVersions,omitempty"`
 }
 
 type secretDoc struct {
@@ -79,10 +86,16 @@ func parseInventory(file string, data []byte, argoNS string) ([]Cluster, error) 
 			if c.Spec.Server == "" {
 				return nil, errorf(file, d.Line, ClassInventory, "Cluster %q has no spec.server", c.Metadata.Name)
 			}
+			if v := c.Spec.KubeVersion; v != "" {
+				if _, err := version.ParseGeneric(v); err != nil {
+					return nil, errorf(file, d.Line, ClassInventory, "Cluster %q: spec.kubeVersion %q is not a Kubernetes version (write it like v1.31.2)", c.Metadata.Name, v)
+				}
+			}
 			out = append(out, Cluster{
 				Name: c.Metadata.Name, Server: c.Spec.Server, Project: c.Spec.Project,
 				Labels: c.Metadata.Labels, Annotations: c.Metadata.Annotations,
 				File: file, Line: d.Line,
+				Capabilities: Capabilities{KubeVersion: c.Spec.KubeVersion, APIVersions: c.Spec.APIVersions},
 			})
 		case kind == "Secret" && apiVersion == "v1":
 			var s secretDoc
@@ -182,4 +195,23 @@ func location(file string, line int) string {
 		return fmt.Sprintf("%s:%d", file, line)
 	}
 	return file
+}
+
+// Capabilities are what Helm charts see of a cluster as .Capabilities:
+// its Kubernetes version and the API versions it serves (added to Helm's
+// built-in list). Empty fields take the fleet's defaults.
+type Capabilities struct {
+	KubeVersion string   `json:"kubeVersion,omitempty"`
+	APIVersions []string `json:"apiVersions,omitempty"`
+}
+
+// Or returns c with its empty fields taken from def.
+func (c Capabilities) Or(def Capabilities) Capabilities {
+	if c.KubeVersion == "" {
+		c.KubeVersion = def.KubeVersion
+	}
+	if len(c.APIVersions) == 0 {
+		c.APIVersions = def.APIVersions
+	}
+	return c
 }

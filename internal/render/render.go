@@ -25,8 +25,10 @@ import (
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
 
 // Checkouts gives the builder repository content on disk.
@@ -44,6 +46,8 @@ type Builder struct {
 	paths realPaths
 	// Cache, when set, keeps Kustomize builds across runs.
 	Cache BuildCache
+	// Charts fetches the charts of chart repository sources.
+	Charts *helm.Fetcher
 
 	mu      sync.Mutex
 	builds  map[string]*build
@@ -62,7 +66,7 @@ type build struct {
 
 // NewBuilder returns a builder reading repositories through repos.
 func NewBuilder(repos Checkouts, policy fleet.PolicyConfig) *Builder {
-	return &Builder{repos: repos, policy: policy, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
+	return &Builder{repos: repos, policy: policy, Charts: &helm.Fetcher{}, builds: map[string]*build{}, outputs: map[string]*finishedOutput{}}
 }
 
 // Builds returns how many builds ran or were reused from Cache.
@@ -78,6 +82,10 @@ type Source struct {
 	TargetRevision string `json:"targetRevision"`
 	// SHA is the commit read; empty when the working tree was read.
 	SHA string `json:"sha,omitempty"`
+	// Chart is the chart of a chart repository source; TargetRevision is
+	// then the version used and Digest the archive's.
+	Chart  string `json:"chart,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // Output is one rendered Application.
@@ -148,6 +156,12 @@ var ErrSecret = errors.New("plain Secret with data")
 // objects are copied only when asked for (Output.Objects). (That is most
 // of a fleet: one overlay serves every cluster of a tier.)
 func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, error) {
+	return b.RenderFor(ctx, app, fleet.Capabilities{})
+}
+
+// RenderFor is Render for a destination cluster with caps: Helm charts
+// see them as .Capabilities (see helmInputs for the precedence).
+func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fleet.Capabilities) (*Output, error) {
 	if err := app.Spec.CheckSources(); err != nil {
 		return nil, &Error{App: app.Metadata.Name, Err: err}
 	}
@@ -155,15 +169,32 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 	var (
 		built [][]*unstructured.Unstructured
 		keys  []string
+		refs  map[string]refTarget
 	)
+	for _, s := range app.Spec.AllSources() {
+		if s.Ref == "" {
+			continue
+		}
+		var err error
+		if refs, err = b.refTargets(ctx, app); err != nil {
+			return nil, &Error{App: app.Metadata.Name, Err: err}
+		}
+		break
+	}
 	for _, s := range app.Spec.AllSources() {
 		name := strings.TrimSuffix(s.RepoURL, ".git") + "/" + s.Path
 		fail := func(err error) (*Output, error) {
 			return nil, &Error{App: app.Metadata.Name, Source: name, Err: err}
 		}
 		switch {
-		case s.Chart != "" || !s.Helm.IsZero():
-			return fail(errors.New("helm sources are not supported yet: render the chart into the repository and point the source at the result"))
+		case s.Chart != "":
+			objs, key, a, err := b.buildHelmRepo(ctx, app, s, caps, refs)
+			if err != nil {
+				return nil, &Error{App: app.Metadata.Name, Source: s.RepoURL + " chart " + s.Chart, Err: err}
+			}
+			built, keys = append(built, objs), append(keys, key)
+			out.Sources = append(out.Sources, Source{RepoURL: s.RepoURL, Chart: s.Chart, TargetRevision: a.Version, Digest: a.Digest})
+			continue
 		case s.Plugin != nil:
 			return fail(pluginError(s.Plugin))
 		case s.Ref != "" && s.Path == "":
@@ -173,7 +204,7 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 		if err != nil {
 			return fail(err)
 		}
-		objs, key, err := b.build(dir, sha, s)
+		objs, key, err := b.build(dir, sha, s, newHelmInputs(ctx, app, s, sha, caps, refs))
 		if err != nil {
 			return fail(err)
 		}
@@ -300,34 +331,49 @@ func (b *Builder) finishAll(ns, name string, built [][]*unstructured.Unstructure
 }
 
 // build runs (or waits for, or reuses) the build of one source.
-func (b *Builder) build(dir, sha string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, string, error) {
-	opts, _ := json.Marshal(struct {
-		K *fleet.ApplicationSourceKustomize
-		D *fleet.ApplicationSourceDirectory
-	}{s.Kustomize, s.Directory})
-	h := sha256.Sum256([]byte(dir + "\x00" + sha + "\x00" + filepath.Clean(s.Path) + "\x00" + string(opts)))
-	key := hex.EncodeToString(h[:])
+// A Helm build's key holds its release name, namespace, capabilities
+// and ref checkouts too: it is shared only by Applications for which all
+// of them are the same.
+func (b *Builder) build(dir, sha string, s fleet.ApplicationSource, in helmInputs) ([]*unstructured.Unstructured, string, error) {
+	isChart := isHelm(filesys.MakeFsOnDisk(), filepath.Join(dir, filepath.FromSlash(s.Path)), s)
+	var key string
+	if isChart {
+		key = helmKey(dir, sha, s.Path, s, in)
+	} else {
+		opts, _ := json.Marshal(struct {
+			K *fleet.ApplicationSourceKustomize
+			D *fleet.ApplicationSourceDirectory
+		}{s.Kustomize, s.Directory})
+		h := sha256.Sum256([]byte(dir + "\x00" + sha + "\x00" + filepath.Clean(s.Path) + "\x00" + string(opts)))
+		key = hex.EncodeToString(h[:])
+	}
 
+	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) { return b.buildSource(dir, s, isChart, in) })
+	return objs, key, err
+}
+
+// once runs (or waits for, or reuses) the build named key.
+func (b *Builder) once(key string, run func() ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, error) {
 	b.mu.Lock()
 	if c, ok := b.builds[key]; ok {
 		b.mu.Unlock()
 		<-c.done
-		return c.objs, key, c.err
+		return c.objs, c.err
 	}
 	c := &build{done: make(chan struct{})}
 	b.builds[key] = c
 	b.mu.Unlock()
 
 	b.count.Add(1)
-	c.objs, c.err = b.buildSource(dir, s)
+	c.objs, c.err = run()
 	if c.err == nil {
 		c.err = checkNames(c.objs)
 	}
 	close(c.done)
-	return c.objs, key, c.err
+	return c.objs, c.err
 }
 
-func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bool, in helmInputs) ([]*unstructured.Unstructured, error) {
 	rel := filepath.Clean(filepath.FromSlash(s.Path))
 	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return nil, fmt.Errorf("%w: path %q", ErrEscape, s.Path)
@@ -349,8 +395,11 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource) ([]*unstru
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("path %q does not exist in the repository", s.Path)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "Chart.yaml")); err == nil {
-		return nil, errors.New("helm charts (Chart.yaml) are not supported yet: render the chart into the repository and point the source at the result")
+	if isChart {
+		if !s.Kustomize.IsZero() || !s.Directory.IsZero() {
+			return nil, errors.New("multiple application sources defined: source.helm with source.kustomize or source.directory")
+		}
+		return b.buildHelmGit(rfs, dir, s, in)
 	}
 	if kustomizationIn(rfs, dir) != "" {
 		return b.buildKustomizeCached(rfs, dir, s)

@@ -181,11 +181,11 @@ func TestRefusals(t *testing.T) {
 	t.Parallel()
 	dir := gittest.Files(t, map[string]string{
 		"remote/kustomization.yaml": "resources:\n- https://github.com/example/repo//base?ref=v1\n",
-		"chart/Chart.yaml":          "name: x\n",
 		"ok/cm.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
 		"dup/a.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
 	})
 	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	b.Charts.Allow = []string{"https://charts.example.com"} // nothing is fetched
 	helm := app("h", "ok", "", nil, nil)
 	helm.Spec.Source.Chart, helm.Spec.Source.TargetRevision = "nginx", "1.0.0"
 	for _, tt := range []struct {
@@ -193,8 +193,7 @@ func TestRefusals(t *testing.T) {
 		want string
 	}{
 		{app("r", "remote", "", nil, nil), `remote/kustomization.yaml: resources[0]: remote "https://github.com/example/repo//base?ref=v1" is not allowed`},
-		{app("c", "chart", "", nil, nil), "helm charts (Chart.yaml) are not supported yet"},
-		{helm, "helm sources are not supported yet"},
+		{helm, "chart repository not allowed: https://example.com/r.git"},
 		{app("m", "missing", "", nil, nil), `path "missing" does not exist in the repository`},
 		{app("e", "../x", "", nil, nil), "path leaves the repository"},
 		{app("d", "dup", "ns", nil, nil), "ConfigMap/ns/c appears more than once"},
@@ -284,7 +283,7 @@ func TestSharedOutputEqualsOwnOutput(t *testing.T) {
 			}
 			var built [][]*unstructured.Unstructured
 			for _, s := range a.Spec.AllSources() {
-				objs, _, err := b.build(dir, "", s)
+				objs, _, err := b.build(dir, "", s, helmInputs{})
 				if err != nil {
 					t.Fatal(err)
 				}
