@@ -306,3 +306,20 @@ func (rw *Writer) Flush() error {
 	_, err := io.WriteString(rw.w, s)
 	return err
 }
+
+// Error returns err with the credentials of every URL in its text hidden
+// (Text), for a wrap site whose cause quotes a URL it was given (go-git's
+// and net/http's errors do: net/http hides a password, not a token given
+// as the user or in the query). errors.Is and errors.As still see err.
+// Error(nil) is nil.
+func Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err}
+}
+
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return Text(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

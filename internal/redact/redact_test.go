@@ -2,6 +2,8 @@ package redact
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -151,5 +153,22 @@ func TestSecretName(t *testing.T) {
 		if got := SecretName(name); got != want {
 			t.Errorf("SecretName(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestError hides the URL credentials an error's text quotes, and keeps
+// the error for errors.Is.
+func TestError(t *testing.T) {
+	t.Parallel()
+	cause := &url.Error{Op: "Get", URL: "https://ghp_SECRET@host/r.git?private_token=SECRET2/info/refs", Err: io.ErrUnexpectedEOF}
+	err := Error(cause)
+	if want := `Get "https://***@host/r.git?private_token=***": unexpected EOF`; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Error("errors.Is does not see the cause")
+	}
+	if Error(nil) != nil {
+		t.Error("Error(nil) is not nil")
 	}
 }
