@@ -72,10 +72,16 @@ func (io *IO) Close() error { return io.log.resume(nil) }
 // value of several lines is masked line by line, as the runner matches
 // one log line at a time. It must run before anything that could print
 // the secret.
+//
+// A line shorter than redact.MinSecret is neither registered nor hidden,
+// the same rule as redact.Secrets: the runner would blank every
+// occurrence of it in the log (a "1" or "on" of every line), and a secret
+// that short is guessed anyway. Credentials in URLs are hidden whatever
+// their length (redact.URL).
 func (io *IO) Mask(secrets ...string) {
 	for _, secret := range secrets {
 		for _, line := range strings.Split(secret, "\n") {
-			if line = strings.TrimSpace(line); line != "" {
+			if line = strings.TrimSpace(line); len(line) >= redact.MinSecret {
 				io.a.AddMask(line)
 				io.secrets.Add(line)
 			}

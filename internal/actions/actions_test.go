@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,13 +94,24 @@ func TestLogHidesSecrets(t *testing.T) {
 	}
 }
 
-// TestMask registers each line of a value alone, and nothing for blanks.
+// TestMask registers each line of a value alone, and nothing for blanks
+// nor for lines shorter than redact.MinSecret ("1", "on", "abc"), which
+// the runner would blank everywhere in the log.
 func TestMask(t *testing.T) {
 	t.Parallel()
 	var w bytes.Buffer
-	New(noEnv, &w).Mask("", "one-line", " two\nlines \n\n")
-	if got, want := w.String(), "::add-mask::one-line\n::add-mask::two\n::add-mask::lines\n"; got != want {
+	io := New(noEnv, &w)
+	io.Mask("", "one-line", " two2\nlines \n\n", "1", "on\nabc", "four")
+	if got, want := w.String(), "::add-mask::one-line\n::add-mask::two2\n::add-mask::lines\n::add-mask::four\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+	w.Reset()
+	fmt.Fprint(io.Log(), "replicas 1, debug on, abc\n")
+	if err := io.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cmds, shown := actionstest.Run(w.String()); len(cmds) > 0 || !slices.Contains(shown, "replicas 1, debug on, abc") {
+		t.Errorf("commands %q, shown %q, want the line as written", cmds, shown)
 	}
 }
 

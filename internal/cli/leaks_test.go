@@ -27,7 +27,8 @@ const (
 // TestNoSecretInOutput runs every command against a remote whose URL
 // carries credentials, with a token in the environment, and fails if any
 // byte of output (stdout, stderr, text or JSON) shows a secret; the error
-// itself must still be shown, with the URL redacted.
+// itself must still be shown, with the URL redacted, and no error value
+// passed to Env.Annotate may show one either.
 func TestNoSecretInOutput(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, exampleFleet)
@@ -56,8 +57,16 @@ func TestNoSecretInOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errb bytes.Buffer
-			code := tc.cmd(t.Context(), tc.args, Env{Stdout: &out, Stderr: &errb, Getenv: getenv})
+			// The errors as values (what the Action annotates, what a
+			// caller carries on) are checked too, not only the output
+			// that redact.Writer cleans.
+			var annotated []string
+			annotate := func(err error) { annotated = append(annotated, err.Error()) }
+			code := tc.cmd(t.Context(), tc.args, Env{Stdout: &out, Stderr: &errb, Getenv: getenv, Annotate: annotate})
 			all := out.String() + errb.String()
+			if v := strings.Join(annotated, "\n"); strings.Contains(v, "SECRET") {
+				t.Errorf("a secret is in an error value:\n%s", v)
+			}
 			if code == ExitOK {
 				t.Fatalf("exit 0 against an unreachable remote:\n%s", all)
 			}

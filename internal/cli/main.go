@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/flotilla-dev/flotilla/internal/actions"
 )
 
 // Main runs a command as a process: arguments, standard streams and the
@@ -20,9 +23,33 @@ func Main(run func(ctx context.Context, args []string, env Env) int) {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	env, closeEnv := processEnv(os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args[1:], env)
+	closeEnv()
 	stop()
 	os.Exit(code)
+}
+
+// processEnv is the Env of a process. In GitHub Actions (a plain
+// `flotilla-render` in a run: step as much as the Action), the runner
+// reads every line of the log for workflow commands, and stderr carries
+// data that others wrote (a fleet file quoted in an error, a remote's
+// messages): it is written through actions.IO's Log, between
+// ::stop-commands:: and its end, so no such line sets an output, adds a
+// mask or stops the log. Stdout is not: it is the command's result, often
+// redirected or piped (-o json > apps.json, | jq), and a marker would
+// corrupt it; nor could two streams share one stretch of stopped
+// commands, as the runner reads them in no fixed order (the Action writes
+// everything to stdout through its own actions.IO and nothing to stderr,
+// so its stderr never opens a second stretch). close ends the stretch.
+func processEnv(stdout, stderr io.Writer, getenv func(string) string) (_ Env, close func()) {
+	env := Env{Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	if !actions.Enabled(getenv) {
+		return env, func() {}
+	}
+	log := actions.New(getenv, stderr)
+	env.Stderr = log.Log()
+	return env, func() { _ = log.Close() }
 }
 
 func profiled(run func(context.Context, []string, Env) int) func(context.Context, []string, Env) int {

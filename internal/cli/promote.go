@@ -112,7 +112,7 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	}
 	repo, err := git.PlainOpenWithOptions(o.repo, &git.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {
-		return report(env, "promote", fmt.Errorf("%w: --repo %s: %v", errUsage, o.repo, err))
+		return report(env, "promote", fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err))
 	}
 	runner := &promote.Runner{Fleet: f, Repo: repo, DryRun: o.dryRun}
 	var gh *github.Forge

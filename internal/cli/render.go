@@ -14,6 +14,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/source"
 )
 
@@ -248,7 +249,7 @@ func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []f
 			if rev == "" {
 				rev = "HEAD"
 			}
-			srcs = append(srcs, fmt.Sprintf("%s/%s@%s", strings.TrimSuffix(s.RepoURL, ".git"), s.Path, rev))
+			srcs = append(srcs, fmt.Sprintf("%s/%s@%s", redact.URL(strings.TrimSuffix(s.RepoURL, ".git")), s.Path, rev))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Metadata.Name, g.Set.Set.Metadata.Name, a.Spec.Project,
 			dest, orDash(a.Spec.Destination.Namespace), strings.Join(srcs, " + "))

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Fleet is a loaded fleet repository: its configuration, inventory and
@@ -141,7 +143,7 @@ func (f *Fleet) loadConfig() error {
 	}
 	for url, p := range f.Config.Repos {
 		if _, err := ResolveRepoPath(f.Root, p); err != nil {
-			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q]", url), Err: err}
+			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q]", redact.URL(url)), Err: err}
 		}
 	}
 	if len(f.Config.ArgoCD.Projects) > 0 {

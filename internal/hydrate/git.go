@@ -399,7 +399,7 @@ func (p *Publisher) remoteError(what string, err error) error {
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		hint = " (check the URL, and that the token can see the repository)"
 	}
-	return fmt.Errorf("%s %s: %w%s", what, redact.URL(p.Remote), err, hint)
+	return fmt.Errorf("%s %s: %w%s", what, redact.URL(p.Remote), redact.Error(err), hint)
 }
 
 // endpoint resolves url to its transport.

@@ -64,7 +64,7 @@ func ReadBranch(ctx context.Context, repo, branch string, auth func(url string) 
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", redact.URL(repo), err)
+		return nil, fmt.Errorf("open %s: %w", redact.URL(repo), redact.Error(err))
 	}
 	head, err := branchHead(ctx, r, repo, branch, auth)
 	if err != nil {

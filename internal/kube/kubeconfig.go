@@ -5,29 +5,28 @@ import (
 	"errors"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // maxTokenFile bounds what KubeconfigSecrets reads of a user's tokenFile.
 const maxTokenFile = 64 << 10
 
-// secretProviderKey matches the auth-provider config keys that hold
-// credentials (id-token, refresh-token, access-token, client-secret); the
-// others (client-id, idp-issuer-url, cmd-path, expiry, token-key, a
-// JSONPath) are not secret.
-var secretProviderKey = regexp.MustCompile(`(?i)(token|secret|password)$`)
-
 // KubeconfigSecrets returns the secret values of a kubeconfig, in YAML or
 // JSON of any style, sorted: for every user its token, password,
 // client-key-data (as written, base64, and each line of the decoded PEM
 // key between its BEGIN and END lines), the contents of its tokenFile
-// when that file can be read, the credentials of its auth-provider config
-// and the values of its exec plugin's env. User names, certificates,
-// servers and everything else are not secret. The Action masks exactly
+// when that file can be read, and the values of the auth-provider config
+// keys and exec plugin env variables whose names say they hold a
+// credential (redact.SecretName: id-token, client-secret, VAULT_TOKEN,
+// AWS_SECRET_ACCESS_KEY). User names, certificates, servers, the other
+// config keys and env variables (client-id, AWS_REGION=us-east-1,
+// DEBUG=1) and everything else are not secret: masking them would hide
+// their common text all over the log. The Action masks exactly
 // these values; the error never quotes the kubeconfig.
 func KubeconfigSecrets(data []byte) ([]string, error) {
 	cfg, err := clientcmd.Load(data)
@@ -62,14 +61,16 @@ func KubeconfigSecrets(data []byte) ([]string, error) {
 		}
 		if p := u.AuthProvider; p != nil {
 			for k, v := range p.Config {
-				if secretProviderKey.MatchString(k) {
+				if redact.SecretName(k) {
 					add(v)
 				}
 			}
 		}
 		if e := u.Exec; e != nil {
 			for _, env := range e.Env {
-				add(env.Value)
+				if redact.SecretName(env.Name) {
+					add(env.Value)
+				}
 			}
 		}
 	}

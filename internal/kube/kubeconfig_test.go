@@ -17,7 +17,9 @@ const testKey = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKeyLineOneSECRET012345
 
 // TestKubeconfigSecrets reads the same kubeconfig written as block YAML,
 // JSON and flow-style YAML: exactly the secret values come out, and
-// nothing common (apiVersion: v1, a user name, a server, a certificate).
+// nothing common (apiVersion: v1, a user name, a server, a certificate,
+// exec env values whose names are not secret: AWS_REGION=us-east-1,
+// DEBUG=1, AWS_ACCESS_KEY_ID; the gcp token-key JSONPath).
 func TestKubeconfigSecrets(t *testing.T) {
 	t.Parallel()
 	tokenFile := filepath.Join(t.TempDir(), "token")
@@ -60,6 +62,7 @@ users:
         id-token: SECRET-id
         refresh-token: SECRET-refresh
         idp-issuer-url: https://issuer.example.com
+        token-key: '{.credential.access_token}'
 - name: e
   user:
     exec:
@@ -68,6 +71,12 @@ users:
       args: [--cluster, a]
       env:
       - {name: API_KEY, value: SECRET-exec}
+      - {name: AWS_SECRET_ACCESS_KEY, value: SECRET-aws-key}
+      - {name: AWS_SESSION_TOKEN, value: SECRET-aws-session}
+      - {name: VAULT_TOKEN, value: SECRET-vault}
+      - {name: AWS_REGION, value: us-east-1}
+      - {name: AWS_ACCESS_KEY_ID, value: AKIAEXAMPLE}
+      - {name: DEBUG, value: "1"}
       interactiveMode: Never
 `
 	jsonConfig := `{"apiVersion": "v1", "kind": "Config", "current-context": "a",
@@ -77,8 +86,8 @@ users:
   {"name": "a", "user": {"token": "SECRET-token", "client-certificate-data": "` + cert + `", "client-key-data": "` + key + `"}},
   {"name": "b", "user": {"username": "admin", "password": "12345678"}},
   {"name": "c", "user": {"tokenFile": "` + tokenFile + `"}},
-  {"name": "d", "user": {"auth-provider": {"name": "oidc", "config": {"client-id": "flotilla", "client-secret": "SECRET-client", "id-token": "SECRET-id", "refresh-token": "SECRET-refresh", "idp-issuer-url": "https://issuer.example.com"}}}},
-  {"name": "e", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "get-token", "args": ["--cluster", "a"], "env": [{"name": "API_KEY", "value": "SECRET-exec"}], "interactiveMode": "Never"}}}]}`
+  {"name": "d", "user": {"auth-provider": {"name": "oidc", "config": {"client-id": "flotilla", "client-secret": "SECRET-client", "id-token": "SECRET-id", "refresh-token": "SECRET-refresh", "idp-issuer-url": "https://issuer.example.com", "token-key": "{.credential.access_token}"}}}},
+  {"name": "e", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "get-token", "args": ["--cluster", "a"], "env": [{"name": "API_KEY", "value": "SECRET-exec"}, {"name": "AWS_SECRET_ACCESS_KEY", "value": "SECRET-aws-key"}, {"name": "AWS_SESSION_TOKEN", "value": "SECRET-aws-session"}, {"name": "VAULT_TOKEN", "value": "SECRET-vault"}, {"name": "AWS_REGION", "value": "us-east-1"}, {"name": "AWS_ACCESS_KEY_ID", "value": "AKIAEXAMPLE"}, {"name": "DEBUG", "value": "1"}], "interactiveMode": "Never"}}}]}`
 	flowConfig := `{apiVersion: v1, kind: Config, current-context: a,
  clusters: [{name: a, cluster: {server: "https://a.example.com", certificate-authority-data: ` + cert + `}}],
  contexts: [{name: a, context: {cluster: a, user: a}}],
@@ -86,10 +95,10 @@ users:
   {name: a, user: {token: SECRET-token, client-certificate-data: ` + cert + `, client-key-data: ` + key + `}},
   {name: b, user: {username: admin, password: "12345678"}},
   {name: c, user: {tokenFile: ` + tokenFile + `}},
-  {name: d, user: {auth-provider: {name: oidc, config: {client-id: flotilla, client-secret: SECRET-client, id-token: SECRET-id, refresh-token: SECRET-refresh, idp-issuer-url: "https://issuer.example.com"}}}},
-  {name: e, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: get-token, args: [--cluster, a], env: [{name: API_KEY, value: SECRET-exec}], interactiveMode: Never}}}]}`
+  {name: d, user: {auth-provider: {name: oidc, config: {client-id: flotilla, client-secret: SECRET-client, id-token: SECRET-id, refresh-token: SECRET-refresh, idp-issuer-url: "https://issuer.example.com", token-key: "{.credential.access_token}"}}}},
+  {name: e, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: get-token, args: [--cluster, a], env: [{name: API_KEY, value: SECRET-exec}, {name: AWS_SECRET_ACCESS_KEY, value: SECRET-aws-key}, {name: AWS_SESSION_TOKEN, value: SECRET-aws-session}, {name: VAULT_TOKEN, value: SECRET-vault}, {name: AWS_REGION, value: us-east-1}, {name: AWS_ACCESS_KEY_ID, value: AKIAEXAMPLE}, {name: DEBUG, value: "1"}], interactiveMode: Never}}}]}`
 	lines := strings.Split(testKey, "\n")
-	want := []string{"12345678", "SECRET-client", "SECRET-exec", "SECRET-from-token-file", "SECRET-id", "SECRET-refresh", "SECRET-token", key, lines[1], lines[2]}
+	want := []string{"12345678", "SECRET-aws-key", "SECRET-aws-session", "SECRET-client", "SECRET-exec", "SECRET-from-token-file", "SECRET-id", "SECRET-refresh", "SECRET-token", "SECRET-vault", key, lines[1], lines[2]}
 	for name, config := range map[string]string{"yaml": yamlConfig, "json": jsonConfig, "flow": flowConfig} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

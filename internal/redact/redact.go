@@ -25,10 +25,13 @@ import (
 // Mask is what a hidden value is replaced by.
 const Mask = "***"
 
-// minSecret is the shortest known value Secrets replaces: a shorter one
-// would blank ordinary words everywhere and hide little (URL credentials
-// of any length are still hidden by their position).
-const minSecret = 4
+// MinSecret is the length in bytes of the shortest known value Secrets
+// replaces, and of the shortest the GitHub Action registers with the
+// runner (::add-mask::): a shorter one would blank ordinary words and
+// digits everywhere ("1", "on", "dev") and hide little, as so short a
+// value is guessed anyway. URL credentials of any length are still hidden
+// by their position (URL).
+const MinSecret = 4
 
 // urlPattern finds URLs in free text: a scheme, "://", then anything up to
 // a space, a quote or an angle bracket (what ends a URL in an error
@@ -41,6 +44,53 @@ var urlPattern = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"'<>`]+")
 // auth… Other values stay: they are data (a link's ?x=1&y=2 in an
 // annotation that render lists) and help to read an error.
 var secretQuery = regexp.MustCompile(`(?i)token|secret|passw|pwd|key|sig|auth|credential|session`)
+
+// secretWords are the words of a setting's name that say its value is a
+// credential (SecretName).
+var secretWords = map[string]bool{
+	"token": true, "secret": true, "password": true, "passwd": true, "pwd": true,
+	"passphrase": true, "key": true, "apikey": true, "credential": true,
+	"credentials": true, "session": true, "auth": true, "signature": true,
+}
+
+// locatorWords end the name of a setting that names or locates a
+// credential without being one: AWS_ACCESS_KEY_ID, TOKEN_FILE,
+// AWS_ROLE_SESSION_NAME, VAULT_TOKEN_PATH, AUTH_TYPE.
+var locatorWords = map[string]bool{
+	"id": true, "name": true, "file": true, "path": true, "dir": true,
+	"url": true, "uri": true, "host": true, "endpoint": true, "region": true,
+	"type": true, "mode": true, "expiry": true, "ttl": true, "duration": true,
+}
+
+// camelBreak is where a lower-case letter or a digit meets an upper-case
+// one (clientSecret): a break between words of a name.
+var camelBreak = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+
+// SecretName reports whether a setting of that name (an environment
+// variable, a kubeconfig auth-provider key) holds a credential: one of
+// its words is a secret word (token, secret, password, key, credential,
+// session, auth…) and its last word does not make it the credential's
+// name or location (…_ID, …_FILE, …_PATH, …_REGION). AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN, VAULT_TOKEN, id-token and client-secret do;
+// AWS_REGION, DEBUG, AWS_ACCESS_KEY_ID and client-id do not. A key that
+// follows token or expiry (the gcp auth-provider's token-key and
+// expiry-key) is a JSONPath to the value, not a key.
+func SecretName(name string) bool {
+	words := strings.FieldsFunc(strings.ToLower(camelBreak.ReplaceAllString(name, "${1}_$2")), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+	if len(words) == 0 {
+		return false
+	}
+	n := len(words)
+	if locatorWords[words[n-1]] {
+		return false
+	}
+	if n >= 2 && words[n-1] == "key" && (words[n-2] == "token" || words[n-2] == "expiry") {
+		return false
+	}
+	return slices.ContainsFunc(words, func(w string) bool { return secretWords[w] })
+}
 
 // URL returns u with its user information (user and password: a token is
 // often the user name) and the values of secret query parameters
@@ -118,7 +168,7 @@ type Secrets struct {
 	replacer *strings.Replacer
 }
 
-// Add records secret values; values shorter than four bytes are ignored.
+// Add records secret values; values shorter than MinSecret are ignored.
 // A value is also recorded as it would appear inside a JSON string.
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
@@ -129,7 +179,7 @@ func (s *Secrets) Add(values ...string) {
 			forms = append(forms, string(b[1:len(b)-1]))
 		}
 		for _, f := range forms {
-			if len(f) >= minSecret && !slices.Contains(s.values, f) {
+			if len(f) >= MinSecret && !slices.Contains(s.values, f) {
 				s.values = append(s.values, f)
 				s.replacer = nil
 			}
@@ -256,3 +306,20 @@ func (rw *Writer) Flush() error {
 	_, err := io.WriteString(rw.w, s)
 	return err
 }
+
+// Error returns err with the credentials of every URL in its text hidden
+// (Text), for a wrap site whose cause quotes a URL it was given (go-git's
+// and net/http's errors do: net/http hides a password, not a token given
+// as the user or in the query). errors.Is and errors.As still see err.
+// Error(nil) is nil.
+func Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redactedError{err}
+}
+
+type redactedError struct{ err error }
+
+func (e redactedError) Error() string { return Text(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }

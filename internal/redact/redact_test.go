@@ -2,6 +2,8 @@ package redact
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -131,4 +133,42 @@ func FuzzText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSecretName tells the names of settings that hold credentials from
+// the others, which hold common text a mask would hide everywhere.
+func TestSecretName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "VAULT_TOKEN": true,
+		"API_KEY": true, "DB_PASSWORD": true, "AZURE_CLIENT_SECRET": true, "GITHUB_TOKEN": true,
+		"id-token": true, "refresh-token": true, "access-token": true, "client-secret": true,
+		"clientSecret": true, "apikey": true, "APIKey": true, "BASIC_AUTH": true,
+		"AWS_REGION": false, "AWS_DEFAULT_REGION": false, "DEBUG": false, "AWS_PROFILE": false,
+		"AWS_ACCESS_KEY_ID": false, "TOKEN_FILE": false, "AWS_ROLE_SESSION_NAME": false,
+		"VAULT_TOKEN_PATH": false, "AUTH_TYPE": false, "AZURE_AUTHORITY_HOST": false,
+		"client-id": false, "idp-issuer-url": false, "cmd-path": false, "expiry": false,
+		"token-key": false, "expiry-key": false, "MONKEY": false, "": false, "KUBECONFIG": false,
+	} {
+		if got := SecretName(name); got != want {
+			t.Errorf("SecretName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestError hides the URL credentials an error's text quotes, and keeps
+// the error for errors.Is.
+func TestError(t *testing.T) {
+	t.Parallel()
+	cause := &url.Error{Op: "Get", URL: "https://ghp_SECRET@host/r.git?private_token=SECRET2/info/refs", Err: io.ErrUnexpectedEOF}
+	err := Error(cause)
+	if want := `Get "https://***@host/r.git?private_token=***": unexpected EOF`; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Error("errors.Is does not see the cause")
+	}
+	if Error(nil) != nil {
+		t.Error("Error(nil) is not nil")
+	}
 }

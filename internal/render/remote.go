@@ -12,6 +12,8 @@ import (
 
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
+
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Kustomize reaches outside the repository in two places only, both in its
@@ -53,7 +55,8 @@ type RemoteError struct {
 	File string
 	// Field names where in File, e.g. "patches[2].path".
 	Field string
-	// URL is the reference as written.
+	// URL is the reference as written, its credentials hidden
+	// (redact.URL): the error is carried into results and annotations.
 	URL string
 }
 
@@ -112,7 +115,7 @@ func scanKustomizations(fs *rootedFS, dir string, allowRemote bool) (customSchem
 // ref refuses a remote reference.
 func (s *kustScan) ref(file, field, v string) error {
 	if !s.allowRemote && isRemote(v) {
-		return &RemoteError{File: file, Field: field, URL: v}
+		return &RemoteError{File: file, Field: field, URL: redact.URL(v)}
 	}
 	return nil
 }

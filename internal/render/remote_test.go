@@ -19,6 +19,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // remoteWorld is what the attacks aim at: an HTTP server that counts every
@@ -184,7 +185,7 @@ func TestRemoteContentIsRefused(t *testing.T) {
 				if !errors.As(err, &re) || !errors.Is(err, ErrRemote) {
 					t.Fatalf("got %v (output %v), want a RemoteError", err, out != nil)
 				}
-				want := &RemoteError{File: f.file, Field: f.field, URL: u}
+				want := &RemoteError{File: f.file, Field: f.field, URL: redact.URL(u)}
 				if diff := cmp.Diff(want, re); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
 				}
@@ -488,5 +489,26 @@ func TestScanStopsAtLinkCycles(t *testing.T) {
 	}
 	if len(s.seen) != 1 {
 		t.Errorf("scanned %d directories, want 1", len(s.seen))
+	}
+}
+
+// TestRemoteErrorHidesCredentials refuses a remote reference that carries
+// a token: the error, and its URL field carried into results and
+// annotations, show the reference with the token hidden.
+func TestRemoteErrorHidesCredentials(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	u := "https://x-access-token:ghs_SECRET@example.com/org/repo.git//base?ref=main&private_token=SECRET2"
+	writeFiles(t, root, kust("resources: [@URL@]\n")(u))
+	_, err := NewBuilder(diskRepo(root), fleet.PolicyConfig{}).Render(t.Context(), app("web", "app", "web", nil, nil))
+	var re *RemoteError
+	if !errors.As(err, &re) {
+		t.Fatalf("got %v, want a RemoteError", err)
+	}
+	if want := "https://***@example.com/org/repo.git//base?ref=main&private_token=***"; re.URL != want {
+		t.Errorf("URL = %q, want %q", re.URL, want)
+	}
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error quotes a credential: %v", err)
 	}
 }

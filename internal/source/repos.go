@@ -22,6 +22,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Repos resolves repository URLs through a fleet's repos: mappings. It is
@@ -52,7 +53,7 @@ func New(f *fleet.Fleet) (*Repos, error) {
 	for url, p := range f.Config.Repos {
 		abs, err := fleet.ResolveRepoPath(f.Root, p)
 		if err != nil {
-			return nil, fmt.Errorf("repos[%q]: %w", url, err)
+			return nil, fmt.Errorf("repos[%q]: %w", redact.URL(url), err)
 		}
 		r.mapping[NormalizeURL(url)] = abs
 	}
@@ -71,7 +72,7 @@ func NormalizeURL(u string) string {
 func (r *Repos) Dir(repoURL string) (string, error) {
 	dir, ok := r.mapping[NormalizeURL(repoURL)]
 	if !ok {
-		return "", fmt.Errorf("repository %s is not mapped: add it to repos: in %s (for example %q: .)", repoURL, fleet.ConfigFile, repoURL)
+		return "", fmt.Errorf("repository %s is not mapped: add it to repos: in %s (for example %q: .)", redact.URL(repoURL), fleet.ConfigFile, redact.URL(repoURL))
 	}
 	return dir, nil
 }
@@ -103,7 +104,7 @@ func (r *Repos) ReadFile(ctx context.Context, repoURL, revision, name string) ([
 	}
 	i := sort.SearchStrings(t.files, name)
 	if i == len(t.files) || t.files[i] != name {
-		return nil, fmt.Errorf("%s: no file %s", repoURL, name)
+		return nil, fmt.Errorf("%s: no file %s", redact.URL(repoURL), name)
 	}
 	return t.read(name)
 }
@@ -130,7 +131,7 @@ func (r *Repos) tree(ctx context.Context, repoURL, revision string) (*tree, erro
 	if isGit {
 		t, err = gitTree(dir, revision)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", repoURL, err)
+			return nil, fmt.Errorf("%s: %w", redact.URL(repoURL), err)
 		}
 	} else {
 		t, err = diskTree(dir)

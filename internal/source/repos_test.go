@@ -96,3 +96,41 @@ func TestReposDiskAndGit(t *testing.T) {
 		t.Errorf("unmapped: %v", err)
 	}
 }
+
+// TestReposErrorsHideCredentials gives repository URLs that carry a
+// token: no error quotes it, whichever way the URL fails (a bad mapping,
+// an unmapped URL, a missing file, an unknown revision).
+func TestReposErrorsHideCredentials(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	nested := filepath.Join(root, "vendor-repo")
+	write(t, filepath.Join(nested, "x/one.yaml"), "v1")
+	runGit(t, nested, "init", "-q", "-b", "main")
+	runGit(t, nested, "add", "-A")
+	runGit(t, nested, "commit", "-qm", "one")
+	fleetURL := "https://x-access-token:ghs_SECRETfleet@example.com/fleet.git"
+	vendorURL := "https://example.com/vendor.git?private_token=SECRETvendor"
+
+	_, err := New(&fleet.Fleet{Root: root, Config: fleet.Config{Repos: map[string]string{
+		"https://u:SECRETmapping@example.com/x.git": "../outside",
+	}}})
+	errs := []error{err}
+	r, err := New(&fleet.Fleet{Root: root, Config: fleet.Config{Repos: map[string]string{fleetURL: ".", vendorURL: "./vendor-repo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	_, err = r.Files(ctx, "https://SECRETunmapped@example.com/other.git", "main")
+	errs = append(errs, err)
+	_, err = r.ReadFile(ctx, fleetURL, "main", "no/such.yaml")
+	errs = append(errs, err)
+	_, err = r.Files(ctx, vendorURL, "v9")
+	errs = append(errs, err)
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("error %d: nil", i)
+		} else if strings.Contains(strings.ToLower(err.Error()), "secret") {
+			t.Errorf("error %d quotes a credential: %v", i, err)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // Options configure the client.
@@ -64,7 +65,7 @@ func New(o Options) (*Forge, error) {
 	if o.BaseURL != "" {
 		var err error
 		if c, err = c.WithEnterpriseURLs(o.BaseURL, o.BaseURL); err != nil {
-			return nil, fmt.Errorf("github forge: base URL %q: %w", o.BaseURL, err)
+			return nil, fmt.Errorf("github forge: base URL %q: %s", redact.URL(o.BaseURL), redact.Text(err.Error())) // url.Error quotes the URL
 		}
 	}
 	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t}, nil
