@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // DivergedError means a checkout's branch and its remote's tracking branch
@@ -42,6 +43,7 @@ var ErrUndecided = errors.New("cannot tell which is newer")
 // A shallow history that stops before the answer is deepened from the
 // remote (auth gives the credentials for its URL).
 func branchHead(ctx context.Context, r *git.Repository, repo, branch string, auth func(url string) transport.AuthMethod) (plumbing.Hash, error) {
+	repo = redact.URL(repo) // only ever shown
 	remote := trackingRemote(r, branch)
 	tracking := plumbing.NewRemoteReferenceName(remote, branch)
 	for step := 0; ; step++ {
