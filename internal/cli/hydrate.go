@@ -586,7 +586,7 @@ func writeHydrateSummary(w io.Writer, r hydrateResult) error {
 	if dry == "" {
 		dry = "(no commit)"
 	}
-	builds := fmt.Sprintf("%d Kustomize/directory builds", r.Builds)
+	builds := fmt.Sprintf("%d distinct builds", r.Builds)
 	if r.CachedBuilds > 0 {
 		builds += fmt.Sprintf(", %d reused from an earlier run", r.CachedBuilds)
 	}
