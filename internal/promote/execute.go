@@ -2,13 +2,10 @@ package promote
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
-	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -133,15 +130,13 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: local, New: h}}); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
 	// The promotion branch is promote's own and rebuilt on every run; a
 	// merge happens only with the head SHA promote checked, so a concurrent
 	// run's force push is caught there.
-	opts := &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
-		RefSpecs: []config.RefSpec{config.RefSpec("+" + string(local) + ":refs/heads/" + branch)}}
-	err = rem.PushContext(ctx, opts)
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return plumbing.ZeroHash, fmt.Errorf("push %s: %w", branch, err)
+	err = gitobj.Push(ctx, r.Repo.Storer, r.Remote, r.Auth, false,
+		gitobj.PushRef{Src: local, Dst: plumbing.NewBranchReferenceName(branch), Force: true})
+	if err != nil {
+		return plumbing.ZeroHash, err
 	}
 	return h, nil
 }

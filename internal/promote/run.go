@@ -11,7 +11,6 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -422,11 +421,10 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: out, New: h}}); err != nil {
 			return err
 		}
-		rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla", URLs: []string{r.Remote}})
-		err = rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla", Auth: r.Auth,
-			RefSpecs: []config.RefSpec{config.RefSpec(string(out) + ":refs/heads/" + live)}})
-		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return fmt.Errorf("start %s: %w", live, err)
+		err = gitobj.Push(ctx, r.Repo.Storer, r.Remote, r.Auth, false,
+			gitobj.PushRef{Src: out, Dst: plumbing.NewBranchReferenceName(live)})
+		if err != nil {
+			return fmt.Errorf("start the live branch of %s: %w", c.Name, err)
 		}
 		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: r.refName(live), New: h}}); err != nil {
 			return err

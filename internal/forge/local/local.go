@@ -313,15 +313,15 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 // remote must not have it). When the push fails, what the remote holds
 // tells why — not the error's text: another value means another writer
 // moved the ref first (errMoved: fetch and retry); old still there means
-// the remote refused or failed; our own value there means the push landed
-// (its answer lost), which is success.
+// the remote refused or failed (a *gitobj.PushError quoting the remote);
+// our own value there means the push landed (its answer lost), which
+// gitobj.Push counts as success.
 func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbing.Hash) error {
 	if f.remote == "" {
 		return nil
 	}
-	spec := config.RefSpec(ref.String() + ":" + ref.String())
-	err := f.remoteOf().PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-forge", RefSpecs: []config.RefSpec{spec}, Atomic: true})
-	if err == nil || errors.Is(err, git.NoErrAlreadyUpToDate) {
+	err := gitobj.Push(ctx, f.repo.Storer, f.remote, nil, true, gitobj.PushRef{Src: ref, Dst: ref})
+	if err == nil {
 		return nil
 	}
 	refs, lerr := f.remoteOf().ListContext(ctx, &git.ListOptions{})
@@ -332,15 +332,11 @@ func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbi
 				cur = r.Hash()
 			}
 		}
-		// At our value: the push landed and only its answer was lost.
-		if mine, err := gitobj.ReadRef(f.repo.Storer, ref); err == nil && cur == mine && !mine.IsZero() {
-			return nil
-		}
 		if cur != old {
 			return fmt.Errorf("%w: %s is at %s on %s, expected %s", errMoved, ref, cur, redact.URL(f.remote), old)
 		}
 	}
-	return fmt.Errorf("push %s to %s: %w", ref, redact.URL(f.remote), err)
+	return err // a *gitobj.PushError: names ref and the remote, quotes the remote
 }
 
 func (f *Forge) remoteOf() *git.Remote {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
@@ -195,4 +197,42 @@ exit 1
 		t.Errorf("the remote's notes have %s commits; want 1 (no retry)", n)
 	}
 	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
+}
+
+// TestRemoteForgePushRefused: the remote's pre-receive hook refuses a
+// branch (a protected-branch rule). SetBranch fails with a
+// *gitobj.PushError that names the branch and quotes the remote's
+// message, not a moved ref to retry; neither the remote nor the forge
+// keeps the branch.
+func TestRemoteForgePushRefused(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	sha := gittest.Git(t, bare, "rev-parse", "main")
+	mirror := filepath.Join(t.TempDir(), "mirror.git")
+	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	gh006 := "GH006: Protected branch update failed for refs/heads/hydrated/x."
+	hook := "#!/bin/sh\nwhile read old new ref; do [ \"$ref\" = refs/heads/hydrated/x ] && { echo '" + gh006 + "' >&2; exit 1; }; done\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenRemote(mirror, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.SetBranch(t.Context(), "hydrated/x", sha, "")
+	var pe *gitobj.PushError
+	if !errors.As(err, &pe) || errors.Is(err, errMoved) {
+		t.Fatalf("err = %v, want a *gitobj.PushError, not a moved ref", err)
+	}
+	for _, want := range []string{"remote: " + gh006, "hydrated/x", "the remote said:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, err)
+		}
+	}
+	if refs := gittest.Refs(t, bare, "refs/heads/hydrated/"); refs != "" {
+		t.Errorf("the remote has %s", refs)
+	}
+	if refs := gittest.Refs(t, mirror, "refs/heads/hydrated/"); refs != "" {
+		t.Errorf("the forge kept %s", refs)
+	}
 }

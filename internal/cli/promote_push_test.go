@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// TestPromotePushRefusedByTheRemote: the remote's pre-receive hook
+// refuses a branch promote pushes (a protected-branch rule) — the live
+// branch promote starts, then the promotion branch. promote fails, and
+// its error names the branch and the remote and quotes what the remote
+// said; the remote does not get the branch.
+func TestPromotePushRefusedByTheRemote(t *testing.T) {
+	t.Parallel()
+	for _, branch := range []string{"hydrated/canary", "flotilla/promote/canary"} {
+		t.Run(strings.ReplaceAll(branch, "/", "_"), func(t *testing.T) {
+			t.Parallel()
+			src := t.TempDir()
+			for name, content := range loopFleet {
+				writeFileAll(t, filepath.Join(src, name), content)
+			}
+			checkout, origin := gittest.Fleet(t, src)
+			if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+				t.Fatalf("render: %s", stderr)
+			}
+			gh006 := "GH006: Protected branch update failed for refs/heads/" + branch + "."
+			hook := "#!/bin/sh\nwhile read old new ref; do\n  if [ \"$ref\" = refs/heads/" + branch + " ]; then echo '" + gh006 + "' >&2; exit 1; fi\ndone\nexit 0\n"
+			if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			fake := forgetest.New(t, origin, "example", "fleet")
+			env := map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+			var out, errb bytes.Buffer
+			code := Promote(t.Context(), []string{"--fleet", checkout, "--forge", "github", "--github-url", fake.URL()},
+				Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+			if code == ExitOK {
+				t.Fatalf("promote passed with %s refused:\n%s", branch, out.String())
+			}
+			if testing.Verbose() {
+				t.Log(errb.String())
+			}
+			for _, want := range []string{"remote: " + gh006, "push " + branch + " to ", "the remote said:"} {
+				if !strings.Contains(errb.String(), want) {
+					t.Errorf("the error lacks %q:\n%s", want, errb.String())
+				}
+			}
+			if refs := gittest.Refs(t, origin, "refs/heads/"+branch); refs != "" {
+				t.Errorf("the remote has the refused branch: %s", refs)
+			}
+		})
+	}
+}
