@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -144,6 +145,20 @@ func findScalar(n *yaml.Node, s string) int {
 // application controller would mark it.
 func checkProjects(f *fleet.Fleet, ls *fleet.LoadedApplicationSet, apps []fleet.Application, errs []error) ([]fleet.Application, []error) {
 	kept := apps[:0]
+	// A set's Applications share a few projects and sources: the sources'
+	// answer (which depends on nothing else) is found once per distinct
+	// pair, and clusters are looked up in maps, not by a scan per app.
+	sourceErrs := map[string]error{}
+	byServer, byName := map[string]fleet.Cluster{}, map[string]fleet.Cluster{}
+	for _, c := range f.Clusters {
+		if _, ok := byServer[c.Server]; !ok {
+			byServer[c.Server] = c
+		}
+		if _, ok := byName[c.Name]; !ok {
+			byName[c.Name] = c
+		}
+	}
+	var key strings.Builder
 	for i := range apps {
 		app := &apps[i]
 		p := f.Project(app.Spec.Project)
@@ -151,7 +166,24 @@ func checkProjects(f *fleet.Fleet, ls *fleet.LoadedApplicationSet, apps []fleet.
 			kept = append(kept, *app)
 			continue
 		}
-		if err := project.CheckApp(p, app, destinationCluster(f.Clusters, app.Spec.Destination)); err != nil {
+		key.Reset()
+		key.WriteString(app.Spec.Project)
+		for _, s := range app.Spec.AllSources() {
+			key.WriteByte(0)
+			key.WriteString(s.RepoURL)
+		}
+		if h := app.Spec.SourceHydrator; h != nil {
+			key.WriteString("\x01" + h.DrySource.RepoURL)
+		}
+		err, ok := sourceErrs[key.String()]
+		if !ok {
+			err = project.CheckAppSources(p, app)
+			sourceErrs[key.String()] = err
+		}
+		if err == nil {
+			err = project.CheckAppDestination(p, app, clusterOf(byServer, byName, app.Spec.Destination))
+		}
+		if err != nil {
 			where := "Argo CD's default project"
 			if p.File != "" {
 				where = fmt.Sprintf("AppProject %q at %s:%d", p.Metadata.Name, p.File, p.Line)
@@ -165,13 +197,15 @@ func checkProjects(f *fleet.Fleet, ls *fleet.LoadedApplicationSet, apps []fleet.
 	return kept, errs
 }
 
-// destinationCluster is the inventory cluster a (validated) destination
-// names, by server or by name.
-func destinationCluster(clusters []fleet.Cluster, d fleet.ApplicationDestination) fleet.Cluster {
-	for _, c := range clusters {
-		if d.Server != "" && c.Server == d.Server || d.Server == "" && c.Name == d.Name {
+// clusterOf is the inventory cluster a (validated) destination names, by
+// server or by name, from clusters indexed by each (the first of a name).
+func clusterOf(byServer, byName map[string]fleet.Cluster, d fleet.ApplicationDestination) fleet.Cluster {
+	if d.Server != "" {
+		if c, ok := byServer[d.Server]; ok {
 			return c
 		}
+	} else if c, ok := byName[d.Name]; ok {
+		return c
 	}
 	return fleet.Cluster{Server: d.Server, Name: d.Name}
 }

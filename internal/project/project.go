@@ -32,6 +32,15 @@ import (
 // project. dest is the inventory cluster the destination resolves to. It
 // returns a *fleet.InvalidSpecError with Argo CD's message, or nil.
 func CheckApp(p *fleet.AppProject, app *fleet.Application, dest fleet.Cluster) error {
+	if err := CheckAppSources(p, app); err != nil {
+		return err
+	}
+	return CheckAppDestination(p, app, dest)
+}
+
+// CheckAppSources is CheckApp's check of the sources alone: its answer
+// depends only on the project and the sources' repository URLs.
+func CheckAppSources(p *fleet.AppProject, app *fleet.Application) error {
 	if p == nil {
 		return nil
 	}
@@ -44,6 +53,15 @@ func CheckApp(p *fleet.AppProject, app *fleet.Application, dest fleet.Cluster) e
 	if h := app.Spec.SourceHydrator; h != nil && !SourcePermitted(p, h.DrySource.RepoURL) {
 		return &fleet.InvalidSpecError{Msg: fmt.Sprintf("application repo %s is not permitted in project '%s'", h.DrySource.RepoURL, name)}
 	}
+	return nil
+}
+
+// CheckAppDestination is CheckApp's check of the destination alone.
+func CheckAppDestination(p *fleet.AppProject, app *fleet.Application, dest fleet.Cluster) error {
+	if p == nil {
+		return nil
+	}
+	name := p.Metadata.Name
 	ns := app.Spec.Destination.Namespace
 	if !DestinationPermitted(p, dest.Server, dest.Name, ns) {
 		return &fleet.InvalidSpecError{Msg: fmt.Sprintf("application destination server '%s' and namespace '%s' do not match any of the allowed destinations in project '%s'", dest.Server, ns, name)}
