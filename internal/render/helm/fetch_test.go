@@ -1,7 +1,6 @@
 package helm
 
 import (
-	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -20,6 +19,8 @@ import (
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
+
+	"github.com/flotilla-dev/flotilla/internal/render/helm/helmtest"
 )
 
 // packageChart packages a one-template chart with the SDK into dir.
@@ -42,56 +43,16 @@ func packageChart(t testing.TB, dir, name, version string, files int) string {
 	return p
 }
 
-// chartRepo serves a real Helm chart repository over TLS: archives
-// packaged with the SDK and an index.yaml made with its repo package. It
-// counts requests and may require basic auth.
-func chartRepo(t testing.TB, user, pass string, charts func(dir string)) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	dir := t.TempDir()
-	charts(dir)
-	var hits atomic.Int64
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		if u, p, ok := r.BasicAuth(); user != "" && (!ok || u != user || p != pass) {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		files.ServeHTTP(w, r)
-	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted-certificate case
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	idx, err := repo.IndexDirectory(dir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.WriteFile(filepath.Join(dir, "index.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return srv, &hits
-}
-
-// caClient trusts only srv's certificate, as helm.caFile would.
-func caClient(srv *httptest.Server) *http.Client {
-	pool := x509.NewCertPool()
-	pool.AddCert(srv.Certificate())
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	tr.TLSClientConfig.RootCAs = pool
-	return &http.Client{Transport: tr}
-}
-
 func TestFetchHTTPRepository(t *testing.T) {
 	t.Parallel()
-	srv, hits := chartRepo(t, "u", "s3cret", func(dir string) {
+	srv, hits := helmtest.Repo(t, "u", "s3cret", func(dir string) {
 		for _, v := range []string{"1.0.0", "1.2.0", "1.3.0-rc.1", "2.0.0"} {
 			packageChart(t, dir, "web", v, 0)
 		}
 	})
 	cache := t.TempDir()
 	newFetcher := func() *Fetcher {
-		return &Fetcher{CacheDir: cache, Client: caClient(srv), Credentials: []Credential{{Prefix: srv.URL, Username: "u", Password: "s3cret"}}}
+		return &Fetcher{CacheDir: cache, Client: helmtest.Client(srv), Credentials: []Credential{{Prefix: srv.URL, Username: "u", Password: "s3cret"}}}
 	}
 	f := newFetcher()
 	for _, tt := range []struct{ version, want string }{
@@ -132,7 +93,7 @@ func TestFetchHTTPRepository(t *testing.T) {
 
 func TestFetchErrors(t *testing.T) {
 	t.Parallel()
-	srv, _ := chartRepo(t, "u", "s3cret", func(dir string) {
+	srv, _ := helmtest.Repo(t, "u", "s3cret", func(dir string) {
 		packageChart(t, dir, "web", "1.0.0", 0)
 		packageChart(t, dir, "big", "1.0.0", 40)
 	})
@@ -145,13 +106,13 @@ func TestFetchErrors(t *testing.T) {
 		is      error
 		want    string
 	}{
-		{"unknown chart", &Fetcher{Client: caClient(srv), Credentials: good}, "nope", "1.0.0", ErrChartNotFound, "chart nope version 1.0.0"},
-		{"unknown version", &Fetcher{Client: caClient(srv), Credentials: good}, "web", "9.9.9", ErrChartNotFound, "chart web version 9.9.9"},
-		{"not allowed", &Fetcher{Client: caClient(srv), Credentials: good, Allow: []string{"https://charts.example.com"}}, "web", "1.0.0", ErrNotAllowed, "helm.repositories"},
-		{"wrong password, not shown", &Fetcher{Client: caClient(srv), Credentials: []Credential{{Prefix: srv.URL, Username: "u", Password: "wrong-pw"}}}, "web", "1.0.0", nil, "401"},
+		{"unknown chart", &Fetcher{Client: helmtest.Client(srv), Credentials: good}, "nope", "1.0.0", ErrChartNotFound, "chart nope version 1.0.0"},
+		{"unknown version", &Fetcher{Client: helmtest.Client(srv), Credentials: good}, "web", "9.9.9", ErrChartNotFound, "chart web version 9.9.9"},
+		{"not allowed", &Fetcher{Client: helmtest.Client(srv), Credentials: good, Allow: []string{"https://charts.example.com"}}, "web", "1.0.0", ErrNotAllowed, "helm.repositories"},
+		{"wrong password, not shown", &Fetcher{Client: helmtest.Client(srv), Credentials: []Credential{{Prefix: srv.URL, Username: "u", Password: "wrong-pw"}}}, "web", "1.0.0", nil, "401"},
 		{"untrusted certificate", &Fetcher{Credentials: good}, "web", "1.0.0", nil, "certificate"},
-		{"too many files", &Fetcher{Client: caClient(srv), Credentials: good, MaxFiles: 10}, "big", "1.0.0", nil, "more than 10 files"},
-		{"archive too large", &Fetcher{Client: caClient(srv), Credentials: good, MaxArchiveBytes: 100}, "web", "1.0.0", nil, "larger than 100 bytes"},
+		{"too many files", &Fetcher{Client: helmtest.Client(srv), Credentials: good, MaxFiles: 10}, "big", "1.0.0", nil, "more than 10 files"},
+		{"archive too large", &Fetcher{Client: helmtest.Client(srv), Credentials: good, MaxArchiveBytes: 100}, "web", "1.0.0", nil, "larger than 100 bytes"},
 	} {
 		_, err := tt.f.Fetch(t.Context(), srv.URL, tt.chart, tt.version)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || tt.is != nil && !errors.Is(err, tt.is) {
@@ -168,7 +129,7 @@ func TestFetchErrors(t *testing.T) {
 func TestFetchDigestMismatch(t *testing.T) {
 	t.Parallel()
 	var path string
-	srv, _ := chartRepo(t, "", "", func(dir string) { path = packageChart(t, dir, "web", "1.0.0", 0) })
+	srv, _ := helmtest.Repo(t, "", "", func(dir string) { path = packageChart(t, dir, "web", "1.0.0", 0) })
 	other := packageChart(t, t.TempDir(), "web", "1.0.0", 3)
 	data, err := os.ReadFile(other)
 	if err != nil {
@@ -177,7 +138,7 @@ func TestFetchDigestMismatch(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&Fetcher{Client: caClient(srv), CacheDir: t.TempDir()}).Fetch(t.Context(), srv.URL, "web", "1.0.0")
+	_, err = (&Fetcher{Client: helmtest.Client(srv), CacheDir: t.TempDir()}).Fetch(t.Context(), srv.URL, "web", "1.0.0")
 	if !errors.Is(err, ErrDigest) {
 		t.Errorf("got %v, want a digest mismatch", err)
 	}
@@ -201,7 +162,7 @@ func TestFetchOCI(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "https://")
-	client, err := registry.NewClient(registry.ClientOptHTTPClient(caClient(srv)), registry.ClientOptWriter(io.Discard), registry.ClientOptBasicAuth("u", "pw-oci"))
+	client, err := registry.NewClient(registry.ClientOptHTTPClient(helmtest.Client(srv)), registry.ClientOptWriter(io.Discard), registry.ClientOptBasicAuth("u", "pw-oci"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,13 +178,13 @@ func TestFetchOCI(t *testing.T) {
 	}
 	cache := t.TempDir()
 	creds := []Credential{{Prefix: host, Username: "u", Password: "pw-oci"}}
-	if _, err := (&Fetcher{Client: caClient(srv)}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil {
+	if _, err := (&Fetcher{Client: helmtest.Client(srv)}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil {
 		t.Error("fetched from a registry that needs credentials without any")
 	}
-	if _, err := (&Fetcher{Client: caClient(srv), Credentials: []Credential{{Prefix: host, Username: "u", Password: "wrong-oci"}}}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil || strings.Contains(err.Error(), "wrong-oci") {
+	if _, err := (&Fetcher{Client: helmtest.Client(srv), Credentials: []Credential{{Prefix: host, Username: "u", Password: "wrong-oci"}}}).Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err == nil || strings.Contains(err.Error(), "wrong-oci") {
 		t.Errorf("wrong password: %v", err)
 	}
-	f := &Fetcher{Client: caClient(srv), CacheDir: cache, Credentials: creds}
+	f := &Fetcher{Client: helmtest.Client(srv), CacheDir: cache, Credentials: creds}
 	for _, tt := range []struct{ repoURL, version, want string }{
 		{host + "/charts", "0.1.0", "0.1.0"},
 		{"oci://" + host + "/charts", "<1.0.0", "0.2.0"},
@@ -240,7 +201,7 @@ func TestFetchOCI(t *testing.T) {
 	if _, err := f.Fetch(t.Context(), host+"/charts", "web", "3.0.0"); err == nil || !strings.Contains(err.Error(), "chart web version 3.0.0") {
 		t.Errorf("missing tag: %v", err)
 	}
-	warm := &Fetcher{Client: caClient(srv), CacheDir: cache, Credentials: creds}
+	warm := &Fetcher{Client: helmtest.Client(srv), CacheDir: cache, Credentials: creds}
 	before := hits.Load()
 	if _, err := warm.Fetch(t.Context(), host+"/charts", "web", "0.1.0"); err != nil {
 		t.Fatal(err)
@@ -276,7 +237,7 @@ func TestFetchPassCredentials(t *testing.T) {
 	main := httptest.NewTLSServer(http.FileServer(http.Dir(index)))
 	t.Cleanup(main.Close)
 	// One client trusting both test servers.
-	client := caClient(main)
+	client := helmtest.Client(main)
 	client.Transport.(*http.Transport).TLSClientConfig.RootCAs.AddCert(other.Certificate())
 	creds := []Credential{{Prefix: main.URL, Username: "u", Password: "p"}}
 	if _, err := (&Fetcher{Client: client, Credentials: creds}).Fetch(t.Context(), main.URL, "web", "1.0.0"); err != nil || sawAuth.Load() {
