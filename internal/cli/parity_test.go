@@ -7,28 +7,6 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
-// paritySet is an ApplicationSet over the test inventory whose Applications
-// build the fleet's own web/ directory.
-const paritySet = `apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata:
-  name: web
-spec:
-  generators:
-  - clusters: {}
-  template:
-    metadata:
-      name: "web-{{name}}"
-    spec:
-      project: default
-      source:
-        repoURL: https://example.com/fleet.git
-        path: web
-      destination:
-        server: "{{server}}"
-        namespace: web
-`
-
 const parityConfigMap = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {k: v}\n"
 
 // parityFleet makes a fleet checkout (with an origin) from the base files
@@ -38,7 +16,7 @@ func parityFleet(t *testing.T, overrides map[string]string) (checkout, origin st
 	files := map[string]string{
 		"flotilla.yaml":            "repos:\n  https://example.com/fleet.git: .\n",
 		"clusters/clusters.yaml":   testClusters,
-		"applicationsets/web.yaml": paritySet,
+		"applicationsets/web.yaml": testAppSet,
 		"web/configmap.yaml":       parityConfigMap,
 	}
 	for k, v := range overrides {
@@ -89,7 +67,7 @@ func TestRenderInvalidSpec(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			checkout, origin := parityFleet(t, map[string]string{
-				"applicationsets/web.yaml": strings.Replace(paritySet, tt.from, tt.to, 1),
+				"applicationsets/web.yaml": strings.Replace(testAppSet, tt.from, tt.to, 1),
 			})
 			renderRefused(t, checkout, origin, "render: applicationsets/web.yaml: ", "web-dev", msg)
 		})
@@ -101,7 +79,7 @@ func TestRenderInvalidSpec(t *testing.T) {
 // "default" exists even when a project file is there.
 func TestRenderAppProjects(t *testing.T) {
 	t.Parallel()
-	teamSet := strings.Replace(paritySet, "project: default", "project: team", 1)
+	teamSet := strings.Replace(testAppSet, "project: default", "project: team", 1)
 	project := func(spec string) string {
 		return "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: team, namespace: argocd}\nspec:\n" + spec
 	}
@@ -190,7 +168,7 @@ func TestRenderLiveGeneratorNamedFirst(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			set := strings.Replace(paritySet, "  - clusters: {}\n", tt.generators, 1)
+			set := strings.Replace(testAppSet, "  - clusters: {}\n", tt.generators, 1)
 			checkout, origin := parityFleet(t, map[string]string{"applicationsets/web.yaml": set})
 			if stderr := renderRefused(t, checkout, origin); stderr != tt.want {
 				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, tt.want)
@@ -203,7 +181,7 @@ func TestRenderLiveGeneratorNamedFirst(t *testing.T) {
 // with an error naming the plugin and saying to pre-render it.
 func TestRenderPluginSource(t *testing.T) {
 	t.Parallel()
-	set := strings.Replace(paritySet, "        path: web\n", "        path: web\n        plugin:\n          name: envsubst\n", 1)
+	set := strings.Replace(testAppSet, "        path: web\n", "        path: web\n        plugin:\n          name: envsubst\n", 1)
 	checkout, origin := parityFleet(t, map[string]string{"applicationsets/web.yaml": set})
 	renderRefused(t, checkout, origin, `render: applicationsets/web.yaml: applications web-dev, web-prod-eu: source https://example.com/fleet/web: config management plugins are not run by Flotilla: the source uses config management plugin "envsubst" (spec.source.plugin.name); pre-render the plugin's output into the repository`)
 }
@@ -252,7 +230,7 @@ func TestRenderZeroApplications(t *testing.T) {
 		t.Fatalf("want two pushed branches, got:\n%s", before)
 	}
 
-	typo := strings.Replace(paritySet, "  - clusters: {}\n", "  - clusters:\n      selector:\n        matchLabels: {environment: prodution}\n", 1)
+	typo := strings.Replace(testAppSet, "  - clusters: {}\n", "  - clusters:\n      selector:\n        matchLabels: {environment: prodution}\n", 1)
 	writeFile(t, checkout+"/applicationsets/web.yaml", typo)
 	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "typo")
 	code, stdout, stderr := renderCmd(t, "--fleet", checkout)
@@ -283,7 +261,7 @@ render: applicationsets/web.yaml:1: ApplicationSet "web" generated no Applicatio
 // inventory with no cluster, is said on stderr; the run succeeds.
 func TestRenderZeroWarnings(t *testing.T) {
 	t.Parallel()
-	onlyProd := strings.Replace(paritySet, "  - clusters: {}\n", "  - clusters:\n      selector:\n        matchLabels: {environment: production}\n", 1)
+	onlyProd := strings.Replace(testAppSet, "  - clusters: {}\n", "  - clusters:\n      selector:\n        matchLabels: {environment: production}\n", 1)
 	checkout, _ := parityFleet(t, map[string]string{"applicationsets/web.yaml": onlyProd})
 	code, _, stderr := renderCmd(t, "--fleet", checkout)
 	if code != ExitOK {
@@ -311,10 +289,10 @@ func TestRenderZeroWarnings(t *testing.T) {
 // unknown-destination error names the option.
 func TestRenderInCluster(t *testing.T) {
 	t.Parallel()
-	local := strings.NewReplacer(`server: "{{server}}"`, "server: https://kubernetes.default.svc", `"web-{{name}}"`, "web-local", "  - clusters: {}\n", "  - list: {elements: [{x: y}]}\n").Replace(paritySet)
+	local := strings.NewReplacer(`server: "{{server}}"`, "server: https://kubernetes.default.svc", `"web-{{name}}"`, "web-local", "  - clusters: {}\n", "  - list: {elements: [{x: y}]}\n").Replace(testAppSet)
 	checkout, origin := parityFleet(t, map[string]string{
 		"flotilla.yaml":            "argoCD: {inCluster: true}\nrepos:\n  https://example.com/fleet.git: .\n",
-		"applicationsets/web.yaml": paritySet + "---\n" + strings.Replace(local, "name: web\n", "name: web-local\n", 1),
+		"applicationsets/web.yaml": testAppSet + "---\n" + strings.Replace(local, "name: web\n", "name: web-local\n", 1),
 	})
 	code, stdout, stderr := renderCmd(t, "--fleet", checkout)
 	if code != ExitOK {
