@@ -96,10 +96,7 @@ func TestRenderGolden(t *testing.T) {
 // one, the managed-by label and the flotilla.dev/app annotation.
 func TestManifestsMatchKubectlKustomize(t *testing.T) {
 	t.Parallel()
-	kubectl, err := kubetest.Bin("kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubectl := kubetest.Tool(t, "kubectl")
 	checkout, _ := gittest.Fleet(t, exampleFleet)
 	out := t.TempDir()
 	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--out", out); code != ExitOK {

@@ -230,10 +230,7 @@ func TestVerify(t *testing.T) {
 
 func kubectlRun(t *testing.T, c *kubetest.Cluster, args ...string) {
 	t.Helper()
-	bin, err := kubetest.Bin("kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := kubetest.Tool(t, "kubectl")
 	if out, err := exec.Command(bin, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}

@@ -113,11 +113,36 @@ var ErrStagesOutdated = errors.New("kwok stages outdated")
 // including Ready again after the node was NotReady.
 var Stages = []string{"node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-ready-restore", "pod-complete", "pod-delete"}
 
+// RequireEnv names the variable that makes missing tools a test failure
+// instead of a skip: `make test` sets it, so CI never passes by skipping,
+// while a plain `go test ./...` on a fresh clone skips what needs them.
+const RequireEnv = "FLOTILLA_REQUIRE_TOOLS"
+
+// Unavailable reports whether err means the tools are not built (or their
+// kwok stages are outdated): something `make tools` fixes.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrBinariesMissing) || errors.Is(err, ErrStagesOutdated)
+}
+
+// SkipUnavailable returns the message a test run prints when the tools are
+// missing and RequireEnv is unset, and "" when err must fail the caller
+// (any other error, or RequireEnv set).
+func SkipUnavailable(err error) string {
+	if err == nil || !Unavailable(err) || os.Getenv(RequireEnv) != "" {
+		return ""
+	}
+	return "skipped: " + err.Error()
+}
+
 // Start starts a control plane and stops it when the test ends, printing
-// its processes' logs if the test failed. It fails the test on any error.
+// its processes' logs if the test failed. It fails the test on any error,
+// but skips it when the binaries are not built (see RequireEnv).
 func Start(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	c, err := StartCluster(t.Context(), o)
+	if msg := SkipUnavailable(err); msg != "" {
+		t.Skip(msg)
+	}
 	if err != nil {
 		t.Fatalf("kubetest: %v", err)
 	}
@@ -237,6 +262,26 @@ func Bin(name string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, name), nil
+}
+
+// Tool returns the path of a binary built by `make tools` (kubectl, helm…)
+// for a test, skipping the test when the tools are not built (see
+// RequireEnv) and failing it on any other error.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := Bin(name)
+	if err == nil {
+		if _, serr := os.Stat(p); serr != nil {
+			err = fmt.Errorf("%w: %s: build it with `make tools` (hack/tools/build.sh)", ErrBinariesMissing, p)
+		}
+	}
+	if msg := SkipUnavailable(err); msg != "" {
+		t.Skip(msg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func binDir(dir string) (string, error) {

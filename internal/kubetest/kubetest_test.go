@@ -46,6 +46,9 @@ func TestFleetOfThree(t *testing.T) {
 				c.Stop()
 			})
 		}
+		if msg := SkipUnavailable(errs[i]); msg != "" {
+			t.Skip(msg)
+		}
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
@@ -218,4 +221,34 @@ func TestOutdatedStagesFailWithTheBuildCommand(t *testing.T) {
 			t.Fatalf("got %v, want a read error naming %s", err, path)
 		}
 	})
+}
+
+// TestSkipUnavailable: missing tools skip a plain `go test`, but fail
+// `make test` (RequireEnv set), and no other error is ever a skip.
+func TestSkipUnavailable(t *testing.T) {
+	missing := fmt.Errorf("%w in /x: build them with `make tools`", ErrBinariesMissing)
+	outdated := fmt.Errorf("%w: rewrite it with `make tools`", ErrStagesOutdated)
+	for _, tc := range []struct {
+		name    string
+		err     error
+		require string
+		skip    bool
+	}{
+		{"missing", missing, "", true},
+		{"outdated stages", outdated, "", true},
+		{"missing under make test", missing, "1", false},
+		{"another error", errors.New("etcd did not start"), "", false},
+		{"no error", nil, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(RequireEnv, tc.require)
+			msg := SkipUnavailable(tc.err)
+			if (msg != "") != tc.skip {
+				t.Fatalf("SkipUnavailable(%v) with %s=%q = %q, want skip %v", tc.err, RequireEnv, tc.require, msg, tc.skip)
+			}
+			if tc.skip && !strings.Contains(msg, "make tools") {
+				t.Errorf("skip message %q does not name `make tools`", msg)
+			}
+		})
+	}
 }

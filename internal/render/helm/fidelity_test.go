@@ -8,33 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/kubetest"
 )
 
 // helmCLI is the real Helm CLI of the SDK's version, built from its Go
-// module by hack/tools/build.sh into bin/ (or $FLOTILLA_BIN).
+// module by hack/tools/build.sh into bin/ (or $FLOTILLA_BIN); the test
+// skips when it is not built (see kubetest.RequireEnv).
 func helmCLI(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("FLOTILLA_BIN")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for dir = wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				t.Fatal("no go.mod above the working directory: set FLOTILLA_BIN")
-			}
-		}
-		dir = filepath.Join(dir, "bin")
-	}
-	p := filepath.Join(dir, "helm")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("helm CLI missing in %s: build it with `make tools` (hack/tools/build.sh)", dir)
-	}
-	return p
+	return kubetest.Tool(t, "helm")
 }
 
 func writeFiles(t *testing.T, files map[string]string) string {
