@@ -7,13 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/flotilla-dev/flotilla/internal/benchfleet"
+	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // runHelm prints the Helm table: a fleet of nClusters × nCharts
@@ -121,14 +125,18 @@ func runHelm(nClusters, nCharts, sample int, bin string) error {
 		return err
 	}
 	loop := pull + loopSample*time.Duration(nClusters)/time.Duration(sample)
+	checked, err := sameOutput(filepath.Join(work, "helm-loop", "out"), full.dir+".git", sample, nCharts)
+	if err != nil {
+		return err
+	}
 
 	s := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 	fmt.Println("| run | wall time | compared with Flotilla's full run |")
 	fmt.Println("|---|---:|---|")
 	fmt.Printf("| Flotilla render + hydrate + push, %d branches, cold chart cache (%d builds for %d applications; %d chart downloads), median of 3 | %s | 1× |\n",
 		nClusters, full.Builds, full.Apps, full.archives, s(full.wall))
-	fmt.Printf("| loop: `helm template` per Application with Argo CD's flags, git commit per branch (%d `helm pull` in %s, then %d clusters measured in %s, scaled ×%d) | %s | %.0f× slower |\n",
-		nCharts, s(pull), sample, s(loopSample), nClusters/sample, s(loop), loop.Seconds()/full.wall.Seconds())
+	fmt.Printf("| loop: `helm template` per Application with Argo CD's flags, git commit per branch (%d `helm pull` in %s, then %d clusters measured in %s, scaled ×%d; its %d manifests equal Flotilla's) | %s | %.0f× slower |\n",
+		nCharts, s(pull), sample, s(loopSample), nClusters/sample, checked, s(loop), loop.Seconds()/full.wall.Seconds())
 	fmt.Printf("| Flotilla again on the same clone, warm chart cache in .git/flotilla/charts (%d chart downloads, %d index requests; %d builds) | %s | %.0f%% of the full run |\n",
 		warm.archives, warm.indexes, warm.Builds, s(warm.wall), 100*warm.wall.Seconds()/full.wall.Seconds())
 	fmt.Printf("\nFull runs: %s, %s, %s; chart repository requests of each: %d archives + %d index, %d + %d, %d + %d.\n",
@@ -186,4 +194,65 @@ func helmLoop(work, fleetDir, helm string, repo *benchfleet.ChartRepo, n, nChart
 	}
 	clusters, err = script(loop.String())
 	return pull, clusters, err
+}
+
+// sameOutput compares each manifest the loop wrote for the first n
+// clusters with Flotilla's on the remote's branch, after the changes
+// Flotilla documents (destination namespace on namespaced objects
+// without one, the managed-by label, the flotilla.dev/app annotation),
+// and returns how many it compared.
+func sameOutput(loopRepo, remote string, n, nCharts int) (int, error) {
+	show := func(repo, branch, app string) ([]*unstructured.Unstructured, error) {
+		out, err := exec.Command("git", "-C", repo, "show", branch+":"+app+"/manifest.yaml").Output()
+		if err != nil {
+			return nil, fmt.Errorf("git show %s:%s/manifest.yaml in %s: %v", branch, app, repo, err)
+		}
+		return render.Decode(app, out)
+	}
+	byID := func(objs []*unstructured.Unstructured) map[string]map[string]any {
+		m := map[string]map[string]any{}
+		for _, o := range objs {
+			m[render.ID(o)] = o.Object
+		}
+		return m
+	}
+	checked := 0
+	for i := range n {
+		branch := "hydrated/" + benchfleet.Cluster(i) + "-next"
+		for c := range nCharts {
+			chart := benchfleet.Chart(c)
+			app := chart + "-" + benchfleet.Cluster(i)
+			want, err := show(loopRepo, branch, app)
+			if err != nil {
+				return 0, err
+			}
+			got, err := show(remote, branch, app)
+			if err != nil {
+				return 0, err
+			}
+			scope := render.Scopes(want)
+			for _, o := range want {
+				if ns, known := scope(o.GroupVersionKind().GroupKind()); ns && known && o.GetNamespace() == "" {
+					o.SetNamespace(chart)
+				}
+				labels := o.GetLabels()
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels[render.ManagedByLabel] = render.ManagedByValue
+				o.SetLabels(labels)
+				annotations := o.GetAnnotations()
+				if annotations == nil {
+					annotations = map[string]string{}
+				}
+				annotations[render.AppAnnotation] = app
+				o.SetAnnotations(annotations)
+			}
+			if !reflect.DeepEqual(byID(want), byID(got)) {
+				return 0, fmt.Errorf("%s: Flotilla's manifest differs from helm template's (BENCH_KEEP=1 keeps both)", app)
+			}
+			checked++
+		}
+	}
+	return checked, nil
 }
