@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 demo=${DEMO_DIR:-$root/.demo}
 render="$root/bin/render"
 
-rm -rf "$demo/fleet" "$demo/remote.git" "$demo/helm-fleet" "$demo/helm-remote.git"
+rm -rf "$demo/fleet" "$demo/remote.git"
 mkdir -p "$demo"
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
@@ -27,16 +27,19 @@ echo
 echo "== the branches, in $demo/remote.git"
 git -C "$demo/remote.git" for-each-ref --format='  %(refname:short)  %(objectname:short)  %(subject)' refs/heads/hydrated
 echo
-echo "== Helm: render a fleet of charts (one in Git with a vendored dependency, one multi-source with \$values), in process, offline"
-git init -q --bare -b main "$demo/helm-remote.git"
-cp -r "$root/testdata/helm-fleet" "$demo/helm-fleet"
-git -C "$demo/helm-fleet" init -q -b main
-git -C "$demo/helm-fleet" add -A
-git -C "$demo/helm-fleet" commit -q -m "example helm fleet"
-git -C "$demo/helm-fleet" remote add origin "$demo/helm-remote.git"
-git -C "$demo/helm-fleet" push -q origin main
-"$render" --fleet "$demo/helm-fleet"
+echo "== Helm, in process and offline: orders is a chart in Git whose dependencies come from the"
+echo "   repository (file://../common and a subchart vendored in charts/); billing is multi-source,"
+echo "   its values read from a ref source (\$values/values/billing/<environment|cluster>.yaml)"
+for c in prod-eu prod-us-east staging-us; do
+	for app in orders billing; do
+		m=$(git -C "$demo/remote.git" show "hydrated/$c-next:$app-$c/manifest.yaml")
+		kinds=$(grep '^kind:' <<<"$m" | sed 's/^kind: //' | paste -sd' ' -)
+		data=$(grep -E '^  (CURRENCY|KUBE_VERSION|REGION): ' <<<"$m" | sed 's/^ *//' | paste -sd' ' - || true)
+		printf '  %-13s %-8s %s%s\n' "$c" "$app" "$kinds" "${data:+  ($data)}"
+	done
+done
 echo
 echo "Look at one:"
 echo "  git -C $demo/remote.git show hydrated/prod-us-east-next --stat"
 echo "  git -C $demo/remote.git show hydrated/prod-us-east-next:api-gateway-prod-us-east/manifest.yaml"
+echo "  git -C $demo/remote.git show hydrated/prod-eu-next:billing-prod-eu/manifest.yaml"

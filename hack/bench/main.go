@@ -19,7 +19,14 @@
 // 0.31-0.56 s in bench runs minutes apart; the in-memory one does not
 // write to it).
 //
+// The Helm table renders a generated fleet of N clusters × M charts from a
+// chart repository the bench serves (TLS, on loopback), multi-source with
+// values per cluster label from Git, and compares it with a loop running
+// the real `helm template` per Application with the flags Argo CD's repo
+// server passes (see bench_helm.go).
+//
 //	go run ./hack/bench [--clusters 200] [--services 25] [--loop-sample 8]
+//	  [--helm-clusters 200] [--charts 10] [--helm-loop-sample 20] [--only kustomize|helm]
 package main
 
 import (
@@ -50,8 +57,12 @@ func main() {
 	clusters := flag.Int("clusters", 200, "clusters in the generated fleet")
 	services := flag.Int("services", 25, "services (base + 3 overlays each)")
 	sample := flag.Int("loop-sample", 8, "clusters the shell loop runs on (its time is scaled to the fleet)")
-	bin := flag.String("bin", "bin", "directory with render and kubectl")
+	bin := flag.String("bin", "bin", "directory with render, kubectl and helm")
 	floorOf := flag.String("floor", "", "measure the floor of the fleet in this directory once, print it and exit (the bench runs itself so)")
+	only := flag.String("only", "", "run only the kustomize or the helm table")
+	helmClusters := flag.Int("helm-clusters", 200, "clusters in the generated Helm fleet")
+	charts := flag.Int("charts", 10, "charts on each cluster of the Helm fleet")
+	helmSample := flag.Int("helm-loop-sample", 20, "clusters the helm template loop runs on (its time is scaled to the fleet)")
 	flag.Parse()
 	if *floorOf != "" {
 		d, err := floorTime(*floorOf, *services)
@@ -62,9 +73,24 @@ func main() {
 		fmt.Println(d.Nanoseconds())
 		return
 	}
-	if err := run(*clusters, *services, *sample, *bin); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if *only != "" && *only != "kustomize" && *only != "helm" {
+		fmt.Fprintln(os.Stderr, "bench: --only is kustomize or helm")
+		os.Exit(2)
+	}
+	if *only != "helm" {
+		if err := run(*clusters, *services, *sample, *bin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *only != "kustomize" {
+		if *only == "" {
+			fmt.Println()
+		}
+		if err := runHelm(*helmClusters, *charts, min(*helmSample, *helmClusters), *bin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ func TestActionRender(t *testing.T) {
 	if got := output(t, r, "dry-sha"); got != gittest.Git(t, checkout, "rev-parse", "HEAD") {
 		t.Errorf("dry-sha = %s", got)
 	}
-	if !strings.Contains(r.summary, "### render\n\n36 applications for 8 clusters") || !strings.Contains(r.summary, "| `hydrated/prod-eu-next` | updated | 6 | 0 | 0 | 19 |") {
+	if !strings.Contains(r.summary, "### render\n\n46 applications for 8 clusters") || !strings.Contains(r.summary, "| `hydrated/prod-eu-next` | updated | 8 | 0 | 0 | 28 |") {
 		t.Errorf("summary:\n%s", r.summary)
 	}
 }
@@ -111,7 +111,7 @@ func TestActionFleetDiffOnAPullRequest(t *testing.T) {
 		if r.code != ExitOK {
 			t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
-		if got := output(t, r, "summary"); got != "3/36 apps change on 3/8 clusters" {
+		if got := output(t, r, "summary"); got != "3/46 apps change on 3/8 clusters" {
 			t.Errorf("summary output %q", got)
 		}
 		if got := output(t, r, "changed-clusters"); got != `["prod-eu","prod-us-east","prod-us-west"]` {
@@ -130,7 +130,7 @@ func TestActionFleetDiffOnAPullRequest(t *testing.T) {
 		}
 	}
 	comments := fake.Comments(7)
-	if len(comments) != 1 || !strings.Contains(comments[0], "### Fleet diff: 3/36 apps change on 3/8 clusters") {
+	if len(comments) != 1 || !strings.Contains(comments[0], "### Fleet diff: 3/46 apps change on 3/8 clusters") {
 		t.Errorf("comments on #7: %d\n%s", len(comments), strings.Join(comments, "\n---\n"))
 	}
 }

@@ -54,12 +54,12 @@ func TestApplyHydratedBranch(t *testing.T) {
 			t.Errorf("%s: %s", a.App, a.Error)
 		}
 	}
-	if len(res[0].Apps) != 6 || created != 19 {
-		t.Errorf("%d apps, %d objects created; want 6 apps and the branch's 19 objects", len(res[0].Apps), created)
+	if len(res[0].Apps) != 8 || created != 27 {
+		t.Errorf("%d apps, %d objects created; want 8 apps and the branch's 27 objects", len(res[0].Apps), created)
 	}
 
 	code, stdout, _ = applyCmd(t, "--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig)
-	if code != ExitOK || strings.Count(stdout, "unchanged") != 6 || strings.Contains(stdout, "configured") {
+	if code != ExitOK || strings.Count(stdout, "unchanged") != 8 || strings.Contains(stdout, "configured") {
 		t.Errorf("second apply (exit %d):\n%s", code, stdout)
 	}
 
@@ -85,7 +85,7 @@ func TestApplyHydratedBranch(t *testing.T) {
 	for _, a := range res[0].Apps {
 		names = append(names, a.App)
 	}
-	if diff := cmp.Diff([]string{"api-gateway-prod-us-east", "auth-service-prod-us-east", "monitoring-prod-us-east", "policies-prod-us-east", "storefront-prod-us-east"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"api-gateway-prod-us-east", "auth-service-prod-us-east", "billing-prod-us-east", "monitoring-prod-us-east", "orders-prod-us-east", "policies-prod-us-east", "storefront-prod-us-east"}, names); diff != "" {
 		t.Errorf("apps on the branch (-want +got):\n%s", diff)
 	}
 	// The dry run changed nothing: a real apply still has the change to make.
@@ -183,8 +183,8 @@ func TestApplyRemovedApp(t *testing.T) {
 		}
 		return apps
 	}
-	if n := len(live()); n != 6 {
-		t.Fatalf("%d inventories, want 6", n)
+	if n := len(live()); n != 8 {
+		t.Fatalf("%d inventories, want 8", n)
 	}
 
 	retirePaymentService(t, checkout, "retire payment-service")
@@ -233,8 +233,8 @@ func TestApplyRemovedApp(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
 	apps := live()
-	if _, ok := apps[gone]; ok || len(apps) != 5 {
-		t.Errorf("inventories after removal: %v; want the 5 apps still on the branch", apps)
+	if _, ok := apps[gone]; ok || len(apps) != 7 {
+		t.Errorf("inventories after removal: %v; want the 7 apps still on the branch", apps)
 	}
 	deleted := 0
 	res = nil

@@ -54,7 +54,7 @@ func TestFleetDiffOverlayChange(t *testing.T) {
 	d := fleetDiff(t, func(dir string) {
 		replaceIn(t, filepath.Join(dir, "services/api-gateway/overlays/production/kustomization.yaml"), "count: 3", "count: 5")
 	})
-	if got := d.Summary(); got != "3/36 apps change on 3/8 clusters" {
+	if got := d.Summary(); got != "3/46 apps change on 3/8 clusters" {
 		t.Errorf("summary %q", got)
 	}
 	comment, full := d.Markdown(rpt.CommentLimit)
@@ -69,7 +69,7 @@ func TestFleetDiffAppRemoval(t *testing.T) {
 	d := fleetDiff(t, func(dir string) {
 		os.RemoveAll(filepath.Join(dir, "services/payment-service"))
 	})
-	if got := d.Summary(); got != "5/31 apps change on 5/8 clusters" {
+	if got := d.Summary(); got != "5/41 apps change on 5/8 clusters" {
 		t.Errorf("summary %q", got)
 	}
 	comment, _ := d.Markdown(rpt.CommentLimit)

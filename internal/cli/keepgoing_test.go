@@ -147,7 +147,7 @@ func TestRenderKeepGoing(t *testing.T) {
 		t.Errorf("second --keep-going: exit %d, want %d", code, ExitFailed)
 	}
 	for _, want := range []string{
-		"Rendered 36 of 38 applications for 8 clusters from ",
+		"Rendered 46 of 48 applications for 8 clusters from ",
 		"  hydrated/prod-eu-next            failed    kept as it was: an application failed\n",
 		"2 applications failed; the branches of their 1 clusters were kept as they were:\n",
 		"  prod-eu/broken-a: applicationsets/broken.yaml: application broken-a for cluster prod-eu: ",

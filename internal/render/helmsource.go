@@ -127,12 +127,12 @@ func envsubst(s string, env map[string]string) string {
 
 // helmKey names a Helm build of the chart at path of the checkout. The
 // Application's name is part of it only through the release name, or
-// when source.helm refers to Argo CD's environment ("$"): Applications
-// of many clusters share a build where all inputs are the same.
+// when source.helm refers to Argo CD's environment: Applications of many
+// clusters share a build where all inputs are the same.
 func helmKey(dir, sha, path string, s fleet.ApplicationSource, in helmInputs) string {
 	h, _ := json.Marshal(s.Helm)
 	in.App = ""
-	if !strings.Contains(string(h), "$") {
+	if !usesEnv(s.Helm, in.Refs) {
 		in.Env = nil
 	}
 	opts, _ := json.Marshal(struct {
@@ -141,6 +141,28 @@ func helmKey(dir, sha, path string, s fleet.ApplicationSource, in helmInputs) st
 	}{h, in})
 	sum := sha256.Sum256([]byte("helm\x00" + dir + "\x00" + sha + "\x00" + filepath.Clean(path) + "\x00" + string(opts)))
 	return hex.EncodeToString(sum[:])
+}
+
+// usesEnv reports whether source.helm may refer to Argo CD's build
+// environment ($NAME or ${NAME}): any "$" but the "$ref/" that starts a
+// value file naming one of refs, which resolveRef takes off before
+// substituting. Conservative: a "$" anywhere else counts.
+func usesEnv(h *fleet.ApplicationSourceHelm, refs map[string]refTarget) bool {
+	if h == nil {
+		return false
+	}
+	c := *h
+	c.ValueFiles = make([]string, len(h.ValueFiles))
+	for i, f := range h.ValueFiles {
+		if name, rest, ok := strings.Cut(f, "/"); ok {
+			if _, ref := refs[name]; ref {
+				f = rest
+			}
+		}
+		c.ValueFiles[i] = f
+	}
+	b, _ := json.Marshal(c)
+	return strings.Contains(string(b), "$")
 }
 
 // buildHelmGit renders the chart at chartDir of the checkout rfs.

@@ -446,3 +446,52 @@ func TestHelmDependencyBuild(t *testing.T) {
 		t.Errorf("file:// dependency out of the repository: %v", err)
 	}
 }
+
+// TestHelmSharedBuildsWithRefValues: Applications of different names
+// whose inputs are equal share one build also when their value files come
+// from a ref source ("$values/..." is no use of Argo CD's environment);
+// a value file path or a parameter that names $ARGOCD_APP_NAME makes
+// each Application its own build, with its own output.
+func TestHelmSharedBuildsWithRefValues(t *testing.T) {
+	t.Parallel()
+	chartDir := gittest.Files(t, chartFiles())
+	valuesDir := gittest.Files(t, map[string]string{"clusters/prod.yaml": "replicas: 4\n", "apps/web-b.yaml": "replicas: 7\n"})
+	mk := func(name string, h fleet.ApplicationSourceHelm) *fleet.Application {
+		a := &fleet.Application{}
+		a.Metadata.Name = name
+		a.Spec.Destination.Namespace = "ns"
+		h.ReleaseName = "web"
+		a.Spec.Sources = []fleet.ApplicationSource{
+			{RepoURL: "https://example.com/r.git", Path: "charts/web", Helm: &h},
+			{RepoURL: "https://example.com/values.git", Ref: "values"},
+		}
+		return a
+	}
+	for _, tt := range []struct {
+		name   string
+		h      fleet.ApplicationSourceHelm
+		builds int64
+		want   map[string]string // app → a piece of its values
+	}{
+		{"ref value file", fleet.ApplicationSourceHelm{ValueFiles: []string{"$values/clusters/prod.yaml"}}, 1,
+			map[string]string{"web-a": `"replicas":4`, "web-b": `"replicas":4`, "web-c": `"replicas":4`}},
+		{"app name in a ref value file", fleet.ApplicationSourceHelm{ValueFiles: []string{"$values/apps/$ARGOCD_APP_NAME.yaml"}, IgnoreMissingValueFiles: true}, 3,
+			map[string]string{"web-a": `"replicas":1`, "web-b": `"replicas":7`, "web-c": `"replicas":1`}},
+		{"app name in a parameter", fleet.ApplicationSourceHelm{ValueFiles: []string{"$values/clusters/prod.yaml"}, Parameters: []fleet.HelmParameter{{Name: "app", Value: "${ARGOCD_APP_NAME}"}}}, 3,
+			map[string]string{"web-a": `"app":"web-a"`, "web-b": `"app":"web-b"`, "web-c": `"app":"web-c"`}},
+	} {
+		b := NewBuilder(repoMap{"https://example.com/r.git": chartDir, "https://example.com/values.git": valuesDir}, fleet.PolicyConfig{})
+		for _, app := range []string{"web-a", "web-b", "web-c"} {
+			out, err := b.Render(t.Context(), mk(app, tt.h))
+			if err != nil {
+				t.Fatalf("%s: %s: %v", tt.name, app, err)
+			}
+			if got := configData(t, out.Objects())["values"]; !strings.Contains(got, tt.want[app]) {
+				t.Errorf("%s: %s: values %s, want %s in them", tt.name, app, got, tt.want[app])
+			}
+		}
+		if n := b.Builds(); n != tt.builds {
+			t.Errorf("%s: %d builds for 3 Applications, want %d", tt.name, n, tt.builds)
+		}
+	}
+}
