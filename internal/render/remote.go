@@ -152,6 +152,13 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 	if len(k.OpenAPI) > 0 {
 		s.customSchema = true
 	}
+	// Kustomize prints these on its process's stderr as it loads the
+	// file, naming neither; they go with the build instead.
+	if deprecated := k.CheckDeprecatedFields(); deprecated != nil {
+		for _, m := range *deprecated {
+			s.fs.warnings = append(s.fs.warnings, Warning{File: file, Message: strings.TrimPrefix(m, "# Warning: ")})
+		}
+	}
 	if plugins && !s.allowRemote {
 		if err := rewrites(file, &k); err != nil {
 			return err
