@@ -62,3 +62,32 @@ func TestDeprecationWarningsNameTheirFile(t *testing.T) {
 		}
 	}
 }
+
+// TestKustomizeNotices: the lines Kustomize prints for deprecated fields
+// are recognised exactly — each one behind a Warning — and nothing else.
+func TestKustomizeNotices(t *testing.T) {
+	t.Parallel()
+	root := gittest.Files(t, map[string]string{
+		"k/kustomization.yaml": "bases: []\ncommonLabels: {}\nimageTags: []\npatchesJson6902: []\npatchesStrategicMerge: []\nvars: []\n",
+	})
+	rfs, err := newRootedFS(root, &realPaths{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scanKustomizations(rfs, rfs.root+"/k", false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rfs.warnings) != 6 {
+		t.Errorf("%d warnings, want one per deprecated field: %v", len(rfs.warnings), rfs.warnings)
+	}
+	for _, w := range rfs.warnings {
+		if !IsKustomizeNotice("# Warning: " + w.Message) {
+			t.Errorf("Kustomize's notice for %q is not recognised", w.Message)
+		}
+	}
+	for _, line := range []string{"", "# Warning: something else", "Warning: Sorting order is set both in 'kustomization.yaml'"} {
+		if IsKustomizeNotice(line) {
+			t.Errorf("%q taken for a deprecation notice", line)
+		}
+	}
+}
