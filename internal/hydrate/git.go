@@ -631,7 +631,10 @@ func (p *Publisher) notes(pack *gitobj.Pack, known map[plumbing.Hash]bool, anc *
 	want := gitobj.BlobHash(content)
 	set := map[string][]byte{}
 	for _, t := range targets {
-		h, ok := n.notes[t.commit.String()]
+		h, ok, err := n.lookup(t.commit.String())
+		if err != nil {
+			return nil, err
+		}
 		if ok && h == want {
 			continue
 		}

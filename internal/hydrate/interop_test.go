@@ -1,7 +1,6 @@
 package hydrate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -225,9 +224,39 @@ func TestNotesFanout(t *testing.T) {
 	if n := len(strings.Split(listed, "\n")); n != len(trees)+1 {
 		t.Errorf("git lists %d notes, want %d", n, len(trees)+1)
 	}
-	tree := gittest.Git(t, origin, "ls-tree", "--name-only", NotesRef.String())
-	if !bytes.Contains([]byte(tree), []byte("\n")) || len(strings.Split(tree, "\n")[0]) != 2 {
-		t.Errorf("notes are not fanned out:\n%.200s", tree)
+	top := gittest.Git(t, origin, "ls-tree", NotesRef.String())
+	for _, line := range strings.Split(top, "\n") {
+		if !strings.Contains(line, " tree ") || len(line[strings.Index(line, "\t")+1:]) != 2 {
+			t.Errorf("notes are not all fanned out: %q", line)
+			break
+		}
+	}
+	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
+
+	// A change to every branch adds a note per new head into the fanned
+	// out tree; the old heads keep theirs.
+	second := DryCommit{SHA: gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "scale")}
+	for _, tr := range trees {
+		tr.Apps[0].Manifest = []byte("kind: Deployment\nspec:\n  replicas: 2\n")
+		tr.Apps[0].Info.ContentHash = ""
+	}
+	again := publish(t, &Publisher{Repo: repo, Remote: origin}, second, trees...)
+	for i, r := range again {
+		if !r.Updated {
+			t.Fatalf("%s not updated", r.Branch)
+		}
+		if i%50 == 0 {
+			if got := note(t, origin, r.New); got != second.SHA {
+				t.Errorf("%s: new head's note %s", r.Branch, got)
+			}
+			if got := note(t, origin, r.Old); got != dry.SHA {
+				t.Errorf("%s: old head's note %s", r.Branch, got)
+			}
+		}
+	}
+	listed = gittest.Git(t, origin, "notes", "--ref", MetadataFile, "list")
+	if n := len(strings.Split(listed, "\n")); n != 2*len(trees)+1 {
+		t.Errorf("git lists %d notes, want %d", n, 2*len(trees)+1)
 	}
 	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
 }
