@@ -3,6 +3,8 @@ package hydrate
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -193,6 +195,30 @@ func TestHydratorInterop(t *testing.T) {
 	// Older commits keep their notes: Argo CD never removes one.
 	if got := note(t, origin, results[0].Old); got != second.SHA {
 		t.Errorf("the replaced head's note: drySha %s, want %s", got, second.SHA)
+	}
+
+	// A head with the same files that Flotilla did not commit (its tree is
+	// read, not trusted): its files are what a new dry commit makes, root
+	// metadata included, so it stays, and only its note moves.
+	work := filepath.Join(t.TempDir(), "work")
+	gittest.Git(t, filepath.Dir(work), "clone", "-q", "-b", "hydrated/b-next", origin, work)
+	amend := exec.Command("git", "commit", "-q", "--amend", "-m", "re-committed by hand")
+	amend.Dir = work
+	amend.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Some One", "GIT_AUTHOR_EMAIL=someone@example.com",
+		"GIT_COMMITTER_NAME=Some One", "GIT_COMMITTER_EMAIL=someone@example.com")
+	if out, err := amend.CombinedOutput(); err != nil {
+		t.Fatalf("amend: %v\n%s", err, out)
+	}
+	gittest.Git(t, work, "push", "-q", "-f", "origin", "hydrated/b-next")
+	byHand := gittest.Git(t, work, "rev-parse", "HEAD")
+	fourth := withDetails(DryCommit{SHA: gittest.Commit(t, checkout, "2026-01-04T00:00:00Z", "docs again")})
+	results = publish(t, pub, fourth, trees("2")...)
+	if results[1].Updated || results[1].Old != byHand {
+		t.Errorf("a head holding the same files was rewritten: %+v", results[1])
+	}
+	if got := note(t, origin, byHand); got != fourth.SHA {
+		t.Errorf("the note on the hand-made head: drySha %s, want %s", got, fourth.SHA)
 	}
 	gittest.Git(t, origin, "fsck", "--strict", "--no-dangling")
 }
