@@ -137,7 +137,17 @@ func (io *IO) Annotate(dir string, err error) {
 
 // Warning writes a ::warning annotation.
 func (io *IO) Warning(msg string) {
-	io.a.WithFieldsMap(map[string]string{"title": "flotilla"}).Warningf("%s", io.secrets.Redact(msg))
+	io.WarningAt("", msg)
+}
+
+// WarningAt writes a ::warning annotation on file (relative to the
+// repository; none when empty), so a pull request shows it on the file.
+func (io *IO) WarningAt(file, msg string) {
+	fields := map[string]string{"title": "flotilla"}
+	if file != "" {
+		fields["file"] = file
+	}
+	io.a.WithFieldsMap(fields).Warningf("%s", io.secrets.Redact(msg))
 }
 
 func flatten(err error) []error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -119,7 +120,13 @@ func Action(ctx context.Context, env Env) int {
 	}
 	var out bytes.Buffer
 	log := io.Log()
-	cmdEnv := Env{Stdout: &out, Stderr: log, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) }}
+	cmdEnv := Env{Stdout: &out, Stderr: log, Getenv: getenv, Annotate: func(err error) { io.Annotate(fleetDir, err) },
+		Warn: func(file, msg string) {
+			if file != "" {
+				file = path.Join(fleetDir, file)
+			}
+			io.WarningAt(file, msg)
+		}}
 	io.Group("flotilla " + command + " " + strings.Join(redactArgs(args), " "))
 	code := runForAction(ctx, io, command, args, cmdEnv)
 	if out.Len() > 0 {

@@ -29,6 +29,10 @@ type Env struct {
 	// Annotate, when set, also receives every reported error (the GitHub
 	// Action turns them into ::error annotations).
 	Annotate func(error)
+	// Warn, when set, also receives every warning with the file it is
+	// about, relative to the fleet directory ("" for none); the GitHub
+	// Action turns them into ::warning annotations.
+	Warn func(file, message string)
 	// secrets are hidden in everything written (set by redacting).
 	secrets *redact.Secrets
 }

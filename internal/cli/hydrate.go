@@ -70,6 +70,10 @@ type hydrateResult struct {
 	// Failures are the Applications that did not build (--keep-going):
 	// their clusters' branches were kept as they were.
 	Failures []appFailure `json:"failures,omitempty"`
+	// Warnings are what deserves a word without failing the run: a
+	// selector that yields nothing, a deprecated Kustomize field (once
+	// per file, naming the Applications whose builds load it).
+	Warnings []renderWarning `json:"warnings,omitempty"`
 	// Timings are the phases' wall times in seconds: load, generate,
 	// render, publish.
 	Timings map[string]float64 `json:"timings"`
@@ -110,8 +114,9 @@ type renderPlan struct {
 	// cachedBuilds of builds were reused from an earlier run.
 	cachedBuilds int64
 	timer        *timer
-	// warnings say what yields nothing (see zeroCheck).
-	warnings []string
+	// warnings say what yields nothing (see zeroCheck), then what the
+	// builds found (see buildWarnings).
+	warnings []renderWarning
 }
 
 // timer records phase durations.
@@ -179,8 +184,12 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 		}
 	}
 
-	if p.warnings, err = zeroCheck(f, generated, clusters, jobs); err != nil {
+	zero, err := zeroCheck(f, generated, clusters, jobs)
+	if err != nil {
 		return nil, err
+	}
+	for _, w := range zero {
+		p.warnings = append(p.warnings, renderWarning{Message: w})
 	}
 	trees := map[string]*hydrate.Tree{}
 	for _, c := range clusters {
@@ -207,6 +216,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	}
 	outs := make([]hydrate.App, len(jobs))
 	errs := make([]error, len(jobs))
+	warns := make([][]render.Warning, len(jobs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.concurrency)
 	for _, i := range buildOrder(jobs) {
@@ -217,6 +227,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
 				return nil
 			}
+			warns[i] = out.Warnings
 			if errs[i] = checkProject(f, j, out); errs[i] != nil {
 				return nil
 			}
@@ -235,6 +246,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	} else if err := collapseRenderErrors(errs); err != nil {
 		return nil, err
 	}
+	p.warnings = append(p.warnings, buildWarnings(f, jobs, warns)...)
 	p.builds, p.cachedBuilds, p.apps = builder.Builds(), builder.CachedBuilds(), len(jobs)
 	for i, j := range jobs {
 		if !p.failed[j.cluster] {
@@ -486,8 +498,8 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 	if err != nil {
 		return setupCode, err
 	}
-	writeWarnings(env.Stderr, "render", p.warnings)
-	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures}
+	writeRenderWarnings(env, p.warnings)
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures, Warnings: p.warnings}
 	var written []hydrate.Result
 	if o.out != "" {
 		written, err = writeOut(o.out, p, os.WriteFile)

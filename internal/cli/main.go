@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/flotilla-dev/flotilla/internal/actions"
+	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // Main runs a command as a process: arguments, standard streams and the
@@ -24,10 +27,54 @@ func Main(run func(ctx context.Context, args []string, env Env) int) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	env, closeEnv := processEnv(os.Stdout, os.Stderr, os.Getenv)
+	restore := dropKustomizeNotices()
 	code := run(ctx, os.Args[1:], env)
+	restore()
 	closeEnv()
 	stop()
 	os.Exit(code)
+}
+
+// dropKustomizeNotices points os.Stderr at a pipe that copies everything
+// written to it to the real stderr, line by line, but the deprecation
+// notices Kustomize prints there as it loads a kustomization (unattributed,
+// once per build): render reports them itself, once per file, naming the
+// file and the applications. restore points os.Stderr back and waits for
+// the copy to end. It runs in Main, before any goroutine of the command,
+// which only reads os.Stderr.
+func dropKustomizeNotices() (restore func()) {
+	real := os.Stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		return func() {}
+	}
+	os.Stderr = w
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyExceptNotices(real, r)
+	}()
+	return func() {
+		os.Stderr = real
+		_ = w.Close()
+		<-done
+		_ = r.Close()
+	}
+}
+
+// copyExceptNotices copies src to dst line by line, without the lines
+// that are Kustomize's deprecation notices.
+func copyExceptNotices(dst io.Writer, src io.Reader) {
+	br := bufio.NewReader(src)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" && !render.IsKustomizeNotice(strings.TrimSuffix(line, "\n")) {
+			_, _ = io.WriteString(dst, line)
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // processEnv is the Env of a process. In GitHub Actions (a plain

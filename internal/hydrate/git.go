@@ -176,18 +176,59 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 	}
 }
 
+// update moves a branch, or NotesRef when branch is "".
 type update struct {
 	branch   string
 	old, new plumbing.Hash
 }
 
-// heads returns each tree's branch head (zero when the branch is absent):
-// the remote's, fetched, when there is a remote; else the local branch.
+// ref is the updated ref's full name.
+func (u update) ref() plumbing.ReferenceName {
+	if u.branch == "" {
+		return NotesRef
+	}
+	return plumbing.ReferenceName("refs/heads/" + u.branch)
+}
+
+// key is the ref's key in a heads map.
+func (u update) key() string {
+	if u.branch == "" {
+		return notesKey
+	}
+	return u.branch
+}
+
+// name is the ref as messages name it.
+func (u update) name() string {
+	if u.branch == "" {
+		return NotesRef.String()
+	}
+	return u.branch
+}
+
+// tracking is the ref's remote-tracking ref.
+func (u update) tracking() plumbing.ReferenceName { return trackingRef(u.key()) }
+
+// trackingRef is the remote-tracking ref of a heads map key.
+func trackingRef(key string) plumbing.ReferenceName {
+	if key == notesKey {
+		return notesTracking
+	}
+	return plumbing.ReferenceName(trackingPrefix + key)
+}
+
+// heads returns each tree's branch head (zero when the branch is absent),
+// and NotesRef's under notesKey: the remote's, fetched, when there is a
+// remote; else the local refs.
 func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbing.Hash, error) {
 	if p.Remote != "" {
 		return p.fetch(ctx, trees)
 	}
-	out := map[string]plumbing.Hash{}
+	notes, err := gitobj.ReadRef(p.Repo.Storer, NotesRef)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]plumbing.Hash{notesKey: notes}
 	for _, t := range trees {
 		h, err := gitobj.ReadRef(p.Repo.Storer, plumbing.ReferenceName("refs/heads/"+t.Branch))
 		if err != nil {
@@ -219,7 +260,7 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 	if err != nil {
 		return nil, err
 	}
-	heads := map[string]plumbing.Hash{}
+	heads := map[string]plumbing.Hash{notesKey: remote[notesKey]}
 	for _, t := range trees {
 		heads[t.Branch] = remote[t.Branch] // zero when absent
 	}
@@ -227,10 +268,11 @@ func (p *Publisher) fetch(ctx context.Context, trees []*Tree) (map[string]plumbi
 }
 
 // sync reads the remote's heads of the branches under the common
-// prefixes of branches from the advertisement of a new receive-pack
-// session (kept for the next push), brings the objects this checkout
-// lacks, and makes the tracking refs under those prefixes equal the
-// remote's heads — rewriting tracking refs a killed writer left broken.
+// prefixes of branches, and of NotesRef (under notesKey), from the
+// advertisement of a new receive-pack session (kept for the next push),
+// brings the objects this checkout lacks, and makes the tracking refs
+// under those prefixes, and NotesRef's, equal the remote's heads —
+// rewriting tracking refs a killed writer left broken.
 func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plumbing.Hash, error) {
 	var prefixes []string
 	for _, b := range branches {
@@ -256,6 +298,9 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 			remote[branch] = h
 		}
 	}
+	if h, ok := sess.adv.References[NotesRef.String()]; ok {
+		remote[notesKey] = h
+	}
 
 	refs, broken, err := gitobj.ReadRefs(p.Repo.Storer, trackingPrefix)
 	if err != nil {
@@ -270,6 +315,18 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 	for _, b := range broken {
 		if branch := strings.TrimPrefix(b.Name.String(), trackingPrefix); under(branch) {
 			tracked[branch] = plumbing.ZeroHash // rewritten below
+		}
+	}
+	notes, brokenNotes, err := gitobj.ReadRefs(p.Repo.Storer, notesTracking.String())
+	if err != nil {
+		return nil, fmt.Errorf("read the tracking refs: %w", err)
+	}
+	if h, ok := notes[notesTracking]; ok {
+		tracked[notesKey] = h
+	}
+	for _, b := range brokenNotes {
+		if b.Name == notesTracking {
+			tracked[notesKey] = plumbing.ZeroHash
 		}
 	}
 
@@ -293,14 +350,14 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 	var moved []gitobj.RefUpdate
 	for branch, h := range tracked {
 		if _, ok := remote[branch]; !ok {
-			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch)})
+			moved = append(moved, gitobj.RefUpdate{Name: trackingRef(branch)})
 		} else if h.IsZero() {
-			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch), New: remote[branch]})
+			moved = append(moved, gitobj.RefUpdate{Name: trackingRef(branch), New: remote[branch]})
 		}
 	}
 	for branch, h := range remote {
 		if old, ok := tracked[branch]; !ok || (old != h && !old.IsZero()) {
-			moved = append(moved, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + branch), New: h})
+			moved = append(moved, gitobj.RefUpdate{Name: trackingRef(branch), New: h})
 		}
 	}
 	if err := gitobj.UpdateRefs(p.Repo.Storer, moved); err != nil {
@@ -428,6 +485,7 @@ func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[pl
 		gold   *gitOld
 		files  map[string][]byte
 		sums   map[string]plumbing.Hash
+		msg    string // the head commit's message
 	}
 	bs := make([]branch, len(trees))
 	var readMu sync.Mutex
@@ -443,6 +501,7 @@ func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[pl
 		if err != nil {
 			return nil, nil, fmt.Errorf("read %s: %w", t.Branch, err)
 		}
+		b.msg = c.Message
 		if c.Committer.Name == Bot.Name && c.Committer.Email == Bot.Email && ContentOf(c.Message) == t.Digest() {
 			// Written by Flotilla from the same content: unchanged,
 			// without reading the tree.
@@ -496,10 +555,14 @@ func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[pl
 		bases   = map[*render.Shared]*deltaBase{}
 		anc     = &ancestry{p: p, ctx: ctx, ours: plumbing.NewHash(dry.SHA), answers: map[string]string{}}
 	)
+	var noted []noteTarget
 	for i, t := range trees {
 		b := &bs[i]
 		if b.done {
 			results = append(results, b.r)
+			if b.r.Old != "" {
+				noted = append(noted, noteTarget{commit: heads[t.Branch], dry: DrySHAOf(b.msg), check: true})
+			}
 			continue
 		}
 		r := b.r
@@ -529,8 +592,71 @@ func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[pl
 		r.New, r.Updated = h.String(), true
 		results = append(results, r)
 		updates = append(updates, update{branch: t.Branch, old: heads[t.Branch], new: h})
+		noted = append(noted, noteTarget{commit: h})
+	}
+	u, err := p.notes(pack, known, anc, heads[notesKey], noted, dry, when)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u != nil {
+		updates = append(updates, *u)
 	}
 	return results, updates, nil
+}
+
+// noteTarget is a head that gets the run's note.
+type noteTarget struct {
+	commit plumbing.Hash
+	// dry is the dry commit the head's message names.
+	dry string
+	// check: the head was there before the run (unchanged), and keeps a
+	// note from a newer dry commit, as a changed tree keeps a newer
+	// proposal.
+	check bool
+}
+
+// notes adds to pack a NotesRef commit on notesHead that gives each target
+// the note naming dry, as Argo CD's commit server does for the head it
+// hydrated (new or unchanged), and returns its update; nil when every
+// target has that note already, or no dry commit is known.
+func (p *Publisher) notes(pack *gitobj.Pack, known map[plumbing.Hash]bool, anc *ancestry, notesHead plumbing.Hash, targets []noteTarget, dry DryCommit, when time.Time) (*update, error) {
+	if len(targets) == 0 || dry.SHA == "" {
+		return nil, nil
+	}
+	n, err := readNotes(p.Repo, notesHead, known)
+	if err != nil {
+		return nil, err
+	}
+	content := noteContent(dry.SHA)
+	want := gitobj.BlobHash(content)
+	set := map[string][]byte{}
+	for _, t := range targets {
+		h, ok, err := n.lookup(t.commit.String())
+		if err != nil {
+			return nil, err
+		}
+		if ok && h == want {
+			continue
+		}
+		if t.check {
+			theirs := t.dry
+			if ok {
+				theirs = noteDrySHA(p.Repo, h)
+			}
+			if anc.kept(theirs) != "" {
+				continue
+			}
+		}
+		set[t.commit.String()] = content
+	}
+	if len(set) == 0 {
+		return nil, nil
+	}
+	h, err := n.write(pack, set, when)
+	if err != nil {
+		return nil, fmt.Errorf("write the notes of the hydrated commits: %w", err)
+	}
+	return &update{old: notesHead, new: h}, nil
 }
 
 func short(sha string) string {
@@ -567,7 +693,7 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 		}
 		refs := make([]gitobj.RefUpdate, 0, len(updates))
 		for _, u := range updates {
-			refs = append(refs, gitobj.RefUpdate{Name: plumbing.ReferenceName("refs/heads/" + u.branch), New: u.new, Old: u.old, Check: true})
+			refs = append(refs, gitobj.RefUpdate{Name: u.ref(), New: u.new, Old: u.old, Check: true})
 		}
 		err := gitobj.UpdateRefs(p.Repo.Storer, refs)
 		if errors.Is(err, gitobj.ErrRefMoved) {
@@ -578,7 +704,7 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	refs := make([]gitobj.RefUpdate, 0, len(updates))
 	names := make([]plumbing.ReferenceName, 0, len(updates))
 	for _, u := range updates {
-		refs = append(refs, gitobj.RefUpdate{Name: plumbing.ReferenceName(trackingPrefix + u.branch), New: u.new})
+		refs = append(refs, gitobj.RefUpdate{Name: u.tracking(), New: u.new})
 		names = append(names, refs[len(refs)-1].Name)
 	}
 	// A lock left by a killed run would fail the recording after the
@@ -606,7 +732,9 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	// itself.
 	branches := slices.Clone(p.branches)
 	for _, u := range updates {
-		branches = append(branches, u.branch)
+		if u.branch != "" { // sync reads NotesRef always
+			branches = append(branches, u.branch)
+		}
 	}
 	remote, serr := p.sync(ctx, branches)
 	if serr != nil {
@@ -615,13 +743,13 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	// The remote holds every new head: the push landed, and only its
 	// answer was lost (a dropped connection, a hook failing after the
 	// update). sync recorded them in the tracking refs.
-	if !slices.ContainsFunc(updates, func(u update) bool { return remote[u.branch] != u.new }) {
+	if !slices.ContainsFunc(updates, func(u update) bool { return remote[u.key()] != u.new }) {
 		return nil
 	}
 	raced := ""
 	for _, u := range updates {
-		if remote[u.branch] != u.old && raced == "" {
-			raced = fmt.Sprintf("%s is at %s on the remote, expected %s", u.branch, short(orNone(remote[u.branch])), short(orNone(u.old)))
+		if remote[u.key()] != u.old && raced == "" {
+			raced = fmt.Sprintf("%s is at %s on the remote, expected %s", u.name(), short(orNone(remote[u.key()])), short(orNone(u.old)))
 		}
 	}
 	if raced != "" {
@@ -733,13 +861,13 @@ func (p *Publisher) push(ctx context.Context, updates []update, pack []byte) (*P
 		req.Progress = msgs
 	}
 	for _, u := range updates {
-		name := plumbing.ReferenceName("refs/heads/" + u.branch)
+		name := u.ref()
 		cur := plumbing.ZeroHash
 		if ref, err := remoteRefs.Reference(name); err == nil {
 			cur = ref.Hash()
 		}
 		if cur != u.old {
-			return nil, fmt.Errorf("%w: %s is at %s on the remote, expected %s", ErrRace, u.branch, cur, u.old)
+			return nil, fmt.Errorf("%w: %s is at %s on the remote, expected %s", ErrRace, u.name(), cur, u.old)
 		}
 		req.Commands = append(req.Commands, &packp.Command{Name: name, Old: u.old, New: u.new})
 	}

@@ -1,6 +1,8 @@
 // Package hydrate turns rendered Applications into one Git tree per
-// cluster — README.md, .gitattributes, <app>/manifest.yaml and
-// <app>/hydrator.metadata, the layout of Argo CD's Source Hydrator — and
+// cluster — README.md, .gitattributes, a root hydrator.metadata,
+// <app>/manifest.yaml and <app>/hydrator.metadata, the layout of Argo CD's
+// Source Hydrator and the contract of GitOps Promoter's custom hydrators,
+// with Argo CD's git note (refs/notes/hydrator.metadata) on each head — and
 // publishes the trees as commits on hydrated branches: only trees that
 // changed, whole trees (stale apps vanish), all branches in one atomic push
 // with expected-old-value checks, retried when the push loses a race, and
@@ -47,15 +49,34 @@ type Metadata struct {
 }
 
 // metadataHead is Argo CD's part of Metadata, the dry commit's: the same
-// for every app of a run, encoded once per tree.
+// for every app of a run, encoded once per tree. Alone it is the root
+// hydrator.metadata, the file GitOps Promoter reads (drySha required;
+// repoURL, author, date, subject, body and references shown in its UI),
+// with the field names and types of Argo CD's HydratorCommitMetadata.
 type metadataHead struct {
-	RepoURL    string   `json:"repoURL"`
-	DrySHA     string   `json:"drySha"`
-	Author     string   `json:"author"`
-	Date       string   `json:"date"`
-	Subject    string   `json:"subject"`
-	Body       string   `json:"body"`
-	References []string `json:"references,omitempty"`
+	RepoURL    string      `json:"repoURL"`
+	DrySHA     string      `json:"drySha"`
+	Author     string      `json:"author"`
+	Date       string      `json:"date"`
+	Subject    string      `json:"subject"`
+	Body       string      `json:"body"`
+	References []Reference `json:"references,omitempty"`
+}
+
+// Reference is another commit that contributed to a hydration, as Argo
+// CD's RevisionReference and GitOps Promoter's references entries.
+type Reference struct {
+	Commit *ReferencedCommit `json:"commit,omitempty"`
+}
+
+// ReferencedCommit is a Reference's commit.
+type ReferencedCommit struct {
+	SHA     string `json:"sha,omitempty"`
+	RepoURL string `json:"repoURL,omitempty"`
+	Author  string `json:"author,omitempty"`
+	Date    string `json:"date,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Body    string `json:"body,omitempty"`
 }
 
 // AppInfo is what Flotilla records about an app in its metadata.
@@ -219,13 +240,14 @@ type Tree struct {
 
 // treeFormat names the layout and contents of hydrated trees that Digest
 // covers: change it whenever the files made from the same apps change.
-const treeFormat = "flotilla-tree-v1"
+const treeFormat = "flotilla-tree-v2" // v2: the root hydrator.metadata
 
 // Digest is a digest of everything the tree's files are made from except
 // the dry commit: the format, the cluster, and each app's name, manifest
 // hash and info. A branch written from a tree with the same digest already
 // holds exactly the files Files would make, because an app whose manifest
-// and info are unchanged keeps its old hydrator.metadata. Hydrated commits
+// and info are unchanged keeps its old hydrator.metadata, and a tree none
+// of whose other files changed keeps its root one. Hydrated commits
 // carry it as the Flotilla-Content trailer, so an unchanged branch is
 // known without reading its tree.
 func (t *Tree) Digest() string {
@@ -311,8 +333,11 @@ func Unchanged(files map[string][]byte, old Old) bool {
 }
 
 // Files returns the tree's files. An app whose manifest and Flotilla
-// metadata are unchanged keeps its old hydrator.metadata, so a new dry
-// commit that changes nothing for a cluster changes nothing on its branch.
+// metadata are unchanged keeps its old hydrator.metadata, and a tree whose
+// other files are all unchanged keeps its root hydrator.metadata, so a new
+// dry commit that changes nothing for a cluster changes nothing on its
+// branch (as Argo CD's Source Hydrator, which then only moves the branch
+// head's git note to the new dry commit: see Publisher).
 func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) {
 	files := map[string][]byte{
 		ReadmeFile:     Readme(t.Cluster, t.Apps),
@@ -337,8 +362,7 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 			}
 		}
 		if head == nil {
-			head = compactJSON(metadataHead{RepoURL: dry.RepoURL, DrySHA: dry.SHA, Author: dry.Author, Date: dry.Date,
-				Subject: dry.Subject, Body: dry.Body})
+			head = dryHead(dry)
 		}
 		files[mdPath] = metadataFile(head, a.InfoJSON())
 		switch {
@@ -354,7 +378,57 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 		}
 	}
 	sort.Strings(ch.Removed)
+	files[MetadataFile] = rootMetadata(dryHead(dry))
+	if len(ch.Added)+len(ch.Changed)+len(ch.Removed) == 0 {
+		if oldRoot, ok := old.Read(MetadataFile); ok && canonicalRoot(oldRoot) && sameOthers(files, old) {
+			files[MetadataFile] = oldRoot
+		}
+	}
 	return files, ch, nil
+}
+
+// dryHead is the dry commit's metadata fields as compact JSON.
+func dryHead(dry DryCommit) []byte {
+	return compactJSON(metadataHead{RepoURL: dry.RepoURL, DrySHA: dry.SHA, Author: dry.Author, Date: dry.Date,
+		Subject: dry.Subject, Body: dry.Body})
+}
+
+// rootMetadata is the root hydrator.metadata: the dry commit's fields as
+// Argo CD's commit server writes them (json.Encoder, two-space indent,
+// HTML characters unescaped, a final newline).
+func rootMetadata(head []byte) []byte {
+	return append(appendIndent(make([]byte, 0, len(head)*3/2), head), '\n')
+}
+
+// canonicalRoot reports whether b is a root hydrator.metadata as
+// rootMetadata writes it, naming a dry commit: only such a file is kept
+// for an unchanged tree.
+func canonicalRoot(b []byte) bool {
+	var h metadataHead
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil || h.DrySHA == "" {
+		return false
+	}
+	return bytes.Equal(rootMetadata(compactJSON(h)), b)
+}
+
+// sameOthers reports whether old holds exactly files, the root
+// hydrator.metadata aside.
+func sameOthers(files map[string][]byte, old Old) bool {
+	paths := old.Paths()
+	if len(paths) != len(files) {
+		return false // files has the root metadata, old must too
+	}
+	for _, p := range paths {
+		if p == MetadataFile {
+			continue
+		}
+		if c, ok := files[p]; !ok || !old.Same(p, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameInfo compares recorded metadata with new info (as JSON), ignoring
@@ -368,7 +442,7 @@ func sameInfo(old []byte, info []byte) bool {
 }
 
 const attributes = `README.md linguist-generated=true
-*/hydrator.metadata linguist-generated=true
+hydrator.metadata linguist-generated=true
 `
 
 // Readme is the generated README.md of a cluster's branch.
@@ -377,7 +451,8 @@ func Readme(c fleet.Cluster, apps []App) []byte {
 	fmt.Fprintf(&b, "# Hydrated manifests for cluster `%s`\n\n", c.Name)
 	fmt.Fprintf(&b, "Generated by Flotilla from the fleet repository: do not edit. Each folder is one\n")
 	fmt.Fprintf(&b, "Application: `manifest.yaml` holds exactly what the cluster should run,\n")
-	fmt.Fprintf(&b, "`hydrator.metadata` says which dry commit and source produced it.\n\n")
+	fmt.Fprintf(&b, "`hydrator.metadata` says which dry commit and source produced it; the root\n")
+	fmt.Fprintf(&b, "`hydrator.metadata` names the dry commit of the last change to this branch.\n\n")
 	fmt.Fprintf(&b, "Server: `%s`\n\n", c.Server)
 	if len(apps) == 0 {
 		b.WriteString("No applications target this cluster.\n")

@@ -27,7 +27,7 @@ func TestMetadataFileIsTheEncodersOutput(t *testing.T) {
 	for _, dry := range []metadataHead{
 		{},
 		{RepoURL: "https://github.com/o/fleet", DrySHA: "0123", Author: "A <a@example.com>", Date: "2026-01-01T00:00:00Z",
-			Subject: "fix \"quotes\" & <tags>", Body: "line\n\ttab\u2028", References: []string{"r1", "r<2>"}},
+			Subject: "fix \"quotes\" & <tags>", Body: "line\n\ttab\u2028", References: []Reference{{Commit: &ReferencedCommit{SHA: "r1", Subject: "r<2>"}}, {}}},
 	} {
 		head := compactJSON(dry)
 		for _, info := range infos {

@@ -40,6 +40,8 @@ type BuildCache interface {
 type CachedBuild struct {
 	Questions []Question      `json:"questions"`
 	Objects   json.RawMessage `json:"objects"` // a JSON array, as Kustomize made them
+	// Warnings are the build's, given again when it is reused.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
 
 // Question is one filesystem call of a build and a digest of its answer.

@@ -230,7 +230,7 @@ func (b *Builder) buildHelmRepo(ctx context.Context, app *fleet.Application, s f
 	}
 	in := newHelmInputs(ctx, app, s, a.Version, caps, refs)
 	key := helmKey(a.Digest, "", s.Chart, s, in)
-	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) {
+	objs, err := b.once(key, func(*build) ([]*unstructured.Unstructured, error) {
 		chart, files, err := helm.LoadArchive(a.Data)
 		if err != nil {
 			return nil, fmt.Errorf("load chart %s version %s: %w", s.Chart, a.Version, err)

@@ -70,6 +70,9 @@ type rootedFS struct {
 	// first limit it reached (limits.go).
 	reads, read int
 	limit       error
+	// warnings are what the kustomizations the build loads deserve a
+	// word about (deprecated fields), one per file and message.
+	warnings []Warning
 }
 
 // cloneDirs are the directories Kustomize clones remote bases into: named

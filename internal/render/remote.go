@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/kio"
@@ -151,6 +152,13 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 	}
 	if len(k.OpenAPI) > 0 {
 		s.customSchema = true
+	}
+	// Kustomize prints these on its process's stderr as it loads the
+	// file, naming neither; they go with the build instead.
+	if deprecated := k.CheckDeprecatedFields(); deprecated != nil {
+		for _, m := range *deprecated {
+			s.fs.warnings = append(s.fs.warnings, Warning{File: file, Message: strings.TrimPrefix(m, "# Warning: ")})
+		}
 	}
 	if plugins && !s.allowRemote {
 		if err := rewrites(file, &k); err != nil {
@@ -454,3 +462,30 @@ func (s *kustScan) pluginValue(file, field string, v any, errs *[]error) {
 		}
 	}
 }
+
+// kustomizeNotices are the lines Kustomize prints on os.Stderr for
+// deprecated fields: its own CheckDeprecatedFields on a kustomization
+// that uses every one of them.
+var kustomizeNotices = sync.OnceValue(func() map[string]bool {
+	k := types.Kustomization{
+		Bases:                 []string{""},
+		CommonLabels:          map[string]string{},
+		ImageTags:             []types.Image{},
+		PatchesJson6902:       []types.Patch{},
+		PatchesStrategicMerge: []types.PatchStrategicMerge{},
+		Vars:                  []types.Var{},
+	}
+	out := map[string]bool{}
+	if msgs := k.CheckDeprecatedFields(); msgs != nil {
+		for _, m := range *msgs {
+			out[m] = true
+		}
+	}
+	return out
+})
+
+// IsKustomizeNotice reports whether line (without its newline) is one of
+// the deprecation notices Kustomize prints on its process's stderr while
+// it loads a kustomization; Builder reports each as a Warning naming its
+// file.
+func IsKustomizeNotice(line string) bool { return kustomizeNotices()[line] }

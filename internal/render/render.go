@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,9 +61,10 @@ type Builder struct {
 }
 
 type build struct {
-	done chan struct{}
-	objs []*unstructured.Unstructured
-	err  error
+	done     chan struct{}
+	objs     []*unstructured.Unstructured
+	warnings []Warning
+	err      error
 }
 
 // NewBuilder returns a builder reading repositories through repos.
@@ -92,6 +95,9 @@ type Source struct {
 type Output struct {
 	Manifest []byte
 	Sources  []Source
+	// Warnings are its builds' (deprecated Kustomize fields), sorted, each
+	// once: Applications that share a build share its warnings.
+	Warnings []Warning
 	// Shared, when set, is the manifest the Applications of the same
 	// builds and namespace share; Manifest is it with this one's name.
 	Shared *Shared
@@ -126,6 +132,32 @@ func (o *Output) Objects() []*unstructured.Unstructured {
 // joined by its name.
 type Shared struct {
 	Segments [][]byte
+}
+
+// Warning is something a build's input deserves a word about that does not
+// fail it: a deprecated Kustomize field, with Kustomize's message.
+type Warning struct {
+	// RepoURL is the source repository (set in Output.Warnings).
+	RepoURL string `json:"repoURL,omitempty"`
+	// File is the file at fault, slash-separated, relative to its
+	// source repository's root.
+	File    string `json:"file"`
+	Message string `json:"message"`
+}
+
+// sortWarnings sorts warnings by repository, file and message and drops
+// repeats.
+func sortWarnings(ws []Warning) []Warning {
+	sort.Slice(ws, func(i, j int) bool {
+		if ws[i].RepoURL != ws[j].RepoURL {
+			return ws[i].RepoURL < ws[j].RepoURL
+		}
+		if ws[i].File != ws[j].File {
+			return ws[i].File < ws[j].File
+		}
+		return ws[i].Message < ws[j].Message
+	})
+	return slices.Compact(ws)
 }
 
 // Error is a render failure of one Application.
@@ -208,6 +240,10 @@ func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fl
 		if err != nil {
 			return fail(err)
 		}
+		for _, w := range b.warnings(key) {
+			w.RepoURL = s.RepoURL
+			out.Warnings = append(out.Warnings, w)
+		}
 		built, keys = append(built, objs), append(keys, key)
 		rev := s.TargetRevision
 		if rev == "" {
@@ -215,6 +251,7 @@ func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fl
 		}
 		out.Sources = append(out.Sources, Source{RepoURL: s.RepoURL, Path: s.Path, TargetRevision: rev, SHA: sha})
 	}
+	out.Warnings = sortWarnings(out.Warnings)
 	name, ns := app.Metadata.Name, app.Spec.Destination.Namespace
 	if plainScalar(name) {
 		if f := b.finished(ns, keys, built); !errors.Is(f.err, errPlaceholder) {
@@ -348,12 +385,29 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource, in helmInput
 		key = hex.EncodeToString(h[:])
 	}
 
-	objs, err := b.once(key, func() ([]*unstructured.Unstructured, error) { return b.buildSource(dir, s, isChart, in) })
+	objs, err := b.once(key, func(c *build) ([]*unstructured.Unstructured, error) {
+		objs, warnings, err := b.buildSource(dir, s, isChart, in)
+		c.warnings = warnings
+		return objs, err
+	})
 	return objs, key, err
 }
 
-// once runs (or waits for, or reuses) the build named key.
-func (b *Builder) once(key string, run func() ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, error) {
+// warnings returns the warnings of the finished build named key.
+func (b *Builder) warnings(key string) []Warning {
+	b.mu.Lock()
+	c := b.builds[key]
+	b.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	return c.warnings
+}
+
+// once runs (or waits for, or reuses) the build named key; run may record
+// the build's warnings in the build it is given.
+func (b *Builder) once(key string, run func(*build) ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, error) {
 	b.mu.Lock()
 	if c, ok := b.builds[key]; ok {
 		b.mu.Unlock()
@@ -365,7 +419,7 @@ func (b *Builder) once(key string, run func() ([]*unstructured.Unstructured, err
 	b.mu.Unlock()
 
 	b.count.Add(1)
-	c.objs, c.err = run()
+	c.objs, c.err = run(c)
 	if c.err == nil {
 		c.err = checkNames(c.objs)
 	}
@@ -373,68 +427,73 @@ func (b *Builder) once(key string, run func() ([]*unstructured.Unstructured, err
 	return c.objs, c.err
 }
 
-func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bool, in helmInputs) ([]*unstructured.Unstructured, error) {
+// buildSource builds one source: its objects, and the warnings of a
+// Kustomize build.
+func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bool, in helmInputs) ([]*unstructured.Unstructured, []Warning, error) {
 	rel := filepath.Clean(filepath.FromSlash(s.Path))
 	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return nil, fmt.Errorf("%w: path %q", ErrEscape, s.Path)
+		return nil, nil, fmt.Errorf("%w: path %q", ErrEscape, s.Path)
 	}
 	dir := filepath.Join(root, rel)
 	rfs, err := newRootedFS(root, &b.paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if b.policy.AllowRemoteResources {
 		rfs.clones = newCloneDirs()
 	}
 	if err := rfs.check(dir); err != nil {
 		if !errors.Is(err, ErrEscape) {
-			return nil, fmt.Errorf("path %q: %w", s.Path, err)
+			return nil, nil, fmt.Errorf("path %q: %w", s.Path, err)
 		}
-		return nil, fmt.Errorf("path %q: %w (through a symbolic link)", s.Path, ErrEscape)
+		return nil, nil, fmt.Errorf("path %q: %w (through a symbolic link)", s.Path, ErrEscape)
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("path %q does not exist in the repository", s.Path)
+		return nil, nil, fmt.Errorf("path %q does not exist in the repository", s.Path)
 	}
 	if isChart {
 		if !s.Kustomize.IsZero() || !s.Directory.IsZero() {
-			return nil, errors.New("multiple application sources defined: source.helm with source.kustomize or source.directory")
+			return nil, nil, errors.New("multiple application sources defined: source.helm with source.kustomize or source.directory")
 		}
-		return b.buildHelmGit(rfs, dir, s, in)
+		objs, err := b.buildHelmGit(rfs, dir, s, in)
+		return objs, nil, err
 	}
 	if kustomizationIn(rfs, dir) != "" {
 		return b.buildKustomizeCached(rfs, dir, s)
 	}
 	if !s.Kustomize.IsZero() {
-		return nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
+		return nil, nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
 	}
-	return buildDirectory(rfs, dir, s.Directory)
+	objs, err := buildDirectory(rfs, dir, s.Directory)
+	return objs, nil, err
 }
 
 // buildKustomizeCached builds a kustomization, or reuses the build of an
 // earlier run when the cache holds one whose questions still get the same
 // answers (see cache.go). A cache that cannot be read or written only
 // costs the build.
-func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, error) {
+func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, []Warning, error) {
 	if b.Cache == nil || !cacheable(b.policy) {
 		objs, _, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
-		return objs, err
+		return objs, sortWarnings(rfs.warnings), err
 	}
 	opts, _ := json.Marshal(s.Kustomize)
 	key := cacheKey(s.RepoURL, s.Path, opts, b.policy)
 	if c, ok := b.Cache.Get(key); ok && stillValid(rfs, c) {
 		if objs, err := decodeObjects(c.Objects); err == nil {
 			b.cached.Add(1)
-			return objs, nil
+			return objs, c.Warnings, nil
 		}
 	}
 	rec := &recorder{}
 	rfs.rec = rec
 	objs, raw, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
 	rfs.rec = nil
+	warnings := sortWarnings(rfs.warnings)
 	if err == nil && !rec.uncacheable {
-		_ = b.Cache.Put(key, &CachedBuild{Questions: rec.questions, Objects: raw})
+		_ = b.Cache.Put(key, &CachedBuild{Questions: rec.questions, Objects: raw, Warnings: warnings})
 	}
-	return objs, err
+	return objs, warnings, err
 }
 
 // finish defaults namespaces, labels the objects, refuses duplicates and
