@@ -289,9 +289,9 @@ components: [comp]
 helmChartInflationGenerator:
 - {chartName: web, chartRepoUrl: ` + repo + `, chartVersion: 1.1.0, releaseName: old}
 `,
-		"order/cm.yaml":                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n",
+		"order/cm.yaml":                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n",
 		"order/comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [last.yaml]\n",
-		"order/comp/last.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: last}\n",
+		"order/comp/last.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: last}\n",
 		// chartHome and a Kustomization file of another name.
 		"home/Kustomization": "helmGlobals: {chartHome: vendor}\nhelmCharts:\n- {name: web, releaseName: home, namespace: h}\n",
 	}
