@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
 
@@ -90,6 +91,10 @@ func (e *HelmChartError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrHelmChart) hold.
 func (e *HelmChartError) Is(target error) bool { return target == ErrHelmChart }
+
+// errRemoteValues refuses a value file given as a URL: Kustomize would
+// fetch it, Flotilla reads value files only from the repository.
+var errRemoteValues = errors.New("remote value files are not supported (put the file in the repository)")
 
 // inflater walks the kustomizations of one build.
 type inflater struct {
@@ -165,7 +170,13 @@ func (in *inflater) dir(dir, rootNS string) error {
 	}
 	components := slices.Clone(k.Components)
 	k.FixKustomization()
-	if len(k.HelmCharts) > 0 {
+	if prev, ok := in.inflated[real]; ok {
+		// Inflated already (its kustomization is rewritten): once for
+		// every parent, unless the namespaces they pass down differ.
+		if prev.depends && prev.ns != rootNS {
+			return fmt.Errorf("%s: %w: the kustomization is reached from kustomizations with different namespaces (%q and %q), and Kustomize would inflate its charts in each; set helmCharts[].namespace or its namespace", file, ErrHelmChart, prev.ns, rootNS)
+		}
+	} else if len(k.HelmCharts) > 0 {
 		in.found = true
 		if !in.probe {
 			if err := in.inflate(dir, real, kpath, data, &k, components, rootNS); err != nil {
@@ -201,12 +212,6 @@ func (in *inflater) inflate(dir, real, kpath string, data []byte, k *types.Kusto
 	depends := k.Namespace == ""
 	if depends {
 		depends = slices.ContainsFunc(k.HelmCharts, func(c types.HelmChart) bool { return c.Namespace == "" })
-	}
-	if prev, ok := in.inflated[real]; ok {
-		if prev.depends && prev.ns != rootNS {
-			return fmt.Errorf("%s: %w: the kustomization is reached from kustomizations with different namespaces (%q and %q), and Kustomize would inflate its charts in each; set helmCharts[].namespace or its namespace", file, ErrHelmChart, prev.ns, rootNS)
-		}
-		return nil
 	}
 	in.inflated[real] = inheritedNS{ns: rootNS, depends: depends}
 	if in.fs.rec != nil {
@@ -326,11 +331,22 @@ func (in *inflater) chart(dir string, globals types.HelmGlobals, c types.HelmCha
 	default:
 		return nil, fmt.Errorf("valuesMerge must be one of [merge override replace]")
 	}
+	// Value files are checked before anything is fetched (Kustomize
+	// loads additionalValuesFiles first too).
+	for i, v := range append([]string{p.ValuesFile}, p.AdditionalValuesFiles...) {
+		if isRemote(v) {
+			field := "valuesFile"
+			if i > 0 {
+				field = fmt.Sprintf("additionalValuesFiles[%d]", i-1)
+			}
+			return nil, fmt.Errorf("%s %q: %w", field, redact.URL(v), errRemoteValues)
+		}
+	}
 	if p.ChartHome == "" {
 		p.ChartHome = types.HelmDefaultHome
 	}
 	if isRemote(p.ChartHome) || filepath.IsAbs(p.ChartHome) {
-		return nil, fmt.Errorf("helmGlobals.chartHome %q: only a path relative to the kustomization is supported", p.ChartHome)
+		return nil, fmt.Errorf("helmGlobals.chartHome %q: only a path relative to the kustomization is supported", redact.URL(p.ChartHome))
 	}
 	home := filepath.Join(dir, p.ChartHome)
 	if p.Version != "" && p.Repo != "" {
@@ -358,7 +374,7 @@ func (in *inflater) chart(dir string, globals types.HelmGlobals, c types.HelmCha
 		}
 		lower := strings.ToLower(p.Repo)
 		if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(p.Repo, "oci://") {
-			return nil, fmt.Errorf("repo %q: not a chart repository URL (https://…) or an OCI registry (oci://…)", p.Repo)
+			return nil, fmt.Errorf("repo %q: not a chart repository URL (https://…) or an OCI registry (oci://…)", redact.URL(p.Repo))
 		}
 		version := p.Version
 		if version == "" && p.Devel {
@@ -437,7 +453,7 @@ func (in *inflater) chart(dir string, globals types.HelmGlobals, c types.HelmCha
 func (in *inflater) values(dir, chartDir string, chartFiles map[string][]byte, c *types.HelmChart) ([]helm.File, error) {
 	read := func(field, p string) (helm.File, error) {
 		if isRemote(p) {
-			return helm.File{}, fmt.Errorf("%s %q: remote value files are not supported (put the file in the repository)", field, p)
+			return helm.File{}, fmt.Errorf("%s %q: %w", field, redact.URL(p), errRemoteValues)
 		}
 		full := p
 		if !filepath.IsAbs(full) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -373,4 +374,245 @@ func sortObjects(objs []any) {
 		return fmt.Sprint(m["apiVersion"], "/", m["kind"], "/", md["namespace"], "/", md["name"])
 	}
 	slices.SortStableFunc(objs, func(a, b any) int { return strings.Compare(key(a), key(b)) })
+}
+
+// helmChartsApp is an Application of the kustomization at path.
+func helmChartsApp(name, path string) *fleet.Application {
+	return app(name, path, "dest", nil, nil)
+}
+
+// TestHelmChartsErrors: each way an entry fails is reported with the
+// application, the kustomization file, the entry, the chart and version.
+func TestHelmChartsErrors(t *testing.T) {
+	t.Parallel()
+	s := newChartServers(t)
+	repo := s.repo.URL
+	k := func(entry string) string { return "helmCharts:\n- " + entry + "\n" }
+	files := map[string]string{
+		"unknown/kustomization.yaml":    k("{name: nope, repo: " + repo + ", version: 1.0.0, releaseName: r}"),
+		"version/kustomization.yaml":    k("{name: web, repo: " + repo + ", version: 9.9.9, releaseName: r}"),
+		"ocitag/kustomization.yaml":     k("{name: web, repo: \"oci://" + s.ociHost + "/charts\", version: 9.9.9, releaseName: r}"),
+		"norepo/kustomization.yaml":     k("{name: missing, releaseName: r}"),
+		"novalues/kustomization.yaml":   k("{name: novalues, repo: " + repo + ", version: 0.1.0, releaseName: r}"),
+		"valuesfile/kustomization.yaml": k("{name: web, releaseName: r, valuesFile: nope.yaml}"),
+		"restrict/kustomization.yaml":   k("{name: web, releaseName: r, additionalValuesFiles: [../shared/v.yaml]}"),
+		"shared/v.yaml":                 "greeting: shared\n",
+		"both/kustomization.yaml":       k("{name: web, releaseName: r, nameTemplate: x}"),
+		"noname/kustomization.yaml":     k("{name: web}"),
+		"template/kustomization.yaml":   k("{name: web, releaseName: r}"),
+		"merge/kustomization.yaml":      k("{name: web, releaseName: r, valuesMerge: deep}"),
+		"gitrepo/kustomization.yaml":    k("{name: web, repo: \"git::https://example.com/charts\", version: 1.0.0, releaseName: r}"),
+		"escape/kustomization.yaml":     "helmGlobals: {chartHome: out}\n" + k("{name: web, releaseName: r}"),
+		"taken/kustomization.yaml":      k("{name: web, releaseName: r}"),
+		"taken/.flotilla-helmcharts/x":  "",
+		"ns/kustomization.yaml":         "resources: [a, b]\n",
+		"ns/a/kustomization.yaml":       "namespace: a\nresources: [../../nsbase]\n",
+		"ns/b/kustomization.yaml":       "namespace: b\nnamePrefix: b-\nresources: [../../nsbase]\n",
+		"nsbase/kustomization.yaml":     k("{name: plain, repo: " + repo + ", version: 0.1.0, releaseName: r}"),
+	}
+	for _, d := range []string{"valuesfile", "restrict", "both", "noname", "template", "merge", "taken"} {
+		for p, v := range chartDirFiles(d+"/charts/web", "web", "0.5.0") {
+			files[p] = v
+		}
+	}
+	files["noname/charts/web/templates/cm.yaml"] = chartTemplates["templates/cm.yaml"]
+	files["template/charts/web/templates/bad.yaml"] = "{{ required \"need .Values.missing\" .Values.missing }}\n"
+	root := gittest.Files(t, files)
+	outside := gittest.Files(t, chartDirFiles("web", "web", "6.6.6"))
+	if err := os.Symlink(outside, filepath.Join(root, "escape", "out")); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+	b.Charts = s.fetcher()
+	for _, tt := range []struct {
+		dir, entry string
+		is         error
+		want       string
+	}{
+		{"unknown", "helmCharts[0]: chart nope version 1.0.0", helm.ErrChartNotFound, "from " + repo},
+		{"version", "helmCharts[0]: chart web version 9.9.9", helm.ErrChartNotFound, "from " + repo},
+		{"ocitag", "helmCharts[0]: chart web version 9.9.9", helm.ErrChartNotFound, s.ociHost + "/charts/web"},
+		{"norepo", "helmCharts[0]: chart missing version (any)", nil, "no chart at norepo/charts/missing and no repo to pull it from (vendor the chart there, or set repo)"},
+		{"novalues", "chart novalues version 0.1.0", ErrValueFile, "the chart has no values.yaml"},
+		{"valuesfile", "chart web version (any)", ErrValueFile, "valuesFile \"nope.yaml\""},
+		{"restrict", "chart web version (any)", nil, "shared/v.yaml is not in or below the kustomization's directory restrict"},
+		{"both", "chart web version (any)", nil, "releaseName and nameTemplate are both set"},
+		{"noname", "chart web version (any)", nil, "set releaseName"},
+		{"template", "chart web version (any)", nil, "web/templates/bad.yaml:1"},
+		{"merge", "chart web version (any)", nil, "valuesMerge must be one of"},
+		{"gitrepo", "chart web version 1.0.0", nil, "not a chart repository URL"},
+		{"escape", "chart web version (any)", ErrEscape, "chart home escape/out/web"},
+		{"taken", "", ErrHelmChart, "taken/.flotilla-helmcharts exists"},
+		{"ns", "", ErrHelmChart, "different namespaces (\"a\" and \"b\")"},
+	} {
+		_, err := b.Render(t.Context(), helmChartsApp("web", tt.dir))
+		if err == nil {
+			t.Errorf("%s: no error", tt.dir)
+			continue
+		}
+		file := tt.dir + "/kustomization.yaml"
+		if tt.dir == "ns" {
+			file = "nsbase/kustomization.yaml"
+		}
+		for _, s := range []string{"application web", file, tt.entry, tt.want} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("%s: %q does not say %q", tt.dir, err, s)
+			}
+		}
+		if !errors.Is(err, ErrHelmChart) || (tt.is != nil && !errors.Is(err, tt.is)) {
+			t.Errorf("%s: %v is not ErrHelmChart and %v", tt.dir, err, tt.is)
+		}
+		if strings.Contains(err.Error(), "6.6.6") {
+			t.Errorf("%s: the error quotes a chart outside the repository: %v", tt.dir, err)
+		}
+	}
+	// The allowlist applies to helmCharts.
+	b = NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+	b.Charts = s.fetcher()
+	b.Charts.Allow = []string{"https://charts.example.com"}
+	before := s.repoHits.Load()
+	if _, err := b.Render(t.Context(), helmChartsApp("web", "unknown")); !errors.Is(err, helm.ErrNotAllowed) {
+		t.Errorf("repository outside the allowlist: %v", err)
+	}
+	if s.repoHits.Load() != before {
+		t.Error("a repository outside the allowlist was asked")
+	}
+}
+
+// TestHelmChartsRemoteGuard: value files and chart homes given as URLs
+// are refused in every form (with or without allowRemoteResources:
+// Flotilla reads them only from the repository), repos go to the
+// Fetcher only (its allowlist refuses them here), and what Kustomize
+// itself would fetch beside helmCharts is still refused. Nothing
+// connects, nothing is left in the temporary directory or the cache.
+func TestHelmChartsRemoteGuard(t *testing.T) {
+	w := newRemoteWorld(t)
+	base, cacheDir, watch := t.TempDir(), t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", watch)
+	n := 0
+	for scheme, u := range w.urls() {
+		q := fmt.Sprintf("%q", u)
+		for _, tt := range []struct {
+			name, kust, want string
+			is               error
+		}{
+			{"valuesFile", "helmCharts: [{name: web, releaseName: r, valuesFile: " + q + "}]\n", "helmCharts[0]: chart web version (any): valuesFile", errRemoteValues},
+			{"additionalValuesFiles", "helmCharts: [{name: web, releaseName: r, additionalValuesFiles: [v.yaml, " + q + "]}]\n", "additionalValuesFiles[1]", errRemoteValues},
+			{"deprecated values", "helmChartInflationGenerator: [{chartName: web, releaseName: r, values: " + q + "}]\n", "helmCharts[0]: chart web version (any): valuesFile", errRemoteValues},
+			{"chartHome", "helmGlobals: {chartHome: " + q + "}\nhelmCharts: [{name: web, releaseName: r}]\n", "helmGlobals.chartHome", ErrHelmChart},
+			{"repo", "helmCharts: [{name: web, version: 1.0.0, releaseName: r, repo: " + q + "}]\n", "helmCharts[0]: chart web version 1.0.0", ErrHelmChart},
+			{"resources beside charts", "resources: [" + q + "]\nhelmCharts: [{name: web, releaseName: r}]\n", "resources[0]", ErrRemote},
+			{"HelmChartInflationGenerator plugin", "generators:\n- |\n  apiVersion: builtin\n  kind: HelmChartInflationGenerator\n  metadata: {name: h}\n  name: web\n  repo: " + q + "\n", "repo", ErrRemote},
+		} {
+			for _, allow := range []bool{false, true} {
+				if allow && errors.Is(tt.is, ErrRemote) {
+					continue
+				}
+				n++
+				root := filepath.Join(base, fmt.Sprint(n))
+				files := map[string]string{"app/kustomization.yaml": tt.kust, "app/v.yaml": "a: b\n"}
+				for p, v := range chartDirFiles("app/charts/web", "web", "0.5.0") {
+					files[p] = v
+				}
+				writeFiles(t, root, files)
+				b := NewBuilder(diskRepo(root), fleet.PolicyConfig{AllowRemoteResources: allow})
+				b.Cache = DirCache(cacheDir)
+				b.Charts.Allow = []string{"https://charts.invalid"}
+				_, err := b.Render(t.Context(), app("web", "app", "web", nil, nil))
+				if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("%s/%s (allowRemoteResources %t): got %v, want %v naming %q", tt.name, scheme, allow, err, tt.is, tt.want)
+				}
+				if tt.name == "repo" && (strings.HasPrefix(strings.ToLower(u), "http://") || strings.HasPrefix(strings.ToLower(u), "https://")) && !errors.Is(err, helm.ErrNotAllowed) {
+					t.Errorf("repo/%s: %v went past the Fetcher's allowlist", scheme, err)
+				}
+			}
+		}
+	}
+	if c := w.conns.Load(); c != 0 {
+		t.Errorf("%d connections to the remote server", c)
+	}
+	assertEmpty(t, watch, "the temporary directory")
+	assertEmpty(t, cacheDir, "the build cache")
+}
+
+// TestHelmChartsCapabilities: charts of helmCharts see the destination
+// cluster's kube version and API versions unless the entry sets them;
+// builds are shared by clusters with the same capabilities only, while
+// kustomizations without charts stay shared by all. Credentials of the
+// Fetcher reach the repository; a second run with a warm cache makes no
+// request.
+func TestHelmChartsCapabilities(t *testing.T) {
+	t.Parallel()
+	srv, hits := helmtest.Repo(t, "u", "pw-charts", func(dir string) {
+		helmtest.Chart(t, dir, "web", "1.0.0", chartTemplates, chartValues)
+	})
+	root := gittest.Files(t, map[string]string{
+		"app/kustomization.yaml":    "helmCharts:\n- {name: web, repo: " + srv.URL + ", version: 1.0.0, releaseName: web}\n",
+		"pinned/kustomization.yaml": "helmCharts:\n- {name: web, repo: " + srv.URL + ", version: 1.0.0, releaseName: web, kubeVersion: 1.29.0, apiVersions: [other/v1]}\n",
+		"plain/kustomization.yaml":  "resources: [cm.yaml]\n",
+		"plain/cm.yaml":             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+	})
+	cache := t.TempDir()
+	newBuilder := func() *Builder {
+		b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+		b.Charts = &helm.Fetcher{Client: helmtest.Client(srv), CacheDir: cache, Credentials: []helm.Credential{{Prefix: srv.URL, Username: "u", Password: "pw-charts"}}}
+		return b
+	}
+	b := newBuilder()
+	old := fleet.Capabilities{KubeVersion: "v1.30.1"}
+	modern := fleet.Capabilities{KubeVersion: "v1.34.0", APIVersions: []string{"example.com/v9"}}
+	cfg := func(path string, caps fleet.Capabilities) map[string]string {
+		t.Helper()
+		out, err := b.RenderFor(t.Context(), helmChartsApp("web-"+path, path), caps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out.Objects() {
+			if o.GetKind() == "ConfigMap" {
+				d, _, _ := unstructuredStrings(o.Object, "data")
+				return d
+			}
+		}
+		t.Fatal("no ConfigMap")
+		return nil
+	}
+	if d := cfg("app", old); d["kube"] != "v1.30.1" || d["example"] != "" {
+		t.Errorf("old cluster: %v", d)
+	}
+	if d := cfg("app", modern); d["kube"] != "v1.34.0" || d["example"] != "yes" {
+		t.Errorf("modern cluster: %v", d)
+	}
+	if d := cfg("pinned", modern); d["kube"] != "v1.29.0" || d["example"] != "" {
+		t.Errorf("entry's kubeVersion and apiVersions: %v", d)
+	}
+	builds := b.Builds()
+	cfg("app", old)
+	cfg("app", fleet.Capabilities{KubeVersion: "v1.30.1"})
+	if n := b.Builds() - builds; n != 0 {
+		t.Errorf("%d more builds for clusters with the same capabilities, want 0", n)
+	}
+	cfg("plain", old)
+	builds = b.Builds()
+	cfg("plain", modern)
+	if n := b.Builds() - builds; n != 0 {
+		t.Errorf("a kustomization without charts was built again for other capabilities")
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("%d requests, want 2 (the index and the archive, once)", n)
+	}
+	before := hits.Load()
+	b = newBuilder()
+	cfg("app", old)
+	if n := hits.Load() - before; n != 0 {
+		t.Errorf("a warm cache made %d requests", n)
+	}
+}
+
+func unstructuredStrings(obj map[string]any, field string) (map[string]string, bool, error) {
+	m, ok := obj[field].(map[string]any)
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out, ok, nil
 }
