@@ -616,3 +616,48 @@ func unstructuredStrings(obj map[string]any, field string) (map[string]string, b
 	}
 	return out, ok, nil
 }
+
+// TestHelmChartsNotCachedAcrossRuns: a build that inflates charts reads
+// them outside the build record's questions, so it is never kept: a
+// changed chart template shows in the next run.
+func TestHelmChartsNotCachedAcrossRuns(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"app/kustomization.yaml": "helmCharts: [{name: web, releaseName: r}]\n"}
+	for p, v := range chartDirFiles("app/charts/web", "web", "0.5.0") {
+		files[p] = v
+	}
+	root := gittest.Files(t, files)
+	cache := t.TempDir()
+	greeting := func() string {
+		b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+		b.Cache = DirCache(cache)
+		out, err := b.Render(t.Context(), helmChartsApp("web", "app"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.CachedBuilds() != 0 {
+			t.Error("a build with charts was reused from the cache")
+		}
+		for _, o := range out.Objects() {
+			if o.GetKind() == "ConfigMap" {
+				d, _, _ := unstructuredStrings(o.Object, "data")
+				return d["greeting"]
+			}
+		}
+		return ""
+	}
+	if g := greeting(); g != "hello" {
+		t.Fatalf("greeting %q", g)
+	}
+	tmpl := filepath.Join(root, "app/charts/web/templates/cm.yaml")
+	data, err := os.ReadFile(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmpl, bytes.Replace(data, []byte("{{ .Values.greeting | quote }}"), []byte(`"changed"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if g := greeting(); g != "changed" {
+		t.Errorf("after the chart changed: greeting %q, want changed", g)
+	}
+}

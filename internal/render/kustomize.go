@@ -385,14 +385,6 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	if err != nil {
 		return nil, nil, err
 	}
-	if fs.virtual == nil {
-		fs.virtual = map[string]bool{}
-	}
-	charts, err := inflateHelmCharts(fs, dir, hb)
-	if err != nil {
-		return nil, nil, err
-	}
-
 	o := krusty.MakeDefaultOptions()
 	o.LoadRestrictions = types.LoadRestrictionsRootOnly
 	o.PluginConfig = types.DisabledPluginConfig()
@@ -412,6 +404,15 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 			objs, raw, err = nil, nil, fmt.Errorf("kustomize panicked: %v", r)
 		}
 	}()
+	// Charts are inflated under the schema lock too: kyaml's merge of
+	// valuesInline reads the process-wide schema.
+	if fs.virtual == nil {
+		fs.virtual = map[string]bool{}
+	}
+	charts, err := inflateHelmCharts(fs, dir, hb)
+	if err != nil {
+		return nil, nil, err
+	}
 	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
 	if err != nil {
 		if fs.limit != nil {
