@@ -293,6 +293,22 @@ helmChartInflationGenerator:
 		"order/cm.yaml":                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n",
 		"order/comp/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [last.yaml]\n",
 		"order/comp/last.yaml":          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: last}\n",
+		// valuesFile, valuesInline over it and additionalValuesFiles last.
+		"values/kustomization.yaml": `helmCharts:
+- name: web
+  releaseName: vals
+  valuesFile: main.yaml
+  valuesInline: {greeting: inline, nested: {y: 5}}
+  additionalValuesFiles: [extra.yaml, extra2.yaml]
+`,
+		"values/main.yaml":   "greeting: main\ncolor: red\nnested: {x: 3}\nlist: [m]\n",
+		"values/extra.yaml":  "color: extra\ntag: '9'\n",
+		"values/extra2.yaml": "tag: '10'\n",
+		// Both fail: a pulled chart without values.yaml, no chart and no
+		// repo, a value file above the kustomization.
+		"fail-novalues/kustomization.yaml": "helmCharts:\n- {name: novalues, repo: " + repo + ", version: 0.1.0, releaseName: r}\n",
+		"fail-norepo/kustomization.yaml":   "helmCharts:\n- {name: nothere, releaseName: r}\n",
+		"fail-restrict/kustomization.yaml": "helmCharts:\n- {name: web, releaseName: r, additionalValuesFiles: [../values/extra.yaml]}\n",
 		// chartHome and a Kustomization file of another name.
 		"home/Kustomization": "helmGlobals: {chartHome: vendor}\nhelmCharts:\n- {name: web, releaseName: home, namespace: h}\n",
 	}
@@ -300,6 +316,12 @@ helmChartInflationGenerator:
 		files[p] = v
 	}
 	for p, v := range chartDirFiles("pulled/charts/web-0.9.0/web", "web", "0.9.0") {
+		files[p] = v
+	}
+	for p, v := range chartDirFiles("values/charts/web", "web", "0.7.0") {
+		files[p] = v
+	}
+	for p, v := range chartDirFiles("fail-restrict/charts/web", "web", "0.7.0") {
 		files[p] = v
 	}
 	for p, v := range chartDirFiles("home/vendor/web", "web", "0.6.0") {
@@ -317,16 +339,17 @@ func TestHelmChartsFidelity(t *testing.T) {
 	root := gittest.Files(t, kustomizeCorpus(s))
 	certs := s.certFile(t)
 	caps := fleet.Capabilities{KubeVersion: "v1.33.2", APIVersions: []string{"example.com/v9"}}
-	for _, dir := range []string{"local", "repo", "oci", "overlay", "pulled", "order", "home"} {
+	for _, dir := range []string{"local", "repo", "oci", "overlay", "pulled", "order", "home", "values", "fail-novalues", "fail-norepo", "fail-restrict"} {
 		t.Run(dir, func(t *testing.T) {
 			rfs, err := newRootedFS(root, &realPaths{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			before := s.repoHits.Load()
-			objs, _, err := buildKustomize(rfs, filepath.Join(root, dir), nil, fleet.PolicyConfig{}, helmBuild{ctx: t.Context(), charts: s.fetcher(), caps: caps})
-			if err != nil {
-				t.Fatal(err)
+			objs, _, buildErr := buildKustomize(rfs, filepath.Join(root, dir), nil, fleet.PolicyConfig{}, helmBuild{ctx: t.Context(), charts: s.fetcher(), caps: caps})
+			fail := strings.HasPrefix(dir, "fail-")
+			if buildErr != nil && !fail {
+				t.Fatal(buildErr)
 			}
 			if dir == "pulled" && s.repoHits.Load() != before {
 				t.Error("a chart present in the chart home was fetched")
@@ -346,9 +369,15 @@ func TestHelmChartsFidelity(t *testing.T) {
 			cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+certs, "HOME="+home, "KUBECONFIG="+filepath.Join(home, "none"), "HELM_NAMESPACE=")
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+			out, cliErr := cmd.Output()
+			if fail {
+				if buildErr == nil || cliErr == nil {
+					t.Errorf("want both to fail: flotilla %v; kubectl kustomize %v", buildErr, cliErr)
+				}
+				return
+			}
+			if cliErr != nil {
+				t.Fatalf("kubectl kustomize: %v\n%s", cliErr, stderr.String())
 			}
 			want := decodeStream(t, out)
 			if dir != "order" {
