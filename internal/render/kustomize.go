@@ -52,6 +52,9 @@ type rootedFS struct {
 	root    string // symlink-resolved absolute root
 	base    string // the root as given, absolute: recorded paths are relative to it
 	overlay map[string][]byte
+	// virtual are directories that exist only in memory (their files are
+	// in overlay): the components holding inflated helmCharts output.
+	virtual map[string]bool
 	paths   *realPaths
 	// rec, when set, records every question the build asks (see cache.go).
 	// Reads served from overlay are not recorded: the overlay is made from
@@ -246,7 +249,7 @@ func (f *rootedFS) Open(p string) (filesys.File, error) {
 }
 
 func (f *rootedFS) Exists(p string) bool {
-	if _, ok := f.overlay[filepath.Clean(p)]; ok {
+	if _, ok := f.overlay[filepath.Clean(p)]; ok || f.virtual[filepath.Clean(p)] {
 		return true
 	}
 	ok := f.check(p) == nil && f.FileSystem.Exists(p)
@@ -257,6 +260,9 @@ func (f *rootedFS) Exists(p string) bool {
 }
 
 func (f *rootedFS) IsDir(p string) bool {
+	if f.virtual[filepath.Clean(p)] {
+		return true
+	}
 	ok := f.check(p) == nil && f.FileSystem.IsDir(p)
 	if f.rec != nil {
 		f.rec.add(Question{"isdir", f.rel(p), boolAnswer(ok)})
@@ -265,6 +271,16 @@ func (f *rootedFS) IsDir(p string) bool {
 }
 
 func (f *rootedFS) ReadDir(p string) ([]string, error) {
+	if c := filepath.Clean(p); f.virtual[c] {
+		var names []string
+		for name := range f.overlay {
+			if filepath.Dir(name) == c {
+				names = append(names, filepath.Base(name))
+			}
+		}
+		sort.Strings(names)
+		return names, nil
+	}
 	names, err := f.readDir(p)
 	if f.rec != nil {
 		f.rec.add(Question{"readdir", f.rel(p), answer(listAnswer(names), err)})
@@ -280,6 +296,11 @@ func (f *rootedFS) readDir(p string) ([]string, error) {
 }
 
 func (f *rootedFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	if c := filepath.Clean(p); f.virtual[c] {
+		return filesys.ConfirmedDir(c), "", nil
+	} else if _, ok := f.overlay[c]; ok && f.virtual[filepath.Dir(c)] {
+		return filesys.ConfirmedDir(filepath.Dir(c)), filepath.Base(c), nil
+	}
 	d, file, err := f.cleanedAbs(p)
 	if f.rec != nil {
 		f.rec.add(Question{"abs", f.rel(p), answer(f.absAnswer(d, file), err)})
@@ -345,7 +366,8 @@ func (f *rootedFS) RemoveAll(p string) error {
 
 // buildKustomize builds the kustomization in dir (absolute, inside root).
 // It also returns the objects as a JSON array, as Kustomize made them.
-func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig) (objs []*unstructured.Unstructured, raw []byte, err error) {
+// Its helmCharts are inflated in process first (helmcharts.go).
+func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKustomize, policy fleet.PolicyConfig, hb helmBuild) (objs []*unstructured.Unstructured, raw []byte, err error) {
 	kfile := kustomizationIn(fs, dir)
 	if kfile == "" {
 		return nil, nil, fmt.Errorf("no kustomization file in %s", dir)
@@ -366,7 +388,6 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	if err != nil {
 		return nil, nil, err
 	}
-
 	o := krusty.MakeDefaultOptions()
 	o.LoadRestrictions = types.LoadRestrictionsRootOnly
 	o.PluginConfig = types.DisabledPluginConfig()
@@ -386,6 +407,15 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 			objs, raw, err = nil, nil, fmt.Errorf("kustomize panicked: %v", r)
 		}
 	}()
+	// Charts are inflated under the schema lock too: kyaml's merge of
+	// valuesInline reads the process-wide schema.
+	if fs.virtual == nil {
+		fs.virtual = map[string]bool{}
+	}
+	charts, err := inflateHelmCharts(fs, dir, hb)
+	if err != nil {
+		return nil, nil, err
+	}
 	m, err := krusty.MakeKustomizer(o).Run(fs, dir)
 	if err != nil {
 		if fs.limit != nil {
@@ -404,6 +434,11 @@ func buildKustomize(fs *rootedFS, dir string, opts *fleet.ApplicationSourceKusto
 	}
 	raw = []byte{'['}
 	for i, r := range m.Resources() {
+		if charts {
+			if err := fixHelmOrigin(r); err != nil {
+				return nil, nil, err
+			}
+		}
 		b, err := resourceJSON(r)
 		if err != nil {
 			return nil, nil, err

@@ -33,7 +33,7 @@ import (
 // configurations, generators, transformers, validators, openapi.path,
 // patches[].path, patchesStrategicMerge, patchesJson6902[].path,
 // replacements[].path, configMapGenerator and secretGenerator files, envs
-// and env, the helm fields; and the path fields of the plugin configs that
+// and env (the helm fields never reach Kustomize: helmcharts.go); and the path fields of the plugin configs that
 // generators, transformers and validators name (a PatchTransformer's path,
 // a ReplacementTransformer's replacements[].path, ...). Nested
 // kustomizations reached through local paths are scanned the same way. A
@@ -217,25 +217,10 @@ func (s *kustScan) dir(dir string, plugins bool) error {
 	for i, g := range k.SecretGenerator {
 		add(s.kvSources(file, fmt.Sprintf("secretGenerator[%d]", i), g.KvPairSources))
 	}
-	if g := k.HelmGlobals; g != nil {
-		add(s.ref(file, "helmGlobals.chartHome", g.ChartHome))
-		add(s.ref(file, "helmGlobals.configHome", g.ConfigHome))
-	}
-	for i, c := range k.HelmCharts {
-		f := fmt.Sprintf("helmCharts[%d]", i)
-		add(s.ref(file, f+".repo", c.Repo))
-		add(s.ref(file, f+".valuesFile", c.ValuesFile))
-		for j, v := range c.AdditionalValuesFiles {
-			add(s.ref(file, fmt.Sprintf("%s.additionalValuesFiles[%d]", f, j), v))
-		}
-	}
-	for i, c := range k.HelmChartInflationGenerator {
-		f := fmt.Sprintf("helmChartInflationGenerator[%d]", i)
-		add(s.ref(file, f+".chartRepoUrl", c.ChartRepoURL))
-		add(s.ref(file, f+".chartHome", c.ChartHome))
-		add(s.ref(file, f+".helmHome", c.HelmHome))
-		add(s.ref(file, f+".values", c.Values))
-	}
+	// helmGlobals, helmCharts and helmChartInflationGenerator never reach
+	// Kustomize: they are inflated in process (helmcharts.go), charts
+	// fetched through the Fetcher (its allowlist, cache and credentials),
+	// value files and chart homes only read from the checkout.
 	return firstError(errs)
 }
 

@@ -129,10 +129,6 @@ var remoteFields = []remoteField{
 	{"configMapGenerator env", kust("configMapGenerator: [{name: g, env: @URL@}]\n"), "app/kustomization.yaml", "configMapGenerator[0].env"},
 	{"secretGenerator files", kust("secretGenerator: [{name: g, files: [@URL@]}]\n"), "app/kustomization.yaml", "secretGenerator[0].files[0]"},
 	{"secretGenerator envs", kust("secretGenerator: [{name: g, envs: [@URL@]}]\n"), "app/kustomization.yaml", "secretGenerator[0].envs[0]"},
-	{"helmCharts repo", kust("helmCharts: [{name: c, repo: @URL@}]\n"), "app/kustomization.yaml", "helmCharts[0].repo"},
-	{"helmCharts valuesFile", kust("helmCharts: [{name: c, valuesFile: @URL@}]\n"), "app/kustomization.yaml", "helmCharts[0].valuesFile"},
-	{"helmCharts additionalValuesFiles", kust("helmCharts: [{name: c, additionalValuesFiles: [@URL@]}]\n"), "app/kustomization.yaml", "helmCharts[0].additionalValuesFiles[0]"},
-	{"helmChartInflationGenerator", kust("helmChartInflationGenerator: [{chartName: c, chartRepoUrl: @URL@}]\n"), "app/kustomization.yaml", "helmChartInflationGenerator[0].chartRepoUrl"},
 	{"nested base", with(kust("resources: [../base]\n"), map[string]string{
 		"base/kustomization.yaml": "resources: [@URL@]\n",
 	}), "base/kustomization.yaml", "resources[0]"},
@@ -440,6 +436,9 @@ func FuzzKustomization(f *testing.F) {
 		"crds: [../../outside/cm.yaml]\n",
 		"resources: [cm.yaml]\nreplacements: [{path: ../../outside/cm.yaml}]\n",
 		"helmCharts: [{name: c, repo: \"oci://" + w.host + "/c\"}]\n",
+		"helmCharts: [{name: c, repo: \"http://" + w.host + "/c\", valuesFile: ../../outside/cm.yaml}]\n",
+		"helmCharts: [{name: c, additionalValuesFiles: [link.yaml, \"http://" + w.host + "/v.yaml\"]}]\n",
+		"helmGlobals: {chartHome: .}\nhelmCharts: [{name: linkdir}]\n",
 		"kind: Component\n",
 		// 9^9 nodes held in a string: refused before Kustomize or the
 		// scan parses it.
@@ -453,6 +452,9 @@ func FuzzKustomization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, content string) {
 		write(t, kfile, content)
 		b := NewBuilder(diskRepo(root), fleet.PolicyConfig{})
+		// Charts of helmCharts come through the Fetcher, not Kustomize:
+		// this one may fetch from nowhere.
+		b.Charts.Allow = []string{"https://charts.invalid"}
 		out, err := b.Render(t.Context(), app("web", "app", "web", nil, nil))
 		switch {
 		case strings.Contains(content, outsideMarker):

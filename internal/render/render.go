@@ -51,9 +51,11 @@ type Builder struct {
 	// Charts fetches the charts of chart repository sources.
 	Charts *helm.Fetcher
 
-	mu      sync.Mutex
-	builds  map[string]*build
-	outputs map[string]*finishedOutput
+	mu     sync.Mutex
+	builds map[string]*build
+	// helmProbes: whether a Kustomize build reaches helmCharts, by key.
+	helmProbes map[string]bool
+	outputs    map[string]*finishedOutput
 	// count is the number of distinct builds of the run (each made once,
 	// however many Applications share it); cached, how many of them were
 	// reused from Cache.
@@ -383,6 +385,13 @@ func (b *Builder) build(dir, sha string, s fleet.ApplicationSource, in helmInput
 		}{s.Kustomize, s.Directory})
 		h := sha256.Sum256([]byte(dir + "\x00" + sha + "\x00" + filepath.Clean(s.Path) + "\x00" + string(opts)))
 		key = hex.EncodeToString(h[:])
+		if b.kustomizeHelm(key, dir, s) {
+			// Charts see the cluster's capabilities: the build is shared
+			// only by clusters with the same ones.
+			caps, _ := json.Marshal([]any{in.KubeVersion, in.APIVersions})
+			h := sha256.Sum256([]byte(key + "\x00helmCharts\x00" + string(caps)))
+			key = hex.EncodeToString(h[:])
+		}
 	}
 
 	objs, err := b.once(key, func(c *build) ([]*unstructured.Unstructured, error) {
@@ -459,7 +468,7 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bo
 		return objs, nil, err
 	}
 	if kustomizationIn(rfs, dir) != "" {
-		return b.buildKustomizeCached(rfs, dir, s)
+		return b.buildKustomizeCached(rfs, dir, s, in)
 	}
 	if !s.Kustomize.IsZero() {
 		return nil, nil, fmt.Errorf("source.kustomize is set but %q has no kustomization file", s.Path)
@@ -472,9 +481,10 @@ func (b *Builder) buildSource(root string, s fleet.ApplicationSource, isChart bo
 // earlier run when the cache holds one whose questions still get the same
 // answers (see cache.go). A cache that cannot be read or written only
 // costs the build.
-func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.ApplicationSource) ([]*unstructured.Unstructured, []Warning, error) {
+func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.ApplicationSource, in helmInputs) ([]*unstructured.Unstructured, []Warning, error) {
+	hb := helmBuild{ctx: in.ctx, charts: b.Charts, caps: fleet.Capabilities{KubeVersion: in.KubeVersion, APIVersions: in.APIVersions}}
 	if b.Cache == nil || !cacheable(b.policy) {
-		objs, _, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
+		objs, _, err := buildKustomize(rfs, dir, s.Kustomize, b.policy, hb)
 		return objs, sortWarnings(rfs.warnings), err
 	}
 	opts, _ := json.Marshal(s.Kustomize)
@@ -487,13 +497,59 @@ func (b *Builder) buildKustomizeCached(rfs *rootedFS, dir string, s fleet.Applic
 	}
 	rec := &recorder{}
 	rfs.rec = rec
-	objs, raw, err := buildKustomize(rfs, dir, s.Kustomize, b.policy)
+	objs, raw, err := buildKustomize(rfs, dir, s.Kustomize, b.policy, hb)
 	rfs.rec = nil
 	warnings := sortWarnings(rfs.warnings)
 	if err == nil && !rec.uncacheable {
 		_ = b.Cache.Put(key, &CachedBuild{Questions: rec.questions, Objects: raw, Warnings: warnings})
 	}
 	return objs, warnings, err
+}
+
+// kustomizeHelm reports (once per build key) whether the kustomization
+// of source s in checkout dir reaches helmCharts, whose output depends on
+// the cluster's capabilities.
+func (b *Builder) kustomizeHelm(key, dir string, s fleet.ApplicationSource) bool {
+	b.mu.Lock()
+	v, ok := b.helmProbes[key]
+	b.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = probeHelmCharts(&b.paths, dir, s)
+	b.mu.Lock()
+	if b.helmProbes == nil {
+		b.helmProbes = map[string]bool{}
+	}
+	b.helmProbes[key] = v
+	b.mu.Unlock()
+	return v
+}
+
+// probeHelmCharts reports whether the kustomization of s (with its
+// kustomize options) reaches helmCharts; false for anything else.
+func probeHelmCharts(paths *realPaths, root string, s fleet.ApplicationSource) bool {
+	rel := filepath.Clean(filepath.FromSlash(s.Path))
+	if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return false
+	}
+	rfs, err := newRootedFS(root, paths)
+	if err != nil {
+		return false
+	}
+	dir := filepath.Join(root, rel)
+	kfile := kustomizationIn(rfs, dir)
+	if kfile == "" {
+		return false
+	}
+	if !s.Kustomize.IsZero() {
+		edited, err := applyKustomizeOptions(rfs, kfile, s.Kustomize)
+		if err != nil {
+			return true // the build reports it
+		}
+		rfs.overlay[filepath.Clean(kfile)] = edited
+	}
+	return usesHelmCharts(rfs, dir)
 }
 
 // finish defaults namespaces, labels the objects, refuses duplicates and

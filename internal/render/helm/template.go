@@ -60,6 +60,8 @@ type Request struct {
 	SetFile []FileParameter
 	// SkipCRDs leaves out the crds/ folders (no --include-crds).
 	SkipCRDs, SkipSchemaValidation, SkipTests bool
+	// NoHooks leaves every hook out of the output (--no-hooks).
+	NoHooks bool
 }
 
 // FileParameter is one --set-file value.
@@ -150,12 +152,21 @@ func Template(req Request) ([]byte, error) {
 	var out bytes.Buffer
 	fmt.Fprintln(&out, strings.TrimSpace(rel.Manifest))
 	for _, h := range rel.Hooks {
+		if req.NoHooks {
+			break
+		}
 		if req.SkipTests && slices.Contains(h.Events, release.HookTest) {
 			continue
 		}
 		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
 	return out.Bytes(), nil
+}
+
+// TemplateName renders a release name template (--name-template) as
+// Helm does: Sprig's functions, no data.
+func TemplateName(nameTemplate string) (string, error) {
+	return action.TemplateName(nameTemplate)
 }
 
 // mergeValues is Helm's values.Options.MergeValues, reading nothing
