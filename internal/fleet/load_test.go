@@ -97,7 +97,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing template spec", map[string]string{"applicationsets/a.yaml": strings.Replace(minimalAppSet, "    spec: {project: default, destination: {}}\n", "", 1)},
 			"applicationsets/a.yaml:7: ApplicationSet \"a\" is invalid: spec.template.spec: Required value", ClassCRDValidation},
 		{"no applicationsets", map[string]string{"applicationsets/a.yaml": ""},
-			"no ApplicationSet found in applicationsets/**/*.yaml, applicationsets/**/*.yml (set applicationSets: in flotilla.yaml)", ClassConfig},
+			"no ApplicationSet or Application found in applicationsets/**/*.yaml, applicationsets/**/*.yml (set applicationSets: or applications: in flotilla.yaml)", ClassConfig},
 		{"repos key with credentials", map[string]string{"flotilla.yaml": "repos: {\"https://x:SECRET@example.com/r.git\": ../outside}\n"},
 			`flotilla.yaml:1: repos["https://***@example.com/r.git"]: path ../outside escapes the fleet root (repos: paths are relative to the fleet root and stay inside it)`, ClassConfig},
 		{"branch template", map[string]string{"flotilla.yaml": "hydrated: {branch: live}\n"},
