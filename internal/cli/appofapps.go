@@ -29,10 +29,10 @@ type renderJob struct {
 // builds is what buildTree made of a fleet's Applications, level by
 // level (the fleet's own, then their children…), by job.
 type builds struct {
-	jobs []renderJob
-	apps []hydrate.App // by job: set where built is
+	jobs  []renderJob
+	apps  []hydrate.App // by job: set where built is
 	built []bool
-	errs []error
+	errs  []error
 	// hidden: the job failed before its children were known (its build
 	// or their expansion failed).
 	hidden []bool
