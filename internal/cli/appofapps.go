@@ -88,6 +88,12 @@ func buildTree(ctx context.Context, f *fleet.Fleet, repos appset.Repos, b *rende
 			g.Go(func() error {
 				o, err := b.RenderFor(gctx, &j.gen.App, caps[j.cluster])
 				if err != nil {
+					var re *render.Error
+					if errors.As(err, &re) && len(j.gen.Parents) > 0 {
+						c := *re
+						c.App += renderedBy(j.gen)
+						err = &c
+					}
 					errs[i], hidden[i] = &fleet.FileError{File: j.gen.File, Class: fleet.ClassRender, Err: err}, true
 					return nil
 				}
@@ -156,6 +162,15 @@ func childObjects(o *render.Output) []*unstructured.Unstructured {
 		out = append(out, c)
 	}
 	return out
+}
+
+// renderedBy names the parent of a child of an app of apps, for messages
+// ("" for the fleet's own Applications).
+func renderedBy(g appset.Generated) string {
+	if len(g.Parents) == 0 {
+		return ""
+	}
+	return " (rendered by application " + g.Parents[len(g.Parents)-1] + ")"
 }
 
 func joinErrs(a, b error) error {

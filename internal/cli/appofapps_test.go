@@ -327,10 +327,18 @@ func TestRenderAppOfAppsRefusals(t *testing.T) {
 			"applicationsets/a.yaml": aoaApp("a", "aoa/a", "dev"),
 			"aoa/a/app.yaml":         aoaApp("b", "web", "prod-us"),
 		}, `render: applicationsets/a.yaml:1: application a renders Application "b": Application "b" is invalid (InvalidSpecError): application destination spec is invalid: unknown destination cluster: there are no clusters with this name: prod-us (known: dev, prod-eu)`},
+		{"strict decoding", map[string]string{
+			"applicationsets/a.yaml": aoaApp("a", "aoa/a", "dev"),
+			"aoa/a/app.yaml":         strings.Replace(aoaApp("b", "web", "dev"), "  source:", "  sourc:", 1),
+		}, `render: applicationsets/a.yaml:1: application a renders Application "b": unknown field "spec.sourc"`},
+		{"child ApplicationSet fails", map[string]string{
+			"applicationsets/a.yaml": aoaApp("a", "aoa/a", "dev"),
+			"aoa/a/set.yaml":         strings.Replace(kidsAppSet, "  - clusters: {}", "  - pullRequest: {}", 1),
+		}, `render: applicationsets/a.yaml:1: application a renders ApplicationSet "kids": ApplicationSet "kids": spec.generators[0].pullRequest is not supported`},
 		{"unmapped repository", map[string]string{
 			"applicationsets/a.yaml": aoaApp("a", "aoa/a", "dev"),
 			"aoa/a/app.yaml":         strings.Replace(aoaApp("b", "web", "dev"), "example.com/fleet.git", "example.com/other.git", 1),
-		}, `render: applicationsets/a.yaml: application b: source https://example.com/other/web: repository https://example.com/other.git is not mapped`},
+		}, `render: applicationsets/a.yaml: application b (rendered by application a): source https://example.com/other/web: repository https://example.com/other.git is not mapped`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

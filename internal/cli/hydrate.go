@@ -253,7 +253,7 @@ func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree, hidden bo
 		}
 		j := jobs[i]
 		failed[j.cluster] = true
-		msg := "application " + j.gen.App.Metadata.Name + " for cluster " + j.cluster
+		msg := "application " + j.gen.App.Metadata.Name + renderedBy(j.gen) + " for cluster " + j.cluster
 		cause := err
 		var re *render.Error
 		if errors.As(err, &re) {

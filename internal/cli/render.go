@@ -29,6 +29,14 @@ hydrated/<cluster>-next, in the layout of Argo CD's Source Hydrator. Only
 branches whose content changed get a commit; all of them are pushed in one
 atomic push. Bad input stops the run before anything is committed.
 
+Plain Application documents (in the files the applicationSets or applications
+globs of flotilla.yaml match) are rendered like generated ones. An Application
+whose output holds Argo CD Applications or ApplicationSets (an app of apps)
+is expanded as Argo CD would: each child is rendered for its own destination,
+up to 5 levels deep; a cycle, a deeper child or a child named like another
+Application is an error. The parent's output keeps the child objects only
+with appOfApps: {keepChildren: true} in flotilla.yaml.
+
 Flags:
   --fleet DIR        the fleet repository checkout (default ".")
   --remote URL       where to push the hydrated branches (default: hydrated.repo
@@ -37,7 +45,10 @@ Flags:
   --no-push          commit to local branches of the fleet checkout only
   --out DIR          write each cluster's tree to DIR/<cluster>/ and touch no Git
   --shard i/n        render only the clusters of shard i of n (the k-th cluster
-                     by name is in shard k mod n), for a CI matrix
+                     by name is in shard k mod n), for a CI matrix. The other
+                     clusters' Applications are still built (builds shared
+                     with the shard's cost nothing more), to find the
+                     children of apps of apps destined to the shard
   --concurrency N    builds run at once (default: twice the CPUs)
   --no-build-cache   build every kustomization afresh; by default a build is
                      reused from an earlier run (kept in .git/flotilla/builds)
@@ -49,7 +60,9 @@ Flags:
                      failures are listed per Application and the exit code is
                      1. ApplicationSet errors still stop the run (exit 2):
                      a set that does not generate cannot say which clusters
-                     it would have reached
+                     it would have reached. In a fleet with apps of apps, an
+                     Application that fails before its children are known
+                     keeps every cluster as it was (they may go anywhere)
   --diff-base REF    render REF and the checkout without any cluster or push,
                      and print what changes: "3/36 apps change on 3/8
                      clusters", per app the objects added, changed and
