@@ -418,3 +418,24 @@ func TestRenderAppOfAppsNotApplicationKinds(t *testing.T) {
 		t.Errorf("exit %d, apps %v, a:\n%s\n%s", code, keys(got), got["dev/a"], stderr)
 	}
 }
+
+// TestRenderAppOfAppsInCluster: the usual layout, a root Application on
+// Argo CD's own cluster (argoCD.inCluster) whose children go to the
+// inventory's clusters.
+func TestRenderAppOfAppsInCluster(t *testing.T) {
+	t.Parallel()
+	root := strings.Replace(aoaApp("root", "aoa/root", "dev"), "    name: dev\n    namespace: root\n", "    server: https://kubernetes.default.svc\n    namespace: argocd\n", 1)
+	dir := aoaFleet(t, map[string]string{
+		"flotilla.yaml":             "repos:\n  https://example.com/fleet.git: .\nargoCD: {inCluster: true}\n",
+		"applicationsets/root.yaml": root,
+		"aoa/root/apps.yaml":        aoaApp("db", "web", "prod-eu"),
+	})
+	got, code, stderr := renderOut(t, dir)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := []string{"dev/web-dev", "in-cluster/root", "in-cluster/web-in-cluster", "prod-eu/db", "prod-eu/web-prod-eu"}
+	if diff := cmp.Diff(want, keys(got)); diff != "" {
+		t.Errorf("apps (-want +got):\n%s", diff)
+	}
+}
