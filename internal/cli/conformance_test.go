@@ -50,7 +50,7 @@ func TestConformance(t *testing.T) {
 func runCase(t *testing.T, src string) {
 	dir := setupCase(t, src)
 	var stdout, stderr bytes.Buffer
-	code := Render(t.Context(), []string{"--fleet", dir, "--list-apps", "-o", "json"}, Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
+	code := Render(t.Context(), []string{"--fleet", dir, "--list-apps", "--no-expand", "-o", "json"}, Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
 
 	if bad := invalidClusterName(t, dir); bad != "" {
 		// Argo CD takes any cluster name; Flotilla refuses, by design, one

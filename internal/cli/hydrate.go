@@ -19,7 +19,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/filesystem"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -166,36 +165,16 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 	// With argoCD.inCluster, Argo CD's local cluster is a cluster like the
 	// others: its apps go to its own branch (hydrated/in-cluster-next).
 	clusters := sh.pick(f.Clusters)
-	byServer, byName := map[string]string{}, map[string]bool{}
-	caps := map[string]fleet.Capabilities{}
-	for _, c := range clusters {
-		byServer[c.Server], byName[c.Name] = c.Name, true
-		caps[c.Name] = c.Capabilities.Or(f.Config.Helm.Capabilities())
-	}
-	var jobs []renderJob
-	for _, g := range generated {
-		d := g.App.Spec.Destination
-		name := d.Name
-		if name == "" {
-			name = byServer[d.Server]
-		}
-		if byName[name] {
-			jobs = append(jobs, renderJob{g, name})
-		}
-	}
-
-	zero, err := zeroCheck(f, generated, clusters, jobs)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range zero {
-		p.warnings = append(p.warnings, renderWarning{Message: w})
-	}
+	inRun := map[string]bool{}
 	trees := map[string]*hydrate.Tree{}
 	for _, c := range clusters {
+		inRun[c.Name] = true
 		t := &hydrate.Tree{Cluster: c, Branch: f.Config.StagingBranch(c.Name)}
 		trees[c.Name] = t
 		p.trees = append(p.trees, t)
+	}
+	if err := zeroCheck(f, generated, clusters); err != nil {
+		return nil, err
 	}
 	if ready != nil {
 		if err := ready(p); err != nil {
@@ -203,54 +182,49 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 		}
 	}
 
-	builder := render.NewBuilder(repos, f.Config.Policy)
-	chartCache := ""
-	if p.repo != nil && !o.noBuildCache {
-		if st, ok := p.repo.Storer.(*filesystem.Storage); ok {
-			builder.Cache = render.OpenDirCache(filepath.Join(st.Filesystem().Root(), "flotilla", "builds"))
-			chartCache = filepath.Join(st.Filesystem().Root(), "flotilla", "charts")
+	builder, err := newBuilder(f, repos, p.repo, o.noBuildCache)
+	if err != nil {
+		return nil, err
+	}
+	b, err := buildTree(ctx, f, repos, builder, generated, inRun, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	// An Application built only to find its children (another shard's)
+	// matters when it failed and may hide some.
+	var jobs []renderJob
+	var errs []error
+	hidden := false
+	for i, j := range b.jobs {
+		hides := b.errs[i] != nil && b.hidden[i] && b.appOfApps
+		if j.write || hides {
+			jobs, errs = append(jobs, j), append(errs, b.errs[i])
 		}
-	}
-	if builder.Charts, err = chartFetcher(f.Config.Helm, chartCache); err != nil {
-		return nil, err
-	}
-	outs := make([]hydrate.App, len(jobs))
-	errs := make([]error, len(jobs))
-	warns := make([][]render.Warning, len(jobs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.concurrency)
-	for _, i := range buildOrder(jobs) {
-		j := jobs[i]
-		g.Go(func() error {
-			out, err := builder.RenderFor(gctx, &j.gen.App, caps[j.cluster])
-			if err != nil {
-				errs[i] = &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Err: err}
-				return nil
-			}
-			warns[i] = out.Warnings
-			if errs[i] = checkProject(f, j, out); errs[i] != nil {
-				return nil
-			}
-			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil { // the builds were cut short, not broken
-		return nil, err
+		hidden = hidden || hides
 	}
 	if o.keepGoing {
-		p.failures, p.failed = failuresOf(jobs, errs, p.trees)
+		p.failures, p.failed = failuresOf(jobs, errs, p.trees, hidden)
 	} else if err := collapseRenderErrors(errs); err != nil {
 		return nil, err
 	}
-	p.warnings = append(p.warnings, buildWarnings(f, jobs, warns)...)
-	p.builds, p.cachedBuilds, p.apps = builder.Builds(), builder.CachedBuilds(), len(jobs)
-	for i, j := range jobs {
-		if !p.failed[j.cluster] {
-			trees[j.cluster].Apps = append(trees[j.cluster].Apps, outs[i])
+	for _, w := range append(appset.ZeroWarnings(f, generated), emptyClusters(f, clusters, jobs)...) {
+		p.warnings = append(p.warnings, renderWarning{Message: w})
+	}
+	var written []renderJob
+	var warns [][]render.Warning
+	for i, j := range b.jobs {
+		if j.write {
+			written, warns = append(written, j), append(warns, b.warns[i])
+		}
+	}
+	p.warnings = append(p.warnings, buildWarnings(f, written, warns)...)
+	p.builds, p.cachedBuilds = builder.Builds(), builder.CachedBuilds()
+	for i, j := range b.jobs {
+		if j.write {
+			p.apps++
+		}
+		if b.built[i] && !p.failed[j.cluster] {
+			trees[j.cluster].Apps = append(trees[j.cluster].Apps, b.apps[i])
 		}
 	}
 	for _, t := range p.trees {
@@ -277,7 +251,11 @@ func (p *renderPlan) written() []*hydrate.Tree {
 // failuresOf lists the Applications that failed, one entry per
 // Application (a build shared by several is listed for each), in cluster
 // order then by name, and the clusters they fail.
-func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree) ([]appFailure, map[string]bool) {
+//
+// hidden: a failed Application's children are unknown in a fleet that
+// uses app of apps, so they may belong to any cluster: every cluster is
+// then kept as it was (a child left out would read as its deletion).
+func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree, hidden bool) ([]appFailure, map[string]bool) {
 	rank := map[string]int{}
 	for i, t := range trees {
 		rank[t.Cluster.Name] = i
@@ -290,7 +268,7 @@ func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree) ([]appFai
 		}
 		j := jobs[i]
 		failed[j.cluster] = true
-		msg := "application " + j.gen.App.Metadata.Name + " for cluster " + j.cluster
+		msg := "application " + j.gen.App.Metadata.Name + renderedBy(j.gen) + " for cluster " + j.cluster
 		cause := err
 		var re *render.Error
 		if errors.As(err, &re) {
@@ -299,8 +277,13 @@ func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree) ([]appFai
 				msg += ": source " + re.Source
 			}
 		}
-		fe := &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassRender, Msg: msg, Err: cause}
+		fe := &fleet.FileError{File: j.gen.File, Class: fleet.ClassRender, Msg: msg, Err: cause}
 		out = append(out, appFailure{Cluster: j.cluster, App: j.gen.App.Metadata.Name, Error: fe.Error(), err: fe})
+	}
+	if hidden {
+		for _, t := range trees {
+			failed[t.Cluster.Name] = true
+		}
 	}
 	sort.SliceStable(out, func(a, b int) bool {
 		if ra, rb := rank[out[a].Cluster], rank[out[b].Cluster]; ra != rb {
@@ -309,12 +292,6 @@ func failuresOf(jobs []renderJob, errs []error, trees []*hydrate.Tree) ([]appFai
 		return out[a].App < out[b].App
 	})
 	return out, failed
-}
-
-// renderJob is one Application to render for one cluster.
-type renderJob struct {
-	gen     appset.Generated
-	cluster string
 }
 
 // buildOrder returns the indexes of jobs with the first Application of

@@ -199,11 +199,11 @@ func TestRenderNonApplicationSetDocument(t *testing.T) {
 		want  string
 	}{
 		{"default globs", map[string]string{"flotilla.yaml": "repos:\n  https://example.com/fleet.git: .\n", "applicationsets/kustomization.yaml": kustomization},
-			`render: applicationsets/kustomization.yaml:1: Kustomization "" is not an ApplicationSet: the file matches "applicationsets/**/*.yaml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out applicationsets/kustomization.yaml (for example list the ApplicationSet files), or move the file` + "\n"},
+			`render: applicationsets/kustomization.yaml:1: Kustomization "" is not an ApplicationSet: the file matches "applicationsets/**/*.yaml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet, Application or AppProject documents; narrow the glob so it leaves out applicationsets/kustomization.yaml (for example list the ApplicationSet files), or move the file` + "\n"},
 		{"second glob", map[string]string{
 			"flotilla.yaml":          "applicationSets: [applicationsets/web.yaml, 'apps/*.yml']\nrepos:\n  https://example.com/fleet.git: .\n",
 			"apps/kustomization.yml": "---\n" + kustomization},
-			`render: apps/kustomization.yml:2: Kustomization "" is not an ApplicationSet: the file matches "apps/*.yml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out apps/kustomization.yml (for example list the ApplicationSet files), or move the file` + "\n"},
+			`render: apps/kustomization.yml:2: Kustomization "" is not an ApplicationSet: the file matches "apps/*.yml" of applicationSets in flotilla.yaml, whose files must hold only ApplicationSet, Application or AppProject documents; narrow the glob so it leaves out apps/kustomization.yml (for example list the ApplicationSet files), or move the file` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ func checkProject(f *fleet.Fleet, j renderJob, out *render.Output) error {
 	}
 	var errs []error
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		errs = append(errs, &fleet.FileError{File: j.gen.Set.File, Class: fleet.ClassProject,
+		errs = append(errs, &fleet.FileError{File: j.gen.File, Class: fleet.ClassProject,
 			Msg: fmt.Sprintf("application %s for cluster %s: %s refuses it (change the project or the manifests)", j.gen.App.Metadata.Name, j.cluster, where), Err: e})
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	git "github.com/go-git/go-git/v5"
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
@@ -28,6 +29,14 @@ hydrated/<cluster>-next, in the layout of Argo CD's Source Hydrator. Only
 branches whose content changed get a commit; all of them are pushed in one
 atomic push. Bad input stops the run before anything is committed.
 
+Plain Application documents (in the files the applicationSets or applications
+globs of flotilla.yaml match) are rendered like generated ones. An Application
+whose output holds Argo CD Applications or ApplicationSets (an app of apps)
+is expanded as Argo CD would: each child is rendered for its own destination,
+up to 5 levels deep; a cycle, a deeper child or a child named like another
+Application is an error. The parent's output keeps the child objects only
+with appOfApps: {keepChildren: true} in flotilla.yaml.
+
 Flags:
   --fleet DIR        the fleet repository checkout (default ".")
   --remote URL       where to push the hydrated branches (default: hydrated.repo
@@ -36,7 +45,10 @@ Flags:
   --no-push          commit to local branches of the fleet checkout only
   --out DIR          write each cluster's tree to DIR/<cluster>/ and touch no Git
   --shard i/n        render only the clusters of shard i of n (the k-th cluster
-                     by name is in shard k mod n), for a CI matrix
+                     by name is in shard k mod n), for a CI matrix. The other
+                     clusters' Applications are still built (builds shared
+                     with the shard's cost nothing more), to find the
+                     children of apps of apps destined to the shard
   --concurrency N    builds run at once (default: twice the CPUs)
   --no-build-cache   build every kustomization afresh; by default a build is
                      reused from an earlier run (kept in .git/flotilla/builds)
@@ -48,13 +60,21 @@ Flags:
                      failures are listed per Application and the exit code is
                      1. ApplicationSet errors still stop the run (exit 2):
                      a set that does not generate cannot say which clusters
-                     it would have reached
+                     it would have reached. In a fleet with apps of apps, an
+                     Application that fails before its children are known
+                     keeps every cluster as it was (they may go anywhere)
   --diff-base REF    render REF and the checkout without any cluster or push,
                      and print what changes: "3/36 apps change on 3/8
                      clusters", per app the objects added, changed and
                      removed, every deletion, and the unified diffs (Secret
                      values masked), as Markdown (or -o json)
-  --list-apps        print the generated Applications instead of rendering
+  --list-apps        print the Applications instead of rendering: those the
+                     ApplicationSets generate, the Application documents, and
+                     the children of apps of apps (every Application is built
+                     to find them)
+  --no-expand        with --list-apps: build nothing, leaving out the children
+                     of apps of apps (what Argo CD's ApplicationSet controller
+                     and the fleet's files define)
   --list-clusters    print the cluster inventory instead of rendering
   --shards N         with --list-clusters: assign the clusters to N shards, the
                      split --shard i/N uses (default 1)
@@ -105,6 +125,7 @@ type renderOptions struct {
 	diffBase     string
 	noBuildCache bool
 	keepGoing    bool
+	noExpand     bool
 }
 
 // Render runs the render command.
@@ -151,6 +172,7 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	fs.BoolVar(&o.noBuildCache, "no-build-cache", false, "")
 	fs.StringVar(&o.diffBase, "diff-base", "", "")
 	fs.BoolVar(&o.keepGoing, "keep-going", false, "")
+	fs.BoolVar(&o.noExpand, "no-expand", false, "")
 	if err := parseFlags(fs, args, env, renderUsage); err != nil {
 		return o, err
 	}
@@ -186,6 +208,9 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	if o.keepGoing && (listing || o.diffBase != "") {
 		return o, fmt.Errorf("%w: --keep-going only applies to writing the branches: a fleet diff and the lists stay strict", errUsage)
 	}
+	if o.noExpand && !o.listApps {
+		return o, fmt.Errorf("%w: --no-expand only applies to --list-apps", errUsage)
+	}
 	if o.listApps && o.listClusters {
 		return o, fmt.Errorf("%w: --list-apps and --list-clusters cannot be combined", errUsage)
 	}
@@ -206,12 +231,46 @@ func runRender(ctx context.Context, o renderOptions, env Env) error {
 	if o.listClusters {
 		return writeClusters(env.Stdout, f.Clusters, o.shards, o.output)
 	}
-	apps, err := generate(ctx, f)
+	repos, err := source.New(f)
 	if err != nil {
 		return err
 	}
-	writeWarnings(env.Stderr, "render", appset.ZeroWarnings(f, apps))
+	defer repos.Close()
+	apps, err := appset.GenerateFleet(ctx, f, repos)
+	if err != nil {
+		return err
+	}
+	warnings := appset.ZeroWarnings(f, apps)
+	if !o.noExpand {
+		if apps, err = expandApps(ctx, f, repos, apps, o); err != nil {
+			return err
+		}
+	}
+	writeWarnings(env.Stderr, "render", warnings)
 	return writeApps(env.Stdout, apps, o.output, f.Clusters)
+}
+
+// expandApps builds every Application to add the children of apps of
+// apps (see buildTree), sorted by name; any failure is the list's error.
+func expandApps(ctx context.Context, f *fleet.Fleet, repos *source.Repos, apps []appset.Generated, o renderOptions) ([]appset.Generated, error) {
+	repo, _ := git.PlainOpenWithOptions(f.Root, &git.PlainOpenOptions{DetectDotGit: true}) // only for the build cache
+	builder, err := newBuilder(f, repos, repo, o.noBuildCache)
+	if err != nil {
+		return nil, err
+	}
+	b, err := buildTree(ctx, f, repos, builder, apps, nil, o.concurrency)
+	if err != nil {
+		return nil, err
+	}
+	if err := collapseRenderErrors(b.errs); err != nil {
+		return nil, err
+	}
+	out := make([]appset.Generated, len(b.jobs))
+	for i, j := range b.jobs {
+		out[i] = j.gen
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].App.Metadata.Name < out[j].App.Metadata.Name })
+	return out, nil
 }
 
 // generate evaluates the fleet's ApplicationSets; any problem is an error.
@@ -236,7 +295,7 @@ func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []f
 	for _, c := range clusters {
 		byServer[c.Server] = c.Name
 	}
-	fmt.Fprintln(tw, "NAME\tAPPLICATIONSET\tPROJECT\tCLUSTER\tNAMESPACE\tSOURCE")
+	fmt.Fprintln(tw, "NAME\tAPPLICATIONSET\tPARENT\tPROJECT\tCLUSTER\tNAMESPACE\tSOURCE")
 	for _, g := range apps {
 		a := g.App
 		dest := a.Spec.Destination.Name
@@ -251,7 +310,11 @@ func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []f
 			}
 			srcs = append(srcs, fmt.Sprintf("%s/%s@%s", redact.URL(strings.TrimSuffix(s.RepoURL, ".git")), s.Path, rev))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Metadata.Name, g.Set.Set.Metadata.Name, a.Spec.Project,
+		parent := ""
+		if len(g.Parents) > 0 {
+			parent = g.Parents[len(g.Parents)-1]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Metadata.Name, orDash(g.SetName()), orDash(parent), a.Spec.Project,
 			dest, orDash(a.Spec.Destination.Namespace), strings.Join(srcs, " + "))
 	}
 	if err := tw.Flush(); err != nil {

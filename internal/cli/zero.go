@@ -14,21 +14,25 @@ import (
 // always a selector typo, not a wish.
 var errNoApplication = errors.New("no Application generated")
 
-// zeroCheck returns the warnings of a run that yields nothing somewhere
-// (no cluster, an ApplicationSet with no Application, a cluster of the run
-// that gets no Application and whose branch will be emptied) and refuses
-// the run when the whole fleet generates no Application while there are
-// clusters to write: nothing is written then.
-func zeroCheck(f *fleet.Fleet, generated []appset.Generated, clusters []fleet.Cluster, jobs []renderJob) ([]string, error) {
-	warnings := appset.ZeroWarnings(f, generated)
-	if len(generated) == 0 && len(clusters) > 0 {
-		errs := []error{&fleet.FileError{File: f.ConfigFile, Class: fleet.ClassConfig,
-			Msg: fmt.Sprintf("%v by the %d ApplicationSets: rendering would empty the hydrated branches of %d clusters, so nothing is written (fix the selectors below; to retire every app, delete the branches yourself)", errNoApplication, len(f.ApplicationSets), len(clusters))}}
-		for _, w := range warnings {
-			errs = append(errs, errors.New(w))
-		}
-		return nil, errors.Join(errs...)
+// zeroCheck refuses a run when the whole fleet generates no Application
+// while there are clusters to write: nothing is written then.
+func zeroCheck(f *fleet.Fleet, generated []appset.Generated, clusters []fleet.Cluster) error {
+	if len(generated) > 0 || len(clusters) == 0 {
+		return nil
 	}
+	errs := []error{&fleet.FileError{File: f.ConfigFile, Class: fleet.ClassConfig,
+		Msg: fmt.Sprintf("%v by the %d ApplicationSets: rendering would empty the hydrated branches of %d clusters, so nothing is written (fix the selectors below; to retire every app, delete the branches yourself)", errNoApplication, len(f.ApplicationSets), len(clusters))}}
+	for _, w := range appset.ZeroWarnings(f, generated) {
+		errs = append(errs, errors.New(w))
+	}
+	return errors.Join(errs...)
+}
+
+// emptyClusters warns of each cluster of the run that gets no
+// Application (children of an app of apps included): its branch will be
+// emptied.
+func emptyClusters(f *fleet.Fleet, clusters []fleet.Cluster, jobs []renderJob) []string {
+	var warnings []string
 	has := map[string]bool{}
 	for _, j := range jobs {
 		has[j.cluster] = true
@@ -38,7 +42,7 @@ func zeroCheck(f *fleet.Fleet, generated []appset.Generated, clusters []fleet.Cl
 			warnings = append(warnings, fmt.Sprintf("cluster %s gets no Application: its branch %s will hold none", c.Name, f.Config.StagingBranch(c.Name)))
 		}
 	}
-	return warnings, nil
+	return warnings
 }
 
 func writeWarnings(w io.Writer, cmd string, warnings []string) {

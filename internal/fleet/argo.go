@@ -214,6 +214,10 @@ type Application struct {
 	Kind       string          `json:"kind"`
 	Metadata   ObjectMeta      `json:"metadata"`
 	Spec       ApplicationSpec `json:"spec"`
+	// Status and Operation are accepted (a copy from a cluster carries
+	// them) and dropped when a document is loaded.
+	Status    any `json:"status,omitempty"`
+	Operation any `json:"operation,omitempty"`
 }
 
 // ApplicationSpec is the spec of an Application.

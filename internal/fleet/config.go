@@ -17,17 +17,35 @@ var (
 
 // Config is flotilla.yaml. Every key is optional; unknown keys are an error.
 type Config struct {
-	APIVersion      string            `json:"apiVersion,omitempty"`
-	Kind            string            `json:"kind,omitempty"`
-	Clusters        []string          `json:"clusters,omitempty"`
-	ApplicationSets []string          `json:"applicationSets,omitempty"`
-	Repos           map[string]string `json:"repos,omitempty"`
-	Hydrated        HydratedConfig    `json:"hydrated,omitempty"`
-	Rollout         RolloutConfig     `json:"rollout,omitempty"`
-	Policy          PolicyConfig      `json:"policy,omitempty"`
-	ArgoCD          ArgoCDConfig      `json:"argoCD,omitempty"`
-	Helm            HelmConfig        `json:"helm,omitempty"`
+	APIVersion      string   `json:"apiVersion,omitempty"`
+	Kind            string   `json:"kind,omitempty"`
+	Clusters        []string `json:"clusters,omitempty"`
+	ApplicationSets []string `json:"applicationSets,omitempty"`
+	// Applications are globs of files holding plain Argo CD Application
+	// documents (files the applicationSets globs match may hold them too).
+	Applications []string          `json:"applications,omitempty"`
+	AppOfApps    AppOfAppsConfig   `json:"appOfApps,omitempty"`
+	Repos        map[string]string `json:"repos,omitempty"`
+	Hydrated     HydratedConfig    `json:"hydrated,omitempty"`
+	Rollout      RolloutConfig     `json:"rollout,omitempty"`
+	Policy       PolicyConfig      `json:"policy,omitempty"`
+	ArgoCD       ArgoCDConfig      `json:"argoCD,omitempty"`
+	Helm         HelmConfig        `json:"helm,omitempty"`
 }
+
+// AppOfAppsConfig tunes the expansion of Applications whose rendered
+// output holds Applications or ApplicationSets (Argo CD's app of apps).
+type AppOfAppsConfig struct {
+	// KeepChildren keeps the child Application and ApplicationSet objects
+	// in the parent's hydrated output. By default they are dropped: the
+	// children are rendered in their own right, and no Argo CD controller
+	// runs in the destination cluster to consume the objects.
+	KeepChildren bool `json:"keepChildren,omitempty"`
+}
+
+// MaxAppOfAppsDepth is how many levels of children an app of apps may
+// have below the fleet's own Applications: a child at depth 6 is an error.
+const MaxAppOfAppsDepth = 5
 
 // HelmConfig tunes Helm rendering.
 type HelmConfig struct {
@@ -156,7 +174,7 @@ func (c *Config) validate(file string) error {
 	if c.Hydrated.Branch == c.Hydrated.Staging {
 		return errorf(file, 0, ClassConfig, "hydrated.branch and hydrated.staging must differ")
 	}
-	for _, globs := range [][]string{c.Clusters, c.ApplicationSets} {
+	for _, globs := range [][]string{c.Clusters, c.ApplicationSets, c.Applications} {
 		for _, g := range globs {
 			if err := checkRelative(g); err != nil {
 				return errorf(file, 0, ClassConfig, "glob %q: %v", g, err)

@@ -26,6 +26,9 @@ type Fleet struct {
 	// argoCD.inCluster is on).
 	Clusters        []Cluster
 	ApplicationSets []*LoadedApplicationSet
+	// Applications are the plain Application documents of the fleet (in
+	// files the applicationSets or applications globs match).
+	Applications []*LoadedApplication
 	// Projects is the set of AppProjects known to exist, or nil when any
 	// non-empty project is accepted. When it is set it holds "default":
 	// Argo CD always has that project.
@@ -58,6 +61,15 @@ type LoadedApplicationSet struct {
 	Line int
 	Doc  Document
 	Set  ApplicationSet
+}
+
+// LoadedApplication is a plain Application document with where it came
+// from.
+type LoadedApplication struct {
+	File string // relative to the fleet root, slash-separated
+	Line int
+	Doc  Document
+	App  Application
 }
 
 // Cluster returns the inventory cluster with that name.
@@ -227,7 +239,9 @@ func (f *Fleet) loadInventory(files []string) error {
 
 func (f *Fleet) loadApplicationSets(files []string) error {
 	names := map[string]*LoadedApplicationSet{}
-	for _, file := range matchGlobs(files, f.Config.ApplicationSets) {
+	apps := map[string]*LoadedApplication{}
+	globs := append(append([]string(nil), f.Config.ApplicationSets...), f.Config.Applications...)
+	for _, file := range matchGlobs(files, globs) {
 		data, err := f.readFile(file)
 		if err != nil {
 			return err
@@ -240,15 +254,9 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 			apiVersion, kind := d.Kind()
 			switch {
 			case kind == "ApplicationSet" && strings.HasPrefix(apiVersion, "argoproj.io/"):
-				ls := &LoadedApplicationSet{File: file, Line: d.Line, Doc: d}
-				if err := d.Decode(&ls.Set); err != nil {
+				ls, err := DecodeApplicationSet(d, f.Config.ArgoCD.Namespace)
+				if err != nil {
 					return err
-				}
-				if err := checkRequired(ls); err != nil {
-					return err
-				}
-				if ls.Set.Metadata.Namespace == "" {
-					ls.Set.Metadata.Namespace = f.Config.ArgoCD.Namespace
 				}
 				key := ls.Set.Metadata.Namespace + "/" + ls.Set.Metadata.Name
 				if prev, ok := names[key]; ok {
@@ -256,24 +264,94 @@ func (f *Fleet) loadApplicationSets(files []string) error {
 				}
 				names[key] = ls
 				f.ApplicationSets = append(f.ApplicationSets, ls)
+			case kind == "Application" && strings.HasPrefix(apiVersion, "argoproj.io/"):
+				la, err := DecodeApplication(d, f.Config.ArgoCD.Namespace)
+				if err != nil {
+					return err
+				}
+				if prev, ok := apps[la.App.Metadata.Name]; ok {
+					return errorf(file, d.Line, ClassConfig, "Application %q is defined twice (also at %s)", la.App.Metadata.Name, location(prev.File, prev.Line))
+				}
+				apps[la.App.Metadata.Name] = la
+				f.Applications = append(f.Applications, la)
 			case kind == "AppProject" && strings.HasPrefix(apiVersion, "argoproj.io/"):
 				if err := f.addProject(file, d); err != nil {
 					return err
 				}
 			default:
-				where := "the default applicationSets globs"
-				if f.ConfigFile != "" {
-					where = "applicationSets in " + ConfigFile
+				key, glob := "applicationSets", matchingGlob(file, f.Config.ApplicationSets)
+				if glob == "" {
+					key, glob = "applications", matchingGlob(file, f.Config.Applications)
 				}
-				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet: the file matches %q of %s, whose files must hold only ApplicationSet or AppProject documents; narrow the glob so it leaves out %s (for example list the ApplicationSet files), or move the file",
-					kindOrUnknown(kind), d.Name(), matchingGlob(file, f.Config.ApplicationSets), where, file)
+				where := "the default " + key + " globs"
+				if f.ConfigFile != "" {
+					where = key + " in " + ConfigFile
+				}
+				return errorf(file, d.Line, ClassConfig, "%s %q is not an ApplicationSet: the file matches %q of %s, whose files must hold only ApplicationSet, Application or AppProject documents; narrow the glob so it leaves out %s (for example list the ApplicationSet files), or move the file",
+					kindOrUnknown(kind), d.Name(), glob, where, file)
 			}
 		}
 	}
-	if len(f.ApplicationSets) == 0 {
-		return errorf(f.ConfigFile, 0, ClassConfig, "no ApplicationSet found in %s (set applicationSets: in %s)", strings.Join(f.Config.ApplicationSets, ", "), ConfigFile)
+	if len(f.ApplicationSets) == 0 && len(f.Applications) == 0 {
+		globs := f.Config.ApplicationSets
+		if len(f.Config.Applications) > 0 {
+			globs = append(append([]string(nil), globs...), f.Config.Applications...)
+		}
+		return errorf(f.ConfigFile, 0, ClassConfig, "no ApplicationSet or Application found in %s (set applicationSets: or applications: in %s)", strings.Join(globs, ", "), ConfigFile)
 	}
 	return nil
+}
+
+// DecodeApplicationSet decodes an ApplicationSet document strictly and
+// checks the fields its CRD requires; a set without a namespace is put in
+// argoNamespace.
+func DecodeApplicationSet(d Document, argoNamespace string) (*LoadedApplicationSet, error) {
+	ls := &LoadedApplicationSet{File: d.File, Line: d.Line, Doc: d}
+	if err := d.Decode(&ls.Set); err != nil {
+		return nil, err
+	}
+	if err := checkRequired(ls); err != nil {
+		return nil, err
+	}
+	if ls.Set.Metadata.Namespace == "" {
+		ls.Set.Metadata.Namespace = argoNamespace
+	}
+	return ls, nil
+}
+
+// DecodeApplication decodes a plain Application document strictly and
+// checks the fields its CRD requires (metadata.name, spec.destination,
+// spec.project); an Application without a namespace is put in
+// argoNamespace. Its status and operation, which a copy taken from a
+// cluster carries, are dropped.
+func DecodeApplication(d Document, argoNamespace string) (*LoadedApplication, error) {
+	la := &LoadedApplication{File: d.File, Line: d.Line, Doc: d}
+	if err := d.Decode(&la.App); err != nil {
+		return nil, err
+	}
+	la.App.Status, la.App.Operation = nil, nil
+	name := la.App.Metadata.Name
+	if name == "" {
+		return nil, errorf(d.File, d.Line, ClassCRDValidation, "Application has no metadata.name")
+	}
+	var errs []error
+	spec := MapValue(d.Node, "spec")
+	if spec == nil {
+		errs = append(errs, errorf(d.File, d.Line, ClassCRDValidation, "Application %q is invalid: spec: Required value", name))
+	} else {
+		for _, k := range []string{"destination", "project"} {
+			if MapValue(spec, k) == nil {
+				errs = append(errs, errorf(d.File, spec.Line, ClassCRDValidation, "Application %q is invalid: spec.%s: Required value", name, k))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if la.App.Metadata.Namespace == "" {
+		la.App.Metadata.Namespace = argoNamespace
+	}
+	return la, nil
 }
 
 // addProject records an AppProject document. Like Argo CD, it reads only

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing template spec", map[string]string{"applicationsets/a.yaml": strings.Replace(minimalAppSet, "    spec: {project: default, destination: {}}\n", "", 1)},
 			"applicationsets/a.yaml:7: ApplicationSet \"a\" is invalid: spec.template.spec: Required value", ClassCRDValidation},
 		{"no applicationsets", map[string]string{"applicationsets/a.yaml": ""},
-			"no ApplicationSet found in applicationsets/**/*.yaml, applicationsets/**/*.yml (set applicationSets: in flotilla.yaml)", ClassConfig},
+			"no ApplicationSet or Application found in applicationsets/**/*.yaml, applicationsets/**/*.yml (set applicationSets: or applications: in flotilla.yaml)", ClassConfig},
 		{"repos key with credentials", map[string]string{"flotilla.yaml": "repos: {\"https://x:SECRET@example.com/r.git\": ../outside}\n"},
 			`flotilla.yaml:1: repos["https://***@example.com/r.git"]: path ../outside escapes the fleet root (repos: paths are relative to the fleet root and stay inside it)`, ClassConfig},
 		{"branch template", map[string]string{"flotilla.yaml": "hydrated: {branch: live}\n"},
@@ -187,4 +188,31 @@ func FuzzDecodeApplicationSet(f *testing.F) {
 			_ = checkRequired(ls)
 		}
 	})
+}
+
+// TestLoadApplications: Application documents are read from the files
+// the applicationSets and applications globs match (a file both match is
+// read once), in the Argo CD namespace unless they name one, without the
+// status a copy from a cluster carries.
+func TestLoadApplications(t *testing.T) {
+	t.Parallel()
+	app := func(name, extra string) string {
+		return "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: " + name + extra + "}\nspec: {project: default, destination: {name: c1}}\n"
+	}
+	f, err := Load(gittest.Files(t, map[string]string{
+		ConfigFile:               "applications: ['apps/**/*.yaml', 'applicationsets/*.yaml']\n",
+		"applicationsets/a.yaml": minimalAppSet + "---\n" + app("in-sets", ""),
+		"apps/team/b.yaml":       app("in-apps", ", namespace: team") + "status: {sync: {status: Synced}}\n",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, la := range f.Applications {
+		got = append(got, fmt.Sprintf("%s %s/%s %v", location(la.File, la.Line), la.App.Metadata.Namespace, la.App.Metadata.Name, la.App.Status))
+	}
+	want := []string{"applicationsets/a.yaml:10 argocd/in-sets <nil>", "apps/team/b.yaml:1 team/in-apps <nil>"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }

@@ -129,6 +129,27 @@ func (o *Output) Objects() []*unstructured.Unstructured {
 	return objs
 }
 
+// Without returns the output with the objects drop reports true left out,
+// encoded again (no longer shared with other Applications); o itself
+// when drop reports none.
+func (o *Output) Without(drop func(*unstructured.Unstructured) bool) (*Output, error) {
+	objs := o.Objects()
+	kept := make([]*unstructured.Unstructured, 0, len(objs))
+	for _, obj := range objs {
+		if !drop(obj) {
+			kept = append(kept, obj)
+		}
+	}
+	if len(kept) == len(objs) {
+		return o, nil
+	}
+	manifest, err := Encode(kept)
+	if err != nil {
+		return nil, err
+	}
+	return &Output{Manifest: manifest, Sources: o.Sources, objects: kept, name: o.name}, nil
+}
+
 // Shared is a manifest several Applications share, split at each place
 // the Application name goes: an Application's manifest is the segments
 // joined by its name.

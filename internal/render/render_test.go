@@ -509,3 +509,44 @@ func TestSymlinkLoopsAreNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestOutputWithout: dropping objects from an output shared by several
+// Applications gives each its own manifest, with its own name, as if the
+// dropped objects had never been built.
+func TestOutputWithout(t *testing.T) {
+	t.Parallel()
+	child := "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: child}\nspec: {project: default}\n"
+	dir := gittest.Files(t, map[string]string{
+		"with/deployment.yaml": deployment,
+		"with/child.yaml":      child,
+		"without/d.yaml":       deployment,
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	isApp := func(u *unstructured.Unstructured) bool { return u.GetKind() == "Application" }
+	for _, name := range []string{"web-a", "web-b"} {
+		out, err := b.Render(t.Context(), app(name, "with", "ns", nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Shared == nil && name == "web-b" {
+			t.Fatal("the output is not shared: the test does not test sharing")
+		}
+		got, err := out.Without(isApp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := b.Render(t.Context(), app(name, "without", "ns", nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want.Manifest), string(got.Manifest)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+		if got.Len() != 1 || got.Shared != nil || len(got.Objects()) != 1 {
+			t.Errorf("%s: %d objects, shared %v", name, got.Len(), got.Shared != nil)
+		}
+		if same, _ := out.Without(func(*unstructured.Unstructured) bool { return false }); same != out {
+			t.Errorf("%s: dropping nothing made a new output", name)
+		}
+	}
+}
