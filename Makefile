@@ -46,7 +46,7 @@ CLUSTERS ?= canary,early,general
 local-fleet: tools
 	$(GO) run ./hack/localfleet --clusters $(CLUSTERS) --kubeconfig $(DEMO_DIR)/fleet.kubeconfig
 
-## bench: render a generated 200-cluster × 25-service fleet and print the comparison table
+## bench: render generated fleets (200 clusters × 25 Kustomize services; 200 clusters × 10 Helm charts) and print the comparison tables
 bench: build tools
 	$(GO) run ./hack/bench --bin $(BIN)
 
@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzNewerOf -fuzztime 30s
 	$(GO) test ./internal/redact -run XXX -fuzz FuzzText -fuzztime 30s
 	$(GO) test ./internal/actions -run XXX -fuzz FuzzLogData -fuzztime 30s
+	$(GO) test ./internal/appset -run XXX -fuzz FuzzChildren -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
