@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/promote"
+)
+
+func promoteCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Promote(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errb.String()
+}
+
+func promoteJSON(t *testing.T, args ...string) *promote.Result {
+	t.Helper()
+	code, out, stderr := promoteCmd(t, nil, append(args, "-o", "json")...)
+	if code != ExitOK {
+		t.Fatalf("promote %v: exit %d: %s", args, code, stderr)
+	}
+	var res promote.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("promote -o json: %v\n%s", err, out)
+	}
+	return &res
+}
+
+// TestLocalLoopAgainstABareRemote is the local loop of a team that shares
+// one bare remote and no server: render pushes the proposals there, and
+// two people, each in a clone of their own, take turns promoting with the
+// local forge and --remote. A test step stands in for verify and posts
+// each tier's success as a git note on the remote. Every tier takes one
+// pass (open and merge together); the live branches, the pull requests
+// and the statuses end up in the remote, the clones' own branches are
+// untouched, and git fsck finds the remote sound.
+func TestLocalLoopAgainstABareRemote(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	alice, remote := gittest.Fleet(t, src)
+	bob := filepath.Join(t.TempDir(), "bob")
+	gittest.Git(t, filepath.Dir(bob), "clone", "-q", remote, bob)
+	if code, _, stderr := renderCmd(t, "--fleet", alice, "--remote", remote); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	// The test's verify: statuses from a third clone of the remote.
+	cache := filepath.Join(t.TempDir(), "tester.git")
+	gittest.Git(t, filepath.Dir(cache), "clone", "-q", "--bare", remote, cache)
+	tester, err := local.OpenRemote(cache, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := func(cluster string) {
+		t.Helper()
+		live := gittest.Git(t, remote, "rev-parse", "hydrated/"+cluster)
+		if err := tester.SetStatus(t.Context(), live, forge.Status{Context: "flotilla/verify/web-" + cluster, State: forge.StateSuccess, Description: "Synced, Healthy"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aliceMain := gittest.Git(t, alice, "rev-parse", "main")
+	for i, cluster := range []string{"canary", "early", "general"} {
+		who := []string{alice, bob}[i%2]
+		res := promoteJSON(t, "--fleet", who, "--forge", "local", "--remote", remote)
+		if got, want := kinds(res), cluster+":open+merge"; got != want {
+			t.Fatalf("pass %d (%s): %q, want %q in one pass: %+v", i+1, filepath.Base(who), got, want, res.Actions)
+		}
+		if a := res.Actions[0]; !a.Done || !strings.Contains(a.Result, "merged as ") {
+			t.Fatalf("pass %d: %+v", i+1, a)
+		}
+		live := gittest.Git(t, remote, "rev-parse", "hydrated/"+cluster)
+		if _, merged, _ := strings.Cut(res.Actions[0].Result, "merged as "); !strings.HasPrefix(live, merged) {
+			t.Errorf("pass %d: the remote's hydrated/%s is %s, the pass merged %s", i+1, cluster, live, res.Actions[0].Result)
+		}
+		if got, want := gittest.Show(t, remote, "hydrated/"+cluster, "web-"+cluster+"/manifest.yaml"), gittest.Show(t, remote, "hydrated/"+cluster+"-next", "web-"+cluster+"/manifest.yaml"); got != want {
+			t.Errorf("the remote's hydrated/%s does not hold the proposal:\n%s", cluster, got)
+		}
+		verified(cluster)
+	}
+	if res := promoteJSON(t, "--fleet", bob, "--forge", "local", "--remote", remote); kinds(res) != "" {
+		t.Errorf("everything is live and verified, yet promote did %q", kinds(res))
+	}
+	// The pull requests are the remote's: a fresh clone's forge sees all
+	// three merged.
+	prs, err := tester.ListPullRequests(t.Context(), forge.ListOptions{All: true})
+	if err != nil || len(prs) != 3 {
+		t.Fatalf("pull requests on the remote: %+v, %v", prs, err)
+	}
+	for _, pr := range prs {
+		if !pr.Merged {
+			t.Errorf("#%d is not merged: %+v", pr.Number, pr)
+		}
+	}
+	for _, clone := range []string{alice, bob} {
+		if refs := gittest.Refs(t, clone, "refs/heads/hydrated/") + gittest.Refs(t, clone, "refs/heads/flotilla/"); refs != "" {
+			t.Errorf("%s got branches of the remote: %s", filepath.Base(clone), refs)
+		}
+	}
+	if got := gittest.Git(t, alice, "rev-parse", "main"); got != aliceMain {
+		t.Errorf("alice's main moved from %s to %s", aliceMain, got)
+	}
+	gittest.Git(t, remote, "fsck", "--strict", "--no-dangling")
+}
+
+// TestPromoteInABareRepository: --repo is a local repository, a checkout
+// or a bare one; the bare repository render pushed to is opened as
+// itself (never as a checkout found in a parent folder), and the local
+// forge works in it directly.
+func TestPromoteInABareRepository(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, remote := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	// A bare repository inside a checkout, as the demo's .demo/remote.git.
+	inside := filepath.Join(checkout, ".demo", "remote.git")
+	gittest.Git(t, checkout, "clone", "-q", "--bare", remote, inside)
+	res := promoteJSON(t, "--fleet", checkout, "--forge", "local", "--repo", inside)
+	if got := kinds(res); got != "canary:open+merge" {
+		t.Fatalf("promote --repo %s: %q", inside, got)
+	}
+	if got, want := gittest.Show(t, inside, "hydrated/canary", "web-canary/manifest.yaml"), gittest.Show(t, inside, "hydrated/canary-next", "web-canary/manifest.yaml"); got != want {
+		t.Errorf("hydrated/canary in the bare repository:\n%s", got)
+	}
+	if refs := gittest.Refs(t, checkout, "refs/heads/hydrated/"); refs != "" {
+		t.Errorf("the checkout around it got %s", refs)
+	}
+	gittest.Git(t, inside, "fsck", "--strict", "--no-dangling")
+}
+
+// TestPromoteWarnsWhereItLooked: render pushed to the origin, promote
+// looked in the checkout's own branches. The pass has nothing to do and
+// exits 0, but says on stderr where it looked, for which branch pattern,
+// and how to point it at the remote.
+func TestPromoteWarnsWhereItLooked(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, remote := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	code, stdout, stderr := promoteCmd(t, nil, "--fleet", checkout, "--forge", "local")
+	want := "promote: warning: nothing to promote: none of the 3 clusters has a branch hydrated/<cluster>-next in the repository " + checkout +
+		"; run render first, or, if render pushed to " + remote + " (its default, the origin), pass --remote " + remote + "\n"
+	if code != ExitOK || stderr != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", code, stderr, want)
+	}
+	if !strings.Contains(stdout, "Nothing to do.") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	// Looking in the remote: found, no warning.
+	if code, _, stderr := promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--remote", remote); code != ExitOK || stderr != "" {
+		t.Errorf("with --remote: exit %d, stderr %q", code, stderr)
+	}
+	// A remote with nothing rendered: the warning names it.
+	empty := filepath.Join(t.TempDir(), "empty.git")
+	gittest.Git(t, filepath.Dir(empty), "init", "-q", "--bare", empty)
+	_, _, stderr = promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--remote", empty, "--dry-run")
+	if want := "promote: warning: nothing to promote: none of the 3 clusters has a branch hydrated/<cluster>-next in the remote " + empty + "; run render first\n"; stderr != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
+	}
+}
+
+// TestPromoteRefusesFlagsThatDoNotApply: a flag meant for the other forge
+// is a usage error naming it (exit 2), never silently ignored; nothing is
+// written.
+func TestPromoteRefusesFlagsThatDoNotApply(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, remote := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	gh := map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+	before := gittest.Refs(t, checkout, "") + gittest.Refs(t, remote, "")
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--forge", "local", "--github-url", "https://ghe.example.com/api/v3"}, nil, "promote: usage: --github-url does not apply to --forge local (it is for --forge github)\n"},
+		{[]string{"--forge", "local", "--github-repo", "example/fleet"}, nil, "promote: usage: --github-repo does not apply to --forge local (it is for --forge github)\n"},
+		{[]string{"--forge", "github", "--approve", "canary"}, gh, "promote: usage: --approve does not apply to --forge github (approve the pull request on GitHub)\n"},
+		{[]string{"--forge", "github", "--approver", "alice"}, gh, "promote: usage: --approver does not apply to --forge github (approve the pull request on GitHub)\n"},
+		{[]string{"--forge", "gitlab"}, nil, "promote: usage: --forge \"gitlab\" is not local or github\n"},
+		{[]string{"--forge", "local", "--repo", t.TempDir()}, nil, "promote: usage: --repo "},
+	} {
+		code, _, stderr := promoteCmd(t, tt.env, append([]string{"--fleet", checkout}, tt.args...)...)
+		if code != ExitUsage || !strings.HasPrefix(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tt.args, code, stderr, tt.want)
+		}
+	}
+	if after := gittest.Refs(t, checkout, "") + gittest.Refs(t, remote, ""); after != before {
+		t.Errorf("a refused command wrote refs:\n%s\nwas:\n%s", after, before)
+	}
+}
