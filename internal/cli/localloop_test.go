@@ -9,7 +9,9 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -212,4 +214,124 @@ func TestPromoteRefusesFlagsThatDoNotApply(t *testing.T) {
 	if after := gittest.Refs(t, checkout, "") + gittest.Refs(t, remote, ""); after != before {
 		t.Errorf("a refused command wrote refs:\n%s\nwas:\n%s", after, before)
 	}
+}
+
+// TestPromoteOnePassGitHub: on GitHub (the fake, every request checked
+// against GitHub's description) a pass opens and merges a pull request
+// that needs no approval. When GitHub refuses the merge (405: a required
+// check, mergeability not computed yet) the pull request stays open with
+// the reason, and the next pass merges it; the REST API has no call that
+// enables auto-merge.
+func TestPromoteOnePassGitHub(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, origin := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	fake := forgetest.New(t, origin, "example", "fleet")
+	env := map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+	pass := func() *promote.Result {
+		t.Helper()
+		code, out, stderr := promoteCmd(t, env, "--fleet", checkout, "--forge", "github", "--github-url", fake.URL(), "-o", "json")
+		if code != ExitOK {
+			t.Fatalf("promote: exit %d: %s", code, stderr)
+		}
+		var res promote.Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return &res
+	}
+	fake.SetMergeableState(1, "blocked")
+	res := pass()
+	if got := kinds(res); got != "canary:open+merge" {
+		t.Fatalf("first pass: %q", got)
+	}
+	if a := res.Actions[0]; a.Done || a.Result != "opened #1; not merged yet: Pull Request is not mergeable (405)" {
+		t.Errorf("a refused merge: %+v", a)
+	}
+	fake.SetMergeableState(1, "clean")
+	res = pass()
+	if got := kinds(res); got != "canary:merge" || !res.Actions[0].Done {
+		t.Fatalf("second pass: %q %+v", got, res.Actions)
+	}
+	live := gittest.Git(t, origin, "rev-parse", "hydrated/canary")
+	if got := gittest.Git(t, origin, "rev-parse", "hydrated/canary^2"); got != gittest.Git(t, origin, "rev-parse", "flotilla/promote/canary") {
+		t.Errorf("hydrated/canary %s does not merge the promotion branch", live)
+	}
+}
+
+// TestRepoAndRemoteMeanTheSame: in apply and verify, as in render and
+// promote, --repo is a local repository and --remote a Git remote; a URL
+// given as --repo, both at once, or a flag of another forge is a usage
+// error naming the flag.
+func TestRepoAndRemoteMeanTheSame(t *testing.T) {
+	t.Parallel()
+	checkout, remote := gittest.Fleet(t, t.TempDir())
+	for _, tt := range []struct {
+		name string
+		cmd  func(*testing.T, ...string) (int, string, string)
+		args []string
+		want string
+	}{
+		{"apply", applyCmd, []string{"--cluster", "c", "--repo", "https://example.com/fleet.git"}, "apply: usage: --repo https://example.com/fleet.git: a URL goes in --remote (--repo is a local repository, as in every command)\n"},
+		{"apply", applyCmd, []string{"--cluster", "c", "--repo", "git@example.com:fleet.git"}, "apply: usage: --repo git@example.com:fleet.git: a URL goes in --remote (--repo is a local repository, as in every command)\n"},
+		{"apply", applyCmd, []string{"--cluster", "c", "--repo", checkout, "--remote", remote}, "apply: usage: --repo and --remote exclude each other: the branch is read from one of them\n"},
+		{"verify", verifyCmd, []string{"--cluster", "c", "--repo", "https://example.com/fleet.git"}, "verify: usage: --repo https://example.com/fleet.git: a URL goes in --remote (--repo is a local repository, as in every command)\n"},
+		{"verify", verifyCmd, []string{"--cluster", "c", "--repo", checkout, "--remote", remote}, "verify: usage: --repo and --remote exclude each other: the branch is read from one of them\n"},
+		{"verify", verifyCmd, []string{"--cluster", "c", "--repo", checkout, "--forge", "none", "--github-url", "https://ghe.example.com/api/v3"}, "verify: usage: --github-url does not apply to --forge none (it is for --forge github)\n"},
+		{"verify", verifyCmd, []string{"--cluster", "c", "--remote", remote, "--forge", "local", "--github-repo", "example/fleet"}, "verify: usage: --github-repo does not apply to --forge local (it is for --forge github)\n"},
+		{"verify", verifyCmd, []string{"--cluster", "c", "--repo", checkout, "--github-token", "t"}, "verify: usage: --github-token does not apply to --forge local (it is for --forge github)\n"},
+	} {
+		code, _, stderr := tt.cmd(t, tt.args...)
+		if code != ExitUsage || stderr != tt.want {
+			t.Errorf("%s %v: exit %d, stderr:\n%s\nwant:\n%s", tt.name, tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// TestLocalLoopVerifiedOnARealCluster: one tier of the shared-remote loop
+// with a real cluster in place of the test step: apply and verify read
+// the live branch from the bare remote (--remote, no local repository),
+// verify posts its statuses there as git notes, and the next promote pass,
+// from another clone, reads them and moves the next tier.
+func TestLocalLoopVerifiedOnARealCluster(t *testing.T) {
+	t.Parallel()
+	cluster := kubetest.Start(t, kubetest.Options{Name: "canary", Workloads: true})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubetest.WriteKubeconfig(kubeconfig, cluster); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	alice, remote := gittest.Fleet(t, src)
+	bob := filepath.Join(t.TempDir(), "bob")
+	gittest.Git(t, filepath.Dir(bob), "clone", "-q", remote, bob)
+	if code, _, stderr := renderCmd(t, "--fleet", alice); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	if got := kinds(promoteJSON(t, "--fleet", alice, "--forge", "local", "--remote", remote)); got != "canary:open+merge" {
+		t.Fatalf("first pass: %q", got)
+	}
+	target := []string{"--remote", remote, "--cluster", "canary", "--kubeconfig", kubeconfig}
+	if code, out, stderr := applyCmd(t, target...); code != ExitOK {
+		t.Fatalf("apply --remote: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := verifyCmd(t, append(target, "--forge", "local", "--wait", "--timeout", "60s")...); code != ExitOK {
+		t.Fatalf("verify --remote: exit %d\n%s%s", code, out, stderr)
+	}
+	live := gittest.Git(t, remote, "rev-parse", "hydrated/canary")
+	if note := gittest.Git(t, remote, "notes", "--ref=flotilla", "show", live); !strings.Contains(note, `"flotilla/verify/web-canary"`) || !strings.Contains(note, `"state": "success"`) {
+		t.Fatalf("the remote's note on %s:\n%s", live, note)
+	}
+	if got := kinds(promoteJSON(t, "--fleet", bob, "--forge", "local", "--remote", remote)); got != "early:open+merge" {
+		t.Fatalf("the pass after verify: %q", got)
+	}
+	gittest.Git(t, remote, "fsck", "--strict", "--no-dangling")
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -67,6 +68,17 @@ func OpenRemote(path, url string) (*Forge, error) {
 	}
 	f.remote = url
 	return f, nil
+}
+
+// OpenRemoteInMemory opens the forge of the remote at url with a cache in
+// memory: for a command that only reads and writes statuses (verify)
+// and has no local repository. Merges need a repository on disk.
+func OpenRemoteInMemory(url string) (*Forge, error) {
+	r, err := git.Init(memory.NewStorage(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Forge{repo: r, remote: url, Now: time.Now}, nil
 }
 
 // Open opens the forge of the repository at path.
