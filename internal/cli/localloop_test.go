@@ -127,20 +127,24 @@ func TestPromoteInABareRepository(t *testing.T) {
 	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
 		t.Fatalf("render: %s", stderr)
 	}
-	// A bare repository inside a checkout, as the demo's .demo/remote.git.
+	// The bare repository render pushed to (the issue's "repository does
+	// not exist"), and one inside a checkout, as the demo's
+	// .demo/remote.git (opened as the checkout around it before).
 	inside := filepath.Join(checkout, ".demo", "remote.git")
 	gittest.Git(t, checkout, "clone", "-q", "--bare", remote, inside)
-	res := promoteJSON(t, "--fleet", checkout, "--forge", "local", "--repo", inside)
-	if got := kinds(res); got != "canary:open+merge" {
-		t.Fatalf("promote --repo %s: %q", inside, got)
-	}
-	if got, want := gittest.Show(t, inside, "hydrated/canary", "web-canary/manifest.yaml"), gittest.Show(t, inside, "hydrated/canary-next", "web-canary/manifest.yaml"); got != want {
-		t.Errorf("hydrated/canary in the bare repository:\n%s", got)
+	for _, bare := range []string{remote, inside} {
+		res := promoteJSON(t, "--fleet", checkout, "--forge", "local", "--repo", bare)
+		if got := kinds(res); got != "canary:open+merge" {
+			t.Fatalf("promote --repo %s: %q", bare, got)
+		}
+		if got, want := gittest.Show(t, bare, "hydrated/canary", "web-canary/manifest.yaml"), gittest.Show(t, bare, "hydrated/canary-next", "web-canary/manifest.yaml"); got != want {
+			t.Errorf("hydrated/canary in %s:\n%s", bare, got)
+		}
+		gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
 	}
 	if refs := gittest.Refs(t, checkout, "refs/heads/hydrated/"); refs != "" {
 		t.Errorf("the checkout around it got %s", refs)
 	}
-	gittest.Git(t, inside, "fsck", "--strict", "--no-dangling")
 }
 
 // TestPromoteWarnsWhereItLooked: render pushed to the origin, promote
