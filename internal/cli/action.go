@@ -24,8 +24,8 @@ import (
 // (an input is named like its flag).
 var actionInputs = map[string][]string{
 	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going"},
-	"apply":   {"repo", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
-	"verify":  {"repo", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
+	"apply":   {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
+	"verify":  {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
 	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run"},
 }
 

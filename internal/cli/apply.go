@@ -30,7 +30,7 @@ applied, never more than half of what the app held after its last complete
 sync without --confirm-prune (a refused prune stays refused on every retry),
 and never an object another owner controls.
 
-A path as --repo is read at the newer of the branch and its remote's
+A local repository (--repo) is read at the newer of the branch and its remote's
 tracking branch (origin/<branch>), by ancestry: the remote's when the local
 branch is behind it, the local one when it has commits not pushed yet, and
 an error when they have diverged. A shallow clone is deepened from the
@@ -38,7 +38,11 @@ remote until that can be decided.
 
 Flags:
   --cluster NAME        the cluster (required unless --clusters-from)
-  --repo PATH|URL       the repository holding the hydrated branches (default ".")
+  --repo PATH           a local Git repository (a checkout or a bare
+                        repository) holding the hydrated branches (default ".")
+  --remote URL          a Git remote (a URL, or the path of a bare repository)
+                        holding them, read without a local repository (cloned
+                        in memory, that branch only); excludes --repo
   --branch NAME         the branch to apply (default hydrated/<cluster>)
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
@@ -69,7 +73,7 @@ Exit codes:
   2  bad flags, or the branch or kubeconfig could not be read
 
 Examples:
-  apply --cluster prod-eu --repo https://github.com/example/fleet.git
+  apply --cluster prod-eu --remote https://github.com/example/fleet.git
   apply --cluster prod-eu --dry-run
   apply --clusters-from clusters.json --shard 0/4 --kubeconfig fleet.kubeconfig
 `
@@ -132,7 +136,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 	if err := parseFlags(fs, args, env, applyUsage); err != nil {
 		return o, err
 	}
-	if err := o.check(); err != nil {
+	if err := o.check(fs); err != nil {
 		return o, err
 	}
 	switch {

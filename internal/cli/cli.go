@@ -10,6 +10,8 @@ import (
 	"io"
 	"strings"
 
+	git "github.com/go-git/go-git/v5"
+
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -121,4 +123,33 @@ func outputFormat(v string, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("%w: -o %q is not one of %s", errUsage, v, strings.Join(allowed, ", "))
+}
+
+// setFlags returns the flags given on the command line (not defaulted).
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// refuseFlags is a usage error naming the first of names that was given:
+// a flag that does not apply to the chosen mode is refused, never ignored.
+func refuseFlags(set map[string]bool, why string, names ...string) error {
+	for _, n := range names {
+		if set[n] {
+			return fmt.Errorf("%w: --%s does not apply %s", errUsage, n, why)
+		}
+	}
+	return nil
+}
+
+// openRepo opens the local repository at path: a bare repository, a
+// checkout's root, or a folder inside a checkout. A bare repository is
+// opened as itself, never as a checkout found in a parent folder.
+func openRepo(path string) (*git.Repository, error) {
+	r, err := git.PlainOpen(path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
+	}
+	return r, err
 }

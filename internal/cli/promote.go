@@ -37,24 +37,47 @@ Rollout steps: the ApplicationSet's strategy.rollingSync.steps (matched on the
 app's labels, then its cluster's), else rollout.steps in flotilla.yaml, else
 one step. Flotilla extensions per step: bakeTime (duration), requireApproval.
 
+A pull request that needs no approval and no person is merged in the pass
+that opens or updates it (actions open+merge, update+merge), so each tier
+takes one pass once the tier before it is verified. GitHub merges it when it
+is mergeable; when GitHub is not ready yet (mergeability still being
+computed, a required check missing) it stays open and the next pass merges
+it (GitHub's REST API cannot enable auto-merge).
+
+Where the branches are (the same in render, promote, apply and verify):
+  --repo PATH    a local Git repository, a checkout or a bare repository,
+                 worked in directly: its branches are read and moved, and the
+                 local forge keeps its pull requests and statuses in it
+  --remote URL   a Git remote (a URL, or the path of a bare repository) that a
+                 team shares: it holds the hydrated branches and, with the
+                 local forge, the pull requests (refs/flotilla/forge) and
+                 statuses (refs/notes/flotilla). It is read before acting and
+                 written with compare-and-set pushes, so concurrent users lose
+                 none of each other's updates; --repo is then only a local
+                 cache whose own branches are never changed
+
 Flags:
   --fleet DIR           the fleet checkout (default ".")
-  --repo PATH           the repository holding the hydrated branches (default
-                        the fleet checkout)
+  --repo PATH           see above (default: the fleet checkout)
+  --remote URL          see above (--forge github default: --repo's origin;
+                        --forge local default: none, work in --repo)
   --forge local|github  local: pull requests, approvals and statuses live in
-                        --repo itself (merges are made directly on the live
-                        branch); github: GitHub pull requests on
-                        $GITHUB_REPOSITORY with $GITHUB_TOKEN (default: github
-                        under GitHub Actions, else local)
-  --remote URL          with --forge github, the Git remote holding the branches
-                        (default: --repo's origin)
-  --github-repo O/R     (default $GITHUB_REPOSITORY)
-  --github-url URL      GitHub Enterprise API root
-  --approve CLUSTER     local forge: approve CLUSTER's pull request as it is now
-                        (repeatable), then run
-  --approver NAME       who approves with --approve (default $USER)
+                        Git (--repo, or --remote when given) and merges are
+                        real merge commits on the live branch; github: GitHub
+                        pull requests on $GITHUB_REPOSITORY with $GITHUB_TOKEN
+                        (default: github under GitHub Actions, else local)
+  --github-repo O/R     --forge github only (default $GITHUB_REPOSITORY)
+  --github-url URL      --forge github only: GitHub Enterprise API root
+  --approve CLUSTER     --forge local only: approve CLUSTER's pull request as
+                        it is now (repeatable), then run
+  --approver NAME       --forge local only: who approves with --approve
+                        (default $USER)
   --dry-run             print the plan only
   -o FORMAT             text (default: a table, for the job summary) or json
+
+A flag that does not apply to the chosen forge is refused (exit 2). When no
+cluster has a hydrated branch to promote, promote warns on stderr, naming
+where it looked and the branch pattern, and exits 0.
 
 Exit codes:
   0  the pass ran (whether or not anything could move)
@@ -64,6 +87,7 @@ Exit codes:
 Examples:
   promote --dry-run
   promote --forge local --approve prod-eu
+  promote --forge local --remote /srv/git/fleet.git
 `
 
 type promoteOptions struct {
@@ -103,6 +127,19 @@ func Promote(ctx context.Context, args []string, env Env) int {
 			o.forge = "github"
 		}
 	}
+	set := setFlags(fs)
+	var err error
+	switch o.forge {
+	case "local":
+		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
+	case "github":
+		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
+	default:
+		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
+	}
+	if err != nil {
+		return report(env, "promote", err)
+	}
 	if o.approver == "" {
 		o.approver = "local-user"
 	}
@@ -110,7 +147,7 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "promote", err)
 	}
-	repo, err := git.PlainOpenWithOptions(o.repo, &git.PlainOpenOptions{DetectDotGit: true})
+	repo, err := openRepo(o.repo)
 	if err != nil {
 		return report(env, "promote", fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err))
 	}
@@ -118,9 +155,18 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	var gh *github.Forge
 	switch o.forge {
 	case "local":
-		lf, err := local.Open(o.repo)
+		var lf *local.Forge
+		if o.remote == "" {
+			lf, err = local.Open(o.repo)
+		} else {
+			lf, err = local.OpenRemote(o.repo, o.remote)
+		}
 		if err != nil {
 			return report(env, "promote", err)
+		}
+		if o.remote != "" {
+			runner.Remote, runner.Auth = o.remote, authFor(o.remote, env)
+			lf.Auth = runner.Auth
 		}
 		runner.Forge = lf
 		for _, c := range o.approve {
@@ -143,11 +189,6 @@ func Promote(ctx context.Context, args []string, env Env) int {
 			runner.Remote = originURL(repo)
 		}
 		runner.Auth = authFor(runner.Remote, env)
-		if len(o.approve) > 0 {
-			return report(env, "promote", fmt.Errorf("%w: --approve is for the local forge; on GitHub, approve the pull request", errUsage))
-		}
-	default:
-		return report(env, "promote", fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge))
 	}
 	res, err := runner.Run(ctx)
 	if err != nil {
@@ -157,6 +198,9 @@ func Promote(ctx context.Context, args []string, env Env) int {
 		}
 		report(env, "promote", err)
 		return ExitFailed
+	}
+	if res.Proposals == 0 {
+		warnNothingRendered(env.Stderr, f, o, repo)
 	}
 	if o.output == "json" {
 		return exitOf(writeJSON(env.Stdout, res), env)
@@ -175,6 +219,29 @@ func Promote(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return ExitOK
+}
+
+// warnNothingRendered says where promote looked when no cluster has a
+// hydrated branch at all: most often render pushed elsewhere.
+func warnNothingRendered(w io.Writer, f *fleet.Fleet, o promoteOptions, repo *git.Repository) {
+	where := "the repository " + o.repo
+	if o.remote != "" {
+		where = "the remote " + redact.URL(o.remote)
+	} else if o.forge == "github" {
+		where = "the remote " + redact.URL(originURL(repo)) + " (--repo's origin)"
+	}
+	n := 0
+	for _, c := range f.Clusters {
+		if !c.Local {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "promote: warning: nothing to promote: none of the %d clusters has a branch %s in %s; run render first",
+		n, f.Config.StagingBranch("<cluster>"), where)
+	if origin := originURL(repo); o.remote == "" && o.forge == "local" && origin != "" {
+		fmt.Fprintf(w, ", or, if render pushed to %s (its default, the origin), pass --remote %s", redact.URL(origin), redact.URL(origin))
+	}
+	fmt.Fprintln(w)
 }
 
 func exitOf(err error, env Env) int {

@@ -223,11 +223,9 @@ func runLoop(t *testing.T, withGitHub bool) {
 
 	rollOut := func(step string) {
 		t.Helper()
-		if got := kinds(l.promote()); got != step+":open" {
-			t.Fatalf("promote before %s: %q, want %s:open", step, got, step)
-		}
-		if got := kinds(l.promote()); got != step+":merge" {
-			t.Fatalf("promote to merge %s: %q", step, got)
+		// One pass per tier: opened and merged together.
+		if got := kinds(l.promote()); got != step+":open+merge" {
+			t.Fatalf("promote %s: %q, want %s:open+merge", step, got, step)
 		}
 		l.applyAndVerify(step, ExitOK)
 	}
@@ -243,10 +241,9 @@ func runLoop(t *testing.T, withGitHub bool) {
 	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "break web")
 	l.render()
 	earlyBefore, generalBefore := l.live("early"), l.live("general")
-	if got := kinds(l.promote()); got != "canary:open" {
+	if got := kinds(l.promote()); got != "canary:open+merge" {
 		t.Fatalf("bad change: %q", got)
 	}
-	l.promote()
 	l.applyAndVerify("canary", ExitFailed)
 	res := l.promote()
 	if why := res.Halted["web"]; !strings.Contains(why, "web-canary on canary failed verification") {

@@ -39,9 +39,12 @@ with appOfApps: {keepChildren: true} in flotilla.yaml.
 
 Flags:
   --fleet DIR        the fleet repository checkout (default ".")
-  --remote URL       where to push the hydrated branches (default: hydrated.repo
+  --remote URL       the Git remote (a URL, or the path of a bare repository)
+                     that holds the hydrated branches, as in promote, apply
+                     and verify: render pushes there (default: hydrated.repo
                      from flotilla.yaml, else the checkout's origin); https
-                     remotes use $GITHUB_TOKEN
+                     remotes use $GITHUB_TOKEN. The local repository is the
+                     fleet checkout (there is no --repo)
   --no-push          commit to local branches of the fleet checkout only
   --out DIR          write each cluster's tree to DIR/<cluster>/ and touch no Git
   --shard i/n        render only the clusters of shard i of n (the k-th cluster

@@ -4,25 +4,31 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // clusterTarget is what apply and verify share: which clusters, where their
 // hydrated branches are, how to reach them and which apps to look at.
 type clusterTarget struct {
-	cluster, repo, branch, kubeconfig, context, clustersFrom, shard, output string
-	apps                                                                    []string
+	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output string
+	apps                                                                            []string
+	// set holds the flags given on the command line.
+	set map[string]bool
 }
 
 // register adds the shared flags to fs.
 func (t *clusterTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.cluster, "cluster", "", "")
 	fs.StringVar(&t.repo, "repo", ".", "")
+	fs.StringVar(&t.remote, "remote", "", "")
 	fs.StringVar(&t.branch, "branch", "", "")
 	fs.StringVar(&t.kubeconfig, "kubeconfig", "", "")
 	fs.StringVar(&t.context, "context", "", "")
@@ -33,9 +39,16 @@ func (t *clusterTarget) register(fs *flag.FlagSet) {
 }
 
 // check validates the shared flags once parsed.
-func (t *clusterTarget) check() error {
+func (t *clusterTarget) check(fs *flag.FlagSet) error {
+	t.set = setFlags(fs)
 	if err := outputFormat(t.output, "text", "json"); err != nil {
 		return err
+	}
+	if t.remote != "" && t.set["repo"] {
+		return fmt.Errorf("%w: --repo and --remote exclude each other: the branch is read from one of them", errUsage)
+	}
+	if st, err := os.Stat(t.repo); t.remote == "" && (err != nil || !st.IsDir()) && looksLikeURL(t.repo) {
+		return fmt.Errorf("%w: --repo %s: a URL goes in --remote (--repo is a local repository, as in every command)", errUsage, redact.URL(t.repo))
 	}
 	switch {
 	case t.cluster == "" && t.clustersFrom == "":
@@ -50,6 +63,24 @@ func (t *clusterTarget) check() error {
 	}
 	_, err := parseShard(t.shard)
 	return err
+}
+
+// source is where the hydrated branches are read: --remote, else --repo.
+func (t *clusterTarget) source() string {
+	if t.remote != "" {
+		return t.remote
+	}
+	return t.repo
+}
+
+// looksLikeURL tells a Git URL (scheme://… or scp-like user@host:path)
+// from a path.
+func looksLikeURL(s string) bool {
+	if strings.Contains(s, "://") {
+		return true
+	}
+	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
+	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
 }
 
 // checkClusterFlag refuses a cluster name render would have refused: it
@@ -86,7 +117,7 @@ func (t *clusterTarget) open(ctx context.Context, cluster string, env Env) (*clu
 		c.branch = "hydrated/" + cluster
 	}
 	var err error
-	if c.snap, err = hydrate.ReadBranch(ctx, t.repo, c.branch, func(url string) transport.AuthMethod { return authFor(url, env) }); err != nil {
+	if c.snap, err = hydrate.ReadBranch(ctx, t.source(), c.branch, func(url string) transport.AuthMethod { return authFor(url, env) }); err != nil {
 		return nil, err
 	}
 	kctx := t.context

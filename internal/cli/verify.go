@@ -39,9 +39,14 @@ that fails is "unverifiable", not drift. Secret values are masked in diffs.
 
 Flags:
   --cluster NAME        the cluster (required unless --clusters-from)
-  --repo PATH|URL       the repository holding the hydrated branches (default
-                        "."); a path is read at the newer of the branch and
-                        origin's, by ancestry, as apply does
+  --repo PATH           a local Git repository (a checkout or a bare
+                        repository) holding the hydrated branches (default
+                        "."), read at the newer of the branch and origin's, by
+                        ancestry, as apply does
+  --remote URL          a Git remote (a URL, or the path of a bare repository)
+                        holding them, read without a local repository; with
+                        --forge local the statuses go there too (git notes
+                        pushed by compare-and-set); excludes --repo
   --branch NAME         the branch (default hydrated/<cluster>)
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
@@ -53,9 +58,11 @@ Flags:
                         verify again
   --forge local|github|none
                         where statuses go: local writes git notes under
-                        refs/notes/flotilla in --repo (a path); github posts
-                        commit statuses; none posts nothing (default: github
-                        under GitHub Actions, else local for a path, else none)
+                        refs/notes/flotilla in --repo (or --remote); github
+                        posts commit statuses; none posts nothing (default:
+                        github under GitHub Actions, else local for a path,
+                        else none). The --github-* flags are refused with
+                        another forge
   --github-repo O/R     the GitHub repository (default $GITHUB_REPOSITORY)
   --github-url URL      the API root of GitHub Enterprise (default github.com)
   --github-token T      token for --forge github (default $GITHUB_TOKEN);
@@ -184,14 +191,14 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	if err := parseFlags(fs, args, env, verifyUsage); err != nil {
 		return o, err
 	}
-	if err := o.check(); err != nil {
+	if err := o.check(fs); err != nil {
 		return o, err
 	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
 	isPath := false
-	if st, err := os.Stat(o.repo); err == nil && st.IsDir() {
+	if st, err := os.Stat(o.source()); err == nil && st.IsDir() {
 		isPath = true
 	}
 	switch o.forge {
@@ -213,11 +220,16 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 			return o, fmt.Errorf("%w: --forge github needs a token: set $GITHUB_TOKEN (or --github-token)", errUsage)
 		}
 	case "local":
-		if !isPath {
+		if !isPath && o.remote == "" {
 			return o, fmt.Errorf("%w: --forge local writes git notes in --repo, which must be a local path", errUsage)
 		}
 	default:
 		return o, fmt.Errorf("%w: --forge %q is not local, github or none", errUsage, o.forge)
+	}
+	if o.forge != "github" {
+		if err := refuseFlags(o.set, "to --forge "+o.forge+" (it is for --forge github)", "github-repo", "github-url", "github-token"); err != nil {
+			return o, err
+		}
 	}
 	return o, nil
 }
@@ -300,7 +312,7 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 	var statuses forge.Statuses
 	switch o.forge {
 	case "local":
-		if statuses, err = local.Open(o.repo); err != nil {
+		if statuses, err = localStatuses(ctx, o, c.branch, env); err != nil {
 			return nil, err
 		}
 	case "github":
@@ -317,6 +329,24 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 		}
 	}
 	return res, nil
+}
+
+// localStatuses is the local forge verify posts to: --repo itself, or the
+// shared --remote (notes pushed by compare-and-set, through a cache in
+// memory holding the branch's commits).
+func localStatuses(ctx context.Context, o verifyOptions, branch string, env Env) (forge.Statuses, error) {
+	if o.remote == "" {
+		return local.Open(o.repo)
+	}
+	lf, err := local.OpenRemoteInMemory(o.remote)
+	if err != nil {
+		return nil, err
+	}
+	lf.Auth = authFor(o.remote, env)
+	if _, err := lf.GetBranch(ctx, branch); err != nil {
+		return nil, err
+	}
+	return lf, nil
 }
 
 // settled: every app healthy, or healthy/degraded with nothing progressing.

@@ -79,7 +79,18 @@ const (
 	Merge  ActionKind = "merge"
 	Close  ActionKind = "close"
 	Wait   ActionKind = "wait"
+	// OpenMerge opens the pull request and merges it in the same pass:
+	// every app's gate is open and none needs approval or a person, so
+	// nothing could change between opening and merging but the forge's own
+	// verdict on mergeability (a forge that refuses leaves it open).
+	OpenMerge ActionKind = "open+merge"
+	// UpdateMerge updates the pull request to its new content and merges
+	// it in the same pass, on the same conditions.
+	UpdateMerge ActionKind = "update+merge"
 )
+
+// Merges reports whether the action ends with a merge.
+func (k ActionKind) Merges() bool { return k == Merge || k == OpenMerge || k == UpdateMerge }
 
 // Action is one thing to do for one cluster, with why.
 type Action struct {
@@ -109,7 +120,10 @@ type Plan struct {
 // flight, and no app of its set failed verification. A pull request merges
 // when it holds only such apps, every app whose step requires approval has
 // an approval of the current head, and it is current; apps matched by no
-// step make a pull request that is never merged automatically.
+// step make a pull request that is never merged automatically. A pull
+// request that needs neither an approval nor a person is merged in the
+// pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
+// tier.
 func Decide(s Snapshot) (Plan, error) {
 	plan := Plan{Halted: map[string]string{}}
 	bySet := map[string][]int{}
@@ -269,10 +283,14 @@ func Decide(s Snapshot) (Plan, error) {
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:
 			continue
-		case c.PR == nil:
+		case c.PR == nil && (manual || approval):
 			act.Kind, act.Reason = Open, "promote "+strings.Join(apps, ", ")
-		case !equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent:
+		case c.PR == nil:
+			act.Kind, act.Reason = OpenMerge, "promote "+strings.Join(apps, ", ")+"; every app's gate is open and none needs approval"
+		case (!equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent) && (manual || approval):
 			act.Kind, act.Reason = Update, "the apps to promote or their content changed (release latest)"
+		case !equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent:
+			act.Kind, act.Reason = UpdateMerge, "the apps to promote or their content changed (release latest); every app's gate is open and none needs approval"
 		case manual:
 			act.Kind, act.Reason = Wait, "a person must merge: it holds apps no rollout step selects"
 		case approval && len(c.Approvers) == 0:

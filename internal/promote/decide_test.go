@@ -70,7 +70,7 @@ func TestCanaryFirst(t *testing.T) {
 		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 		App{Name: "web-c", Cluster: "c", Step: 2, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 	))
-	if diff := cmp.Diff(map[string]string{"a": "open web-a"}, actions(p)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"a": "open+merge web-a"}, actions(p)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if d := p.Apps[1]; d.State != Waiting || !strings.Contains(d.WaitingFor, "earlier steps to settle (web-a on a)") {
@@ -86,7 +86,7 @@ func TestNextTierAfterVerifiedSuccess(t *testing.T) {
 		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 		App{Name: "web-c", Cluster: "c", Step: 2, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 	))
-	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(p)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"b": "open+merge web-b"}, actions(p)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	// Merged but not verified yet: nothing moves.
@@ -114,7 +114,7 @@ func TestBakeTimeNotPassed(t *testing.T) {
 		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(31 * time.Minute)},
 		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"},
 	))
-	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(p)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"b": "open+merge web-b"}, actions(p)); diff != "" {
 		t.Errorf("after the bake time (-want +got):\n%s", diff)
 	}
 }
@@ -140,13 +140,13 @@ func TestMaxUpdate(t *testing.T) {
 	one := intstr.FromInt32(1)
 	quarter := intstr.FromString("25%")
 	zero := intstr.FromInt32(0)
-	if n := count(general(&one), Open); n != 1 {
+	if n := count(general(&one), OpenMerge); n != 1 {
 		t.Errorf("maxUpdate 1: %d opened", n)
 	}
-	if n := count(general(&quarter), Open); n != 2 {
+	if n := count(general(&quarter), OpenMerge); n != 2 {
 		t.Errorf("maxUpdate 25%% of 8: %d opened, want 2", n)
 	}
-	if n := count(general(nil), Open); n != 8 {
+	if n := count(general(nil), OpenMerge); n != 8 {
 		t.Errorf("no maxUpdate: %d opened, want all 8", n)
 	}
 	p := general(&zero)
@@ -193,7 +193,7 @@ func TestSupersession(t *testing.T) {
 	t.Parallel()
 	s := snap(tiers(), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v3"})
 	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1}, PRApps: []string{"web-a"}, PRCurrent: false}
-	if diff := cmp.Diff(map[string]string{"a": "update web-a"}, actions(decide(t, s))); diff != "" {
+	if diff := cmp.Diff(map[string]string{"a": "update+merge web-a"}, actions(decide(t, s))); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -204,7 +204,7 @@ func TestManualMergeByAHuman(t *testing.T) {
 	s := snap(tiers(),
 		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(time.Minute)},
 		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2"})
-	if diff := cmp.Diff(map[string]string{"b": "open web-b"}, actions(decide(t, s))); diff != "" {
+	if diff := cmp.Diff(map[string]string{"b": "open+merge web-b"}, actions(decide(t, s))); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
@@ -222,7 +222,7 @@ func TestClosedPullRequest(t *testing.T) {
 	// A person closed the PR while there was still something to promote:
 	// the next pass proposes it again (with the current content).
 	s = snap(tiers(), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2"})
-	if diff := cmp.Diff(map[string]string{"a": "open web-a"}, actions(decide(t, s))); diff != "" {
+	if diff := cmp.Diff(map[string]string{"a": "open+merge web-a"}, actions(decide(t, s))); diff != "" {
 		t.Errorf("after a person closed it (-want +got):\n%s", diff)
 	}
 }
@@ -277,5 +277,54 @@ func TestMaxUpdateValues(t *testing.T) {
 	bad := intstr.FromString("lots")
 	if _, err := MaxUpdate(&bad, 3); err == nil {
 		t.Error("a bad maxUpdate was accepted")
+	}
+}
+
+// TestOnePassPerTier: a pull request whose gates are open and that needs
+// no approval and no person is merged in the pass that opens or updates
+// it; one that needs an approval or a person is only opened or updated.
+func TestOnePassPerTier(t *testing.T) {
+	t.Parallel()
+	zero := intstr.FromInt32(0)
+	approval := tiers()
+	approval[0].RequireApproval = true
+	current := func(apps ...string) *Cluster {
+		return &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1, MergeableState: forge.MergeableClean}, PRApps: apps, PRCurrent: true}
+	}
+	stale := func(apps ...string) *Cluster { c := current(apps...); c.PRCurrent = false; return c }
+	for _, tt := range []struct {
+		name  string
+		steps []Step
+		app   App
+		pr    *Cluster
+		want  ActionKind
+	}{
+		{"no pull request, gates open: open and merge", tiers(), App{Step: 0}, nil, OpenMerge},
+		{"stale pull request, gates open: update and merge", tiers(), App{Step: 0}, stale("web-a"), UpdateMerge},
+		{"pull request with other apps, gates open: update and merge", tiers(), App{Step: 0}, current("web-old"), UpdateMerge},
+		{"current pull request, gates open: merge", tiers(), App{Step: 0}, current("web-a"), Merge},
+		{"requireApproval: open only", approval, App{Step: 0}, nil, Open},
+		{"requireApproval, stale: update only", approval, App{Step: 0}, stale("web-a"), Update},
+		{"maxUpdate 0: open only", []Step{{Name: "general", MaxUpdate: &zero}}, App{Step: 0}, nil, Open},
+		{"maxUpdate 0, stale: update only", []Step{{Name: "general", MaxUpdate: &zero}}, App{Step: 0}, stale("web-a"), Update},
+		{"no step selects it: open only", tiers(), App{Step: Unmatched}, nil, Open},
+		{"no step selects it, stale: update only", tiers(), App{Step: Unmatched}, stale("web-a"), Update},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := tt.app
+			a.Name, a.Cluster, a.Live, a.Staging = "web-a", "a", "v1", "v2"
+			s := snap(tt.steps, a)
+			if tt.pr != nil {
+				s.Clusters["a"] = tt.pr
+			}
+			p := decide(t, s)
+			if len(p.Actions) != 1 || p.Actions[0].Kind != tt.want {
+				t.Fatalf("actions %v, want %s", actions(p), tt.want)
+			}
+			if got := p.Actions[0].Kind.Merges(); got != (tt.want == OpenMerge || tt.want == UpdateMerge || tt.want == Merge) {
+				t.Errorf("%s.Merges() = %v", tt.want, got)
+			}
+		})
 	}
 }

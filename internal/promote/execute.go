@@ -16,17 +16,21 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
-// execute carries out one action.
+// execute carries out one action. OpenMerge and UpdateMerge open or
+// update the pull request and then merge it with the head just written, in
+// the same pass; a forge that is not ready (GitHub computing mergeability,
+// a required check missing, a moved base) leaves it open for the next
+// pass, which finds it current and merges it (Merge).
 func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
 	cl := s.Clusters[ar.Cluster]
 	switch ar.Kind {
-	case Open, Update:
+	case Open, Update, OpenMerge, UpdateMerge:
 		head, err := r.writeBranch(ctx, d, ar.Apps)
 		if err != nil {
 			return err
 		}
 		title, body := r.describe(d, ar.Action, p, s)
-		if ar.Kind == Open {
+		if ar.Kind == Open || ar.Kind == OpenMerge {
 			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: HeadPrefix + ar.Cluster, Base: r.Fleet.Config.LiveBranch(ar.Cluster),
 				Title: title, Body: body, Labels: labels(ar.Steps)})
 			if err != nil {
@@ -34,26 +38,20 @@ func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 			}
 			ar.PR, ar.URL = pr.Number, pr.URL
 			ar.Done, ar.Result = true, "opened #"+fmt.Sprint(pr.Number)
-			return nil
+		} else {
+			if _, err := r.Forge.UpdatePullRequest(ctx, cl.PR.Number, forge.UpdateOptions{Title: &title, Body: &body}); err != nil {
+				return err
+			}
+			if err := r.Forge.AddLabels(ctx, cl.PR.Number, labels(ar.Steps)); err != nil {
+				return err
+			}
+			ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, head.String()[:12])
 		}
-		if _, err := r.Forge.UpdatePullRequest(ctx, cl.PR.Number, forge.UpdateOptions{Title: &title, Body: &body}); err != nil {
-			return err
+		if ar.Kind.Merges() {
+			return r.merge(ctx, ar, ar.PR, head.String(), ar.Result+"; ")
 		}
-		if err := r.Forge.AddLabels(ctx, cl.PR.Number, labels(ar.Steps)); err != nil {
-			return err
-		}
-		ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, head.String()[:12])
 	case Merge:
-		res, err := r.Forge.MergePullRequest(ctx, cl.PR.Number, forge.MergeOptions{SHA: cl.PR.HeadSHA,
-			Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
-		if err != nil {
-			return err
-		}
-		if !res.Merged {
-			ar.Result = "not merged yet: " + res.NotReady
-			return nil
-		}
-		ar.Done, ar.Result = true, "merged as "+res.SHA[:12]
+		return r.merge(ctx, ar, cl.PR.Number, cl.PR.HeadSHA, "")
 	case Close:
 		if err := r.Forge.ClosePullRequest(ctx, cl.PR.Number); err != nil {
 			return err
@@ -62,6 +60,22 @@ func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 	case Wait:
 		ar.Result = "waiting for " + ar.Reason
 	}
+	return nil
+}
+
+// merge merges pull request number at head sha; prefix says what the
+// pass did before. Done stays false when the forge is not ready.
+func (r *Runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
+	res, err := r.Forge.MergePullRequest(ctx, number, forge.MergeOptions{SHA: sha,
+		Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
+	if err != nil {
+		return err
+	}
+	if !res.Merged {
+		ar.Done, ar.Result = false, prefix+"not merged yet: "+res.NotReady
+		return nil
+	}
+	ar.Done, ar.Result = true, prefix+"merged as "+res.SHA[:12]
 	return nil
 }
 

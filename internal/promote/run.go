@@ -45,6 +45,9 @@ type Result struct {
 	Apps    []AppDecision     `json:"apps"`
 	Actions []ActionResult    `json:"actions"`
 	Halted  map[string]string `json:"halted,omitempty"`
+	// Proposals counts the clusters with a staging branch: 0 means render
+	// has not written to where this pass looked.
+	Proposals int `json:"proposals"`
 }
 
 // ActionResult is an action and what came of it.
@@ -173,7 +176,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted}
+	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Proposals: len(data)}
 	if !r.DryRun {
 		if err := r.reportHalts(ctx, snap, plan); err != nil {
 			return res, err

@@ -24,6 +24,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -39,15 +40,27 @@ type Forge struct {
 	repo *git.Repository
 	dir  string
 	// remote, when set, is the plain Git remote the forge's refs live in:
-	// fetched before every read, pushed (fast-forward only) after every
-	// write, so several clones share one forge.
+	// fetched before every read, pushed (fast-forward only, so a push that
+	// another writer beat is refused and retried) after every write, so
+	// several clones share one forge. The remote's branches are kept under
+	// RemoteRefs, never in the repository's own refs/heads: a checkout's
+	// branches stay the user's.
 	remote string
+	// Auth authenticates to the remote (nil: none, as for a path).
+	Auth transport.AuthMethod
 	// Now is the clock (tests set it).
 	Now func() time.Time
 }
 
+// RemoteRefs is where a forge with a remote keeps the remote's branches
+// (refs/heads/<b> as RemoteRefs+<b>), the same place promote and render
+// track them.
+const RemoteRefs = "refs/flotilla/remote/"
+
 // OpenRemote opens the forge of the repository at path whose forge refs
-// (notes, pull requests, branches) live in the remote at url.
+// (notes, pull requests, branches) live in the remote at url: a URL or the
+// path of a (bare) repository that a team shares. The repository at path
+// is a local cache: its own branches are never changed.
 func OpenRemote(path, url string) (*Forge, error) {
 	f, err := Open(path)
 	if err != nil {
@@ -55,6 +68,17 @@ func OpenRemote(path, url string) (*Forge, error) {
 	}
 	f.remote = url
 	return f, nil
+}
+
+// OpenRemoteInMemory opens the forge of the remote at url with a cache in
+// memory: for a command that only reads and writes statuses (verify)
+// and has no local repository. Merges need a repository on disk.
+func OpenRemoteInMemory(url string) (*Forge, error) {
+	r, err := git.Init(memory.NewStorage(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Forge{repo: r, remote: url, Now: time.Now}, nil
 }
 
 // Open opens the forge of the repository at path.
@@ -120,7 +144,13 @@ func (f *Forge) read(sha string) (note, *object.Commit, error) {
 // notes ref (retried a few times against concurrent writers).
 func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error {
 	if _, err := f.repo.CommitObject(plumbing.NewHash(sha)); err != nil {
-		return fmt.Errorf("set status on %s: no such commit: %w", sha, err)
+		// A shared remote's commit this cache has not fetched yet.
+		if ferr := f.fetch(ctx, "refs/heads/*"); ferr != nil {
+			return ferr
+		}
+		if _, err := f.repo.CommitObject(plumbing.NewHash(sha)); err != nil {
+			return fmt.Errorf("set status on %s: no such commit: %w", sha, err)
+		}
 	}
 	s.Description = forge.Truncate(s.Description)
 	if s.UpdatedAt.IsZero() {
@@ -249,7 +279,7 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 	if err != nil {
 		return fail(err)
 	}
-	sess, err := cl.NewUploadPackSession(ep, nil)
+	sess, err := cl.NewUploadPackSession(ep, f.Auth)
 	if err != nil {
 		return fail(err)
 	}
@@ -270,7 +300,8 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		}) {
 			continue
 		}
-		cur, err := gitobj.ReadRef(f.repo.Storer, plumbing.ReferenceName(name))
+		local := f.localRef(plumbing.ReferenceName(name))
+		cur, err := gitobj.ReadRef(f.repo.Storer, local)
 		var broken *gitobj.BrokenRefError
 		if err != nil && !errors.As(err, &broken) {
 			return fail(err)
@@ -284,7 +315,7 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 		if f.repo.Storer.HasEncodedObject(h) != nil && !slices.Contains(wants, h) {
 			wants = append(wants, h)
 		}
-		updates = append(updates, gitobj.RefUpdate{Name: plumbing.ReferenceName(name), New: h})
+		updates = append(updates, gitobj.RefUpdate{Name: local, New: h})
 	}
 	if len(wants) > 0 {
 		req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
@@ -309,6 +340,16 @@ func (f *Forge) fetch(ctx context.Context, refs ...string) error {
 	return nil
 }
 
+// localRef is where the forge keeps a ref of the remote: branches under
+// RemoteRefs when there is a remote, everything else (notes, the state
+// ref: the forge's own) under its name.
+func (f *Forge) localRef(name plumbing.ReferenceName) plumbing.ReferenceName {
+	if b, ok := strings.CutPrefix(name.String(), "refs/heads/"); ok && f.remote != "" {
+		return plumbing.ReferenceName(RemoteRefs + b)
+	}
+	return name
+}
+
 // push publishes ref to the remote as a fast-forward from old (zero: the
 // remote must not have it). When the push fails, what the remote holds
 // tells why — not the error's text: another value means another writer
@@ -320,11 +361,11 @@ func (f *Forge) push(ctx context.Context, ref plumbing.ReferenceName, old plumbi
 	if f.remote == "" {
 		return nil
 	}
-	err := gitobj.Push(ctx, f.repo.Storer, f.remote, nil, true, gitobj.PushRef{Src: ref, Dst: ref})
+	err := gitobj.Push(ctx, f.repo.Storer, f.remote, f.Auth, true, gitobj.PushRef{Src: f.localRef(ref), Dst: ref})
 	if err == nil {
 		return nil
 	}
-	refs, lerr := f.remoteOf().ListContext(ctx, &git.ListOptions{})
+	refs, lerr := f.remoteOf().ListContext(ctx, &git.ListOptions{Auth: f.Auth})
 	if lerr == nil || errors.Is(lerr, transport.ErrEmptyRemoteRepository) {
 		cur := plumbing.ZeroHash
 		for _, r := range refs {

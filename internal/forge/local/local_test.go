@@ -232,7 +232,89 @@ func TestRemoteForgePushRefused(t *testing.T) {
 	if refs := gittest.Refs(t, bare, "refs/heads/hydrated/"); refs != "" {
 		t.Errorf("the remote has %s", refs)
 	}
-	if refs := gittest.Refs(t, mirror, "refs/heads/hydrated/"); refs != "" {
+	if refs := gittest.Refs(t, mirror, "refs/heads/hydrated/") + gittest.Refs(t, mirror, RemoteRefs+"hydrated/"); refs != "" {
 		t.Errorf("the forge kept %s", refs)
 	}
+}
+
+// TestRemoteForgeLeavesTheCheckoutsBranches: a forge that shares a remote
+// may work in a user's checkout. Reading the remote's branches (every
+// list of pull requests does) must not move the checkout's own branches:
+// its main holds a commit not pushed yet, and the remote's main is older.
+// Merges and moves are made on the remote, not on the checkout's refs.
+func TestRemoteForgeLeavesTheCheckoutsBranches(t *testing.T) {
+	t.Parallel()
+	checkout, bare := gittest.Fleet(t, t.TempDir())
+	pushed := gittest.Git(t, bare, "rev-parse", "main")
+	mine := gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "not pushed yet")
+	gittest.Git(t, checkout, "push", "-q", "origin", pushed+":refs/heads/live")
+	f, err := OpenRemote(checkout, bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := f.ListPullRequests(ctx, forge.ListOptions{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Git(t, checkout, "rev-parse", "main"); got != mine {
+		t.Fatalf("the checkout's main moved to %s (the remote's is %s), want %s", got, pushed, mine)
+	}
+	if got, err := f.GetBranch(ctx, "main"); err != nil || got != pushed {
+		t.Errorf("the forge reads main at %s (%v), want the remote's %s", got, err, pushed)
+	}
+	if err := f.SetBranch(ctx, "live", mine, pushed); err != nil {
+		t.Fatal(err)
+	}
+	if got := gittest.Git(t, bare, "rev-parse", "live"); got != mine {
+		t.Errorf("the remote's live is %s, want %s", got, mine)
+	}
+	if refs := gittest.Refs(t, checkout, "refs/heads/live"); refs != "" {
+		t.Errorf("the checkout got a branch of the remote: %s", refs)
+	}
+	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
+}
+
+// TestRemoteForgeConcurrentStatuses: two users share a bare remote, each
+// with a clone of their own, and post statuses at the same time. Every
+// status must be on the remote afterwards: a writer that another beat is
+// refused by the fast-forward push and retries on the new notes, never
+// overwrites them.
+func TestRemoteForgeConcurrentStatuses(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	sha := gittest.Git(t, bare, "rev-parse", "main")
+	mirrors := t.TempDir()
+	const perWriter = 4
+	errs := make(chan error, 2*perWriter)
+	done := make(chan struct{})
+	for _, who := range []string{"a", "b"} {
+		gittest.Git(t, mirrors, "clone", "-q", "--bare", bare, who+".git")
+		f, err := OpenRemote(filepath.Join(mirrors, who+".git"), bare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range perWriter {
+				errs <- f.SetStatus(t.Context(), sha, forge.Status{Context: "flotilla/verify/" + who + string(rune('0'+i)), State: forge.StateSuccess})
+			}
+		}()
+	}
+	<-done
+	<-done
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	note := gittest.Git(t, bare, "notes", "--ref=flotilla", "show", sha)
+	for _, who := range []string{"a", "b"} {
+		for i := range perWriter {
+			if c := "flotilla/verify/" + who + string(rune('0'+i)); !strings.Contains(note, c) {
+				t.Errorf("the remote lost %s:\n%s", c, note)
+			}
+		}
+	}
+	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
 }

@@ -129,9 +129,9 @@ func (f *Forge) merged(p *localPull) (string, error) {
 	return base, nil
 }
 
-// branchHead reads a branch from the checkout ("" when it does not exist).
+// branchHead reads a branch as last fetched ("" when it does not exist).
 func (f *Forge) branchHead(branch string) (string, error) {
-	h, err := gitobj.ReadRef(f.repo.Storer, plumbing.NewBranchReferenceName(branch))
+	h, err := gitobj.ReadRef(f.repo.Storer, f.localRef(plumbing.NewBranchReferenceName(branch)))
 	if err != nil || h.IsZero() {
 		return "", err
 	}
@@ -478,11 +478,12 @@ func (f *Forge) GetBranch(ctx context.Context, branch string) (string, error) {
 // SetBranch moves a branch with a compare-and-set (old "" creates it).
 func (f *Forge) SetBranch(ctx context.Context, branch, sha, old string) error {
 	name := plumbing.NewBranchReferenceName(branch)
+	local := f.localRef(name)
 	prev := plumbing.ZeroHash
 	if old != "" {
 		prev = plumbing.NewHash(old)
 	}
-	err := gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: name, New: plumbing.NewHash(sha), Old: prev, Check: true}})
+	err := gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: local, New: plumbing.NewHash(sha), Old: prev, Check: true}})
 	if errors.Is(err, gitobj.ErrRefMoved) && old == "" {
 		return fmt.Errorf("create branch %s: it exists already", branch)
 	}
@@ -491,7 +492,7 @@ func (f *Forge) SetBranch(ctx context.Context, branch, sha, old string) error {
 	}
 	if err := f.push(ctx, name, prev); err != nil {
 		// Put the local ref back: the remote refused the move.
-		_ = gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: name, New: prev, Old: plumbing.NewHash(sha), Check: true}})
+		_ = gitobj.UpdateRefs(f.repo.Storer, []gitobj.RefUpdate{{Name: local, New: prev, Old: plumbing.NewHash(sha), Check: true}})
 		return fmt.Errorf("move branch %s: %w", branch, err)
 	}
 	return nil
