@@ -180,7 +180,6 @@ func deployment(t testing.TB, note string, replicas int, web, proxy string) *uns
 	return obj(t, fmt.Sprintf(deploy, note, replicas, web, proxy))
 }
 
-
 func TestIgnore(t *testing.T) {
 	t.Parallel()
 	live := deployment(t, "live", 5, "1", "1")
