@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
@@ -174,5 +176,76 @@ func settle(t *testing.T, c *Client, namespace string) {
 	})
 	if err != nil {
 		t.Fatalf("Deployment %s/web did not settle: %v", namespace, err)
+	}
+}
+
+// TestIgnoreDifferencesHPA: replicas an autoscaler manages (written through
+// /scale by its own field manager) are not drift under ignoreDifferences,
+// and with RespectIgnoreDifferences apply keeps them while it changes the
+// rest; without it, apply of another change sets Git's replicas again, as
+// Argo CD's sync does.
+func TestIgnoreDifferencesHPA(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		rule    drift.Rule
+		respect bool
+		want    int64 // replicas after a change of image
+	}{
+		{"hpa-pointer", drift.Rule{Group: "apps", Kind: "Deployment", JSONPointers: []string{"/spec/replicas"}}, true, 4},
+		{"hpa-manager", drift.Rule{Group: "apps", Kind: "Deployment", ManagedFieldsManagers: []string{"kube-controller-manager"}}, true, 4},
+		{"hpa-jq", drift.Rule{Kind: "Deployment", Name: "web", JQPathExpressions: []string{".spec.replicas"}}, true, 4},
+		{"hpa-not-respected", drift.Rule{Group: "apps", Kind: "Deployment", JSONPointers: []string{"/spec/replicas"}}, false, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := client(t)
+			app := driftApp(t, tc.name)
+			mustApply(t, c, app, Options{})
+			scale := []byte(`{"spec":{"replicas":4}}`)
+			if _, err := c.Dynamic.Resource(deployGVR).Namespace(tc.name).Patch(t.Context(), "web", types.MergePatchType, scale, metav1.PatchOptions{FieldManager: "kube-controller-manager"}, "scale"); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, c, tc.name)
+			if st, err := c.Verify(t.Context(), app, Options{}); err != nil || st.Sync != OutOfSync {
+				t.Fatalf("without ignoreDifferences the scaled Deployment must be drift: %+v %v", st, err)
+			}
+			var err error
+			if app.Ignore, err = drift.Compile([]drift.Rule{tc.rule}); err != nil {
+				t.Fatal(err)
+			}
+			app.RespectIgnoreDifferences = tc.respect
+			if st, err := c.Verify(t.Context(), app, Options{}); err != nil || st.Sync != Synced {
+				t.Fatalf("ignored replicas are drift: %+v %v", st, err)
+			}
+			if res := mustApply(t, c, app, Options{}); actions(res)["Deployment/"+tc.name+"/web"] != Unchanged {
+				t.Errorf("apply changed a Deployment that differs only in ignored fields: %+v", res.Objects)
+			}
+
+			// A change in Git: the image.
+			for _, u := range app.Objects {
+				if u.GetKind() == "Deployment" {
+					_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"name": "web", "image": "nginx:1.28"}}, "spec", "template", "spec", "containers")
+				}
+			}
+			st, err := c.Verify(t.Context(), app, Options{})
+			if err != nil || st.Sync != OutOfSync {
+				t.Fatalf("a new image is not drift: %+v %v", st, err)
+			}
+			dry := mustApply(t, c, app, Options{DryRun: true})
+			for _, o := range st.Objects {
+				if o.Diff != dry.Diffs[o.Object] {
+					t.Errorf("%s: verify and the dry-run disagree:\n%s\n---\n%s", o.Object, o.Diff, dry.Diffs[o.Object])
+				}
+			}
+			mustApply(t, c, app, Options{})
+			live := liveObject(t, c, "Deployment/"+tc.name+"/web")
+			if n, _, _ := unstructured.NestedInt64(live.Object, "spec", "replicas"); n != tc.want {
+				t.Errorf("replicas %d after apply, want %d", n, tc.want)
+			}
+			if st, err := c.Verify(t.Context(), app, Options{}); err != nil || st.Sync != Synced {
+				t.Errorf("after apply: %+v %v", st, err)
+			}
+		})
 	}
 }
