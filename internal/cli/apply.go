@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -299,6 +300,9 @@ func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
 		app.RespectIgnoreDifferences = sp.HasOption("RespectIgnoreDifferences=true")
 	}
 	if app.Ignore, err = ignoreRules(info.IgnoreDifferences); err != nil {
+		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
+	}
+	if app.Health, err = health.Compile(info.HealthCheckExprs); err != nil {
 		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
 	}
 	return app, nil

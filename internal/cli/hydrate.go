@@ -220,7 +220,7 @@ func plan(ctx context.Context, o renderOptions, ready func(*renderPlan) error) (
 			if errs[i] = checkProject(f, j, out); errs[i] != nil {
 				return nil
 			}
-			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out)
+			outs[i] = hydrate.NewApp(&j.gen.App, j.gen.Set.Set.Metadata.Name, out, f.Config.HealthCheckExprs)
 			return nil
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -41,6 +42,9 @@ type App struct {
 	// RespectIgnoreDifferences (sync option RespectIgnoreDifferences=true)
 	// makes apply keep the live value of every ignored field.
 	RespectIgnoreDifferences bool
+	// Health are the fleet's custom health checks (flotilla.yaml's
+	// healthCheckExprs), before the built-in rules.
+	Health *health.Checks
 }
 
 // Options tune one apply run.

@@ -211,7 +211,7 @@ func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured,
 		r.State, r.Message = StateUnverifiable, err.Error()
 		return r
 	}
-	r.Health, r.Message = HealthOf(live)
+	r.Health, r.Message = HealthWith(app.Health, live)
 	if strategy(u) == "IfNotPresent" {
 		// apply leaves an existing object alone: nothing it would change.
 		r.State = StateSynced

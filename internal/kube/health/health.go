@@ -4,11 +4,11 @@
 // top-level fields as variables (apiVersion, kind, metadata, spec, status,
 // data; a missing one is an empty map) and self, the whole object:
 //
-//	- apiVersion: example.com/v1
-//	  kind: Database
-//	  current: status.phase == 'Ready'
-//	  inProgress: status.phase == 'Provisioning'
-//	  failed: status.phase == 'Error'
+//   - apiVersion: example.com/v1
+//     kind: Database
+//     current: status.phase == 'Ready'
+//     inProgress: status.phase == 'Provisioning'
+//     failed: status.phase == 'Error'
 //
 // Checks are compiled once (Compile); evaluation is pure.
 package health
