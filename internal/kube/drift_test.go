@@ -3,10 +3,12 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
@@ -249,3 +252,51 @@ func TestIgnoreDifferencesHPA(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyCost: verify costs two requests per object (the read and the
+// dry-run apply) and one for the inventory; computing what apply's
+// takeover would release costs none.
+func TestVerifyCost(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	yaml := ns("verify-cost")
+	for i := range n {
+		yaml += cm("verify-cost", fmt.Sprintf("c%d", i), "1")
+	}
+	app := App{Name: "verify-cost", Objects: objs(t, yaml)}
+	mustApply(t, client(t), app, Options{})
+	if out, err := kubectl(t, "", "-n", "verify-cost", "label", "cm", "c0", "extra=yes"); err != nil {
+		t.Fatal(out)
+	}
+	var requests atomic.Int64
+	cfg := rest.CopyConfig(testCluster.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			requests.Add(1)
+			return rt.RoundTrip(r)
+		})
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Verify(t.Context(), app, Options{}); err != nil { // discovery
+		t.Fatal(err)
+	}
+	requests.Store(0)
+	st, err := c.Verify(t.Context(), app, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sync != OutOfSync {
+		t.Errorf("verify: %s, want OutOfSync (a label kubectl added)", st.Sync)
+	}
+	objects := n + 1
+	if got := requests.Load(); got != int64(2*objects+1) {
+		t.Errorf("verify of %d objects made %d requests, want %d", objects, got, 2*objects+1)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
