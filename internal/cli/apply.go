@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -57,8 +60,9 @@ Flags:
   --force-recreate      recreate objects whose change hits an immutable field
                         (never Namespaces or CRDs; PVCs, PVs and StatefulSets
                         also need the flotilla.dev/force-stateful annotation)
-  --dry-run             print exactly what would be created, changed and
-                        deleted (prune included) and change nothing
+  --dry-run             print exactly what would be created, changed (with
+                        the diff verify shows) and deleted (prune included)
+                        and change nothing
   --concurrency N       objects applied at once per stage (default 16)
   --clusters-from FILE  with --shard: apply every cluster of the shard, from the
                         JSON of render --list-clusters -o json
@@ -297,8 +301,26 @@ func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
 			app.Prune, app.AllowEmpty = sp.Automated.Prune, sp.Automated.AllowEmpty
 		}
 		app.CreateNamespace = sp.HasOption("CreateNamespace=true")
+		app.RespectIgnoreDifferences = sp.HasOption("RespectIgnoreDifferences=true")
+	}
+	if app.Ignore, err = ignoreRules(info.IgnoreDifferences); err != nil {
+		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
+	}
+	if app.Health, err = health.Compile(info.HealthCheckExprs); err != nil {
+		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
 	}
 	return app, nil
+}
+
+// ignoreRules compiles an Application's ignoreDifferences, carried in its
+// hydrator.metadata, for verify's drift and apply.
+func ignoreRules(ds []fleet.ResourceIgnoreDifferences) (*drift.Ignore, error) {
+	rules := make([]drift.Rule, len(ds))
+	for i, d := range ds {
+		rules[i] = drift.Rule{Group: d.Group, Kind: d.Kind, Name: d.Name, Namespace: d.Namespace,
+			JSONPointers: d.JSONPointers, JQPathExpressions: d.JQPathExpressions, ManagedFieldsManagers: d.ManagedFieldsManagers}
+	}
+	return drift.Compile(rules)
 }
 
 func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
@@ -327,6 +349,9 @@ func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 			line += "  (" + o.Message + ")"
 		}
 		fmt.Fprintln(w, line)
+		if d := r.Diffs[o.Object]; d != "" {
+			fmt.Fprint(w, indent(d, "      "))
+		}
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)

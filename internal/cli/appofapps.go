@@ -110,7 +110,7 @@ func buildTree(ctx context.Context, f *fleet.Fleet, repos appset.Repos, b *rende
 					}
 				}
 				if j.write && errs[i] == nil {
-					apps[i], built[i] = hydrate.NewApp(&j.gen.App, j.gen.SetName(), o), true
+					apps[i], built[i] = hydrate.NewApp(&j.gen.App, j.gen.SetName(), o, f.Config.HealthCheckExprs), true
 				}
 				return nil
 			})

@@ -15,7 +15,6 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -25,17 +24,22 @@ const verifyUsage = `Usage: verify --cluster NAME [flags]
 verify compares a cluster with its live hydrated branch, hydrated/<cluster>,
 and reports per app:
   sync    Synced when the commit apply recorded is the branch head and no
-          object is missing, drifted (its server-side dry-run differs from the
-          live object in labels, annotations or anything outside metadata and
-          status) or extraneous (in the inventory, no longer in the branch);
-          Pending when the branch is ahead of what was applied
+          object is missing, drifted (apply would change it: the server-side
+          dry-run of apply's own request, less the fields apply's takeover
+          from kubectl would remove, differs from the live object outside
+          status and server bookkeeping) or extraneous (in the inventory, no
+          longer in the branch); Pending when the branch is ahead of what was
+          applied
   health  kstatus, with a Job healthy only when Complete, a paused
           Deployment Suspended and a LoadBalancer Service not awaiting an address
 and posts one commit status per app on the branch head, context
 flotilla/verify/<app>: success (Synced and Healthy), pending (not applied yet,
 or still progressing), failure (drift, missing, degraded). Argo CD's
-ignoreDifferences (jsonPointers) on the Application are honoured. A dry-run
-that fails is "unverifiable", not drift. Secret values are masked in diffs.
+ignoreDifferences on the Application (jsonPointers, jqPathExpressions,
+managedFieldsManagers) are left out of drift; with the sync option
+RespectIgnoreDifferences=true apply and --heal keep their live values too.
+A dry-run that fails is "unverifiable", not drift. Secret values are masked
+in diffs.
 
 Flags:
   --cluster NAME        the cluster (required unless --clusters-from)
@@ -248,7 +252,7 @@ func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env
 			if err != nil {
 				return err
 			}
-			st, err := client.Verify(ctx, app, ignoreRules(a), kube.Options{})
+			st, err := client.Verify(ctx, app, kube.Options{})
 			if err != nil {
 				return err
 			}
@@ -371,17 +375,6 @@ func StatusOf(st *kube.AppStatus) forge.Status {
 		s.State = forge.StateFailure
 	}
 	return s
-}
-
-// ignoreRules maps the app's Argo CD ignoreDifferences (kept in its
-// metadata as annotations are not) onto kube rules. Only jsonPointers are
-// supported.
-func ignoreRules(a hydrate.BranchApp) []kube.IgnoreRule {
-	var out []kube.IgnoreRule
-	for _, d := range a.Metadata.Flotilla.IgnoreDifferences {
-		out = append(out, kube.IgnoreRule{Group: d.Group, Kind: d.Kind, Name: d.Name, Namespace: d.Namespace, JSONPointers: d.JSONPointers})
-	}
-	return out
 }
 
 func writeVerifyText(w io.Writer, c clusterVerify) {

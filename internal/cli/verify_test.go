@@ -188,6 +188,24 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("a label kubectl added is drift, the dry-run shows it, heal removes it", func(t *testing.T) {
+		kubectlRun(t, cluster, "label", "configmap", "settings", "-n", "web", "extra=yes")
+		code, stdout, _ := verifyCmd(t, append(kc, "--app", "web")...)
+		if code != ExitFailed || !strings.Contains(stdout, "web ConfigMap/web/settings: drifted") || !strings.Contains(stdout, `-    extra: "yes"`) {
+			t.Errorf("verify (exit %d):\n%s", code, stdout)
+		}
+		code, stdout, stderr := applyCmd(t, append(kc, "--app", "web", "--dry-run")...)
+		if code != ExitOK || !strings.Contains(stdout, "configured ConfigMap/web/settings") || !strings.Contains(stdout, `-    extra: "yes"`) {
+			t.Errorf("apply --dry-run (exit %d):\n%s%s", code, stdout, stderr)
+		}
+		if code, stdout, _ := verifyCmd(t, append(kc, "--app", "web", "--heal")...); code != ExitOK || !strings.Contains(stdout, "healed: web") {
+			t.Errorf("heal (exit %d):\n%s", code, stdout)
+		}
+		if code, stdout, _ := verifyCmd(t, append(kc, "--app", "web")...); code != ExitOK {
+			t.Errorf("after heal (exit %d):\n%s", code, stdout)
+		}
+	})
+
 	t.Run("secret drift shows no values", func(t *testing.T) {
 		kubectlRun(t, cluster, "patch", "secret", "creds", "-n", "web", "--type=merge", "-p", `{"data":{"password":"aHVudGVyMg=="}}`) // hunter2
 		code, stdout, _ := verifyCmd(t, append(kc, "--app", "web")...)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 )
 
 // ConfigFile is the name of the optional fleet configuration file.
@@ -31,6 +33,10 @@ type Config struct {
 	Policy       PolicyConfig      `json:"policy,omitempty"`
 	ArgoCD       ArgoCDConfig      `json:"argoCD,omitempty"`
 	Helm         HelmConfig        `json:"helm,omitempty"`
+	// HealthCheckExprs are custom health checks (CEL, as Flux's
+	// healthCheckExprs), carried to verify and apply in each app's
+	// hydrator.metadata.
+	HealthCheckExprs []health.Check `json:"healthCheckExprs,omitempty"`
 }
 
 // AppOfAppsConfig tunes the expansion of Applications whose rendered

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -152,6 +153,9 @@ func (f *Fleet) loadConfig() error {
 			return n.Line
 		}
 		return 0
+	}
+	if _, err := health.Compile(f.Config.HealthCheckExprs); err != nil {
+		return healthError(docs, err)
 	}
 	for url, p := range f.Config.Repos {
 		if _, err := ResolveRepoPath(f.Root, p); err != nil {
@@ -524,4 +528,21 @@ func matchSegments(g, n []string) bool {
 		g, n = g[1:], n[1:]
 	}
 	return len(n) == 0
+}
+
+// healthError places a healthCheckExprs error at the line of the field.
+func healthError(docs []Document, err error) error {
+	fe := &FileError{File: ConfigFile, Class: ClassConfig, Msg: "healthCheckExprs", Err: err}
+	var ee *health.ExprError
+	if errors.As(err, &ee) && len(docs) > 0 {
+		fe.Msg = ""
+		if seq := MapValue(docs[0].Node, "healthCheckExprs"); seq != nil && ee.Index < len(seq.Content) {
+			item := seq.Content[ee.Index]
+			fe.Line = item.Line
+			if n := MapValue(item, ee.Field); n != nil {
+				fe.Line = n.Line
+			}
+		}
+	}
+	return fe
 }

@@ -103,6 +103,10 @@ func TestLoadErrors(t *testing.T) {
 			`flotilla.yaml:1: repos["https://***@example.com/r.git"]: path ../outside escapes the fleet root (repos: paths are relative to the fleet root and stay inside it)`, ClassConfig},
 		{"branch template", map[string]string{"flotilla.yaml": "hydrated: {branch: live}\n"},
 			"flotilla.yaml: hydrated.branch \"live\" must contain {{cluster}}", ClassConfig},
+		{"health expression", map[string]string{"flotilla.yaml": "healthCheckExprs:\n- apiVersion: example.com/v1\n  kind: Database\n  current: status.phase == 'Ready'\n- apiVersion: example.com/v1\n  kind: Pool\n  current: 'true'\n  failed: status.ready <\n"},
+			"flotilla.yaml:8: healthCheckExprs[1].failed \"status.ready <\": ERROR: <input>:1:15: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}\n | status.ready <\n | ..............^", ClassConfig},
+		{"health check without current", map[string]string{"flotilla.yaml": "healthCheckExprs:\n- apiVersion: example.com/v1\n  kind: Database\n"},
+			"flotilla.yaml:2: healthCheckExprs[0].current: required", ClassConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

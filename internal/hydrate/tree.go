@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -89,8 +90,11 @@ type AppInfo struct {
 	Labels         map[string]string            `json:"labels,omitempty"`
 	// IgnoreDifferences is the Application's, for verify.
 	IgnoreDifferences []fleet.ResourceIgnoreDifferences `json:"ignoreDifferences,omitempty"`
-	Objects           int                               `json:"objects"`
-	ContentHash       string                            `json:"contentHash"`
+	// HealthCheckExprs are flotilla.yaml's custom health checks for the
+	// kinds among the app's objects, for verify and apply.
+	HealthCheckExprs []health.Check `json:"healthCheckExprs,omitempty"`
+	Objects          int            `json:"objects"`
+	ContentHash      string         `json:"contentHash"`
 }
 
 // App is one rendered Application of a cluster.
@@ -210,8 +214,9 @@ func appendNewline(dst []byte, depth int) []byte {
 	return dst
 }
 
-// NewApp describes a rendered Application.
-func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
+// NewApp describes a rendered Application. checks are the fleet's custom
+// health checks; the app keeps those for kinds it holds, in their order.
+func NewApp(app *fleet.Application, appSet string, out *render.Output, checks []health.Check) App {
 	h := sha256.Sum256(out.Manifest)
 	info := AppInfo{
 		ApplicationSet:    appSet,
@@ -225,6 +230,17 @@ func NewApp(app *fleet.Application, appSet string, out *render.Output) App {
 	}
 	if app.Spec.SyncPolicy != nil {
 		info.SyncOptions = app.Spec.SyncPolicy.SyncOptions
+	}
+	if len(checks) > 0 {
+		kinds := map[string]bool{}
+		for _, u := range out.Objects() {
+			kinds[u.GetAPIVersion()+"/"+u.GetKind()] = true
+		}
+		for _, c := range checks {
+			if kinds[c.APIVersion+"/"+c.Kind] {
+				info.HealthCheckExprs = append(info.HealthCheckExprs, c)
+			}
+		}
 	}
 	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info, shared: out.Shared}
 	a.InfoJSON() // here, in the render's parallel workers

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -34,6 +36,15 @@ type App struct {
 	CreateNamespace bool // syncOptions CreateNamespace=true
 	// Commit and Branch are the hydrated commit being applied.
 	Commit, Branch string
+	// Ignore is the Application's ignoreDifferences: left out of drift,
+	// and of apply when RespectIgnoreDifferences is set.
+	Ignore *drift.Ignore
+	// RespectIgnoreDifferences (sync option RespectIgnoreDifferences=true)
+	// makes apply keep the live value of every ignored field.
+	RespectIgnoreDifferences bool
+	// Health are the fleet's custom health checks (flotilla.yaml's
+	// healthCheckExprs), before the built-in rules.
+	Health *health.Checks
 }
 
 // Options tune one apply run.
@@ -61,6 +72,28 @@ type Options struct {
 	// BetweenStages, when set, runs after each stage (tests use it to
 	// interrupt an apply half-way).
 	BetweenStages func(stage int) error
+
+	// app is the app being applied and diffs collects a dry run's diffs
+	// (set by Apply).
+	app   *App
+	diffs *diffSink
+}
+
+type diffSink struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *diffSink) add(id, diff string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]string{}
+	}
+	s.m[id] = diff
 }
 
 func (o *Options) defaults() {
@@ -111,6 +144,9 @@ type Result struct {
 	// Pruned says whether prune ran (it runs only after full success).
 	Pruned bool   `json:"pruned"`
 	Error  string `json:"error,omitempty"`
+	// Diffs are, in a dry run, what apply would change in each object it
+	// would configure, by object, as verify shows them.
+	Diffs map[string]string `json:"diffs,omitempty"`
 }
 
 // Counts tallies the actions.
@@ -140,7 +176,12 @@ var ErrEmpty = errors.New("the app renders no objects: refusing to apply and pru
 // only what differs, recorded in the app's inventory, then prune.
 func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error) {
 	o.defaults()
+	o.app = &app
 	res := &Result{App: app.Name, Commit: app.Commit, DryRun: o.DryRun}
+	if o.DryRun {
+		o.diffs = &diffSink{}
+		defer func() { res.Diffs = o.diffs.m }()
+	}
 	id := ApplySetID(app.Name, o.InventoryNamespace)
 
 	hooks := 0
@@ -413,6 +454,11 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 	if strat == "IfNotPresent" {
 		return ObjectResult{id, Skipped, AnnotationSSA + ": IfNotPresent and the object exists"}, live
 	}
+	if o.app != nil && o.app.RespectIgnoreDifferences {
+		if u, err = o.app.Ignore.ForApply(u, live); err != nil {
+			return fail("%v", err)
+		}
+	}
 	if strat == "Override" && needsTakeover(live) && !o.DryRun {
 		if live, err = c.takeOver(ctx, ri, live); err != nil {
 			return fail("take over from kubectl: %v", err)
@@ -438,10 +484,25 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 			return fail("%v", err)
 		}
 	}
-	if sameObject(live, preview) {
+	if o.DryRun {
+		// What the takeover a real run makes first would release.
+		if preview, err = afterTakeover(u, live, preview); err != nil {
+			return fail("%v", err)
+		}
+	}
+	var ignore *drift.Ignore
+	if o.app != nil {
+		ignore = o.app.Ignore
+	}
+	d, err := drift.Compare(live, preview, ignore)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if d.Same {
 		return ObjectResult{id, Unchanged, ""}, live
 	}
 	if o.DryRun {
+		o.diffs.add(id, d.Diff)
 		return ObjectResult{id, Configured, "dry run"}, live
 	}
 	out, err := ri.Apply(ctx, u.GetName(), u, opts)
@@ -490,22 +551,6 @@ func (c *Client) prefetch(ctx context.Context, objs []*unstructured.Unstructured
 		}
 	}
 	return out
-}
-
-// sameObject compares live with a dry-run result, ignoring bookkeeping and
-// status (controllers write it between the two reads; apply never sets it).
-func sameObject(live, preview *unstructured.Unstructured) bool {
-	strip := func(u *unstructured.Unstructured) map[string]any {
-		c := u.DeepCopy().Object
-		delete(c, "status")
-		if md, ok := c["metadata"].(map[string]any); ok {
-			delete(md, "managedFields")
-			delete(md, "resourceVersion")
-			delete(md, "generation")
-		}
-		return c
-	}
-	return equality.Semantic.DeepEqual(strip(live), strip(preview))
 }
 
 func isImmutable(err error) bool {
@@ -572,20 +617,50 @@ func needsTakeover(live *unstructured.Unstructured) bool {
 		return true
 	}
 	for _, mf := range live.GetManagedFields() {
-		if isTakeoverManager(mf.Manager) {
+		if takenOver(mf) {
 			return true
 		}
 	}
 	return false
 }
 
-// takeOver moves kubectl's managed fields to Flotilla's manager (merging
-// field sets) and removes the last-applied annotation, in one JSON patch.
+// takenOver says whether the takeover moves an entry to Flotilla: a
+// takeover manager's fields of the object itself. A subresource's entry
+// (kubectl scale writes spec.replicas through /scale) stays: the API
+// server refuses an Apply entry on a subresource, and a field Git sets is
+// taken from it by the forced apply anyway.
+func takenOver(mf metav1.ManagedFieldsEntry) bool {
+	return isTakeoverManager(mf.Manager) && mf.Subresource == ""
+}
+
+// takeOver moves kubectl's managed fields to Flotilla's manager. Its patch
+// is conditional on the resourceVersion read: when a controller wrote the
+// object in between (a Deployment's status, while it scales), the object
+// is read again and the takeover retried.
 func (c *Client) takeOver(ctx context.Context, ri resourceClient, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	for attempt := 0; ; attempt++ {
+		out, err := takeOverOnce(ctx, ri, live)
+		if err == nil || attempt == 4 {
+			return out, err
+		}
+		fresh, gerr := ri.Get(ctx, live.GetName(), metav1.GetOptions{})
+		if gerr != nil || fresh.GetResourceVersion() == live.GetResourceVersion() {
+			return nil, err
+		}
+		if !needsTakeover(fresh) {
+			return fresh, nil
+		}
+		live = fresh
+	}
+}
+
+// takeOverOnce moves kubectl's managed fields to Flotilla's manager (merging
+// field sets) and removes the last-applied annotation, in one JSON patch.
+func takeOverOnce(ctx context.Context, ri resourceClient, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	var entries []metav1.ManagedFieldsEntry
 	merged := map[string]int{} // apiVersion+subresource -> index of Flotilla's entry
 	for _, mf := range live.GetManagedFields() {
-		if isTakeoverManager(mf.Manager) || mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply {
+		if takenOver(mf) || mf.Manager == FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Subresource == "" {
 			mf.Manager, mf.Operation = FieldManager, metav1.ManagedFieldsOperationApply
 			key := mf.APIVersion + "/" + mf.Subresource
 			if i, ok := merged[key]; ok {

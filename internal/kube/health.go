@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
+	"github.com/flotilla-dev/flotilla/internal/kube/health"
 )
 
 // Health is an object's or an app's health.
@@ -39,6 +41,23 @@ func Worse(a, b Health) Health {
 		return b
 	}
 	return a
+}
+
+// HealthWith computes an object's health with the fleet's custom checks
+// (flotilla.yaml's healthCheckExprs) first: a check for the object's
+// apiVersion and kind decides; other objects get HealthOf.
+func HealthWith(checks *health.Checks, u *unstructured.Unstructured) (Health, string) {
+	res, ok := checks.Eval(u)
+	if !ok {
+		return HealthOf(u)
+	}
+	switch res.Status {
+	case health.Current:
+		return Healthy, res.Message
+	case health.Failed:
+		return Degraded, res.Message
+	}
+	return Progressing, res.Message
 }
 
 // HealthOf computes an object's health with kstatus and APPLY.md's

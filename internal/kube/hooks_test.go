@@ -73,7 +73,7 @@ func TestHooksAreNotApplied(t *testing.T) {
 	if len(inv.Entries) != 3 {
 		t.Errorf("inventory: %v, want the Namespace and two ConfigMaps", inv.Entries)
 	}
-	st, err := c.Verify(t.Context(), v1, nil, Options{})
+	st, err := c.Verify(t.Context(), v1, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,15 +7,13 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/render"
-	"github.com/flotilla-dev/flotilla/internal/report"
 )
 
 // Sync states of an object.
@@ -27,20 +25,6 @@ const (
 	StateUnverifiable = "unverifiable"
 	StateUnknownKind  = "unknown-kind"
 )
-
-// IgnoreRule removes fields from drift comparison: JSON pointers, for the
-// objects matching the group/kind/name/namespace given (empty matches all).
-// Argo CD's ignoreDifferences entries map onto it.
-type IgnoreRule struct {
-	Group, Kind, Name, Namespace string
-	JSONPointers                 []string
-}
-
-func (r IgnoreRule) matches(u *unstructured.Unstructured) bool {
-	gvk := u.GroupVersionKind()
-	return (r.Group == "" || r.Group == gvk.Group) && (r.Kind == "" || r.Kind == gvk.Kind) &&
-		(r.Name == "" || r.Name == u.GetName()) && (r.Namespace == "" || r.Namespace == u.GetNamespace())
-}
 
 // ObjectStatus is one object's verification.
 type ObjectStatus struct {
@@ -71,10 +55,12 @@ const (
 	Pending   = "Pending"
 )
 
-// Verify compares an app's desired objects with the cluster: drift by
-// server-side dry-run, health by kstatus, extraneous inventory objects, and
-// whether the applied commit is the branch head.
-func (c *Client) Verify(ctx context.Context, app App, rules []IgnoreRule, o Options) (*AppStatus, error) {
+// Verify compares an app's desired objects with the cluster: drift is what
+// apply would change (the server's dry-run of the same apply request, with
+// the fields apply's takeover from kubectl would release removed, and
+// app.Ignore's fields left out), health by kstatus, extraneous inventory
+// objects, and whether the applied commit is the branch head.
+func (c *Client) Verify(ctx context.Context, app App, o Options) (*AppStatus, error) {
 	o.defaults()
 	id := ApplySetID(app.Name, o.InventoryNamespace)
 	st := &AppStatus{App: app.Name, Commit: app.Commit, Health: Healthy}
@@ -89,7 +75,7 @@ func (c *Client) Verify(ctx context.Context, app App, rules []IgnoreRule, o Opti
 	g.SetLimit(o.Concurrency)
 	for i, u := range desired {
 		g.Go(func() error {
-			results[i] = c.verifyObject(gctx, u, rules)
+			results[i] = c.verifyObject(gctx, u, app)
 			return nil
 		})
 	}
@@ -205,7 +191,7 @@ func prepare(app App, id string) []*unstructured.Unstructured {
 	return out
 }
 
-func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured, rules []IgnoreRule) ObjectStatus {
+func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured, app App) ObjectStatus {
 	r := ObjectStatus{Object: ObjectID(u)}
 	ri, _, err := c.resource(u)
 	if err != nil {
@@ -225,122 +211,52 @@ func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured,
 		r.State, r.Message = StateUnverifiable, err.Error()
 		return r
 	}
-	r.Health, r.Message = HealthOf(live)
+	r.Health, r.Message = HealthWith(app.Health, live)
+	if strategy(u) == "IfNotPresent" {
+		// apply leaves an existing object alone: nothing it would change.
+		r.State = StateSynced
+		return r
+	}
+	if app.RespectIgnoreDifferences {
+		if u, err = app.Ignore.ForApply(u, live); err != nil {
+			r.State, r.Message = StateUnverifiable, err.Error()
+			return r
+		}
+	}
 	preview, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: dryRunAll})
 	if err != nil {
 		r.State, r.Message = StateUnverifiable, Redact(u, "dry-run failed: "+err.Error())
 		return r
 	}
-	a, b := comparable(live), comparable(preview)
-	for _, rule := range rules {
-		if rule.matches(u) {
-			for _, p := range rule.JSONPointers {
-				removePointer(a, p)
-				removePointer(b, p)
-			}
-		}
+	if preview, err = afterTakeover(u, live, preview); err != nil {
+		r.State, r.Message = StateUnverifiable, err.Error()
+		return r
 	}
-	if equality.Semantic.DeepEqual(a, b) {
+	d, err := drift.Compare(live, preview, app.Ignore)
+	if err != nil {
+		r.State, r.Message = StateUnverifiable, err.Error()
+		return r
+	}
+	if d.Same {
 		r.State = StateSynced
 		return r
 	}
-	r.State = StateDrifted
-	if u.GetKind() == "Secret" && u.GroupVersionKind().Group == "" {
-		maskSecret(a, b)
-	}
-	r.Diff = report.UnifiedDiff("live", "desired", toYAML(a), toYAML(b))
+	r.State, r.Diff = StateDrifted, d.Diff
 	return r
 }
 
-// comparable keeps what drift is about: labels, annotations, and
-// everything outside metadata and status.
-func comparable(u *unstructured.Unstructured) map[string]any {
-	out := map[string]any{}
-	for k, v := range u.DeepCopy().Object {
-		if k == "status" || k == "metadata" {
-			continue
-		}
-		out[k] = v
+// afterTakeover is what preview, a dry-run of apply over live, becomes
+// once apply has taken kubectl's fields over (which a dry-run cannot do):
+// the fields only kubectl held and Git no longer sets are removed.
+func afterTakeover(u, live, preview *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if strategy(u) != "Override" || !needsTakeover(live) {
+		return preview, nil
 	}
-	md := map[string]any{}
-	if l := u.GetLabels(); len(l) > 0 {
-		md["labels"] = toAny(l)
-	}
-	if a := u.GetAnnotations(); len(a) > 0 {
-		delete(a, LastApplied)
-		if len(a) > 0 {
-			md["annotations"] = toAny(a)
-		}
-	}
-	if len(md) > 0 {
-		out["metadata"] = md
-	}
-	return out
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// removePointer deletes the field at a JSON pointer (RFC 6901).
-func removePointer(obj map[string]any, pointer string) {
-	parts := strings.Split(strings.TrimPrefix(pointer, "/"), "/")
-	cur := any(obj)
-	for i, p := range parts {
-		p = strings.ReplaceAll(strings.ReplaceAll(p, "~1", "/"), "~0", "~")
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return
-		}
-		if i == len(parts)-1 {
-			delete(m, p)
-			return
-		}
-		cur = m[p]
-	}
-}
-
-// maskSecret replaces Secret values: equal ones by "***", differing ones
-// by "*** (live)" and "*** (desired)".
-func maskSecret(live, desired map[string]any) {
-	for _, field := range []string{"data", "stringData"} {
-		l, _ := live[field].(map[string]any)
-		d, _ := desired[field].(map[string]any)
-		keys := map[string]bool{}
-		for k := range l {
-			keys[k] = true
-		}
-		for k := range d {
-			keys[k] = true
-		}
-		for k := range keys {
-			lv, lok := l[k]
-			dv, dok := d[k]
-			switch {
-			case lok && dok && lv == dv:
-				l[k], d[k] = "***", "***"
-			default:
-				if lok {
-					l[k] = "*** (live)"
-				}
-				if dok {
-					d[k] = "*** (desired)"
-				}
-			}
-		}
-	}
-}
-
-func toYAML(v map[string]any) string {
-	b, err := yaml.Marshal(v)
+	out, err := drift.Released(preview, FieldManager, isTakeoverManager)
 	if err != nil {
-		return fmt.Sprint(v)
+		return nil, fmt.Errorf("%s: %w", ObjectID(u), err)
 	}
-	return string(b)
+	return out, nil
 }
 
 // SortObjects orders object statuses by problem first.

@@ -69,7 +69,7 @@ func TestLocalClusterStaysHealthy(t *testing.T) {
 		if msg := nodeProblem(ctx, client); msg != "" {
 			t.Errorf("after %s: %s", 3*grace, msg)
 		}
-		st, err := kc.Verify(ctx, app, nil, kube.Options{})
+		st, err := kc.Verify(ctx, app, kube.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,12 +99,12 @@ func TestLocalClusterStaysHealthy(t *testing.T) {
 			if nodeProblem(ctx, client) != "" || podProblem(ctx, client) != "" {
 				return false, nil
 			}
-			st, err := kc.Verify(ctx, app, nil, kube.Options{})
+			st, err := kc.Verify(ctx, app, kube.Options{})
 			return err == nil && st.Sync == kube.Synced && st.Health == kube.Healthy, nil
 		})
 		if err != nil {
 			msg := "verify failed"
-			if st, err := kc.Verify(ctx, app, nil, kube.Options{}); err == nil {
+			if st, err := kc.Verify(ctx, app, kube.Options{}); err == nil {
 				msg = fmt.Sprintf("verify reports %s %s: %s", st.Sync, st.Health, st.Message)
 			}
 			t.Fatalf("not recovered %s after kwok resumed: %s; %s; %s", 3*grace, nodeProblem(ctx, client), podProblem(ctx, client), msg)
@@ -141,7 +141,7 @@ spec:
 func waitVerified(ctx context.Context, kc *kube.Client, app kube.App, timeout time.Duration) *kube.AppStatus {
 	st := &kube.AppStatus{Sync: "not verified", Health: "unknown"}
 	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		s, err := kc.Verify(ctx, app, nil, kube.Options{})
+		s, err := kc.Verify(ctx, app, kube.Options{})
 		if err != nil {
 			st.Message = err.Error()
 			return false, nil
