@@ -74,6 +74,7 @@ fuzz:
 	$(GO) test ./internal/redact -run XXX -fuzz FuzzText -fuzztime 30s
 	$(GO) test ./internal/actions -run XXX -fuzz FuzzLogData -fuzztime 30s
 	$(GO) test ./internal/appset -run XXX -fuzz FuzzChildren -fuzztime 30s
+	$(GO) test ./internal/kube/drift -run XXX -fuzz FuzzIgnore -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
