@@ -176,11 +176,14 @@ func actionListClusters(ctx context.Context, io *actions.IO, args []string, cmdE
 		names = append(names, c.Name)
 	}
 	if only := io.Input("clusters"); only != "" {
-		f, err := clustersFile(os.TempDir(), only)
 		var want []string
+		dir, err := os.MkdirTemp("", "flotilla-clusters-")
 		if err == nil {
-			want, err = shardClusters(f, "")
-			os.Remove(f)
+			defer os.RemoveAll(dir)
+			var f string
+			if f, err = clustersFile(dir, only); err == nil {
+				want, err = shardClusters(f, "")
+			}
 		}
 		for _, w := range want {
 			if err == nil && !slices.Contains(names, w) {
