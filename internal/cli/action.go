@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/actions"
+	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/promote"
@@ -298,7 +299,9 @@ func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env
 		report(cmdEnv, "render", err)
 		return code
 	}
-	comment, full := d.Markdown(rpt.CommentLimit)
+	// The forge puts the sticky marker and a newline before the body: the
+	// whole comment stays within GitHub's limit.
+	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
 	io.SetOutput("summary", d.Summary())
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)
