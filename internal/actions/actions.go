@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	gha "github.com/sethvargo/go-githubactions"
 
@@ -42,7 +43,15 @@ type IO struct {
 	getenv  func(string) string
 	log     *stepLog
 	secrets redact.Secrets
+	// summary counts the bytes written to the job summary.
+	summary int
 }
+
+// SummaryLimit is GitHub's limit on a step's job summary (1 MiB).
+const SummaryLimit = 1 << 20
+
+// summaryCut ends a job summary cut at SummaryLimit.
+const summaryCut = "\n\n**Truncated**: this summary reached GitHub's 1 MiB limit; the rest is in the step's log.\n"
 
 // New returns the I/O of a step reading getenv and writing the log to w.
 // Close it when the step ends.
@@ -102,7 +111,29 @@ func (io *IO) SetJSONOutput(name string, v any) {
 }
 
 // Summary appends Markdown to the job summary, its secrets hidden.
-func (io *IO) Summary(markdown string) { io.a.AddStepSummary(io.secrets.Redact(markdown)) }
+// The summary stays within SummaryLimit: what does not fit is cut at a
+// line (or rune) boundary, with a pointer to the log.
+func (io *IO) Summary(markdown string) {
+	md := io.secrets.Redact(markdown)
+	room := SummaryLimit - io.summary - len(summaryCut) - 1 // AddStepSummary adds a newline
+	switch {
+	case room <= 0:
+		return // already cut
+	case len(md) > room:
+		cut := md[:room]
+		for len(cut) > 0 && !utf8.ValidString(cut) {
+			cut = cut[:len(cut)-1]
+		}
+		if i := strings.LastIndexByte(cut, '\n'); i > 0 {
+			cut = cut[:i]
+		}
+		md = cut + summaryCut
+		io.summary = SummaryLimit
+	default:
+		io.summary += len(md) + 1
+	}
+	io.a.AddStepSummary(md)
+}
 
 // Group folds the lines until EndGroup in the log.
 func (io *IO) Group(title string) { io.a.Group(io.secrets.Redact(title)) }

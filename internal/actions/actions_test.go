@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -143,4 +146,47 @@ func FuzzLogData(f *testing.F) {
 			t.Fatalf("commands (-want +got)\n%s\nlog:\n%s", diff, w.String())
 		}
 	})
+}
+
+// TestSummaryLimit: summaries past GitHub's 1 MiB are cut at a line, in
+// one piece or over many calls, with a pointer to the log; a summary that
+// fits is written whole.
+func TestSummaryLimit(t *testing.T) {
+	t.Parallel()
+	line := strings.Repeat("é", 50) + "\n" // multi-byte runes
+	for _, tc := range []struct {
+		name  string
+		parts []string
+		cut   bool
+	}{
+		{"small", []string{"| a | b |\n"}, false},
+		{"one huge", []string{strings.Repeat(line, 2*SummaryLimit/len(line))}, true},
+		{"many", slices.Repeat([]string{strings.Repeat(line, 1000)}, 30), true},
+		{"no newline", []string{strings.Repeat("é", SummaryLimit)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "summary")
+			os.WriteFile(file, nil, 0o644)
+			io := New(func(k string) string {
+				if k == "GITHUB_STEP_SUMMARY" {
+					return file
+				}
+				return ""
+			}, &bytes.Buffer{})
+			for _, p := range tc.parts {
+				io.Summary(p)
+			}
+			b, _ := os.ReadFile(file)
+			if len(b) > SummaryLimit || !utf8.Valid(b) {
+				t.Fatalf("summary of %d bytes (valid UTF-8: %v)", len(b), utf8.Valid(b))
+			}
+			if cut := strings.Contains(string(b), "1 MiB limit; the rest is in the step's log"); cut != tc.cut {
+				t.Errorf("cut %v, want %v", cut, tc.cut)
+			}
+			if !tc.cut && string(b) != tc.parts[0]+"\n" {
+				t.Errorf("summary %q", b)
+			}
+		})
+	}
 }

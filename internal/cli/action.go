@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/actions"
+	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/promote"
@@ -23,14 +24,14 @@ import (
 // actionInputs are the flags each command takes from the Action's inputs
 // (an input is named like its flag).
 var actionInputs = map[string][]string{
-	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going"},
+	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going", "list-clusters"},
 	"apply":   {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
 	"verify":  {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
 	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run"},
 }
 
 var (
-	boolInputs = map[string]bool{"no-push": true, "keep-going": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
+	boolInputs = map[string]bool{"list-clusters": true, "no-push": true, "keep-going": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true}
 	listInputs = map[string]bool{"app": true, "approve": true}
 )
 
@@ -100,6 +101,9 @@ func Action(ctx context.Context, env Env) int {
 		}
 		f.Close()
 		args = append(args, "--kubeconfig", f.Name())
+	}
+	if code := actionExtras(io, command, env, &args); code != ExitOK {
+		return code
 	}
 	fleetDir := io.Input("fleet")
 	if fleetDir == "" {
@@ -171,6 +175,8 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 	case "render":
 		if o, err := parseRenderFlags(args, cmdEnv); err == nil && o.diffBase != "" {
 			return actionDiff(ctx, io, o, cmdEnv)
+		} else if err == nil && o.listClusters {
+			return actionListClusters(ctx, io, args, cmdEnv)
 		}
 		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
 		// Exit 1 with a result is --keep-going with failed apps: the
@@ -270,6 +276,11 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		}
 		sort.Ints(prs)
 		io.SetJSONOutput("pr-numbers", prs)
+		merged, apply := promotedClusters(res)
+		maxJobs, _ := parseMaxJobs(io.Input("max-jobs")) // checked in actionExtras
+		io.SetJSONOutput("merged-clusters", merged)
+		io.SetJSONOutput("apply-clusters", apply)
+		io.SetJSONOutput("apply-matrix", clusterMatrix(apply, maxJobs))
 		io.SetJSONOutput("actions", res.Actions)
 		var md bytes.Buffer
 		writePromoteSummary(&md, &res, false)
@@ -288,7 +299,9 @@ func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env
 		report(cmdEnv, "render", err)
 		return code
 	}
-	comment, full := d.Markdown(rpt.CommentLimit)
+	// The forge puts the sticky marker and a newline before the body: the
+	// whole comment stays within GitHub's limit.
+	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
 	io.SetOutput("summary", d.Summary())
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)

@@ -37,7 +37,7 @@ func runAction(t *testing.T, inputs map[string]string, extra map[string]string) 
 	} else {
 		os.WriteFile(files["GITHUB_EVENT_PATH"], []byte("{}"), 0o644)
 	}
-	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "example/fleet", "GITHUB_EVENT_NAME": "push"}
+	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "example/fleet", "GITHUB_EVENT_NAME": "push", "PATH": os.Getenv("PATH")}
 	for k, v := range files {
 		env[k] = v
 	}

@@ -64,6 +64,9 @@ func TestActionYAMLMatchesTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"command": true, "token": true, "kubeconfig-data": true}
+	for _, in := range actionOnlyInputs {
+		want[in] = true
+	}
 	for _, inputs := range actionInputs {
 		for _, in := range inputs {
 			want[in] = true
@@ -80,12 +83,67 @@ func TestActionYAMLMatchesTheCode(t *testing.T) {
 		}
 	}
 	src, _ := os.ReadFile("action.go")
+	more, _ := os.ReadFile("actionmatrix.go")
+	src = append(src, more...)
 	for out := range action.Outputs {
 		if !strings.Contains(string(src), `"`+out+`"`) {
 			t.Errorf("action.yml output %s is never set", out)
 		}
 	}
-	if action.Runs.Using != "docker" || action.Runs.Image != "Dockerfile" {
-		t.Errorf("runs: %+v", action.Runs)
+	if action.Runs.Using != "docker" || !publishedImage.MatchString(action.Runs.Image) {
+		t.Errorf("runs: %+v, want the published image %s", action.Runs, publishedImage)
+	}
+}
+
+// publishedImage is the form of action.yml's image: the release
+// workflow's image at one version.
+var publishedImage = regexp.MustCompile(`^docker://ghcr\.io/flotilla-dev/flotilla:(v\d+\.\d+\.\d+)$`)
+
+// TestOneVersionEverywhere: action.yml runs the published image of one
+// version, and every reusable workflow and example calls the Action and
+// the reusable workflows at that very version — no job rebuilds Go from
+// the Dockerfile, no job runs an image that was never published.
+func TestOneVersionEverywhere(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^  image: (.*)$`).FindSubmatch(b)
+	if m == nil || !publishedImage.Match(m[1]) {
+		t.Fatalf("action.yml runs.image is not the published image: %q", m)
+	}
+	version := publishedImage.FindStringSubmatch(string(m[1]))[1]
+	files, _ := filepath.Glob("../../.github/workflows/flotilla-*.yml")
+	examples, _ := filepath.Glob("../../examples/github/*.yml")
+	files = append(files, examples...)
+	if len(files) < 6 {
+		t.Fatalf("workflows: %v", files)
+	}
+	uses := regexp.MustCompile(`flotilla-dev/flotilla(/\.github/workflows/[\w.-]+)?@(\S+)`)
+	image := regexp.MustCompile(`ghcr\.io/flotilla-dev/flotilla:(\S+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := 0
+		for _, u := range uses.FindAllStringSubmatch(string(b), -1) {
+			refs++
+			if u[2] != version {
+				t.Errorf("%s: %s, want @%s (action.yml's image version)", f, u[0], version)
+			}
+		}
+		for _, u := range image.FindAllStringSubmatch(string(b), -1) {
+			if u[1] != version {
+				t.Errorf("%s: %s, want :%s", f, u[0], version)
+			}
+		}
+		if strings.Contains(string(b), "image: Dockerfile") {
+			t.Errorf("%s builds the image from the Dockerfile", f)
+		}
+		if refs == 0 {
+			t.Errorf("%s does not call flotilla", f)
+		}
 	}
 }
