@@ -29,7 +29,7 @@ lint: $(STATICCHECK) $(ACTIONLINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
-	$(ACTIONLINT) .github/workflows/*.yml
+	$(ACTIONLINT) .github/workflows/*.yml examples/github/*.yml
 
 $(ACTIONLINT):
 	GOBIN=$(dir $(ACTIONLINT)) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VER)

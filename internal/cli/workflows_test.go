@@ -316,3 +316,31 @@ func TestRolloutOnGitHubV0Stalls(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeCallerIsTheExample: the caller workflow the README tells users
+// to copy is examples/github/fleet.yml, the file the rollout simulation
+// runs, byte for byte.
+func TestReadmeCallerIsTheExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../examples/github/fleet.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.SplitN(string(example), "\n", 2)[0]
+	start := strings.Index(string(readme), "```yaml\n"+first+"\n")
+	if start < 0 {
+		t.Fatalf("README.md has no yaml block starting with %q", first)
+	}
+	block := string(readme[start+len("```yaml\n"):])
+	end := strings.Index(block, "\n```\n")
+	if end < 0 {
+		t.Fatal("README.md: the caller's yaml block does not end")
+	}
+	if got := block[:end+1]; got != string(example) {
+		t.Errorf("README.md's caller workflow differs from examples/github/fleet.yml: copy the file into the README")
+	}
+}
