@@ -146,6 +146,9 @@ func (o Options) Notes() []string {
 	if o.Is(OptServerSideApply, "false") {
 		out = append(out, "ServerSideApply=false: Flotilla always applies server-side (field manager flotilla)")
 	}
+	if o.Is(OptValidate, "false") && !o.True(OptReplace) {
+		out = append(out, "Validate=false: server-side apply still refuses fields the schema does not declare (with Replace=true they are dropped)")
+	}
 	if o.Is(OptApplyOutOfSyncOnly, "false") {
 		out = append(out, "ApplyOutOfSyncOnly=false: Flotilla applies only objects whose server-side dry-run differs")
 	}

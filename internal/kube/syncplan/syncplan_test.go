@@ -240,3 +240,27 @@ func FuzzParseOptions(f *testing.F) {
 		}
 	})
 }
+
+// TestNotes: options Flotilla accepts but treats its own way are noted,
+// in a fixed order; the others are not.
+func TestNotes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		opts []string
+		want []string
+	}{
+		{[]string{"ServerSideApply=true", "Prune=false", "Validate=false", "Replace=true"}, nil},
+		{[]string{"ClientSideApplyMigration=false", "ServerSideApply=false"}, []string{
+			"ServerSideApply=false: Flotilla always applies server-side (field manager flotilla)",
+			"ClientSideApplyMigration=false: Flotilla always takes fields over from kubectl's client-side apply"}},
+		{[]string{"Validate=false"}, []string{"Validate=false: server-side apply still refuses fields the schema does not declare (with Replace=true they are dropped)"}},
+	} {
+		o, err := ParseOptions(tt.opts, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, o.Notes()); diff != "" {
+			t.Errorf("%v (-want +got):\n%s", tt.opts, diff)
+		}
+	}
+}
