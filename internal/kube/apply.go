@@ -243,7 +243,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 
 	s := &syncRun{c: c, o: o, id: id, res: res, desired: desired, live: live, absent: absent,
 		results: make([]ObjectResult, len(desired)), applied: make([]*unstructured.Unstructured, len(desired)),
-		index: map[*unstructured.Unstructured]int{}, deadline: time.Now().Add(o.SyncTimeout)}
+		index: map[*unstructured.Unstructured]int{}, deadline: time.Now().Add(o.SyncTimeout), pruneComplete: true}
 	for i, u := range desired {
 		s.index[u] = i
 	}

@@ -41,7 +41,9 @@ type syncRun struct {
 	// are prune's.
 	hookResults, extra []ObjectResult
 	deadline           time.Time
-	pruneComplete      bool
+	// pruneComplete is false once a deletion failed or was refused: the
+	// inventory's synced count moves only after a complete sync.
+	pruneComplete bool
 }
 
 // stepName names a step in messages: "phase Sync, wave 1".
@@ -236,7 +238,6 @@ func sortedKeysInt[V any](m map[int]V) []int {
 // options, a PruneLast prune after every object is healthy.
 func (s *syncRun) prune(ctx context.Context, old map[string]Entry, inv *Inventory) error {
 	s.res.Pruned = true
-	s.pruneComplete = true
 	// The budget is a share of what the app held after its last complete
 	// sync. old is larger when a run was interrupted or its prune refused
 	// (it recorded old ∪ new first), and a share of it would let the next
