@@ -178,3 +178,24 @@ func TestSharedResources(t *testing.T) {
 		t.Error("FailOnSharedResource applied the app's other objects")
 	}
 }
+
+// TestForceRecreates: Force=true alone is kubectl apply --force: a change
+// the API server refuses as immutable recreates the object, which apply
+// otherwise refuses with the opt-ins it needs.
+func TestForceRecreates(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	const n = "forceopt"
+	frozen := func(options, value string) App {
+		return App{Name: n, Objects: objs(t, ns(n)+"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: f, namespace: forceopt, annotations: {argocd.argoproj.io/sync-options: '"+options+"'}}\nimmutable: true\ndata: {k: \""+value+"\"}\n")}
+	}
+	mustApply(t, c, frozen("Force=false", "1"), Options{})
+	res, err := c.Apply(t.Context(), frozen("Force=false", "2"), Options{})
+	if err == nil || !strings.Contains(messages(res)["ConfigMap/forceopt/f"], "the change needs the object recreated") {
+		t.Errorf("without Force: %v %v", err, messages(res))
+	}
+	res = mustApply(t, c, frozen("Force=true", "2"), Options{})
+	if m := messages(res)["ConfigMap/forceopt/f"]; m != "configured: recreated (immutable field changed)" {
+		t.Errorf("Force=true: %q", m)
+	}
+}
