@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -175,26 +176,41 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 	for _, u := range step.Objects {
 		pending[s.index[u]] = ""
 	}
+	type read struct {
+		health Health
+		msg    string
+	}
 	for {
-		for _, i := range sortedKeysInt(pending) {
-			u := s.desired[i]
-			ri, _, err := s.c.resource(u)
-			if err != nil {
-				pending[i] = err.Error()
-				continue
-			}
-			live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
-			if err != nil {
-				pending[i] = string(Missing) + ": " + err.Error()
-				continue
-			}
-			switch h, msg := HealthOf(live); h {
+		ids := sortedKeysInt(pending)
+		reads := make([]read, len(ids))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.o.Concurrency)
+		for k, i := range ids {
+			g.Go(func() error {
+				u := s.desired[i]
+				ri, _, err := s.c.resource(u)
+				if err != nil {
+					reads[k] = read{Missing, err.Error()}
+					return nil
+				}
+				live, err := ri.Get(gctx, u.GetName(), metav1.GetOptions{})
+				if err != nil {
+					reads[k] = read{Missing, err.Error()}
+					return nil
+				}
+				reads[k].health, reads[k].msg = HealthOf(live)
+				return nil
+			})
+		}
+		_ = g.Wait()
+		for k, i := range ids {
+			switch r := reads[k]; r.health {
 			case Healthy, Suspended:
 				delete(pending, i)
 			case Degraded:
-				return fmt.Errorf("%w: %s: %s is Degraded: %s (later waves, phases and prune were skipped)", ErrUnhealthy, stepName(step), ObjectID(u), msg)
+				return fmt.Errorf("%w: %s: %s is Degraded: %s (later waves, phases and prune were skipped)", ErrUnhealthy, stepName(step), ObjectID(s.desired[i]), r.msg)
 			default:
-				pending[i] = string(h) + ": " + msg
+				pending[i] = string(r.health) + ": " + r.msg
 			}
 		}
 		if len(pending) == 0 {
@@ -276,12 +292,19 @@ func (c *Client) readLive(ctx context.Context, desired []*unstructured.Unstructu
 		if live[i] != nil {
 			continue
 		}
+		// The cached mapping only: a kind not served yet (its CRD comes
+		// in this apply) must not reset discovery once per object.
+		m, err := c.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
+		if err != nil {
+			continue // applyOne reads it once its kind is served
+		}
+		ri := c.Dynamic.Resource(m.Resource)
+		var rc resourceClient = ri
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			rc = ri.Namespace(u.GetNamespace())
+		}
 		g.Go(func() error {
-			ri, _, err := c.resource(u)
-			if err != nil {
-				return nil // a kind not served yet: applyOne reports it
-			}
-			got, err := ri.Get(gctx, u.GetName(), metav1.GetOptions{})
+			got, err := rc.Get(gctx, u.GetName(), metav1.GetOptions{})
 			switch {
 			case err == nil:
 				live[i] = got
