@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
@@ -22,10 +23,17 @@ import (
 const applyUsage = `Usage: apply --cluster NAME [flags]
 
 apply makes a cluster run exactly what its live hydrated branch,
-hydrated/<cluster>, says: server-side apply (field manager "flotilla") in
-stages — CRDs, Namespaces and ClusterRoles, then *Class kinds, then everything
-else, webhooks last, sync waves first — applying only objects whose server-side
-dry-run differs from the cluster. Each app is an ApplySet with an inventory
+hydrated/<cluster>, says, with Argo CD's sync semantics: phases PreSync, Sync,
+PostSync (SyncFail hooks when one fails), sync waves ascending within each,
+each wave healthy and its hooks finished before the next; within a wave,
+server-side apply (field manager "flotilla") in stages — CRDs, Namespaces and
+ClusterRoles, then *Class kinds, then everything else, webhooks last —
+applying only objects whose server-side dry-run differs from the cluster.
+Hooks (argocd.argoproj.io/hook, Helm's install and upgrade hooks) run in
+their phases under their delete policies and are never in the inventory.
+Sync options (the Application's and argocd.argoproj.io/sync-options) apply;
+an unknown one is an error. An object another app owns is never taken over
+(SharedResourceWarning; FailOnSharedResource=true fails the app). Each app is an ApplySet with an inventory
 (ConfigMap <app> in flotilla-system) that records what was applied and the
 hydrated commit. Prune, when the app's syncPolicy or --prune asks for it,
 deletes only inventory objects that left the branch, only after everything
@@ -64,6 +72,10 @@ Flags:
                         the diff verify shows) and deleted (prune included)
                         and change nothing
   --concurrency N       objects applied at once per stage (default 16)
+  --timeout DURATION    per app: how long its waves may take to become healthy
+                        and its hooks to finish, all phases together
+                        (default 5m); past it the app fails naming every
+                        object not healthy yet
   --clusters-from FILE  with --shard: apply every cluster of the shard, from the
                         JSON of render --list-clusters -o json
   --shard i/n           with --clusters-from: the shard to apply
@@ -86,6 +98,7 @@ type applyOptions struct {
 	clusterTarget
 	prune, confirmPrune, forceRecreate, dryRun, pruneRemoved bool
 	concurrency                                              int
+	timeout                                                  time.Duration
 }
 
 type stringList []string
@@ -137,6 +150,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 	fs.BoolVar(&o.forceRecreate, "force-recreate", false, "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "")
+	fs.DurationVar(&o.timeout, "timeout", kube.DefaultSyncTimeout, "")
 	if err := parseFlags(fs, args, env, applyUsage); err != nil {
 		return o, err
 	}
@@ -150,6 +164,8 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 		return o, fmt.Errorf("%w: --prune-removed works on the whole branch; it cannot be combined with --app", errUsage)
 	case o.concurrency < 1:
 		return o, fmt.Errorf("%w: --concurrency must be at least 1", errUsage)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
 	return o, nil
 }
@@ -211,7 +227,7 @@ func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) 
 		}
 		r, err := c.client.Apply(ctx, app, kube.Options{
 			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
-			Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
+			Concurrency: o.concurrency, Tooling: "flotilla/" + Version, SyncTimeout: o.timeout,
 		})
 		if err != nil {
 			r.Error = err.Error()
@@ -302,6 +318,10 @@ func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
 		}
 		app.CreateNamespace = sp.HasOption("CreateNamespace=true")
 		app.RespectIgnoreDifferences = sp.HasOption("RespectIgnoreDifferences=true")
+		app.SyncOptions = sp.SyncOptions
+		if m := sp.ManagedNamespaceMetadata; m != nil {
+			app.NamespaceLabels, app.NamespaceAnnotations = m.Labels, m.Annotations
+		}
 	}
 	if app.Ignore, err = ignoreRules(info.IgnoreDifferences); err != nil {
 		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
@@ -352,6 +372,9 @@ func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 		if d := r.Diffs[o.Object]; d != "" {
 			fmt.Fprint(w, indent(d, "      "))
 		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", r.Error)

@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 )
@@ -125,6 +127,7 @@ func TestApplyUsageErrors(t *testing.T) {
 		{nil, "apply: usage: --cluster is required (or --clusters-from with --shard)\n"},
 		{[]string{"--cluster", "x", "--clusters-from", "f"}, "apply: usage: --cluster and --clusters-from exclude each other\n"},
 		{[]string{"--cluster", "x", "--app", "a", "--prune-removed"}, "apply: usage: --prune-removed works on the whole branch; it cannot be combined with --app\n"},
+		{[]string{"--cluster", "x", "--timeout", "0s"}, "apply: usage: --timeout must be positive\n"},
 		{[]string{"--cluster", "nowhere", "--repo", checkout}, "apply: cluster nowhere: branch not found: hydrated/nowhere in " + checkout + "\n"},
 		{[]string{"--cluster", "..", "--repo", checkout}, "apply: usage: --cluster \"..\" is not a valid cluster name: " + dnsLabel + "\n"},
 		{[]string{"--cluster", "a/b", "--repo", checkout}, "apply: usage: --cluster \"a/b\" is not a valid cluster name: " + dnsLabel + "\n"},
@@ -263,5 +266,25 @@ func TestApplyRemovedApp(t *testing.T) {
 	}
 	if _, vres := verified(); vres[0].Removed != nil {
 		t.Errorf("verify after removal reports %v", vres[0].Removed)
+	}
+}
+
+// TestKubeAppSyncPolicy: the Application's syncOptions and
+// managedNamespaceMetadata, recorded in the hydrated metadata, reach apply.
+func TestKubeAppSyncPolicy(t *testing.T) {
+	t.Parallel()
+	a := hydrate.BranchApp{Name: "web", Manifest: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: web}\n")}
+	a.Metadata.Flotilla.Destination.Namespace = "web"
+	a.Metadata.Flotilla.SyncPolicy = &fleet.SyncPolicy{
+		SyncOptions:              []string{"CreateNamespace=true", "PruneLast=true"},
+		ManagedNamespaceMetadata: &fleet.ManagedNamespaceMetadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"o": "p"}},
+	}
+	app, err := kubeApp(a, &hydrate.Snapshot{Branch: "hydrated/x", Commit: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !app.CreateNamespace || strings.Join(app.SyncOptions, ",") != "CreateNamespace=true,PruneLast=true" ||
+		app.NamespaceLabels["team"] != "a" || app.NamespaceAnnotations["o"] != "p" {
+		t.Errorf("app: %+v", app)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -34,6 +34,13 @@ type App struct {
 	Prune           bool // the app's syncPolicy says prune
 	AllowEmpty      bool // syncPolicy.automated.allowEmpty
 	CreateNamespace bool // syncOptions CreateNamespace=true
+	// SyncOptions are the Application's spec.syncPolicy.syncOptions; an
+	// object's argocd.argoproj.io/sync-options override them for it.
+	SyncOptions []string
+	// NamespaceLabels and NamespaceAnnotations are
+	// syncPolicy.managedNamespaceMetadata: with CreateNamespace they are
+	// applied to the destination namespace.
+	NamespaceLabels, NamespaceAnnotations map[string]string
 	// Commit and Branch are the hydrated commit being applied.
 	Commit, Branch string
 	// Ignore is the Application's ignoreDifferences: left out of drift,
@@ -54,7 +61,7 @@ type Options struct {
 	DryRun bool
 	// Prune prunes even when the app's syncPolicy does not.
 	Prune bool
-	// ConfirmPrune lifts the deletion budget.
+	// ConfirmPrune lifts the deletion budget and confirms Prune=confirm.
 	ConfirmPrune bool
 	// ForceRecreate recreates objects whose change hits an immutable field,
 	// as the flotilla.dev/force annotation does per object.
@@ -69,10 +76,15 @@ type Options struct {
 	Tooling string
 	// Timeout bounds each wait (CRD Established, deletion). Default 60s.
 	Timeout time.Duration
+	// SyncTimeout bounds an app's waits for health between waves and for
+	// its hooks, all phases together. Default 5m.
+	SyncTimeout time.Duration
 	// BetweenStages, when set, runs after each stage (tests use it to
 	// interrupt an apply half-way).
 	BetweenStages func(stage int) error
 
+	// appOpts are the app's sync options, parsed (set by Apply).
+	appOpts syncplan.Options
 	// app is the app being applied and diffs collects a dry run's diffs
 	// (set by Apply).
 	app   *App
@@ -96,6 +108,9 @@ func (s *diffSink) add(id, diff string) {
 	s.m[id] = diff
 }
 
+// DefaultSyncTimeout is Options.SyncTimeout's default.
+const DefaultSyncTimeout = 5 * time.Minute
+
 func (o *Options) defaults() {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
@@ -111,6 +126,9 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 60 * time.Second
+	}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = DefaultSyncTimeout
 	}
 }
 
@@ -142,8 +160,11 @@ type Result struct {
 	DryRun  bool           `json:"dryRun,omitempty"`
 	Objects []ObjectResult `json:"objects"`
 	// Pruned says whether prune ran (it runs only after full success).
-	Pruned bool   `json:"pruned"`
-	Error  string `json:"error,omitempty"`
+	Pruned bool `json:"pruned"`
+	// Notes are warnings that do not fail the app: shared resources left
+	// alone, sync options Flotilla treats its own way.
+	Notes []string `json:"notes,omitempty"`
+	Error string   `json:"error,omitempty"`
 	// Diffs are, in a dry run, what apply would change in each object it
 	// would configure, by object, as verify shows them.
 	Diffs map[string]string `json:"diffs,omitempty"`
@@ -158,22 +179,18 @@ func (r *Result) Counts() map[Action]int {
 	return out
 }
 
-// HookNotRun is the message for a hook apply skips: apply does not run
-// Argo CD's hooks (PreSync, Sync, PostSync, SyncFail) yet, and never applies
-// them as ordinary objects.
-func HookNotRun(u *unstructured.Unstructured) string {
-	id := render.ID(u)
-	if types := render.HookTypes(u); len(types) > 0 {
-		id += " (" + strings.Join(types, ",") + ")"
-	}
-	return "hook " + id + " not run: hooks are not supported by apply yet"
-}
-
 // ErrEmpty means an app rendered to nothing and allowEmpty is not set.
 var ErrEmpty = errors.New("the app renders no objects: refusing to apply and prune an empty set (set syncPolicy.automated.allowEmpty to allow it)")
 
-// Apply makes the cluster run app's objects: staged server-side apply of
-// only what differs, recorded in the app's inventory, then prune.
+// ErrSyncOption means an app or object names a sync option Flotilla does
+// not know (errors.As finds the *syncplan.OptionError).
+var ErrSyncOption = errors.New("invalid sync options")
+
+// Apply makes the cluster run app's objects as Argo CD syncs them: phases
+// PreSync, Sync and PostSync, waves ascending within each, each wave's
+// objects healthy and hooks finished before the next starts (SyncFail
+// hooks when a phase fails); server-side apply of only what differs,
+// recorded in the app's inventory; prune after the Sync phase.
 func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error) {
 	o.defaults()
 	o.app = &app
@@ -184,25 +201,52 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	}
 	id := ApplySetID(app.Name, o.InventoryNamespace)
 
-	hooks := 0
+	appOpts, err := syncplan.ParseOptions(app.SyncOptions, "app "+app.Name+" spec.syncPolicy.syncOptions")
+	var optErrs []error
+	if err != nil {
+		optErrs = append(optErrs, err)
+	}
 	for _, obj := range app.Objects {
-		switch {
-		case render.IsHook(obj):
-			hooks++
-			res.Objects = append(res.Objects, ObjectResult{render.ID(obj), Skipped, HookNotRun(obj)})
-		case strategy(obj) == "Ignore":
+		if _, err := syncplan.ObjectOptions(obj); err != nil {
+			optErrs = append(optErrs, err)
+		}
+	}
+	if len(optErrs) > 0 {
+		return res, fmt.Errorf("%w: %w", ErrSyncOption, errors.Join(optErrs...))
+	}
+	o.appOpts = appOpts
+	res.Notes = optionNotes(appOpts, app.Objects)
+
+	ordinary, hooks, skipped := syncplan.Split(app.Objects)
+	for _, s := range skipped {
+		res.Objects = append(res.Objects, ObjectResult{render.ID(s.Object), Skipped, s.Reason})
+	}
+	for _, obj := range ordinary {
+		if strategy(obj) == "Ignore" {
 			res.Objects = append(res.Objects, ObjectResult{ObjectID(obj), Skipped, AnnotationSSA + ": Ignore"})
 		}
 	}
-	if len(app.Objects) == hooks && !app.AllowEmpty {
+	if len(ordinary) == 0 && !app.AllowEmpty {
 		return res, ErrEmpty
 	}
-	desired := prepare(app, id)
+	ordinaryApp := app
+	ordinaryApp.Objects = ordinary
+	desired := prepare(ordinaryApp, id)
 
 	inv, err := c.ReadInventory(ctx, o.InventoryNamespace, app.Name)
 	if err != nil {
 		return res, err
 	}
+	live, absent := c.readLive(ctx, desired, id, o.Concurrency)
+	desired, live, absent, err = c.checkShared(ctx, id, desired, live, absent, res, o)
+	if err != nil {
+		return res, err
+	}
+	plan := syncplan.New(desired, hooks)
+	for _, s := range plan.Skipped {
+		res.Objects = append(res.Objects, ObjectResult{render.ID(s.Object), Skipped, s.Reason})
+	}
+
 	old := inv.Entries
 	if inv.Synced < 0 {
 		// Written by a Flotilla that did not record the last complete
@@ -230,79 +274,84 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 		}
 	}
 
-	if app.CreateNamespace && app.Namespace != "" && !hasNamespace(desired, app.Namespace) && !o.DryRun {
-		if err := c.ensureNamespace(ctx, app.Namespace, FieldManager); err != nil {
+	createNS := app.CreateNamespace || appOpts.True(syncplan.OptCreateNamespace)
+	if createNS && app.Namespace != "" && !hasNamespace(desired, app.Namespace) && !o.DryRun {
+		if err := c.createNamespace(ctx, app.Namespace, app.NamespaceLabels, app.NamespaceAnnotations); err != nil {
 			return res, err
 		}
 	}
 
-	live := c.prefetch(ctx, desired, id)
-	results := make([]ObjectResult, len(desired))
-	applied := make([]*unstructured.Unstructured, len(desired))
-	for _, batch := range batches(desired) {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(o.Concurrency)
-		for _, i := range batch.indexes {
-			g.Go(func() error {
-				results[i], applied[i] = c.applyObject(gctx, desired[i], live[i], o)
-				return nil
-			})
-		}
-		_ = g.Wait()
-		failed := false
-		for _, i := range batch.indexes {
-			failed = failed || results[i].Action == Failed
-		}
-		if failed {
-			res.Objects = append(res.Objects, results...)
-			res.Objects = dropEmpty(res.Objects)
-			recordUIDs(inv, applied, results)
-			if !o.DryRun {
-				_ = c.writeInventory(context.WithoutCancel(ctx), o.InventoryNamespace, o.Tooling, inv)
-			}
-			return res, fmt.Errorf("stage %d failed: later stages and prune were skipped", batch.stage)
-		}
-		if batch.hasCRD && !o.DryRun {
-			if err := c.waitEstablished(ctx, desired, batch.indexes, o.Timeout); err != nil {
-				res.Objects = dropEmpty(append(res.Objects, results...))
-				return res, err
+	s := &syncRun{c: c, o: o, id: id, res: res, desired: desired, live: live, absent: absent,
+		results: make([]ObjectResult, len(desired)), applied: make([]*unstructured.Unstructured, len(desired)),
+		index: map[*unstructured.Unstructured]int{}, deadline: time.Now().Add(o.SyncTimeout), pruneComplete: true}
+	for i, u := range desired {
+		s.index[u] = i
+	}
+	prune := app.Prune || o.Prune
+	pruned := !prune
+	var failure error
+	for i, step := range plan.Steps {
+		if step.Phase == syncplan.PostSync && !pruned {
+			pruned = true
+			if failure = s.prune(ctx, old, inv); failure != nil {
+				break
 			}
 		}
-		if o.BetweenStages != nil {
-			if err := o.BetweenStages(batch.stage); err != nil {
-				return res, err
+		if failure = s.runStep(ctx, step); failure != nil {
+			break
+		}
+		// Health is awaited before a next step, and before a PruneLast
+		// prune; the last step's hooks are awaited by runStep.
+		next := i+1 < len(plan.Steps)
+		pruneLast := i+1 == len(plan.Steps) && !pruned && appOpts.True(syncplan.OptPruneLast)
+		if next || pruneLast {
+			if failure = s.waitHealthy(ctx, step); failure != nil {
+				break
 			}
 		}
 	}
-	res.Objects = append(res.Objects, results...)
-	recordUIDs(inv, applied, results)
-
-	// Without prune the inventory keeps the old objects, so a later run
-	// with prune still knows them.
-	complete := true
-	if app.Prune || o.Prune {
-		res.Pruned = true
-		// The budget is a share of what the app held after its last
-		// complete sync. old is larger when a run was interrupted or its
-		// prune refused (it recorded old ∪ new first), and a share of it
-		// would let the next run delete what this one refused.
-		pruned, err := c.prune(ctx, id, old, desired, inv, o, nil, inv.Synced)
-		res.Objects = append(res.Objects, pruned...)
-		if err != nil {
-			return res, err
-		}
-		for _, r := range pruned {
-			complete = complete && r.Action != Failed
-		}
+	if failure == nil && !pruned {
+		failure = s.prune(ctx, old, inv)
 	}
+	res.Objects = append(res.Objects, s.results...)
+	res.Objects = dropEmpty(res.Objects)
+	res.Objects = append(res.Objects, s.extra...)
+	recordUIDs(inv, s.applied, s.results)
+	if failure != nil {
+		if !o.DryRun {
+			_ = c.writeInventory(context.WithoutCancel(ctx), o.InventoryNamespace, o.Tooling, inv)
+		}
+		for _, step := range plan.OnFail {
+			if err := s.runStep(ctx, step); err != nil {
+				failure = fmt.Errorf("%w (and the SyncFail hooks failed: %w)", failure, err)
+				break
+			}
+		}
+		res.Objects = append(res.Objects, s.hookResults...)
+		return res, failure
+	}
+	res.Objects = append(res.Objects, s.hookResults...)
 	if o.DryRun {
 		return res, nil
 	}
 	inv.Commit, inv.Branch = app.Commit, app.Branch
-	if complete {
+	if s.pruneComplete {
 		inv.Synced = len(inv.Entries)
 	}
 	return res, c.writeInventory(ctx, o.InventoryNamespace, o.Tooling, inv)
+}
+
+// optionNotes lists, once each, what Flotilla does its own way for the
+// app's options and each object's.
+func optionNotes(app syncplan.Options, objs []*unstructured.Unstructured) []string {
+	out := app.Notes()
+	for _, u := range objs {
+		opts, _ := syncplan.ObjectOptions(u)
+		for _, n := range opts.Notes() {
+			out = append(out, render.ID(u)+": "+n)
+		}
+	}
+	return out
 }
 
 func dropEmpty(rs []ObjectResult) []ObjectResult {
@@ -396,8 +445,8 @@ var dryRunAll = []string{metav1.DryRunAll}
 
 // applyObject applies one object if its dry-run differs from live. Secret
 // values never reach its messages.
-func (c *Client) applyObject(ctx context.Context, u, known *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
-	r, out := c.applyOne(ctx, u, known, o)
+func (c *Client) applyObject(ctx context.Context, u, known *unstructured.Unstructured, absent bool, o Options) (ObjectResult, *unstructured.Unstructured) {
+	r, out := c.applyOne(ctx, u, known, absent, o)
 	r.Message = Redact(u, r.Message)
 	return r, out
 }
@@ -420,7 +469,7 @@ func Redact(u *unstructured.Unstructured, msg string) string {
 	return msg
 }
 
-func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructured, o Options) (ObjectResult, *unstructured.Unstructured) {
+func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructured, absent bool, o Options) (ObjectResult, *unstructured.Unstructured) {
 	id := ObjectID(u)
 	fail := func(format string, args ...any) (ObjectResult, *unstructured.Unstructured) {
 		return ObjectResult{id, Failed, fmt.Sprintf(format, args...)}, nil
@@ -432,17 +481,24 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 		}
 		return fail("%v", err)
 	}
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	live, err := known, error(nil)
-	if live == nil {
+	opts := o.appOpts.For(u)
+	live := known
+	switch {
+	case live != nil:
+	case absent:
+		err = kerrors.NewNotFound(schema.GroupResource{}, u.GetName())
+	default:
 		live, err = ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+	}
+	if opts.True(syncplan.OptReplace) && (err == nil || kerrors.IsNotFound(err)) {
+		if err != nil {
+			live = nil
+		}
+		return c.replaceOne(ctx, ri, u, live, opts, o)
 	}
 	switch {
 	case kerrors.IsNotFound(err):
-		if o.DryRun {
-			opts.DryRun = dryRunAll
-		}
-		out, err := ri.Apply(ctx, u.GetName(), u, opts)
+		out, err := applyPatch(ctx, ri, u, o.DryRun, opts)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -464,9 +520,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 			return fail("take over from kubectl: %v", err)
 		}
 	}
-	dry := opts
-	dry.DryRun = dryRunAll
-	preview, err := ri.Apply(ctx, u.GetName(), u, dry)
+	preview, err := applyPatch(ctx, ri, u, true, opts)
 	if err != nil {
 		if isImmutable(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
@@ -480,7 +534,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 		if live, err = ri.Get(ctx, u.GetName(), metav1.GetOptions{}); err != nil {
 			return fail("%v", err)
 		}
-		if preview, err = ri.Apply(ctx, u.GetName(), u, dry); err != nil {
+		if preview, err = applyPatch(ctx, ri, u, true, opts); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -505,7 +559,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 		o.diffs.add(id, d.Diff)
 		return ObjectResult{id, Configured, "dry run"}, live
 	}
-	out, err := ri.Apply(ctx, u.GetName(), u, opts)
+	out, err := applyPatch(ctx, ri, u, false, opts)
 	if err != nil {
 		if isImmutable(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
@@ -568,7 +622,10 @@ func (c *Client) recreate(ctx context.Context, ri resourceClient, u, live *unstr
 	id := ObjectID(u)
 	kind := u.GroupVersionKind().GroupKind()
 	stateful := kind.Kind == "PersistentVolumeClaim" || kind.Kind == "PersistentVolume" || kind.Kind == "StatefulSet"
-	optIn := o.ForceRecreate || strings.EqualFold(u.GetAnnotations()[AnnotationForce], "enabled")
+	// Force=true alone is kubectl apply --force: recreate when the apply
+	// cannot patch.
+	optIn := o.ForceRecreate || strings.EqualFold(u.GetAnnotations()[AnnotationForce], "enabled") ||
+		o.appOpts.For(u).True(syncplan.OptForce)
 	switch {
 	case kind.Kind == "Namespace" || kind.Kind == "CustomResourceDefinition":
 		return ObjectResult{id, Failed, fmt.Sprintf("%v (a %s is never recreated)", cause, kind.Kind)}, nil
@@ -591,7 +648,7 @@ func (c *Client) recreate(ctx context.Context, ri resourceClient, u, live *unstr
 	if err != nil {
 		return ObjectResult{id, Failed, fmt.Sprintf("waiting for deletion before recreation: %v", err)}, nil
 	}
-	out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	out, err := applyPatch(ctx, ri, u, false, o.appOpts.For(u))
 	if err != nil {
 		return ObjectResult{id, Failed, fmt.Sprintf("recreate: %v", err)}, nil
 	}
@@ -602,6 +659,8 @@ func (c *Client) recreate(ctx context.Context, ri resourceClient, u, live *unstr
 type resourceClient interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
 	Apply(ctx context.Context, name string, obj *unstructured.Unstructured, opts metav1.ApplyOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Create(ctx context.Context, obj *unstructured.Unstructured, opts metav1.CreateOptions, subresources ...string) (*unstructured.Unstructured, error)
+	Update(ctx context.Context, obj *unstructured.Unstructured, opts metav1.UpdateOptions, subresources ...string) (*unstructured.Unstructured, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions, subresources ...string) error
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*unstructured.Unstructured, error)
 }

@@ -60,6 +60,15 @@ func HealthWith(checks *health.Checks, u *unstructured.Unstructured) (Health, st
 	return Progressing, res.Message
 }
 
+// healthOf is the health of an object of the app being applied: its
+// fleet's custom checks first (HealthWith), else HealthOf.
+func (o *Options) healthOf(u *unstructured.Unstructured) (Health, string) {
+	if o.app == nil {
+		return HealthOf(u)
+	}
+	return HealthWith(o.app.Health, u)
+}
+
 // HealthOf computes an object's health with kstatus and APPLY.md's
 // overrides: a Job is healthy only when Complete, a paused Deployment is
 // Suspended, an APIService needs Available=True, a bare Pod that Failed is

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,11 +12,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // ErrPruneBudget means one run would delete too much of an app.
 var ErrPruneBudget = fmt.Errorf("prune refused")
+
+// ErrPruneConfirm means objects marked Prune=confirm were kept because
+// the run had no ConfirmPrune; the rest was pruned.
+var ErrPruneConfirm = errors.New("prune needs confirmation")
+
+// confirmMessage is why an object marked Prune=confirm is kept.
+const confirmMessage = "Prune=confirm: pass --confirm-prune to delete it"
 
 // prune deletes what the previous inventory holds and the desired set does
 // not, with every safety rule of APPLY.md: inventory only, after full
@@ -124,6 +133,19 @@ func (c *Client) pruneOne(ctx context.Context, id string, e Entry, usedNS map[st
 	case live.GetDeletionTimestamp() != nil:
 		return kept("it is already being deleted")
 	}
+	objOpts, err := syncplan.ObjectOptions(live)
+	if err != nil {
+		return kept(fmt.Sprintf("%v: fix the annotation to prune it", err))
+	}
+	opts := o.appOpts.For(live)
+	switch {
+	case objOpts.Is(syncplan.OptPrune, "false"):
+		return kept(syncplan.AnnotationSyncOptions + ": Prune=false")
+	case opts.Is(syncplan.OptPrune, "false"):
+		return kept("the app's syncOptions: Prune=false")
+	case opts.Is(syncplan.OptPrune, "confirm") && !o.ConfirmPrune:
+		return kept(confirmMessage)
+	}
 	if k, why := keep(live); k {
 		return kept(why)
 	}
@@ -136,13 +158,19 @@ func (c *Client) pruneOne(ctx context.Context, id string, e Entry, usedNS map[st
 			return kept("desired objects still live in it")
 		}
 	}
-	bg := metav1.DeletePropagationBackground
-	uid := live.GetUID()
-	opts := metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}
-	if o.DryRun {
-		opts.DryRun = dryRunAll
+	propagation := metav1.DeletePropagationBackground
+	switch opts[syncplan.OptPrunePropagationPolicy] {
+	case "foreground":
+		propagation = metav1.DeletePropagationForeground
+	case "orphan":
+		propagation = metav1.DeletePropagationOrphan
 	}
-	if err := rc.Delete(ctx, e.Name, opts); err != nil && !kerrors.IsNotFound(err) {
+	uid := live.GetUID()
+	del := metav1.DeleteOptions{PropagationPolicy: &propagation, Preconditions: &metav1.Preconditions{UID: &uid}}
+	if o.DryRun {
+		del.DryRun = dryRunAll
+	}
+	if err := rc.Delete(ctx, e.Name, del); err != nil && !kerrors.IsNotFound(err) {
 		r.Action, r.Message = Failed, "delete: "+err.Error()
 		return r
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -168,13 +169,13 @@ func (c *Client) getEntry(ctx context.Context, e Entry) *unstructured.Unstructur
 }
 
 // prepare gives the objects as apply sends them: normalised, labelled,
-// sorted, without the ones annotated Ignore and without hooks (apply does
-// not run hooks yet; they are never applied as ordinary objects, recorded
-// in the inventory or verified).
+// sorted, without the ones annotated Ignore, without hooks (run as hooks,
+// never applied as ordinary objects, recorded in the inventory or
+// verified) and without objects whose hook is Skip (never applied).
 func prepare(app App, id string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, obj := range app.Objects {
-		if strategy(obj) == "Ignore" || render.IsHook(obj) {
+		if strategy(obj) == "Ignore" || render.IsHook(obj) || syncplan.IsSkipped(obj) {
 			continue
 		}
 		u := obj.DeepCopy()

@@ -1,68 +1,30 @@
 package render
 
 import (
-	"strings"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
 // Hook annotations, as Argo CD reads them (gitops-engine pkg/sync/hook).
 const (
-	HookAnnotation     = "argocd.argoproj.io/hook"
-	HelmHookAnnotation = "helm.sh/hook"
+	HookAnnotation     = syncplan.AnnotationHook
+	HelmHookAnnotation = syncplan.AnnotationHelmHook
 )
 
 // IsHook reports whether Argo CD runs u as a resource hook rather than
-// syncing it as one of the app's resources: it has an
-// argocd.argoproj.io/hook annotation that is not only "Skip", or else a
-// helm.sh/hook annotation other than "crd-install" (Helm's mark for CRDs,
-// which are not hooks).
+// syncing it as one of the app's resources (syncplan.IsHook).
 //
 // Hooks stay in the hydrated manifest with their annotations, which is how
 // apply recognises them; only hooks may use metadata.generateName.
-func IsHook(u *unstructured.Unstructured) bool {
-	a := u.GetAnnotations()
-	if _, ok := a[HookAnnotation]; ok {
-		types := HookTypes(u)
-		return !(len(types) == 1 && types[0] == "Skip")
-	}
-	v, ok := a[HelmHookAnnotation]
-	return ok && v != "crd-install"
-}
+func IsHook(u *unstructured.Unstructured) bool { return syncplan.IsHook(u) }
 
-// HookTypes returns the hook types of u as Argo CD reads them: the known
-// values of argocd.argoproj.io/hook (comma-separated), or else those of
-// helm.sh/hook mapped to Argo CD's (pre-install and pre-upgrade → PreSync,
-// post-install and post-upgrade → PostSync; Argo CD runs no other Helm
-// hook).
+// HookTypes returns the hook types of u as Argo CD reads them
+// (syncplan.HookTypes).
 func HookTypes(u *unstructured.Unstructured) []string {
-	a := u.GetAnnotations()
 	var out []string
-	for _, t := range strings.Split(a[HookAnnotation], ",") {
-		switch t = strings.TrimSpace(t); t {
-		case "PreSync", "Sync", "PostSync", "SyncFail", "PostDelete", "Skip":
-			out = append(out, t)
-		}
-	}
-	if len(out) > 0 {
-		return out
-	}
-	for _, t := range strings.Split(a[HelmHookAnnotation], ",") {
-		switch strings.TrimSpace(t) {
-		case "pre-install", "pre-upgrade":
-			out = appendOnce(out, "PreSync")
-		case "post-install", "post-upgrade":
-			out = appendOnce(out, "PostSync")
-		}
+	for _, p := range syncplan.HookTypes(u) {
+		out = append(out, string(p))
 	}
 	return out
-}
-
-func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
 // TestIsHook follows gitops-engine's hook.IsHook and hook.Types.
@@ -91,5 +92,31 @@ func TestHooksAreKept(t *testing.T) {
 	}
 	if errors.Is(err, ErrObjectName) {
 		t.Errorf("a duplicate is not a name error: %v", err)
+	}
+}
+
+// TestUnknownSyncOptions: an Application's syncOptions and an object's
+// argocd.argoproj.io/sync-options are checked at render, so an option
+// apply would refuse never reaches a hydrated branch.
+func TestUnknownSyncOptions(t *testing.T) {
+	t.Parallel()
+	dir := gittest.Files(t, map[string]string{
+		"ok/cm.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {argocd.argoproj.io/sync-options: 'Prune=false,Replace=true'}}\n",
+		"bad/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {argocd.argoproj.io/sync-options: 'Prune=false,Wait=true'}}\n",
+	})
+	b := NewBuilder(diskRepo(dir), fleet.PolicyConfig{})
+	if _, err := b.Render(t.Context(), app("web", "ok", "prod", nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var oe *syncplan.OptionError
+	_, err := b.Render(t.Context(), app("web", "bad", "prod", nil, nil))
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `ConfigMap/c annotation argocd.argoproj.io/sync-options: unknown sync option "Wait=true"`) {
+		t.Errorf("object option: %v", err)
+	}
+	a := app("web", "ok", "prod", nil, nil)
+	a.Spec.SyncPolicy = &fleet.SyncPolicy{SyncOptions: []string{"CreateNamespace=true", "PruneFirst=true"}}
+	_, err = b.Render(t.Context(), a)
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), `spec.syncPolicy.syncOptions: unknown sync option "PruneFirst=true"`) {
+		t.Errorf("app option: %v", err)
 	}
 }

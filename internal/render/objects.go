@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
 // Labels and annotations Flotilla puts on every rendered object.
@@ -78,6 +79,18 @@ func checkNames(objs []*unstructured.Unstructured) error {
 		}
 		if msgs := content.IsPathSegmentName(name); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("%w: %s: metadata.name %q %s: it is a path segment of the object's API URL (rename the object)", ErrObjectName, ID(o), name, strings.Join(msgs, " and ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSyncOptions refuses objects whose argocd.argoproj.io/sync-options
+// name an option Argo CD does not know (apply would refuse them).
+func checkSyncOptions(objs []*unstructured.Unstructured) error {
+	var errs []error
+	for _, o := range objs {
+		if _, err := syncplan.ObjectOptions(o); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

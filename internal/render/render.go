@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
 
@@ -219,6 +220,12 @@ func (b *Builder) Render(ctx context.Context, app *fleet.Application) (*Output, 
 func (b *Builder) RenderFor(ctx context.Context, app *fleet.Application, caps fleet.Capabilities) (*Output, error) {
 	if err := app.Spec.CheckSources(); err != nil {
 		return nil, &Error{App: app.Metadata.Name, Err: err}
+	}
+	if sp := app.Spec.SyncPolicy; sp != nil {
+		// What apply would refuse, refused before anything is published.
+		if _, err := syncplan.ParseOptions(sp.SyncOptions, "spec.syncPolicy.syncOptions"); err != nil {
+			return nil, &Error{App: app.Metadata.Name, Err: err}
+		}
 	}
 	out := &Output{}
 	var (
@@ -451,7 +458,7 @@ func (b *Builder) once(key string, run func(*build) ([]*unstructured.Unstructure
 	b.count.Add(1)
 	c.objs, c.err = run(c)
 	if c.err == nil {
-		c.err = checkNames(c.objs)
+		c.err = errors.Join(checkNames(c.objs), checkSyncOptions(c.objs))
 	}
 	close(c.done)
 	return c.objs, c.err
