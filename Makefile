@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test ./internal/actions -run XXX -fuzz FuzzLogData -fuzztime 30s
 	$(GO) test ./internal/appset -run XXX -fuzz FuzzChildren -fuzztime 30s
 	$(GO) test ./internal/kube/drift -run XXX -fuzz FuzzIgnore -fuzztime 30s
+	$(GO) test ./internal/kube/syncplan -run XXX -fuzz FuzzParseOptions -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
