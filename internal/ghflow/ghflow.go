@@ -107,7 +107,7 @@ func Parse(file string, b []byte) (*Workflow, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("parse %s: no on:", file)
+		return nil, fmt.Errorf("parse %s: no on: key", file)
 	}
 	if call, ok := w.On["workflow_call"]; ok {
 		in, _ := call["inputs"].(map[string]any)

@@ -11,7 +11,6 @@ package drift
 
 import (
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -118,7 +117,7 @@ func fieldSet(mf metav1.ManagedFieldsEntry) (*fieldpath.Set, error) {
 	if mf.FieldsV1 == nil {
 		return set, nil
 	}
-	if err := set.FromJSON(strings.NewReader(string(mf.FieldsV1.Raw))); err != nil {
+	if err := set.FromJSON(mf.FieldsV1.GetRawReader()); err != nil {
 		return nil, err
 	}
 	return set, nil
