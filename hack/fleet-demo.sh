@@ -32,7 +32,9 @@ fleet=$demo/fleet
 pidfile=$demo/fleet.pid
 kubectl="$tools/kubectl --kubeconfig $kc"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+bold='' plain=''
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 look() { printf '   look: %s\n' "$*"; }
 fail() {
 	echo "fleet-demo: $*" >&2
@@ -50,7 +52,7 @@ if [[ -f $pidfile ]] && kill -0 "$(<"$pidfile")" 2>/dev/null; then
 fi
 
 begin=$(date +%s)
-mkdir -p "$demo"
+mkdir -p "$demo/logs"
 say "1. start ${#clusters[@]} local clusters: ${clusters[*]} (kube-apiserver, etcd, controller-manager, scheduler, kwok's fake node)"
 # Build once, run in the background in its own session (so closing this
 # terminal or Ctrl-C here does not stop it), and remember its pid.
@@ -84,34 +86,47 @@ say "3. render: every cluster's manifests, committed to hydrated/<cluster>-next 
 look "git -C $remote branch --list 'hydrated/*'"
 look "git -C $remote show hydrated/prod-us-east-next --stat"
 
-# apply_verify applies each cluster's live branch (when it has one yet) and
-# waits until verify reports it Synced and Healthy, posting the statuses
-# promote's gates read.
+# apply_verify applies each cluster whose live branch moved since it was
+# last applied, and waits until verify reports it Synced and Healthy,
+# posting the flotilla/verify/<app> statuses promote's gates read.
+declare -A applied
 apply_verify() {
 	for c in "${clusters[@]}"; do
-		git -C "$remote" rev-parse -q --verify "refs/heads/hydrated/$c" >/dev/null || continue
-		echo "   -- apply $c"
+		head=$(git -C "$remote" rev-parse -q --verify "refs/heads/hydrated/$c") || continue
+		[[ ${applied[$c]:-} == "$head" ]] && continue
+		echo "   -- apply $c: hydrated/$c is at ${head:0:12}"
 		"$cmds/apply" --remote "$remote" --cluster "$c" --kubeconfig "$kc" | sed 's/^/      /'
-		echo "   -- verify $c (waits up to $timeout for health, posts flotilla/verify/<app> statuses)"
-		"$cmds/verify" --remote "$remote" --cluster "$c" --kubeconfig "$kc" --forge local --wait --timeout "$timeout" | sed 's/^/      /' ||
+		echo "   -- verify $c --wait: health, then one flotilla/verify/<app> status per app on that commit"
+		"$cmds/verify" --remote "$remote" --cluster "$c" --kubeconfig "$kc" --forge local --wait --timeout "$timeout" | sed '/^ *$/d;s/^/      /' ||
 			fail "verify $c did not report Synced and Healthy within $timeout"
+		applied[$c]=$head
 	done
 }
 
 # rollout runs one promote pass per tier, applying and verifying after
-# each, and shows which commit each cluster's live branch is at.
+# each, and shows which commit each cluster's live branch is at. promote
+# acts on every cluster of the fleet (the ones without a local cluster
+# too); the full output of each pass is kept in $demo/logs.
+mine=$(IFS='|'; echo "${clusters[*]}")
 rollout() {
 	for i in "${!tiers[@]}"; do
-		say "$1.$((i + 1)) promote (tier ${tiers[$i]}): the local forge opens and merges one pull request per cluster whose gates are open"
-		"$cmds/promote" --fleet "$fleet" --forge local --remote "$remote" | sed 's/^/   /'
+		log=$demo/logs/$1.$((i + 1))-promote.txt
+		say "$1.$((i + 1)) promote, pass $((i + 1)) (tier ${tiers[$i]} opens once the tier before it is verified)"
+		"$cmds/promote" --fleet "$fleet" --forge local --remote "$remote" >"$log"
+		echo "   the tiered app, storefront, on the local clusters (step, app, cluster, state, waiting for):"
+		grep -E "storefront-($mine)\b" "$log" | grep -Ev 'opened|merged|updated' | sed 's/^/      /' || true
+		echo "   pull requests acted on for the local clusters (cluster, action, apps, result):"
+		grep -E "^\|? *($mine) *\|.*(opened|merged|updated)" "$log" | sed 's/^/      /' || echo "      (none)"
+		echo "   full output (all 8 clusters of the fleet): $log"
 		apply_verify
 		echo "   live branches:"
 		for c in "${clusters[@]}"; do
-			printf '      %-24s %s\n' "hydrated/$c" "$(git -C "$remote" log -1 --format='%h %s' "hydrated/$c" 2>/dev/null || echo '(not promoted yet)')"
+			printf '      %-24s %s\n' "hydrated/$c" "$(git -C "$remote" log -1 --format='%h %<(72,trunc)%s' "hydrated/$c" 2>/dev/null || echo '(not promoted yet)')"
 		done
 	done
 	look "git -C $remote log --oneline --graph hydrated/prod-us-west"
-	look "git -C $remote notes --ref flotilla list   # verify's statuses; pull requests: git -C $remote for-each-ref refs/flotilla/forge"
+	look "git -C $remote ls-tree -r --name-only refs/flotilla/forge   # the local forge's pull requests"
+	look "git -C $remote notes --ref flotilla show hydrated/edge-01   # verify's statuses on edge-01's live commit"
 }
 
 say "4. roll the fleet out tier by tier"
@@ -119,13 +134,14 @@ rollout 4
 look "$kubectl --context prod-us-east get deploy -A"
 
 say "5. drift: someone scales the canary's storefront by hand"
-$kubectl --context prod-us-east -n storefront scale deployment/storefront --replicas=1
+echo "   $ kubectl --context prod-us-east -n storefront scale deployment/storefront --replicas=1"
+$kubectl --context prod-us-east -n storefront scale deployment/storefront --replicas=1 | sed "s/^/   /"
 echo "   verify catches it (exit 1):"
-if "$cmds/verify" --remote "$remote" --cluster prod-us-east --kubeconfig "$kc" --forge local --app storefront-prod-us-east | sed 's/^/      /'; then
+if "$cmds/verify" --remote "$remote" --cluster prod-us-east --kubeconfig "$kc" --forge local --app storefront-prod-us-east | sed '/^ *$/d;s/^/      /'; then
 	fail "verify did not report the drift"
 fi
 echo "   verify --heal re-applies what drifted, then verifies again:"
-"$cmds/verify" --remote "$remote" --cluster prod-us-east --kubeconfig "$kc" --forge local --heal --wait --timeout "$timeout" | sed 's/^/      /' ||
+"$cmds/verify" --remote "$remote" --cluster prod-us-east --kubeconfig "$kc" --forge local --heal --wait --timeout "$timeout" | sed '/^ *$/d;s/^/      /' ||
 	fail "verify --heal did not bring prod-us-east back to Synced and Healthy"
 look "$kubectl --context prod-us-east -n storefront get deploy storefront"
 
