@@ -39,6 +39,6 @@ if left=$(pgrep -f -- "$demo/clusters/" 2>/dev/null); then
 	echo "fleet-down: processes still running from $demo/clusters: $(echo $left): stop them with kill <pid>" >&2
 	exit 1
 fi
-rm -rf "$demo/clusters" "$demo/fleet.kubeconfig" "$demo/localfleet" "$demo/localfleet.log" "$demo/fleet" "$demo/remote.git"
+rm -rf "$demo/clusters" "$demo/logs" "$demo/fleet.kubeconfig" "$demo/localfleet" "$demo/localfleet.log" "$demo/fleet" "$demo/remote.git"
 rmdir "$demo" 2>/dev/null || true
 echo "== removed the clusters' data, the kubeconfig and the demo repositories under $demo"
