@@ -52,6 +52,7 @@ if [[ -f $pidfile ]] && kill -0 "$(<"$pidfile")" 2>/dev/null; then
 fi
 
 begin=$(date +%s)
+trap 'echo; echo "fleet-demo: interrupted; the clusters keep running: stop them with make fleet-down" >&2; exit 130' INT TERM
 mkdir -p "$demo/logs"
 say "1. start ${#clusters[@]} local clusters: ${clusters[*]} (kube-apiserver, etcd, controller-manager, scheduler, kwok's fake node)"
 # Build once, run in the background in its own session (so closing this
@@ -125,7 +126,7 @@ rollout() {
 		done
 	done
 	look "git -C $remote log --oneline --graph hydrated/prod-us-west"
-	look "git -C $remote ls-tree -r --name-only refs/flotilla/forge   # the local forge's pull requests"
+	look "git -C $remote show refs/flotilla/forge:state.json   # the local forge's pull requests"
 	look "git -C $remote notes --ref flotilla show hydrated/edge-01   # verify's statuses on edge-01's live commit"
 }
 
