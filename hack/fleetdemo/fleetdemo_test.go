@@ -55,11 +55,19 @@ func TestFleetDemoEndToEnd(t *testing.T) {
 		defer cancel()
 		return script(ctx, "fleet-down.sh")
 	}
-	// Whatever happens, nothing the demo started outlives the test.
+	// Whatever happens, nothing the demo started outlives the test: when
+	// fleet-down failed or was not reached, it runs again, and the
+	// localfleet process the demo started is stopped by its pid.
+	pid := 0
 	t.Cleanup(func() {
 		if _, err := os.Stat(filepath.Join(demo, "fleet.pid")); err == nil {
 			if out, err := down(); err != nil {
 				t.Errorf("fleet-down after a failure: %v\n%s", err, out)
+			}
+		}
+		if pid > 0 && syscall.Kill(pid, syscall.SIGTERM) == nil {
+			for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	})
@@ -111,7 +119,7 @@ func TestFleetDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the demo left no pid file: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(pidData)))
+	pid, err = strconv.Atoi(strings.TrimSpace(string(pidData)))
 	if err != nil {
 		t.Fatalf("pid file: %v", err)
 	}
