@@ -65,7 +65,10 @@ func TestFleetDemoEndToEnd(t *testing.T) {
 				t.Errorf("fleet-down after a failure: %v\n%s", err, out)
 			}
 		}
-		if pid > 0 && syscall.Kill(pid, syscall.SIGTERM) == nil {
+		// Only while that pid is still the demo's localfleet: a pid is
+		// reused once its process has exited.
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if pid > 0 && err == nil && bytes.Contains(cmdline, []byte(demo)) && syscall.Kill(pid, syscall.SIGTERM) == nil {
 			for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
 				time.Sleep(100 * time.Millisecond)
 			}
