@@ -68,6 +68,9 @@ for _ in $(seq 1 1800); do
 done
 grep -q 'clusters up' "$demo/localfleet.log" || fail "the local fleet did not start within 3 minutes: see $demo/localfleet.log"
 sed -n '1,/^$/p;/^CONTEXT/,/^$/p' "$demo/localfleet.log" | sed '/^$/d;s/^/   /'
+echo "   one per rollout tier of the storefront (label rollout-tier): prod-us-east canary, prod-us-west early, edge-01 general."
+echo "   The fleet's other clusters (dev-us, staging-eu, staging-us, prod-eu, edge-02) are rendered and promoted in Git"
+echo "   but have no local cluster; prod-eu would also need the Prometheus Operator's CRDs for its ServiceMonitor."
 look "$kubectl --context prod-us-east get nodes"
 look "log: $demo/localfleet.log   pid: $(<"$pidfile") ($pidfile)"
 
