@@ -20,7 +20,7 @@ export FLOTILLA_BIN=$tools
 # One cluster per tier of the storefront's rollout (the progressive-rollout
 # ApplicationSet's steps select the rollout-tier label): prod-us-east is the
 # canary, prod-us-west the early tier, and edge-01 stands for the general
-# tier. Three control planes (≈ 0.4 GiB each) keep a 2-core laptop usable;
+# tier. Three control planes (≈ 0.55 GiB each, 1.6 GiB in all) keep a 2-core laptop usable;
 # edge-01 rather than prod-eu because prod-eu's monitoring app has a
 # ServiceMonitor, whose CRD (the Prometheus Operator's) a bare cluster lacks.
 tiers=(canary early general)
