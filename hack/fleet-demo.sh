@@ -120,7 +120,7 @@ rollout() {
 		echo "   the tiered app, storefront, on the local clusters (step, app, cluster, state, waiting for):"
 		grep -E "storefront-($mine)\b" "$log" | grep -Ev 'opened|merged|updated' | sed 's/^/      /' || true
 		echo "   pull requests acted on for the local clusters (cluster, action, apps, result):"
-		grep -E "^\|? *($mine) *\|.*(opened|merged|updated)" "$log" | sed 's/^/      /' || echo "      (none)"
+		grep -E "($mine).*(opened|merged|updated)" "$log" | sed 's/^/      /' || echo "      (none)"
 		echo "   full output (all 8 clusters of the fleet): $log"
 		apply_verify
 		echo "   live branches:"
