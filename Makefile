@@ -9,13 +9,23 @@ ACTIONLINT_VER  := v1.7.12
 ACTIONLINT      := $(BIN)/actionlint-$(ACTIONLINT_VER)/actionlint
 DEMO_DIR        ?= $(CURDIR)/.demo
 
-.PHONY: all demo test lint unit tools fuzz build clean local-fleet bench bench-apply
+.PHONY: all demo fleet-demo fleet-down test lint unit tools fuzz build clean local-fleet bench bench-apply
 
 all: build
 
 ## demo: render the example fleet into hydrated branches of a throwaway local repo
 demo: build
 	@DEMO_DIR=$(DEMO_DIR) hack/demo.sh
+
+## fleet-demo: the whole loop on three local clusters, one per rollout tier (prod-us-east canary,
+## prod-us-west early, edge-01 general): render, promote, apply, verify, a drift caught and healed,
+## a change rolled out canary → early → general. The clusters keep running: make fleet-down
+fleet-demo: build tools
+	@DEMO_DIR=$(DEMO_DIR) FLOTILLA_CMDS=$(BIN) FLOTILLA_BIN=$(BIN) hack/fleet-demo.sh
+
+## fleet-down: stop the clusters make fleet-demo started and remove what it wrote under $(DEMO_DIR)
+fleet-down:
+	@DEMO_DIR=$(DEMO_DIR) hack/fleet-down.sh
 
 ## test: the whole suite: formatting, vet, staticcheck, and go test -race
 test: lint tools unit
@@ -80,5 +90,5 @@ fuzz:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-clean:
+clean: fleet-down
 	rm -rf $(DEMO_DIR)

@@ -1,6 +1,11 @@
 // Command localfleet starts a named local fleet of real control planes
 // (internal/kubetest) and writes one kubeconfig with a context per cluster,
-// for the demo and for manual runs. It runs until interrupted.
+// for the demo and for manual runs. It runs until interrupted (SIGINT or
+// SIGTERM), then stops every process it started and removes the clusters'
+// directories. With --dir they live in DIR/<cluster> instead of temporary
+// directories, so a caller that runs it in the background (make fleet-demo)
+// knows where they are and can remove them even after a SIGKILL (its
+// processes die with it: kubetest starts them with a parent-death signal).
 //
 //	go run ./hack/localfleet --clusters canary,early,general --kubeconfig .demo/fleet.kubeconfig
 package main
@@ -26,17 +31,36 @@ func main() {
 	names := flag.String("clusters", "canary,early,general", "comma-separated cluster names (each becomes a kubeconfig context)")
 	kubeconfig := flag.String("kubeconfig", ".demo/fleet.kubeconfig", "where to write the merged kubeconfig")
 	workloads := flag.Bool("workloads", true, "also run controller-manager, scheduler and kwok so workloads become Ready")
+	dir := flag.String("dir", "", "keep each cluster's data, credentials and logs in DIR/<cluster> (default: temporary directories)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, strings.Split(*names, ","), *kubeconfig, *workloads); err != nil {
+	if err := run(ctx, strings.Split(*names, ","), *kubeconfig, *dir, *workloads); err != nil {
 		fmt.Fprintln(os.Stderr, "localfleet:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, names []string, kubeconfig string, workloads bool) error {
+func run(ctx context.Context, names []string, kubeconfig, dir string, workloads bool) error {
 	begin := time.Now()
+	if dir != "" {
+		// A directory left by an earlier run would hold another cluster's
+		// etcd data and credentials.
+		for _, name := range names {
+			d := filepath.Join(dir, name)
+			if err := os.RemoveAll(d); err != nil {
+				return fmt.Errorf("clear cluster directory %s: %w", d, err)
+			}
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("create cluster directory %s: %w", d, err)
+			}
+		}
+		defer func() {
+			for _, name := range names {
+				os.RemoveAll(filepath.Join(dir, name))
+			}
+		}()
+	}
 	clusters := make([]*kubetest.Cluster, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -44,7 +68,7 @@ func run(ctx context.Context, names []string, kubeconfig string, workloads bool)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			clusters[i], errs[i] = kubetest.StartCluster(ctx, kubetest.Options{Name: name, Workloads: workloads})
+			clusters[i], errs[i] = kubetest.StartCluster(ctx, kubetest.Options{Name: name, Workloads: workloads, Dir: clusterDir(dir, name)})
 		}()
 	}
 	wg.Wait()
@@ -80,4 +104,11 @@ func run(ctx context.Context, names []string, kubeconfig string, workloads bool)
 	fmt.Printf("\nexport KUBECONFIG=%s   # contexts: %s\nPress Ctrl-C to stop the fleet.\n", kubeconfig, strings.Join(names, ", "))
 	<-ctx.Done()
 	return nil
+}
+
+func clusterDir(dir, name string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, name)
 }
