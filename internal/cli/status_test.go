@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/status"
+)
+
+func statusCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Status(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
+	return code, out.String(), errb.String()
+}
+
+// TestStatusOfAPartlyPromotedFleet: the loop fleet rendered to a bare
+// remote, with the general tier behind an approval; canary and early
+// promoted and verified (early's verify a hostile message), general's
+// pull request open and waiting for its approval. status reads it all
+// through the remote and shows, per cluster, the live and proposed heads
+// the remote holds, the open pull request and what promote would do; per
+// app, the tier, the content comparison, verify's state and age and the
+// gate. Its decisions equal promote --dry-run's; it writes nothing; the
+// text is plain, the job summary Markdown, the HTML page escapes the
+// message.
+func TestStatusOfAPartlyPromotedFleet(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		if name == "applicationsets/web.yaml" {
+			content = strings.Replace(content, "values: [general]}]\n", "values: [general]}]\n        requireApproval: true\n", 1)
+		}
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, remote := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	cache := filepath.Join(t.TempDir(), "tester.git")
+	gittest.Git(t, filepath.Dir(cache), "clone", "-q", "--bare", remote, cache)
+	tester, err := local.OpenRemote(cache, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hostile = `<script>alert("x")</script> | **bold** \x1b[31m`
+	verified := func(cluster, desc string) {
+		t.Helper()
+		live := gittest.Git(t, remote, "rev-parse", "hydrated/"+cluster)
+		if err := tester.SetStatus(t.Context(), live, forge.Status{Context: "flotilla/verify/web-" + cluster, State: forge.StateSuccess, Description: desc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	promoteArgs := []string{"--fleet", checkout, "--forge", "local", "--remote", remote}
+	for _, c := range []string{"canary", "early"} {
+		if got := kinds(promoteJSON(t, promoteArgs...)); got != c+":open+merge" {
+			t.Fatalf("pass for %s: %q", c, got)
+		}
+		verified(c, map[string]string{"canary": "Synced, Healthy", "early": hostile + "\x1b[31m"}[c])
+	}
+	if got := kinds(promoteJSON(t, promoteArgs...)); got != "general:open" {
+		t.Fatalf("general's pass: %q", got)
+	}
+	before := gittest.Refs(t, remote, "") + gittest.Refs(t, checkout, "")
+	htmlFile := filepath.Join(t.TempDir(), "status.html")
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	env := map[string]string{"GITHUB_STEP_SUMMARY": summary}
+	code, out, stderr := statusCmd(t, env, append(promoteArgs, "-o", "json", "--html", htmlFile)...)
+	if code != ExitOK {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	if after := gittest.Refs(t, remote, "") + gittest.Refs(t, checkout, ""); after != before {
+		t.Errorf("status changed refs:\n%s\nwas:\n%s", after, before)
+	}
+	var rep status.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	for _, key := range []string{`"clusters"`, `"rendered"`, `"pullRequest"`, `"inPullRequest"`, `"waitingFor"`, `"ageSeconds"`, `"applicationSet"`, `"liveManifest"`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("-o json lacks the key %s", key)
+		}
+	}
+	if strings.Contains(out, `"App"`) || strings.Contains(out, `"WaitingFor"`) || strings.Contains(out, "null") {
+		t.Errorf("-o json is not camelCase without nulls:\n%s", out)
+	}
+	if len(rep.Clusters) != 3 || len(rep.Apps) != 3 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, c := range rep.Clusters {
+		if want := gittest.Git(t, remote, "rev-parse", "hydrated/"+c.Name); c.Live != want {
+			t.Errorf("%s: live %s, the remote's hydrated/%s is %s", c.Name, c.Live, c.Name, want)
+		}
+		if want := gittest.Git(t, remote, "rev-parse", "hydrated/"+c.Name+"-next"); c.Proposed != want || !c.Rendered {
+			t.Errorf("%s: proposed %s, the remote's is %s", c.Name, c.Proposed, want)
+		}
+	}
+	general := rep.Clusters[2]
+	if general.Name != "general" || general.Changed != 1 || general.PullRequest == nil || general.PullRequest.Number != 3 ||
+		!general.PullRequest.Current || strings.Join(general.PullRequest.Apps, ",") != "web-general" ||
+		general.Next == nil || general.Next.Action != "wait" || general.Next.Reason != "an approving review of the current head" {
+		t.Errorf("general: %+v %+v %+v", general, general.PullRequest, general.Next)
+	}
+	if c := rep.Clusters[0]; c.Name != "canary" || c.Changed != 0 || c.PullRequest != nil || c.Next != nil {
+		t.Errorf("canary: %+v", c)
+	}
+	type row struct{ tier, cluster, content, verify, state, waiting string }
+	var got []row
+	for _, a := range rep.Apps {
+		v := "none"
+		if a.Verify != nil {
+			v = a.Verify.State
+			if a.Verify.AgeSeconds < 0 || a.Verify.AgeSeconds > 600 || a.Verify.UpdatedAt.IsZero() {
+				t.Errorf("%s: verify's age %ds, at %s", a.App, a.Verify.AgeSeconds, a.Verify.UpdatedAt)
+			}
+		}
+		got = append(got, row{a.Tier, a.Cluster, a.Content, v, a.State, a.WaitingFor})
+		if a.Content == status.ContentSame && (a.LiveManifest == "" || a.LiveManifest != a.ProposedManifest) {
+			t.Errorf("%s: same content, manifests %s vs %s", a.App, a.LiveManifest, a.ProposedManifest)
+		}
+	}
+	want := []row{
+		{"canary", "canary", "same", "success", "live", ""},
+		{"early", "early", "same", "success", "live", ""},
+		{"general", "general", "added", "none", "in-pr", "an approving review"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("apps:\n%+v\nwant:\n%+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("app %d:\n%+v\nwant:\n%+v", i, got[i], want[i])
+		}
+	}
+	if !rep.Apps[2].InPR || rep.Apps[0].InPR {
+		t.Errorf("in PR: %+v", rep.Apps)
+	}
+	// The gates are promote's own: promote --dry-run decides the same.
+	dry := promoteJSON(t, append(promoteArgs, "--dry-run")...)
+	for i, d := range dry.Apps {
+		if a := rep.Apps[i]; d.App != a.App || string(d.State) != a.State || d.WaitingFor != a.WaitingFor || d.Step != a.Tier {
+			t.Errorf("status %+v, promote --dry-run %+v", a, d)
+		}
+	}
+
+	// Text: plain labelled tables, the message one printable line.
+	code, text, stderr := statusCmd(t, nil, promoteArgs...)
+	if code != ExitOK {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	for _, s := range []string{"CLUSTER", "LIVE", "PROPOSED", "CHANGED APPS", "PULL REQUEST", "NEXT PROMOTE ACTION", "TIER", "PROPOSED VS LIVE", "VERIFY AGE", "WAITING FOR",
+		"#3", "wait: an approving review of the current head", "in-pr"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text lacks %q:\n%s", s, text)
+		}
+	}
+	for _, s := range []string{"|---", "###", "<", "\x1b"} {
+		if strings.Contains(text, s) {
+			t.Errorf("text holds %q:\n%s", s, text)
+		}
+	}
+	if len(strings.Split(text, "\n")) != 4+1+4+1+1+1 {
+		t.Errorf("text has %d lines:\n%s", len(strings.Split(text, "\n")), text)
+	}
+
+	// The job summary: Markdown, the tables.
+	md, err := os.ReadFile(summary)
+	if err != nil || !strings.HasPrefix(string(md), "### Fleet status\n") || !strings.Contains(string(md), "| general | general | web-general | web | added | yes | none | - | in-pr | an approving review |") {
+		t.Errorf("job summary (%v):\n%s", err, md)
+	}
+	// The HTML page: the hostile message escaped, nothing external.
+	page, err := os.ReadFile(htmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "\x1b", "src=", "http://", "https://", "@import"} {
+		if strings.Contains(string(page), bad) {
+			t.Errorf("the HTML holds %q", bad)
+		}
+	}
+	if !strings.Contains(string(page), "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") || !strings.Contains(string(page), "<td>web-general</td>") {
+		t.Errorf("the HTML:\n%s", page)
+	}
+}
+
+// TestStatusRefusesWhatDoesNotApply: usage errors name the flag.
+func TestStatusRefusesWhatDoesNotApply(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, t.TempDir())
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--forge", "local", "--github-url", "https://ghe.example.com/api/v3"}, "status: usage: --github-url does not apply to --forge local (it is for --forge github)\n"},
+		{[]string{"-o", "yaml"}, "status: usage: -o \"yaml\" is not one of text, json\n"},
+		{[]string{"--dry-run"}, "status: usage: flag provided but not defined: -dry-run (see --help)\n"},
+	} {
+		code, _, stderr := statusCmd(t, nil, append([]string{"--fleet", checkout}, tt.args...)...)
+		if code != ExitUsage || stderr != tt.want {
+			t.Errorf("%v: exit %d, %q, want %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
