@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/status"
 )
@@ -206,5 +208,59 @@ func TestStatusRefusesWhatDoesNotApply(t *testing.T) {
 		if code != ExitUsage || stderr != tt.want {
 			t.Errorf("%v: exit %d, %q, want %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// TestStatusOnGitHub: with --forge github the statuses come from GitHub
+// (the fake, every request checked against GitHub's description): a
+// failed verify on canary's live commit shows as failed with its age,
+// halts the set, and the tiers behind it wait for a fix, as promote
+// would decide.
+func TestStatusOnGitHub(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, origin := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	fake := forgetest.New(t, origin, "example", "fleet")
+	env := map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+	if code, _, stderr := promoteCmd(t, env, "--fleet", checkout, "--forge", "github", "--github-url", fake.URL()); code != ExitOK {
+		t.Fatalf("promote: %s", stderr)
+	}
+	gh, err := github.New(github.Options{Owner: "example", Repo: "fleet", Token: "ghs_test", BaseURL: fake.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := gittest.Git(t, origin, "rev-parse", "hydrated/canary")
+	if err := gh.SetStatus(t.Context(), live, forge.Status{Context: "flotilla/verify/web-canary", State: forge.StateFailure, Description: "Degraded: web 0/2 available"}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := statusCmd(t, env, "--fleet", checkout, "--forge", "github", "--github-url", fake.URL(), "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	var rep status.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	canary := rep.Apps[0]
+	if canary.App != "web-canary" || canary.Verify == nil || canary.Verify.State != "failure" || canary.Verify.Description != "Degraded: web 0/2 available" ||
+		canary.Verify.AgeSeconds < 0 || canary.Verify.AgeSeconds > 600 || canary.State != "failed" {
+		t.Errorf("canary: %+v %+v", canary, canary.Verify)
+	}
+	if len(rep.Halted) != 1 || rep.Halted[0].Set != "web" || !strings.Contains(rep.Halted[0].Reason, "web-canary on canary failed verification") {
+		t.Errorf("halted: %+v", rep.Halted)
+	}
+	for _, a := range rep.Apps[1:] {
+		if a.State != "halted" || a.Verify != nil || !strings.HasPrefix(a.WaitingFor, "the rollout is halted: ") {
+			t.Errorf("%s: %+v", a.App, a)
+		}
+	}
+	if rep.Clusters[0].Live != live || rep.Clusters[1].Rendered != true {
+		t.Errorf("clusters: %+v", rep.Clusters)
 	}
 }
