@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/term"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/redact"
@@ -42,6 +45,9 @@ Flags:
   --html FILE           also write the status as one static HTML page (no
                         script, no external resource), e.g. for an artifact
 
+On a terminal the verify and state columns are coloured, unless NO_COLOR
+is set (to anything) or TERM is dumb; piped or redirected output never is.
+
 Under GitHub Actions ($GITHUB_STEP_SUMMARY set) the tables are also added to
 the job summary as Markdown.
 
@@ -58,6 +64,7 @@ Examples:
 
 // Status runs the status command.
 func Status(ctx context.Context, args []string, env Env) int {
+	colour := useColour(env.Stdout, env.Getenv)
 	env, flush := env.redacting(args)
 	defer flush()
 	var o promoteOptions
@@ -114,7 +121,7 @@ func Status(ctx context.Context, args []string, env Env) int {
 	if o.output == "json" {
 		err = writeJSON(env.Stdout, rep)
 	} else {
-		err = status.WriteText(env.Stdout, rep)
+		err = status.WriteText(env.Stdout, rep, colour)
 	}
 	if err != nil {
 		report(env, "status", err)
@@ -135,4 +142,17 @@ func writeStatusFile(path string, write func(*os.File) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// useColour says whether text for w may be coloured: w is a terminal,
+// NO_COLOR is unset or empty (no-color.org) and TERM is not dumb.
+func useColour(w io.Writer, getenv func(string) string) bool {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	if getenv == nil {
+		return true
+	}
+	return getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 }

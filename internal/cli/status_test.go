@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,5 +263,51 @@ func TestStatusOnGitHub(t *testing.T) {
 	}
 	if rep.Clusters[0].Live != live || rep.Clusters[1].Rendered != true {
 		t.Errorf("clusters: %+v", rep.Clusters)
+	}
+}
+
+// TestUseColour: colour only on a terminal (a pseudo-terminal here),
+// never when NO_COLOR is set to anything or TERM is dumb, never into a
+// file, a pipe or a buffer.
+func TestUseColour(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, out := range []io.Writer{&bytes.Buffer{}, file, w} {
+		if useColour(out, env()) {
+			t.Errorf("colour into %T", out)
+		}
+	}
+	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer tty.Close()
+	if !useColour(tty, env()) || !useColour(tty, env("NO_COLOR", "")) {
+		t.Errorf("no colour on a terminal")
+	}
+	for _, kv := range [][]string{{"NO_COLOR", "1"}, {"NO_COLOR", "false"}, {"TERM", "dumb"}} {
+		if useColour(tty, env(kv...)) {
+			t.Errorf("colour with %s=%s", kv[0], kv[1])
+		}
 	}
 }

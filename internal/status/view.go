@@ -104,20 +104,45 @@ func (c Cluster) next() string {
 	return c.Next.Action + ": " + c.Next.Reason
 }
 
+// colourOf is the ANSI colour of a state or verify state: every code is
+// as long as every other (and as colourOf("")), so tabwriter, which counts
+// them, keeps the columns aligned.
+func colourOf(state string) string {
+	switch state {
+	case "live", "success":
+		return "\x1b[32m"
+	case "failed", "halted", "failure", "error":
+		return "\x1b[31m"
+	case "waiting", "baking", "verifying", "in-pr", "pending":
+		return "\x1b[33m"
+	}
+	return "\x1b[39m"
+}
+
+// paint wraps a cell in its colour when colour is on.
+func paint(colour bool, state, text string) string {
+	if !colour {
+		return text
+	}
+	return colourOf(state) + text + "\x1b[0m"
+}
+
 // WriteText writes the report as plain text for a terminal: a table of
 // clusters and a table of apps with labelled columns, then the halted
 // rollouts. Text from the forge or the fleet is made one printable line.
-func WriteText(w io.Writer, r *Report) error {
+// With colour (the caller decides: a terminal, NO_COLOR unset) the verify
+// and state columns are coloured by state.
+func WriteText(w io.Writer, r *Report, colour bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tLIVE\tPROPOSED\tCHANGED APPS\tPULL REQUEST\tNEXT PROMOTE ACTION")
 	for _, c := range r.Clusters {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", plain(c.Name), dash(Short(c.Live)), dash(Short(c.Proposed)), c.Changed, c.pr(), plain(c.next()))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "TIER\tCLUSTER\tAPP\tAPPLICATIONSET\tPROPOSED VS LIVE\tIN PR\tVERIFY\tVERIFY AGE\tSTATE\tWAITING FOR")
+	fmt.Fprintf(tw, "TIER\tCLUSTER\tAPP\tAPPLICATIONSET\tPROPOSED VS LIVE\tIN PR\t%s\tVERIFY AGE\t%s\tWAITING FOR\n", paint(colour, "", "VERIFY"), paint(colour, "", "STATE"))
 	for _, a := range r.Apps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", plain(a.Tier), plain(a.Cluster), plain(a.App), plain(dash(a.Set)),
-			a.Content, a.pr(), plain(a.verifyState()), a.verifyAge(), a.State, plain(dash(a.WaitingFor)))
+			a.Content, a.pr(), paint(colour, a.verifyState(), plain(a.verifyState())), a.verifyAge(), paint(colour, a.State, plain(a.State)), plain(dash(a.WaitingFor)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -90,7 +90,7 @@ func TestMarkdownCannotBreakOut(t *testing.T) {
 func TestTextIsPlain(t *testing.T) {
 	t.Parallel()
 	var b bytes.Buffer
-	if err := WriteText(&b, hostileReport()); err != nil {
+	if err := WriteText(&b, hostileReport(), false); err != nil {
 		t.Fatal(err)
 	}
 	text := b.String()
@@ -119,5 +119,34 @@ func TestAge(t *testing.T) {
 		if got := Age(d); got != want {
 			t.Errorf("Age(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestTextColour: with colour the verify and state columns are coloured
+// by state and the columns stay where they are without it (every cell of
+// a coloured column carries codes of one length); without colour there is
+// no escape at all.
+func TestTextColour(t *testing.T) {
+	t.Parallel()
+	r := hostileReport()
+	r.Apps = append(r.Apps, App{Cluster: "general", App: "web", Set: "web", Tier: "general", Content: ContentAdded, State: "waiting", WaitingFor: "earlier steps"})
+	var plainText, coloured bytes.Buffer
+	if err := WriteText(&plainText, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteText(&coloured, r, true); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plainText.String(), "\x1b") {
+		t.Errorf("no colour asked, yet:\n%q", plainText.String())
+	}
+	for _, want := range []string{"\x1b[31mfailed\x1b[0m", "\x1b[33mwaiting\x1b[0m", "\x1b[39mnone\x1b[0m", "\x1b[39mfailure\" onmouseover=\"alert(1)\x1b[0m"} {
+		if !strings.Contains(coloured.String(), want) {
+			t.Errorf("coloured text lacks %q:\n%q", want, coloured.String())
+		}
+	}
+	strip := strings.NewReplacer("\x1b[31m", "", "\x1b[32m", "", "\x1b[33m", "", "\x1b[39m", "", "\x1b[0m", "")
+	if got := strip.Replace(coloured.String()); got != plainText.String() {
+		t.Errorf("the colours moved the columns:\n%s\nwant:\n%s", got, plainText.String())
 	}
 }
