@@ -71,7 +71,8 @@ func commandSpecs(ctx context.Context) []commandSpec {
 		spy := Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
 		spy.flagSpy = func(fs *flag.FlagSet, usage string) {
 			docs := map[string]flagSpec{}
-			for _, line := range strings.Split(usage, "\n") {
+			lines := strings.Split(usage, "\n")
+			for i, line := range lines {
 				m := usageFlagLine.FindStringSubmatch(line)
 				if m == nil {
 					continue
@@ -79,7 +80,26 @@ func commandSpecs(ctx context.Context) []commandSpec {
 				if _, seen := docs[m[2]]; seen {
 					continue
 				}
-				d := flagSpec{placeholder: m[3], description: strings.TrimSpace(m[4])}
+				desc := m[4]
+				col := strings.Index(line, desc)
+				if desc == "" && i+1 < len(lines) && !usageFlagLine.MatchString(lines[i+1]) {
+					// A long flag: the description starts on the next line.
+					next := lines[i+1]
+					desc = strings.TrimSpace(next)
+					col = len(next) - len(strings.TrimLeft(next, " "))
+					i++
+				}
+				// The description goes on in the lines indented to its
+				// column.
+				if desc != "" && col > 0 {
+					for _, next := range lines[i+1:] {
+						if len(next) <= col || strings.TrimSpace(next[:col]) != "" || next[col] == ' ' {
+							break
+						}
+						desc += " " + strings.TrimSpace(next)
+					}
+				}
+				d := flagSpec{placeholder: m[3], description: firstClause(desc)}
 				if strings.Contains(m[3], "|") {
 					d.values = strings.Split(m[3], "|")
 				}
@@ -102,6 +122,28 @@ func commandSpecs(ctx context.Context) []commandSpec {
 		out = append(out, spec)
 	}
 	return out
+}
+
+// firstClause shortens a flag's description for a completion menu: up to
+// the first sentence or semicolon, at most 72 characters, cut between
+// words.
+func firstClause(s string) string {
+	s = strings.TrimSpace(s)
+	for _, sep := range []string{". ", "; "} {
+		if i := strings.Index(s, sep); i > 0 {
+			s = s[:i]
+		}
+	}
+	s = strings.TrimSuffix(s, ".")
+	const max = 72
+	if len(s) <= max {
+		return s
+	}
+	cut := strings.LastIndex(s[:max], " ")
+	if cut <= 0 {
+		cut = max
+	}
+	return strings.TrimRight(s[:cut], " ,:(") + "…"
 }
 
 // completionShells are the shells completion writes for.

@@ -148,6 +148,24 @@ func TestCompletionCoversEveryFlag(t *testing.T) {
 			}
 		}
 	}
+	// Descriptions: the flag's text up to its first sentence, lines
+	// joined, long ones cut between words.
+	descs := map[string]string{}
+	for _, s := range specs {
+		for _, f := range s.flags {
+			descs[s.name+" "+f.dashed()] = f.description
+		}
+	}
+	for flag, want := range map[string]string{
+		"promote --fleet":         `the fleet checkout (default ".")`,
+		"verify --forge":          "where statuses go: local writes git notes under refs/notes/flotilla in…",
+		"render --no-build-cache": "build every kustomization afresh",
+		"status --html":           "also write the status as one static HTML page (no script, no external…",
+	} {
+		if descs[flag] != want {
+			t.Errorf("%s: %q, want %q", flag, descs[flag], want)
+		}
+	}
 	for _, shell := range completionShells {
 		code, script, stderr := flotillaCmd(t, "completion", shell)
 		if code != ExitOK {
