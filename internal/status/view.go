@@ -45,10 +45,11 @@ func Age(d time.Duration) string {
 
 // plain makes s one line of printable text: control characters (a
 // terminal's escape sequences, newlines, tabs that would break the
-// columns) become spaces.
+// columns), format characters (bidirectional overrides that reorder what
+// a reader sees) and invalid UTF-8 become spaces.
 func plain(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
 			return ' '
 		}
 		return r

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func hostileReport() *Report {
@@ -149,4 +150,68 @@ func TestTextColour(t *testing.T) {
 	if got := strip.Replace(coloured.String()); got != plainText.String() {
 		t.Errorf("the colours moved the columns:\n%s\nwant:\n%s", got, plainText.String())
 	}
+}
+
+// FuzzViews: whatever names and messages the fleet and the forge carry,
+// the text view keeps its lines and has no control character, every
+// Markdown row keeps its cells and opens no tag, and the HTML page gains
+// no tag and no attribute from the data.
+func FuzzViews(f *testing.F) {
+	f.Add("web", "Synced, Healthy", "failure", "https://ci.example.com/1", "a free slot")
+	f.Add(`"><script>x</script>`, "a|b\n| c |", "\x1b[2J", "javascript:alert(1)", "<img src=x>")
+	f.Add("web\u202egpj.exe", "\u200b\xff\xfe", "success", "", "")
+	f.Add("x]](http://e)", "`code` **b** _i_ [l](u)", "</td></tr>", "http://e/\"onclick=x", "&lt;")
+	f.Fuzz(func(t *testing.T, name, desc, state, url, waiting string) {
+		r := hostileReport()
+		a := &r.Apps[0]
+		a.App, a.Set, a.WaitingFor = name, name, waiting
+		a.Verify.State, a.Verify.Description, a.Verify.URL = state, desc, url
+		r.Clusters[0].Next.Reason = desc
+		r.Clusters[0].PullRequest.URL = url
+		r.Halted[0].Reason = waiting
+		var text, md, page bytes.Buffer
+		if err := WriteText(&text, r, false); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(text.String(), "\n"); n != 10 {
+			t.Errorf("text has %d lines:\n%s", n, text.String())
+		}
+		for _, c := range text.String() {
+			if c != '\n' && (unicode.IsControl(c) || unicode.Is(unicode.Cf, c)) {
+				t.Fatalf("text holds control character %U", c)
+			}
+		}
+		if err := WriteMarkdown(&md, r); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(md.String(), "\n"); n != 12 {
+			t.Errorf("Markdown has %d lines:\n%s", n, md.String())
+		}
+		for _, line := range strings.Split(md.String(), "\n") {
+			if !strings.HasPrefix(line, "| ") {
+				continue
+			}
+			cells := strings.Count(line, "|") - strings.Count(line, `\|`)
+			if cells != 7 && cells != 11 {
+				t.Errorf("a row with %d separators: %q", cells, line)
+			}
+		}
+		if strings.Count(md.String(), "<") != 0 {
+			t.Errorf("Markdown holds a raw <:\n%s", md.String())
+		}
+		if err := WriteHTML(&page, r); err != nil {
+			t.Fatal(err)
+		}
+		var benign bytes.Buffer
+		b := hostileReport()
+		b.Apps[0].Verify.URL, b.Clusters[0].PullRequest.URL = url, url
+		if err := WriteHTML(&benign, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"<", "=\""} {
+			if got, want := strings.Count(page.String(), s), strings.Count(benign.String(), s); got != want {
+				t.Errorf("the data added %d %q to the page:\n%s", got-want, s, page.String())
+			}
+		}
+	})
 }
