@@ -311,3 +311,30 @@ func TestUseColour(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusBeforeRender: a fleet nothing was rendered for is a status
+// too: every cluster listed as not rendered, naming the branch looked
+// for, no app, exit 0.
+func TestStatusBeforeRender(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, _ := gittest.Fleet(t, src)
+	code, out, stderr := statusCmd(t, nil, "--fleet", checkout)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, c := range []string{"canary", "early", "general"} {
+		if !strings.Contains(out, "not rendered (no hydrated/"+c+"-next)") {
+			t.Errorf("%s not shown as not rendered:\n%s", c, out)
+		}
+	}
+	code, out, _ = statusCmd(t, nil, "--fleet", checkout, "-o", "json")
+	var rep status.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != ExitOK || len(rep.Clusters) != 3 || rep.Clusters[0].Rendered || len(rep.Apps) != 0 ||
+		strings.Contains(out, "null") || !strings.Contains(out, `"apps": []`) {
+		t.Errorf("exit %d, %v: %s", code, err, out)
+	}
+}

@@ -128,7 +128,7 @@ func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{GeneratedAt: now.UTC()}
+	rep := &Report{GeneratedAt: now.UTC(), Clusters: []Cluster{}, Apps: []App{}}
 	verify := map[string]map[string]forge.Status{}
 	for _, c := range dry.Fleet.Clusters {
 		if c.Local {
@@ -138,7 +138,7 @@ func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
 		cl := Cluster{Name: c.Name, Rendered: ok, Live: h.Live, Proposed: h.Staging}
 		if sc := res.Snapshot.Clusters[c.Name]; sc != nil && sc.PR != nil {
 			cl.PullRequest = &PullRequest{Number: sc.PR.Number, URL: sc.PR.URL, Head: sc.PR.HeadSHA,
-				Apps: sc.PRApps, Current: sc.PRCurrent, Approvers: sc.Approvers}
+				Apps: append([]string{}, sc.PRApps...), Current: sc.PRCurrent, Approvers: sc.Approvers}
 		}
 		for _, a := range res.Plan.Actions {
 			if a.Cluster == c.Name {
