@@ -21,7 +21,7 @@ func hostileReport() *Report {
 		Apps: []App{
 			{Cluster: "canary", App: `"><img src=x onerror=alert(1)>|x`, Set: "web", Tier: "canary", Content: ContentChanged, InPR: true,
 				Verify: &Verify{State: `failure" onmouseover="alert(1)`, Description: "<script>alert(1)</script>\n| injected | row |\x1b[2J", URL: "https://ci.example.com/run/1", UpdatedAt: at, AgeSeconds: 5400},
-				State: "failed", WaitingFor: "a fix: verify reported failure: <script>\x1b[2J\ttab"},
+				State:  "failed", WaitingFor: "a fix: verify reported failure: <script>\x1b[2J\ttab"},
 		},
 		Halted: []Halt{{Set: "web", Reason: "</p><script>alert(1)</script>"}},
 	}
