@@ -37,6 +37,11 @@ type Env struct {
 	Warn func(file, message string)
 	// secrets are hidden in everything written (set by redacting).
 	secrets *redact.Secrets
+	// flagSpy, when set, receives a command's flag set and usage text
+	// instead of parsing its arguments, and the command then stops as
+	// after --help: the completion scripts are made from the flags the
+	// commands really define.
+	flagSpy func(fs *flag.FlagSet, usage string)
 }
 
 // redacting returns env writing through redact.Writer: every command's
@@ -69,6 +74,10 @@ var errUsage = errors.New("usage")
 func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	if env.flagSpy != nil {
+		env.flagSpy(fs, usage)
+		return flag.ErrHelp
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(env.Stdout, usage)

@@ -118,77 +118,16 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if err := outputFormat(o.output, "text", "json"); err != nil {
 		return report(env, "promote", err)
 	}
-	if o.repo == "" {
-		o.repo = o.fleet
-	}
-	if o.forge == "" {
-		o.forge = "local"
-		if getenv(env, "GITHUB_ACTIONS") == "true" {
-			o.forge = "github"
-		}
-	}
-	set := setFlags(fs)
-	var err error
-	switch o.forge {
-	case "local":
-		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
-	case "github":
-		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
-	default:
-		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
-	}
+	f, repo, runner, gh, err := openPromote(&o, setFlags(fs), env)
 	if err != nil {
 		return report(env, "promote", err)
 	}
-	if o.approver == "" {
-		o.approver = "local-user"
-	}
-	f, err := fleet.Load(o.fleet)
-	if err != nil {
-		return report(env, "promote", err)
-	}
-	repo, err := openRepo(o.repo)
-	if err != nil {
-		return report(env, "promote", fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err))
-	}
-	runner := &promote.Runner{Fleet: f, Repo: repo, DryRun: o.dryRun}
-	var gh *github.Forge
-	switch o.forge {
-	case "local":
-		var lf *local.Forge
-		if o.remote == "" {
-			lf, err = local.Open(o.repo)
-		} else {
-			lf, err = local.OpenRemote(o.repo, o.remote)
-		}
-		if err != nil {
-			return report(env, "promote", err)
-		}
-		if o.remote != "" {
-			runner.Remote, runner.Auth = o.remote, authFor(o.remote, env)
-			lf.Auth = runner.Auth
-		}
-		runner.Forge = lf
+	if lf, ok := runner.Forge.(*local.Forge); ok {
 		for _, c := range o.approve {
 			if err := approveLocal(ctx, lf, f, c, o.approver); err != nil {
 				return report(env, "promote", err)
 			}
 		}
-	case "github":
-		owner, name, ok := strings.Cut(o.githubRepo, "/")
-		token := getenv(env, "GITHUB_TOKEN")
-		if !ok || token == "" {
-			return report(env, "promote", fmt.Errorf("%w: --forge github needs $GITHUB_REPOSITORY (or --github-repo) and $GITHUB_TOKEN", errUsage))
-		}
-		if gh, err = github.New(github.Options{Owner: owner, Repo: name, Token: token, BaseURL: o.githubURL}); err != nil {
-			return report(env, "promote", err)
-		}
-		runner.Forge = gh
-		runner.Remote = o.remote
-		if runner.Remote == "" {
-			runner.Remote = originURL(repo)
-		}
-		runner.Auth = authFor(runner.Remote, env)
 	}
 	res, err := runner.Run(ctx)
 	if err != nil {
@@ -219,6 +158,80 @@ func Promote(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return ExitOK
+}
+
+// openPromote opens what a promotion pass reads and writes, as promote's
+// flags say (status reads the same in a dry run): the fleet, the
+// repository, and the runner with its forge (gh when it is GitHub). A
+// flag that does not apply to the chosen forge is a usage error.
+func openPromote(o *promoteOptions, set map[string]bool, env Env) (*fleet.Fleet, *git.Repository, *promote.Runner, *github.Forge, error) {
+	if o.repo == "" {
+		o.repo = o.fleet
+	}
+	if o.forge == "" {
+		o.forge = "local"
+		if getenv(env, "GITHUB_ACTIONS") == "true" {
+			o.forge = "github"
+		}
+	}
+	var err error
+	switch o.forge {
+	case "local":
+		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
+	case "github":
+		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
+	default:
+		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
+	}
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if o.approver == "" {
+		o.approver = "local-user"
+	}
+	f, err := fleet.Load(o.fleet)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	repo, err := openRepo(o.repo)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
+	}
+	runner := &promote.Runner{Fleet: f, Repo: repo, DryRun: o.dryRun}
+	var gh *github.Forge
+	switch o.forge {
+	case "local":
+		var lf *local.Forge
+		if o.remote == "" {
+			lf, err = local.Open(o.repo)
+		} else {
+			lf, err = local.OpenRemote(o.repo, o.remote)
+		}
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if o.remote != "" {
+			runner.Remote, runner.Auth = o.remote, authFor(o.remote, env)
+			lf.Auth = runner.Auth
+		}
+		runner.Forge = lf
+	case "github":
+		owner, name, ok := strings.Cut(o.githubRepo, "/")
+		token := getenv(env, "GITHUB_TOKEN")
+		if !ok || token == "" {
+			return nil, nil, nil, nil, fmt.Errorf("%w: --forge github needs $GITHUB_REPOSITORY (or --github-repo) and $GITHUB_TOKEN", errUsage)
+		}
+		if gh, err = github.New(github.Options{Owner: owner, Repo: name, Token: token, BaseURL: o.githubURL}); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		runner.Forge = gh
+		runner.Remote = o.remote
+		if runner.Remote == "" {
+			runner.Remote = originURL(repo)
+		}
+		runner.Auth = authFor(runner.Remote, env)
+	}
+	return f, repo, runner, gh, nil
 }
 
 // warnNothingRendered says where promote looked when no cluster has a

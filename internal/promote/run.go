@@ -48,6 +48,24 @@ type Result struct {
 	// Proposals counts the clusters with a staging branch: 0 means render
 	// has not written to where this pass looked.
 	Proposals int `json:"proposals"`
+	// Snapshot is what the decision read, and Heads each rendered
+	// cluster's branch heads (for status, which shows them).
+	Snapshot Snapshot         `json:"-"`
+	Heads    map[string]Heads `json:"-"`
+}
+
+// Heads are a cluster's branch heads as a pass read them ("" when
+// absent): live (hydrated/<cluster>), staging (hydrated/<cluster>-next)
+// and the open promotion pull request's head branch.
+type Heads struct {
+	Live, Staging, PR string
+}
+
+func headOf(h plumbing.Hash) string {
+	if h.IsZero() {
+		return ""
+	}
+	return h.String()
 }
 
 // ActionResult is an action and what came of it.
@@ -176,7 +194,10 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Proposals: len(data)}
+	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Proposals: len(data), Snapshot: snap, Heads: map[string]Heads{}}
+	for c, d := range data {
+		res.Heads[c] = Heads{Live: headOf(d.liveHead), Staging: headOf(d.stagingHead), PR: headOf(d.prHead)}
+	}
 	if !r.DryRun {
 		if err := r.reportHalts(ctx, snap, plan); err != nil {
 			return res, err
