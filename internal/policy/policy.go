@@ -349,7 +349,9 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 		if len(bs) == 0 {
 			continue
 		}
-		slices.SortFunc(bs, func(a, b *admissionregistrationv1.ValidatingAdmissionPolicyBinding) int { return cmp.Compare(a.Name, b.Name) })
+		slices.SortFunc(bs, func(a, b *admissionregistrationv1.ValidatingAdmissionPolicyBinding) int {
+			return cmp.Compare(a.Name, b.Name)
+		})
 		h := hook{policy: p, bindings: bs, validator: e.compile(p, ver)}
 		if pk := p.Spec.ParamKind; pk != nil {
 			h.paramStore, h.paramScope = paramStore(pk, all, crdScope)
@@ -589,4 +591,3 @@ func DeniedMessage(v Violation) string {
 	}
 	return fmt.Sprintf("ValidatingAdmissionPolicy '%s' with binding '%s' denied request: %s", v.Policy, v.Binding, v.Message)
 }
-

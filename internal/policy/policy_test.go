@@ -152,15 +152,15 @@ spec: {}
 		got[key(v)] = v.Message
 	}
 	want := map[string]string{
-		"web|Deployment test-ns/test-bad|demo-policy.example.com|demo-binding-test.example.com|Deny":                 "failed expression: object.spec.replicas <= 5",
-		"web|Deployment prod-ns/prod-bad|replicalimit-policy.example.com|replicalimit-binding-prod.example.com|Deny": "object.spec.replicas must be no greater than 3",
-		"web|ConfigMap other-ns/no-team|require-team-label.example.com|require-team-label-warn.example.com|Warn":     "ConfigMap no-team needs a team label",
-		"web|ConfigMap other-ns/no-team|require-team-label.example.com|require-team-label-warn.example.com|Audit":    "ConfigMap no-team needs a team label",
+		"web|Deployment test-ns/test-bad|demo-policy.example.com|demo-binding-test.example.com|Deny":                                   "failed expression: object.spec.replicas <= 5",
+		"web|Deployment prod-ns/prod-bad|replicalimit-policy.example.com|replicalimit-binding-prod.example.com|Deny":                   "object.spec.replicas must be no greater than 3",
+		"web|ConfigMap other-ns/no-team|require-team-label.example.com|require-team-label-warn.example.com|Warn":                       "ConfigMap no-team needs a team label",
+		"web|ConfigMap other-ns/no-team|require-team-label.example.com|require-team-label-warn.example.com|Audit":                      "ConfigMap no-team needs a team label",
 		"policies|ConfigMap policy-params/replica-limit-prod|require-team-label.example.com|require-team-label-warn.example.com|Warn":  "ConfigMap replica-limit-prod needs a team label",
 		"policies|ConfigMap policy-params/replica-limit-prod|require-team-label.example.com|require-team-label-warn.example.com|Audit": "ConfigMap replica-limit-prod needs a team label",
-		"web|Pod restricted-ns/root-pod|PodSecurity|pod-security.kubernetes.io/enforce|Deny":                                          `violates PodSecurity "restricted:latest"`,
-		"web|Pod baseline-ns/priv-pod|PodSecurity|pod-security.kubernetes.io/enforce|Deny":                                            `violates PodSecurity "baseline:latest": privileged`,
-		"web|Pod baseline-ns/plain-pod|PodSecurity|pod-security.kubernetes.io/warn|Warn":                                              `would violate PodSecurity "restricted:latest"`,
+		"web|Pod restricted-ns/root-pod|PodSecurity|pod-security.kubernetes.io/enforce|Deny":                                           `violates PodSecurity "restricted:latest"`,
+		"web|Pod baseline-ns/priv-pod|PodSecurity|pod-security.kubernetes.io/enforce|Deny":                                             `violates PodSecurity "baseline:latest": privileged`,
+		"web|Pod baseline-ns/plain-pod|PodSecurity|pod-security.kubernetes.io/warn|Warn":                                               `would violate PodSecurity "restricted:latest"`,
 	}
 	for k, msg := range want {
 		g, ok := got[k]
