@@ -143,7 +143,14 @@ func writePolicyText(w io.Writer, r *policyResult) {
 	if len(r.Violations) == 0 && len(r.NotEvaluated) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "Policy gate: %s; %s warned, %s audited.\n", r.headline(), plural(r.Warned, "object"), plural(r.Audited, "object"))
+	parts := []string{r.headline()}
+	if r.Warned > 0 {
+		parts = append(parts, plural(r.Warned, "object")+" warned")
+	}
+	if r.Audited > 0 {
+		parts = append(parts, plural(r.Audited, "object")+" audited")
+	}
+	fmt.Fprintf(w, "Policy gate: %s.\n", strings.Join(parts, "; "))
 	for _, v := range r.Violations {
 		via := v.Policy
 		if v.Binding != "" {
