@@ -61,7 +61,7 @@ func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*policyRes
 	g.SetLimit(concurrency)
 	for i, t := range trees {
 		g.Go(func() error {
-			in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra}
+			in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
 			for _, a := range t.Apps {
 				objs, err := decodeApp(&decoded, a)
 				if err != nil {
@@ -82,7 +82,12 @@ func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*policyRes
 	return summarizePolicy(reports), nil
 }
 
+// decodeApp returns the app's objects: its render output's when it has
+// one (no decoding), else its manifest decoded once per content.
 func decodeApp(cache *sync.Map, a hydrate.App) ([]*unstructured.Unstructured, error) {
+	if a.Output != nil {
+		return a.Output.Objects(), nil
+	}
 	key := a.Info.ContentHash
 	if key != "" {
 		if v, ok := cache.Load(key); ok {

@@ -24,7 +24,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -33,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/version"
@@ -142,6 +146,10 @@ type Evaluator struct {
 	compiled map[string]*compileEntry
 	psa      map[string]*psaEvaluator
 	compiles int
+	// verdicts are the violations (without cluster and app) of an object
+	// Key under a cluster's policy fingerprint.
+	verdicts map[string][]Violation
+	memoHits int
 }
 
 type compileEntry struct {
@@ -151,7 +159,7 @@ type compileEntry struct {
 
 // NewEvaluator returns an Evaluator with an empty compile cache.
 func NewEvaluator() *Evaluator {
-	return &Evaluator{compiled: map[string]*compileEntry{}, psa: map[string]*psaEvaluator{}}
+	return &Evaluator{compiled: map[string]*compileEntry{}, psa: map[string]*psaEvaluator{}, verdicts: map[string][]Violation{}}
 }
 
 // Compiles returns how many distinct policies have been compiled.
@@ -248,6 +256,15 @@ type Input struct {
 	// it decides the CEL libraries and the Pod Security "latest" version.
 	KubeVersion string
 	Objects     []Object
+	// AppAnnotation names an annotation whose value is the app's name, so
+	// differs between clusters for the same content (render's
+	// flotilla.dev/app). An object's verdict is computed once for all the
+	// clusters with the same policies, params, namespaces and version, and
+	// the same object content but for this annotation's value, unless a
+	// policy's CEL may read annotations (mentions "annotations", or
+	// "metadata" other than as metadata.name, .namespace, .labels or
+	// .generateName): then only identical objects share a verdict.
+	AppAnnotation string
 	// Extra are fleet-level policies and params (from flotilla.yaml's
 	// policy.policiesDir): they apply to the cluster but are not evaluated
 	// as rendered objects themselves.
@@ -284,6 +301,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 	}
 
 	var policies []*admissionregistrationv1.ValidatingAdmissionPolicy
+	var policyObjs []*unstructured.Unstructured // policies and bindings, as rendered
 	bindings := map[string][]*admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 	namespaces := map[string]*corev1.Namespace{}
 	crdScope := map[schema.GroupKind]crdInfo{}
@@ -292,6 +310,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 		gvk := u.GroupVersionKind()
 		switch {
 		case gvk == vapGVK:
+			policyObjs = append(policyObjs, u)
 			p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p); err != nil {
 				return nil, fmt.Errorf("decode ValidatingAdmissionPolicy %s of app %s on cluster %s: %w", u.GetName(), appName(o.App), in.Cluster, err)
@@ -299,6 +318,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 			defaultPolicy(p)
 			policies = append(policies, p)
 		case gvk == bindingGVK:
+			policyObjs = append(policyObjs, u)
 			b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, b); err != nil {
 				return nil, fmt.Errorf("decode ValidatingAdmissionPolicyBinding %s of app %s on cluster %s: %w", u.GetName(), appName(o.App), in.Cluster, err)
@@ -366,16 +386,169 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 	authz := authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
 		return authorizer.DecisionNoOpinion, "offline policy evaluation has no authorizer", nil
 	})
+	ignore := ""
+	if in.AppAnnotation != "" && !readsAnnotations(policies) {
+		ignore = in.AppAnnotation
+	}
+	fp := fingerprint(ver, policyObjs, namespaces, hooks, crdScope, ignore)
 	for _, o := range in.Objects {
+		key := contentKey(o.Object, ignore)
+		if vs, ok := e.verdict(fp, key); ok {
+			for _, v := range vs {
+				v.Cluster, v.App = in.Cluster, o.App
+				rep.Violations = append(rep.Violations, v)
+			}
+			continue
+		}
 		vs := evaluateVAP(ctx, hooks, m, oi, authz, crdScope, o, in.Cluster)
+		vs = append(vs, psaEval.evaluate(o, namespaces, in.Cluster)...)
 		rep.Violations = append(rep.Violations, vs...)
-		rep.Violations = append(rep.Violations, psaEval.evaluate(o, namespaces, in.Cluster)...)
+		e.remember(fp, key, vs)
 	}
 	sortViolations(rep.Violations)
 	slices.SortFunc(rep.NotEvaluated, func(a, b NotEvaluated) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name), cmp.Compare(a.App, b.App))
 	})
 	return rep, nil
+}
+
+// fingerprint hashes everything besides an object itself that decides its
+// verdict on a cluster: the CEL version, the policies and bindings, the
+// rendered namespaces (a namespace not rendered has labels that depend on
+// its name only), the params (but for the value of annotation ignore) and
+// the rendered CRDs' resource names.
+func fingerprint(ver *version.Version, policyObjs []*unstructured.Unstructured, namespaces map[string]*corev1.Namespace, hooks []hook, crds map[schema.GroupKind]crdInfo, ignore string) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode(ver.String())
+	keys := make([]string, len(policyObjs))
+	for i, u := range policyObjs {
+		keys[i] = contentKey(u, ignore)
+	}
+	slices.Sort(keys)
+	_ = enc.Encode(keys)
+	nsNames := make([]string, 0, len(namespaces))
+	for n := range namespaces {
+		nsNames = append(nsNames, n)
+	}
+	slices.Sort(nsNames)
+	for _, n := range nsNames {
+		_ = enc.Encode([]any{n, namespaces[n].Labels})
+	}
+	for _, hk := range hooks {
+		if hk.paramStore == nil {
+			continue
+		}
+		params, _ := hk.paramStore.Lister().List(labels.Everything())
+		keys = make([]string, len(params))
+		for i, p := range params {
+			if u, ok := p.(*unstructured.Unstructured); ok {
+				keys[i] = contentKey(u, ignore)
+			}
+		}
+		slices.Sort(keys)
+		_ = enc.Encode([]any{hk.policy.Name, hk.paramScope.Name(), keys})
+	}
+	gks := make([]string, 0, len(crds))
+	for gk, c := range crds {
+		gks = append(gks, fmt.Sprintf("%s|%s|%t", gk, c.plural, c.namespaced))
+	}
+	slices.Sort(gks)
+	_ = enc.Encode(gks)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// contentKey hashes u's content, without the value of annotation ignore.
+func contentKey(u *unstructured.Unstructured, ignore string) string {
+	obj := u.Object
+	if ignore != "" {
+		if ann := u.GetAnnotations(); ann != nil {
+			if _, ok := ann[ignore]; ok {
+				obj = maps.Clone(u.Object)
+				md, _ := obj["metadata"].(map[string]any)
+				md = maps.Clone(md)
+				a, _ := md["annotations"].(map[string]any)
+				a = maps.Clone(a)
+				a[ignore] = ""
+				md["annotations"] = a
+				obj["metadata"] = md
+			}
+		}
+	}
+	bp := keyBuffers.Get().(*[]byte)
+	buf := hashValue((*bp)[:0], obj)
+	sum := sha256.Sum256(buf)
+	*bp = buf
+	keyBuffers.Put(bp)
+	return hex.EncodeToString(sum[:])
+}
+
+var keyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// hashValue appends an unambiguous encoding of a JSON-like value (maps
+// with sorted keys) to buf: cheaper than encoding/json.
+func hashValue(buf []byte, v any) []byte {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf = append(buf, '{')
+		for _, k := range keys {
+			buf = appendString(buf, k)
+			buf = hashValue(buf, x[k])
+		}
+		return append(buf, '}')
+	case []any:
+		buf = append(buf, '[')
+		for _, e := range x {
+			buf = hashValue(buf, e)
+		}
+		return append(buf, ']')
+	case string:
+		return appendString(buf, x)
+	case nil:
+		return append(buf, 'n')
+	case bool:
+		return strconv.AppendBool(append(buf, 'b'), x)
+	case int64:
+		return strconv.AppendInt(append(buf, 'i'), x, 10)
+	case float64:
+		return strconv.AppendFloat(append(buf, 'f'), x, 'g', -1, 64)
+	default:
+		return fmt.Appendf(buf, "#%T:%v;", x, x)
+	}
+}
+
+func appendString(buf []byte, s string) []byte {
+	buf = strconv.AppendInt(append(buf, '"'), int64(len(s)), 10)
+	return append(append(buf, ':'), s...)
+}
+
+func (e *Evaluator) verdict(fp, key string) ([]Violation, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vs, ok := e.verdicts[fp+"\x00"+key]
+	if ok {
+		e.memoHits++
+	}
+	return vs, ok
+}
+
+func (e *Evaluator) remember(fp, key string, vs []Violation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.verdicts[fp+"\x00"+key] = slices.Clone(vs)
+}
+
+// Reused returns how many object verdicts were reused from another cluster
+// with the same policies (see Input.AppAnnotation).
+func (e *Evaluator) Reused() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.memoHits
 }
 
 func appName(app string) string {
@@ -590,4 +763,52 @@ func DeniedMessage(v Violation) string {
 		return fmt.Sprintf("ValidatingAdmissionPolicy '%s' denied request: %s", v.Policy, v.Message)
 	}
 	return fmt.Sprintf("ValidatingAdmissionPolicy '%s' with binding '%s' denied request: %s", v.Policy, v.Binding, v.Message)
+}
+
+// readsAnnotations reports whether a policy's CEL may read an object's
+// annotations: it mentions "annotations", or "metadata" other than
+// followed by .name, .namespace, .labels or .generateName (metadata as a
+// whole, or indexed).
+func readsAnnotations(policies []*admissionregistrationv1.ValidatingAdmissionPolicy) bool {
+	for _, p := range policies {
+		var exprs []string
+		for _, v := range p.Spec.Validations {
+			exprs = append(exprs, v.Expression, v.MessageExpression)
+		}
+		for _, v := range p.Spec.Variables {
+			exprs = append(exprs, v.Expression)
+		}
+		for _, c := range p.Spec.MatchConditions {
+			exprs = append(exprs, c.Expression)
+		}
+		for _, a := range p.Spec.AuditAnnotations {
+			exprs = append(exprs, a.ValueExpression)
+		}
+		for _, e := range exprs {
+			if strings.Contains(e, "annotations") {
+				return true
+			}
+			for rest := e; ; {
+				i := strings.Index(rest, "metadata")
+				if i < 0 {
+					break
+				}
+				rest = rest[i+len("metadata"):]
+				ok := false
+				for _, f := range []string{".name", ".namespace", ".labels", ".generateName"} {
+					if strings.HasPrefix(rest, f) && (len(rest) == len(f) || !isIdent(rest[len(f)])) {
+						ok = true
+					}
+				}
+				if !ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isIdent(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
@@ -259,5 +263,88 @@ data: {addr: "10.0.0.1"}
 	}
 	if _, err := NewEvaluator().Evaluate(context.Background(), Input{Cluster: "c", KubeVersion: "banana", Objects: objs}); err == nil {
 		t.Error("bad kubeVersion: no error")
+	}
+}
+
+// TestVerdictReuse: a cluster with the same policies, params and namespaces
+// reuses another's verdicts for objects equal but for the app annotation,
+// one whose namespace labels differ does not (its test-ns is not
+// environment=test, so the demo binding does not select it), and a policy
+// that reads annotations turns reuse off across different app names.
+func TestVerdictReuse(t *testing.T) {
+	withApp := func(objs []Object, app string) []Object {
+		out := make([]Object, len(objs))
+		for i, o := range objs {
+			u := o.Object.DeepCopy()
+			u.SetAnnotations(map[string]string{"flotilla.dev/app": app})
+			out[i] = Object{App: app, Object: u}
+		}
+		return out
+	}
+	base := append(corpus(t), objects(t, "web", deployment("test-ns", "test-bad", 6))...)
+	labelled := append(slices.Clone(base), objects(t, "ns", "apiVersion: v1\nkind: Namespace\nmetadata: {name: test-ns, labels: {environment: test}}\n")...)
+	unlabelled := append(slices.Clone(base), objects(t, "ns", "apiVersion: v1\nkind: Namespace\nmetadata: {name: test-ns}\n")...)
+	annotationPolicy := objects(t, "p", `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: app-annotation}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+  - expression: "false"
+    messageExpression: "'app ' + object.metadata.annotations['flotilla.dev/app']"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: app-annotation}
+spec: {policyName: app-annotation, validationActions: [Warn]}
+`)
+	reading := append(slices.Clone(labelled), annotationPolicy...)
+	ev := NewEvaluator()
+	for i, tc := range []struct {
+		objs   []Object
+		denied bool
+		reused bool
+	}{
+		{labelled, true, false}, {labelled, true, true}, {unlabelled, false, false}, {labelled, true, true},
+		{reading, true, false}, {reading, true, false},
+	} {
+		cluster := fmt.Sprintf("c%d", i)
+		before := ev.Reused()
+		rep, err := ev.Evaluate(context.Background(), Input{Cluster: cluster, AppAnnotation: "flotilla.dev/app", Objects: withApp(tc.objs, "app-"+cluster)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Denied() != tc.denied || (ev.Reused() > before) != tc.reused {
+			t.Errorf("cluster %d: denied=%v reused=%d, want denied=%v reused=%v", i, rep.Denied(), ev.Reused()-before, tc.denied, tc.reused)
+		}
+		for _, v := range rep.Violations {
+			if v.Cluster != cluster || v.App != "app-"+cluster {
+				t.Errorf("cluster %d: violation names %s/%s", i, v.Cluster, v.App)
+			}
+			if v.Policy == "app-annotation" && v.Message != "app app-"+cluster {
+				t.Errorf("cluster %d: message %q reused from another cluster", i, v.Message)
+			}
+		}
+	}
+}
+
+func TestReadsAnnotations(t *testing.T) {
+	for expr, want := range map[string]bool{
+		"object.metadata.name == 'x'":                         false,
+		"object.metadata.labels['a'] == 'b'":                  false,
+		"has(object.metadata.namespace) && object.spec.x > 1": false,
+		"object.metadata.annotations['a'] == 'b'":             true,
+		"object.metadata['annotations'] != null":              true,
+		"object.metadata.exists(k, k == 'x')":                 true,
+		"object.metadata.nameX == 'x'":                        true,
+		"variables.m.size() > 0 && object.metadata != null":   true,
+	} {
+		p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		p.Spec.Validations = []admissionregistrationv1.Validation{{Expression: expr}}
+		if got := readsAnnotations([]*admissionregistrationv1.ValidatingAdmissionPolicy{p}); got != want {
+			t.Errorf("%s: readsAnnotations = %v, want %v", expr, got, want)
+		}
 	}
 }
