@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -346,5 +347,34 @@ func TestReadsAnnotations(t *testing.T) {
 		if got := readsAnnotations([]*admissionregistrationv1.ValidatingAdmissionPolicy{p}); got != want {
 			t.Errorf("%s: readsAnnotations = %v, want %v", expr, got, want)
 		}
+	}
+}
+
+// TestEvaluateConcurrent: one Evaluator shared by concurrent clusters (as
+// render uses it) gives each the verdict it gives alone (run with -race).
+func TestEvaluateConcurrent(t *testing.T) {
+	objs := append(corpus(t), objects(t, "ns", namespacesYAML)...)
+	objs = append(objs, objects(t, "web", deployment("test-ns", "test-bad", 6)+"---\n"+deployment("prod-ns", "prod-bad", 4))...)
+	want, err := NewEvaluator().Evaluate(context.Background(), Input{Cluster: "c", Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := NewEvaluator()
+	reps := make([]*Report, 8)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range reps {
+		wg.Go(func() {
+			reps[i], errs[i] = ev.Evaluate(context.Background(), Input{Cluster: "c", AppAnnotation: "flotilla.dev/app", Objects: objs})
+		})
+	}
+	wg.Wait()
+	for i, r := range reps {
+		if errs[i] != nil || !slices.Equal(r.Violations, want.Violations) {
+			t.Errorf("goroutine %d: %v %+v", i, errs[i], r)
+		}
+	}
+	if ev.Compiles() != 3 {
+		t.Errorf("%d compiles for 3 policies", ev.Compiles())
 	}
 }
