@@ -62,11 +62,12 @@ func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*policyRes
 	for i, t := range trees {
 		g.Go(func() error {
 			in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
-			for _, a := range t.Apps {
+			for k, a := range t.Apps {
 				objs, err := decodeApp(&decoded, a)
 				if err != nil {
 					return fmt.Errorf("cluster %s: app %s: %w", t.Cluster.Name, a.Name, err)
 				}
+				t.Apps[k].Output = nil // publishing needs only the manifest: free the objects after the gate
 				for _, o := range objs {
 					in.Objects = append(in.Objects, policy.Object{App: a.Name, Object: o})
 				}
