@@ -39,6 +39,23 @@ for c in prod-eu prod-us-east staging-us; do
 	done
 done
 echo
+echo "== policy gate: every cluster's objects are checked, before anything is written, against the"
+echo "   admission policies its own render deploys (the security-policies app sends"
+echo "   policies/admission/deployment-guardrails.yaml to every cluster). Scale api-gateway to 30 in"
+echo "   production: the three production clusters would deny it, so render refuses"
+overlay="$demo/fleet/services/api-gateway/overlays/production/kustomization.yaml"
+sed 's/count: 3$/count: 30/' "$overlay" >"$overlay.new" && mv "$overlay.new" "$overlay"
+git -C "$demo/fleet" commit -q -am "scale api-gateway to 30"
+before=$(git -C "$demo/remote.git" rev-parse --short hydrated/prod-eu-next)
+if "$render" --fleet "$demo/fleet" 2>&1; then
+	echo "the policy gate let a denied change through" >&2
+	exit 1
+else
+	code=$?
+fi
+echo "   exit code $code; hydrated/prod-eu-next still at $before: $(git -C "$demo/remote.git" rev-parse --short hydrated/prod-eu-next)"
+git -C "$demo/fleet" reset -q --hard HEAD~1
+echo
 echo "Look at one:"
 echo "  git -C $demo/remote.git show hydrated/prod-us-east-next --stat"
 echo "  git -C $demo/remote.git show hydrated/prod-us-east-next:api-gateway-prod-us-east/manifest.yaml"

@@ -237,6 +237,27 @@ func run(nClusters, nServices, sample int, bin string) error {
 		return err
 	}
 
+	// The policy gate: benchfleet.Policies (5 ValidatingAdmissionPolicies
+	// and a param) sent to every cluster; render evaluates every object
+	// of every cluster against them (its "policy" phase).
+	if err := benchfleet.WritePolicies(fleetDir); err != nil {
+		return err
+	}
+	if err := git("-C", fleetDir, "add", "-A"); err != nil {
+		return err
+	}
+	if err := git("-C", fleetDir, "commit", "-q", "-m", "policies"); err != nil {
+		return err
+	}
+	polWall, out, err := freshFull(render, fleetDir, filepath.Join(work, "policies"))
+	if err != nil {
+		return fmt.Errorf("render with policies: %v\n%s", err, out)
+	}
+	var pol result
+	if err := json.Unmarshal(out, &pol); err != nil {
+		return err
+	}
+
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 	fmt.Println("| run | wall time | compared with Flotilla's full run |")
 	fmt.Println("|---|---:|---|")
@@ -251,6 +272,9 @@ func run(nClusters, nServices, sample int, bin string) error {
 	fmt.Printf("| incremental, builds not reused (`--no-build-cache`), %d branches updated | %s | %.0f%% of the full run |\n", coldChanged, ms(cold), 100*cold.Seconds()/full.Seconds())
 	fmt.Printf("| far remote (smart HTTP, %v a request): full run | %s | %.1f× the local full run |\n", farDelay, ms(farFull), farFull.Seconds()/full.Seconds())
 	fmt.Printf("| far remote (smart HTTP, %v a request): incremental | %s | %.0f%% of the far full run |\n", farDelay, ms(farIncr), 100*farIncr.Seconds()/farFull.Seconds())
+	polPhase := pol.Timings["policy"]
+	fmt.Printf("| policy gate: 5 ValidatingAdmissionPolicies on every cluster, full run (the policy phase %.2f s) | %s | the gate adds %.0f%% to the rest of the run |\n",
+		polPhase, ms(polWall), 100*polPhase/max(polWall.Seconds()-polPhase, 1e-9))
 	fmt.Printf("\nFull runs: %s, %s, %s (the median run's phases: generate %.2f s, render %.2f s, publish %.2f s). Floors: %s, %s, %s.\n",
 		ms(fulls[0].wall), ms(fulls[1].wall), ms(fulls[2].wall), res.Timings["generate"], res.Timings["render"], res.Timings["publish"], ms(floors[0]), ms(floors[1]), ms(floors[2]))
 	return nil

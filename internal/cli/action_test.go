@@ -76,7 +76,7 @@ func TestActionRender(t *testing.T) {
 	if got := output(t, r, "dry-sha"); got != gittest.Git(t, checkout, "rev-parse", "HEAD") {
 		t.Errorf("dry-sha = %s", got)
 	}
-	if !strings.Contains(r.summary, "### render\n\n46 applications for 8 clusters") || !strings.Contains(r.summary, "| `hydrated/prod-eu-next` | updated | 8 | 0 | 0 | 28 |") {
+	if !strings.Contains(r.summary, "### render\n\n46 applications for 8 clusters") || !strings.Contains(r.summary, "| `hydrated/prod-eu-next` | updated | 8 | 0 | 0 | 30 |") {
 		t.Errorf("summary:\n%s", r.summary)
 	}
 }

@@ -56,8 +56,8 @@ func TestApplyHydratedBranch(t *testing.T) {
 			t.Errorf("%s: %s", a.App, a.Error)
 		}
 	}
-	if len(res[0].Apps) != 8 || created != 27 {
-		t.Errorf("%d apps, %d objects created; want 8 apps and the branch's 27 objects", len(res[0].Apps), created)
+	if len(res[0].Apps) != 8 || created != 29 {
+		t.Errorf("%d apps, %d objects created; want 8 apps and the branch's 29 objects", len(res[0].Apps), created)
 	}
 
 	code, stdout, _ = applyCmd(t, "--repo", checkout, "--cluster", "prod-us-east", "--kubeconfig", cluster.Kubeconfig)

@@ -73,6 +73,9 @@ type hydrateResult struct {
 	// selector that yields nothing, a deprecated Kustomize field (once
 	// per file, naming the Applications whose builds load it).
 	Warnings []renderWarning `json:"warnings,omitempty"`
+	// Policy is the policy gate's outcome (see policyGate), when it found
+	// something.
+	Policy *policyResult `json:"policy,omitempty"`
 	// Timings are the phases' wall times in seconds: load, generate,
 	// render, publish.
 	Timings map[string]float64 `json:"timings"`
@@ -476,7 +479,11 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 		return setupCode, err
 	}
 	writeRenderWarnings(env, p.warnings)
-	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures, Warnings: p.warnings}
+	gate, code, err := checkPolicy(ctx, p, o, env)
+	if err != nil {
+		return code, err
+	}
+	res := hydrateResult{DrySHA: p.dry.SHA, Apps: p.apps, Builds: p.builds, CachedBuilds: p.cachedBuilds, Mode: mode, Target: target, Failures: p.failures, Warnings: p.warnings, Policy: gate}
 	var written []hydrate.Result
 	if o.out != "" {
 		written, err = writeOut(o.out, p, os.WriteFile)
@@ -493,6 +500,9 @@ func runHydrate(ctx context.Context, o renderOptions, env Env) (int, error) {
 		err = writeJSON(env.Stdout, res)
 	} else {
 		err = writeHydrateSummary(env.Stdout, res)
+		if err == nil && gate != nil {
+			writePolicyText(env.Stdout, gate)
+		}
 	}
 	if err != nil || len(p.failures) == 0 {
 		return ExitOK, err

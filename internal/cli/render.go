@@ -71,6 +71,13 @@ Flags:
                      clusters", per app the objects added, changed and
                      removed, every deletion, and the unified diffs (Secret
                      values masked), as Markdown (or -o json)
+  --policy-report-only
+                     report the policy gate's denials without failing: by
+                     default, an object that a cluster's own
+                     ValidatingAdmissionPolicies or Pod Security labels (as
+                     rendered for it, plus policy.policiesDir of
+                     flotilla.yaml) would deny stops the run before anything
+                     is written, with exit code 1
   --list-apps        print the Applications instead of rendering: those the
                      ApplicationSets generate, the Application documents, and
                      the children of apps of apps (every Application is built
@@ -96,13 +103,17 @@ Output:
   render -o json prints {"drySha", "mode", "target", "apps", "builds", "cachedBuilds",
   "clusters": [{"cluster", "branch", "oldCommit", "newCommit", "updated",
   "change": {"Added", "Changed", "Removed", "Objects"}, "kept", "failed"}],
-  "failures": [{"cluster", "app", "error"}]} (failures and failed only with
-  --keep-going, when an Application failed).
+  "failures": [{"cluster", "app", "error"}], "policy": {"denied",
+  "deniedClusters", "warned", "audited", "violations": [{"cluster", "app",
+  "apiVersion", "kind", "namespace", "name", "policy", "binding", "action",
+  "message"}], "notEvaluated"}} (failures and failed only with --keep-going,
+  when an Application failed; policy only when a policy found something).
 
 Exit codes:
   0  success
   1  writing or pushing the branches failed (nothing partial is pushed), or,
-     with --keep-going, an Application failed (the other clusters were written)
+     with --keep-going, an Application failed (the other clusters were written),
+     or the policy gate found an object a cluster would deny (nothing written)
   2  bad flags or bad fleet input: the message names the file and line
 
 Examples:
@@ -129,6 +140,8 @@ type renderOptions struct {
 	noBuildCache bool
 	keepGoing    bool
 	noExpand     bool
+	// policyReportOnly reports the policy gate's denials without failing.
+	policyReportOnly bool
 }
 
 // Render runs the render command.
@@ -176,6 +189,7 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	fs.StringVar(&o.diffBase, "diff-base", "", "")
 	fs.BoolVar(&o.keepGoing, "keep-going", false, "")
 	fs.BoolVar(&o.noExpand, "no-expand", false, "")
+	fs.BoolVar(&o.policyReportOnly, "policy-report-only", false, "")
 	if err := parseFlags(fs, args, env, renderUsage); err != nil {
 		return o, err
 	}

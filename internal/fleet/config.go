@@ -106,6 +106,11 @@ type PolicyConfig struct {
 	AllowRemoteResources bool `json:"allowRemoteResources,omitempty"`
 	// AllowPlugins lets Kustomize run plugins.
 	AllowPlugins bool `json:"allowPlugins,omitempty"`
+	// PoliciesDir is a folder of the fleet (relative to flotilla.yaml)
+	// whose YAML files hold ValidatingAdmissionPolicies, their bindings and
+	// params that render's policy gate applies to every cluster on top of
+	// those the cluster's own render deploys.
+	PoliciesDir string `json:"policiesDir,omitempty"`
 }
 
 // ArgoCDConfig tunes the Argo CD compatibility layer.

@@ -107,6 +107,9 @@ type App struct {
 	// shared, when set, is the manifest this app shares with others,
 	// which the pack stores as deltas of one another.
 	shared *render.Shared
+	// Output is the render output the app was made from (nil for an app
+	// read back from Git): its objects, without decoding Manifest.
+	Output *render.Output
 }
 
 // manifestHash is the manifest's content hash: Info.ContentHash, which
@@ -242,7 +245,7 @@ func NewApp(app *fleet.Application, appSet string, out *render.Output, checks []
 			}
 		}
 	}
-	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info, shared: out.Shared}
+	a := App{Name: app.Metadata.Name, Manifest: out.Manifest, Info: info, shared: out.Shared, Output: out}
 	a.InfoJSON() // here, in the render's parallel workers
 	return a
 }
