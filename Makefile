@@ -86,6 +86,8 @@ fuzz:
 	$(GO) test ./internal/appset -run XXX -fuzz FuzzChildren -fuzztime 30s
 	$(GO) test ./internal/kube/drift -run XXX -fuzz FuzzIgnore -fuzztime 30s
 	$(GO) test ./internal/kube/syncplan -run XXX -fuzz FuzzParseOptions -fuzztime 30s
+	$(GO) test ./internal/status -run XXX -fuzz FuzzViews -fuzztime 30s
+	$(GO) test ./internal/policy -run XXX -fuzz FuzzEvaluate -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
