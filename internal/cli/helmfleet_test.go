@@ -25,13 +25,7 @@ import (
 // one, the managed-by label and the flotilla.dev/app annotation.
 func TestHelmAppsMatchHelmTemplate(t *testing.T) {
 	t.Parallel()
-	helmBin, err := kubetest.Bin("helm")
-	if err == nil {
-		_, err = os.Stat(helmBin)
-	}
-	if err != nil {
-		t.Fatalf("the helm CLI: %v (build it with `make tools`)", err)
-	}
+	helmBin := kubetest.Tool(t, "helm")
 	checkout, _ := gittest.Fleet(t, exampleFleet)
 	out := t.TempDir()
 	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--out", out); code != ExitOK {

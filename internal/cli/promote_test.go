@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
@@ -163,16 +162,11 @@ func TestPromoteLoopGitHub(t *testing.T) {
 
 func runLoop(t *testing.T, withGitHub bool) {
 	names := []string{"canary", "early", "general"}
-	clusters := make([]*kubetest.Cluster, len(names))
-	var wg sync.WaitGroup
+	opts := make([]kubetest.Options, len(names))
 	for i, n := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			clusters[i] = kubetest.Start(t, kubetest.Options{Name: n, Workloads: true})
-		}()
+		opts[i] = kubetest.Options{Name: n, Workloads: true}
 	}
-	wg.Wait()
+	clusters := kubetest.StartAll(t, opts...)
 	src := t.TempDir()
 	for name, content := range loopFleet {
 		writeFileAll(t, filepath.Join(src, name), content)

@@ -155,11 +155,8 @@ func liveObject(t *testing.T, c *Client, id string) *unstructured.Unstructured {
 
 func kubectlEnv(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
-	bin, err := kubetest.Bin("kubectl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", testCluster.Kubeconfig}, args...)...)
+	bin := kubetest.Tool(t, "kubectl")
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", cluster(t).Kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -269,7 +266,7 @@ func TestVerifyCost(t *testing.T) {
 		t.Fatal(out)
 	}
 	var requests atomic.Int64
-	cfg := rest.CopyConfig(testCluster.Config)
+	cfg := rest.CopyConfig(cluster(t).Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripper(func(r *http.Request) (*http.Response, error) {
 			requests.Add(1)

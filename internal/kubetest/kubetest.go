@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,6 +154,43 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.Stop()
 	})
 	return c
+}
+
+// StartAll starts one control plane per Options at once and stops them
+// when the test ends, as Start does for one. The skip or failure happens
+// in the test's own goroutine (t.Skip and t.Fatal must not be called from
+// another), after every start has returned.
+func StartAll(t testing.TB, opts ...Options) []*Cluster {
+	t.Helper()
+	clusters := make([]*Cluster, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		wg.Go(func() { clusters[i], errs[i] = StartCluster(t.Context(), o) })
+	}
+	wg.Wait()
+	for _, c := range clusters {
+		if c == nil {
+			continue
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("kubetest: logs of cluster %s:\n%s", c.Name, c.Logs(60))
+			}
+			c.Stop()
+		})
+	}
+	for _, err := range errs {
+		if msg := SkipUnavailable(err); msg != "" {
+			t.Skip(msg)
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("kubetest: %v", err)
+		}
+	}
+	return clusters
 }
 
 // StartCluster starts a control plane; the caller must Stop it.
