@@ -30,7 +30,21 @@ func TestDockerfileBuilds(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", m[1], err, b)
 	}
-	for _, name := range []string{"action", "render", "promote", "verify", "apply"} {
+	// Every command in cmd/ is in the image (flotilla included).
+	cmds, err := os.ReadDir("../../cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cmds {
+		if c.IsDir() {
+			names = append(names, c.Name())
+		}
+	}
+	if len(names) < 6 {
+		t.Fatalf("cmd/ holds %v: expected action, apply, flotilla, promote, render and verify at least", names)
+	}
+	for _, name := range names {
 		f, err := elf.Open(filepath.Join(out, name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
