@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
+	"text/tabwriter"
 
 	git "github.com/go-git/go-git/v5"
 
@@ -144,7 +147,7 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if o.output == "json" {
 		return exitOf(writeJSON(env.Stdout, res), env)
 	}
-	writePromoteSummary(env.Stdout, res, o.dryRun)
+	writePromoteText(env.Stdout, res, o.dryRun)
 	if gh != nil {
 		u := gh.Usage()
 		fmt.Fprintf(env.Stdout, "\nGitHub API: %d requests (%d answered 304, free); %d left this hour.\n", u.Requests, u.NotModified, u.Remaining)
@@ -276,6 +279,45 @@ func approveLocal(ctx context.Context, lf *local.Forge, f *fleet.Fleet, cluster,
 	return lf.Approve(ctx, prs[0].Number, who, prs[0].HeadSHA)
 }
 
+// writePromoteText is promote's terminal output: the same tables as the
+// job summary, as plain text with labelled columns (Markdown goes to
+// summaries only).
+func writePromoteText(w io.Writer, res *promote.Result, dryRun bool) {
+	title := "Promotion"
+	if dryRun {
+		title += " (dry run: nothing changed)"
+	}
+	fmt.Fprintf(w, "%s\n\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tAPP\tCLUSTER\tSTATE\tWAITING FOR")
+	for _, a := range res.Apps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Step, a.App, a.Cluster, a.State, orDash(a.WaitingFor))
+	}
+	_ = tw.Flush()
+	if len(res.Halted) > 0 {
+		fmt.Fprintln(w, "\nHalted:")
+		for _, set := range slices.Sorted(maps.Keys(res.Halted)) {
+			fmt.Fprintf(w, "  %s: %s\n", set, res.Halted[set])
+		}
+	}
+	if len(res.Actions) == 0 {
+		fmt.Fprintln(w, "\nNothing to do.")
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tACTION\tAPPS\tRESULT")
+	for _, a := range res.Actions {
+		result := a.Result
+		if result == "" {
+			result = a.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Cluster, a.Kind, orDash(strings.Join(a.Apps, ", ")), result)
+	}
+	_ = tw.Flush()
+}
+
+// writePromoteSummary is promote's job-summary Markdown.
 func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 	title := "Promotion"
 	if dryRun {
@@ -287,8 +329,8 @@ func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 	}
 	if len(res.Halted) > 0 {
 		fmt.Fprintln(w, "\n**Halted:**")
-		for set, why := range res.Halted {
-			fmt.Fprintf(w, "- %s: %s\n", set, why)
+		for _, set := range slices.Sorted(maps.Keys(res.Halted)) {
+			fmt.Fprintf(w, "- %s: %s\n", set, res.Halted[set])
 		}
 	}
 	if len(res.Actions) > 0 {
