@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,7 +33,35 @@ func promoteJSON(t *testing.T, args ...string) *promote.Result {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("promote -o json: %v\n%s", err, out)
 	}
+	checkCamelCase(t, "promote -o json", []byte(out))
 	return &res
+}
+
+// checkCamelCase fails when a JSON document has a key that does not
+// start with a lower-case letter: one key style (camelCase) everywhere.
+func checkCamelCase(t *testing.T, what string, doc []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if k == "" || k[0] < 'a' || k[0] > 'z' {
+					t.Errorf("%s: key %q at %s is not camelCase", what, k, path)
+				}
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		}
+	}
+	walk("$", v)
 }
 
 // TestLocalLoopAgainstABareRemote is the local loop of a team that shares

@@ -61,12 +61,15 @@ const (
 
 // AppDecision is the decision about one app.
 type AppDecision struct {
-	App, Cluster, Set, Step string
-	State                   State
+	App     string `json:"app"`
+	Cluster string `json:"cluster"`
+	Set     string `json:"set"`
+	Step    string `json:"step"`
+	State   State  `json:"state"`
 	// Promote says the app goes into its cluster's pull request now.
-	Promote bool
+	Promote bool `json:"promote"`
 	// WaitingFor says what the app waits for ("" when nothing).
-	WaitingFor string
+	WaitingFor string `json:"waitingFor,omitempty"`
 }
 
 // ActionKind is what to do with a cluster's pull request.
@@ -94,13 +97,13 @@ func (k ActionKind) Merges() bool { return k == Merge || k == OpenMerge || k == 
 
 // Action is one thing to do for one cluster, with why.
 type Action struct {
-	Kind    ActionKind
-	Cluster string
+	Kind    ActionKind `json:"kind"`
+	Cluster string     `json:"cluster"`
 	// Apps are the apps the pull request promotes (for open, update and
 	// merge).
-	Apps   []string
-	Steps  []string
-	Reason string
+	Apps   []string `json:"apps"`
+	Steps  []string `json:"steps,omitempty"`
+	Reason string   `json:"reason,omitempty"`
 }
 
 // Plan is a decision.
