@@ -37,6 +37,7 @@ func renderJSON(t *testing.T, args ...string) (hydrateResult, int, string) {
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 			t.Fatalf("render -o json: %v\n%s", err, stdout)
 		}
+		checkCamelCase(t, "render -o json", []byte(stdout))
 	}
 	return res, code, stderr
 }

@@ -290,8 +290,22 @@ func (t *Tree) objects() int {
 
 // Change says what a new tree does to each app of the old one.
 type Change struct {
-	Added, Changed, Removed []string
-	Objects                 int
+	Added   []string `json:"added"`
+	Changed []string `json:"changed"`
+	Removed []string `json:"removed"`
+	Objects int      `json:"objects"`
+}
+
+// MarshalJSON writes empty lists as [] (never null), for scripts.
+func (c Change) MarshalJSON() ([]byte, error) {
+	type plain Change
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return json.Marshal(plain{Added: orEmpty(c.Added), Changed: orEmpty(c.Changed), Removed: orEmpty(c.Removed), Objects: c.Objects})
 }
 
 // Old is the current content of a branch.
