@@ -29,22 +29,12 @@ import (
 // same clone with its warm cache; the loop runs the real helm CLI per
 // Application on sample clusters and is scaled to the fleet.
 func runHelm(nClusters, nCharts, sample int, bin string) error {
-	bin, _ = filepath.Abs(bin)
-	render, helm := filepath.Join(bin, "render"), filepath.Join(bin, "helm")
-	for _, b := range []string{render, helm} {
-		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("%s missing: run make build tools", b)
-		}
-	}
-	work, err := os.MkdirTemp("", "flotilla-bench-helm-")
+	paths, work, done, err := workspace(bin, "flotilla-bench-helm-", "render", "helm")
 	if err != nil {
 		return err
 	}
-	if os.Getenv("BENCH_KEEP") == "" {
-		defer os.RemoveAll(work)
-	} else {
-		fmt.Println("work dir:", work)
-	}
+	defer done()
+	render, helm := paths[0], paths[1]
 	src, repoDir := filepath.Join(work, "chart-src"), filepath.Join(work, "chart-repo")
 	if err := benchfleet.WriteCharts(src, nCharts); err != nil {
 		return err

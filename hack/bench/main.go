@@ -94,23 +94,34 @@ func main() {
 	}
 }
 
-func run(nClusters, nServices, sample int, bin string) error {
+// workspace finds the named programs in bin and makes a bench's work
+// directory, removed by done unless BENCH_KEEP is set.
+func workspace(bin, prefix string, names ...string) (paths []string, work string, done func(), err error) {
 	bin, _ = filepath.Abs(bin)
-	render, kubectl := filepath.Join(bin, "render"), filepath.Join(bin, "kubectl")
-	for _, b := range []string{render, kubectl} {
-		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("%s missing: run make build tools", b)
+	for _, n := range names {
+		p := filepath.Join(bin, n)
+		if _, err := os.Stat(p); err != nil {
+			return nil, "", nil, fmt.Errorf("%s missing: run make build tools", p)
 		}
+		paths = append(paths, p)
 	}
-	work, err := os.MkdirTemp("", "flotilla-bench-")
+	if work, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, "", nil, err
+	}
+	if os.Getenv("BENCH_KEEP") != "" {
+		fmt.Println("work dir:", work)
+		return paths, work, func() {}, nil
+	}
+	return paths, work, func() { os.RemoveAll(work) }, nil
+}
+
+func run(nClusters, nServices, sample int, bin string) error {
+	paths, work, done, err := workspace(bin, "flotilla-bench-", "render", "kubectl")
 	if err != nil {
 		return err
 	}
-	if os.Getenv("BENCH_KEEP") == "" {
-		defer os.RemoveAll(work)
-	} else {
-		fmt.Println("work dir:", work)
-	}
+	defer done()
+	render, kubectl := paths[0], paths[1]
 	fleetDir, remote := filepath.Join(work, "fleet"), filepath.Join(work, "remote.git")
 	if err := benchfleet.Write(fleetDir, nClusters, nServices); err != nil {
 		return err
