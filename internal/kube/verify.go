@@ -203,31 +203,42 @@ func (c *Client) verifyObject(ctx context.Context, u *unstructured.Unstructured,
 		r.State, r.Message = StateUnverifiable, err.Error()
 		return r
 	}
-	live, err := ri.Get(ctx, u.GetName(), metav1.GetOptions{})
-	if kerrors.IsNotFound(err) {
-		r.State, r.Health, r.Message = StateMissing, Missing, "not found on the cluster"
-		return r
-	}
-	if err != nil {
-		r.State, r.Message = StateUnverifiable, err.Error()
-		return r
-	}
-	r.Health, r.Message = HealthWith(app.Health, live)
-	if strategy(u) == "IfNotPresent" {
-		// apply leaves an existing object alone: nothing it would change.
-		r.State = StateSynced
-		return r
-	}
-	if app.RespectIgnoreDifferences {
-		if u, err = app.Ignore.ForApply(u, live); err != nil {
+	desired := u
+	var live, preview *unstructured.Unstructured
+	// The live object and the dry-run must see one version of the object:
+	// a controller writing between the two reads (a Deployment's revision
+	// annotation) would read as drift. Read both again, a few times.
+	for attempt := 0; ; attempt++ {
+		u = desired
+		live, err = ri.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if kerrors.IsNotFound(err) {
+			r.State, r.Health, r.Message = StateMissing, Missing, "not found on the cluster"
+			return r
+		}
+		if err != nil {
 			r.State, r.Message = StateUnverifiable, err.Error()
 			return r
 		}
-	}
-	preview, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: dryRunAll})
-	if err != nil {
-		r.State, r.Message = StateUnverifiable, Redact(u, "dry-run failed: "+err.Error())
-		return r
+		r.Health, r.Message = HealthWith(app.Health, live)
+		if strategy(u) == "IfNotPresent" {
+			// apply leaves an existing object alone: nothing it would change.
+			r.State = StateSynced
+			return r
+		}
+		if app.RespectIgnoreDifferences {
+			if u, err = app.Ignore.ForApply(u, live); err != nil {
+				r.State, r.Message = StateUnverifiable, err.Error()
+				return r
+			}
+		}
+		preview, err = ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: dryRunAll})
+		if err != nil {
+			r.State, r.Message = StateUnverifiable, Redact(u, "dry-run failed: "+err.Error())
+			return r
+		}
+		if preview.GetResourceVersion() == live.GetResourceVersion() || attempt == 2 {
+			break
+		}
 	}
 	if preview, err = afterTakeover(u, live, preview); err != nil {
 		r.State, r.Message = StateUnverifiable, err.Error()
