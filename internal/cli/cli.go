@@ -12,15 +12,17 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
-// Exit codes shared by every command.
+// Exit codes shared by every command (failure.ExitCode decides them).
 const (
-	ExitOK     = 0 // success
-	ExitFailed = 1 // the check or operation failed (drift, apply error)
-	ExitUsage  = 2 // bad flags, bad configuration or bad fleet input
+	ExitOK     = failure.ExitOK     // success
+	ExitFailed = failure.ExitFailed // the check or operation failed (drift, apply error)
+	ExitUsage  = failure.ExitUsage  // bad flags, bad configuration or bad fleet input
+	ExitRemote = failure.ExitRemote // a remote or API failed, or a race was lost: run again
 )
 
 // Env is what a command gets from its process.
@@ -67,8 +69,9 @@ func (env Env) redacting(args []string) (_ Env, flush func()) {
 	}
 }
 
-// errUsage marks an error in the command line itself.
-var errUsage = errors.New("usage")
+// errUsage marks an error in the command line itself: wrapped with %w it
+// makes the error a failure.Usage.
+var errUsage error = failure.Mark(failure.Usage, errors.New("usage"))
 
 // parseFlags parses args; -h/--help prints usage and returns flag.ErrHelp.
 func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
@@ -92,7 +95,8 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
 }
 
 // report prints an error the way every command does and returns the exit
-// code: input errors name their file and line.
+// code (failure.ExitCode: by the error's class): input errors name their
+// file and line.
 func report(env Env, cmd string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
@@ -103,7 +107,7 @@ func report(env Env, cmd string, err error) int {
 	for _, line := range errorLines(err) {
 		fmt.Fprintf(env.Stderr, "%s: %s\n", cmd, line)
 	}
-	return ExitUsage
+	return failure.ExitCode(err)
 }
 
 // errorLines flattens joined errors into one line each.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // ConfigFile is the name of the optional fleet configuration file.
@@ -144,25 +145,26 @@ func (c *Config) applyDefaults() {
 		c.ApplicationSets = DefaultApplicationSetGlobs
 	}
 	if c.Hydrated.Branch == "" {
-		c.Hydrated.Branch = "hydrated/{{cluster}}"
+		c.Hydrated.Branch = layout.DefaultLive
 	}
 	if c.Hydrated.Staging == "" {
-		c.Hydrated.Staging = "hydrated/{{cluster}}-next"
+		c.Hydrated.Staging = layout.DefaultStaging
 	}
 	if c.ArgoCD.Namespace == "" {
 		c.ArgoCD.Namespace = "argocd"
 	}
 }
 
-// LiveBranch returns the live branch of a cluster.
-func (c *Config) LiveBranch(cluster string) string {
-	return strings.ReplaceAll(c.Hydrated.Branch, "{{cluster}}", cluster)
+// Layout is the fleet's branch names (hydrated.branch, hydrated.staging).
+func (c *Config) Layout() layout.Layout {
+	return layout.Layout{Live: c.Hydrated.Branch, Staging: c.Hydrated.Staging}
 }
 
+// LiveBranch returns the live branch of a cluster.
+func (c *Config) LiveBranch(cluster string) string { return c.Layout().LiveBranch(cluster) }
+
 // StagingBranch returns the staging (proposal) branch of a cluster.
-func (c *Config) StagingBranch(cluster string) string {
-	return strings.ReplaceAll(c.Hydrated.Staging, "{{cluster}}", cluster)
-}
+func (c *Config) StagingBranch(cluster string) string { return c.Layout().StagingBranch(cluster) }
 
 func (c *Config) validate(file string) error {
 	if c.APIVersion != "" && c.APIVersion != "flotilla.dev/v1alpha1" {

@@ -3,6 +3,8 @@ package fleet
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/flotilla-dev/flotilla/internal/failure"
 )
 
 // Class is the kind of failure, named as Argo CD names it so that a user can
@@ -59,6 +61,17 @@ func (e *FileError) Error() string {
 }
 
 func (e *FileError) Unwrap() error { return e.Err }
+
+// FailureClass is failure.Input: the fleet is wrong. A cause that is a
+// remote's failure (a git generator's repository out of reach) or an
+// interruption keeps its class: the file is not at fault.
+func (e *FileError) FailureClass() failure.Class {
+	switch c := failure.ClassOf(e.Err); c {
+	case failure.Remote, failure.Conflict, failure.Canceled:
+		return c
+	}
+	return failure.Input
+}
 
 func errorf(file string, line int, class Class, format string, args ...any) *FileError {
 	return &FileError{File: file, Line: line, Class: class, Msg: fmt.Sprintf(format, args...)}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -16,7 +17,7 @@ import (
 // accepts: a file, a YAML alias expansion, a template's output or loop, a
 // build's output. The error wrapping it says which limit and where; the
 // fix is to make the input smaller.
-var ErrLimit = errors.New("limit exceeded")
+var ErrLimit error = failure.Mark(failure.Input, errors.New("limit exceeded"))
 
 // MaxFileSize is the largest file Flotilla reads: a fleet file, or a file
 // of a repository read by a build.

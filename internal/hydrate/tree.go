@@ -21,15 +21,16 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
-// File names in a hydrated tree.
+// File names in a hydrated tree (layout's).
 const (
-	ManifestFile   = "manifest.yaml"
-	MetadataFile   = "hydrator.metadata"
-	ReadmeFile     = "README.md"
-	AttributesFile = ".gitattributes"
+	ManifestFile   = layout.ManifestFile
+	MetadataFile   = layout.MetadataFile
+	ReadmeFile     = layout.ReadmeFile
+	AttributesFile = layout.AttributesFile
 )
 
 // DryCommit is the fleet commit that was rendered.
