@@ -176,4 +176,3 @@ func statusClass(s metav1.Status) (Class, bool) {
 	}
 	return Failed, true
 }
-
