@@ -245,13 +245,15 @@ func (g *generation) list(l *fleet.ListGenerator) ([]Params, error) {
 			continue
 		}
 		params := Params{}
-		for k, v := range element {
+		for _, k := range sortedKeys(element) {
+			v := element[k]
 			if k == "values" {
 				values, ok := v.(map[string]any)
 				if !ok {
 					return nil, errors.New("error parsing values map")
 				}
-				for vk, vv := range values {
+				for _, vk := range sortedKeys(values) {
+					vv := values[vk]
 					s, ok := vv.(string)
 					if !ok {
 						return nil, fmt.Errorf("list element %d: values.%s is not a string (in default mode list values must be strings: quote it, or set goTemplate: true)", i, vk)
@@ -344,8 +346,8 @@ func copyStrings(m map[string]string) map[string]string {
 // own parameters (not against each other) and adds them as values.<key>.
 func (g *generation) appendValues(values map[string]string, p Params) error {
 	rendered := map[string]any{}
-	for k, v := range values {
-		s, err := g.r.Replace(g.ctx, v, p)
+	for _, k := range sortedKeys(values) {
+		s, err := g.r.Replace(g.ctx, values[k], p)
 		if err != nil {
 			return fmt.Errorf("failed to replace templated string: %w", err)
 		}

@@ -1,10 +1,12 @@
 package appset
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -215,9 +217,12 @@ func (r *Renderer) deepReplace(cp, original reflect.Value, params map[string]any
 			return nil
 		}
 		cp.Set(reflect.MakeMapWithSize(original.Type(), original.Len()))
-		iter := original.MapRange()
-		for iter.Next() {
-			v := iter.Value()
+		// In key order, so the error reported, and the value kept when two
+		// keys render to the same key, do not depend on map order.
+		keys := original.MapKeys()
+		slices.SortFunc(keys, compareKeys)
+		for _, key := range keys {
+			v := original.MapIndex(key)
 			if isNilable(v) && v.IsNil() {
 				continue
 			}
@@ -225,7 +230,6 @@ func (r *Renderer) deepReplace(cp, original reflect.Value, params map[string]any
 			if err := r.deepReplace(c, v, params); err != nil {
 				return err
 			}
-			key := iter.Key()
 			if key.Kind() == reflect.String {
 				k, err := r.replace(key.String(), params)
 				if err != nil {
@@ -299,4 +303,12 @@ func renderValue[T any](ctx context.Context, r *Renderer, v *T, params map[strin
 		return nil, err
 	}
 	return &out, nil
+}
+
+// compareKeys orders map keys: strings as strings, others by their text.
+func compareKeys(a, b reflect.Value) int {
+	if a.Kind() == reflect.String && b.Kind() == reflect.String {
+		return cmp.Compare(a.String(), b.String())
+	}
+	return cmp.Compare(fmt.Sprint(a.Interface()), fmt.Sprint(b.Interface()))
 }
