@@ -160,3 +160,12 @@ func match(template, s string) (string, bool) {
 	}
 	return c, true
 }
+
+// Short is a commit hash as people read it: its first 12 characters (all
+// of a shorter string).
+func Short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

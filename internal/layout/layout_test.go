@@ -88,3 +88,11 @@ func FuzzMatch(f *testing.F) {
 }
 
 func containsVar(s string) bool { return strings.Contains(s, ClusterVar) }
+
+func TestShort(t *testing.T) {
+	for in, want := range map[string]string{"": "", "abc": "abc", "0123456789ab": "0123456789ab", "0123456789abcdef": "0123456789ab"} {
+		if got := Short(in); got != want {
+			t.Errorf("Short(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
