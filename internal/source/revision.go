@@ -1,0 +1,332 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"sync"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+)
+
+// ErrNoRevision means a revision does not resolve to a commit of the
+// repository.
+var ErrNoRevision = errors.New("no such revision")
+
+// Revision is the tree of a Git commit as a read-only file system: an
+// fs.FS that is also an fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and
+// fs.ReadLinkFS, read from the repository's objects without a checkout.
+//
+// Symbolic links are resolved inside the tree (fleet.ResolveLinks): Open,
+// Stat, ReadFile and ReadDir follow them, and a link that leads out of
+// the tree (an absolute target, or one above its root) or loops is an
+// error naming the link. Lstat and ReadLink show the link itself.
+// Submodules are left out. A file larger than fleet.MaxFileSize is
+// refused (fleet.ErrLimit) before it is read. Modification times are
+// zero. It is safe for concurrent use.
+type Revision struct {
+	commit plumbing.Hash
+	objs   *git.Repository
+	nodes  map[string]*node // by slash-separated name; "." is the root
+
+	mu sync.Mutex // go-git's object storage is not safe for concurrent reads
+}
+
+var (
+	_ fs.ReadDirFS  = (*Revision)(nil)
+	_ fs.ReadFileFS = (*Revision)(nil)
+	_ fs.StatFS     = (*Revision)(nil)
+	_ fs.ReadLinkFS = (*Revision)(nil)
+)
+
+// node is an entry of the tree.
+type node struct {
+	name     string // base name
+	mode     filemode.FileMode
+	hash     plumbing.Hash
+	children []*node // of a directory, sorted by name
+
+	size int64 // of a blob, -1 until read
+}
+
+// RevisionFS returns the tree of revision (a branch, tag, commit SHA or
+// anything go-git's ResolveRevision takes) in repo. A revision that does
+// not resolve is an error matching ErrNoRevision.
+func RevisionFS(repo *git.Repository, revision string) (*Revision, error) {
+	h, err := repo.ResolveRevision(plumbing.Revision(revision))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoRevision, revision)
+	}
+	c, err := repo.CommitObject(*h)
+	if err != nil {
+		return nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("read tree of %s: %w", h, err)
+	}
+	r := &Revision{commit: *h, objs: repo, nodes: map[string]*node{".": {name: ".", mode: filemode.Dir, hash: tree.Hash}}}
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tree of %s: %w", h, err)
+		}
+		switch e.Mode {
+		case filemode.Dir, filemode.Regular, filemode.Deprecated, filemode.Executable, filemode.Symlink:
+		default:
+			continue // a submodule is not part of the tree's content
+		}
+		n := &node{name: e.Name, mode: e.Mode, hash: e.Hash, size: -1}
+		r.nodes[name] = n
+		parent := r.nodes[path.Dir(name)]
+		parent.children = append(parent.children, n)
+	}
+	for _, n := range r.nodes {
+		sort.Slice(n.children, func(i, j int) bool { return n.children[i].name < n.children[j].name })
+	}
+	return r, nil
+}
+
+// Commit is the commit whose tree r is.
+func (r *Revision) Commit() string { return r.commit.String() }
+
+// lookup returns the entry name designates, following links when follow.
+func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
+	if !fs.ValidPath(name) {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	real := name
+	if follow {
+		var err error
+		if real, err = fleet.ResolveLinks(r, name); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
+		}
+	}
+	n, ok := r.nodes[real]
+	if !ok {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	return n, real, nil
+}
+
+// blob reads the content of a blob, refusing one larger than
+// fleet.MaxFileSize.
+func (r *Revision) blob(op, name string, n *node) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, err := r.objs.Storer.EncodedObject(plumbing.BlobObject, n.hash)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	n.size = o.Size()
+	if n.size > fleet.MaxFileSize {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %s is larger than %d MiB", fleet.ErrLimit, name, fleet.MaxFileSize>>20)}
+	}
+	rd, err := o.Reader()
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(io.LimitReader(rd, fleet.MaxFileSize+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return data, nil
+}
+
+// info describes n, reading its blob's size.
+func (r *Revision) info(n *node) fileInfo {
+	if n.mode == filemode.Dir {
+		return fileInfo{n: n}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n.size < 0 {
+		if o, err := r.objs.Storer.EncodedObject(plumbing.BlobObject, n.hash); err == nil {
+			n.size = o.Size()
+		}
+	}
+	return fileInfo{n: n, size: n.size}
+}
+
+// Open opens the named file or directory, following symbolic links.
+func (r *Revision) Open(name string) (fs.File, error) {
+	n, _, err := r.lookup("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.mode == filemode.Dir {
+		return &dir{info: fileInfo{n: n, name: path.Base(name)}, r: r, n: n}, nil
+	}
+	data, err := r.blob("open", name, n)
+	if err != nil {
+		return nil, err
+	}
+	return &file{info: fileInfo{n: n, name: path.Base(name), size: int64(len(data))}, Reader: bytes.NewReader(data)}, nil
+}
+
+// ReadFile reads the named file, following symbolic links.
+func (r *Revision) ReadFile(name string) ([]byte, error) {
+	n, _, err := r.lookup("read", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.mode == filemode.Dir {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	return r.blob("read", name, n)
+}
+
+// ReadDir lists the named directory, sorted by name, following symbolic
+// links to it (not those in it).
+func (r *Revision) ReadDir(name string) ([]fs.DirEntry, error) {
+	n, _, err := r.lookup("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.mode != filemode.Dir {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	out := make([]fs.DirEntry, len(n.children))
+	for i, c := range n.children {
+		out[i] = dirEntry{r: r, n: c}
+	}
+	return out, nil
+}
+
+// Stat describes the named file, following symbolic links.
+func (r *Revision) Stat(name string) (fs.FileInfo, error) {
+	n, _, err := r.lookup("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	fi := r.info(n)
+	fi.name = path.Base(name)
+	return fi, nil
+}
+
+// Lstat describes the named file; a symbolic link is described itself.
+// The directories on the way must not be links.
+func (r *Revision) Lstat(name string) (fs.FileInfo, error) {
+	n, _, err := r.lookup("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.info(n), nil
+}
+
+// ReadLink returns the target of the named symbolic link. The
+// directories on the way must not be links.
+func (r *Revision) ReadLink(name string) (string, error) {
+	n, _, err := r.lookup("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if n.mode != filemode.Symlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	data, err := r.blob("readlink", name, n)
+	return string(data), err
+}
+
+// fileInfo is the fs.FileInfo of a node.
+type fileInfo struct {
+	n    *node
+	name string // as opened, when not the node's own name
+	size int64
+}
+
+func (i fileInfo) Name() string {
+	if i.name != "" {
+		return i.name
+	}
+	return i.n.name
+}
+
+func (i fileInfo) Size() int64 { return max(i.size, 0) }
+
+func (i fileInfo) Mode() fs.FileMode {
+	switch i.n.mode {
+	case filemode.Dir:
+		return fs.ModeDir | 0o555
+	case filemode.Symlink:
+		return fs.ModeSymlink | 0o777
+	case filemode.Executable:
+		return 0o555
+	}
+	return 0o444
+}
+
+func (i fileInfo) ModTime() time.Time { return time.Time{} }
+func (i fileInfo) IsDir() bool        { return i.n.mode == filemode.Dir }
+func (i fileInfo) Sys() any           { return nil }
+
+// dirEntry is the fs.DirEntry of a node.
+type dirEntry struct {
+	r *Revision
+	n *node
+}
+
+func (e dirEntry) Name() string               { return e.n.name }
+func (e dirEntry) IsDir() bool                { return e.n.mode == filemode.Dir }
+func (e dirEntry) Type() fs.FileMode          { return fileInfo{n: e.n}.Mode().Type() }
+func (e dirEntry) Info() (fs.FileInfo, error) { return e.r.info(e.n), nil }
+
+// file is an open file: its content, read whole (it is bounded).
+type file struct {
+	info fileInfo
+	*bytes.Reader
+}
+
+func (f *file) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *file) Close() error               { return nil }
+
+// dir is an open directory.
+type dir struct {
+	info fileInfo
+	r    *Revision
+	n    *node
+	off  int
+}
+
+func (d *dir) Stat() (fs.FileInfo, error) { return d.info, nil }
+func (d *dir) Close() error               { return nil }
+func (d *dir) Read([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "read", Path: d.info.Name(), Err: errors.New("is a directory")}
+}
+
+// ReadDir implements fs.ReadDirFile.
+func (d *dir) ReadDir(count int) ([]fs.DirEntry, error) {
+	rest := d.n.children[d.off:]
+	if count > 0 && len(rest) == 0 {
+		return nil, io.EOF
+	}
+	if count > 0 && count < len(rest) {
+		rest = rest[:count]
+	}
+	d.off += len(rest)
+	out := make([]fs.DirEntry, len(rest))
+	for i, c := range rest {
+		out[i] = dirEntry{r: d.r, n: c}
+	}
+	return out, nil
+}
