@@ -138,7 +138,7 @@ func (f *loader) checkRepoPathFS(p string) error {
 	if err := checkRelative(p); err != nil {
 		return errors.New("path " + p + " " + err.Error() + " (repos: paths are relative to the fleet root and stay inside it)")
 	}
-	real, err := f.resolve(path.Clean(strings.ReplaceAll(p, "\\", "/")))
+	real, err := f.resolve(path.Clean(p))
 	var loop *SymlinkLoopError
 	var escape *SymlinkEscapeError
 	switch {

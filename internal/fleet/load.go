@@ -18,7 +18,8 @@ import (
 // Fleet is a loaded fleet repository: its configuration, inventory and
 // ApplicationSets. It holds no secrets.
 type Fleet struct {
-	// Root is the absolute path of the fleet checkout.
+	// Root is the absolute path of the fleet checkout, or "" for a fleet
+	// read from an fs.FS (LoadFS).
 	Root   string
 	Config Config
 	// ConfigFile is the path of flotilla.yaml relative to Root, or "".
