@@ -110,16 +110,26 @@ func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
 	if !fs.ValidPath(name) {
 		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	real := name
-	if follow {
+	// Lstat and ReadLink follow the links on the way, not the last one
+	// (their parents are then free of links: ResolveLinks does not come
+	// back here with follow set).
+	resolve, last := name, ""
+	if !follow {
+		resolve, last = path.Dir(name), path.Base(name)
+	}
+	real := resolve
+	if resolve != "." {
 		var err error
-		if real, err = fleet.ResolveLinks(r, name); err != nil {
+		if real, err = fleet.ResolveLinks(r, resolve); err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
 			return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
 		}
+	}
+	if !follow {
+		real = path.Join(real, last)
 	}
 	n, ok := r.nodes[real]
 	if !ok {
@@ -224,8 +234,8 @@ func (r *Revision) Stat(name string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
-// Lstat describes the named file; a symbolic link is described itself.
-// The directories on the way must not be links.
+// Lstat describes the named file; a symbolic link is described itself
+// (the links on the way to it are followed).
 func (r *Revision) Lstat(name string) (fs.FileInfo, error) {
 	n, _, err := r.lookup("lstat", name, false)
 	if err != nil {
@@ -234,8 +244,8 @@ func (r *Revision) Lstat(name string) (fs.FileInfo, error) {
 	return r.info(n), nil
 }
 
-// ReadLink returns the target of the named symbolic link. The
-// directories on the way must not be links.
+// ReadLink returns the target of the named symbolic link (the links on
+// the way to it are followed).
 func (r *Revision) ReadLink(name string) (string, error) {
 	n, _, err := r.lookup("readlink", name, false)
 	if err != nil {

@@ -170,6 +170,9 @@ func TestRevisionFS(t *testing.T) {
 		if st, err := rev.Lstat("d/shared"); err != nil || st.Mode().Type() != fs.ModeSymlink {
 			t.Errorf("Lstat(d/shared) = %v, %v", st, err)
 		}
+		if st, err := rev.Lstat("d/shared/s.yaml"); err != nil || st.Name() != "s.yaml" || st.Size() != 7 {
+			t.Errorf("Lstat through a link = %v, %v", st, err)
+		}
 		if target, err := rev.ReadLink("d/to-shared.yaml"); err != nil || target != "../shared/s.yaml" {
 			t.Errorf("ReadLink = %q, %v", target, err)
 		}
