@@ -220,3 +220,38 @@ func FuzzResolveLinks(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoadFSMatchesLoad: for any flotilla.yaml, inventory and
+// ApplicationSet file, LoadFS over a map and Load over the same files on
+// disk agree: the same error, or the same Fleet.
+func FuzzLoadFSMatchesLoad(f *testing.F) {
+	f.Add("", "apiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: c1}\nspec: {server: https://c1}\n", minimalAppSet)
+	f.Add("repos: {https://example.com/r.git: clusters}\n", "kind: Cluster\n", "a: [")
+	f.Add("repos: {https://example.com/r.git: ../x}\nclusters: [\"**/*.yaml\"]\n", "", minimalAppSet+"---\n"+minimalAppSet)
+	f.Add("hydrated: {branch: x}\n---\n", "a: &x [1]\nb: *x\n", "apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: {name: p}\n")
+	f.Fuzz(func(t *testing.T, config, inventory, sets string) {
+		files := map[string]string{"clusters/c.yaml": inventory, "applicationsets/a.yaml": sets}
+		if config != "" {
+			files[ConfigFile] = config
+		}
+		m := fstest.MapFS{}
+		for k, v := range files {
+			m[k] = &fstest.MapFile{Data: []byte(v)}
+		}
+		want, werr := Load(gittest.Files(t, files))
+		got, gerr := LoadFS(m)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("Load: %v; LoadFS: %v", werr, gerr)
+		}
+		if werr != nil {
+			if werr.Error() != gerr.Error() {
+				t.Fatalf("Load and LoadFS report differently:\n%v\n%v", werr, gerr)
+			}
+			return
+		}
+		got.Root = want.Root
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("(-Load +LoadFS):\n%s", diff)
+		}
+	})
+}
