@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ var ErrNoRevision = errors.New("no such revision")
 // Revision is the tree of a Git commit as a read-only file system: an
 // fs.FS that is also an fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and
 // fs.ReadLinkFS, read from the repository's objects without a checkout.
+// A directory's entries are read when it is first visited, so a fleet in
+// a folder of a large repository costs only its own trees.
 //
 // Symbolic links are resolved inside the tree (fleet.ResolveLinks): Open,
 // Stat, ReadFile and ReadDir follow them, and a link that leads out of
@@ -37,9 +40,12 @@ var ErrNoRevision = errors.New("no such revision")
 type Revision struct {
 	commit plumbing.Hash
 	objs   *git.Repository
-	nodes  map[string]*node // by slash-separated name; "." is the root
+	root   *node
 
-	mu sync.Mutex // go-git's object storage is not safe for concurrent reads
+	// mu guards the object storage (go-git's is not safe for concurrent
+	// reads) and the nodes, whose directories are read when first
+	// visited.
+	mu sync.Mutex
 }
 
 var (
@@ -54,7 +60,8 @@ type node struct {
 	name     string // base name
 	mode     filemode.FileMode
 	hash     plumbing.Hash
-	children []*node // of a directory, sorted by name
+	children []*node // of a directory, sorted by name, once loaded
+	loaded   bool
 
 	size int64 // of a blob, -1 until read
 }
@@ -75,31 +82,52 @@ func RevisionFS(repo *git.Repository, revision string) (*Revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read tree of %s: %w", h, err)
 	}
-	r := &Revision{commit: *h, objs: repo, nodes: map[string]*node{".": {name: ".", mode: filemode.Dir, hash: tree.Hash}}}
-	w := object.NewTreeWalker(tree, true, nil)
-	defer w.Close()
-	for {
-		name, e, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	return &Revision{commit: *h, objs: repo, root: &node{name: ".", mode: filemode.Dir, hash: tree.Hash}}, nil
+}
+
+// find returns the entry at name, following no link; r.mu is held.
+func (r *Revision) find(name string) (*node, error) {
+	n := r.root
+	if name == "." {
+		return n, nil
+	}
+	for _, elem := range strings.Split(name, "/") {
+		if n.mode != filemode.Dir {
+			return nil, fs.ErrNotExist
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read tree of %s: %w", h, err)
+		if err := r.load(n); err != nil {
+			return nil, err
 		}
+		i := sort.Search(len(n.children), func(i int) bool { return n.children[i].name >= elem })
+		if i == len(n.children) || n.children[i].name != elem {
+			return nil, fs.ErrNotExist
+		}
+		n = n.children[i]
+	}
+	return n, nil
+}
+
+// load reads the entries of directory n, once; r.mu is held. Only a
+// part of a large repository's tree is read: the directories visited.
+func (r *Revision) load(n *node) error {
+	if n.loaded {
+		return nil
+	}
+	t, err := object.GetTree(r.objs.Storer, n.hash)
+	if err != nil {
+		return fmt.Errorf("read tree %s: %w", n.hash, err)
+	}
+	for _, e := range t.Entries {
 		switch e.Mode {
 		case filemode.Dir, filemode.Regular, filemode.Deprecated, filemode.Executable, filemode.Symlink:
+			n.children = append(n.children, &node{name: e.Name, mode: e.Mode, hash: e.Hash, size: -1})
 		default:
-			continue // a submodule is not part of the tree's content
+			// A submodule is not part of the tree's content.
 		}
-		n := &node{name: e.Name, mode: e.Mode, hash: e.Hash, size: -1}
-		r.nodes[name] = n
-		parent := r.nodes[path.Dir(name)]
-		parent.children = append(parent.children, n)
 	}
-	for _, n := range r.nodes {
-		sort.Slice(n.children, func(i, j int) bool { return n.children[i].name < n.children[j].name })
-	}
-	return r, nil
+	sort.Slice(n.children, func(i, j int) bool { return n.children[i].name < n.children[j].name })
+	n.loaded = true
+	return nil
 }
 
 // Commit is the commit whose tree r is.
@@ -131,9 +159,14 @@ func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
 	if !follow {
 		real = path.Join(real, last)
 	}
-	n, ok := r.nodes[real]
-	if !ok {
-		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	r.mu.Lock()
+	n, err := r.find(real)
+	if err == nil && n.mode == filemode.Dir {
+		err = r.load(n) // for ReadDir, and Open's ReadDir
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return n, real, nil
 }
