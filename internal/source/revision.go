@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -372,4 +374,71 @@ func (d *dir) ReadDir(count int) ([]fs.DirEntry, error) {
 		out[i] = dirEntry{r: d.r, n: c}
 	}
 	return out, nil
+}
+
+// Checkout writes the folder dir of the tree ("." for all of it) into
+// dest, an existing directory, as git checkout would: its files whole,
+// whatever their size (nothing is parsed here), its directories, and its
+// symbolic links that resolve inside the folder, as links. Links that lead
+// out of the folder, loop or dangle, and submodules, are left out.
+func (r *Revision) Checkout(dir, dest string) error {
+	var folder fs.FS = r
+	if dir != "." {
+		sub, err := fs.Sub(r, dir)
+		if err != nil {
+			return err
+		}
+		folder = sub
+	}
+	links := folder.(fs.ReadLinkFS)
+	return fs.WalkDir(folder, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dest, filepath.FromSlash(name))
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(p, 0o755)
+		case d.Type() == fs.ModeSymlink:
+			if _, err := fleet.ResolveLinks(links, name); err != nil {
+				return nil // not followed: it leads out of the folder, loops or dangles
+			}
+			target, err := links.ReadLink(name)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(filepath.FromSlash(target), p)
+		}
+		return r.copyBlob(path.Join(dir, name), p)
+	})
+}
+
+// copyBlob writes the file name of the tree to p, whole.
+func (r *Revision) copyBlob(name, p string) error {
+	n, _, err := r.lookup("checkout", name, false)
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, err := r.objs.Storer.EncodedObject(plumbing.BlobObject, n.hash)
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	rd, err := o.Reader()
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	defer rd.Close()
+	if _, err := io.Copy(out, rd); err != nil {
+		out.Close()
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return out.Close()
 }

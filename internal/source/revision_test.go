@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -274,5 +275,66 @@ func TestLoadFSFromRevision(t *testing.T) {
 	got.Root = want.Root
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-Load +LoadFS of the revision):\n%s", diff)
+	}
+}
+
+// TestRevisionCheckout: a checkout holds the folder's files whole (even
+// those above the read limit: nothing is parsed), its directories and
+// the links that resolve inside it, as links; nothing else.
+func TestRevisionCheckout(t *testing.T) {
+	t.Parallel()
+	_, repo := revisionRepo(t)
+	rev, err := RevisionFS(repo, "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		dir  string
+		want []string // path, then what it is
+	}{
+		{".", []string{". dir", "a.yaml file 3", "big.bin file 16777217", "d dir", "d/b.yaml file 2", "d/e dir", "d/e/c.yaml file 2",
+			"d/shared link ../shared", "d/to-shared.yaml link ../shared/s.yaml", "d/via-dir.yaml link shared/s.yaml",
+			"empty-dir dir", "empty-dir/.keep file 0", "run.sh file 10", "shared dir", "shared/s.yaml file 7"}},
+		{"d", []string{". dir", "b.yaml file 2", "e dir", "e/c.yaml file 2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			t.Parallel()
+			dest := t.TempDir()
+			if err := rev.Checkout(tt.dir, dest); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			err := filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(dest, p)
+				rel = filepath.ToSlash(rel)
+				switch {
+				case d.Type() == fs.ModeSymlink:
+					target, err := os.Readlink(p)
+					if err != nil {
+						return err
+					}
+					got = append(got, rel+" link "+target)
+				case d.IsDir():
+					got = append(got, rel+" dir")
+				default:
+					st, err := os.Stat(p)
+					if err != nil {
+						return err
+					}
+					got = append(got, rel+" file "+strconv.FormatInt(st.Size(), 10))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("checkout (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
