@@ -23,7 +23,11 @@ func runDiff(ctx context.Context, o renderOptions, env Env) (*rpt.FleetDiff, int
 	if err != nil {
 		return nil, ExitUsage, err
 	}
-	baseFS, err := revisionOf(o.fleet, o.diffBase)
+	rev, rel, err := revisionOf(o.fleet, o.diffBase)
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	baseFS, err := fs.Sub(rev, rel)
 	if err != nil {
 		return nil, ExitUsage, err
 	}
@@ -32,7 +36,7 @@ func runDiff(ctx context.Context, o renderOptions, env Env) (*rpt.FleetDiff, int
 	}
 	// The builds read a directory (render.Checkouts), so the base they
 	// build is still written out, from the same revision.
-	baseDir, err := checkoutRef(baseFS, o.diffBase)
+	baseDir, err := checkoutRef(rev, rel, o.diffBase)
 	if err != nil {
 		return nil, ExitUsage, err
 	}
@@ -71,79 +75,47 @@ func renderedFleet(ctx context.Context, o renderOptions, dir string) (rpt.Fleet,
 	return out, nil
 }
 
-// revisionOf returns the fleet folder as it is at ref, read from the
-// repository's objects.
-func revisionOf(fleetDir, ref string) (fs.FS, error) {
+// revisionOf returns the revision ref of the fleet's repository and the
+// fleet folder in it ("." or slash-separated).
+func revisionOf(fleetDir, ref string) (*source.Revision, string, error) {
 	abs, err := filepath.Abs(fleetDir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {
-		return nil, fmt.Errorf("%w: --diff-base needs the fleet in a Git repository: %v", errUsage, err)
+		return nil, "", fmt.Errorf("%w: --diff-base needs the fleet in a Git repository: %v", errUsage, err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	rel, err := filepath.Rel(wt.Filesystem.Root(), abs)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	rev, err := source.RevisionFS(repo, ref)
 	if errors.Is(err, source.ErrNoRevision) {
-		return nil, fmt.Errorf("%w: --diff-base %s: no such revision (fetch it first, e.g. git fetch origin main)", errUsage, ref)
+		return nil, "", fmt.Errorf("%w: --diff-base %s: no such revision (fetch it first, e.g. git fetch origin main)", errUsage, ref)
 	}
 	if err != nil {
-		return nil, err
-	}
-	if rel == "." {
-		return rev, nil
+		return nil, "", err
 	}
 	rel = filepath.ToSlash(rel)
 	if st, err := rev.Lstat(rel); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--diff-base %s: the fleet folder %s does not exist there", ref, rel)
+		return nil, "", fmt.Errorf("--diff-base %s: the fleet folder %s does not exist there", ref, rel)
 	}
-	return fs.Sub(rev, rel)
+	return rev, rel, nil
 }
 
-// checkoutRef writes the fleet folder as it is at ref (base) into a new
-// temporary directory: its files, and its symbolic links that lead to a
-// file or directory inside it (as links; the others, like submodules,
-// are left out).
-func checkoutRef(base fs.FS, ref string) (string, error) {
+// checkoutRef writes the fleet folder rel as it is at ref into a new
+// temporary directory (see source.Revision.Checkout).
+func checkoutRef(rev *source.Revision, rel, ref string) (string, error) {
 	dir, err := os.MkdirTemp("", "flotilla-base-")
 	if err != nil {
 		return "", err
 	}
-	links, _ := base.(fs.ReadLinkFS)
-	err = fs.WalkDir(base, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(p, 0o755)
-		case d.Type() == fs.ModeSymlink && links != nil:
-			if _, err := fleet.ResolveLinks(links, name); err != nil {
-				return nil // not followed: it leads out of the folder, loops or dangles
-			}
-			target, err := links.ReadLink(name)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(filepath.FromSlash(target), p)
-		case !d.Type().IsRegular():
-			return nil
-		}
-		data, err := fs.ReadFile(base, name)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(p, data, 0o644)
-	})
-	if err != nil {
+	if err := rev.Checkout(rel, dir); err != nil {
 		os.RemoveAll(dir)
 		return "", errors.Join(fmt.Errorf("check out %s", ref), err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
@@ -44,6 +45,16 @@ func TestFleetDiffBaseFollowsLinks(t *testing.T) {
 	if err := os.Symlink("../shared/orders.yaml", set); err != nil {
 		t.Fatal(err)
 	}
+	// A file above the read limit that no build reads is checked out
+	// whole, as git checkout would, and does not stop the diff.
+	big, err := os.Create(filepath.Join(checkout, "shared", "big.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Truncate(fleet.MaxFileSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
 	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "the set is a link")
 	gittest.Commit(t, checkout, "2026-01-03T00:00:00Z", "nothing changes")
 	got, err := diffAgainst(t, checkout, "HEAD~1")
