@@ -136,13 +136,13 @@ func (r *Revision) load(n *node) error {
 func (r *Revision) Commit() string { return r.commit.String() }
 
 // lookup returns the entry name designates, following links when follow.
-func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
+func (r *Revision) lookup(op, name string, follow bool) (*node, error) {
 	if !fs.ValidPath(name) {
-		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	// Lstat and ReadLink follow the links on the way, not the last one
-	// (their parents are then free of links: ResolveLinks does not come
-	// back here with follow set).
+	// Lstat and ReadLink follow the links on the way, not the last one.
+	// ResolveLinks calls Lstat on names whose parents it has resolved, so
+	// this recursion only ever shortens the name.
 	resolve, last := name, ""
 	if !follow {
 		resolve, last = path.Dir(name), path.Base(name)
@@ -155,7 +155,7 @@ func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
+			return nil, &fs.PathError{Op: op, Path: name, Err: err}
 		}
 	}
 	if !follow {
@@ -168,9 +168,9 @@ func (r *Revision) lookup(op, name string, follow bool) (*node, string, error) {
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	return n, real, nil
+	return n, nil
 }
 
 // blob reads the content of a blob, refusing one larger than
@@ -215,7 +215,7 @@ func (r *Revision) info(n *node) fileInfo {
 
 // Open opens the named file or directory, following symbolic links.
 func (r *Revision) Open(name string) (fs.File, error) {
-	n, _, err := r.lookup("open", name, true)
+	n, err := r.lookup("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (r *Revision) Open(name string) (fs.File, error) {
 
 // ReadFile reads the named file, following symbolic links.
 func (r *Revision) ReadFile(name string) ([]byte, error) {
-	n, _, err := r.lookup("read", name, true)
+	n, err := r.lookup("read", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (r *Revision) ReadFile(name string) ([]byte, error) {
 // ReadDir lists the named directory, sorted by name, following symbolic
 // links to it (not those in it).
 func (r *Revision) ReadDir(name string) ([]fs.DirEntry, error) {
-	n, _, err := r.lookup("readdir", name, true)
+	n, err := r.lookup("readdir", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (r *Revision) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // Stat describes the named file, following symbolic links.
 func (r *Revision) Stat(name string) (fs.FileInfo, error) {
-	n, _, err := r.lookup("stat", name, true)
+	n, err := r.lookup("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func (r *Revision) Stat(name string) (fs.FileInfo, error) {
 // Lstat describes the named file; a symbolic link is described itself
 // (the links on the way to it are followed).
 func (r *Revision) Lstat(name string) (fs.FileInfo, error) {
-	n, _, err := r.lookup("lstat", name, false)
+	n, err := r.lookup("lstat", name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ func (r *Revision) Lstat(name string) (fs.FileInfo, error) {
 // ReadLink returns the target of the named symbolic link (the links on
 // the way to it are followed).
 func (r *Revision) ReadLink(name string) (string, error) {
-	n, _, err := r.lookup("readlink", name, false)
+	n, err := r.lookup("readlink", name, false)
 	if err != nil {
 		return "", err
 	}
@@ -415,7 +415,7 @@ func (r *Revision) Checkout(dir, dest string) error {
 
 // copyBlob writes the file name of the tree to p, whole.
 func (r *Revision) copyBlob(name, p string) error {
-	n, _, err := r.lookup("checkout", name, false)
+	n, err := r.lookup("checkout", name, false)
 	if err != nil {
 		return err
 	}
