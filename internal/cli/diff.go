@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	git "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
+	"github.com/flotilla-dev/flotilla/internal/source"
 )
 
 // runDiff renders the fleet at --diff-base and as checked out, without any
@@ -22,7 +23,20 @@ func runDiff(ctx context.Context, o renderOptions, env Env) (*rpt.FleetDiff, int
 	if err != nil {
 		return nil, ExitUsage, err
 	}
-	baseDir, err := checkoutRef(o.fleet, o.diffBase)
+	rev, rel, err := revisionOf(o.fleet, o.diffBase)
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	baseFS, err := fs.Sub(rev, rel)
+	if err != nil {
+		return nil, ExitUsage, err
+	}
+	if _, err := fleet.LoadFS(baseFS); err != nil {
+		return nil, ExitUsage, fmt.Errorf("the base %s does not render: %w", o.diffBase, err)
+	}
+	// The builds read a directory (render.Checkouts), so the base they
+	// build is still written out, from the same revision.
+	baseDir, err := checkoutRef(rev, rel, o.diffBase)
 	if err != nil {
 		return nil, ExitUsage, err
 	}
@@ -61,61 +75,47 @@ func renderedFleet(ctx context.Context, o renderOptions, dir string) (rpt.Fleet,
 	return out, nil
 }
 
-// checkoutRef writes the fleet folder as it is at ref into a new temporary
-// directory.
-func checkoutRef(fleetDir, ref string) (string, error) {
+// revisionOf returns the revision ref of the fleet's repository and the
+// fleet folder in it ("." or slash-separated).
+func revisionOf(fleetDir, ref string) (*source.Revision, string, error) {
 	abs, err := filepath.Abs(fleetDir)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {
-		return "", fmt.Errorf("%w: --diff-base needs the fleet in a Git repository: %v", errUsage, err)
+		return nil, "", fmt.Errorf("%w: --diff-base needs the fleet in a Git repository: %v", errUsage, err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	rel, err := filepath.Rel(wt.Filesystem.Root(), abs)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
-	h, err := repo.ResolveRevision(plumbing.Revision(ref))
+	rev, err := source.RevisionFS(repo, ref)
+	if errors.Is(err, source.ErrNoRevision) {
+		return nil, "", fmt.Errorf("%w: --diff-base %s: no such revision (fetch it first, e.g. git fetch origin main)", errUsage, ref)
+	}
 	if err != nil {
-		return "", fmt.Errorf("%w: --diff-base %s: no such revision (fetch it first, e.g. git fetch origin main)", errUsage, ref)
+		return nil, "", err
 	}
-	c, err := repo.CommitObject(*h)
-	if err != nil {
-		return "", err
+	rel = filepath.ToSlash(rel)
+	if st, err := rev.Lstat(rel); err != nil || !st.IsDir() {
+		return nil, "", fmt.Errorf("--diff-base %s: the fleet folder %s does not exist there", ref, rel)
 	}
-	tree, err := c.Tree()
-	if err != nil {
-		return "", err
-	}
-	if rel != "." {
-		if tree, err = tree.Tree(filepath.ToSlash(rel)); err != nil {
-			return "", fmt.Errorf("--diff-base %s: the fleet folder %s does not exist there", ref, rel)
-		}
-	}
+	return rev, rel, nil
+}
+
+// checkoutRef writes the fleet folder rel as it is at ref into a new
+// temporary directory (see source.Revision.Checkout).
+func checkoutRef(rev *source.Revision, rel, ref string) (string, error) {
 	dir, err := os.MkdirTemp("", "flotilla-base-")
 	if err != nil {
 		return "", err
 	}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		if !f.Mode.IsFile() {
-			return nil // symbolic links and submodules are not followed
-		}
-		content, err := f.Contents()
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dir, filepath.FromSlash(f.Name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(p, []byte(content), 0o644)
-	})
-	if err != nil {
+	if err := rev.Checkout(rel, dir); err != nil {
 		os.RemoveAll(dir)
 		return "", errors.Join(fmt.Errorf("check out %s", ref), err)
 	}

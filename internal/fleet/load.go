@@ -18,7 +18,8 @@ import (
 // Fleet is a loaded fleet repository: its configuration, inventory and
 // ApplicationSets. It holds no secrets.
 type Fleet struct {
-	// Root is the absolute path of the fleet checkout.
+	// Root is the absolute path of the fleet checkout, or "" for a fleet
+	// read from an fs.FS (LoadFS).
 	Root   string
 	Config Config
 	// ConfigFile is the path of flotilla.yaml relative to Root, or "".
@@ -89,7 +90,8 @@ func (f *Fleet) Cluster(name string) (Cluster, bool) {
 
 // Load reads the fleet rooted at dir. Every problem is returned as a
 // *FileError naming the file (and line where the YAML gives one); a
-// partially valid fleet is never returned.
+// partially valid fleet is never returned. Symbolic links are followed by
+// the operating system; a repos: path may not leave dir through one.
 func Load(dir string) (*Fleet, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {
@@ -101,11 +103,34 @@ func Load(dir string) (*Fleet, error) {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, &FileError{File: dir, Class: ClassConfig, Msg: "fleet directory not found (pass --fleet DIR)"}
 	}
-	f := &Fleet{Root: root}
+	return load(&loader{Fleet: &Fleet{Root: root}})
+}
+
+// LoadFS reads the fleet at the root of fsys: a Git revision, a map in a
+// test, a directory. It checks what Load checks and reports problems the
+// same way, naming files relative to the root of fsys. The Fleet's Root is
+// "": the fleet has no directory on disk.
+//
+// Symbolic links, when fsys is an fs.ReadLinkFS, are resolved inside
+// fsys (see ResolveLinks): a link that leads out of it, or loops, is an
+// error naming the link, and a repos: path must be a directory of fsys.
+// Files are read up to MaxFileSize bytes.
+func LoadFS(fsys fs.FS) (*Fleet, error) {
+	return load(&loader{Fleet: &Fleet{}, fsys: fsys})
+}
+
+// loader reads a fleet's files: from the disk below Root (Load), or
+// from fsys (LoadFS).
+type loader struct {
+	*Fleet
+	fsys fs.FS // nil: the disk
+}
+
+func load(f *loader) (*Fleet, error) {
 	if err := f.loadConfig(); err != nil {
 		return nil, err
 	}
-	files, err := listFiles(root)
+	files, err := f.listFiles()
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +140,10 @@ func Load(dir string) (*Fleet, error) {
 	if err := f.loadApplicationSets(files); err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.Fleet, nil
 }
 
-func (f *Fleet) loadConfig() error {
+func (f *loader) loadConfig() error {
 	data, err := f.readFile(ConfigFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		f.Config.applyDefaults()
@@ -158,7 +183,7 @@ func (f *Fleet) loadConfig() error {
 		return healthError(docs, err)
 	}
 	for url, p := range f.Config.Repos {
-		if _, err := ResolveRepoPath(f.Root, p); err != nil {
+		if err := f.checkRepoPath(p); err != nil {
 			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q]", redact.URL(url)), Err: err}
 		}
 	}
@@ -173,13 +198,34 @@ func (f *Fleet) loadConfig() error {
 
 // readFile reads a file of the fleet (slash-separated, relative to the
 // root). A symbolic link loop is a *FileError naming the link.
-func (f *Fleet) readFile(file string) ([]byte, error) {
+func (f *loader) readFile(file string) ([]byte, error) {
+	if f.fsys != nil {
+		return f.readFileFS(file)
+	}
 	p := filepath.Join(f.Root, filepath.FromSlash(file))
 	data, err := ReadFile(p) // bounded: limits.go
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, &FileError{File: file, Class: ClassConfig, Msg: "read", Err: ExplainLoop(p, err)}
 	}
 	return data, err
+}
+
+// checkRepoPath checks a repos: path of flotilla.yaml.
+func (f *loader) checkRepoPath(p string) error {
+	if f.fsys != nil {
+		return f.checkRepoPathFS(p)
+	}
+	_, err := ResolveRepoPath(f.Root, p)
+	return err
+}
+
+// listFiles returns every regular file of the fleet (slash-separated,
+// relative, sorted), skipping .git.
+func (f *loader) listFiles() ([]string, error) {
+	if f.fsys != nil {
+		return f.listFilesFS()
+	}
+	return listFiles(f.Root)
 }
 
 // ResolveRepoPath turns a repos: path into an absolute one, refusing paths
@@ -210,7 +256,7 @@ func ResolveRepoPath(root, p string) (string, error) {
 	return abs, nil
 }
 
-func (f *Fleet) loadInventory(files []string) error {
+func (f *loader) loadInventory(files []string) error {
 	argoNS := f.Config.ArgoCD.Namespace
 	for _, file := range matchGlobs(files, f.Config.Clusters) {
 		data, err := f.readFile(file)
@@ -241,7 +287,7 @@ func (f *Fleet) loadInventory(files []string) error {
 	return nil
 }
 
-func (f *Fleet) loadApplicationSets(files []string) error {
+func (f *loader) loadApplicationSets(files []string) error {
 	names := map[string]*LoadedApplicationSet{}
 	apps := map[string]*LoadedApplication{}
 	globs := append(append([]string(nil), f.Config.ApplicationSets...), f.Config.Applications...)
@@ -361,7 +407,7 @@ func DecodeApplication(d Document, argoNamespace string) (*LoadedApplication, er
 // addProject records an AppProject document. Like Argo CD, it reads only
 // projects in the Argo CD namespace; "default" exists whether or not a
 // document defines it.
-func (f *Fleet) addProject(file string, d Document) error {
+func (f *loader) addProject(file string, d Document) error {
 	p := &AppProject{File: file, Line: d.Line}
 	if err := d.Decode(p); err != nil {
 		return err
