@@ -6,7 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/flotilla-dev/flotilla/internal/render"
+	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
 // Per-object annotations Flotilla reads.
@@ -135,7 +135,7 @@ func keep(u *unstructured.Unstructured) (bool, string) {
 		return true, "helm.sh/resource-policy: keep"
 	case strategy(u) == "Ignore":
 		return true, AnnotationSSA + ": Ignore"
-	case render.IsHook(u):
+	case syncplan.IsHook(u):
 		// Argo CD never prunes a hook: its delete policy governs it.
 		return true, "hook"
 	}
