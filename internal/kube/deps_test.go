@@ -26,6 +26,7 @@ func TestDependencies(t *testing.T) {
 		{"kube", renderer},
 		{"kube/order", client},
 		{"kube/health", client},
+		{"kube/normalize", client},
 		{"kube/drift", client},
 		{"kube/syncplan", client},
 	} {

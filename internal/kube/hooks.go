@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
 	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
@@ -54,7 +55,7 @@ func (c *Client) startHook(ctx context.Context, h *unstructured.Unstructured, ph
 		return nil, ObjectResult{key, Failed, fmt.Sprintf("%s hook: ", phase) + fmt.Sprintf(format, args...)}
 	}
 	u := h.DeepCopy()
-	Normalize(u)
+	normalize.Object(u)
 	labels := u.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
 	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
@@ -179,7 +180,7 @@ func prepare(app App, id string) []*unstructured.Unstructured {
 			continue
 		}
 		u := obj.DeepCopy()
-		Normalize(u)
+		normalize.Object(u)
 		labels := u.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
