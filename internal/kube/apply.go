@@ -21,6 +21,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
+	"github.com/flotilla-dev/flotilla/internal/kube/immutable"
 	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
@@ -501,7 +502,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 	}
 	preview, err := applyPatch(ctx, ri, u, true, opts)
 	if err != nil {
-		if isImmutable(err) {
+		if immutable.Is(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
 		}
 		return fail("%v", err)
@@ -540,7 +541,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 	}
 	out, err := applyPatch(ctx, ri, u, false, opts)
 	if err != nil {
-		if isImmutable(err) {
+		if immutable.Is(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
 		}
 		return fail("%v", err)
@@ -584,15 +585,6 @@ func (c *Client) prefetch(ctx context.Context, objs []*unstructured.Unstructured
 		}
 	}
 	return out
-}
-
-func isImmutable(err error) bool {
-	if !kerrors.IsInvalid(err) {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "field is immutable") || strings.Contains(msg, "Forbidden: updates to statefulset spec") ||
-		strings.Contains(msg, "is immutable")
 }
 
 // recreate deletes and re-creates an object whose change hits an immutable

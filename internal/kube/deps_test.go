@@ -27,6 +27,7 @@ func TestDependencies(t *testing.T) {
 		{"kube/order", client},
 		{"kube/health", client},
 		{"kube/normalize", client},
+		{"kube/immutable", client},
 		{"kube/drift", client},
 		{"kube/syncplan", client},
 	} {
