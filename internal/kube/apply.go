@@ -21,8 +21,9 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
+	"github.com/flotilla-dev/flotilla/internal/kube/immutable"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // App is what apply needs of one application.
@@ -219,7 +220,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 
 	ordinary, hooks, skipped := syncplan.Split(app.Objects)
 	for _, s := range skipped {
-		res.Objects = append(res.Objects, ObjectResult{render.ID(s.Object), Skipped, s.Reason})
+		res.Objects = append(res.Objects, ObjectResult{order.ID(s.Object), Skipped, s.Reason})
 	}
 	for _, obj := range ordinary {
 		if strategy(obj) == "Ignore" {
@@ -244,7 +245,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	}
 	plan := syncplan.New(desired, hooks)
 	for _, s := range plan.Skipped {
-		res.Objects = append(res.Objects, ObjectResult{render.ID(s.Object), Skipped, s.Reason})
+		res.Objects = append(res.Objects, ObjectResult{order.ID(s.Object), Skipped, s.Reason})
 	}
 
 	old := inv.Entries
@@ -348,7 +349,7 @@ func optionNotes(app syncplan.Options, objs []*unstructured.Unstructured) []stri
 	for _, u := range objs {
 		opts, _ := syncplan.ObjectOptions(u)
 		for _, n := range opts.Notes() {
-			out = append(out, render.ID(u)+": "+n)
+			out = append(out, order.ID(u)+": "+n)
 		}
 	}
 	return out
@@ -386,27 +387,6 @@ func hasNamespace(objs []*unstructured.Unstructured, ns string) bool {
 		}
 	}
 	return false
-}
-
-type batch struct {
-	stage   int
-	indexes []int
-	hasCRD  bool
-}
-
-// batches splits sorted objects at every change of sync wave or stage.
-func batches(objs []*unstructured.Unstructured) []batch {
-	var out []batch
-	for i, u := range objs {
-		stage, wave := render.Stage(u), render.Wave(u)
-		if len(out) == 0 || render.Stage(objs[out[len(out)-1].indexes[0]]) != stage || render.Wave(objs[out[len(out)-1].indexes[0]]) != wave {
-			out = append(out, batch{stage: stage})
-		}
-		b := &out[len(out)-1]
-		b.indexes = append(b.indexes, i)
-		b.hasCRD = b.hasCRD || u.GetKind() == "CustomResourceDefinition"
-	}
-	return out
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
@@ -522,7 +502,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 	}
 	preview, err := applyPatch(ctx, ri, u, true, opts)
 	if err != nil {
-		if isImmutable(err) {
+		if immutable.Is(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
 		}
 		return fail("%v", err)
@@ -561,7 +541,7 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 	}
 	out, err := applyPatch(ctx, ri, u, false, opts)
 	if err != nil {
-		if isImmutable(err) {
+		if immutable.Is(err) {
 			return c.recreate(ctx, ri, u, live, err, o)
 		}
 		return fail("%v", err)
@@ -605,15 +585,6 @@ func (c *Client) prefetch(ctx context.Context, objs []*unstructured.Unstructured
 		}
 	}
 	return out
-}
-
-func isImmutable(err error) bool {
-	if !kerrors.IsInvalid(err) {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "field is immutable") || strings.Contains(msg, "Forbidden: updates to statefulset spec") ||
-		strings.Contains(msg, "is immutable")
 }
 
 // recreate deletes and re-creates an object whose change hits an immutable

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -411,7 +412,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	secret := objs(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n")[0]
-	Normalize(secret)
+	normalize.Object(secret)
 	msg := `Secret "s" is invalid: data[password]: Invalid value: "aHVudGVyMg==": hunter2 is not allowed`
 	if got := Redact(secret, msg); strings.Contains(got, "hunter2") || strings.Contains(got, "aHVudGVyMg==") {
 		t.Errorf("secret value in %q", got)

@@ -8,7 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/flotilla-dev/flotilla/internal/render"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 )
 
 // cms is a namespace and ConfigMaps named prefix0, prefix1… in it.
@@ -113,7 +113,7 @@ func TestBudgetOfAnAppNeverSynced(t *testing.T) {
 	v1 := App{Name: name, Prune: true, Objects: objs(t, cms(name, "a", "b"))}
 	killed := errors.New("killed")
 	last := func(stage int) error {
-		if stage == render.Stage(v1.Objects[len(v1.Objects)-1]) { // the ConfigMaps'
+		if stage == order.Stage(v1.Objects[len(v1.Objects)-1]) { // the ConfigMaps'
 
 			return killed
 		}

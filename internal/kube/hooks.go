@@ -15,8 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // Hooks are marked as an app's by a label, never by the ApplySet's: they
@@ -49,12 +50,12 @@ type hookRun struct {
 // applied), a named one applied. It is labelled as the app's hook and
 // never carries the ApplySet label.
 func (c *Client) startHook(ctx context.Context, h *unstructured.Unstructured, phase syncplan.Phase, id string, o Options) (*hookRun, ObjectResult) {
-	key := render.ID(h)
+	key := order.ID(h)
 	fail := func(format string, args ...any) (*hookRun, ObjectResult) {
 		return nil, ObjectResult{key, Failed, fmt.Sprintf("%s hook: ", phase) + fmt.Sprintf(format, args...)}
 	}
 	u := h.DeepCopy()
-	Normalize(u)
+	normalize.Object(u)
 	labels := u.GetLabels()
 	if labels == nil {
 		labels = map[string]string{}

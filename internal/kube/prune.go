@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // ErrPruneBudget means one run would delete too much of an app.
@@ -81,7 +81,7 @@ func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, des
 		u.SetName(e.Name)
 		stubs[i], byStub[u] = u, e
 	}
-	render.Sort(stubs)
+	order.Sort(stubs)
 	var results []ObjectResult
 	for i := len(stubs) - 1; i >= 0; i-- {
 		e := byStub[stubs[i]]

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
@@ -56,10 +57,10 @@ func stepName(s syncplan.Step) string {
 // runStep applies a step's objects in APPLY.md's kind stages, then starts
 // its hooks and waits until they finish.
 func (s *syncRun) runStep(ctx context.Context, step syncplan.Step) error {
-	for _, b := range batches(step.Objects) {
+	for _, b := range order.Batches(step.Objects) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(s.o.Concurrency)
-		for _, j := range b.indexes {
+		for _, j := range b.Indexes {
 			i := s.index[step.Objects[j]]
 			g.Go(func() error {
 				s.results[i], s.applied[i] = s.c.applyObject(gctx, s.desired[i], s.live[i], s.absent[i], s.o)
@@ -68,21 +69,21 @@ func (s *syncRun) runStep(ctx context.Context, step syncplan.Step) error {
 		}
 		_ = g.Wait()
 		var failed []string
-		for _, j := range b.indexes {
+		for _, j := range b.Indexes {
 			if r := s.results[s.index[step.Objects[j]]]; r.Action == Failed {
 				failed = append(failed, r.Object)
 			}
 		}
 		if len(failed) > 0 {
-			return fmt.Errorf("%s, stage %d: %s failed: later stages, waves, phases and prune were skipped", stepName(step), b.stage, strings.Join(failed, ", "))
+			return fmt.Errorf("%s, stage %d: %s failed: later stages, waves, phases and prune were skipped", stepName(step), b.Stage, strings.Join(failed, ", "))
 		}
-		if b.hasCRD && !s.o.DryRun {
-			if err := s.c.waitEstablished(ctx, step.Objects, b.indexes, s.o.Timeout); err != nil {
+		if b.HasCRD && !s.o.DryRun {
+			if err := s.c.waitEstablished(ctx, step.Objects, b.Indexes, s.o.Timeout); err != nil {
 				return err
 			}
 		}
 		if s.o.BetweenStages != nil {
-			if err := s.o.BetweenStages(b.stage); err != nil {
+			if err := s.o.BetweenStages(b.Stage); err != nil {
 				return err
 			}
 		}

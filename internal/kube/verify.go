@@ -13,8 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/drift"
+	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 // Sync states of an object.
@@ -175,11 +176,11 @@ func (c *Client) getEntry(ctx context.Context, e Entry) *unstructured.Unstructur
 func prepare(app App, id string) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
 	for _, obj := range app.Objects {
-		if strategy(obj) == "Ignore" || render.IsHook(obj) || syncplan.IsSkipped(obj) {
+		if strategy(obj) == "Ignore" || syncplan.IsHook(obj) || syncplan.IsSkipped(obj) {
 			continue
 		}
 		u := obj.DeepCopy()
-		Normalize(u)
+		normalize.Object(u)
 		labels := u.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
@@ -188,7 +189,7 @@ func prepare(app App, id string) []*unstructured.Unstructured {
 		u.SetLabels(labels)
 		out = append(out, u)
 	}
-	render.Sort(out)
+	order.Sort(out)
 	return out
 }
 

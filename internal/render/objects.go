@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -18,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
@@ -26,27 +25,12 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedByValue = "flotilla"
 	AppAnnotation  = "flotilla.dev/app"
-	SyncWave       = "argocd.argoproj.io/sync-wave"
+	SyncWave       = order.SyncWave
 )
 
-// ID names an object as Kind/namespace/name (Kind/name when cluster-scoped;
-// name is generateName followed by "*" for a hook the API server names),
-// the one form every message uses.
-func ID(u *unstructured.Unstructured) string {
-	if ns := u.GetNamespace(); ns != "" {
-		return u.GetKind() + "/" + ns + "/" + displayName(u)
-	}
-	return u.GetKind() + "/" + displayName(u)
-}
-
-// displayName is metadata.name, or for an object the API server names
-// (a hook with only generateName) the prefix followed by "*".
-func displayName(u *unstructured.Unstructured) string {
-	if name := u.GetName(); name != "" || u.GetGenerateName() == "" {
-		return name
-	}
-	return u.GetGenerateName() + "*"
-}
+// ID names an object as Kind/namespace/name, the one form every message
+// uses (order.ID, which the cluster client uses without the renderer).
+func ID(u *unstructured.Unstructured) string { return order.ID(u) }
 
 // ErrObjectName means a rendered object has no name, or one the API
 // server cannot take as a path segment.
@@ -161,86 +145,6 @@ func crdScopes(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
 		out[schema.GroupKind{Group: group, Kind: kind}] = scope != "Cluster"
 	}
 	return out
-}
-
-// kindRank is the apply order of APPLY.md, rule 5.
-func kindRank(gk schema.GroupKind) int {
-	switch gk.Kind {
-	case "CustomResourceDefinition":
-		return 0
-	case "Namespace":
-		return 1
-	case "ClusterRole":
-		return 2
-	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
-		return 100
-	}
-	if strings.HasSuffix(gk.Kind, "Class") {
-		return 3
-	}
-	rest := []string{"ClusterRoleBinding", "ResourceQuota", "ServiceAccount", "Role", "RoleBinding",
-		"ConfigMap", "Secret", "Service", "LimitRange", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"}
-	for i, k := range rest {
-		if gk.Kind == k {
-			return 10 + i
-		}
-	}
-	return 50
-}
-
-// Stage is an object's apply stage (APPLY.md, rule 5): 0 CRDs, Namespaces
-// and ClusterRoles; 1 kinds ending in Class; 2 everything else; 3 webhook
-// configurations.
-func Stage(u *unstructured.Unstructured) int {
-	switch r := kindRank(u.GroupVersionKind().GroupKind()); {
-	case r <= 2:
-		return 0
-	case r == 3:
-		return 1
-	case r == 100:
-		return 3
-	}
-	return 2
-}
-
-// Wave returns an object's argocd.argoproj.io/sync-wave (0 when unset or
-// not a number).
-func Wave(u *unstructured.Unstructured) int {
-	w, err := strconv.Atoi(strings.TrimSpace(u.GetAnnotations()[SyncWave]))
-	if err != nil {
-		return 0
-	}
-	return w
-}
-
-// Less orders objects for output and apply: sync wave, kind rank, then
-// group, kind, namespace, name, generateName.
-func Less(a, b *unstructured.Unstructured) bool {
-	if wa, wb := Wave(a), Wave(b); wa != wb {
-		return wa < wb
-	}
-	ga, gb := a.GroupVersionKind().GroupKind(), b.GroupVersionKind().GroupKind()
-	if ra, rb := kindRank(ga), kindRank(gb); ra != rb {
-		return ra < rb
-	}
-	if ga.Group != gb.Group {
-		return ga.Group < gb.Group
-	}
-	if ga.Kind != gb.Kind {
-		return ga.Kind < gb.Kind
-	}
-	if a.GetNamespace() != b.GetNamespace() {
-		return a.GetNamespace() < b.GetNamespace()
-	}
-	if a.GetName() != b.GetName() {
-		return a.GetName() < b.GetName()
-	}
-	return a.GetGenerateName() < b.GetGenerateName()
-}
-
-// Sort orders objects with Less.
-func Sort(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool { return Less(objs[i], objs[j]) })
 }
 
 // Encode writes objects as one YAML stream with sorted keys.

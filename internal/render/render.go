@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
@@ -386,7 +387,7 @@ func (b *Builder) finishAll(ns, name string, built [][]*unstructured.Unstructure
 	if err := b.finish(ns, name, objs); err != nil {
 		return nil, nil, err
 	}
-	Sort(objs)
+	order.Sort(objs)
 	manifest, err := Encode(objs)
 	if err != nil {
 		return nil, nil, err
@@ -592,7 +593,7 @@ func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) err
 		if known && namespaced && o.GetNamespace() == "" && ns != "" {
 			o.SetNamespace(ns)
 		}
-		key := gk.String() + "/" + o.GetNamespace() + "/" + displayName(o)
+		key := gk.String() + "/" + o.GetNamespace() + "/" + order.DisplayName(o)
 		if seen[key] {
 			errs = append(errs, fmt.Errorf("%s appears more than once", ID(o)))
 		}

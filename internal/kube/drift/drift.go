@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/yaml"
 
-	"github.com/flotilla-dev/flotilla/internal/report"
+	"github.com/flotilla-dev/flotilla/internal/textdiff"
 )
 
 // LastApplied is kubectl's client-side apply record, which apply's
@@ -75,7 +75,7 @@ func Compare(live, desired *unstructured.Unstructured, ig *Ignore) (Result, erro
 	if gvk.Group == "" && gvk.Kind == "Secret" {
 		maskSecret(a, b)
 	}
-	return Result{Diff: report.UnifiedDiff("live", "desired", toYAML(a), toYAML(b))}, nil
+	return Result{Diff: textdiff.Unified("live", "desired", toYAML(a), toYAML(b))}, nil
 }
 
 // Released returns what preview, the server's dry-run of Flotilla's apply

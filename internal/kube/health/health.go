@@ -11,6 +11,11 @@
 //     failed: status.phase == 'Error'
 //
 // Checks are compiled once (Compile); evaluation is pure.
+//
+// The package also holds the built-in rules (Rules: Flotilla's overrides
+// of kstatus, one per kind, as a table) and Of and With, which decide an
+// object's Health from the checks, the rules and kstatus. Nothing here
+// talks to a cluster.
 package health
 
 import (

@@ -24,7 +24,9 @@ import (
 	"helm.sh/helm/v4/pkg/chart/loader/archive"
 	"helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"sigs.k8s.io/yaml"
 )
 
@@ -462,7 +464,7 @@ func (f *Fetcher) fetchOCI(ctx context.Context, repoURL, name, version string) (
 	f.requests.Add(1)
 	res, err := client.Pull(ref+":"+strings.ReplaceAll(tag, "+", "_"), registry.PullOptWithChart(true))
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") {
+		if ociNotFound(err) {
 			return nil, fmt.Errorf("%w: %s:%s: %v", ErrChartNotFound, ref, tag, err)
 		}
 		return nil, fmt.Errorf("pull %s:%s: %w", ref, tag, err)
@@ -474,6 +476,14 @@ func (f *Fetcher) fetchOCI(ctx context.Context, repoURL, name, version string) (
 		return nil, fmt.Errorf("%w: %s:%s is %s, the manifest says %s", ErrDigest, ref, tag, got, res.Chart.Digest)
 	}
 	return &Archive{Data: res.Chart.Data, Digest: res.Chart.Digest, Name: name, Version: tag}, nil
+}
+
+// ociNotFound says whether a registry error means the repository, tag or
+// blob does not exist: oras's errdef.ErrNotFound (a 404 on resolve or
+// fetch), or a registry error response with HTTP status 404.
+func ociNotFound(err error) bool {
+	var resp *errcode.ErrorResponse
+	return errors.Is(err, errdef.ErrNotFound) || errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound
 }
 
 func orStar(v string) string {

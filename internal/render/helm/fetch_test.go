@@ -158,6 +158,13 @@ func TestFetchOCI(t *testing.T) {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/v2/charts/broken/") {
+			// A registry failing with words that say "not found".
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"errors":[{"code":"UNKNOWN","message":"storage backend not found"}]}`)
+			return
+		}
 		reg.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -198,8 +205,16 @@ func TestFetchOCI(t *testing.T) {
 			t.Errorf("%s %q: got %s (%v)", tt.repoURL, tt.version, a.Version, err)
 		}
 	}
-	if _, err := f.Fetch(t.Context(), host+"/charts", "web", "3.0.0"); err == nil || !strings.Contains(err.Error(), "chart web version 3.0.0") {
+	if _, err := f.Fetch(t.Context(), host+"/charts", "web", "3.0.0"); !errors.Is(err, ErrChartNotFound) || !strings.Contains(err.Error(), "chart web version 3.0.0") {
 		t.Errorf("missing tag: %v", err)
+	}
+	if _, err := f.Fetch(t.Context(), host+"/charts", "nope", "1.0.0"); !errors.Is(err, ErrChartNotFound) {
+		t.Errorf("missing repository: %v", err)
+	}
+	// Classified by status, not words: a 500 that says "not found" is a
+	// registry failure.
+	if _, err := f.Fetch(t.Context(), host+"/charts", "broken", "1.0.0"); err == nil || errors.Is(err, ErrChartNotFound) || !strings.Contains(err.Error(), "pull ") {
+		t.Errorf("registry failure: %v", err)
 	}
 	warm := &Fetcher{Client: helmtest.Client(srv), CacheDir: cache, Credentials: creds}
 	before := hits.Load()

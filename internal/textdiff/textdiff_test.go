@@ -1,4 +1,4 @@
-package report
+package textdiff
 
 import (
 	"os"
@@ -28,7 +28,7 @@ func TestUnifiedDiffMatchesGit(t *testing.T) {
 		}
 	}
 	gitHunks = strings.Join(lines, "\n")
-	_, ours, _ := strings.Cut(UnifiedDiff("a", "b", a, b), "\n@@")
+	_, ours, _ := strings.Cut(Unified("a", "b", a, b), "\n@@")
 	if diff := cmp.Diff("@@"+gitHunks, "@@"+ours); diff != "" {
 		t.Errorf("hunks differ from git's (-git +ours):\n%s", diff)
 	}
