@@ -6,18 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/applier"
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/kube"
-	"github.com/flotilla-dev/flotilla/internal/kube/drift"
-	"github.com/flotilla-dev/flotilla/internal/kube/health"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 const applyUsage = `Usage: apply --cluster NAME [flags]
@@ -114,23 +109,9 @@ func Apply(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "apply", err)
 	}
-	clusters, err := o.clusters()
+	all, code, err := runApply(ctx, o, env)
 	if err != nil {
 		return report(env, "apply", err)
-	}
-	var all []clusterApply
-	code := ExitOK
-	for _, cluster := range clusters {
-		res, c, err := applyCluster(ctx, o, cluster, env)
-		if err != nil {
-			report(env, "apply", fmt.Errorf("cluster %s: %w", cluster, err))
-		}
-		if c > code {
-			code = c
-		}
-		if res != nil {
-			all = append(all, *res)
-		}
 	}
 	if o.output == "json" {
 		if err := writeJSON(env.Stdout, all); err != nil {
@@ -138,6 +119,54 @@ func Apply(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	return code
+}
+
+// runApply runs applier.Run with o (text: each app's summary as it is
+// applied; every cluster's error reported when it is done) and returns the
+// clusters that were read, as -o json shows them, and the exit code.
+func runApply(ctx context.Context, o applyOptions, env Env) ([]clusterApply, int, error) {
+	clusters, err := o.clusters()
+	if err != nil {
+		return nil, 0, err
+	}
+	opts := applier.Options{
+		Target: o.target(env), Clusters: clusters,
+		Prune: o.prune, ConfirmPrune: o.confirmPrune, PruneRemoved: o.pruneRemoved, ForceRecreate: o.forceRecreate, DryRun: o.dryRun,
+		Concurrency: o.concurrency, Timeout: o.timeout, Tooling: "flotilla/" + Version,
+	}
+	opts.Progress.Cluster = func(c *applier.Cluster) {
+		if c.Err != nil {
+			report(env, "apply", fmt.Errorf("cluster %s: %w", c.Name, c.Err))
+		}
+	}
+	if o.output != "json" {
+		opts.Progress.App = func(_ string, a *applier.App) { writeAppSummary(env.Stdout, a.Result, o.dryRun) }
+		opts.Progress.Removed = func(_, app string, objects int) {
+			fmt.Fprintf(env.Stdout, "%s: %s\n", app, removedMessage(objects))
+		}
+	}
+	res, err := applier.Run(ctx, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return applyJSON(res), failure.ExitCode(res.Err()), nil
+}
+
+// applyJSON is the -o json view of a result: the clusters whose branch
+// was read.
+func applyJSON(res *applier.Result) []clusterApply {
+	var all []clusterApply
+	for _, c := range res.Clusters {
+		if !c.Opened {
+			continue
+		}
+		ca := clusterApply{Cluster: c.Name, Branch: c.Branch, Commit: c.Commit, Removed: c.Removed}
+		for _, a := range c.Apps {
+			ca.Apps = append(ca.Apps, a.Result)
+		}
+		all = append(all, ca)
+	}
+	return all
 }
 
 func parseApplyFlags(args []string, env Env) (applyOptions, error) {
@@ -205,142 +234,6 @@ type clusterApply struct {
 	// Removed are apps that left the branch but still have objects in the
 	// cluster (without --prune-removed), with their object counts.
 	Removed map[string]int `json:"removed,omitempty"`
-}
-
-func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) (*clusterApply, int, error) {
-	c, err := o.open(ctx, cluster, env)
-	if err != nil {
-		return nil, ExitUsage, err
-	}
-	res := &clusterApply{Cluster: cluster, Branch: c.branch, Commit: c.snap.Commit}
-	code := ExitOK
-	// inUse: namespaces the branch's apps use, kept when removed apps go.
-	inUse := map[string]bool{}
-	for _, a := range c.apps {
-		app, err := kubeApp(a, c.snap)
-		if err != nil {
-			return res, ExitUsage, err
-		}
-		inUse[app.Namespace] = true
-		for _, u := range app.Objects {
-			inUse[u.GetNamespace()] = true
-		}
-		r, err := c.client.Apply(ctx, app, kube.Options{
-			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
-			Concurrency: o.concurrency, Tooling: "flotilla/" + Version, SyncTimeout: o.timeout,
-		})
-		if err != nil {
-			r.Error = err.Error()
-			code = ExitFailed
-		}
-		res.Apps = append(res.Apps, r)
-		if o.output != "json" {
-			writeAppSummary(env.Stdout, r, o.dryRun)
-		}
-	}
-	if len(o.apps) == 0 {
-		if rc, err := removeApps(ctx, o, c, inUse, res, env); err != nil {
-			return res, ExitFailed, err
-		} else if rc > code {
-			code = rc
-		}
-	}
-	return res, code, nil
-}
-
-// removeApps reports the apps that left the branch but still have objects
-// in the cluster or, with --prune-removed, deletes what they left.
-func removeApps(ctx context.Context, o applyOptions, c *clusterConn, inUse map[string]bool, res *clusterApply, env Env) (int, error) {
-	removed, err := c.removed(ctx)
-	if err != nil {
-		return ExitFailed, err
-	}
-	code := ExitOK
-	for _, name := range slices.Sorted(maps.Keys(removed)) {
-		if !o.pruneRemoved {
-			if res.Removed == nil {
-				res.Removed = map[string]int{}
-			}
-			res.Removed[name] = removed[name]
-			if o.output != "json" {
-				fmt.Fprintf(env.Stdout, "%s: %s\n", name, removedMessage(removed[name]))
-			}
-			continue
-		}
-		r, err := c.client.Remove(ctx, name, inUse, kube.Options{
-			DryRun: o.dryRun, ConfirmPrune: o.confirmPrune, Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
-		})
-		if err != nil {
-			r.Error = "removing an app that left the branch: " + err.Error()
-			code = ExitFailed
-		}
-		res.Apps = append(res.Apps, r)
-		if o.output != "json" {
-			writeAppSummary(env.Stdout, r, o.dryRun)
-		}
-	}
-	return code, nil
-}
-
-func selectApps(snap *hydrate.Snapshot, names []string) ([]hydrate.BranchApp, error) {
-	if len(names) == 0 {
-		return snap.Apps, nil
-	}
-	byName := map[string]hydrate.BranchApp{}
-	for _, a := range snap.Apps {
-		byName[a.Name] = a
-	}
-	var out []hydrate.BranchApp
-	for _, n := range names {
-		a, ok := byName[n]
-		if !ok {
-			var known []string
-			for _, a := range snap.Apps {
-				known = append(known, a.Name)
-			}
-			return nil, fmt.Errorf("%w: --app %s: no such app on %s (apps: %s)", errUsage, n, snap.Branch, strings.Join(known, ", "))
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
-	objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
-	if err != nil {
-		return kube.App{}, err
-	}
-	info := a.Metadata.Flotilla
-	app := kube.App{Name: a.Name, Objects: objs, Namespace: info.Destination.Namespace, Commit: snap.Commit, Branch: snap.Branch}
-	if sp := info.SyncPolicy; sp != nil {
-		if sp.Automated != nil {
-			app.Prune, app.AllowEmpty = sp.Automated.Prune, sp.Automated.AllowEmpty
-		}
-		app.CreateNamespace = sp.HasOption("CreateNamespace=true")
-		app.RespectIgnoreDifferences = sp.HasOption("RespectIgnoreDifferences=true")
-		app.SyncOptions = sp.SyncOptions
-		if m := sp.ManagedNamespaceMetadata; m != nil {
-			app.NamespaceLabels, app.NamespaceAnnotations = m.Labels, m.Annotations
-		}
-	}
-	if app.Ignore, err = ignoreRules(info.IgnoreDifferences); err != nil {
-		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
-	}
-	if app.Health, err = health.Compile(info.HealthCheckExprs); err != nil {
-		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
-	}
-	return app, nil
-}
-
-// ignoreRules compiles an Application's ignoreDifferences, carried in its
-// hydrator.metadata, for verify's drift and apply.
-func ignoreRules(ds []fleet.ResourceIgnoreDifferences) (*drift.Ignore, error) {
-	rules := make([]drift.Rule, len(ds))
-	for i, d := range ds {
-		rules[i] = drift.Rule{Group: d.Group, Kind: d.Kind, Name: d.Name, Namespace: d.Namespace,
-			JSONPointers: d.JSONPointers, JQPathExpressions: d.JQPathExpressions, ManagedFieldsManagers: d.ManagedFieldsManagers}
-	}
-	return drift.Compile(rules)
 }
 
 func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {

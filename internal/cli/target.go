@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -9,9 +8,9 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/flotilla-dev/flotilla/internal/applier"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
-	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -100,50 +99,14 @@ func (t *clusterTarget) clusters() ([]string, error) {
 	return shardClusters(t.clustersFrom, t.shard)
 }
 
-// clusterConn is one cluster opened for work: its live branch, a client and
-// the apps selected.
-type clusterConn struct {
-	branch string
-	snap   *hydrate.Snapshot
-	client *kube.Client
-	apps   []hydrate.BranchApp
-}
-
-// open reads a cluster's branch (default hydrated/<cluster>), connects to
-// it (context default: the cluster name) and selects the apps.
-func (t *clusterTarget) open(ctx context.Context, cluster string, env Env) (*clusterConn, error) {
-	c := &clusterConn{branch: t.branch}
-	if c.branch == "" {
-		c.branch = "hydrated/" + cluster
+// target is where the branches are and how to reach the clusters, for
+// internal/applier and internal/verifier.
+func (t *clusterTarget) target(env Env) applier.Target {
+	return applier.Target{
+		Source: t.source(), Branch: t.branch, Layout: layout.Default(),
+		Kubeconfig: t.kubeconfig, Context: t.context, Apps: t.apps,
+		Auth: func(url string) transport.AuthMethod { return authFor(url, env) },
 	}
-	var err error
-	if c.snap, err = hydrate.ReadBranch(ctx, t.source(), c.branch, func(url string) transport.AuthMethod { return authFor(url, env) }); err != nil {
-		return nil, err
-	}
-	kctx := t.context
-	if kctx == "" {
-		kctx = cluster
-	}
-	if c.client, err = kube.Connect(t.kubeconfig, kctx); err != nil {
-		return nil, err
-	}
-	if c.apps, err = selectApps(c.snap, t.apps); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// removed returns the apps whose inventory says they were applied from the
-// branch but that are no longer on it, with their object counts.
-func (c *clusterConn) removed(ctx context.Context) (map[string]int, error) {
-	recorded, err := c.client.InventoryApps(ctx, kube.DefaultInventoryNamespace, c.branch)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range c.snap.Apps {
-		delete(recorded, a.Name)
-	}
-	return recorded, nil
 }
 
 func removedMessage(objects int) string {
