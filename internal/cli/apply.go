@@ -49,7 +49,11 @@ Flags:
   --remote URL          a Git remote (a URL, or the path of a bare repository)
                         holding them, read without a local repository (cloned
                         in memory, that branch only); excludes --repo
-  --branch NAME         the branch to apply (default hydrated/<cluster>)
+  --branch NAME         the branch to apply (default hydrated/<cluster>, or
+                        the live branch flotilla.yaml's hydrated.branch names
+                        with --fleet)
+  --fleet DIR           the fleet checkout whose flotilla.yaml names the live
+                        branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            apply only this app (repeatable; default all)

@@ -17,8 +17,10 @@ import (
 // clusterTarget is what apply and verify share: which clusters, where their
 // hydrated branches are, how to reach them and which apps to look at.
 type clusterTarget struct {
-	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output string
-	apps                                                                            []string
+	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output, fleet string
+	apps                                                                                   []string
+	// layout names the live branches: the default, or --fleet's.
+	layout layout.Layout
 	// set holds the flags given on the command line.
 	set map[string]bool
 }
@@ -35,6 +37,7 @@ func (t *clusterTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.clustersFrom, "clusters-from", "", "")
 	fs.StringVar(&t.shard, "shard", "", "")
 	fs.StringVar(&t.output, "o", "text", "")
+	fs.StringVar(&t.fleet, "fleet", "", "")
 }
 
 // check validates the shared flags once parsed.
@@ -60,8 +63,18 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 			return err
 		}
 	}
-	_, err := parseShard(t.shard)
-	return err
+	if _, err := parseShard(t.shard); err != nil {
+		return err
+	}
+	t.layout = layout.Default()
+	if t.fleet != "" {
+		f, err := fleet.Load(t.fleet)
+		if err != nil {
+			return fmt.Errorf("--fleet %s: %w", t.fleet, err)
+		}
+		t.layout = f.Config.Layout()
+	}
+	return nil
 }
 
 // source is where the hydrated branches are read: --remote, else --repo.
@@ -103,7 +116,7 @@ func (t *clusterTarget) clusters() ([]string, error) {
 // internal/applier and internal/verifier.
 func (t *clusterTarget) target(env Env) applier.Target {
 	return applier.Target{
-		Source: t.source(), Branch: t.branch, Layout: layout.Default(),
+		Source: t.source(), Branch: t.branch, Layout: t.layout,
 		Kubeconfig: t.kubeconfig, Context: t.context, Apps: t.apps,
 		Auth: func(url string) transport.AuthMethod { return authFor(url, env) },
 	}

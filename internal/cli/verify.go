@@ -52,7 +52,11 @@ Flags:
                         holding them, read without a local repository; with
                         --forge local the statuses go there too (git notes
                         pushed by compare-and-set); excludes --repo
-  --branch NAME         the branch (default hydrated/<cluster>)
+  --branch NAME         the branch (default hydrated/<cluster>, or the live
+                        branch flotilla.yaml's hydrated.branch names with
+                        --fleet)
+  --fleet DIR           the fleet checkout whose flotilla.yaml names the live
+                        branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            verify only this app (repeatable)
