@@ -252,11 +252,7 @@ func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 	if dryRun {
 		prefix = "(dry run) "
 	}
-	commit := r.Commit
-	if len(commit) > 12 {
-		commit = commit[:12]
-	}
-	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, commit, orDash(strings.Join(parts, ", ")))
+	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, short(r.Commit), orDash(strings.Join(parts, ", ")))
 	for _, o := range r.Objects {
 		if o.Action == kube.Unchanged || (o.Action == kube.Created || o.Action == kube.Configured) && !dryRun && o.Message == "" {
 			continue
