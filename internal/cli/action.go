@@ -240,7 +240,12 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 func actionApply(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
 	env, flush := cmdEnv.redacting(args)
 	defer flush()
-	o, err := parseApplyFlags(args, env)
+	listed, err := actionClusters(io)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	o, err := parseApplyFlags(args, env, listed)
 	if err != nil {
 		return report(env, "apply", err)
 	}
@@ -273,13 +278,32 @@ func actionApply(ctx context.Context, io *actions.IO, args []string, cmdEnv Env)
 	return code
 }
 
+// actionClusters is the clusters input of apply and verify, nil when it
+// is empty.
+func actionClusters(io *actions.IO) (*[]string, error) {
+	input := io.Input("clusters")
+	if input == "" {
+		return nil, nil
+	}
+	names, err := inputClusters(input)
+	if err != nil {
+		return nil, err
+	}
+	return &names, nil
+}
+
 // actionVerify runs verifier.Run with the inputs' flags and maps its
 // result to the result, drifted-apps and issue-body outputs and the job
 // summary. The log gets the result as JSON.
 func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
 	env, flush := cmdEnv.redacting(args)
 	defer flush()
-	o, err := parseVerifyFlags(args, env)
+	listed, err := actionClusters(io)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	o, err := parseVerifyFlags(args, env, listed)
 	if err != nil {
 		return report(env, "verify", err)
 	}

@@ -109,7 +109,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func Apply(ctx context.Context, args []string, env Env) int {
 	env, flush := env.redacting(args)
 	defer flush()
-	o, err := parseApplyFlags(args, env)
+	o, err := parseApplyFlags(args, env, nil)
 	if err != nil {
 		return report(env, "apply", err)
 	}
@@ -173,8 +173,11 @@ func applyJSON(res *applier.Result) []clusterApply {
 	return all
 }
 
-func parseApplyFlags(args []string, env Env) (applyOptions, error) {
+// parseApplyFlags parses apply's flags; listed, when not nil, are the
+// clusters of the Action's clusters input (clusterTarget.listed).
+func parseApplyFlags(args []string, env Env, listed *[]string) (applyOptions, error) {
 	var o applyOptions
+	o.listed = listed
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 	o.register(fs)
 	fs.BoolVar(&o.prune, "prune", false, "")
@@ -191,7 +194,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 		return o, err
 	}
 	switch {
-	case o.clustersFrom != "" && (o.branch != "" || o.context != ""):
+	case o.many() && (o.branch != "" || o.context != ""):
 		return o, fmt.Errorf("%w: --branch and --context name one cluster; with --clusters-from each cluster uses its own", errUsage)
 	case o.pruneRemoved && len(o.apps) > 0:
 		return o, fmt.Errorf("%w: --prune-removed works on the whole branch; it cannot be combined with --app", errUsage)
@@ -205,8 +208,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 
 // shardClusters reads render --list-clusters -o json and keeps a shard.
 func shardClusters(file, shardFlag string) ([]string, error) {
-	sh, err := parseShard(shardFlag)
-	if err != nil {
+	if _, err := parseShard(shardFlag); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(file)
@@ -217,13 +219,27 @@ func shardClusters(file, shardFlag string) ([]string, error) {
 	if err := json.Unmarshal(b, &list); err != nil {
 		return nil, fmt.Errorf("%w: --clusters-from %s: not the JSON of render --list-clusters -o json: %v", errUsage, file, err)
 	}
-	var out []string
+	names := make([]string, len(list))
 	for k, c := range list {
 		if err := checkClusterFlag("--clusters-from "+file+":", c.Name); err != nil {
 			return nil, err
 		}
+		names[k] = c.Name
+	}
+	return keepShard(names, shardFlag)
+}
+
+// keepShard keeps the clusters of the shard i/n (all for ""): the k-th
+// cluster is in shard k mod n, as render --shards.
+func keepShard(names []string, shardFlag string) ([]string, error) {
+	sh, err := parseShard(shardFlag)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, n := range names {
 		if shardOf(k, sh.n) == sh.i {
-			out = append(out, c.Name)
+			out = append(out, n)
 		}
 	}
 	return out, nil

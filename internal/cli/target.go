@@ -21,6 +21,10 @@ type clusterTarget struct {
 	apps                                                                                   []string
 	// layout names the live branches: the default, or --fleet's.
 	layout layout.Layout
+	// listed, when set, are the clusters the Action's clusters input
+	// names: they take the place of --clusters-from (and --shard keeps its
+	// share of them).
+	listed *[]string
 	// set holds the flags given on the command line.
 	set map[string]bool
 }
@@ -53,9 +57,9 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("%w: --repo %s: a URL goes in --remote (--repo is a local repository, as in every command)", errUsage, redact.URL(t.repo))
 	}
 	switch {
-	case t.cluster == "" && t.clustersFrom == "":
+	case t.cluster == "" && !t.many():
 		return fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
-	case t.cluster != "" && t.clustersFrom != "":
+	case t.cluster != "" && t.many():
 		return fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
 	}
 	if t.cluster != "" {
@@ -104,12 +108,19 @@ func checkClusterFlag(flag, name string) error {
 	return nil
 }
 
+// many reports whether the clusters come from a list (--clusters-from,
+// or the Action's clusters input) rather than --cluster.
+func (t *clusterTarget) many() bool { return t.clustersFrom != "" || t.listed != nil }
+
 // clusters returns the cluster to work on, or the shard's clusters.
 func (t *clusterTarget) clusters() ([]string, error) {
-	if t.clustersFrom == "" {
-		return []string{t.cluster}, nil
+	switch {
+	case t.listed != nil:
+		return keepShard(*t.listed, t.shard)
+	case t.clustersFrom != "":
+		return shardClusters(t.clustersFrom, t.shard)
 	}
-	return shardClusters(t.clustersFrom, t.shard)
+	return []string{t.cluster}, nil
 }
 
 // target is where the branches are and how to reach the clusters, for

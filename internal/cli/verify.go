@@ -120,7 +120,7 @@ type clusterVerify struct {
 func Verify(ctx context.Context, args []string, env Env) int {
 	env, flush := env.redacting(args)
 	defer flush()
-	o, err := parseVerifyFlags(args, env)
+	o, err := parseVerifyFlags(args, env, nil)
 	if err != nil {
 		return report(env, "verify", err)
 	}
@@ -197,8 +197,11 @@ func getenv(env Env, k string) string {
 	return env.Getenv(k)
 }
 
-func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
+// parseVerifyFlags parses verify's flags; listed, when not nil, are the
+// clusters of the Action's clusters input (clusterTarget.listed).
+func parseVerifyFlags(args []string, env Env, listed *[]string) (verifyOptions, error) {
 	var o verifyOptions
+	o.listed = listed
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	o.register(fs)
 	fs.BoolVar(&o.wait, "wait", false, "")
