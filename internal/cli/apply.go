@@ -86,6 +86,8 @@ Exit codes:
   0  every app applied
   1  an app failed to apply or prune (the others still ran)
   2  bad flags, or the branch or kubeconfig could not be read
+  3  the Git remote or the cluster's API server failed or could not be
+     reached: running again may help
 
 Examples:
   apply --cluster prod-eu --remote https://github.com/example/fleet.git

@@ -80,4 +80,13 @@ func TestUnreachableGitRemoteExits3(t *testing.T) {
 			}
 		}
 	}
+	// A folder that is no repository is input for both; verify's local
+	// forge says so first.
+	notRepo := t.TempDir()
+	if code, _, stderr := applyCmd(t, "--repo", notRepo, "--cluster", "c1", "--kubeconfig", kc); code != ExitUsage || !strings.Contains(stderr, "apply: cluster c1: open "+notRepo) {
+		t.Errorf("apply in a folder that is no repository: exit %d:\n%s", code, stderr)
+	}
+	if code, _, stderr := verifyCmd(t, "--repo", notRepo, "--cluster", "c1", "--kubeconfig", kc); code != ExitUsage || !strings.Contains(stderr, "verify: --forge local: open "+notRepo) {
+		t.Errorf("verify in a folder that is no repository: exit %d:\n%s", code, stderr)
+	}
 }

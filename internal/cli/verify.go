@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
@@ -90,6 +91,8 @@ Exit codes:
   1  drift, pending, or unhealthy, or an app that left the branch still has
      objects in the cluster
   2  bad flags, or the branch or kubeconfig could not be read
+  3  the Git remote, the cluster's API server or the forge failed or could
+     not be reached: running again may help
 
 Examples:
   verify --cluster prod-eu
@@ -264,7 +267,11 @@ func verifyForge(o verifyOptions, env Env) (forge.Statuses, error) {
 	switch o.forge {
 	case "local":
 		if o.remote == "" {
-			return local.Open(o.repo)
+			f, err := local.Open(o.repo)
+			if err != nil {
+				return nil, failure.Mark(failure.Input, fmt.Errorf("--forge local: %w", err))
+			}
+			return f, nil
 		}
 		// The shared remote: notes pushed by compare-and-set, through a
 		// cache in memory holding each branch's commits.
