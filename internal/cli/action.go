@@ -203,65 +203,9 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		io.Summary(md.String())
 		return code
 	case "apply":
-		code := Apply(ctx, append(args, "-o", "json"), cmdEnv)
-		var res []clusterApply
-		if json.Unmarshal(out.Bytes(), &res) != nil {
-			return code
-		}
-		var failed []string
-		var md strings.Builder
-		md.WriteString("### apply\n\n| cluster | app | created | configured | unchanged | deleted | error |\n|---|---|---:|---:|---:|---:|---|\n")
-		for _, c := range res {
-			for _, a := range c.Apps {
-				n := a.Counts()
-				fmt.Fprintf(&md, "| %s | %s | %d | %d | %d | %d | %s |\n", c.Cluster, a.App, n[kube.Created], n[kube.Configured], n[kube.Unchanged], n[kube.Deleted], orDash(a.Error))
-				if a.Error != "" {
-					failed = append(failed, c.Cluster+"/"+a.App)
-				}
-			}
-			for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
-				fmt.Fprintf(&md, "| %s | %s | - | - | - | - | left the branch; %d objects remain (prune-removed deletes them) |\n", c.Cluster, app, c.Removed[app])
-			}
-		}
-		io.SetJSONOutput("failed-apps", nonNil(failed))
-		io.SetJSONOutput("result", res)
-		io.Summary(md.String())
-		return code
+		return actionApply(ctx, io, args, cmdEnv)
 	case "verify":
-		code := Verify(ctx, append(args, "-o", "json"), cmdEnv)
-		var res []clusterVerify
-		if json.Unmarshal(out.Bytes(), &res) != nil {
-			return code
-		}
-		result, drifted := "synced", []string{}
-		var md bytes.Buffer
-		for _, c := range res {
-			writeVerifyMarkdown(&md, c)
-			for _, a := range c.Apps {
-				switch {
-				case a.Health == kube.Degraded || a.Health == kube.Missing:
-					result = "unhealthy"
-				case a.Sync == kube.OutOfSync && result != "unhealthy":
-					result = "drift"
-				case a.Sync == kube.Pending && result == "synced":
-					result = "pending"
-				}
-				if a.Sync == kube.OutOfSync {
-					drifted = append(drifted, c.Cluster+"/"+a.App)
-				}
-			}
-			for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
-				drifted = append(drifted, c.Cluster+"/"+app)
-				if result != "unhealthy" {
-					result = "drift"
-				}
-			}
-		}
-		io.SetOutput("result", result)
-		io.SetJSONOutput("drifted-apps", drifted)
-		io.SetOutput("issue-body", md.String())
-		io.Summary(md.String())
-		return code
+		return actionVerify(ctx, io, args, cmdEnv)
 	case "promote":
 		code := Promote(ctx, append(args, "-o", "json"), cmdEnv)
 		var res promote.Result
@@ -288,6 +232,118 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		return code
 	}
 	return ExitUsage
+}
+
+// actionApply runs applier.Run with the inputs' flags and maps its result
+// to the failed-apps and result outputs and the job summary. The log gets
+// the result as JSON.
+func actionApply(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
+	env, flush := cmdEnv.redacting(args)
+	defer flush()
+	listed, err := actionClusters(io)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	o, err := parseApplyFlags(args, env, listed)
+	if err != nil {
+		return report(env, "apply", err)
+	}
+	o.output = "json"
+	res, code, err := runApply(ctx, o, env)
+	if err != nil {
+		return report(env, "apply", err)
+	}
+	if err := writeJSON(env.Stdout, res); err != nil {
+		return report(env, "apply", err)
+	}
+	var failed []string
+	var md strings.Builder
+	md.WriteString("### apply\n\n| cluster | app | created | configured | unchanged | deleted | error |\n|---|---|---:|---:|---:|---:|---|\n")
+	for _, c := range res {
+		for _, a := range c.Apps {
+			n := a.Counts()
+			fmt.Fprintf(&md, "| %s | %s | %d | %d | %d | %d | %s |\n", c.Cluster, a.App, n[kube.Created], n[kube.Configured], n[kube.Unchanged], n[kube.Deleted], orDash(a.Error))
+			if a.Error != "" {
+				failed = append(failed, c.Cluster+"/"+a.App)
+			}
+		}
+		for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+			fmt.Fprintf(&md, "| %s | %s | - | - | - | - | left the branch; %d objects remain (prune-removed deletes them) |\n", c.Cluster, app, c.Removed[app])
+		}
+	}
+	io.SetJSONOutput("failed-apps", nonNil(failed))
+	io.SetJSONOutput("result", res)
+	io.Summary(md.String())
+	return code
+}
+
+// actionClusters is the clusters input of apply and verify, nil when it
+// is empty.
+func actionClusters(io *actions.IO) (*[]string, error) {
+	input := io.Input("clusters")
+	if input == "" {
+		return nil, nil
+	}
+	names, err := inputClusters(input)
+	if err != nil {
+		return nil, err
+	}
+	return &names, nil
+}
+
+// actionVerify runs verifier.Run with the inputs' flags and maps its
+// result to the result, drifted-apps and issue-body outputs and the job
+// summary. The log gets the result as JSON.
+func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
+	env, flush := cmdEnv.redacting(args)
+	defer flush()
+	listed, err := actionClusters(io)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	o, err := parseVerifyFlags(args, env, listed)
+	if err != nil {
+		return report(env, "verify", err)
+	}
+	o.output = "json"
+	res, code, err := runVerify(ctx, o, env)
+	if err != nil {
+		return report(env, "verify", err)
+	}
+	if err := writeJSON(env.Stdout, res); err != nil {
+		return report(env, "verify", err)
+	}
+	result, drifted := "synced", []string{}
+	var md bytes.Buffer
+	for _, c := range res {
+		writeVerifyMarkdown(&md, c)
+		for _, a := range c.Apps {
+			switch {
+			case a.Health == kube.Degraded || a.Health == kube.Missing:
+				result = "unhealthy"
+			case a.Sync == kube.OutOfSync && result != "unhealthy":
+				result = "drift"
+			case a.Sync == kube.Pending && result == "synced":
+				result = "pending"
+			}
+			if a.Sync == kube.OutOfSync {
+				drifted = append(drifted, c.Cluster+"/"+a.App)
+			}
+		}
+		for _, app := range slices.Sorted(maps.Keys(c.Removed)) {
+			drifted = append(drifted, c.Cluster+"/"+app)
+			if result != "unhealthy" {
+				result = "drift"
+			}
+		}
+	}
+	io.SetOutput("result", result)
+	io.SetJSONOutput("drifted-apps", drifted)
+	io.SetOutput("issue-body", md.String())
+	io.Summary(md.String())
+	return code
 }
 
 // actionDiff posts the fleet diff as one sticky pull-request comment and

@@ -85,24 +85,36 @@ func promotedClusters(res promote.Result) (merged, apply []string) {
 	return slices.Compact(nonNil(merged)), slices.Compact(nonNil(apply))
 }
 
-// clustersFile writes the clusters input (names separated by commas or
-// newlines, or a JSON array of names) as a --clusters-from file in dir.
-func clustersFile(dir, input string) (string, error) {
+// inputClusters reads the Action's clusters input: names separated by
+// commas or newlines, or a JSON array of names, each a valid cluster name.
+func inputClusters(input string) ([]string, error) {
 	var names []string
 	if strings.HasPrefix(input, "[") {
 		if err := json.Unmarshal([]byte(input), &names); err != nil {
-			return "", fmt.Errorf("%w: input clusters is not a JSON array of cluster names: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: input clusters is not a JSON array of cluster names: %v", errUsage, err)
 		}
 	} else {
 		for _, n := range strings.FieldsFunc(input, func(r rune) bool { return r == ',' || r == '\n' }) {
 			names = append(names, strings.TrimSpace(n))
 		}
 	}
-	list := make([]clusterEntry, 0, len(names))
 	for _, n := range names {
 		if err := checkClusterFlag("input clusters:", n); err != nil {
-			return "", err
+			return nil, err
 		}
+	}
+	return nonNil(names), nil
+}
+
+// clustersFile writes the clusters input (inputClusters) as a
+// --clusters-from file in dir.
+func clustersFile(dir, input string) (string, error) {
+	names, err := inputClusters(input)
+	if err != nil {
+		return "", err
+	}
+	list := make([]clusterEntry, 0, len(names))
+	for _, n := range names {
 		list = append(list, clusterEntry{Name: n})
 	}
 	b, err := json.Marshal(list)
@@ -126,8 +138,8 @@ func hasGit(path string) bool {
 // actionOnlyInputs are the Action's inputs that are no command's flag.
 var actionOnlyInputs = []string{"clusters", "max-jobs"}
 
-// actionExtras handles the inputs that are no flag: clusters (apply and
-// verify: these clusters, as a --clusters-from file) and max-jobs
+// actionExtras handles the inputs that are no flag: clusters (a warning
+// where it does not apply; apply and verify read it themselves) and max-jobs
 // (checked here, used for the matrix outputs); and refuses the local forge
 // where git is missing — the published image has none.
 func actionExtras(io *actions.IO, command string, env Env, args *[]string) int {
@@ -140,19 +152,9 @@ func actionExtras(io *actions.IO, command string, env Env, args *[]string) int {
 			// actionListClusters keeps these clusters.
 		} else if command != "apply" && command != "verify" {
 			io.Warning("input clusters is not used by command " + command)
-		} else {
-			dir, err := os.MkdirTemp("", "flotilla-clusters-")
-			if err == nil {
-				var f string
-				if f, err = clustersFile(dir, clusters); err == nil {
-					*args = append(*args, "--clusters-from", f)
-				}
-			}
-			if err != nil {
-				io.Annotate("", err)
-				return ExitUsage
-			}
 		}
+		// apply and verify take these clusters themselves (actionApply,
+		// actionVerify).
 	}
 	if io.Input("forge") == "local" && (command == "promote" || command == "verify") && !hasGit(env.Getenv("PATH")) {
 		io.Annotate("", fmt.Errorf("%w: forge local needs git (2.38 or later) on PATH, and this image has none: use forge: github, or run the flotilla commands on the runner (go install) where git is", errUsage))

@@ -6,18 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/applier"
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/kube"
-	"github.com/flotilla-dev/flotilla/internal/kube/drift"
-	"github.com/flotilla-dev/flotilla/internal/kube/health"
-	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
 const applyUsage = `Usage: apply --cluster NAME [flags]
@@ -54,7 +49,11 @@ Flags:
   --remote URL          a Git remote (a URL, or the path of a bare repository)
                         holding them, read without a local repository (cloned
                         in memory, that branch only); excludes --repo
-  --branch NAME         the branch to apply (default hydrated/<cluster>)
+  --branch NAME         the branch to apply (default hydrated/<cluster>, or
+                        the live branch flotilla.yaml's hydrated.branch names
+                        with --fleet)
+  --fleet DIR           the fleet checkout whose flotilla.yaml names the live
+                        branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            apply only this app (repeatable; default all)
@@ -87,6 +86,8 @@ Exit codes:
   0  every app applied
   1  an app failed to apply or prune (the others still ran)
   2  bad flags, or the branch or kubeconfig could not be read
+  3  the Git remote or the cluster's API server failed or could not be
+     reached: running again may help
 
 Examples:
   apply --cluster prod-eu --remote https://github.com/example/fleet.git
@@ -110,27 +111,13 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func Apply(ctx context.Context, args []string, env Env) int {
 	env, flush := env.redacting(args)
 	defer flush()
-	o, err := parseApplyFlags(args, env)
+	o, err := parseApplyFlags(args, env, nil)
 	if err != nil {
 		return report(env, "apply", err)
 	}
-	clusters, err := o.clusters()
+	all, code, err := runApply(ctx, o, env)
 	if err != nil {
 		return report(env, "apply", err)
-	}
-	var all []clusterApply
-	code := ExitOK
-	for _, cluster := range clusters {
-		res, c, err := applyCluster(ctx, o, cluster, env)
-		if err != nil {
-			report(env, "apply", fmt.Errorf("cluster %s: %w", cluster, err))
-		}
-		if c > code {
-			code = c
-		}
-		if res != nil {
-			all = append(all, *res)
-		}
 	}
 	if o.output == "json" {
 		if err := writeJSON(env.Stdout, all); err != nil {
@@ -140,8 +127,59 @@ func Apply(ctx context.Context, args []string, env Env) int {
 	return code
 }
 
-func parseApplyFlags(args []string, env Env) (applyOptions, error) {
+// runApply runs applier.Run with o (text: each app's summary as it is
+// applied; every cluster's error reported when it is done) and returns the
+// clusters that were read, as -o json shows them, and the exit code.
+func runApply(ctx context.Context, o applyOptions, env Env) ([]clusterApply, int, error) {
+	clusters, err := o.clusters()
+	if err != nil {
+		return nil, 0, err
+	}
+	opts := applier.Options{
+		Target: o.target(env), Clusters: clusters,
+		Prune: o.prune, ConfirmPrune: o.confirmPrune, PruneRemoved: o.pruneRemoved, ForceRecreate: o.forceRecreate, DryRun: o.dryRun,
+		Concurrency: o.concurrency, Timeout: o.timeout, Tooling: "flotilla/" + Version,
+	}
+	opts.Progress.Cluster = func(c *applier.Cluster) {
+		if c.Err != nil {
+			report(env, "apply", fmt.Errorf("cluster %s: %w", c.Name, c.Err))
+		}
+	}
+	if o.output != "json" {
+		opts.Progress.App = func(_ string, a *applier.App) { writeAppSummary(env.Stdout, a.Result, o.dryRun) }
+		opts.Progress.Removed = func(_, app string, objects int) {
+			fmt.Fprintf(env.Stdout, "%s: %s\n", app, removedMessage(objects))
+		}
+	}
+	res, err := applier.Run(ctx, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	return applyJSON(res), failure.ExitCode(res.Err()), nil
+}
+
+// applyJSON is the -o json view of a result: the clusters whose branch
+// was read.
+func applyJSON(res *applier.Result) []clusterApply {
+	var all []clusterApply
+	for _, c := range res.Clusters {
+		if !c.Opened {
+			continue
+		}
+		ca := clusterApply{Cluster: c.Name, Branch: c.Branch, Commit: c.Commit, Removed: c.Removed}
+		for _, a := range c.Apps {
+			ca.Apps = append(ca.Apps, a.Result)
+		}
+		all = append(all, ca)
+	}
+	return all
+}
+
+// parseApplyFlags parses apply's flags; listed, when not nil, are the
+// clusters of the Action's clusters input (clusterTarget.listed).
+func parseApplyFlags(args []string, env Env, listed *[]string) (applyOptions, error) {
 	var o applyOptions
+	o.listed = listed
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 	o.register(fs)
 	fs.BoolVar(&o.prune, "prune", false, "")
@@ -158,7 +196,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 		return o, err
 	}
 	switch {
-	case o.clustersFrom != "" && (o.branch != "" || o.context != ""):
+	case o.many() && (o.branch != "" || o.context != ""):
 		return o, fmt.Errorf("%w: --branch and --context name one cluster; with --clusters-from each cluster uses its own", errUsage)
 	case o.pruneRemoved && len(o.apps) > 0:
 		return o, fmt.Errorf("%w: --prune-removed works on the whole branch; it cannot be combined with --app", errUsage)
@@ -172,8 +210,7 @@ func parseApplyFlags(args []string, env Env) (applyOptions, error) {
 
 // shardClusters reads render --list-clusters -o json and keeps a shard.
 func shardClusters(file, shardFlag string) ([]string, error) {
-	sh, err := parseShard(shardFlag)
-	if err != nil {
+	if _, err := parseShard(shardFlag); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(file)
@@ -184,13 +221,27 @@ func shardClusters(file, shardFlag string) ([]string, error) {
 	if err := json.Unmarshal(b, &list); err != nil {
 		return nil, fmt.Errorf("%w: --clusters-from %s: not the JSON of render --list-clusters -o json: %v", errUsage, file, err)
 	}
-	var out []string
+	names := make([]string, len(list))
 	for k, c := range list {
 		if err := checkClusterFlag("--clusters-from "+file+":", c.Name); err != nil {
 			return nil, err
 		}
+		names[k] = c.Name
+	}
+	return keepShard(names, shardFlag)
+}
+
+// keepShard keeps the clusters of the shard i/n (all for ""): the k-th
+// cluster is in shard k mod n, as render --shards.
+func keepShard(names []string, shardFlag string) ([]string, error) {
+	sh, err := parseShard(shardFlag)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, n := range names {
 		if shardOf(k, sh.n) == sh.i {
-			out = append(out, c.Name)
+			out = append(out, n)
 		}
 	}
 	return out, nil
@@ -207,142 +258,6 @@ type clusterApply struct {
 	Removed map[string]int `json:"removed,omitempty"`
 }
 
-func applyCluster(ctx context.Context, o applyOptions, cluster string, env Env) (*clusterApply, int, error) {
-	c, err := o.open(ctx, cluster, env)
-	if err != nil {
-		return nil, ExitUsage, err
-	}
-	res := &clusterApply{Cluster: cluster, Branch: c.branch, Commit: c.snap.Commit}
-	code := ExitOK
-	// inUse: namespaces the branch's apps use, kept when removed apps go.
-	inUse := map[string]bool{}
-	for _, a := range c.apps {
-		app, err := kubeApp(a, c.snap)
-		if err != nil {
-			return res, ExitUsage, err
-		}
-		inUse[app.Namespace] = true
-		for _, u := range app.Objects {
-			inUse[u.GetNamespace()] = true
-		}
-		r, err := c.client.Apply(ctx, app, kube.Options{
-			DryRun: o.dryRun, Prune: o.prune, ConfirmPrune: o.confirmPrune, ForceRecreate: o.forceRecreate,
-			Concurrency: o.concurrency, Tooling: "flotilla/" + Version, SyncTimeout: o.timeout,
-		})
-		if err != nil {
-			r.Error = err.Error()
-			code = ExitFailed
-		}
-		res.Apps = append(res.Apps, r)
-		if o.output != "json" {
-			writeAppSummary(env.Stdout, r, o.dryRun)
-		}
-	}
-	if len(o.apps) == 0 {
-		if rc, err := removeApps(ctx, o, c, inUse, res, env); err != nil {
-			return res, ExitFailed, err
-		} else if rc > code {
-			code = rc
-		}
-	}
-	return res, code, nil
-}
-
-// removeApps reports the apps that left the branch but still have objects
-// in the cluster or, with --prune-removed, deletes what they left.
-func removeApps(ctx context.Context, o applyOptions, c *clusterConn, inUse map[string]bool, res *clusterApply, env Env) (int, error) {
-	removed, err := c.removed(ctx)
-	if err != nil {
-		return ExitFailed, err
-	}
-	code := ExitOK
-	for _, name := range slices.Sorted(maps.Keys(removed)) {
-		if !o.pruneRemoved {
-			if res.Removed == nil {
-				res.Removed = map[string]int{}
-			}
-			res.Removed[name] = removed[name]
-			if o.output != "json" {
-				fmt.Fprintf(env.Stdout, "%s: %s\n", name, removedMessage(removed[name]))
-			}
-			continue
-		}
-		r, err := c.client.Remove(ctx, name, inUse, kube.Options{
-			DryRun: o.dryRun, ConfirmPrune: o.confirmPrune, Concurrency: o.concurrency, Tooling: "flotilla/" + Version,
-		})
-		if err != nil {
-			r.Error = "removing an app that left the branch: " + err.Error()
-			code = ExitFailed
-		}
-		res.Apps = append(res.Apps, r)
-		if o.output != "json" {
-			writeAppSummary(env.Stdout, r, o.dryRun)
-		}
-	}
-	return code, nil
-}
-
-func selectApps(snap *hydrate.Snapshot, names []string) ([]hydrate.BranchApp, error) {
-	if len(names) == 0 {
-		return snap.Apps, nil
-	}
-	byName := map[string]hydrate.BranchApp{}
-	for _, a := range snap.Apps {
-		byName[a.Name] = a
-	}
-	var out []hydrate.BranchApp
-	for _, n := range names {
-		a, ok := byName[n]
-		if !ok {
-			var known []string
-			for _, a := range snap.Apps {
-				known = append(known, a.Name)
-			}
-			return nil, fmt.Errorf("%w: --app %s: no such app on %s (apps: %s)", errUsage, n, snap.Branch, strings.Join(known, ", "))
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-func kubeApp(a hydrate.BranchApp, snap *hydrate.Snapshot) (kube.App, error) {
-	objs, err := render.Decode(a.Name+"/"+hydrate.ManifestFile, a.Manifest)
-	if err != nil {
-		return kube.App{}, err
-	}
-	info := a.Metadata.Flotilla
-	app := kube.App{Name: a.Name, Objects: objs, Namespace: info.Destination.Namespace, Commit: snap.Commit, Branch: snap.Branch}
-	if sp := info.SyncPolicy; sp != nil {
-		if sp.Automated != nil {
-			app.Prune, app.AllowEmpty = sp.Automated.Prune, sp.Automated.AllowEmpty
-		}
-		app.CreateNamespace = sp.HasOption("CreateNamespace=true")
-		app.RespectIgnoreDifferences = sp.HasOption("RespectIgnoreDifferences=true")
-		app.SyncOptions = sp.SyncOptions
-		if m := sp.ManagedNamespaceMetadata; m != nil {
-			app.NamespaceLabels, app.NamespaceAnnotations = m.Labels, m.Annotations
-		}
-	}
-	if app.Ignore, err = ignoreRules(info.IgnoreDifferences); err != nil {
-		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
-	}
-	if app.Health, err = health.Compile(info.HealthCheckExprs); err != nil {
-		return kube.App{}, fmt.Errorf("app %s: %w", a.Name, err)
-	}
-	return app, nil
-}
-
-// ignoreRules compiles an Application's ignoreDifferences, carried in its
-// hydrator.metadata, for verify's drift and apply.
-func ignoreRules(ds []fleet.ResourceIgnoreDifferences) (*drift.Ignore, error) {
-	rules := make([]drift.Rule, len(ds))
-	for i, d := range ds {
-		rules[i] = drift.Rule{Group: d.Group, Kind: d.Kind, Name: d.Name, Namespace: d.Namespace,
-			JSONPointers: d.JSONPointers, JQPathExpressions: d.JQPathExpressions, ManagedFieldsManagers: d.ManagedFieldsManagers}
-	}
-	return drift.Compile(rules)
-}
-
 func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 	counts := r.Counts()
 	var parts []string
@@ -355,11 +270,7 @@ func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 	if dryRun {
 		prefix = "(dry run) "
 	}
-	commit := r.Commit
-	if len(commit) > 12 {
-		commit = commit[:12]
-	}
-	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, commit, orDash(strings.Join(parts, ", ")))
+	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, short(r.Commit), orDash(strings.Join(parts, ", ")))
 	for _, o := range r.Objects {
 		if o.Action == kube.Unchanged || (o.Action == kube.Created || o.Action == kube.Configured) && !dryRun && o.Message == "" {
 			continue

@@ -13,9 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 )
@@ -266,25 +264,5 @@ func TestApplyRemovedApp(t *testing.T) {
 	}
 	if _, vres := verified(); vres[0].Removed != nil {
 		t.Errorf("verify after removal reports %v", vres[0].Removed)
-	}
-}
-
-// TestKubeAppSyncPolicy: the Application's syncOptions and
-// managedNamespaceMetadata, recorded in the hydrated metadata, reach apply.
-func TestKubeAppSyncPolicy(t *testing.T) {
-	t.Parallel()
-	a := hydrate.BranchApp{Name: "web", Manifest: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: web}\n")}
-	a.Metadata.Flotilla.Destination.Namespace = "web"
-	a.Metadata.Flotilla.SyncPolicy = &fleet.SyncPolicy{
-		SyncOptions:              []string{"CreateNamespace=true", "PruneLast=true"},
-		ManagedNamespaceMetadata: &fleet.ManagedNamespaceMetadata{Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"o": "p"}},
-	}
-	app, err := kubeApp(a, &hydrate.Snapshot{Branch: "hydrated/x", Commit: "c1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !app.CreateNamespace || strings.Join(app.SyncOptions, ",") != "CreateNamespace=true,PruneLast=true" ||
-		app.NamespaceLabels["team"] != "a" || app.NamespaceAnnotations["o"] != "p" {
-		t.Errorf("app: %+v", app)
 	}
 }

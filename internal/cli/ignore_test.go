@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,52 +9,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/applier"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/kube"
-	"github.com/flotilla-dev/flotilla/internal/kube/drift"
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
 )
-
-// TestIgnoreDifferencesTravel: an Application's ignoreDifferences, every
-// kind of entry, reach apply and verify through hydrator.metadata, and the
-// sync option RespectIgnoreDifferences=true with them.
-func TestIgnoreDifferencesTravel(t *testing.T) {
-	t.Parallel()
-	ignore := []fleet.ResourceIgnoreDifferences{{
-		Group: "apps", Kind: "Deployment", Name: "web", Namespace: "shop",
-		JSONPointers:          []string{"/spec/replicas"},
-		JQPathExpressions:     []string{`.spec.template.spec.containers[] | select(.name == "proxy") | .image`},
-		ManagedFieldsManagers: []string{"kube-controller-manager"},
-	}}
-	var md hydrate.Metadata
-	md.Flotilla.IgnoreDifferences = ignore
-	md.Flotilla.SyncPolicy = &fleet.SyncPolicy{SyncOptions: []string{"RespectIgnoreDifferences=true"}}
-	b, err := json.Marshal(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back hydrate.Metadata
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(ignore, back.Flotilla.IgnoreDifferences); d != "" {
-		t.Fatalf("hydrator.metadata loses ignoreDifferences (-want +got):\n%s", d)
-	}
-	app, err := kubeApp(hydrate.BranchApp{Name: "shop", Metadata: back}, &hydrate.Snapshot{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if app.Ignore == nil || !app.RespectIgnoreDifferences {
-		t.Errorf("ignore %v, respect %v: want both", app.Ignore, app.RespectIgnoreDifferences)
-	}
-
-	back.Flotilla.IgnoreDifferences[0].JQPathExpressions = []string{".spec.["}
-	_, err = kubeApp(hydrate.BranchApp{Name: "shop", Metadata: back}, &hydrate.Snapshot{})
-	if !errors.Is(err, drift.ErrRule) || !strings.Contains(err.Error(), "app shop") || !strings.Contains(err.Error(), ".spec.[") {
-		t.Errorf("got %v, want ErrRule naming the app and the expression", err)
-	}
-}
 
 // TestHealthChecksTravel: flotilla.yaml's healthCheckExprs reach each
 // app's hydrator.metadata, only those for kinds the app holds, and
@@ -90,7 +48,7 @@ healthCheckExprs:
 	if d := cmp.Diff(want, md.Flotilla.HealthCheckExprs); d != "" {
 		t.Fatalf("hydrator.metadata's healthCheckExprs (-want +got):\n%s", d)
 	}
-	app, err := kubeApp(hydrate.BranchApp{Name: "web-dev", Metadata: md, Manifest: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n")}, &hydrate.Snapshot{})
+	app, err := applier.KubeApp(hydrate.BranchApp{Name: "web-dev", Metadata: md, Manifest: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n")}, &hydrate.Snapshot{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -9,17 +8,23 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/flotilla-dev/flotilla/internal/applier"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
-	"github.com/flotilla-dev/flotilla/internal/hydrate"
-	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
 // clusterTarget is what apply and verify share: which clusters, where their
 // hydrated branches are, how to reach them and which apps to look at.
 type clusterTarget struct {
-	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output string
-	apps                                                                            []string
+	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output, fleet string
+	apps                                                                                   []string
+	// layout names the live branches: the default, or --fleet's.
+	layout layout.Layout
+	// listed, when set, are the clusters the Action's clusters input
+	// names: they take the place of --clusters-from (and --shard keeps its
+	// share of them).
+	listed *[]string
 	// set holds the flags given on the command line.
 	set map[string]bool
 }
@@ -36,6 +41,7 @@ func (t *clusterTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.clustersFrom, "clusters-from", "", "")
 	fs.StringVar(&t.shard, "shard", "", "")
 	fs.StringVar(&t.output, "o", "text", "")
+	fs.StringVar(&t.fleet, "fleet", "", "")
 }
 
 // check validates the shared flags once parsed.
@@ -51,9 +57,9 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("%w: --repo %s: a URL goes in --remote (--repo is a local repository, as in every command)", errUsage, redact.URL(t.repo))
 	}
 	switch {
-	case t.cluster == "" && t.clustersFrom == "":
+	case t.cluster == "" && !t.many():
 		return fmt.Errorf("%w: --cluster is required (or --clusters-from with --shard)", errUsage)
-	case t.cluster != "" && t.clustersFrom != "":
+	case t.cluster != "" && t.many():
 		return fmt.Errorf("%w: --cluster and --clusters-from exclude each other", errUsage)
 	}
 	if t.cluster != "" {
@@ -61,8 +67,18 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 			return err
 		}
 	}
-	_, err := parseShard(t.shard)
-	return err
+	if _, err := parseShard(t.shard); err != nil {
+		return err
+	}
+	t.layout = layout.Default()
+	if t.fleet != "" {
+		f, err := fleet.Load(t.fleet)
+		if err != nil {
+			return fmt.Errorf("--fleet %s: %w", t.fleet, err)
+		}
+		t.layout = f.Config.Layout()
+	}
+	return nil
 }
 
 // source is where the hydrated branches are read: --remote, else --repo.
@@ -92,58 +108,29 @@ func checkClusterFlag(flag, name string) error {
 	return nil
 }
 
+// many reports whether the clusters come from a list (--clusters-from,
+// or the Action's clusters input) rather than --cluster.
+func (t *clusterTarget) many() bool { return t.clustersFrom != "" || t.listed != nil }
+
 // clusters returns the cluster to work on, or the shard's clusters.
 func (t *clusterTarget) clusters() ([]string, error) {
-	if t.clustersFrom == "" {
-		return []string{t.cluster}, nil
+	switch {
+	case t.listed != nil:
+		return keepShard(*t.listed, t.shard)
+	case t.clustersFrom != "":
+		return shardClusters(t.clustersFrom, t.shard)
 	}
-	return shardClusters(t.clustersFrom, t.shard)
+	return []string{t.cluster}, nil
 }
 
-// clusterConn is one cluster opened for work: its live branch, a client and
-// the apps selected.
-type clusterConn struct {
-	branch string
-	snap   *hydrate.Snapshot
-	client *kube.Client
-	apps   []hydrate.BranchApp
-}
-
-// open reads a cluster's branch (default hydrated/<cluster>), connects to
-// it (context default: the cluster name) and selects the apps.
-func (t *clusterTarget) open(ctx context.Context, cluster string, env Env) (*clusterConn, error) {
-	c := &clusterConn{branch: t.branch}
-	if c.branch == "" {
-		c.branch = "hydrated/" + cluster
+// target is where the branches are and how to reach the clusters, for
+// internal/applier and internal/verifier.
+func (t *clusterTarget) target(env Env) applier.Target {
+	return applier.Target{
+		Source: t.source(), Branch: t.branch, Layout: t.layout,
+		Kubeconfig: t.kubeconfig, Context: t.context, Apps: t.apps,
+		Auth: func(url string) transport.AuthMethod { return authFor(url, env) },
 	}
-	var err error
-	if c.snap, err = hydrate.ReadBranch(ctx, t.source(), c.branch, func(url string) transport.AuthMethod { return authFor(url, env) }); err != nil {
-		return nil, err
-	}
-	kctx := t.context
-	if kctx == "" {
-		kctx = cluster
-	}
-	if c.client, err = kube.Connect(t.kubeconfig, kctx); err != nil {
-		return nil, err
-	}
-	if c.apps, err = selectApps(c.snap, t.apps); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// removed returns the apps whose inventory says they were applied from the
-// branch but that are no longer on it, with their object counts.
-func (c *clusterConn) removed(ctx context.Context) (map[string]int, error) {
-	recorded, err := c.client.InventoryApps(ctx, kube.DefaultInventoryNamespace, c.branch)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range c.snap.Apps {
-		delete(recorded, a.Name)
-	}
-	return recorded, nil
 }
 
 func removedMessage(objects int) string {

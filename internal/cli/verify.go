@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/redact"
+	"github.com/flotilla-dev/flotilla/internal/verifier"
 )
 
 const verifyUsage = `Usage: verify --cluster NAME [flags]
@@ -51,7 +53,11 @@ Flags:
                         holding them, read without a local repository; with
                         --forge local the statuses go there too (git notes
                         pushed by compare-and-set); excludes --repo
-  --branch NAME         the branch (default hydrated/<cluster>)
+  --branch NAME         the branch (default hydrated/<cluster>, or the live
+                        branch flotilla.yaml's hydrated.branch names with
+                        --fleet)
+  --fleet DIR           the fleet checkout whose flotilla.yaml names the live
+                        branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            verify only this app (repeatable)
@@ -85,6 +91,8 @@ Exit codes:
   1  drift, pending, or unhealthy, or an app that left the branch still has
      objects in the cluster
   2  bad flags, or the branch or kubeconfig could not be read
+  3  the Git remote, the cluster's API server or the forge failed or could
+     not be reached: running again may help
 
 Examples:
   verify --cluster prod-eu
@@ -115,31 +123,13 @@ type clusterVerify struct {
 func Verify(ctx context.Context, args []string, env Env) int {
 	env, flush := env.redacting(args)
 	defer flush()
-	o, err := parseVerifyFlags(args, env)
+	o, err := parseVerifyFlags(args, env, nil)
 	if err != nil {
 		return report(env, "verify", err)
 	}
-	clusters, err := o.clusters()
+	all, code, err := runVerify(ctx, o, env)
 	if err != nil {
 		return report(env, "verify", err)
-	}
-	code := ExitOK
-	var all []clusterVerify
-	for _, cluster := range clusters {
-		res, err := verifyCluster(ctx, o, cluster, env)
-		if err != nil {
-			report(env, "verify", fmt.Errorf("cluster %s: %w", cluster, err))
-			return ExitUsage
-		}
-		all = append(all, *res)
-		for _, a := range res.Apps {
-			if a.Sync != kube.Synced || a.Health != kube.Healthy {
-				code = ExitFailed
-			}
-		}
-		if len(res.Removed) > 0 {
-			code = ExitFailed
-		}
 	}
 	if o.output == "json" {
 		if err := writeJSON(env.Stdout, all); err != nil {
@@ -173,6 +163,36 @@ func Verify(ctx context.Context, args []string, env Env) int {
 	return code
 }
 
+// runVerify builds the forge o names and runs verifier.Run; it returns
+// every cluster as -o json shows them and the exit code (ExitFailed when
+// an app is not Synced and Healthy).
+func runVerify(ctx context.Context, o verifyOptions, env Env) ([]clusterVerify, int, error) {
+	clusters, err := o.clusters()
+	if err != nil {
+		return nil, 0, err
+	}
+	statuses, err := verifyForge(o, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := verifier.Run(ctx, verifier.Options{
+		Target: o.target(env), Clusters: clusters,
+		Wait: o.wait, Timeout: o.timeout, Heal: o.heal, Tooling: "flotilla/" + Version, Statuses: statuses,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	code := ExitOK
+	var all []clusterVerify
+	for _, c := range res.Clusters {
+		if !c.InSync() {
+			code = ExitFailed
+		}
+		all = append(all, clusterVerify{Cluster: c.Name, Branch: c.Branch, Commit: c.Commit, Apps: c.Apps, Healed: c.Healed, Removed: c.Removed})
+	}
+	return all, code, nil
+}
+
 func getenv(env Env, k string) string {
 	if env.Getenv == nil {
 		return ""
@@ -180,8 +200,11 @@ func getenv(env Env, k string) string {
 	return env.Getenv(k)
 }
 
-func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
+// parseVerifyFlags parses verify's flags; listed, when not nil, are the
+// clusters of the Action's clusters input (clusterTarget.listed).
+func parseVerifyFlags(args []string, env Env, listed *[]string) (verifyOptions, error) {
 	var o verifyOptions
+	o.listed = listed
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	o.register(fs)
 	fs.BoolVar(&o.wait, "wait", false, "")
@@ -238,143 +261,41 @@ func parseVerifyFlags(args []string, env Env) (verifyOptions, error) {
 	return o, nil
 }
 
-func verifyCluster(ctx context.Context, o verifyOptions, cluster string, env Env) (*clusterVerify, error) {
-	c, err := o.open(ctx, cluster, env)
-	if err != nil {
-		return nil, err
-	}
-	snap, client, apps := c.snap, c.client, c.apps
-	res := &clusterVerify{Cluster: cluster, Branch: c.branch, Commit: snap.Commit}
-	run := func() error {
-		res.Apps = res.Apps[:0]
-		for _, a := range apps {
-			app, err := kubeApp(a, snap)
+// verifyForge is where verify posts its statuses (nil: nowhere): the
+// local forge in --repo or over --remote, or GitHub.
+func verifyForge(o verifyOptions, env Env) (forge.Statuses, error) {
+	switch o.forge {
+	case "local":
+		if o.remote == "" {
+			f, err := local.Open(o.repo)
 			if err != nil {
-				return err
+				return nil, failure.Mark(failure.Input, fmt.Errorf("--forge local: %w", err))
 			}
-			st, err := client.Verify(ctx, app, kube.Options{})
-			if err != nil {
-				return err
-			}
-			res.Apps = append(res.Apps, st)
+			return f, nil
 		}
-		return nil
-	}
-	if err := run(); err != nil {
-		return nil, err
-	}
-	if len(o.apps) == 0 {
-		removed, err := c.removed(ctx)
+		// The shared remote: notes pushed by compare-and-set, through a
+		// cache in memory holding each branch's commits.
+		lf, err := local.OpenRemoteInMemory(o.remote)
 		if err != nil {
 			return nil, err
 		}
-		if len(removed) > 0 {
-			res.Removed = removed
-		}
-	}
-	if o.heal {
-		for i, st := range res.Apps {
-			if st.Sync != kube.OutOfSync {
-				continue
-			}
-			app, err := kubeApp(apps[i], snap)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := client.Apply(ctx, app, kube.Options{Tooling: "flotilla/" + Version}); err != nil {
-				st.Message += "; heal failed: " + err.Error()
-				continue
-			}
-			res.Healed = append(res.Healed, st.App)
-		}
-		if len(res.Healed) > 0 {
-			if err := run(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if o.wait {
-		deadline := time.Now().Add(o.timeout)
-		for !settled(res.Apps) && time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(2 * time.Second):
-			}
-			if err := run(); err != nil {
-				return nil, err
-			}
-		}
-		if !settled(res.Apps) {
-			for _, st := range res.Apps {
-				if st.Health == kube.Progressing {
-					st.Message = fmt.Sprintf("still progressing after %s: %s", o.timeout, st.Message)
-				}
-			}
-		}
-	}
-	var statuses forge.Statuses
-	switch o.forge {
-	case "local":
-		if statuses, err = localStatuses(ctx, o, c.branch, env); err != nil {
-			return nil, err
-		}
+		lf.Auth = authFor(o.remote, env)
+		return remoteStatuses{lf}, nil
 	case "github":
 		owner, repo, _ := strings.Cut(o.githubRepo, "/")
-		if statuses, err = github.New(github.Options{Owner: owner, Repo: repo, Token: o.githubToken, BaseURL: o.githubURL}); err != nil {
-			return nil, err
-		}
+		return github.New(github.Options{Owner: owner, Repo: repo, Token: o.githubToken, BaseURL: o.githubURL})
 	}
-	if f := statuses; f != nil {
-		for _, st := range res.Apps {
-			if err := f.SetStatus(ctx, snap.Commit, StatusOf(st)); err != nil {
-				return nil, fmt.Errorf("post status for %s: %w", st.App, err)
-			}
-		}
-	}
-	return res, nil
+	return nil, nil
 }
 
-// localStatuses is the local forge verify posts to: --repo itself, or the
-// shared --remote (notes pushed by compare-and-set, through a cache in
-// memory holding the branch's commits).
-func localStatuses(ctx context.Context, o verifyOptions, branch string, env Env) (forge.Statuses, error) {
-	if o.remote == "" {
-		return local.Open(o.repo)
-	}
-	lf, err := local.OpenRemoteInMemory(o.remote)
-	if err != nil {
-		return nil, err
-	}
-	lf.Auth = authFor(o.remote, env)
-	if _, err := lf.GetBranch(ctx, branch); err != nil {
-		return nil, err
-	}
-	return lf, nil
-}
+// remoteStatuses is the local forge over a remote: it fetches a branch
+// before statuses are posted on its head (verifier.BranchFetcher).
+type remoteStatuses struct{ *local.Forge }
 
-// settled: every app healthy, or healthy/degraded with nothing progressing.
-func settled(apps []*kube.AppStatus) bool {
-	for _, a := range apps {
-		if a.Health == kube.Progressing || a.Health == kube.Missing && a.Sync == kube.Pending {
-			return false
-		}
-	}
-	return true
-}
-
-// StatusOf is the commit status verify posts for an app.
-func StatusOf(st *kube.AppStatus) forge.Status {
-	s := forge.Status{Context: "flotilla/verify/" + st.App, Description: fmt.Sprintf("%s, %s: %s", st.Sync, st.Health, st.Message)}
-	switch {
-	case st.Sync == kube.Synced && st.Health == kube.Healthy:
-		s.State = forge.StateSuccess
-	case st.Sync == kube.Pending || st.Health == kube.Progressing && st.Sync == kube.Synced:
-		s.State = forge.StatePending
-	default:
-		s.State = forge.StateFailure
-	}
-	return s
+// FetchBranch fetches branch into the forge's memory.
+func (r remoteStatuses) FetchBranch(ctx context.Context, branch string) error {
+	_, err := r.GetBranch(ctx, branch)
+	return err
 }
 
 func writeVerifyText(w io.Writer, c clusterVerify) {
