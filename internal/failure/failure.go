@@ -164,6 +164,16 @@ func direct(err error) (Class, bool) {
 func statusClass(s metav1.Status) (Class, bool) {
 	switch s.Reason {
 	case metav1.StatusReasonConflict, metav1.StatusReasonAlreadyExists:
+		// A server-side apply refused because another field manager owns
+		// the fields stays refused however often it runs: a failed
+		// operation, not a lost race.
+		if s.Details != nil {
+			for _, c := range s.Details.Causes {
+				if c.Type == metav1.CauseTypeFieldManagerConflict {
+					return Failed, true
+				}
+			}
+		}
 		return Conflict, true
 	case metav1.StatusReasonUnauthorized, metav1.StatusReasonServiceUnavailable,
 		metav1.StatusReasonTimeout, metav1.StatusReasonServerTimeout,

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -37,6 +38,8 @@ func TestClassOf(t *testing.T) {
 		{"api invalid", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web", nil), Failed, ExitFailed},
 		{"api conflict", apierrors.NewConflict(gr, "web", errors.New("modified")), Conflict, ExitRemote},
 		{"api unavailable", fmt.Errorf("apply: %w", apierrors.NewServiceUnavailable("etcd")), Remote, ExitRemote},
+		{"apply field conflict", &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 409, Reason: metav1.StatusReasonConflict,
+			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseTypeFieldManagerConflict, Message: `conflict with "kubectl"`, Field: ".spec.replicas"}}}}}, Failed, ExitFailed},
 		{"api forbidden", apierrors.NewForbidden(gr, "web", errors.New("rbac")), Failed, ExitFailed},
 		{"api 503 unknown", apierrors.NewGenericServerResponse(503, "get", gr, "web", "", 0, false), Remote, ExitRemote},
 		// The outer mark wins over what it wraps: the package that knows
