@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/actions"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 	"github.com/flotilla-dev/flotilla/internal/redact"
@@ -181,7 +182,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
 		// Exit 1 with a result is --keep-going with failed apps: the
 		// other clusters were written, and their outputs stand.
-		var res hydrateResult
+		var res hydrator.Result
 		if (code != ExitOK && code != ExitFailed) || json.Unmarshal(out.Bytes(), &res) != nil || (code == ExitFailed && len(res.Failures) == 0) {
 			return code
 		}
@@ -199,7 +200,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		io.SetOutput("dry-sha", res.DrySHA)
 		io.SetJSONOutput("result", res)
 		var md bytes.Buffer
-		writeHydrateMarkdown(&md, res)
+		writeHydrateMarkdown(&md, &res)
 		io.Summary(md.String())
 		return code
 	case "apply":
@@ -293,12 +294,11 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 // actionDiff posts the fleet diff as one sticky pull-request comment and
 // puts the full diff in the job summary.
 func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env) int {
-	var discard bytes.Buffer
-	d, code, err := runDiff(ctx, o, Env{Stdout: &discard, Stderr: cmdEnv.Stderr, Getenv: cmdEnv.Getenv})
+	res, err := hydrator.Run(ctx, o.hydratorOptions(cmdEnv))
 	if err != nil {
-		report(cmdEnv, "render", err)
-		return code
+		return report(cmdEnv, "render", err)
 	}
+	d := res.Diff
 	// The forge puts the sticky marker and a newline before the body: the
 	// whole comment stays within GitHub's limit.
 	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
@@ -328,7 +328,7 @@ func nonNil(s []string) []string {
 }
 
 // writeHydrateMarkdown is render's result as a job-summary table.
-func writeHydrateMarkdown(w *bytes.Buffer, r hydrateResult) {
+func writeHydrateMarkdown(w *bytes.Buffer, r *hydrator.Result) {
 	fmt.Fprintf(w, "### render\n\n%d applications for %d clusters from `%s`, %d builds.\n\n| branch | state | added | changed | removed | objects |\n|---|---|---:|---:|---:|---:|\n",
 		r.Apps, len(r.Clusters), short(r.DrySHA), r.Builds)
 	for _, c := range r.Clusters {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -29,10 +30,10 @@ const exampleFleet = "../../testdata/fleet"
 // name is the Application's).
 const exampleHelmBuilds = 3 + 5
 
-func renderJSON(t *testing.T, args ...string) (hydrateResult, int, string) {
+func renderJSON(t *testing.T, args ...string) (hydrator.Result, int, string) {
 	t.Helper()
 	code, stdout, stderr := renderCmd(t, append(args, "-o", "json")...)
-	var res hydrateResult
+	var res hydrator.Result
 	if code == ExitOK {
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 			t.Fatalf("render -o json: %v\n%s", err, stdout)
@@ -489,19 +490,3 @@ func TestRenderPushFailureFails(t *testing.T) {
 	}
 }
 
-// TestBuildOrder starts the first Application of each set of sources
-// before the ones that would wait on a build already running.
-func TestBuildOrder(t *testing.T) {
-	t.Parallel()
-	job := func(paths ...string) renderJob {
-		var j renderJob
-		for _, p := range paths {
-			j.gen.App.Spec.Sources = append(j.gen.App.Spec.Sources, fleet.ApplicationSource{RepoURL: "https://git.example.com/fleet.git", Path: p})
-		}
-		return j
-	}
-	jobs := []renderJob{job("a"), job("a"), job("a", "b"), job("b"), job("a"), job("b"), job("c")}
-	if got, want := buildOrder(jobs), []int{0, 2, 3, 6, 1, 4, 5}; !cmp.Equal(got, want) {
-		t.Errorf("buildOrder = %v, want %v", got, want)
-	}
-}
