@@ -174,35 +174,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 	out := cmdEnv.Stdout.(*bytes.Buffer)
 	switch command {
 	case "render":
-		if o, err := parseRenderFlags(args, cmdEnv); err == nil && o.diffBase != "" {
-			return actionDiff(ctx, io, o, cmdEnv)
-		} else if err == nil && o.listClusters {
-			return actionListClusters(ctx, io, args, cmdEnv)
-		}
-		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
-		// Exit 1 with a result is --keep-going with failed apps: the
-		// other clusters were written, and their outputs stand.
-		var res hydrator.Result
-		if (code != ExitOK && code != ExitFailed) || json.Unmarshal(out.Bytes(), &res) != nil || (code == ExitFailed && len(res.Failures) == 0) {
-			return code
-		}
-		var changed, failed []string
-		for _, c := range res.Clusters {
-			if c.Updated {
-				changed = append(changed, c.Cluster)
-			}
-		}
-		for _, f := range res.Failures {
-			failed = append(failed, f.Cluster+"/"+f.App)
-		}
-		io.SetJSONOutput("changed-clusters", nonNil(changed))
-		io.SetJSONOutput("failed-apps", nonNil(failed))
-		io.SetOutput("dry-sha", res.DrySHA)
-		io.SetJSONOutput("result", res)
-		var md bytes.Buffer
-		writeHydrateMarkdown(&md, &res)
-		io.Summary(md.String())
-		return code
+		return actionRender(ctx, io, args, cmdEnv)
 	case "apply":
 		code := Apply(ctx, append(args, "-o", "json"), cmdEnv)
 		var res []clusterApply
@@ -289,6 +261,48 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 		return code
 	}
 	return ExitUsage
+}
+
+// actionRender runs the hydrator for the Action and maps its result to the
+// outputs and the job summary; the log gets the result as render -o json
+// prints it.
+func actionRender(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
+	env, flush := cmdEnv.redacting(args)
+	defer flush()
+	o, err := parseRenderFlags(args, env)
+	if err != nil {
+		return report(env, "render", err)
+	}
+	o.output = "json"
+	switch {
+	case o.diffBase != "":
+		return actionDiff(ctx, io, o, cmdEnv)
+	case o.listClusters:
+		return actionListClusters(ctx, io, o, env)
+	}
+	// A result with exit 1 is --keep-going with failed apps: the other
+	// clusters were written, and their outputs stand.
+	res, code := runRender(ctx, o, env)
+	if res == nil {
+		return code
+	}
+	var changed, failed []string
+	for _, c := range res.Clusters {
+		if c.Updated {
+			changed = append(changed, c.Cluster)
+		}
+	}
+	for _, f := range res.Failures {
+		failed = append(failed, f.Cluster+"/"+f.App)
+	}
+	io.SetJSONOutput("changed-clusters", nonNil(changed))
+	io.SetJSONOutput("failed-apps", nonNil(failed))
+	io.SetOutput("dry-sha", res.DrySHA)
+	io.SetJSONOutput("result", res)
+	var md bytes.Buffer
+	writeHydrateMarkdown(&md, res)
+	io.Summary(md.String())
+	return code
 }
 
 // actionDiff posts the fleet diff as one sticky pull-request comment and
