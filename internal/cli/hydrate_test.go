@@ -490,3 +490,35 @@ func TestRenderPushFailureFails(t *testing.T) {
 	}
 }
 
+// TestRenderRemoteFailureExits3: a remote that cannot be reached (a
+// network error) and a remote that refuses the push (its hook) are
+// remote failures: exit 3, run again; the error names the remote, and
+// nothing is pushed. A lost race after the retries is exit 3 too (see
+// hydrate's TestPublishLostRaceLeavesTrackingRefsAtTheRemote).
+func TestRenderRemoteFailureExits3(t *testing.T) {
+	t.Parallel()
+	t.Run("unreachable", func(t *testing.T) {
+		t.Parallel()
+		checkout, _ := gittest.Fleet(t, exampleFleet)
+		remote := "http://127.0.0.1:1/x.git"
+		_, code, stderr := renderJSON(t, "--fleet", checkout, "--remote", remote)
+		if code != ExitRemote || !strings.Contains(stderr, remote) {
+			t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, ExitRemote, remote, stderr)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		checkout, origin := gittest.Fleet(t, exampleFleet)
+		hook := "#!/bin/sh\necho 'GH006: Protected branch update failed.' >&2\nexit 1\n"
+		if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, code, stderr := renderJSON(t, "--fleet", checkout)
+		if code != ExitRemote || !strings.Contains(stderr, "push to "+origin+" refused") || !strings.Contains(stderr, "remote: GH006") {
+			t.Fatalf("exit %d, want %d with the remote's refusal; stderr:\n%s", code, ExitRemote, stderr)
+		}
+		if refs := gittest.Refs(t, origin, "refs/heads/hydrated"); refs != "" {
+			t.Errorf("origin got branches:\n%s", refs)
+		}
+	})
+}
