@@ -177,6 +177,7 @@ func (o renderOptions) hydratorOptions(env Env) hydrator.Options {
 		ShardCount:       sh.n,
 		Concurrency:      o.concurrency,
 		NoBuildCache:     o.noBuildCache,
+		HelmCredentials:  []byte(getenv(env, hydrator.HelmCredentialsEnv)),
 		KeepGoing:        o.keepGoing,
 		PolicyReportOnly: o.policyReportOnly,
 	}

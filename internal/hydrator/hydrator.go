@@ -71,6 +71,10 @@ type Options struct {
 	Concurrency int
 	// NoBuildCache builds every kustomization afresh.
 	NoBuildCache bool
+	// HelmCredentials, when set, are the chart repositories' credentials
+	// (a YAML list of {url, username, password}) instead of
+	// helm.credentialsFile (the commands read HelmCredentialsEnv).
+	HelmCredentials []byte
 	// KeepGoing writes every cluster whose Applications all built and
 	// keeps the others as they were (Result.Failures); otherwise any
 	// failed Application stops the run before anything is written.
@@ -251,7 +255,7 @@ func listApps(ctx context.Context, o Options) (*Result, error) {
 // apps (see buildTree), sorted by name; any failure is the list's error.
 func expandApps(ctx context.Context, f *fleet.Fleet, repos *source.Repos, apps []appset.Generated, o Options) ([]appset.Generated, error) {
 	repo, _ := openFleetRepo(f.Root) // only for the build cache
-	builder, err := newBuilder(f, repos, repo, o.NoBuildCache)
+	builder, err := newBuilder(f, repos, repo, o)
 	if err != nil {
 		return nil, err
 	}

@@ -154,7 +154,7 @@ func (p *renderPlan) build(ctx context.Context, o Options) error {
 		inRun[t.Cluster.Name] = true
 		trees[t.Cluster.Name] = t
 	}
-	builder, err := newBuilder(f, p.repos, p.repo, o.NoBuildCache)
+	builder, err := newBuilder(f, p.repos, p.repo, o)
 	if err != nil {
 		return err
 	}
