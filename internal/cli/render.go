@@ -113,10 +113,12 @@ Output:
 
 Exit codes:
   0  success
-  1  writing or pushing the branches failed (nothing partial is pushed), or,
-     with --keep-going, an Application failed (the other clusters were written),
+  1  writing the branches failed (nothing partial is pushed), or, with
+     --keep-going, an Application failed (the other clusters were written),
      or the policy gate found an object a cluster would deny (nothing written)
   2  bad flags or bad fleet input: the message names the file and line
+  3  the remote could not be reached, refused the push, or moved on every
+     retry: nothing was pushed; run again
 
 Examples:
   render                                  # render . and push to origin

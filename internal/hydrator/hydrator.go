@@ -83,8 +83,10 @@ type Options struct {
 	// failing.
 	PolicyReportOnly bool
 
-	// Progress, when set, is called as each phase ends (load, generate,
-	// render, policy, publish) with its wall time.
+	// Progress, when set, is called as each phase of a written render
+	// ends, with its wall time: generate (the fleet loaded and its
+	// ApplicationSets evaluated), load (the fleet commit read), render,
+	// policy, publish.
 	Progress func(phase string, took time.Duration)
 }
 
@@ -120,8 +122,8 @@ type Result struct {
 	// Policy is the policy gate's outcome (see policyGate), when it found
 	// something.
 	Policy *PolicyReport `json:"policy,omitempty"`
-	// Timings are the phases' wall times in seconds: load, generate,
-	// render, policy, publish.
+	// Timings are the phases' wall times in seconds (see
+	// Options.Progress).
 	Timings map[string]float64 `json:"timings"`
 
 	// Inventory is the cluster inventory, by name, each cluster with its
