@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/actions"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 	"github.com/flotilla-dev/flotilla/internal/redact"
@@ -173,35 +174,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 	out := cmdEnv.Stdout.(*bytes.Buffer)
 	switch command {
 	case "render":
-		if o, err := parseRenderFlags(args, cmdEnv); err == nil && o.diffBase != "" {
-			return actionDiff(ctx, io, o, cmdEnv)
-		} else if err == nil && o.listClusters {
-			return actionListClusters(ctx, io, args, cmdEnv)
-		}
-		code := Render(ctx, append(args, "-o", "json"), cmdEnv)
-		// Exit 1 with a result is --keep-going with failed apps: the
-		// other clusters were written, and their outputs stand.
-		var res hydrateResult
-		if (code != ExitOK && code != ExitFailed) || json.Unmarshal(out.Bytes(), &res) != nil || (code == ExitFailed && len(res.Failures) == 0) {
-			return code
-		}
-		var changed, failed []string
-		for _, c := range res.Clusters {
-			if c.Updated {
-				changed = append(changed, c.Cluster)
-			}
-		}
-		for _, f := range res.Failures {
-			failed = append(failed, f.Cluster+"/"+f.App)
-		}
-		io.SetJSONOutput("changed-clusters", nonNil(changed))
-		io.SetJSONOutput("failed-apps", nonNil(failed))
-		io.SetOutput("dry-sha", res.DrySHA)
-		io.SetJSONOutput("result", res)
-		var md bytes.Buffer
-		writeHydrateMarkdown(&md, res)
-		io.Summary(md.String())
-		return code
+		return actionRender(ctx, io, args, cmdEnv)
 	case "apply":
 		return actionApply(ctx, io, args, cmdEnv)
 	case "verify":
@@ -346,15 +319,56 @@ func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 	return code
 }
 
+// actionRender runs the hydrator for the Action and maps its result to the
+// outputs and the job summary; the log gets the result as render -o json
+// prints it.
+func actionRender(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
+	env, flush := cmdEnv.redacting(args)
+	defer flush()
+	o, err := parseRenderFlags(args, env)
+	if err != nil {
+		return report(env, "render", err)
+	}
+	o.output = "json"
+	switch {
+	case o.diffBase != "":
+		return actionDiff(ctx, io, o, cmdEnv)
+	case o.listClusters:
+		return actionListClusters(ctx, io, o, env)
+	}
+	// A result with exit 1 is --keep-going with failed apps: the other
+	// clusters were written, and their outputs stand.
+	res, code := runRender(ctx, o, env)
+	if res == nil {
+		return code
+	}
+	var changed, failed []string
+	for _, c := range res.Clusters {
+		if c.Updated {
+			changed = append(changed, c.Cluster)
+		}
+	}
+	for _, f := range res.Failures {
+		failed = append(failed, f.Cluster+"/"+f.App)
+	}
+	io.SetJSONOutput("changed-clusters", nonNil(changed))
+	io.SetJSONOutput("failed-apps", nonNil(failed))
+	io.SetOutput("dry-sha", res.DrySHA)
+	io.SetJSONOutput("result", res)
+	var md bytes.Buffer
+	writeHydrateMarkdown(&md, res)
+	io.Summary(md.String())
+	return code
+}
+
 // actionDiff posts the fleet diff as one sticky pull-request comment and
 // puts the full diff in the job summary.
 func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env) int {
-	var discard bytes.Buffer
-	d, code, err := runDiff(ctx, o, Env{Stdout: &discard, Stderr: cmdEnv.Stderr, Getenv: cmdEnv.Getenv})
+	res, err := hydrator.Run(ctx, o.hydratorOptions(cmdEnv))
 	if err != nil {
-		report(cmdEnv, "render", err)
-		return code
+		return report(cmdEnv, "render", err)
 	}
+	d := res.Diff
 	// The forge puts the sticky marker and a newline before the body: the
 	// whole comment stays within GitHub's limit.
 	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
@@ -384,7 +398,7 @@ func nonNil(s []string) []string {
 }
 
 // writeHydrateMarkdown is render's result as a job-summary table.
-func writeHydrateMarkdown(w *bytes.Buffer, r hydrateResult) {
+func writeHydrateMarkdown(w *bytes.Buffer, r *hydrator.Result) {
 	fmt.Fprintf(w, "### render\n\n%d applications for %d clusters from `%s`, %d builds.\n\n| branch | state | added | changed | removed | objects |\n|---|---|---:|---:|---:|---:|\n",
 		r.Apps, len(r.Clusters), short(r.DrySHA), r.Builds)
 	for _, c := range r.Clusters {

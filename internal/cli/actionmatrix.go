@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -166,15 +165,13 @@ func actionExtras(io *actions.IO, command string, env Env, args *[]string) int {
 // actionListClusters is render --list-clusters for a workflow: the
 // clusters output (a JSON array of names) and the matrix output, at most
 // max-jobs jobs each handling a share of the clusters.
-func actionListClusters(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
-	out := cmdEnv.Stdout.(*bytes.Buffer)
-	code := Render(ctx, append(args, "-o", "json"), cmdEnv)
-	var list []clusterEntry
-	if code != ExitOK || json.Unmarshal(out.Bytes(), &list) != nil {
+func actionListClusters(ctx context.Context, io *actions.IO, o renderOptions, env Env) int {
+	res, code := runRender(ctx, o, env)
+	if res == nil {
 		return code
 	}
-	names := make([]string, 0, len(list))
-	for _, c := range list {
+	names := make([]string, 0, len(res.Inventory))
+	for _, c := range res.Inventory {
 		names = append(names, c.Name)
 	}
 	if only := io.Input("clusters"); only != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
 // aoaApp is a plain Application document: name, built from path of the
@@ -383,7 +384,7 @@ func TestRenderAppOfAppsKeepGoing(t *testing.T) {
 	if code != ExitFailed {
 		t.Fatalf("exit %d, want %d: %s", code, ExitFailed, stderr)
 	}
-	var res hydrateResult
+	var res hydrator.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, stdout)
 	}

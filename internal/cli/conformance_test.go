@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,8 +17,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
+	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/source"
 )
+
+// generate evaluates a loaded fleet's ApplicationSets as render does
+// (the hydrator's first step); any problem is an error.
+func generate(ctx context.Context, f *fleet.Fleet) ([]appset.Generated, error) {
+	repos, err := source.New(f)
+	if err != nil {
+		return nil, err
+	}
+	defer repos.Close()
+	return appset.GenerateFleet(ctx, f, repos)
+}
 
 const corpus = "../../testdata/conformance/appset"
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
 
@@ -25,12 +26,11 @@ func fleetDiff(t *testing.T, change func(dir string)) *rpt.FleetDiff {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var discard strings.Builder
-	d, code, err := runDiff(t.Context(), o, Env{Stdout: &discard})
-	if err != nil || code != ExitOK {
-		t.Fatalf("diff: exit %d, %v", code, err)
+	res, err := hydrator.Run(t.Context(), o.hydratorOptions(Env{}))
+	if err != nil {
+		t.Fatalf("diff: %v", err)
 	}
-	return d
+	return res.Diff
 }
 
 func golden(t *testing.T, name, got string) {

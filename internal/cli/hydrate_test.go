@@ -15,6 +15,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -29,10 +30,10 @@ const exampleFleet = "../../testdata/fleet"
 // name is the Application's).
 const exampleHelmBuilds = 3 + 5
 
-func renderJSON(t *testing.T, args ...string) (hydrateResult, int, string) {
+func renderJSON(t *testing.T, args ...string) (hydrator.Result, int, string) {
 	t.Helper()
 	code, stdout, stderr := renderCmd(t, append(args, "-o", "json")...)
-	var res hydrateResult
+	var res hydrator.Result
 	if code == ExitOK {
 		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 			t.Fatalf("render -o json: %v\n%s", err, stdout)
@@ -489,19 +490,35 @@ func TestRenderPushFailureFails(t *testing.T) {
 	}
 }
 
-// TestBuildOrder starts the first Application of each set of sources
-// before the ones that would wait on a build already running.
-func TestBuildOrder(t *testing.T) {
+// TestRenderRemoteFailureExits3: a remote that cannot be reached (a
+// network error) and a remote that refuses the push (its hook) are
+// remote failures: exit 3, run again; the error names the remote, and
+// nothing is pushed. A lost race after the retries is exit 3 too (see
+// hydrate's TestPublishLostRaceLeavesTrackingRefsAtTheRemote).
+func TestRenderRemoteFailureExits3(t *testing.T) {
 	t.Parallel()
-	job := func(paths ...string) renderJob {
-		var j renderJob
-		for _, p := range paths {
-			j.gen.App.Spec.Sources = append(j.gen.App.Spec.Sources, fleet.ApplicationSource{RepoURL: "https://git.example.com/fleet.git", Path: p})
+	t.Run("unreachable", func(t *testing.T) {
+		t.Parallel()
+		checkout, _ := gittest.Fleet(t, exampleFleet)
+		remote := "http://127.0.0.1:1/x.git"
+		_, code, stderr := renderJSON(t, "--fleet", checkout, "--remote", remote)
+		if code != ExitRemote || !strings.Contains(stderr, remote) {
+			t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, ExitRemote, remote, stderr)
 		}
-		return j
-	}
-	jobs := []renderJob{job("a"), job("a"), job("a", "b"), job("b"), job("a"), job("b"), job("c")}
-	if got, want := buildOrder(jobs), []int{0, 2, 3, 6, 1, 4, 5}; !cmp.Equal(got, want) {
-		t.Errorf("buildOrder = %v, want %v", got, want)
-	}
+	})
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		checkout, origin := gittest.Fleet(t, exampleFleet)
+		hook := "#!/bin/sh\necho 'GH006: Protected branch update failed.' >&2\nexit 1\n"
+		if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, code, stderr := renderJSON(t, "--fleet", checkout)
+		if code != ExitRemote || !strings.Contains(stderr, "push to "+origin+" refused") || !strings.Contains(stderr, "remote: GH006") {
+			t.Fatalf("exit %d, want %d with the remote's refusal; stderr:\n%s", code, ExitRemote, stderr)
+		}
+		if refs := gittest.Refs(t, origin, "refs/heads/hydrated"); refs != "" {
+			t.Errorf("origin got branches:\n%s", refs)
+		}
+	})
 }

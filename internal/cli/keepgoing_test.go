@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
 // brokenAppSet puts two Applications on prod-eu only, both built from a
@@ -94,7 +95,7 @@ func TestRenderKeepGoing(t *testing.T) {
 	if code != ExitFailed {
 		t.Fatalf("--keep-going: exit %d, want %d; stderr:\n%s", code, ExitFailed, stderr)
 	}
-	var res hydrateResult
+	var res hydrator.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, stdout)
 	}

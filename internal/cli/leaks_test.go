@@ -163,12 +163,13 @@ func TestActionMasksExactlyKubeconfigSecrets(t *testing.T) {
 }
 
 // TestActionHidesRemoteCredentials runs the Action with a remote whose URL
-// carries credentials: they are masked, and shown nowhere.
+// carries credentials: they are masked, and shown nowhere. The remote
+// cannot be reached: exit 3 (run again).
 func TestActionHidesRemoteCredentials(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, exampleFleet)
 	r := runAction(t, map[string]string{"command": "render", "fleet": checkout, "remote": leakRemote, "token": leakToken}, nil)
-	if r.code != ExitFailed {
+	if r.code != ExitRemote {
 		t.Fatalf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	cmds, shown := actionstest.Run(r.stdout)

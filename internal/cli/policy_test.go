@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/policy"
 )
 
@@ -71,7 +72,7 @@ func TestPolicyGateDeniesBeforeWriting(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("a denied render wrote %s (%v)", dir, err)
 	}
-	var res struct{ Policy policyResult }
+	var res struct{ Policy hydrator.PolicyReport }
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("-o json on a denial: %v\n%s", err, stdout)
 	}
@@ -150,7 +151,7 @@ data: {label: owner}
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	var res hydrateResult
+	var res hydrator.Result
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatal(err)
 	}

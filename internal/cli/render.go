@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,13 +11,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"sigs.k8s.io/yaml"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/redact"
-	"github.com/flotilla-dev/flotilla/internal/source"
+	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
 
 const renderUsage = `Usage: render [flags]
@@ -111,10 +113,12 @@ Output:
 
 Exit codes:
   0  success
-  1  writing or pushing the branches failed (nothing partial is pushed), or,
-     with --keep-going, an Application failed (the other clusters were written),
+  1  writing the branches failed (nothing partial is pushed), or, with
+     --keep-going, an Application failed (the other clusters were written),
      or the policy gate found an object a cluster would deny (nothing written)
   2  bad flags or bad fleet input: the message names the file and line
+  3  the remote could not be reached, refused the push, or moved on every
+     retry: nothing was pushed; run again
 
 Examples:
   render                                  # render . and push to origin
@@ -152,24 +156,117 @@ func Render(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "render", err)
 	}
-	if opts.diffBase != "" {
-		_, code, err := runDiff(ctx, opts, env)
-		if err != nil {
-			report(env, "render", err)
+	_, code := runRender(ctx, opts, env)
+	return code
+}
+
+// hydratorOptions maps render's flags to the hydrator's options; https
+// remotes use env's GITHUB_TOKEN (see authFor).
+func (o renderOptions) hydratorOptions(env Env) hydrator.Options {
+	sh, _ := parseShard(o.shard) // checked by parseRenderFlags
+	return hydrator.Options{
+		Fleet:            o.fleet,
+		ListClusters:     o.listClusters,
+		Shards:           o.shards,
+		ListApps:         o.listApps,
+		NoExpand:         o.noExpand,
+		DiffBase:         o.diffBase,
+		Out:              o.out,
+		NoPush:           o.noPush,
+		Remote:           o.remote,
+		Auth:             func(remote string) transport.AuthMethod { return authFor(remote, env) },
+		ShardIndex:       sh.i,
+		ShardCount:       sh.n,
+		Concurrency:      o.concurrency,
+		NoBuildCache:     o.noBuildCache,
+		HelmCredentials:  []byte(getenv(env, hydrator.HelmCredentialsEnv)),
+		KeepGoing:        o.keepGoing,
+		PolicyReportOnly: o.policyReportOnly,
+	}
+}
+
+// runRender runs the hydrator and writes its result: the lists, the fleet
+// diff, or what was rendered and written, as text or JSON. It returns the
+// result when the run wrote the clusters (with failed Applications under
+// --keep-going, exit 1), else nil, and the exit code.
+func runRender(ctx context.Context, o renderOptions, env Env) (*hydrator.Result, int) {
+	res, err := hydrator.Run(ctx, o.hydratorOptions(env))
+	if o.diffBase != "" || o.listApps || o.listClusters {
+		if err == nil {
+			err = writeRendered(env, o, res)
 		}
-		return code
-	}
-	if !opts.listApps && !opts.listClusters {
-		code, err := runHydrate(ctx, opts, env)
 		if err != nil {
-			report(env, "render", err)
+			return nil, report(env, "render", err)
 		}
-		return code
+		return res, ExitOK
 	}
-	if err := runRender(ctx, opts, env); err != nil {
-		return report(env, "render", err)
+	if res != nil {
+		writeRenderWarnings(env, res.Warnings)
+		if res.Policy != nil {
+			annotatePolicy(env, res.Policy)
+		}
 	}
-	return ExitOK
+	if errors.Is(err, hydrator.ErrPolicyDenied) {
+		if o.output == "json" {
+			if werr := writeJSON(env.Stdout, struct {
+				Policy *hydrator.PolicyReport `json:"policy"`
+			}{res.Policy}); werr != nil {
+				err = werr
+			}
+		} else {
+			writePolicyText(env.Stdout, res.Policy)
+		}
+	}
+	if err != nil {
+		return nil, report(env, "render", err)
+	}
+	if o.output == "json" {
+		err = writeJSON(env.Stdout, res)
+	} else {
+		err = writeHydrateSummary(env.Stdout, res)
+		if err == nil && res.Policy != nil {
+			writePolicyText(env.Stdout, res.Policy)
+		}
+	}
+	if err != nil {
+		report(env, "render", err)
+	}
+	if len(res.Failures) == 0 {
+		return res, ExitOK
+	}
+	// The other clusters were written: the failed Applications fail the
+	// check (exit 1), whatever their errors' class.
+	failures := make([]error, len(res.Failures))
+	for i, f := range res.Failures {
+		failures[i] = f.Err
+	}
+	report(env, "render", errors.Join(failures...))
+	return res, ExitFailed
+}
+
+// writeRendered writes the lists and the fleet diff.
+func writeRendered(env Env, o renderOptions, res *hydrator.Result) error {
+	switch {
+	case o.diffBase != "":
+		if o.output == "json" {
+			return writeJSON(env.Stdout, res.Diff)
+		}
+		_, full := res.Diff.Markdown(rpt.CommentLimit)
+		_, err := io.WriteString(env.Stdout, full)
+		return err
+	case o.listClusters:
+		return writeClusters(env.Stdout, res.Inventory, o.output)
+	}
+	warnings := make([]string, len(res.Warnings))
+	for i, w := range res.Warnings {
+		warnings[i] = w.String()
+	}
+	writeWarnings(env.Stderr, "render", warnings)
+	clusters := make([]fleet.Cluster, len(res.Inventory))
+	for i, c := range res.Inventory {
+		clusters[i] = c.Cluster
+	}
+	return writeApps(env.Stdout, res.Applications, o.output, clusters)
 }
 
 func parseRenderFlags(args []string, env Env) (renderOptions, error) {
@@ -240,65 +337,6 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 	return o, nil
 }
 
-func runRender(ctx context.Context, o renderOptions, env Env) error {
-	f, err := fleet.Load(o.fleet)
-	if err != nil {
-		return err
-	}
-	if o.listClusters {
-		return writeClusters(env.Stdout, f.Clusters, o.shards, o.output)
-	}
-	repos, err := source.New(f)
-	if err != nil {
-		return err
-	}
-	defer repos.Close()
-	apps, err := appset.GenerateFleet(ctx, f, repos)
-	if err != nil {
-		return err
-	}
-	warnings := appset.ZeroWarnings(f, apps)
-	if !o.noExpand {
-		if apps, err = expandApps(ctx, f, repos, apps, o); err != nil {
-			return err
-		}
-	}
-	writeWarnings(env.Stderr, "render", warnings)
-	return writeApps(env.Stdout, apps, o.output, f.Clusters)
-}
-
-// expandApps builds every Application to add the children of apps of
-// apps (see buildTree), sorted by name; any failure is the list's error.
-func expandApps(ctx context.Context, f *fleet.Fleet, repos *source.Repos, apps []appset.Generated, o renderOptions) ([]appset.Generated, error) {
-	repo, _ := git.PlainOpenWithOptions(f.Root, &git.PlainOpenOptions{DetectDotGit: true}) // only for the build cache
-	builder, err := newBuilder(f, repos, repo, o.noBuildCache)
-	if err != nil {
-		return nil, err
-	}
-	b, err := buildTree(ctx, f, repos, builder, apps, nil, o.concurrency)
-	if err != nil {
-		return nil, err
-	}
-	if err := collapseRenderErrors(b.errs); err != nil {
-		return nil, err
-	}
-	out := make([]appset.Generated, len(b.jobs))
-	for i, j := range b.jobs {
-		out[i] = j.gen
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].App.Metadata.Name < out[j].App.Metadata.Name })
-	return out, nil
-}
-
-// generate evaluates the fleet's ApplicationSets; any problem is an error.
-func generate(ctx context.Context, f *fleet.Fleet) ([]appset.Generated, error) {
-	repos, err := source.New(f)
-	if err != nil {
-		return nil, err
-	}
-	return appset.GenerateFleet(ctx, f, repos)
-}
-
 func writeApps(w io.Writer, apps []appset.Generated, format string, clusters []fleet.Cluster) error {
 	list := make([]fleet.Application, len(apps))
 	for i, g := range apps {
@@ -362,23 +400,14 @@ type clusterEntry struct {
 	Shard  int               `json:"shard"`
 }
 
-// shardOf returns the shard (0..n-1) of the k-th cluster by name: round
-// robin, so shards differ in size by at most one.
-func shardOf(k, n int) int {
-	if n <= 1 {
-		return 0
-	}
-	return k % n
-}
-
-func writeClusters(w io.Writer, clusters []fleet.Cluster, shards int, format string) error {
+func writeClusters(w io.Writer, clusters []hydrator.ListedCluster, format string) error {
 	list := make([]clusterEntry, 0, len(clusters))
-	for k, c := range clusters {
+	for _, c := range clusters {
 		labels := c.Labels
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: shardOf(k, shards)})
+		list = append(list, clusterEntry{Name: c.Name, Server: c.Server, Labels: labels, Shard: c.Shard})
 	}
 	if format == "json" || format == "yaml" {
 		return writeData(w, format, list)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
 // TestRenderDeprecationWarnings: Kustomize's deprecation notices are said
@@ -39,7 +41,7 @@ func TestRenderDeprecationWarnings(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res hydrateResult
+	var res hydrator.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
@@ -47,7 +49,7 @@ func TestRenderDeprecationWarnings(t *testing.T) {
 		t.Errorf("cachedBuilds %d: the second run should reuse the build", res.CachedBuilds)
 	}
 	apps := []string{"web-dev", "web-prod-eu"}
-	wantJSON := []renderWarning{
+	wantJSON := []hydrator.Warning{
 		{File: "web/kustomization.yaml", RepoURL: "https://example.com/fleet.git", Message: bases, Apps: apps},
 		{File: "web/kustomization.yaml", RepoURL: "https://example.com/fleet.git", Message: labels, Apps: apps},
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,6 +152,12 @@ func direct(err error) (Class, bool) {
 	}
 	if s, ok := err.(apierrors.APIStatus); ok {
 		return statusClass(s.Status())
+	}
+	if _, ok := err.(syscall.Errno); ok {
+		// Errno has Timeout and Temporary, so it is a net.Error by
+		// method set; a file's ENOENT is no remote's failure. A network
+		// call's Errno comes wrapped in a *net.OpError, classified above.
+		return Failed, false
 	}
 	if _, ok := err.(net.Error); ok {
 		return Remote, true

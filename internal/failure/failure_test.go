@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
+	"syscall"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +37,10 @@ func TestClassOf(t *testing.T) {
 		{"marked remote", Mark(Remote, errors.New("push refused")), Remote, ExitRemote},
 		{"marked conflict", fmt.Errorf("publish: %w", Mark(Conflict, errors.New("lost race"))), Conflict, ExitRemote},
 		{"network", fmt.Errorf("fetch: %w", netErr), Remote, ExitRemote},
+		{"dial refused", fmt.Errorf("push: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), Remote, ExitRemote},
+		// syscall.Errno has Timeout and Temporary: a missing file must
+		// not read as a remote's failure.
+		{"file errno", fmt.Errorf("kustomize build: %w", &fs.PathError{Op: "lstat", Path: "missing.yaml", Err: syscall.ENOENT}), Failed, ExitFailed},
 		{"canceled", fmt.Errorf("render: %w", context.Canceled), Canceled, ExitFailed},
 		{"api invalid", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web", nil), Failed, ExitFailed},
 		{"api conflict", apierrors.NewConflict(gr, "web", errors.New("modified")), Conflict, ExitRemote},

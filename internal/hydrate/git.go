@@ -23,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
@@ -104,8 +105,9 @@ type Result struct {
 	Kept string `json:"kept,omitempty"`
 }
 
-// ErrRace means the remote moved between fetch and push.
-var ErrRace = errors.New("the remote branches moved while rendering")
+// ErrRace means the remote moved between fetch and push. Publish returns
+// it when the last attempt lost too: a failure.Conflict (run again).
+var ErrRace = failure.Mark(failure.Conflict, errors.New("the remote branches moved while rendering"))
 
 const trackingPrefix = "refs/flotilla/remote/"
 
@@ -784,6 +786,10 @@ type PushError struct {
 	// "remote: ...").
 	Messages []string
 }
+
+// FailureClass is failure.Remote: the remote refused what was sent (a
+// hook, a protected-branch rule); nothing changed there.
+func (e *PushError) FailureClass() failure.Class { return failure.Remote }
 
 func (e *PushError) Error() string {
 	var b strings.Builder

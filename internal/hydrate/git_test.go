@@ -15,6 +15,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
@@ -115,6 +116,9 @@ func TestPublishLostRaceLeavesTrackingRefsAtTheRemote(t *testing.T) {
 	_, err := pub.Publish(t.Context(), []*Tree{tree("a", "2"), tree("b", "2"), tree("c", "2")}, dry, when)
 	if !errors.Is(err, ErrRace) {
 		t.Fatalf("err = %v, want a lost race", err)
+	}
+	if c := failure.ClassOf(err); c != failure.Conflict {
+		t.Errorf("a lost race is a %v failure, want conflict (exit 3: run again)", c)
 	}
 	racer := gittest.Git(t, other, "rev-parse", "HEAD")
 	want := strings.Replace(remote, gittest.Git(t, origin, "rev-parse", "hydrated/b-next^"), racer, 1)

@@ -9,6 +9,7 @@ import (
 
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
@@ -149,6 +150,9 @@ func TestPublishRefusedByTheRemote(t *testing.T) {
 				}
 				if attempts != 1 {
 					t.Errorf("%d attempts, want 1: a refusal is not retried", attempts)
+				}
+				if c := failure.ClassOf(err); c != failure.Remote {
+					t.Errorf("a refused push is a %v failure, want remote (exit 3)", c)
 				}
 				for _, want := range []string{"remote: GH006: Protected branch update failed for refs/heads/hydrated/b-next.", "remote: error: Changes must be made through a pull request.", "hydrated/b-next"} {
 					if !strings.Contains(err.Error(), want) {

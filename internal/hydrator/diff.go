@@ -1,10 +1,9 @@
-package cli
+package hydrator
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,52 +15,52 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/source"
 )
 
-// runDiff renders the fleet at --diff-base and as checked out, without any
-// cluster, and prints what changes (Markdown, or -o json).
-func runDiff(ctx context.Context, o renderOptions, env Env) (*rpt.FleetDiff, int, error) {
-	head, err := renderedFleet(ctx, o, o.fleet)
+// runDiff renders the fleet at o.DiffBase and as checked out, without any
+// cluster, and compares them. Any error is the input's fault unless
+// classified (a remote's failure).
+func runDiff(ctx context.Context, o Options) (*rpt.FleetDiff, error) {
+	head, err := renderedFleet(ctx, o, o.Fleet)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
-	rev, rel, err := revisionOf(o.fleet, o.diffBase)
+	rev, rel, err := revisionOf(o.Fleet, o.DiffBase)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
 	baseFS, err := fs.Sub(rev, rel)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
 	if _, err := fleet.LoadFS(baseFS); err != nil {
-		return nil, ExitUsage, fmt.Errorf("the base %s does not render: %w", o.diffBase, err)
+		return nil, orInput(fmt.Errorf("the base %s does not render: %w", o.DiffBase, err))
 	}
 	// The builds read a directory (render.Checkouts), so the base they
 	// build is still written out, from the same revision.
-	baseDir, err := checkoutRef(rev, rel, o.diffBase)
+	baseDir, err := checkoutRef(rev, rel, o.DiffBase)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
 	defer os.RemoveAll(baseDir)
 	base, err := renderedFleet(ctx, o, baseDir)
 	if err != nil {
-		return nil, ExitUsage, fmt.Errorf("the base %s does not render: %w", o.diffBase, err)
+		return nil, orInput(fmt.Errorf("the base %s does not render: %w", o.DiffBase, err))
 	}
 	d, err := rpt.CompareFleets(base, head)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
-	if o.output == "json" {
-		return d, ExitOK, writeJSON(env.Stdout, d)
-	}
-	_, full := d.Markdown(rpt.CommentLimit)
-	_, err = io.WriteString(env.Stdout, full)
-	return d, ExitOK, err
+	return d, nil
 }
 
 // renderedFleet renders every cluster of the fleet in dir, in memory.
-func renderedFleet(ctx context.Context, o renderOptions, dir string) (rpt.Fleet, error) {
-	o.fleet, o.shard, o.keepGoing = dir, "", false // a diff is all or nothing
-	p, err := plan(ctx, o, nil)
+func renderedFleet(ctx context.Context, o Options, dir string) (rpt.Fleet, error) {
+	o.Fleet, o.ShardIndex, o.ShardCount, o.KeepGoing = dir, 0, 1, false // a diff is all or nothing
+	p, err := load(ctx, o)
 	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	if err := p.build(ctx, o); err != nil {
 		return nil, err
 	}
 	out := rpt.Fleet{}

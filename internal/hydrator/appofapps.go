@@ -1,4 +1,4 @@
-package cli
+package hydrator
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/render"
@@ -186,19 +187,21 @@ func joinErrs(a, b error) error {
 }
 
 // newBuilder is the run's builder: builds and charts cached in the fleet
-// checkout's .git/flotilla unless noCache (or the fleet is not in Git).
-func newBuilder(f *fleet.Fleet, repos render.Checkouts, repo *git.Repository, noCache bool) (*render.Builder, error) {
+// checkout's .git/flotilla unless o.NoBuildCache (or the fleet is not in
+// Git), charts fetched with o.HelmCredentials.
+// A helm section that does not configure is the input's fault.
+func newBuilder(f *fleet.Fleet, repos render.Checkouts, repo *git.Repository, o Options) (*render.Builder, error) {
 	b := render.NewBuilder(repos, f.Config.Policy)
 	chartCache := ""
-	if repo != nil && !noCache {
+	if repo != nil && !o.NoBuildCache {
 		if st, ok := repo.Storer.(*filesystem.Storage); ok {
 			b.Cache = render.OpenDirCache(filepath.Join(st.Filesystem().Root(), "flotilla", "builds"))
 			chartCache = filepath.Join(st.Filesystem().Root(), "flotilla", "charts")
 		}
 	}
 	var err error
-	if b.Charts, err = chartFetcher(f.Config.Helm, chartCache); err != nil {
-		return nil, err
+	if b.Charts, err = chartFetcher(f.Config.Helm, chartCache, o.HelmCredentials); err != nil {
+		return nil, failure.Mark(failure.Input, err)
 	}
 	return b, nil
 }

@@ -1,4 +1,4 @@
-package cli
+package hydrator
 
 import (
 	"errors"
@@ -20,9 +20,12 @@ import (
 // removes the folders a killed run left and puts back an old tree that
 // was moved aside but not replaced. Cluster names are DNS-1123 labels
 // (fleet.Load), so DIR/<cluster> is always a folder of DIR.
+//
+// OutNewPrefix and OutOldPrefix begin the names of the folders a run
+// writes aside and moves aside.
 const (
-	outNewPrefix = ".flotilla-new."
-	outOldPrefix = ".flotilla-old."
+	OutNewPrefix = ".flotilla-new."
+	OutOldPrefix = ".flotilla-old."
 )
 
 // writeFileFunc writes one file (os.WriteFile, or a failing one in tests).
@@ -75,11 +78,11 @@ func recoverOut(dir string) error {
 		name := e.Name()
 		p := filepath.Join(dir, name)
 		switch {
-		case strings.HasPrefix(name, outNewPrefix):
+		case strings.HasPrefix(name, OutNewPrefix):
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("remove the half-written tree %s of an interrupted run: %w", p, err)
 			}
-		case strings.HasPrefix(name, outOldPrefix):
+		case strings.HasPrefix(name, OutOldPrefix):
 			cluster := name[strings.LastIndexByte(name, '.')+1:]
 			target := filepath.Join(dir, cluster)
 			if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) && fleet.CheckClusterName(cluster) == nil {
@@ -103,7 +106,7 @@ func replaceTree(dir, cluster string, files map[string][]byte, writeFile writeFi
 	fail := func(err error) error {
 		return fmt.Errorf("write the tree of cluster %s to %s (left as it was): %w", cluster, target, err)
 	}
-	tmp, err := os.MkdirTemp(dir, outNewPrefix+"*."+cluster)
+	tmp, err := os.MkdirTemp(dir, OutNewPrefix+"*."+cluster)
 	if err != nil {
 		return fail(err)
 	}
@@ -129,7 +132,7 @@ func replaceTree(dir, cluster string, files map[string][]byte, writeFile writeFi
 			return fail(err)
 		}
 	}
-	old := filepath.Join(dir, outOldPrefix+strings.TrimPrefix(filepath.Base(tmp), outNewPrefix))
+	old := filepath.Join(dir, OutOldPrefix+strings.TrimPrefix(filepath.Base(tmp), OutNewPrefix))
 	moved := true
 	if err := os.Rename(target, old); errors.Is(err, fs.ErrNotExist) {
 		moved = false

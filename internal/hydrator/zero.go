@@ -1,9 +1,8 @@
-package cli
+package hydrator
 
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -33,20 +32,15 @@ func zeroCheck(f *fleet.Fleet, generated []appset.Generated, clusters []fleet.Cl
 // emptied.
 func emptyClusters(f *fleet.Fleet, clusters []fleet.Cluster, jobs []renderJob) []string {
 	var warnings []string
+	l := f.Config.Layout()
 	has := map[string]bool{}
 	for _, j := range jobs {
 		has[j.cluster] = true
 	}
 	for _, c := range clusters {
 		if !has[c.Name] {
-			warnings = append(warnings, fmt.Sprintf("cluster %s gets no Application: its branch %s will hold none", c.Name, f.Config.StagingBranch(c.Name)))
+			warnings = append(warnings, fmt.Sprintf("cluster %s gets no Application: its branch %s will hold none", c.Name, l.StagingBranch(c.Name)))
 		}
 	}
 	return warnings
-}
-
-func writeWarnings(w io.Writer, cmd string, warnings []string) {
-	for _, s := range warnings {
-		fmt.Fprintf(w, "%s: warning: %s\n", cmd, s)
-	}
 }

@@ -1,10 +1,8 @@
-package cli
+package hydrator
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,11 +19,8 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
-// errPolicyDenied means the policy gate found objects a cluster would deny.
-var errPolicyDenied = errors.New("policy gate")
-
-// policyResult is the policy gate's outcome (render -o json "policy").
-type policyResult struct {
+// PolicyReport is the policy gate's outcome (render -o json "policy").
+type PolicyReport struct {
 	// Denied, Warned and Audited count the objects with at least one
 	// violation of that action; DeniedClusters the clusters with a denial.
 	Denied         int `json:"denied"`
@@ -37,10 +32,12 @@ type policyResult struct {
 	// Violations are every cluster's, by cluster, app, object, policy.
 	Violations []policy.Violation `json:"violations"`
 	// NotEvaluated are the Kyverno policies found, per cluster.
-	NotEvaluated []notEvaluated `json:"notEvaluated,omitempty"`
+	NotEvaluated []NotEvaluated `json:"notEvaluated,omitempty"`
 }
 
-type notEvaluated struct {
+// NotEvaluated is a policy the gate found on a cluster but cannot
+// evaluate (Kyverno's).
+type NotEvaluated struct {
 	Cluster string `json:"cluster"`
 	policy.NotEvaluated
 }
@@ -48,7 +45,7 @@ type notEvaluated struct {
 // policyGate evaluates every written tree against the policies its own
 // render deploys (and those of policy.policiesDir), one cluster per worker,
 // at most concurrency at once, sharing compiled policies across clusters.
-func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*policyResult, error) {
+func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*PolicyReport, error) {
 	extra, err := loadFleetPolicies(p.fleet)
 	if err != nil {
 		return nil, err
@@ -105,8 +102,8 @@ func decodeApp(cache *sync.Map, a hydrate.App) ([]*unstructured.Unstructured, er
 	return objs, nil
 }
 
-func summarizePolicy(reports []*policy.Report) *policyResult {
-	res := &policyResult{Violations: []policy.Violation{}}
+func summarizePolicy(reports []*policy.Report) *PolicyReport {
+	res := &PolicyReport{Violations: []policy.Violation{}}
 	type obj struct{ cluster, app, object string }
 	seen := map[policy.Action]map[obj]bool{policy.Deny: {}, policy.Warn: {}, policy.Audit: {}}
 	deniedClusters := map[string]bool{}
@@ -119,7 +116,7 @@ func summarizePolicy(reports []*policy.Report) *policyResult {
 			}
 		}
 		for _, n := range r.NotEvaluated {
-			res.NotEvaluated = append(res.NotEvaluated, notEvaluated{Cluster: r.Cluster, NotEvaluated: n})
+			res.NotEvaluated = append(res.NotEvaluated, NotEvaluated{Cluster: r.Cluster, NotEvaluated: n})
 		}
 	}
 	res.Denied, res.Warned, res.Audited = len(seen[policy.Deny]), len(seen[policy.Warn]), len(seen[policy.Audit])
@@ -127,12 +124,13 @@ func summarizePolicy(reports []*policy.Report) *policyResult {
 	return res
 }
 
-// headline is "2 objects would be denied on 3 clusters".
-func (r *policyResult) headline() string {
-	return fmt.Sprintf("%s would be denied on %s", plural(r.Denied, "object"), plural(r.DeniedClusters, "cluster"))
+// Headline is "2 objects would be denied on 3 clusters".
+func (r *PolicyReport) Headline() string {
+	return fmt.Sprintf("%s would be denied on %s", Plural(r.Denied, "object"), Plural(r.DeniedClusters, "cluster"))
 }
 
-func plural(n int, word string) string {
+// Plural is "1 object", "2 objects".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
@@ -140,56 +138,8 @@ func plural(n int, word string) string {
 }
 
 // err is the gate's failure: the denials, in one error.
-func (r *policyResult) err() error {
-	return fmt.Errorf("%w: %s: nothing was written (fix the objects or the policies, or pass --policy-report-only)", errPolicyDenied, r.headline())
-}
-
-// writePolicyText prints one line per cluster/app/object/policy/action.
-func writePolicyText(w io.Writer, r *policyResult) {
-	if len(r.Violations) == 0 && len(r.NotEvaluated) == 0 {
-		return
-	}
-	parts := []string{r.headline()}
-	if r.Warned > 0 {
-		parts = append(parts, plural(r.Warned, "object")+" warned")
-	}
-	if r.Audited > 0 {
-		parts = append(parts, plural(r.Audited, "object")+" audited")
-	}
-	fmt.Fprintf(w, "Policy gate: %s.\n", strings.Join(parts, "; "))
-	for _, v := range r.Violations {
-		via := v.Policy
-		if v.Binding != "" {
-			via += " (" + v.Binding + ")"
-		}
-		fmt.Fprintf(w, "  %-5s %s/%s  %s  %s: %s\n", strings.ToLower(string(v.Action)), v.Cluster, v.App, v.Object(), via, v.Message)
-	}
-	// Kyverno policies: once per cluster.
-	for i := 0; i < len(r.NotEvaluated); {
-		j := i
-		var names []string
-		for ; j < len(r.NotEvaluated) && r.NotEvaluated[j].Cluster == r.NotEvaluated[i].Cluster; j++ {
-			n := r.NotEvaluated[j]
-			names = append(names, fmt.Sprintf("%s %s (%s)", n.Kind, n.Name, n.App))
-		}
-		fmt.Fprintf(w, "  not evaluated on %s: Kyverno policies: %s\n", r.NotEvaluated[i].Cluster, strings.Join(names, ", "))
-		i = j
-	}
-	fmt.Fprintln(w)
-}
-
-// annotatePolicy reports each violation to the GitHub Action: an error
-// annotation per denial, a warning per Warn.
-func annotatePolicy(env Env, r *policyResult) {
-	for _, v := range r.Violations {
-		msg := fmt.Sprintf("policy gate: %s/%s: %s: %s", v.Cluster, v.App, v.Object(), policy.DeniedMessage(v))
-		switch {
-		case v.Action == policy.Deny && env.Annotate != nil:
-			env.Annotate(errors.New(msg))
-		case v.Action == policy.Warn && env.Warn != nil:
-			env.Warn("", msg)
-		}
-	}
+func (r *PolicyReport) err() error {
+	return fmt.Errorf("%w: %s: nothing was written (fix the objects or the policies, or pass --policy-report-only)", ErrPolicyDenied, r.Headline())
 }
 
 // loadFleetPolicies reads policy.policiesDir: every .yaml, .yml and .json
@@ -200,7 +150,7 @@ func loadFleetPolicies(f *fleet.Fleet) ([]*unstructured.Unstructured, error) {
 		return nil, nil
 	}
 	if !filepath.IsLocal(filepath.FromSlash(dir)) {
-		return nil, fmt.Errorf("%w: %s: policy.policiesDir %q must be a folder inside the fleet", errUsage, fleet.ConfigFile, dir)
+		return nil, fmt.Errorf("%w: %s: policy.policiesDir %q must be a folder inside the fleet", errInput, fleet.ConfigFile, dir)
 	}
 	root := filepath.Join(f.Root, filepath.FromSlash(dir))
 	var files []string
@@ -217,7 +167,7 @@ func loadFleetPolicies(f *fleet.Fleet) ([]*unstructured.Unstructured, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: read policy.policiesDir: %w", errUsage, fleet.ConfigFile, err)
+		return nil, fmt.Errorf("%w: %s: read policy.policiesDir: %w", errInput, fleet.ConfigFile, err)
 	}
 	slices.Sort(files)
 	var out []*unstructured.Unstructured
@@ -229,7 +179,7 @@ func loadFleetPolicies(f *fleet.Fleet) ([]*unstructured.Unstructured, error) {
 		rel, _ := filepath.Rel(f.Root, p)
 		objs, err := render.Decode(path.Clean(filepath.ToSlash(rel)), data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: decode fleet policy: %w", errUsage, err)
+			return nil, fmt.Errorf("%w: decode fleet policy: %w", errInput, err)
 		}
 		out = append(out, objs...)
 	}
@@ -237,31 +187,22 @@ func loadFleetPolicies(f *fleet.Fleet) ([]*unstructured.Unstructured, error) {
 }
 
 // checkPolicy runs the policy gate on a plan about to be written: it
-// returns the result to report (nil when nothing was found), or, on a
-// denial without --policy-report-only, prints it and returns the error
-// that stops the run before anything is written.
-func checkPolicy(ctx context.Context, p *renderPlan, o renderOptions, env Env) (*policyResult, int, error) {
-	gate, err := policyGate(ctx, p, o.concurrency)
+// returns the report (nil when nothing was found) and, on a denial
+// without PolicyReportOnly, ErrPolicyDenied, which stops the run before
+// anything is written. The gate's own errors (a policy that does not
+// load or compile) are the input's fault.
+func (p *renderPlan) checkPolicy(ctx context.Context, o Options) (*PolicyReport, error) {
+	gate, err := policyGate(ctx, p, o.Concurrency)
 	if err != nil {
-		return nil, ExitUsage, err
+		return nil, orInput(err)
 	}
 	p.timer.done("policy")
 	if len(gate.Violations) == 0 && len(gate.NotEvaluated) == 0 {
-		return nil, ExitOK, nil
+		return nil, nil
 	}
-	gate.ReportOnly = o.policyReportOnly
-	annotatePolicy(env, gate)
-	if gate.Denied == 0 || o.policyReportOnly {
-		return gate, ExitOK, nil
+	gate.ReportOnly = o.PolicyReportOnly
+	if gate.Denied == 0 || o.PolicyReportOnly {
+		return gate, nil
 	}
-	if o.output == "json" {
-		if err := writeJSON(env.Stdout, struct {
-			Policy *policyResult `json:"policy"`
-		}{gate}); err != nil {
-			return nil, ExitFailed, err
-		}
-	} else {
-		writePolicyText(env.Stdout, gate)
-	}
-	return nil, ExitFailed, gate.err()
+	return gate, gate.err()
 }

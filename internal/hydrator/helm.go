@@ -1,4 +1,4 @@
-package cli
+package hydrator
 
 import (
 	"crypto/tls"
@@ -13,18 +13,19 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
 )
 
-// HelmCredentialsEnv may hold the chart repository credentials (a YAML
-// list of {url, username, password}) instead of helm.credentialsFile.
+// HelmCredentialsEnv is the environment variable whose value the
+// commands pass as Options.HelmCredentials.
 const HelmCredentialsEnv = "FLOTILLA_HELM_CREDENTIALS"
 
 // chartFetcher configures chart downloads from flotilla.yaml's helm
-// section; cacheDir keeps archives across runs ("" for none).
-func chartFetcher(c fleet.HelmConfig, cacheDir string) (*helm.Fetcher, error) {
+// section; cacheDir keeps archives across runs ("" for none); creds, when
+// set, are the credentials instead of helm.credentialsFile.
+func chartFetcher(c fleet.HelmConfig, cacheDir string, creds []byte) (*helm.Fetcher, error) {
 	f := &helm.Fetcher{CacheDir: cacheDir, Allow: c.Repositories, MaxArchiveBytes: c.MaxArchiveBytes, MaxFiles: c.MaxFiles}
-	var creds []byte
-	if v := os.Getenv(HelmCredentialsEnv); v != "" {
-		creds = []byte(v)
-	} else if c.CredentialsFile != "" {
+	if len(creds) == 0 {
+		creds = nil
+	}
+	if creds == nil && c.CredentialsFile != "" {
 		b, err := os.ReadFile(c.CredentialsFile)
 		if err != nil {
 			return nil, fmt.Errorf("read helm.credentialsFile: %w", err)

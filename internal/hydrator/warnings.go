@@ -1,4 +1,4 @@
-package cli
+package hydrator
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/source"
 )
 
-// renderWarning is a warning of a render: a selector that yields nothing
+// Warning is a warning of a render: a selector that yields nothing
 // (Message alone), or what a build found in a file (a deprecated
 // Kustomize field), once per file and message however many Applications
 // and clusters share the build.
-type renderWarning struct {
+type Warning struct {
 	// File is the file at fault, slash-separated, relative to the fleet
 	// directory (through the repos: mapping of its repository).
 	File string `json:"file,omitempty"`
@@ -28,15 +28,17 @@ type renderWarning struct {
 }
 
 // String is the warning as render prints it.
-func (w renderWarning) String() string {
+func (w Warning) String() string {
 	if w.File == "" {
 		return w.Message
 	}
-	return fmt.Sprintf("%s: %s (%s)", w.File, w.Message, listApps(w.Apps))
+	return fmt.Sprintf("%s: %s (%s)", w.File, w.Message, w.Who())
 }
 
-// listApps names a few applications and counts the rest.
-func listApps(apps []string) string {
+// Who names a few of the warning's Applications and counts the rest:
+// "applications a, b, c and 2 more".
+func (w Warning) Who() string {
+	apps := w.Apps
 	const shown = 3
 	word := "application "
 	if len(apps) > 1 {
@@ -51,7 +53,7 @@ func listApps(apps []string) string {
 // buildWarnings gathers the builds' warnings of jobs (warns[i] is job i's),
 // one per repository, file and message with every Application that met
 // it, sorted by file then message.
-func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) []renderWarning {
+func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) []Warning {
 	type key struct{ repo, file, msg string }
 	apps := map[key]map[string]bool{}
 	for i, ws := range warns {
@@ -67,13 +69,13 @@ func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) [
 	for url, dir := range f.Config.Repos {
 		mapped[source.NormalizeURL(url)] = dir
 	}
-	out := make([]renderWarning, 0, len(apps))
+	out := make([]Warning, 0, len(apps))
 	for k, names := range apps {
 		file := k.file
 		if dir, ok := mapped[source.NormalizeURL(k.repo)]; ok {
 			file = path.Join(filepath.ToSlash(dir), k.file)
 		}
-		w := renderWarning{File: file, RepoURL: k.repo, Message: k.msg}
+		w := Warning{File: file, RepoURL: k.repo, Message: k.msg}
 		for n := range names {
 			w.Apps = append(w.Apps, n)
 		}
@@ -91,19 +93,4 @@ func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) [
 		return a.RepoURL < b.RepoURL
 	})
 	return out
-}
-
-// writeRenderWarnings prints each warning on its line, and gives it to
-// env.Warn when set.
-func writeRenderWarnings(env Env, warnings []renderWarning) {
-	for _, w := range warnings {
-		fmt.Fprintf(env.Stderr, "render: warning: %s\n", w)
-		if env.Warn != nil {
-			msg := w.Message
-			if w.File != "" {
-				msg = fmt.Sprintf("%s (%s)", w.Message, listApps(w.Apps))
-			}
-			env.Warn(w.File, msg)
-		}
-	}
 }
