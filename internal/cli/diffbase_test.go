@@ -3,13 +3,13 @@ package cli
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
 // diffAgainst runs render --diff-base ref on the checkout.
@@ -19,12 +19,11 @@ func diffAgainst(t *testing.T, checkout, ref string) (summary string, err error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var discard strings.Builder
-	d, _, err := runDiff(t.Context(), o, Env{Stdout: &discard})
+	res, err := hydrator.Run(t.Context(), o.hydratorOptions(Env{}))
 	if err != nil {
 		return "", err
 	}
-	return d.Summary(), nil
+	return res.Diff.Summary(), nil
 }
 
 // TestFleetDiffBaseFollowsLinks: the base is read from the revision with
