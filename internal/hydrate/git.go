@@ -15,6 +15,7 @@ import (
 	"time"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
@@ -148,19 +149,28 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 		if len(updates) == 0 {
 			return results, nil
 		}
-		enc, err := pack.Encode()
-		if err != nil {
-			return nil, fmt.Errorf("write hydrated commits: %w", err)
-		}
-		// The pack is stored (and fsynced) while the remote takes the
-		// push, which sends it from memory; no ref points at its
-		// objects before it is stored.
+		var packBytes []byte
 		stored := make(chan error, 1)
-		go func() { stored <- pack.Store(p.Repo.Storer, enc) }()
+		if gitobj.SlowPath("pack") {
+			if packBytes, err = pack.StoreGoGit(p.Repo.Storer); err != nil {
+				return nil, fmt.Errorf("write hydrated commits: %w", err)
+			}
+			stored <- nil
+		} else {
+			enc, err := pack.Encode()
+			if err != nil {
+				return nil, fmt.Errorf("write hydrated commits: %w", err)
+			}
+			packBytes = enc.Bytes
+			// The pack is stored (and fsynced) while the remote takes the
+			// push, which sends it from memory; no ref points at its
+			// objects before it is stored.
+			go func() { stored <- pack.Store(p.Repo.Storer, enc) }()
+		}
 		if p.BeforePush != nil {
 			p.BeforePush(attempt)
 		}
-		err = p.update(ctx, updates, enc.Bytes, stored)
+		err = p.update(ctx, updates, packBytes, stored)
 		if err == nil {
 			return results, nil
 		}
@@ -288,17 +298,17 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 		return nil, p.remoteError("read the hydrated branches of", err)
 	}
 
-	sess, err := p.openPush(ctx)
+	advertised, err := p.advertised(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	remote := map[string]plumbing.Hash{} // branch → head
-	for name, h := range sess.adv.References {
+	for name, h := range advertised {
 		if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && under(branch) {
 			remote[branch] = h
 		}
 	}
-	if h, ok := sess.adv.References[NotesRef.String()]; ok {
+	if h, ok := advertised[NotesRef.String()]; ok {
 		remote[notesKey] = h
 	}
 
@@ -364,6 +374,31 @@ func (p *Publisher) sync(ctx context.Context, branches []string) (map[string]plu
 		return nil, fmt.Errorf("record the remote's hydrated branches: %w", err)
 	}
 	return remote, nil
+}
+
+// advertised returns the remote's refs from the advertisement of a new
+// receive-pack session, kept for the next push; with SlowPath("push"),
+// from go-git's Remote.List.
+func (p *Publisher) advertised(ctx context.Context) (map[string]plumbing.Hash, error) {
+	if gitobj.SlowPath("push") {
+		rem := git.NewRemote(p.Repo.Storer, &config.RemoteConfig{Name: "flotilla-push", URLs: []string{p.Remote}})
+		list, err := rem.ListContext(ctx, &git.ListOptions{Auth: p.Auth})
+		if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+			return nil, err
+		}
+		out := map[string]plumbing.Hash{}
+		for _, r := range list {
+			if r.Type() == plumbing.HashReference {
+				out[r.Name().String()] = r.Hash()
+			}
+		}
+		return out, nil
+	}
+	sess, err := p.openPush(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sess.adv.References, nil
 }
 
 // Track makes the tracking refs (refs/flotilla/remote/<branch>) of the
@@ -675,12 +710,15 @@ func short(sha string) string {
 // the push leaves them at values the remote had.
 func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, stored <-chan error) error {
 	waited := false
+	var storeErr error
 	wait := func() error {
-		waited = true
-		if err := <-stored; err != nil {
-			return fmt.Errorf("write hydrated commits: %w", err)
+		if !waited {
+			waited = true
+			if err := <-stored; err != nil {
+				storeErr = fmt.Errorf("write hydrated commits: %w", err)
+			}
 		}
-		return nil
+		return storeErr
 	}
 	defer func() {
 		if !waited {
@@ -712,7 +750,15 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	if err := gitobj.CheckLocks(p.Repo.Storer, names); err != nil {
 		return fmt.Errorf("record the remote's hydrated branches: %w", err)
 	}
-	status, err := p.push(ctx, updates, pack)
+	var (
+		status *PushError
+		err    error
+	)
+	if gitobj.SlowPath("push") {
+		err = p.pushGoGit(ctx, updates, wait)
+	} else {
+		status, err = p.push(ctx, updates, pack)
+	}
 	if werr := wait(); werr != nil {
 		if err == nil {
 			return fmt.Errorf("%w (pushed: the next run fetches them)", werr)
@@ -824,6 +870,39 @@ func (e *PushError) Error() string {
 	}
 	b.WriteString("\nnothing was pushed: fix what the remote refuses (a protected-branch rule or hook on the hydrated branches) and run again")
 	return b.String()
+}
+
+// pushGoGit is push done by go-git's Remote.Push, for SlowPath("push"):
+// the new heads go to local refs under refs/flotilla/push/, and go-git
+// walks the objects to send and encodes their pack itself. The old values
+// are required (RequireRemoteRefs) where the branch exists; new branches
+// are not checked.
+func (p *Publisher) pushGoGit(ctx context.Context, updates []update, wait func() error) error {
+	if err := wait(); err != nil {
+		return err
+	}
+	var (
+		local          []gitobj.RefUpdate
+		specs, require []config.RefSpec
+	)
+	for _, u := range updates {
+		src := plumbing.ReferenceName("refs/flotilla/push/" + strings.TrimPrefix(u.ref().String(), "refs/"))
+		local = append(local, gitobj.RefUpdate{Name: src, New: u.new})
+		specs = append(specs, config.RefSpec("+"+src.String()+":"+u.ref().String()))
+		if !u.old.IsZero() {
+			require = append(require, config.RefSpec(u.old.String()+":"+u.ref().String()))
+		}
+	}
+	if err := gitobj.UpdateRefs(p.Repo.Storer, local); err != nil {
+		return err
+	}
+	rem := git.NewRemote(p.Repo.Storer, &config.RemoteConfig{Name: "flotilla-push", URLs: []string{p.Remote}})
+	err := rem.PushContext(ctx, &git.PushOptions{RemoteName: "flotilla-push", Auth: p.Auth, RefSpecs: specs,
+		RequireRemoteRefs: require, Atomic: true})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return p.remoteError("push to", err)
+	}
+	return nil
 }
 
 // push sends pack and every branch's update in one receive-pack request.
@@ -1027,6 +1106,9 @@ type deltaBase struct {
 // near copies: without deltas a full push carries and compresses each one
 // whole.
 func addDeltas(pack *gitobj.Pack, bases map[*render.Shared]*deltaBase, t *Tree, files map[string][]byte, sums map[string]plumbing.Hash) {
+	if gitobj.SlowPath("delta") {
+		return
+	}
 	for i := range t.Apps {
 		a := &t.Apps[i]
 		b := bases[a.shared]
