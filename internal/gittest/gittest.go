@@ -30,7 +30,8 @@ func Git(t testing.TB, dir string, args ...string) string {
 }
 
 // Fleet copies src into a new repository with one commit ("fleet") and a
-// bare origin it was pushed to. It returns the checkout and the origin.
+// bare origin it was pushed to. It returns the checkout and the origin,
+// both checked with Fsck when the test ends.
 func Fleet(t testing.TB, src string) (checkout, origin string) {
 	t.Helper()
 	base := t.TempDir()
@@ -38,13 +39,63 @@ func Fleet(t testing.TB, src string) (checkout, origin string) {
 	if err := os.CopyFS(checkout, os.DirFS(src)); err != nil {
 		t.Fatal(err)
 	}
-	Git(t, base, "init", "-q", "--bare", "-b", "main", origin)
+	Bare(t, origin)
 	Git(t, checkout, "init", "-q", "-b", "main")
+	Fsck(t, checkout)
 	Git(t, checkout, "add", "-A")
 	Git(t, checkout, "commit", "-q", "--allow-empty", "-m", "fleet")
 	Git(t, checkout, "remote", "add", "origin", origin)
 	Git(t, checkout, "push", "-q", "origin", "main")
 	return checkout, origin
+}
+
+// Bare makes a new bare repository at dir (its default branch main), or,
+// given a source, a bare clone of it there; either is checked with Fsck
+// when the test ends. It returns dir.
+func Bare(t testing.TB, dir string, source ...string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	switch len(source) {
+	case 0:
+		Git(t, filepath.Dir(dir), "init", "-q", "--bare", "-b", "main", dir)
+	case 1:
+		Git(t, filepath.Dir(dir), "clone", "-q", "--bare", source[0], dir)
+	default:
+		t.Fatalf("gittest.Bare: one source at most, got %q", source)
+	}
+	Fsck(t, dir)
+	return dir
+}
+
+// Fsck checks the repository at dir with real git when the test ends —
+// git fsck --strict: every object well-formed as git writes it (strict:
+// no zero-padded modes, trees sorted, no duplicate entries, well-formed
+// signatures), every ref and reflog pointing at an object, everything
+// they reach present — so every test whose code writes objects or refs
+// into a repository has them checked by git, not only by go-git. A
+// finding fails the test with git's output. Dangling objects (a lost
+// race's pack, an orphaned commit) are not findings.
+func Fsck(t testing.TB, dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("git fsck %s: %v", dir, err)
+			return
+		}
+		if out, err := fsck(dir); err != nil {
+			t.Errorf("git fsck --strict %s: %v\n%s", dir, err, out)
+		}
+	})
+}
+
+// fsck runs git fsck --strict in dir.
+func fsck(dir string) ([]byte, error) {
+	cmd := exec.Command("git", "fsck", "--strict", "--no-dangling", "--no-progress")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	return cmd.CombinedOutput()
 }
 
 // Commit stages everything in dir and commits it at date.
