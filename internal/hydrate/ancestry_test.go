@@ -24,7 +24,7 @@ const sameSecond = "2026-01-02T00:00:00Z"
 func shallowClone(t *testing.T, origin, branch string) (string, *git.Repository, DryCommit) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shallow")
-	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth=1", "-b", branch, "file://"+origin, dir)
+	gittest.Clone(t, dir, "--depth=1", "-b", branch, "file://"+origin)
 	if _, err := os.Stat(filepath.Join(dir, ".git/shallow")); err != nil {
 		t.Fatalf("the clone is not shallow: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 	// A whole clone of B that never fetched C: C is fetched with its
 	// history, and the clone stays whole (not made shallow).
 	stale := filepath.Join(t.TempDir(), "stale")
-	gittest.Git(t, filepath.Dir(stale), "clone", "-q", "--single-branch", "-b", "old", "file://"+origin, stale)
+	gittest.Clone(t, stale, "--single-branch", "-b", "old", "file://"+origin)
 	if exec.Command("git", "-C", stale, "cat-file", "-e", c).Run() == nil {
 		t.Fatal("the stale clone has C already")
 	}
@@ -129,7 +129,7 @@ func TestPublishDeepensAPlainClone(t *testing.T) {
 	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("a", "1"))
 
 	dir := filepath.Join(t.TempDir(), "ci")
-	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth", "1", "file://"+origin, dir)
+	gittest.Clone(t, dir, "--depth", "1", "file://"+origin)
 	if got := gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD"); got != "refs/remotes/origin/main" {
 		t.Fatalf("the clone's origin/HEAD is %q", got)
 	}
