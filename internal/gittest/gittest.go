@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -83,20 +84,49 @@ func Clone(t testing.TB, dir string, args ...string) string {
 // no zero-padded modes, trees sorted, no duplicate entries, well-formed
 // signatures), every ref and reflog pointing at an object, everything
 // they reach present — so every test whose code writes objects or refs
-// into a repository has them checked by git, not only by go-git. A
-// finding fails the test with git's output. Dangling objects (a lost
-// race's pack, an orphaned commit) are not findings, nor is a
+// into a repository has them checked by git, not only by go-git. An
+// error or a warning fails the test with git's output. Dangling objects (a lost
+// race's pack, an orphaned commit) are not findings, nor are notices
+// (an unborn HEAD), nor is a
 // repository the test removed.
 func Fsck(t testing.TB, dir string) {
 	t.Helper()
+	key := fsckKey{t, filepath.Clean(dir)}
+	if _, dup := fscked.LoadOrStore(key, true); dup {
+		return // checked already, when the first registration's turn comes
+	}
 	t.Cleanup(func() {
+		defer fscked.Delete(key)
 		if _, err := os.Stat(dir); os.IsNotExist(err) {
 			return // the test removed it (a remote that went away)
 		}
 		if out, err := fsck(dir); err != nil {
 			t.Errorf("git fsck --strict %s: %v\n%s", dir, err, out)
+		} else if findings(out) {
+			t.Errorf("git fsck --strict %s warns:\n%s", dir, out)
 		}
 	})
+}
+
+// findings reports whether fsck's output says more than notices: git
+// fsck exits 0 on a warning — a tree mode such as 100664, which git
+// itself never writes — and a warning about an object we wrote is a
+// finding too.
+func findings(out []byte) bool {
+	for _, l := range strings.Split(string(out), "\n") {
+		if l != "" && !strings.HasPrefix(l, "notice: ") {
+			return true
+		}
+	}
+	return false
+}
+
+// fscked holds the repositories whose check a test registered.
+var fscked sync.Map // fsckKey → true
+
+type fsckKey struct {
+	t   testing.TB
+	dir string
 }
 
 // fsck runs git fsck --strict in dir.

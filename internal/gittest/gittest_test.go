@@ -78,6 +78,13 @@ func TestFsckFindsCorruptObjects(t *testing.T) {
 			c := hashObject(t, repo, "commit", "tree "+tree+"\nauthor "+sig+"\ncommitter "+sig+"\n\npadded\n")
 			Git(t, repo, "update-ref", "refs/heads/broken", c)
 		}, "zeroPaddedFilemode"},
+		{"a file mode git only warns about", func(t *testing.T, repo string) {
+			h := Git(t, repo, "rev-parse", "main:a")
+			tree := hashObject(t, repo, "tree", "100664 a\x00"+hexBytes(t, h))
+			sig := "A <a@example.com> 1700000000 +0000"
+			c := hashObject(t, repo, "commit", "tree "+tree+"\nauthor "+sig+"\ncommitter "+sig+"\n\ngroup-writable\n")
+			Git(t, repo, "update-ref", "refs/heads/broken", c)
+		}, "badFilemode"},
 		{"ref to a missing object", func(t *testing.T, repo string) {
 			if err := os.WriteFile(filepath.Join(repo, "refs/heads/gone"), []byte(strings.Repeat("ab", 20)+"\n"), 0o644); err != nil {
 				t.Fatal(err)
@@ -133,4 +140,23 @@ func hexBytes(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestFsckOncePerRepository: a repository registered twice by one test
+// (Fleet's origin, then the fake GitHub serving it) is checked once, at
+// the first registration's turn; after it ran, it can be registered again.
+func TestFsckOncePerRepository(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo.git")
+	rec := &recorder{TB: t}
+	Bare(rec, repo)
+	Fsck(rec, repo+"/")
+	Fsck(rec, repo)
+	if len(rec.cleanups) != 1 {
+		t.Fatalf("%d checks registered, want 1", len(rec.cleanups))
+	}
+	rec.finish()
+	Fsck(rec, repo)
+	if len(rec.cleanups) != 2 {
+		t.Fatalf("after the check ran, registering again made %d checks in all, want 2", len(rec.cleanups))
+	}
 }
