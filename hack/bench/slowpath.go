@@ -22,9 +22,9 @@ var slowPieces = []string{"pack", "delta", "push", "refs"}
 // runSlowPath prints, for the bench fleet, the full run (fresh clone, new
 // bare remote: cold) and the run after one overlay changed (the same
 // clone and remote: warm) with the whole fast path and with each piece
-// replaced by go-git's own, runs runs each, the configurations
+// replaced by go-git's own (pieces, or all), runs runs each, the configurations
 // interleaved so that each samples the machine alike; medians kept.
-func runSlowPath(nClusters, nServices, runs int, bin string) error {
+func runSlowPath(nClusters, nServices, runs int, pieces []string, bin string) error {
 	paths, work, done, err := workspace(bin, "flotilla-bench-slowpath-", "render")
 	if err != nil {
 		return err
@@ -47,7 +47,12 @@ func runSlowPath(nClusters, nServices, runs int, bin string) error {
 	fmt.Printf("Fleet: %d clusters × %d services. Each piece replaced by go-git's own (%s=piece), %d runs each, medians.\n\n",
 		nClusters, nServices, gitobj.SlowPathEnv, runs)
 
-	configs := append([]string{""}, slowPieces...)
+	for _, p := range pieces {
+		if !slices.Contains(slowPieces, p) {
+			return fmt.Errorf("--pieces: %q is none of %s", p, strings.Join(slowPieces, ", "))
+		}
+	}
+	configs := append([]string{""}, cmpOrSlice(pieces, slowPieces)...)
 	// Wall time and CPU time (user and system, the remote's git included:
 	// it is render's child): on a shared machine the wall time measures
 	// the neighbours as much as the run, the CPU time mostly the run.
@@ -148,6 +153,13 @@ func runSlowPath(nClusters, nServices, runs int, bin string) error {
 
 func cmpOr(s, def string) string {
 	if s == "" {
+		return def
+	}
+	return s
+}
+
+func cmpOrSlice(s, def []string) []string {
+	if len(s) == 0 {
 		return def
 	}
 	return s
