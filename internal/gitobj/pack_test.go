@@ -15,6 +15,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 func gitCmd(t *testing.T, dir string, args ...string) string {
@@ -64,6 +66,7 @@ func TestPackIsReadByGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gittest.Fsck(t, dir)
 	p := NewPack(nil)
 	commit, contents := packFixture(t, p)
 	if p.Len() != 5+4+1 { // blobs, trees (root, b, f, f/g), commit
@@ -222,6 +225,7 @@ func TestPackDeltasAreReadByGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gittest.Fsck(t, dir)
 	segs := [][]byte{[]byte("metadata:\n  annotations:\n    flotilla.dev/app: "), []byte("\n  name: web\n" + strings.Repeat("spec: {}\n", 100))}
 	outside := plumbing.ComputeHash(plumbing.BlobObject, Join(segs, "elsewhere"))
 	p := NewPack(func(h plumbing.Hash) bool { return h == outside })
