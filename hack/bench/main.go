@@ -28,7 +28,7 @@
 //	go run ./hack/bench [--clusters 200] [--services 25] [--loop-sample 8]
 //	  [--helm-clusters 200] [--charts 10] [--helm-loop-sample 20] [--only kustomize|helm]
 //
-// With --slowpath N [--pieces pack,delta,push,refs] it prints only the table of the Git fast path
+// With --slowpath N [--pieces pack,nodelta,push,refs] it prints only the table of the Git fast path
 // (gitobj.SlowPathEnv): the full run and a one-overlay change with each
 // piece replaced by go-git's own, N runs each.
 package main

@@ -17,7 +17,7 @@ import (
 
 // slowPieces are the pieces of the Git fast path that --slowpath measures,
 // each replaced in turn by go-git's own code (gitobj.SlowPathEnv).
-var slowPieces = []string{"pack", "delta", "push", "refs"}
+var slowPieces = []string{"pack", "nodelta", "push", "refs"}
 
 // runSlowPath prints, for the bench fleet, the full run (fresh clone, new
 // bare remote: cold) and the run after one overlay changed (the same

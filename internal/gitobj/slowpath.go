@@ -15,13 +15,13 @@ import (
 // with go-git's own code, comma-separated, to measure what each piece
 // saves (hack/bench --slowpath): "pack" (Pack's encoder and Store: objects
 // stored through go-git's object storage, the pushed pack made by go-git's
-// packfile encoder with its delta search), "delta" (no TemplateDelta or
-// LineBase deltas: every blob whole), "push" (go-git's Remote.List for the
-// heads and Remote.Push, which walks the objects and encodes its own pack,
-// instead of the receive-pack session whose advertisement gave the heads)
-// and "refs" (go-git's reference storage instead of UpdateRefs' one
-// packed-refs rewrite). For measurement only: the slow paths keep the
-// results, not every guarantee (go-git's refs are not crash-safe).
+// packfile encoder with its delta search), "nodelta" (no deltas: every
+// blob whole), "push" (go-git's Remote.List for the heads and Remote.Push,
+// which walks the objects and encodes its own pack, instead of the
+// receive-pack session whose advertisement gave the heads) and "refs"
+// (go-git's reference storage instead of UpdateRefs' one packed-refs
+// rewrite). For measurement only: the slow paths keep the results, not
+// every guarantee (go-git's refs are not crash-safe).
 const SlowPathEnv = "FLOTILLA_GIT_SLOWPATH"
 
 var slowPaths = sync.OnceValue(func() []string {
