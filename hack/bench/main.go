@@ -27,6 +27,10 @@
 //
 //	go run ./hack/bench [--clusters 200] [--services 25] [--loop-sample 8]
 //	  [--helm-clusters 200] [--charts 10] [--helm-loop-sample 20] [--only kustomize|helm]
+//
+// With --slowpath N [--pieces pack,nodelta,push,refs] it prints only the table of the Git fast path
+// (gitobj.SlowPathEnv): the full run and a one-overlay change with each
+// piece replaced by go-git's own, N runs each.
 package main
 
 import (
@@ -63,7 +67,20 @@ func main() {
 	helmClusters := flag.Int("helm-clusters", 200, "clusters in the generated Helm fleet")
 	charts := flag.Int("charts", 10, "charts on each cluster of the Helm fleet")
 	helmSample := flag.Int("helm-loop-sample", 20, "clusters the helm template loop runs on (its time is scaled to the fleet)")
+	slowPath := flag.Int("slowpath", 0, "print only the table of the Git fast path's pieces, each replaced by go-git's own, this many runs each")
+	pieces := flag.String("pieces", "", "with --slowpath: the pieces to measure, comma-separated (default: all)")
 	flag.Parse()
+	if *slowPath > 0 {
+		var only []string
+		if *pieces != "" {
+			only = strings.Split(*pieces, ",")
+		}
+		if err := runSlowPath(*clusters, *services, *slowPath, only, *bin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *floorOf != "" {
 		d, err := floorTime(*floorOf, *services)
 		if err != nil {

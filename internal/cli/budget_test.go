@@ -85,7 +85,7 @@ func TestApplyRefusedPruneStaysRefused(t *testing.T) {
 	// only ever fetches.
 	v1 := release(names("a", 0, 10)...)
 	clone := filepath.Join(t.TempDir(), "clone")
-	gittest.Git(t, filepath.Dir(clone), "clone", "-q", origin, clone)
+	gittest.Clone(t, clone, origin)
 	gittest.Git(t, clone, "branch", "hydrated/budget", "origin/hydrated/budget")
 	fetch := func() { t.Helper(); gittest.Git(t, clone, "fetch", "-q", "origin") }
 

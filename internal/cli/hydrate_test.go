@@ -322,8 +322,8 @@ func TestRenderNeverGoesBackInTime(t *testing.T) {
 	old := gittest.Git(t, checkout, "rev-parse", "HEAD")
 	// Two older checkouts at the first commit: a full clone and a shallow one.
 	full, shallow := filepath.Join(base, "full"), filepath.Join(base, "shallow")
-	gittest.Git(t, base, "clone", "-q", origin, full)
-	gittest.Git(t, base, "clone", "-q", "--depth=1", "file://"+origin, shallow)
+	gittest.Clone(t, full, origin)
+	gittest.Clone(t, shallow, "--depth=1", "file://"+origin)
 
 	overlay := filepath.Join(checkout, "services/api-gateway/overlays/production/kustomization.yaml")
 	b, _ := os.ReadFile(overlay)

@@ -80,13 +80,13 @@ func TestLocalLoopAgainstABareRemote(t *testing.T) {
 	}
 	alice, remote := gittest.Fleet(t, src)
 	bob := filepath.Join(t.TempDir(), "bob")
-	gittest.Git(t, filepath.Dir(bob), "clone", "-q", remote, bob)
+	gittest.Clone(t, bob, remote)
 	if code, _, stderr := renderCmd(t, "--fleet", alice, "--remote", remote); code != ExitOK {
 		t.Fatalf("render: %s", stderr)
 	}
 	// The test's verify: statuses from a third clone of the remote.
 	cache := filepath.Join(t.TempDir(), "tester.git")
-	gittest.Git(t, filepath.Dir(cache), "clone", "-q", "--bare", remote, cache)
+	gittest.Bare(t, cache, remote)
 	tester, err := local.OpenRemote(cache, remote)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestPromoteInABareRepository(t *testing.T) {
 	// not exist"), and one inside a checkout, as the demo's
 	// .demo/remote.git (opened as the checkout around it before).
 	inside := filepath.Join(checkout, ".demo", "remote.git")
-	gittest.Git(t, checkout, "clone", "-q", "--bare", remote, inside)
+	gittest.Bare(t, inside, remote)
 	for _, bare := range []string{remote, inside} {
 		res := promoteJSON(t, "--fleet", checkout, "--forge", "local", "--repo", bare)
 		if got := kinds(res); got != "canary:open+merge" {
@@ -205,7 +205,7 @@ func TestPromoteWarnsWhereItLooked(t *testing.T) {
 	}
 	// A remote with nothing rendered: the warning names it.
 	empty := filepath.Join(t.TempDir(), "empty.git")
-	gittest.Git(t, filepath.Dir(empty), "init", "-q", "--bare", empty)
+	gittest.Bare(t, empty)
 	_, _, stderr = promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--remote", empty, "--dry-run")
 	if want := "promote: warning: nothing to promote: none of the 3 clusters has a branch hydrated/<cluster>-next in the remote " + empty + "; run render first\n"; stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
@@ -345,7 +345,7 @@ func TestLocalLoopVerifiedOnARealCluster(t *testing.T) {
 	}
 	alice, remote := gittest.Fleet(t, src)
 	bob := filepath.Join(t.TempDir(), "bob")
-	gittest.Git(t, filepath.Dir(bob), "clone", "-q", remote, bob)
+	gittest.Clone(t, bob, remote)
 	if code, _, stderr := renderCmd(t, "--fleet", alice); code != ExitOK {
 		t.Fatalf("render: %s", stderr)
 	}

@@ -48,7 +48,7 @@ func TestStatusOfAPartlyPromotedFleet(t *testing.T) {
 		t.Fatalf("render: %s", stderr)
 	}
 	cache := filepath.Join(t.TempDir(), "tester.git")
-	gittest.Git(t, filepath.Dir(cache), "clone", "-q", "--bare", remote, cache)
+	gittest.Bare(t, cache, remote)
 	tester, err := local.OpenRemote(cache, remote)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 // GitHub is the fake. Its zero value is not usable: call New.
@@ -88,9 +90,11 @@ type refusal struct {
 }
 
 // New starts a fake GitHub serving owner/repo from the bare repository at
-// bare. It stops with the test; any contract violation fails the test.
+// bare. It stops with the test; any contract violation fails the test,
+// and so does a finding of git fsck in bare (gittest.Fsck).
 func New(t testing.TB, bare, owner, repo string) *GitHub {
 	t.Helper()
+	gittest.Fsck(t, bare) // first: it runs after the server stopped
 	c, err := description()
 	if err != nil {
 		t.Fatalf("load GitHub's OpenAPI description: %v", err)

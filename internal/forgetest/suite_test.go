@@ -98,8 +98,8 @@ func TestSuiteLocalRemote(t *testing.T) {
 	t.Parallel()
 	checkout, bare := gittest.Fleet(t, t.TempDir())
 	mirrors := t.TempDir()
-	gittest.Git(t, mirrors, "clone", "-q", "--bare", bare, "a.git")
-	gittest.Git(t, mirrors, "clone", "-q", "--bare", bare, "b.git")
+	gittest.Bare(t, filepath.Join(mirrors, "a.git"), bare)
+	gittest.Bare(t, filepath.Join(mirrors, "b.git"), bare)
 	a, err := local.OpenRemote(filepath.Join(mirrors, "a.git"), bare)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 // TestFilesMatchesGit writes a tree with nested directories and names
@@ -19,6 +21,7 @@ func TestFilesMatchesGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gittest.Fsck(t, dir)
 	files := map[string]string{"a.b": "1\n", "a/x": "2\n", "a/y/z": "3\n", "README.md": "4\n", "a-c": "5\n"}
 	hashes := map[string]plumbing.Hash{}
 	for p, c := range files {

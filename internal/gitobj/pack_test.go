@@ -13,8 +13,11 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
 
 func gitCmd(t *testing.T, dir string, args ...string) string {
@@ -64,6 +67,7 @@ func TestPackIsReadByGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gittest.Fsck(t, dir)
 	p := NewPack(nil)
 	commit, contents := packFixture(t, p)
 	if p.Len() != 5+4+1 { // blobs, trees (root, b, f, f/g), commit
@@ -174,13 +178,14 @@ func TestPackSkipsKnownObjects(t *testing.T) {
 
 // BenchmarkPackEncode encodes what one full render of 5,000 applications
 // writes: per app a ~1.2 KB manifest and a ~700 B metadata file, as
-// deltas of the first app's but for the first, and a two-entry tree.
+// deltas of the first app's (go-git's DiffDelta, as hydrate makes them)
+// but for the first, and a two-entry tree.
 func BenchmarkPackEncode(b *testing.B) {
 	p := NewPack(nil)
 	segs := [][]byte{[]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    flotilla.dev/app: "), []byte(strings.Repeat("\n  name: web\nspec:\n  replicas: 3\n", 30))}
 	var (
 		firstManifest, firstMeta plumbing.Hash
-		metaBase                 *LineBase
+		manifestBase, metaBase   []byte
 	)
 	for i := range 5000 {
 		name := fmt.Sprintf("svc-%02d-cluster-%03d", i%25, i/25)
@@ -192,10 +197,10 @@ func BenchmarkPackEncode(b *testing.B) {
 		if i == 0 {
 			p.AddBlob(mh, manifest)
 			p.AddBlob(dh, meta)
-			firstManifest, firstMeta, metaBase = mh, dh, NewLineBase(meta)
+			firstManifest, firstMeta, manifestBase, metaBase = mh, dh, manifest, meta
 		} else {
-			p.DeltaBlob(mh, manifest, firstManifest, TemplateDelta(segs, "svc-00-cluster-000", name))
-			p.DeltaBlob(dh, meta, firstMeta, metaBase.Delta(meta))
+			p.DeltaBlob(mh, manifest, firstManifest, packfile.DiffDelta(manifestBase, manifest))
+			p.DeltaBlob(dh, meta, firstMeta, packfile.DiffDelta(metaBase, meta))
 		}
 		if _, err := Files(p, map[string]plumbing.Hash{"manifest.yaml": mh, "hydrator.metadata": dh}); err != nil {
 			b.Fatal(err)
@@ -222,10 +227,12 @@ func TestPackDeltasAreReadByGit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gittest.Fsck(t, dir)
 	segs := [][]byte{[]byte("metadata:\n  annotations:\n    flotilla.dev/app: "), []byte("\n  name: web\n" + strings.Repeat("spec: {}\n", 100))}
 	outside := plumbing.ComputeHash(plumbing.BlobObject, Join(segs, "elsewhere"))
 	p := NewPack(func(h plumbing.Hash) bool { return h == outside })
-	base, err := Blob(p, Join(segs, "web-dev"))
+	baseData := Join(segs, "web-dev")
+	base, err := Blob(p, baseData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,12 +241,12 @@ func TestPackDeltasAreReadByGit(t *testing.T) {
 	for _, name := range []string{"web-staging", "web-production-eu", strings.Repeat("x", 200)} {
 		content := Join(segs, name)
 		h := BlobHash(content)
-		p.DeltaBlob(h, content, base, TemplateDelta(segs, "web-dev", name))
+		p.DeltaBlob(h, content, base, packfile.DiffDelta(baseData, content))
 		files[name[:3]], want[h] = h, content
 	}
 	lone := Join(segs, "lone")
 	loneHash := BlobHash(lone)
-	p.DeltaBlob(loneHash, lone, outside, TemplateDelta(segs, "elsewhere", "lone"))
+	p.DeltaBlob(loneHash, lone, outside, packfile.DiffDelta(Join(segs, "elsewhere"), lone))
 	files["lone"], want[loneHash] = loneHash, lone
 	root, err := Files(p, files)
 	if err != nil {
@@ -289,4 +296,10 @@ func TestPackDeltasAreReadByGit(t *testing.T) {
 			t.Errorf("go-git reads %s back wrong", h)
 		}
 	}
+}
+
+// Join is segs joined by name: the manifest of the application name in a
+// group that shares its YAML.
+func Join(segs [][]byte, name string) []byte {
+	return bytes.Join(segs, []byte(name))
 }

@@ -248,7 +248,7 @@ func UpdateRefs(s storer.ReferenceStorer, updates []RefUpdate) error {
 		return nil
 	}
 	dir, ok := DiskDir(s)
-	if !ok {
+	if !ok || SlowPath("refs") {
 		return updateStorer(s, updates)
 	}
 	updates = slices.Clone(updates)

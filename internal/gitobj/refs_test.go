@@ -19,11 +19,13 @@ const track = "refs/flotilla/remote/"
 
 // repoWithRefs makes a repository with two commits, an annotated tag, a
 // remote branch and a tracking ref packed, and a loose tracking ref that
-// shadows nothing packed. It returns the directory and the two commits.
+// shadows nothing packed, checked with git fsck when the test ends. It
+// returns the directory and the two commits.
 func repoWithRefs(t *testing.T) (dir, one, two string) {
 	t.Helper()
 	dir = gittest.Files(t, map[string]string{"a": "a\n"})
 	gittest.Git(t, dir, "init", "-q", "-b", "main")
+	gittest.Fsck(t, dir)
 	one = gittest.Commit(t, dir, "2026-01-01T00:00:00Z", "one")
 	gittest.Git(t, dir, "tag", "-a", "-m", "v1", "v1")
 	gittest.Git(t, dir, "update-ref", "refs/remotes/origin/main", one)
@@ -294,6 +296,9 @@ func TestReadRefsSkipsLocksAndReportsBrokenFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The broken file is this test's input, not something ReadRefs
+	// wrote: it goes before git fsck checks the repository.
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(dir, ".git", track+"hydrated/y-next")) })
 	refs, broken, err := ReadRefs(open(t, dir).Storer, track+"hydrated/")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package hydrate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
@@ -24,7 +26,7 @@ const sameSecond = "2026-01-02T00:00:00Z"
 func shallowClone(t *testing.T, origin, branch string) (string, *git.Repository, DryCommit) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "shallow")
-	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth=1", "-b", branch, "file://"+origin, dir)
+	gittest.Clone(t, dir, "--depth=1", "-b", branch, "file://"+origin)
 	if _, err := os.Stat(filepath.Join(dir, ".git/shallow")); err != nil {
 		t.Fatalf("the clone is not shallow: %v", err)
 	}
@@ -76,7 +78,7 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 	// A whole clone of B that never fetched C: C is fetched with its
 	// history, and the clone stays whole (not made shallow).
 	stale := filepath.Join(t.TempDir(), "stale")
-	gittest.Git(t, filepath.Dir(stale), "clone", "-q", "--single-branch", "-b", "old", "file://"+origin, stale)
+	gittest.Clone(t, stale, "--single-branch", "-b", "old", "file://"+origin)
 	if exec.Command("git", "-C", stale, "cat-file", "-e", c).Run() == nil {
 		t.Fatal("the stale clone has C already")
 	}
@@ -129,7 +131,7 @@ func TestPublishDeepensAPlainClone(t *testing.T) {
 	publish(t, &Publisher{Repo: fleetRepo, Remote: origin}, DryCommit{SHA: b, Subject: "B"}, tree("a", "1"))
 
 	dir := filepath.Join(t.TempDir(), "ci")
-	gittest.Git(t, filepath.Dir(dir), "clone", "-q", "--depth", "1", "file://"+origin, dir)
+	gittest.Clone(t, dir, "--depth", "1", "file://"+origin)
 	if got := gittest.Git(t, dir, "symbolic-ref", "refs/remotes/origin/HEAD"); got != "refs/remotes/origin/main" {
 		t.Fatalf("the clone's origin/HEAD is %q", got)
 	}
@@ -192,5 +194,54 @@ func TestAncestryWalksOursOnce(t *testing.T) {
 	// ours' history once, then 1+2+...+ahead for the newer ones.
 	if limit := history + ahead*(ahead+1)/2; s.reads > limit {
 		t.Errorf("%d commit reads for %d decisions over a %d-commit history; want at most %d", s.reads, 2*ahead, history, limit)
+	}
+}
+
+// TestGoGitFetchDoesNotDeepen is why deepen talks to upload-pack itself
+// rather than using go-git's Fetch with a Depth: go-git fetches the older
+// commits into a shallow clone but keeps the old boundary in the shallow
+// file (it ignores the server's "unshallow" lines), so git and go-git
+// still stop at the first commit and the ancestry stays unknown; deepen
+// moves the boundary as git fetch --deepen does. When go-git's own does
+// deepen, this test fails: use it then.
+func TestGoGitFetchDoesNotDeepen(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, t.TempDir())
+	for i := range 3 {
+		gittest.Commit(t, checkout, sameSecond, fmt.Sprint("later ", i))
+	}
+	gittest.Git(t, checkout, "push", "-q", "origin", "main")
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name   string
+		deepen func(t *testing.T, repo *git.Repository, head plumbing.Hash)
+		want   string // commits git log sees
+	}{
+		{"go-git's Fetch", func(t *testing.T, repo *git.Repository, head plumbing.Hash) {
+			err := repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", Depth: 3,
+				RefSpecs: []config.RefSpec{"+refs/heads/main:refs/remotes/origin/main"}})
+			if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+				t.Fatal(err)
+			}
+		}, "1"},
+		{"deepen", func(t *testing.T, repo *git.Repository, head plumbing.Hash) {
+			if _, _, err := deepen(ctx, repo, "file://"+origin, nil, 3, []plumbing.Hash{head}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}, "3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := gittest.Clone(t, filepath.Join(t.TempDir(), "ci"), "--depth", "1", "file://"+origin)
+			repo, dry := openFleet(t, dir)
+			tc.deepen(t, repo, plumbing.NewHash(dry.SHA))
+			shallow, _ := os.ReadFile(filepath.Join(dir, ".git/shallow"))
+			if got := gittest.Git(t, dir, "rev-list", "--count", "HEAD"); got != tc.want {
+				t.Errorf("after deepening to 3, git log sees %s commits, want %s; shallow file:\n%s", got, tc.want, shallow)
+			}
+			// Both fetched the older commits: only the boundary differs.
+			if err := exec.Command("git", "-C", dir, "cat-file", "-e", gittest.Git(t, checkout, "rev-parse", "HEAD~2")).Run(); err != nil {
+				t.Errorf("the commits below the boundary were not fetched: %v", err)
+			}
+		})
 	}
 }

@@ -65,7 +65,7 @@ func TestPublishRetriesALostRace(t *testing.T) {
 
 	// The competitor: another clone that commits to hydrated/b-next.
 	other := filepath.Join(t.TempDir(), "other")
-	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/b-next", origin, other)
+	gittest.Clone(t, other, "-b", "hydrated/b-next", origin)
 	var attempts []int
 	var racer string
 	pub.BeforePush = func(attempt int) {
@@ -108,7 +108,7 @@ func TestPublishLostRaceLeavesTrackingRefsAtTheRemote(t *testing.T) {
 	remote := gittest.Refs(t, origin, "refs/heads/hydrated/")
 
 	other := filepath.Join(t.TempDir(), "other")
-	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/b-next", origin, other)
+	gittest.Clone(t, other, "-b", "hydrated/b-next", origin)
 	pub.BeforePush = func(int) {
 		gittest.Git(t, other, "commit", "-q", "--allow-empty", "-m", "someone else")
 		gittest.Git(t, other, "push", "-q", "origin", "hydrated/b-next")
@@ -229,7 +229,7 @@ func TestPublishToANewEmptyRemote(t *testing.T) {
 		publish(t, &Publisher{Repo: repo, Remote: origin}, dry, trees...)
 	}
 	empty := filepath.Join(t.TempDir(), "new.git")
-	gittest.Git(t, filepath.Dir(empty), "init", "-q", "--bare", empty)
+	gittest.Bare(t, empty)
 	results := publish(t, &Publisher{Repo: repo, Remote: empty}, dry, trees...)
 	for _, r := range results {
 		if !r.Updated || r.Old != "" {
@@ -290,7 +290,7 @@ func TestPublishSendsEveryObjectTheRemoteLacks(t *testing.T) {
 	t.Parallel()
 	checkout, _ := gittest.Fleet(t, gittest.Files(t, map[string]string{"copy.yaml": "kind: Deployment\nspec:\n  replicas: 7\n"}))
 	remote := filepath.Join(t.TempDir(), "hydrated.git")
-	gittest.Git(t, filepath.Dir(remote), "init", "-q", "--bare", remote)
+	gittest.Bare(t, remote)
 	repo, dry := openFleet(t, checkout)
 	for _, step := range [][]*Tree{
 		{tree("a", "1")},
@@ -324,7 +324,7 @@ func TestPublishSkipsBranchesWithTheSameContent(t *testing.T) {
 	// committed as Flotilla (trusted, so left alone — the proof that its
 	// tree is not read), one amended by a person (read and corrected).
 	work := filepath.Join(t.TempDir(), "work")
-	gittest.Git(t, filepath.Dir(work), "clone", "-q", origin, work)
+	gittest.Clone(t, work, origin)
 	for _, c := range []struct{ branch, name, email string }{
 		{"hydrated/a-next", Bot.Name, Bot.Email},
 		{"hydrated/b-next", "Some One", "someone@example.com"},
@@ -442,7 +442,7 @@ func TestPublishAfterPrefetch(t *testing.T) {
 	pub.prefetched <- f
 
 	other := filepath.Join(t.TempDir(), "other")
-	gittest.Git(t, filepath.Dir(other), "clone", "-q", "-b", "hydrated/a-next", origin, other)
+	gittest.Clone(t, other, "-b", "hydrated/a-next", origin)
 	gittest.Git(t, other, "commit", "-q", "--allow-empty", "-m", "someone else")
 	gittest.Git(t, other, "push", "-q", "origin", "hydrated/a-next")
 	racer := gittest.Git(t, other, "rev-parse", "HEAD")

@@ -141,7 +141,7 @@ func TestHydratorInterop(t *testing.T) {
 
 	// The same inputs, to another remote: the same commits and notes.
 	other := filepath.Join(t.TempDir(), "other.git")
-	gittest.Git(t, filepath.Dir(other), "init", "-q", "--bare", other)
+	gittest.Bare(t, other)
 	publish(t, &Publisher{Repo: repo, Remote: other}, first, trees("1")...)
 	ours := func(repo string) string {
 		return gittest.Refs(t, repo, "refs/heads/hydrated/") + "\n" + gittest.Refs(t, repo, NotesRef.String())
@@ -201,7 +201,7 @@ func TestHydratorInterop(t *testing.T) {
 	// read, not trusted): its files are what a new dry commit makes, root
 	// metadata included, so it stays, and only its note moves.
 	work := filepath.Join(t.TempDir(), "work")
-	gittest.Git(t, filepath.Dir(work), "clone", "-q", "-b", "hydrated/b-next", origin, work)
+	gittest.Clone(t, work, "-b", "hydrated/b-next", origin)
 	amend := exec.Command("git", "commit", "-q", "--amend", "-m", "re-committed by hand")
 	amend.Dir = work
 	amend.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",

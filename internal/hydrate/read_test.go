@@ -70,7 +70,7 @@ func TestReadBranchNeverGoesBackInTime(t *testing.T) {
 	first := push("2027-01-01T00:00:00Z", "1") // the newest by date
 
 	clone := filepath.Join(t.TempDir(), "clone")
-	gittest.Git(t, filepath.Dir(clone), "clone", "-q", "-b", liveBranch, origin, clone)
+	gittest.Clone(t, clone, "-b", liveBranch, origin)
 	if got, err := readHead(t, clone); err != nil || got != first {
 		t.Fatalf("in step: %s, %v; want %s", got, err, first)
 	}
@@ -126,9 +126,9 @@ func TestReadBranchDeepensAShallowClone(t *testing.T) {
 	local := push("2027-06-01T00:00:00Z", "1") // newer by date than all that follows
 
 	clone := filepath.Join(t.TempDir(), "clone")
-	gittest.Git(t, filepath.Dir(clone), "clone", "-q", "--depth", "1", "-b", liveBranch, "file://"+origin, clone)
+	gittest.Clone(t, clone, "--depth", "1", "-b", liveBranch, "file://"+origin)
 	diverged := filepath.Join(t.TempDir(), "diverged")
-	gittest.Git(t, filepath.Dir(diverged), "clone", "-q", "--depth", "1", "-b", liveBranch, "file://"+origin, diverged)
+	gittest.Clone(t, diverged, "--depth", "1", "-b", liveBranch, "file://"+origin)
 	writeApp(t, diverged, "local")
 	gittest.Commit(t, diverged, "2028-01-01T00:00:00Z", "not pushed")
 	var head string
@@ -170,7 +170,7 @@ func TestReadBranchDeepensToTheRemotesHead(t *testing.T) {
 	origin, push := hydratedOrigin(t)
 	push("2026-01-01T00:00:00Z", "0")
 	clone := filepath.Join(t.TempDir(), "clone")
-	gittest.Git(t, filepath.Dir(clone), "clone", "-q", "--depth", "1", "-b", liveBranch, "file://"+origin, clone)
+	gittest.Clone(t, clone, "--depth", "1", "-b", liveBranch, "file://"+origin)
 	push("2026-01-02T00:00:00Z", "1")
 	push("2026-01-03T00:00:00Z", "2")
 	gittest.Git(t, clone, "fetch", "-q", "--depth", "1", "origin", "+"+liveBranch+":refs/remotes/origin/"+liveBranch)
@@ -193,7 +193,7 @@ func TestReadBranchShallowWithoutItsRemote(t *testing.T) {
 	push("2026-01-01T00:00:00Z", "0")
 	push("2026-01-02T00:00:00Z", "1")
 	clone := filepath.Join(t.TempDir(), "clone")
-	gittest.Git(t, filepath.Dir(clone), "clone", "-q", "--depth", "1", "-b", liveBranch, "file://"+origin, clone)
+	gittest.Clone(t, clone, "--depth", "1", "-b", liveBranch, "file://"+origin)
 	push("2026-01-03T00:00:00Z", "2")
 	push("2026-01-04T00:00:00Z", "3")
 	gittest.Git(t, clone, "fetch", "-q", "--depth", "1", "origin", "+"+liveBranch+":refs/remotes/origin/"+liveBranch)

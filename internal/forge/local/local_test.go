@@ -127,7 +127,7 @@ func TestRemoteForgeAfterAKill(t *testing.T) {
 	_, bare := gittest.Fleet(t, t.TempDir())
 	sha := gittest.Git(t, bare, "rev-parse", "main")
 	mirror := filepath.Join(t.TempDir(), "mirror.git")
-	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	gittest.Bare(t, mirror, bare)
 	f, err := OpenRemote(mirror, bare)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestRemoteForgePushThatLanded(t *testing.T) {
 	_, bare := gittest.Fleet(t, t.TempDir())
 	sha := gittest.Git(t, bare, "rev-parse", "main")
 	mirror := filepath.Join(t.TempDir(), "mirror.git")
-	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	gittest.Bare(t, mirror, bare)
 	hook := `#!/bin/sh
 q="$GIT_QUARANTINE_PATH"
 cat > landed
@@ -209,7 +209,7 @@ func TestRemoteForgePushRefused(t *testing.T) {
 	_, bare := gittest.Fleet(t, t.TempDir())
 	sha := gittest.Git(t, bare, "rev-parse", "main")
 	mirror := filepath.Join(t.TempDir(), "mirror.git")
-	gittest.Git(t, filepath.Dir(mirror), "clone", "-q", "--bare", bare, mirror)
+	gittest.Bare(t, mirror, bare)
 	gh006 := "GH006: Protected branch update failed for refs/heads/hydrated/x."
 	hook := "#!/bin/sh\nwhile read old new ref; do [ \"$ref\" = refs/heads/hydrated/x ] && { echo '" + gh006 + "' >&2; exit 1; }; done\nexit 0\n"
 	if err := os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
@@ -288,7 +288,7 @@ func TestRemoteForgeConcurrentStatuses(t *testing.T) {
 	errs := make(chan error, 2*perWriter)
 	done := make(chan struct{})
 	for _, who := range []string{"a", "b"} {
-		gittest.Git(t, mirrors, "clone", "-q", "--bare", bare, who+".git")
+		gittest.Bare(t, filepath.Join(mirrors, who+".git"), bare)
 		f, err := OpenRemote(filepath.Join(mirrors, who+".git"), bare)
 		if err != nil {
 			t.Fatal(err)
