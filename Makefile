@@ -69,7 +69,6 @@ fuzz:
 	$(GO) test ./internal/appset -run XXX -fuzz FuzzRender -fuzztime 30s
 	$(GO) test ./internal/fleet -run XXX -fuzz FuzzDecodeApplicationSet -fuzztime 30s
 	$(GO) test ./internal/render -run XXX -fuzz FuzzDashedName -fuzztime 30s
-	$(GO) test ./internal/gitobj -run XXX -fuzz FuzzLineDelta -fuzztime 30s
 	$(GO) test ./internal/hydrate -run XXX -fuzz FuzzAppendIndent -fuzztime 30s
 	$(GO) test ./internal/fleet -run XXX -fuzz FuzzClusterName -fuzztime 30s
 	$(GO) test ./internal/fleet -run XXX -fuzz FuzzBranchName -fuzztime 30s
@@ -88,6 +87,10 @@ fuzz:
 	$(GO) test ./internal/kube/syncplan -run XXX -fuzz FuzzParseOptions -fuzztime 30s
 	$(GO) test ./internal/status -run XXX -fuzz FuzzViews -fuzztime 30s
 	$(GO) test ./internal/policy -run XXX -fuzz FuzzEvaluate -fuzztime 30s
+	$(GO) test ./internal/fleet -run XXX -fuzz FuzzResolveLinks -fuzztime 30s
+	$(GO) test ./internal/fleet -run XXX -fuzz FuzzLoadFSMatchesLoad -fuzztime 30s -fuzzminimizetime 20x
+	$(GO) test ./internal/kube/normalize -run XXX -fuzz FuzzObject -fuzztime 30s
+	$(GO) test ./internal/layout -run XXX -fuzz FuzzMatch -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
