@@ -36,6 +36,17 @@ var (
 	listInputs = map[string]bool{"app": true, "approve": true}
 )
 
+// allActionInputs is every command's inputs, sorted, each once: the
+// masks and warnings about them come out in one order.
+func allActionInputs() []string {
+	var all []string
+	for _, names := range actionInputs {
+		all = append(all, names...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
 // Action is the entrypoint of the GitHub Action: it masks the secrets,
 // turns inputs into the command's flags, runs the command, and writes its
 // outputs, job summary and annotations. Everything but Flotilla's own
@@ -47,10 +58,8 @@ func Action(ctx context.Context, env Env) int {
 	token, kubeconfigData := io.Input("token"), io.Input("kubeconfig-data")
 	io.Mask(token)
 	maskKubeconfig(io, kubeconfigData)
-	for _, names := range actionInputs {
-		for _, name := range names {
-			io.Mask(redact.Credentials(io.Input(name))...) // a remote's password
-		}
+	for _, name := range allActionInputs() {
+		io.Mask(redact.Credentials(io.Input(name))...) // a remote's password
 	}
 
 	command := io.Input("command")
@@ -81,12 +90,9 @@ func Action(ctx context.Context, env Env) int {
 			args = append(args, "--"+name, v)
 		}
 	}
-	for _, all := range actionInputs {
-		for _, name := range all {
-			if !used[name] && io.Input(name) != "" {
-				used[name] = true
-				io.Warning(fmt.Sprintf("input %s is not used by command %s", name, command))
-			}
+	for _, name := range allActionInputs() {
+		if !used[name] && io.Input(name) != "" {
+			io.Warning(fmt.Sprintf("input %s is not used by command %s", name, command))
 		}
 	}
 	if kubeconfigData != "" && (command == "apply" || command == "verify") {

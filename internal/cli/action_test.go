@@ -253,3 +253,34 @@ func TestActionRenderKeepGoing(t *testing.T) {
 		t.Errorf("without keep-going: exit %d, want %d", r.code, ExitUsage)
 	}
 }
+
+// TestActionMasksAndWarningsInOneOrder: the masks of the inputs' URL
+// credentials and the warnings about inputs the command does not use come
+// out in one order, each once, run after run (they came in map order, and
+// an input shared by several commands was masked once per command).
+func TestActionMasksAndWarningsInOneOrder(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	inputs := map[string]string{"command": "render", "fleet": checkout, "list-clusters": "true",
+		"repo": "https://u1:secret-one@example.com/a.git", "cluster": "c1", "wait": "true", "heal": "true", "app": "web", "kubeconfig": "k", "approve": "x"}
+	first := ""
+	for i := range 8 {
+		r := runAction(t, inputs, nil)
+		var lines []string
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.HasPrefix(l, "::add-mask::") || strings.HasPrefix(l, "::warning") {
+				lines = append(lines, l)
+			}
+		}
+		got := strings.Join(lines, "\n")
+		if strings.Count(got, "::add-mask::secret-one") != 1 {
+			t.Fatalf("the repo's password is masked %d times:\n%s", strings.Count(got, "::add-mask::secret-one"), got)
+		}
+		if i == 0 {
+			first = got
+			t.Log(got)
+		} else if got != first {
+			t.Fatalf("run %d:\n%s\nfirst run:\n%s", i, got, first)
+		}
+	}
+}

@@ -1,11 +1,13 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -437,14 +439,26 @@ func Redact(u *unstructured.Unstructured, msg string) string {
 		return msg
 	}
 	data, _, _ := unstructured.NestedStringMap(u.Object, "data")
+	var secrets []string
 	for _, v := range data {
-		if len(v) < 2 {
-			continue
+		if len(v) >= 2 {
+			secrets = append(secrets, v)
 		}
-		msg = strings.ReplaceAll(msg, v, "***")
 		if plain, err := base64.StdEncoding.DecodeString(v); err == nil && len(plain) >= 2 {
-			msg = strings.ReplaceAll(msg, string(plain), "***")
+			secrets = append(secrets, string(plain))
 		}
+	}
+	// Longest first: a value that holds another is hidden whole, never
+	// left as the other's "***" plus the rest of it; and the message does
+	// not depend on map order.
+	slices.SortFunc(secrets, func(a, b string) int {
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, v := range slices.Compact(secrets) {
+		msg = strings.ReplaceAll(msg, v, "***")
 	}
 	return msg
 }

@@ -418,3 +418,19 @@ func TestRedact(t *testing.T) {
 		t.Errorf("secret value in %q", got)
 	}
 }
+
+// TestRedactNestedValues: a value that holds another is hidden whole, and
+// the message is the same whatever the map order (before, "abc" could be
+// replaced first and leave "***def" of "abcdef").
+func TestRedactNestedValues(t *testing.T) {
+	t.Parallel()
+	secret := objs(t, "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: abc, b: abcdef, c: xabcdefx, d: ab}\n")[0]
+	normalize.Object(secret)
+	msg := "values abcdef and xabcdefx and abc and ab"
+	want := "values *** and *** and *** and ***"
+	for range 50 {
+		if got := Redact(secret, msg); got != want {
+			t.Fatalf("Redact = %q, want %q", got, want)
+		}
+	}
+}
