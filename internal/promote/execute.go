@@ -21,7 +21,7 @@ import (
 // the same pass; a forge that is not ready (GitHub computing mergeability,
 // a required check missing, a moved base) leaves it open for the next
 // pass, which finds it current and merges it (Merge).
-func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
+func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
 	cl := s.Clusters[ar.Cluster]
 	switch ar.Kind {
 	case Open, Update, OpenMerge, UpdateMerge:
@@ -65,7 +65,7 @@ func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 
 // merge merges pull request number at head sha; prefix says what the
 // pass did before. Done stays false when the forge is not ready.
-func (r *Runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
+func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
 	res, err := r.Forge.MergePullRequest(ctx, number, forge.MergeOptions{SHA: sha,
 		Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
 	if err != nil {
@@ -90,7 +90,7 @@ func labels(steps []string) []string {
 // writeBranch builds the promotion tree — the live tree with each
 // promoted app replaced by its staging version (or removed) — commits it
 // on the live head and moves flotilla/promote/<cluster> there.
-func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
+func (r *runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
 	files := map[string]plumbing.Hash{}
 	for p, h := range d.liveFiles {
 		files[p] = h
@@ -162,7 +162,7 @@ func zeroToEmpty(h plumbing.Hash) string {
 	return h.String()
 }
 
-func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
+func (r *runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
 	h, _, files, err := r.tree(r.Fleet.Config.StagingBranch(d.name))
 	return h, files, err
 }
@@ -170,7 +170,7 @@ func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbin
 // describe is the pull request's title and body: the dry commit, the
 // steps, each app with its object changes, the deletions, the gate
 // evidence and what it waits for.
-func (r *Runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
+func (r *runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
 	dry := hydrate.DrySHAOf(d.stagingCommit.Message)
 	shortDry := dry
 	if len(shortDry) > 12 {
@@ -236,7 +236,7 @@ func plural(n int, word string) string {
 }
 
 // objectChanges compares an app's live and staging manifests by object.
-func (r *Runner) objectChanges(d *clusterData, app string) (added, changed, removed []string) {
+func (r *runner) objectChanges(d *clusterData, app string) (added, changed, removed []string) {
 	read := func(f appFiles, ok bool) map[string]string {
 		out := map[string]string{}
 		if !ok {

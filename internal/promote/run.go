@@ -8,12 +8,9 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
-	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
@@ -24,19 +21,9 @@ import (
 // HeadPrefix is the head branch prefix of promotion pull requests.
 const HeadPrefix = "flotilla/promote/"
 
-// Runner gathers a snapshot, decides and executes.
-type Runner struct {
-	Fleet *fleet.Fleet
-	// Repo holds the hydrated branches (and receives promotion branches).
-	Repo *git.Repository
-	// Remote, when set, is fetched first and receives the promotion
-	// branches (the GitHub flow); empty when the forge works in Repo.
-	Remote string
-	Auth   transport.AuthMethod
-	Forge  forge.Forge
-	Now    func() time.Time
-	// DryRun decides and reports without changing anything.
-	DryRun bool
+// runner gathers a snapshot, decides and executes: one pass of Run.
+type runner struct {
+	Options
 }
 
 // Result is a run's outcome.
@@ -52,6 +39,9 @@ type Result struct {
 	// cluster's branch heads (for status, which shows them).
 	Snapshot Snapshot         `json:"-"`
 	Heads    map[string]Heads `json:"-"`
+	// Warnings are what the pass noticed that is no error, in the order
+	// found (not in JSON: a command writes them to stderr).
+	Warnings []Warning `json:"-"`
 }
 
 // Heads are a cluster's branch heads as a pass read them ("" when
@@ -92,11 +82,8 @@ type appFiles struct {
 	metadata plumbing.Hash
 }
 
-// Run makes one promotion pass.
-func (r *Runner) Run(ctx context.Context) (*Result, error) {
-	if r.Now == nil {
-		r.Now = time.Now
-	}
+// run makes one promotion pass.
+func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.Remote != "" {
 		if err := r.fetch(ctx); err != nil {
 			return nil, err
@@ -221,7 +208,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 // readStatuses reads verify's statuses only where a gate needs them: the
 // clusters of every set that has something to promote. A fleet with
 // nothing to do reads none.
-func (r *Runner) readStatuses(ctx context.Context, snap *Snapshot, data map[string]*clusterData) error {
+func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[string]*clusterData) error {
 	active := map[string]bool{}
 	for _, a := range snap.Apps {
 		if a.Differs() || snap.Clusters[a.Cluster].PR != nil {
@@ -263,7 +250,7 @@ func (r *Runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 	return nil
 }
 
-func (r *Runner) needsApproval(s Snapshot, cluster string) bool {
+func (r *runner) needsApproval(s Snapshot, cluster string) bool {
 	for _, a := range s.Apps {
 		if a.Cluster != cluster || a.Step == Unmatched {
 			continue
@@ -297,7 +284,7 @@ func hashOf(m map[string]appFiles, app string) string {
 
 // appInfo reads an app's ApplicationSet and labels from its metadata
 // (staging first, else live).
-func (r *Runner) appInfo(d *clusterData, app string) (string, map[string]string) {
+func (r *runner) appInfo(d *clusterData, app string) (string, map[string]string) {
 	for _, side := range []map[string]appFiles{d.staging, d.live} {
 		f, ok := side[app]
 		if !ok {
@@ -315,7 +302,7 @@ func (r *Runner) appInfo(d *clusterData, app string) (string, map[string]string)
 	return "", nil
 }
 
-func (r *Runner) blob(h plumbing.Hash) ([]byte, error) {
+func (r *runner) blob(h plumbing.Hash) ([]byte, error) {
 	b, err := r.Repo.BlobObject(h)
 	if err != nil {
 		return nil, err
@@ -328,7 +315,7 @@ func (r *Runner) blob(h plumbing.Hash) ([]byte, error) {
 	return io.ReadAll(rd)
 }
 
-func (r *Runner) refName(branch string) plumbing.ReferenceName {
+func (r *runner) refName(branch string) plumbing.ReferenceName {
 	if r.Remote != "" {
 		return plumbing.ReferenceName("refs/flotilla/remote/" + branch)
 	}
@@ -336,7 +323,7 @@ func (r *Runner) refName(branch string) plumbing.ReferenceName {
 }
 
 // read loads one cluster's staging, live and promotion trees.
-func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, error) {
+func (r *runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, error) {
 	cfg := r.Fleet.Config
 	d := &clusterData{name: c.Name, labels: c.Labels}
 	var err error
@@ -358,7 +345,7 @@ func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, err
 }
 
 // tree reads a branch's apps (zero hash when the branch is absent).
-func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[string]plumbing.Hash, error) {
+func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[string]plumbing.Hash, error) {
 	ref, err := r.Repo.Reference(r.refName(branch), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, map[string]appFiles{}, map[string]plumbing.Hash{}, nil
@@ -406,14 +393,14 @@ func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 // fetch makes the tracking refs of the hydrated and promotion branches
 // equal the remote's, as render does (crash-safe, deleted branches
 // dropped).
-func (r *Runner) fetch(ctx context.Context) error {
+func (r *runner) fetch(ctx context.Context) error {
 	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, "hydrated/", HeadPrefix)
 }
 
 // startLiveBranches creates each missing live branch (of a cluster that has
 // a proposal) as an empty commit, so the first rollout is gated like any
 // other. It reads refs, not the API.
-func (r *Runner) startLiveBranches(ctx context.Context) error {
+func (r *runner) startLiveBranches(ctx context.Context) error {
 	cfg := r.Fleet.Config
 	for _, c := range r.Fleet.Clusters {
 		if c.Local {
@@ -459,7 +446,7 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 
 // reportHalts says on the pull request that brought the failing version to
 // its cluster why the rollout stopped (one sticky comment per set).
-func (r *Runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
+func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 	sets := make([]string, 0, len(p.Halted))
 	for set := range p.Halted {
 		sets = append(sets, set)

@@ -1,7 +1,7 @@
 // Package status is the fleet's status view: every cluster and app with
 // its rollout tier, live and proposed content, promotion pull request,
 // verify's state and its age, and what its gate waits for. It runs a
-// promotion pass in dry-run mode (promote.Runner with DryRun), so the
+// promotion pass in dry-run mode (promote.Run with DryRun), so the
 // gates it shows are the decisions promote itself would take, then reads
 // verify's statuses on every live head; it changes nothing. The views
 // (text, Markdown, HTML) are pure functions of the Report.
@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
@@ -112,22 +113,29 @@ type Halt struct {
 	Reason string `json:"reason"`
 }
 
-// Run reads the fleet's status: a dry-run pass of runner (whatever its
-// DryRun said) for the decisions, then verify's statuses on every
-// cluster's live head. Nothing is written but the tracking refs a pass
-// with a remote keeps.
-func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
-	dry := *runner
-	dry.DryRun = true
-	if dry.Now == nil {
-		dry.Now = time.Now
+// Run reads the fleet's status: a dry-run promotion pass with o (whatever
+// its DryRun and Approvals said) for the decisions, then verify's
+// statuses on every cluster's live head. Nothing is written but the
+// tracking refs a pass with a remote keeps.
+func Run(ctx context.Context, o promote.Options) (*Report, error) {
+	if o.Fleet == nil {
+		f, err := fleet.Load(o.FleetDir)
+		if err != nil {
+			return nil, err
+		}
+		o.Fleet = f
 	}
-	now := dry.Now()
-	dry.Now = func() time.Time { return now }
-	res, err := dry.Run(ctx)
+	o.DryRun, o.Approvals = true, nil
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	now := o.Now()
+	o.Now = func() time.Time { return now }
+	res, err := promote.Run(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	dry := o
 	rep := &Report{GeneratedAt: now.UTC(), Clusters: []Cluster{}, Apps: []App{}}
 	verify := map[string]map[string]forge.Status{}
 	for _, c := range dry.Fleet.Clusters {
