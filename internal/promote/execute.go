@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -31,7 +32,7 @@ func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 		}
 		title, body := r.describe(d, ar.Action, p, s)
 		if ar.Kind == Open || ar.Kind == OpenMerge {
-			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: HeadPrefix + ar.Cluster, Base: r.Fleet.Config.LiveBranch(ar.Cluster),
+			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: r.Fleet.Config.Layout().PromoteHead(ar.Cluster), Base: r.Fleet.Config.LiveBranch(ar.Cluster),
 				Title: title, Body: body, Labels: labels(ar.Steps)})
 			if err != nil {
 				return err
@@ -80,9 +81,9 @@ func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, p
 }
 
 func labels(steps []string) []string {
-	out := []string{"flotilla"}
+	out := []string{layout.Label}
 	for _, s := range steps {
-		out = append(out, "flotilla/step:"+s)
+		out = append(out, layout.StepLabel(s))
 	}
 	return out
 }
@@ -98,16 +99,16 @@ func (r *runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	promoted := map[string]bool{}
 	for _, a := range apps {
 		promoted[a] = true
-		delete(files, a+"/"+hydrate.ManifestFile)
-		delete(files, a+"/"+hydrate.MetadataFile)
+		delete(files, layout.AppFile(a, layout.ManifestFile))
+		delete(files, layout.AppFile(a, layout.MetadataFile))
 		if f, ok := d.staging[a]; ok {
-			files[a+"/"+hydrate.ManifestFile] = f.manifest
-			files[a+"/"+hydrate.MetadataFile] = f.metadata
+			files[layout.AppFile(a, layout.ManifestFile)] = f.manifest
+			files[layout.AppFile(a, layout.MetadataFile)] = f.metadata
 		}
 	}
 	// README and attributes as on staging when every app is promoted.
 	_, stagingFiles, _ := r.stagingFiles(d)
-	for _, name := range []string{hydrate.ReadmeFile, hydrate.AttributesFile} {
+	for _, name := range []string{layout.ReadmeFile, layout.AttributesFile} {
 		if h, ok := stagingFiles[name]; ok {
 			files[name] = h
 		}
@@ -128,7 +129,7 @@ func (r *runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	branch := HeadPrefix + d.name
+	branch := r.Fleet.Config.Layout().PromoteHead(d.name)
 	if h == d.prHead {
 		return h, nil
 	}

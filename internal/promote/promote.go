@@ -127,7 +127,7 @@ func approve(ctx context.Context, o Options) error {
 		return failure.Usagef("approve the pull requests on the forge: it does not take approvals from promote")
 	}
 	for _, a := range o.Approvals {
-		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: HeadPrefix + a.Cluster, Base: o.Fleet.Config.LiveBranch(a.Cluster)})
+		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: o.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: o.Fleet.Config.LiveBranch(a.Cluster)})
 		if err != nil {
 			return err
 		}

@@ -16,10 +16,8 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
-
-// HeadPrefix is the head branch prefix of promotion pull requests.
-const HeadPrefix = "flotilla/promote/"
 
 // runner gathers a snapshot, decides and executes: one pass of Run.
 type runner struct {
@@ -45,8 +43,9 @@ type Result struct {
 }
 
 // Heads are a cluster's branch heads as a pass read them ("" when
-// absent): live (hydrated/<cluster>), staging (hydrated/<cluster>-next)
-// and the open promotion pull request's head branch.
+// absent): live and staging (the layout's branches, hydrated/<cluster>
+// and hydrated/<cluster>-next by default) and the open promotion pull
+// request's head branch.
 type Heads struct {
 	Live, Staging, PR string
 }
@@ -109,7 +108,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	open := map[string]*forge.PullRequest{}
 	for i := range prs {
-		if c, ok := strings.CutPrefix(prs[i].Head, HeadPrefix); ok && prs[i].Base == cfg.LiveBranch(c) {
+		if c, ok := cfg.Layout().PromoteCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
 			open[c] = &prs[i]
 		}
 	}
@@ -243,7 +242,7 @@ func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 			a.Status = &forge.Status{State: forge.StateSuccess, Description: "not checked (nothing to promote)"}
 			continue
 		}
-		if s, ok := statuses[a.Cluster]["flotilla/verify/"+a.Name]; ok {
+		if s, ok := statuses[a.Cluster][layout.VerifyContext(a.Name)]; ok {
 			a.Status = &s
 		}
 	}
@@ -337,7 +336,7 @@ func (r *runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, err
 		return nil, err
 	}
 	if pr != nil {
-		if d.prHead, d.pr, _, err = r.tree(HeadPrefix + c.Name); err != nil {
+		if d.prHead, d.pr, _, err = r.tree(cfg.Layout().PromoteHead(c.Name)); err != nil {
 			return nil, err
 		}
 	}
@@ -379,9 +378,9 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 		if app, file, ok := strings.Cut(name, "/"); ok {
 			f := apps[app]
 			switch file {
-			case hydrate.ManifestFile:
+			case layout.ManifestFile:
 				f.manifest = entry.Hash
-			case hydrate.MetadataFile:
+			case layout.MetadataFile:
 				f.metadata = entry.Hash
 			}
 			apps[app] = f
@@ -392,9 +391,10 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 
 // fetch makes the tracking refs of the hydrated and promotion branches
 // equal the remote's, as render does (crash-safe, deleted branches
-// dropped).
+// dropped): the branch folders of the fleet's layout, whatever
+// flotilla.yaml names its branches.
 func (r *runner) fetch(ctx context.Context) error {
-	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, "hydrated/", HeadPrefix)
+	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, r.Fleet.Config.Layout().TrackPrefixes()...)
 }
 
 // startLiveBranches creates each missing live branch (of a cluster that has
@@ -457,7 +457,7 @@ func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 			if a.Set != set || a.Differs() || a.Status == nil || (a.Status.State != forge.StateFailure && a.Status.State != forge.StateError) {
 				continue
 			}
-			prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{Head: HeadPrefix + a.Cluster, Base: r.Fleet.Config.LiveBranch(a.Cluster), All: true})
+			prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{Head: r.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: r.Fleet.Config.LiveBranch(a.Cluster), All: true})
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -31,11 +32,15 @@ type Report struct {
 // Cluster is one cluster's branches and promotion.
 type Cluster struct {
 	Name string `json:"name"`
-	// Rendered says hydrated/<cluster>-next exists; the rest is empty
-	// when it does not.
+	// Rendered says the cluster's proposal branch (hydrated/<cluster>-next
+	// by default) exists; the rest is empty when it does not.
 	Rendered bool `json:"rendered"`
-	// Live and Proposed are the heads of hydrated/<cluster> and
-	// hydrated/<cluster>-next ("" when absent).
+	// ProposedBranch is the proposal branch's name, as the fleet's layout
+	// says (not in JSON; "" reads as the default layout's).
+	ProposedBranch string `json:"-"`
+	// Live and Proposed are the heads of the live branch
+	// (hydrated/<cluster> by default) and the proposal branch ("" when
+	// absent).
 	Live     string `json:"live,omitempty"`
 	Proposed string `json:"proposed,omitempty"`
 	// Changed counts the apps whose proposed manifests differ from the
@@ -143,7 +148,7 @@ func Run(ctx context.Context, o promote.Options) (*Report, error) {
 			continue
 		}
 		h, ok := res.Heads[c.Name]
-		cl := Cluster{Name: c.Name, Rendered: ok, Live: h.Live, Proposed: h.Staging}
+		cl := Cluster{Name: c.Name, Rendered: ok, ProposedBranch: dry.Fleet.Config.StagingBranch(c.Name), Live: h.Live, Proposed: h.Staging}
 		if sc := res.Snapshot.Clusters[c.Name]; sc != nil && sc.PR != nil {
 			cl.PullRequest = &PullRequest{Number: sc.PR.Number, URL: sc.PR.URL, Head: sc.PR.HeadSHA,
 				Apps: append([]string{}, sc.PRApps...), Current: sc.PRCurrent, Approvers: sc.Approvers}
@@ -181,7 +186,7 @@ func Run(ctx context.Context, o promote.Options) (*Report, error) {
 		if app.Content != ContentSame {
 			changed[a.Cluster]++
 		}
-		if s, ok := verify[a.Cluster]["flotilla/verify/"+a.Name]; ok {
+		if s, ok := verify[a.Cluster][layout.VerifyContext(a.Name)]; ok {
 			app.Verify = &Verify{State: string(s.State), Description: s.Description, URL: s.TargetURL,
 				UpdatedAt: s.UpdatedAt.UTC(), AgeSeconds: int64(now.Sub(s.UpdatedAt) / time.Second)}
 		}
