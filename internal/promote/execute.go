@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -222,8 +224,8 @@ func (r *runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string,
 	fmt.Fprintf(&b, "\n**Waiting for:** %s\n", a.Reason)
 	if h := p.Halted; len(h) > 0 {
 		fmt.Fprintf(&b, "\n**Halted rollouts:**\n\n")
-		for set, why := range h {
-			fmt.Fprintf(&b, "- %s: %s\n", set, why)
+		for _, set := range slices.Sorted(maps.Keys(h)) {
+			fmt.Fprintf(&b, "- %s: %s\n", set, h[set])
 		}
 	}
 	return title, b.String()
