@@ -254,8 +254,11 @@ func (r *runner) needsApproval(s Snapshot, cluster string) bool {
 		if a.Cluster != cluster || a.Step == Unmatched {
 			continue
 		}
+		// The approval gate's rule (a bad maxUpdate, which Decide
+		// refuses, reads as 0: the reviews are read).
 		st := s.Sets[a.Set][a.Step]
-		if lim, _ := MaxUpdate(st.MaxUpdate, 1); st.RequireApproval || st.MaxUpdate != nil && lim == 0 {
+		lim, _ := MaxUpdate(st.MaxUpdate, 1)
+		if (ApprovalGate{}).Check(&StepContext{Step: st, Limit: lim}, a).Approval {
 			return true
 		}
 	}
