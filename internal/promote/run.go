@@ -9,9 +9,12 @@ import (
 	"sort"
 	"strings"
 
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -438,6 +441,10 @@ func (r *runner) startLiveBranches(ctx context.Context) error {
 		err = gitobj.Push(ctx, r.Repo.Storer, r.Remote, r.Auth, false,
 			gitobj.PushRef{Src: out, Dst: plumbing.NewBranchReferenceName(live)})
 		if err != nil {
+			if r.remoteHas(ctx, live) {
+				// Another pass started it between our fetch and push.
+				return failure.Mark(failure.Conflict, fmt.Errorf("start the live branch of %s: another run started %s first, run again: %w", c.Name, live, err))
+			}
 			return fmt.Errorf("start the live branch of %s: %w", c.Name, err)
 		}
 		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: r.refName(live), New: h}}); err != nil {
@@ -445,6 +452,22 @@ func (r *runner) startLiveBranches(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// remoteHas reports whether the remote holds branch now (false when it
+// cannot be read).
+func (r *runner) remoteHas(ctx context.Context, branch string) bool {
+	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla-check", URLs: []string{r.Remote}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.Auth})
+	if err != nil {
+		return false
+	}
+	for _, ref := range refs {
+		if ref.Name() == plumbing.NewBranchReferenceName(branch) {
+			return true
+		}
+	}
+	return false
 }
 
 // reportHalts says on the pull request that brought the failing version to
