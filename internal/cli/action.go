@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/actions"
@@ -17,7 +16,6 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kube"
-	"github.com/flotilla-dev/flotilla/internal/promote"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
@@ -186,29 +184,7 @@ func runForAction(ctx context.Context, io *actions.IO, command string, args []st
 	case "verify":
 		return actionVerify(ctx, io, args, cmdEnv)
 	case "promote":
-		code := Promote(ctx, append(args, "-o", "json"), cmdEnv)
-		var res promote.Result
-		if json.Unmarshal(out.Bytes(), &res) != nil {
-			return code
-		}
-		prs := []int{}
-		for _, a := range res.Actions {
-			if a.PR != 0 {
-				prs = append(prs, a.PR)
-			}
-		}
-		sort.Ints(prs)
-		io.SetJSONOutput("pr-numbers", prs)
-		merged, apply := promotedClusters(res)
-		maxJobs, _ := parseMaxJobs(io.Input("max-jobs")) // checked in actionExtras
-		io.SetJSONOutput("merged-clusters", merged)
-		io.SetJSONOutput("apply-clusters", apply)
-		io.SetJSONOutput("apply-matrix", clusterMatrix(apply, maxJobs))
-		io.SetJSONOutput("actions", res.Actions)
-		var md bytes.Buffer
-		writePromoteSummary(&md, &res, false)
-		io.Summary(md.String())
-		return code
+		return actionPromote(ctx, io, args, cmdEnv)
 	}
 	return ExitUsage
 }

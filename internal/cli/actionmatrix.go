@@ -60,6 +60,46 @@ func parseMaxJobs(s string) (int, error) {
 	return n, nil
 }
 
+// actionPromote is promote for a workflow: the options from the inputs
+// (as flags), one pass through promote.Run, and its Result as the
+// outputs (pr-numbers, merged-clusters, apply-clusters, apply-matrix,
+// actions) and the job summary; the log gets promote's text.
+func actionPromote(ctx context.Context, io *actions.IO, args []string, cmdEnv Env) int {
+	env, flush := cmdEnv.redacting(args)
+	defer flush()
+	o, set, err := parsePromoteFlags(args, env)
+	if err != nil {
+		return report(env, "promote", err)
+	}
+	res, gh, err := runPromote(ctx, &o, set, env)
+	if err != nil {
+		return report(env, "promote", err)
+	}
+	writePromoteText(env.Stdout, res, o.dryRun)
+	if gh != nil {
+		u := gh.Usage()
+		fmt.Fprintf(env.Stdout, "\nGitHub API: %d requests (%d answered 304, free); %d left this hour.\n", u.Requests, u.NotModified, u.Remaining)
+	}
+	prs := []int{}
+	for _, a := range res.Actions {
+		if a.PR != 0 {
+			prs = append(prs, a.PR)
+		}
+	}
+	slices.Sort(prs)
+	io.SetJSONOutput("pr-numbers", prs)
+	merged, apply := promotedClusters(*res)
+	maxJobs, _ := parseMaxJobs(io.Input("max-jobs")) // checked in actionExtras
+	io.SetJSONOutput("merged-clusters", merged)
+	io.SetJSONOutput("apply-clusters", apply)
+	io.SetJSONOutput("apply-matrix", clusterMatrix(apply, maxJobs))
+	io.SetJSONOutput("actions", res.Actions)
+	var md bytes.Buffer
+	writePromoteSummary(&md, res, false)
+	io.Summary(md.String())
+	return ExitOK
+}
+
 // promotedClusters returns the clusters whose live branch promote merged
 // in this run, and the clusters to apply and verify now: those merged and
 // those with an app live but not verified yet (verify's status missing or

@@ -12,10 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	git "github.com/go-git/go-git/v5"
-
 	"github.com/flotilla-dev/flotilla/internal/fleet"
-	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/promote"
@@ -84,8 +81,10 @@ where it looked and the branch pattern, and exits 0.
 
 Exit codes:
   0  the pass ran (whether or not anything could move)
-  1  acting on GitHub or Git failed
+  1  acting on Git failed (a push the remote refused)
   2  bad flags or bad fleet input
+  3  GitHub or the remote failed or could not be reached, or someone else
+     moved a branch first: run again
 
 Examples:
   promote --dry-run
@@ -99,10 +98,9 @@ type promoteOptions struct {
 	dryRun                                                              bool
 }
 
-// Promote runs the promote command.
-func Promote(ctx context.Context, args []string, env Env) int {
-	env, flush := env.redacting(args)
-	defer flush()
+// parsePromoteFlags maps promote's command line to its options and the
+// flags given.
+func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool, error) {
 	var o promoteOptions
 	fs := flag.NewFlagSet("promote", flag.ContinueOnError)
 	fs.StringVar(&o.fleet, "fleet", ".", "")
@@ -116,33 +114,22 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.StringVar(&o.output, "o", "text", "")
 	if err := parseFlags(fs, args, env, promoteUsage); err != nil {
-		return report(env, "promote", err)
+		return o, nil, err
 	}
-	if err := outputFormat(o.output, "text", "json"); err != nil {
-		return report(env, "promote", err)
-	}
-	f, repo, runner, gh, err := openPromote(&o, setFlags(fs), env)
+	return o, setFlags(fs), outputFormat(o.output, "text", "json")
+}
+
+// Promote runs the promote command.
+func Promote(ctx context.Context, args []string, env Env) int {
+	env, flush := env.redacting(args)
+	defer flush()
+	o, set, err := parsePromoteFlags(args, env)
 	if err != nil {
 		return report(env, "promote", err)
 	}
-	if lf, ok := runner.Forge.(*local.Forge); ok {
-		for _, c := range o.approve {
-			if err := approveLocal(ctx, lf, f, c, o.approver); err != nil {
-				return report(env, "promote", err)
-			}
-		}
-	}
-	res, err := runner.Run(ctx)
+	res, gh, err := runPromote(ctx, &o, set, env)
 	if err != nil {
-		var fe *fleet.FileError
-		if errors.As(err, &fe) {
-			return report(env, "promote", err)
-		}
-		report(env, "promote", err)
-		return ExitFailed
-	}
-	if res.Proposals == 0 {
-		warnNothingRendered(env.Stderr, f, o, repo)
+		return report(env, "promote", err)
 	}
 	if o.output == "json" {
 		return exitOf(writeJSON(env.Stdout, res), env)
@@ -163,11 +150,33 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	return ExitOK
 }
 
+// runPromote runs a promotion pass as promote's options say, and writes
+// its warnings to stderr: what the command and the Action share. gh is
+// the forge when it is GitHub (for its request counts).
+func runPromote(ctx context.Context, o *promoteOptions, set map[string]bool, env Env) (*promote.Result, *github.Forge, error) {
+	opts, gh, err := openPromote(o, set, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := promote.Run(ctx, opts)
+	var noPR *promote.NoPullRequestError
+	if errors.As(err, &noPR) {
+		return nil, nil, fmt.Errorf("%w: --approve %s: no open promotion pull request for that cluster", errUsage, noPR.Cluster)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(env.Stderr, "promote: warning: %s%s\n", w.Message, promoteHint(w, *o, opts))
+	}
+	return res, gh, nil
+}
+
 // openPromote opens what a promotion pass reads and writes, as promote's
 // flags say (status reads the same in a dry run): the fleet, the
-// repository, and the runner with its forge (gh when it is GitHub). A
+// repository and the forge (gh when it is GitHub), as promote.Options. A
 // flag that does not apply to the chosen forge is a usage error.
-func openPromote(o *promoteOptions, set map[string]bool, env Env) (*fleet.Fleet, *git.Repository, *promote.Runner, *github.Forge, error) {
+func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Options, *github.Forge, error) {
 	if o.repo == "" {
 		o.repo = o.fleet
 	}
@@ -187,20 +196,23 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (*fleet.Fleet,
 		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
 	}
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return promote.Options{}, nil, err
 	}
 	if o.approver == "" {
 		o.approver = "local-user"
 	}
 	f, err := fleet.Load(o.fleet)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return promote.Options{}, nil, err
 	}
 	repo, err := openRepo(o.repo)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
+		return promote.Options{}, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
 	}
-	runner := &promote.Runner{Fleet: f, Repo: repo, DryRun: o.dryRun}
+	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo}
+	for _, c := range o.approve {
+		opts.Approvals = append(opts.Approvals, promote.Approval{Cluster: c, Approver: o.approver})
+	}
 	var gh *github.Forge
 	switch o.forge {
 	case "local":
@@ -211,53 +223,48 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (*fleet.Fleet,
 			lf, err = local.OpenRemote(o.repo, o.remote)
 		}
 		if err != nil {
-			return nil, nil, nil, nil, err
+			return promote.Options{}, nil, err
 		}
 		if o.remote != "" {
-			runner.Remote, runner.Auth = o.remote, authFor(o.remote, env)
-			lf.Auth = runner.Auth
+			opts.Remote, opts.Auth = o.remote, authFor(o.remote, env)
+			lf.Auth = opts.Auth
 		}
-		runner.Forge = lf
+		opts.Forge = lf
 	case "github":
 		owner, name, ok := strings.Cut(o.githubRepo, "/")
 		token := getenv(env, "GITHUB_TOKEN")
 		if !ok || token == "" {
-			return nil, nil, nil, nil, fmt.Errorf("%w: --forge github needs $GITHUB_REPOSITORY (or --github-repo) and $GITHUB_TOKEN", errUsage)
+			return promote.Options{}, nil, fmt.Errorf("%w: --forge github needs $GITHUB_REPOSITORY (or --github-repo) and $GITHUB_TOKEN", errUsage)
 		}
 		if gh, err = github.New(github.Options{Owner: owner, Repo: name, Token: token, BaseURL: o.githubURL}); err != nil {
-			return nil, nil, nil, nil, err
+			return promote.Options{}, nil, err
 		}
-		runner.Forge = gh
-		runner.Remote = o.remote
-		if runner.Remote == "" {
-			runner.Remote = originURL(repo)
+		opts.Forge = gh
+		opts.Remote = o.remote
+		if opts.Remote == "" {
+			opts.Remote = originURL(repo)
+			opts.Where = "the remote " + redact.URL(opts.Remote) + " (--repo's origin)"
 		}
-		runner.Auth = authFor(runner.Remote, env)
+		opts.Auth = authFor(opts.Remote, env)
 	}
-	return f, repo, runner, gh, nil
+	if o.remote != "" {
+		opts.Where = "the remote " + redact.URL(o.remote)
+	}
+	return opts, gh, nil
 }
 
-// warnNothingRendered says where promote looked when no cluster has a
-// hydrated branch at all: most often render pushed elsewhere.
-func warnNothingRendered(w io.Writer, f *fleet.Fleet, o promoteOptions, repo *git.Repository) {
-	where := "the repository " + o.repo
-	if o.remote != "" {
-		where = "the remote " + redact.URL(o.remote)
-	} else if o.forge == "github" {
-		where = "the remote " + redact.URL(originURL(repo)) + " (--repo's origin)"
+// promoteHint is what promote adds to a warning about where it looked:
+// the nothing-rendered warning of a local pass in --repo whose origin
+// render may have pushed to.
+func promoteHint(w promote.Warning, o promoteOptions, opts promote.Options) string {
+	if w.Kind != promote.NothingRendered || o.remote != "" || o.forge != "local" {
+		return ""
 	}
-	n := 0
-	for _, c := range f.Clusters {
-		if !c.Local {
-			n++
-		}
+	origin := originURL(opts.Repo)
+	if origin == "" {
+		return ""
 	}
-	fmt.Fprintf(w, "promote: warning: nothing to promote: none of the %d clusters has a branch %s in %s; run render first",
-		n, f.Config.StagingBranch("<cluster>"), where)
-	if origin := originURL(repo); o.remote == "" && o.forge == "local" && origin != "" {
-		fmt.Fprintf(w, ", or, if render pushed to %s (its default, the origin), pass --remote %s", redact.URL(origin), redact.URL(origin))
-	}
-	fmt.Fprintln(w)
+	return fmt.Sprintf(", or, if render pushed to %s (its default, the origin), pass --remote %s", redact.URL(origin), redact.URL(origin))
 }
 
 func exitOf(err error, env Env) int {
@@ -265,18 +272,6 @@ func exitOf(err error, env Env) int {
 		return report(env, "promote", err)
 	}
 	return ExitOK
-}
-
-// approveLocal records an approval of a cluster's open pull request head.
-func approveLocal(ctx context.Context, lf *local.Forge, f *fleet.Fleet, cluster, who string) error {
-	prs, err := lf.ListPullRequests(ctx, forge.ListOptions{Head: promote.HeadPrefix + cluster, Base: f.Config.LiveBranch(cluster)})
-	if err != nil {
-		return err
-	}
-	if len(prs) == 0 {
-		return fmt.Errorf("%w: --approve %s: no open promotion pull request for that cluster", errUsage, cluster)
-	}
-	return lf.Approve(ctx, prs[0].Number, who, prs[0].HeadSHA)
 }
 
 // writePromoteText is promote's terminal output: the same tables as the

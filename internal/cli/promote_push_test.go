@@ -56,3 +56,32 @@ func TestPromotePushRefusedByTheRemote(t *testing.T) {
 		})
 	}
 }
+
+// TestPromoteLostRaceIsAConflict: another run starts a cluster's live
+// branch between this pass's fetch and its push (the remote's hook
+// creates it just before taking the push). promote says another run was
+// first and exits 3 (run again), not 1.
+func TestPromoteLostRaceIsAConflict(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, origin := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	hook := "#!/bin/sh\nwhile read old new ref; do\n  if [ \"$ref\" = refs/heads/hydrated/canary ]; then\n" +
+		"    env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git update-ref refs/heads/hydrated/canary \"$(git rev-parse refs/heads/main)\" \"\"\n" +
+		"  fi\ndone\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--remote", origin)
+	if code != ExitRemote || !strings.Contains(stderr, "start the live branch of canary: another run started hydrated/canary first, run again") {
+		t.Fatalf("exit %d, want %d:\n%s%s", code, ExitRemote, out, stderr)
+	}
+	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/canary"), gittest.Git(t, origin, "rev-parse", "main"); got != want {
+		t.Errorf("the other run's hydrated/canary %s was replaced by %s", want, got)
+	}
+}

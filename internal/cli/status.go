@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/status"
 )
@@ -53,8 +52,9 @@ the job summary as Markdown.
 
 Exit codes:
   0  the status was read
-  1  reading Git or the forge failed
+  1  reading Git failed
   2  bad flags or bad fleet input
+  3  the forge or the remote failed or could not be reached: run again
 
 Examples:
   status
@@ -85,18 +85,13 @@ func Status(ctx context.Context, args []string, env Env) int {
 		return report(env, "status", err)
 	}
 	o.dryRun = true
-	_, _, runner, _, err := openPromote(&o, setFlags(fs), env)
+	opts, _, err := openPromote(&o, setFlags(fs), env)
 	if err != nil {
 		return report(env, "status", err)
 	}
-	rep, err := status.Run(ctx, runner)
+	rep, err := status.Run(ctx, opts)
 	if err != nil {
-		var fe *fleet.FileError
-		if errors.As(err, &fe) {
-			return report(env, "status", err)
-		}
-		report(env, "status", err)
-		return ExitFailed
+		return report(env, "status", err)
 	}
 	if htmlFile != "" {
 		if err := writeStatusFile(htmlFile, func(f *os.File) error {

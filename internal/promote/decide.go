@@ -117,12 +117,15 @@ type Plan struct {
 // Decide is the promotion decision, a pure function of the snapshot.
 //
 // An app whose staging content differs from its live content enters its
-// cluster's pull request when every app of its ApplicationSet in earlier
-// steps is settled (live equals staging, verify's success on the live head,
-// at least bakeTime old), fewer than maxUpdate apps of its own step are in
-// flight, and no app of its set failed verification. A pull request merges
-// when it holds only such apps, every app whose step requires approval has
-// an approval of the current head, and it is current; apps matched by no
+// cluster's pull request when every gate of EntryGates is open for it: no
+// app of its set failed verification (HaltGate), every app of its
+// ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
+// every gate of SettleGates is open — live equals staging, verify's
+// success on the live head, at least bakeTime old), and fewer than
+// maxUpdate apps of its own step are in flight (MaxUpdateGate). A pull
+// request merges when it holds only such apps, every app whose step
+// requires approval (ApprovalGate) has an approval of the current head,
+// and it is current; apps matched by no
 // step make a pull request that is never merged automatically. A pull
 // request that needs neither an approval nor a person is merged in the
 // pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
@@ -139,26 +142,9 @@ func Decide(s Snapshot) (Plan, error) {
 			inPR[c.Name+"/"+app] = true
 		}
 	}
-	settled := func(a App) (bool, State, string) {
-		steps := s.Sets[a.Set]
-		switch {
-		case a.Differs():
-			return false, Waiting, ""
-		case a.Status == nil || a.Status.State == forge.StatePending:
-			return false, Verifying, "verify's success on the live commit"
-		case a.Status.State != forge.StateSuccess:
-			return false, Failed, "a fix: verify reported " + string(a.Status.State) + ": " + a.Status.Description
-		}
-		if a.Step != Unmatched {
-			if bake := steps[a.Step].BakeTime; bake > 0 && s.Now.Sub(a.Status.UpdatedAt) < bake {
-				left := bake - s.Now.Sub(a.Status.UpdatedAt)
-				return false, Baking, fmt.Sprintf("bake time (%s left)", left.Round(time.Second))
-			}
-		}
-		return true, Live, ""
-	}
 
 	decisions := make([]AppDecision, len(s.Apps))
+	approval := make([]bool, len(s.Apps)) // the app's pull request needs an approving review
 	sets := make([]string, 0, len(bySet))
 	for set := range bySet {
 		sets = append(sets, set)
@@ -175,8 +161,7 @@ func Decide(s Snapshot) (Plan, error) {
 				break
 			}
 		}
-		prevSettled := true
-		var firstUnsettled string
+		var unsettled string // the first app of the steps walked so far that is not settled
 		for k := range steps {
 			var stepApps []int
 			for _, i := range idx {
@@ -188,54 +173,43 @@ func Decide(s Snapshot) (Plan, error) {
 			if err != nil {
 				return Plan{}, fmt.Errorf("ApplicationSet %s, step %s: %w", set, steps[k].Name, err)
 			}
-			needsApproval := limit == 0
+			c := &StepContext{Now: s.Now, Set: set, Step: steps[k], Limit: limit, Unsettled: unsettled, Halted: plan.Halted[set], OpenPR: inPR}
 			// In flight: in an open pull request, or live but not settled.
-			inFlight := 0
 			for _, i := range stepApps {
 				a := s.Apps[i]
-				ok, _, _ := settled(a)
-				if inPR[a.Cluster+"/"+a.Name] || !a.Differs() && !ok {
-					inFlight++
+				if c.InPR(a) || !a.Differs() && !check(SettleGates, c, a).Open {
+					c.InFlight++
 				}
 			}
-			allSettled := true
 			for _, i := range stepApps {
 				a := s.Apps[i]
-				d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: steps[k].Name}
-				ok, st, why := settled(a)
-				d.State, d.WaitingFor = st, why
-				if !ok {
-					allSettled = false
-					if firstUnsettled == "" {
-						firstUnsettled = a.Name + " on " + a.Cluster
+				d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: steps[k].Name, State: Live}
+				if v := check(SettleGates, c, a); !v.Open {
+					d.State, d.WaitingFor = v.State, v.WaitingFor
+					if unsettled == "" {
+						unsettled = a.Name + " on " + a.Cluster
 					}
 				}
 				if a.Differs() {
-					gateOpen := prevSettled && plan.Halted[set] == ""
+					v := check(EntryGates, c, a)
 					switch {
-					case plan.Halted[set] != "":
-						d.State, d.WaitingFor = Halted, "the rollout is halted: "+plan.Halted[set]
-					case !prevSettled:
-						d.WaitingFor = "earlier steps to settle (" + firstUnsettled + ")"
-					case inPR[a.Cluster+"/"+a.Name]:
-						d.State, d.Promote = InPR, true
-					case needsApproval || inFlight < limit:
-						d.State, d.Promote = InPR, true
-						inFlight++
+					case !v.Open:
+						d.WaitingFor = v.WaitingFor
+						if v.State != "" {
+							d.State = v.State
+						}
 					default:
-						d.WaitingFor = fmt.Sprintf("a free slot (maxUpdate %d, %d in flight)", limit, inFlight)
-					}
-					if !gateOpen {
-						d.Promote = false
-					}
-					if d.Promote && (needsApproval || steps[k].RequireApproval) {
-						d.WaitingFor = "an approving review"
+						d.State, d.Promote, d.WaitingFor = InPR, true, v.WaitingFor
+						approval[i] = v.Approval
+						if !c.InPR(a) {
+							c.InFlight++ // it takes a slot
+						}
 					}
 				}
 				decisions[i] = d
 			}
-			prevSettled = prevSettled && allSettled
 		}
+		unmatched := &StepContext{Now: s.Now, Set: set, Halted: plan.Halted[set], OpenPR: inPR}
 		for _, i := range idx {
 			a := s.Apps[i]
 			if a.Step != Unmatched {
@@ -244,8 +218,8 @@ func Decide(s Snapshot) (Plan, error) {
 			d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: "-", State: NotMatched}
 			if a.Differs() {
 				d.Promote, d.WaitingFor = true, "a person to merge (no rollout step selects it)"
-			} else if _, st, why := settled(a); st != Live {
-				d.State, d.WaitingFor = st, why
+			} else if v := check(SettleGates, unmatched, a); !v.Open {
+				d.State, d.WaitingFor = v.State, v.WaitingFor
 			}
 			decisions[i] = d
 		}
@@ -261,22 +235,18 @@ func Decide(s Snapshot) (Plan, error) {
 	for _, name := range names {
 		c := s.Clusters[name]
 		var apps, steps []string
-		manual, approval := false, false
+		manual, needsApproval := false, false
 		for i, d := range decisions {
 			if d.Cluster != name || !d.Promote {
 				continue
 			}
 			apps = append(apps, d.App)
 			steps = append(steps, d.Step)
-			a := s.Apps[i]
-			if a.Step == Unmatched {
+			if s.Apps[i].Step == Unmatched {
 				manual = true
 				continue
 			}
-			st := s.Sets[a.Set][a.Step]
-			if lim, _ := MaxUpdate(st.MaxUpdate, 1); st.RequireApproval || st.MaxUpdate != nil && lim == 0 {
-				approval = true
-			}
+			needsApproval = needsApproval || approval[i]
 		}
 		sort.Strings(apps)
 		steps = uniq(steps)
@@ -286,23 +256,23 @@ func Decide(s Snapshot) (Plan, error) {
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:
 			continue
-		case c.PR == nil && (manual || approval):
+		case c.PR == nil && (manual || needsApproval):
 			act.Kind, act.Reason = Open, "promote "+strings.Join(apps, ", ")
 		case c.PR == nil:
 			act.Kind, act.Reason = OpenMerge, "promote "+strings.Join(apps, ", ")+"; every app's gate is open and none needs approval"
-		case (!equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent) && (manual || approval):
+		case (!equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent) && (manual || needsApproval):
 			act.Kind, act.Reason = Update, "the apps to promote or their content changed (release latest)"
 		case !equalStrings(apps, sortedCopy(c.PRApps)) || !c.PRCurrent:
 			act.Kind, act.Reason = UpdateMerge, "the apps to promote or their content changed (release latest); every app's gate is open and none needs approval"
 		case manual:
 			act.Kind, act.Reason = Wait, "a person must merge: it holds apps no rollout step selects"
-		case approval && len(c.Approvers) == 0:
+		case needsApproval && len(c.Approvers) == 0:
 			act.Kind, act.Reason = Wait, "an approving review of the current head"
 		case c.PR.MergeableState != "" && !c.PR.MergeableState.Ready() && c.PR.MergeableState != forge.MergeableUnknown:
 			act.Kind, act.Reason = Wait, "GitHub reports the pull request "+string(c.PR.MergeableState)
 		default:
 			act.Kind, act.Reason = Merge, "every app's gate is open"
-			if approval {
+			if needsApproval {
 				act.Reason += "; approved by " + strings.Join(c.Approvers, ", ")
 			}
 		}

@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -21,7 +24,7 @@ import (
 // the same pass; a forge that is not ready (GitHub computing mergeability,
 // a required check missing, a moved base) leaves it open for the next
 // pass, which finds it current and merges it (Merge).
-func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
+func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, s Snapshot, p Plan) error {
 	cl := s.Clusters[ar.Cluster]
 	switch ar.Kind {
 	case Open, Update, OpenMerge, UpdateMerge:
@@ -31,7 +34,7 @@ func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 		}
 		title, body := r.describe(d, ar.Action, p, s)
 		if ar.Kind == Open || ar.Kind == OpenMerge {
-			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: HeadPrefix + ar.Cluster, Base: r.Fleet.Config.LiveBranch(ar.Cluster),
+			pr, err := r.Forge.OpenPullRequest(ctx, forge.OpenOptions{Head: r.Fleet.Config.Layout().PromoteHead(ar.Cluster), Base: r.Fleet.Config.LiveBranch(ar.Cluster),
 				Title: title, Body: body, Labels: labels(ar.Steps)})
 			if err != nil {
 				return err
@@ -65,7 +68,7 @@ func (r *Runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 
 // merge merges pull request number at head sha; prefix says what the
 // pass did before. Done stays false when the forge is not ready.
-func (r *Runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
+func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
 	res, err := r.Forge.MergePullRequest(ctx, number, forge.MergeOptions{SHA: sha,
 		Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
 	if err != nil {
@@ -80,9 +83,9 @@ func (r *Runner) merge(ctx context.Context, ar *ActionResult, number int, sha, p
 }
 
 func labels(steps []string) []string {
-	out := []string{"flotilla"}
+	out := []string{layout.Label}
 	for _, s := range steps {
-		out = append(out, "flotilla/step:"+s)
+		out = append(out, layout.StepLabel(s))
 	}
 	return out
 }
@@ -90,7 +93,7 @@ func labels(steps []string) []string {
 // writeBranch builds the promotion tree — the live tree with each
 // promoted app replaced by its staging version (or removed) — commits it
 // on the live head and moves flotilla/promote/<cluster> there.
-func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
+func (r *runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
 	files := map[string]plumbing.Hash{}
 	for p, h := range d.liveFiles {
 		files[p] = h
@@ -98,16 +101,16 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	promoted := map[string]bool{}
 	for _, a := range apps {
 		promoted[a] = true
-		delete(files, a+"/"+hydrate.ManifestFile)
-		delete(files, a+"/"+hydrate.MetadataFile)
+		delete(files, layout.AppFile(a, layout.ManifestFile))
+		delete(files, layout.AppFile(a, layout.MetadataFile))
 		if f, ok := d.staging[a]; ok {
-			files[a+"/"+hydrate.ManifestFile] = f.manifest
-			files[a+"/"+hydrate.MetadataFile] = f.metadata
+			files[layout.AppFile(a, layout.ManifestFile)] = f.manifest
+			files[layout.AppFile(a, layout.MetadataFile)] = f.metadata
 		}
 	}
 	// README and attributes as on staging when every app is promoted.
 	_, stagingFiles, _ := r.stagingFiles(d)
-	for _, name := range []string{hydrate.ReadmeFile, hydrate.AttributesFile} {
+	for _, name := range []string{layout.ReadmeFile, layout.AttributesFile} {
 		if h, ok := stagingFiles[name]; ok {
 			files[name] = h
 		}
@@ -128,7 +131,7 @@ func (r *Runner) writeBranch(ctx context.Context, d *clusterData, apps []string)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	branch := HeadPrefix + d.name
+	branch := r.Fleet.Config.Layout().PromoteHead(d.name)
 	if h == d.prHead {
 		return h, nil
 	}
@@ -162,7 +165,7 @@ func zeroToEmpty(h plumbing.Hash) string {
 	return h.String()
 }
 
-func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
+func (r *runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbing.Hash, error) {
 	h, _, files, err := r.tree(r.Fleet.Config.StagingBranch(d.name))
 	return h, files, err
 }
@@ -170,7 +173,7 @@ func (r *Runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbin
 // describe is the pull request's title and body: the dry commit, the
 // steps, each app with its object changes, the deletions, the gate
 // evidence and what it waits for.
-func (r *Runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
+func (r *runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
 	dry := hydrate.DrySHAOf(d.stagingCommit.Message)
 	shortDry := dry
 	if len(shortDry) > 12 {
@@ -221,8 +224,8 @@ func (r *Runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string,
 	fmt.Fprintf(&b, "\n**Waiting for:** %s\n", a.Reason)
 	if h := p.Halted; len(h) > 0 {
 		fmt.Fprintf(&b, "\n**Halted rollouts:**\n\n")
-		for set, why := range h {
-			fmt.Fprintf(&b, "- %s: %s\n", set, why)
+		for _, set := range slices.Sorted(maps.Keys(h)) {
+			fmt.Fprintf(&b, "- %s: %s\n", set, h[set])
 		}
 	}
 	return title, b.String()
@@ -236,7 +239,7 @@ func plural(n int, word string) string {
 }
 
 // objectChanges compares an app's live and staging manifests by object.
-func (r *Runner) objectChanges(d *clusterData, app string) (added, changed, removed []string) {
+func (r *runner) objectChanges(d *clusterData, app string) (added, changed, removed []string) {
 	read := func(f appFiles, ok bool) map[string]string {
 		out := map[string]string{}
 		if !ok {

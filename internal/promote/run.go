@@ -8,35 +8,23 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
-// HeadPrefix is the head branch prefix of promotion pull requests.
-const HeadPrefix = "flotilla/promote/"
-
-// Runner gathers a snapshot, decides and executes.
-type Runner struct {
-	Fleet *fleet.Fleet
-	// Repo holds the hydrated branches (and receives promotion branches).
-	Repo *git.Repository
-	// Remote, when set, is fetched first and receives the promotion
-	// branches (the GitHub flow); empty when the forge works in Repo.
-	Remote string
-	Auth   transport.AuthMethod
-	Forge  forge.Forge
-	Now    func() time.Time
-	// DryRun decides and reports without changing anything.
-	DryRun bool
+// runner gathers a snapshot, decides and executes: one pass of Run.
+type runner struct {
+	Options
 }
 
 // Result is a run's outcome.
@@ -52,11 +40,15 @@ type Result struct {
 	// cluster's branch heads (for status, which shows them).
 	Snapshot Snapshot         `json:"-"`
 	Heads    map[string]Heads `json:"-"`
+	// Warnings are what the pass noticed that is no error, in the order
+	// found (not in JSON: a command writes them to stderr).
+	Warnings []Warning `json:"-"`
 }
 
 // Heads are a cluster's branch heads as a pass read them ("" when
-// absent): live (hydrated/<cluster>), staging (hydrated/<cluster>-next)
-// and the open promotion pull request's head branch.
+// absent): live and staging (the layout's branches, hydrated/<cluster>
+// and hydrated/<cluster>-next by default) and the open promotion pull
+// request's head branch.
 type Heads struct {
 	Live, Staging, PR string
 }
@@ -92,11 +84,8 @@ type appFiles struct {
 	metadata plumbing.Hash
 }
 
-// Run makes one promotion pass.
-func (r *Runner) Run(ctx context.Context) (*Result, error) {
-	if r.Now == nil {
-		r.Now = time.Now
-	}
+// run makes one promotion pass.
+func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.Remote != "" {
 		if err := r.fetch(ctx); err != nil {
 			return nil, err
@@ -122,7 +111,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	}
 	open := map[string]*forge.PullRequest{}
 	for i := range prs {
-		if c, ok := strings.CutPrefix(prs[i].Head, HeadPrefix); ok && prs[i].Base == cfg.LiveBranch(c) {
+		if c, ok := cfg.Layout().PromoteCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
 			open[c] = &prs[i]
 		}
 	}
@@ -221,7 +210,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 // readStatuses reads verify's statuses only where a gate needs them: the
 // clusters of every set that has something to promote. A fleet with
 // nothing to do reads none.
-func (r *Runner) readStatuses(ctx context.Context, snap *Snapshot, data map[string]*clusterData) error {
+func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[string]*clusterData) error {
 	active := map[string]bool{}
 	for _, a := range snap.Apps {
 		if a.Differs() || snap.Clusters[a.Cluster].PR != nil {
@@ -256,20 +245,23 @@ func (r *Runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 			a.Status = &forge.Status{State: forge.StateSuccess, Description: "not checked (nothing to promote)"}
 			continue
 		}
-		if s, ok := statuses[a.Cluster]["flotilla/verify/"+a.Name]; ok {
+		if s, ok := statuses[a.Cluster][layout.VerifyContext(a.Name)]; ok {
 			a.Status = &s
 		}
 	}
 	return nil
 }
 
-func (r *Runner) needsApproval(s Snapshot, cluster string) bool {
+func (r *runner) needsApproval(s Snapshot, cluster string) bool {
 	for _, a := range s.Apps {
 		if a.Cluster != cluster || a.Step == Unmatched {
 			continue
 		}
+		// The approval gate's rule (a bad maxUpdate, which Decide
+		// refuses, reads as 0: the reviews are read).
 		st := s.Sets[a.Set][a.Step]
-		if lim, _ := MaxUpdate(st.MaxUpdate, 1); st.RequireApproval || st.MaxUpdate != nil && lim == 0 {
+		lim, _ := MaxUpdate(st.MaxUpdate, 1)
+		if (ApprovalGate{}).Check(&StepContext{Step: st, Limit: lim}, a).Approval {
 			return true
 		}
 	}
@@ -297,7 +289,7 @@ func hashOf(m map[string]appFiles, app string) string {
 
 // appInfo reads an app's ApplicationSet and labels from its metadata
 // (staging first, else live).
-func (r *Runner) appInfo(d *clusterData, app string) (string, map[string]string) {
+func (r *runner) appInfo(d *clusterData, app string) (string, map[string]string) {
 	for _, side := range []map[string]appFiles{d.staging, d.live} {
 		f, ok := side[app]
 		if !ok {
@@ -315,7 +307,7 @@ func (r *Runner) appInfo(d *clusterData, app string) (string, map[string]string)
 	return "", nil
 }
 
-func (r *Runner) blob(h plumbing.Hash) ([]byte, error) {
+func (r *runner) blob(h plumbing.Hash) ([]byte, error) {
 	b, err := r.Repo.BlobObject(h)
 	if err != nil {
 		return nil, err
@@ -328,7 +320,7 @@ func (r *Runner) blob(h plumbing.Hash) ([]byte, error) {
 	return io.ReadAll(rd)
 }
 
-func (r *Runner) refName(branch string) plumbing.ReferenceName {
+func (r *runner) refName(branch string) plumbing.ReferenceName {
 	if r.Remote != "" {
 		return plumbing.ReferenceName("refs/flotilla/remote/" + branch)
 	}
@@ -336,7 +328,7 @@ func (r *Runner) refName(branch string) plumbing.ReferenceName {
 }
 
 // read loads one cluster's staging, live and promotion trees.
-func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, error) {
+func (r *runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, error) {
 	cfg := r.Fleet.Config
 	d := &clusterData{name: c.Name, labels: c.Labels}
 	var err error
@@ -350,7 +342,7 @@ func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, err
 		return nil, err
 	}
 	if pr != nil {
-		if d.prHead, d.pr, _, err = r.tree(HeadPrefix + c.Name); err != nil {
+		if d.prHead, d.pr, _, err = r.tree(cfg.Layout().PromoteHead(c.Name)); err != nil {
 			return nil, err
 		}
 	}
@@ -358,7 +350,7 @@ func (r *Runner) read(c fleet.Cluster, pr *forge.PullRequest) (*clusterData, err
 }
 
 // tree reads a branch's apps (zero hash when the branch is absent).
-func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[string]plumbing.Hash, error) {
+func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[string]plumbing.Hash, error) {
 	ref, err := r.Repo.Reference(r.refName(branch), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, map[string]appFiles{}, map[string]plumbing.Hash{}, nil
@@ -392,9 +384,9 @@ func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 		if app, file, ok := strings.Cut(name, "/"); ok {
 			f := apps[app]
 			switch file {
-			case hydrate.ManifestFile:
+			case layout.ManifestFile:
 				f.manifest = entry.Hash
-			case hydrate.MetadataFile:
+			case layout.MetadataFile:
 				f.metadata = entry.Hash
 			}
 			apps[app] = f
@@ -405,15 +397,16 @@ func (r *Runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 
 // fetch makes the tracking refs of the hydrated and promotion branches
 // equal the remote's, as render does (crash-safe, deleted branches
-// dropped).
-func (r *Runner) fetch(ctx context.Context) error {
-	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, "hydrated/", HeadPrefix)
+// dropped): the branch folders of the fleet's layout, whatever
+// flotilla.yaml names its branches.
+func (r *runner) fetch(ctx context.Context) error {
+	return hydrate.Track(ctx, r.Repo, r.Remote, r.Auth, r.Fleet.Config.Layout().TrackPrefixes()...)
 }
 
 // startLiveBranches creates each missing live branch (of a cluster that has
 // a proposal) as an empty commit, so the first rollout is gated like any
 // other. It reads refs, not the API.
-func (r *Runner) startLiveBranches(ctx context.Context) error {
+func (r *runner) startLiveBranches(ctx context.Context) error {
 	cfg := r.Fleet.Config
 	for _, c := range r.Fleet.Clusters {
 		if c.Local {
@@ -448,6 +441,10 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 		err = gitobj.Push(ctx, r.Repo.Storer, r.Remote, r.Auth, false,
 			gitobj.PushRef{Src: out, Dst: plumbing.NewBranchReferenceName(live)})
 		if err != nil {
+			if r.remoteHas(ctx, live) {
+				// Another pass started it between our fetch and push.
+				return failure.Mark(failure.Conflict, fmt.Errorf("start the live branch of %s: another run started %s first, run again: %w", c.Name, live, err))
+			}
 			return fmt.Errorf("start the live branch of %s: %w", c.Name, err)
 		}
 		if err := gitobj.UpdateRefs(r.Repo.Storer, []gitobj.RefUpdate{{Name: r.refName(live), New: h}}); err != nil {
@@ -457,9 +454,25 @@ func (r *Runner) startLiveBranches(ctx context.Context) error {
 	return nil
 }
 
+// remoteHas reports whether the remote holds branch now (false when it
+// cannot be read).
+func (r *runner) remoteHas(ctx context.Context, branch string) bool {
+	rem := git.NewRemote(r.Repo.Storer, &config.RemoteConfig{Name: "flotilla-check", URLs: []string{r.Remote}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: r.Auth})
+	if err != nil {
+		return false
+	}
+	for _, ref := range refs {
+		if ref.Name() == plumbing.NewBranchReferenceName(branch) {
+			return true
+		}
+	}
+	return false
+}
+
 // reportHalts says on the pull request that brought the failing version to
 // its cluster why the rollout stopped (one sticky comment per set).
-func (r *Runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
+func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 	sets := make([]string, 0, len(p.Halted))
 	for set := range p.Halted {
 		sets = append(sets, set)
@@ -470,7 +483,7 @@ func (r *Runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 			if a.Set != set || a.Differs() || a.Status == nil || (a.Status.State != forge.StateFailure && a.Status.State != forge.StateError) {
 				continue
 			}
-			prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{Head: HeadPrefix + a.Cluster, Base: r.Fleet.Config.LiveBranch(a.Cluster), All: true})
+			prs, err := r.Forge.ListPullRequests(ctx, forge.ListOptions{Head: r.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: r.Fleet.Config.LiveBranch(a.Cluster), All: true})
 			if err != nil {
 				return err
 			}

@@ -3,8 +3,11 @@
 // request per cluster, app by app, only after the earlier rollout steps of
 // the same ApplicationSet were verified healthy on the exact live commit.
 //
-// The decision (Decide) is a pure function from a Snapshot to a Plan; the
-// executor (Execute) carries a plan out through a forge and Git.
+// The decision (Decide) is a pure function from a Snapshot to a Plan,
+// made of gates as values (SettleGates, EntryGates: one type each,
+// evaluated in order). Run makes one pass — approvals, the snapshot read
+// from Git and the forge, the decision, its execution through the forge
+// and Git — and returns a Result as data; it never prints.
 package promote
 
 import (

@@ -1,7 +1,7 @@
 // Package status is the fleet's status view: every cluster and app with
 // its rollout tier, live and proposed content, promotion pull request,
 // verify's state and its age, and what its gate waits for. It runs a
-// promotion pass in dry-run mode (promote.Runner with DryRun), so the
+// promotion pass in dry-run mode (promote.Run with DryRun), so the
 // gates it shows are the decisions promote itself would take, then reads
 // verify's statuses on every live head; it changes nothing. The views
 // (text, Markdown, HTML) are pure functions of the Report.
@@ -13,7 +13,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -30,11 +32,15 @@ type Report struct {
 // Cluster is one cluster's branches and promotion.
 type Cluster struct {
 	Name string `json:"name"`
-	// Rendered says hydrated/<cluster>-next exists; the rest is empty
-	// when it does not.
+	// Rendered says the cluster's proposal branch (hydrated/<cluster>-next
+	// by default) exists; the rest is empty when it does not.
 	Rendered bool `json:"rendered"`
-	// Live and Proposed are the heads of hydrated/<cluster> and
-	// hydrated/<cluster>-next ("" when absent).
+	// ProposedBranch is the proposal branch's name, as the fleet's layout
+	// says (not in JSON; "" reads as the default layout's).
+	ProposedBranch string `json:"-"`
+	// Live and Proposed are the heads of the live branch
+	// (hydrated/<cluster> by default) and the proposal branch ("" when
+	// absent).
 	Live     string `json:"live,omitempty"`
 	Proposed string `json:"proposed,omitempty"`
 	// Changed counts the apps whose proposed manifests differ from the
@@ -112,22 +118,29 @@ type Halt struct {
 	Reason string `json:"reason"`
 }
 
-// Run reads the fleet's status: a dry-run pass of runner (whatever its
-// DryRun said) for the decisions, then verify's statuses on every
-// cluster's live head. Nothing is written but the tracking refs a pass
-// with a remote keeps.
-func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
-	dry := *runner
-	dry.DryRun = true
-	if dry.Now == nil {
-		dry.Now = time.Now
+// Run reads the fleet's status: a dry-run promotion pass with o (whatever
+// its DryRun and Approvals said) for the decisions, then verify's
+// statuses on every cluster's live head. Nothing is written but the
+// tracking refs a pass with a remote keeps.
+func Run(ctx context.Context, o promote.Options) (*Report, error) {
+	if o.Fleet == nil {
+		f, err := fleet.Load(o.FleetDir)
+		if err != nil {
+			return nil, err
+		}
+		o.Fleet = f
 	}
-	now := dry.Now()
-	dry.Now = func() time.Time { return now }
-	res, err := dry.Run(ctx)
+	o.DryRun, o.Approvals = true, nil
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	now := o.Now()
+	o.Now = func() time.Time { return now }
+	res, err := promote.Run(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	dry := o
 	rep := &Report{GeneratedAt: now.UTC(), Clusters: []Cluster{}, Apps: []App{}}
 	verify := map[string]map[string]forge.Status{}
 	for _, c := range dry.Fleet.Clusters {
@@ -135,7 +148,7 @@ func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
 			continue
 		}
 		h, ok := res.Heads[c.Name]
-		cl := Cluster{Name: c.Name, Rendered: ok, Live: h.Live, Proposed: h.Staging}
+		cl := Cluster{Name: c.Name, Rendered: ok, ProposedBranch: dry.Fleet.Config.StagingBranch(c.Name), Live: h.Live, Proposed: h.Staging}
 		if sc := res.Snapshot.Clusters[c.Name]; sc != nil && sc.PR != nil {
 			cl.PullRequest = &PullRequest{Number: sc.PR.Number, URL: sc.PR.URL, Head: sc.PR.HeadSHA,
 				Apps: append([]string{}, sc.PRApps...), Current: sc.PRCurrent, Approvers: sc.Approvers}
@@ -173,7 +186,7 @@ func Run(ctx context.Context, runner *promote.Runner) (*Report, error) {
 		if app.Content != ContentSame {
 			changed[a.Cluster]++
 		}
-		if s, ok := verify[a.Cluster]["flotilla/verify/"+a.Name]; ok {
+		if s, ok := verify[a.Cluster][layout.VerifyContext(a.Name)]; ok {
 			app.Verify = &Verify{State: string(s.State), Description: s.Description, URL: s.TargetURL,
 				UpdatedAt: s.UpdatedAt.UTC(), AgeSeconds: int64(now.Sub(s.UpdatedAt) / time.Second)}
 		}

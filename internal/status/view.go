@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // Short is a commit or blob hash as the views show it (12 characters).
@@ -98,7 +100,11 @@ func (c Cluster) pr() string {
 func (c Cluster) next() string {
 	switch {
 	case !c.Rendered:
-		return "not rendered (no hydrated/" + c.Name + "-next)"
+		branch := c.ProposedBranch
+		if branch == "" {
+			branch = layout.Default().StagingBranch(c.Name)
+		}
+		return "not rendered (no " + branch + ")"
 	case c.Next == nil:
 		return "-"
 	}

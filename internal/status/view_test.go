@@ -215,3 +215,23 @@ func FuzzViews(f *testing.F) {
 		}
 	})
 }
+
+// TestNotRenderedNamesTheLayoutsBranch: a cluster without a proposal is
+// shown with the proposal branch its fleet's layout names, in every view.
+func TestNotRenderedNamesTheLayoutsBranch(t *testing.T) {
+	t.Parallel()
+	rep := &Report{Clusters: []Cluster{{Name: "general", ProposedBranch: "proposed/general"}}}
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"text":     func(b *bytes.Buffer) error { return WriteText(b, rep, false) },
+		"markdown": func(b *bytes.Buffer) error { return WriteMarkdown(b, rep) },
+		"html":     func(b *bytes.Buffer) error { return WriteHTML(b, rep) },
+	} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "not rendered (no proposed/general)") || strings.Contains(b.String(), "hydrated/") {
+			t.Errorf("%s:\n%s", name, b.String())
+		}
+	}
+}

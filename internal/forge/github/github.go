@@ -20,6 +20,7 @@ import (
 
 	gh "github.com/google/go-github/v60/github"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -65,7 +66,7 @@ func New(o Options) (*Forge, error) {
 	if o.BaseURL != "" {
 		var err error
 		if c, err = c.WithEnterpriseURLs(o.BaseURL, o.BaseURL); err != nil {
-			return nil, fmt.Errorf("github forge: base URL %q: %s", redact.URL(o.BaseURL), redact.Text(err.Error())) // url.Error quotes the URL
+			return nil, failure.Usagef("github forge: base URL %q: %s", redact.URL(o.BaseURL), redact.Text(err.Error())) // url.Error quotes the URL
 		}
 	}
 	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t}, nil
@@ -205,26 +206,34 @@ func cachedResponse(req *http.Request, c cached) *http.Response {
 	}
 }
 
-// explain turns go-github's errors into ones a person can act on.
+// explain turns go-github's errors into ones a person can act on, each
+// a failure.Remote (GitHub failed, refused or could not be reached:
+// running again may help), but a 409 (someone changed it first), which
+// is a failure.Conflict.
 func (f *Forge) explain(what string, err error) error {
 	var rl *gh.RateLimitError
 	var abuse *gh.AbuseRateLimitError
 	switch {
 	case errors.As(err, &rl):
-		return fmt.Errorf("%s: %w: %d requests per hour, resets at %s (in %s); spend fewer requests or use a GitHub App token",
-			what, ErrBudget, rl.Rate.Limit, rl.Rate.Reset.UTC().Format(time.RFC3339), time.Until(rl.Rate.Reset.Time).Round(time.Second))
+		return failure.Mark(failure.Remote, fmt.Errorf("%s: %w: %d requests per hour, resets at %s (in %s); spend fewer requests or use a GitHub App token",
+			what, ErrBudget, rl.Rate.Limit, rl.Rate.Reset.UTC().Format(time.RFC3339), time.Until(rl.Rate.Reset.Time).Round(time.Second)))
 	case errors.As(err, &abuse):
 		retry := "later"
 		if abuse.RetryAfter != nil {
 			retry = "in " + abuse.RetryAfter.String()
 		}
-		return fmt.Errorf("%s: %w: secondary rate limit, retry %s", what, ErrBudget, retry)
+		return failure.Mark(failure.Remote, fmt.Errorf("%s: %w: secondary rate limit, retry %s", what, ErrBudget, retry))
 	}
 	var er *gh.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: %w", what, forge.ErrNotFound)
+	if errors.As(err, &er) && er.Response != nil {
+		switch er.Response.StatusCode {
+		case http.StatusNotFound:
+			return failure.Mark(failure.Remote, fmt.Errorf("%s: %w", what, forge.ErrNotFound))
+		case http.StatusConflict:
+			return failure.Mark(failure.Conflict, fmt.Errorf("%s: %w", what, err))
+		}
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return failure.Mark(failure.Remote, fmt.Errorf("%s: %w", what, err))
 }
 
 func convert(p *gh.PullRequest) *forge.PullRequest {
@@ -455,7 +464,7 @@ func (f *Forge) SetBranch(ctx context.Context, branch, sha, old string) error {
 		return err
 	}
 	if old != "" && cur != old {
-		return fmt.Errorf("move branch %s: it is at %s, expected %s", branch, cur, old)
+		return failure.Mark(failure.Conflict, fmt.Errorf("move branch %s: it is at %s, expected %s", branch, cur, old))
 	}
 	_, _, err = f.c.Git.UpdateRef(ctx, f.owner, f.repo, &gh.Reference{Ref: gh.String("refs/heads/" + branch), Object: &gh.GitObject{SHA: gh.String(sha)}}, true)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
@@ -148,5 +149,39 @@ func TestServerErrorIsAnError(t *testing.T) {
 	fake.InjectServerErrors(1)
 	if _, err := f.ListPullRequests(t.Context(), forge.ListOptions{}); err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestErrorClasses: every error of GitHub's API is classified by type
+// (failure.ClassOf), never by its text: a server error, a 404 and an
+// exhausted budget are Remote (exit 3: running again may help), a branch
+// someone moved first is a Conflict, a bad base URL is Usage.
+func TestErrorClasses(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t, "feature")
+	ctx := t.Context()
+	fake.InjectServerErrors(1)
+	_, err := f.ListPullRequests(ctx, forge.ListOptions{})
+	if c := failure.ClassOf(err); c != failure.Remote || failure.ExitCode(err) != failure.ExitRemote {
+		t.Errorf("server error: class %s, exit %d: %v", c, failure.ExitCode(err), err)
+	}
+	_, err = f.GetBranch(ctx, "absent")
+	if !errors.Is(err, forge.ErrNotFound) || failure.ClassOf(err) != failure.Remote {
+		t.Errorf("not found: class %s: %v", failure.ClassOf(err), err)
+	}
+	head, err := f.GetBranch(ctx, "feature")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.SetBranch(ctx, "feature", head, strings.Repeat("1", 40))
+	if failure.ClassOf(err) != failure.Conflict || failure.ExitCode(err) != failure.ExitRemote {
+		t.Errorf("moved branch: class %s: %v", failure.ClassOf(err), err)
+	}
+	fake.ExhaustRateLimit(time.Now().Add(time.Hour))
+	if _, err := f.ListPullRequests(ctx, forge.ListOptions{}); !errors.Is(err, ErrBudget) || failure.ClassOf(err) != failure.Remote {
+		t.Errorf("budget: class %s: %v", failure.ClassOf(err), err)
+	}
+	if _, err := New(Options{Owner: "o", Repo: "r", BaseURL: "://bad"}); failure.ClassOf(err) != failure.Usage {
+		t.Errorf("bad base URL: class %s: %v", failure.ClassOf(err), err)
 	}
 }

@@ -1,0 +1,205 @@
+package promote
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+// A Gate is one condition of a rollout, checked for one app of one step.
+// Gates are values evaluated in a fixed order from a list (SettleGates,
+// EntryGates): a new condition is one type in the list, not an edit of
+// Decide. A gate only reads; Decide counts what an admitted app takes
+// (a maxUpdate slot).
+type Gate interface {
+	// Name is the gate's short name (its place in the docs and tests).
+	Name() string
+	// Check tells whether the gate is open for app a of step c.
+	Check(c *StepContext, a App) Verdict
+}
+
+// Verdict is a gate's answer for one app.
+type Verdict struct {
+	// Open says the gate lets the app pass.
+	Open bool
+	// State is the app's state when the gate is closed ("" leaves
+	// Decide's default: Waiting for an app to promote).
+	State State
+	// WaitingFor says what a closed gate waits for, or, for an open gate,
+	// what the merge of the pull request will wait for ("" for nothing).
+	WaitingFor string
+	// Approval says the pull request holding the app merges only with an
+	// approving review of its current head.
+	Approval bool
+}
+
+// StepContext is what the gates read about one rollout step of one
+// ApplicationSet, as Decide walks the set's steps in order.
+type StepContext struct {
+	// Now is the snapshot's time.
+	Now time.Time
+	// Set is the ApplicationSet; Step its rollout step (the zero Step
+	// for an app no step selects).
+	Set  string
+	Step Step
+	// Limit is the step's maxUpdate resolved for the number of its apps
+	// (0: every app needs an approval).
+	Limit int
+	// InFlight counts the step's apps in an open pull request or live
+	// but not settled, plus those Decide admitted so far in this pass.
+	InFlight int
+	// Unsettled names the first app of an earlier step that is not
+	// settled ("" when every one is).
+	Unsettled string
+	// Halted says why the set's rollout stopped ("" when it did not).
+	Halted string
+	// OpenPR holds cluster+"/"+app for every app an open pull request
+	// promotes.
+	OpenPR map[string]bool
+}
+
+// InPR reports whether a's cluster's open pull request promotes a.
+func (c *StepContext) InPR(a App) bool { return c.OpenPR[a.Cluster+"/"+a.Name] }
+
+// SettleGates decide whether an app counts as settled — live, verified
+// and baked — in this order. The first closed gate gives the app's state
+// (Waiting, Verifying, Failed, Baking); an app every gate passes is Live.
+// A step's apps must all be settled before the next step's move.
+var SettleGates = []Gate{LiveGate{}, VerifiedGate{}, BakeGate{}}
+
+// EntryGates decide whether an app whose proposal differs from its live
+// content enters its cluster's pull request now, in this order. The first
+// closed gate gives its state and what it waits for; an app every gate
+// passes is InPR, and takes a maxUpdate slot unless it was in the pull
+// request already.
+var EntryGates = []Gate{HaltGate{}, PriorStepsGate{}, MaxUpdateGate{}, ApprovalGate{}}
+
+// check runs gates in order: the first closed gate's verdict, else an
+// open verdict holding the open gates' WaitingFor (the last one given)
+// and Approval (any).
+func check(gates []Gate, c *StepContext, a App) Verdict {
+	out := Verdict{Open: true}
+	for _, g := range gates {
+		v := g.Check(c, a)
+		if !v.Open {
+			return v
+		}
+		if v.WaitingFor != "" {
+			out.WaitingFor = v.WaitingFor
+		}
+		out.Approval = out.Approval || v.Approval
+	}
+	return out
+}
+
+// LiveGate: the app's proposal is live (its staging content equals its
+// live content).
+type LiveGate struct{}
+
+// Name implements Gate.
+func (LiveGate) Name() string { return "live" }
+
+// Check implements Gate.
+func (LiveGate) Check(_ *StepContext, a App) Verdict {
+	if a.Differs() {
+		return Verdict{State: Waiting}
+	}
+	return Verdict{Open: true}
+}
+
+// VerifiedGate: verify reported success for the app on its cluster's
+// live head.
+type VerifiedGate struct{}
+
+// Name implements Gate.
+func (VerifiedGate) Name() string { return "verified" }
+
+// Check implements Gate.
+func (VerifiedGate) Check(_ *StepContext, a App) Verdict {
+	switch {
+	case a.Status == nil || a.Status.State == forge.StatePending:
+		return Verdict{State: Verifying, WaitingFor: "verify's success on the live commit"}
+	case a.Status.State != forge.StateSuccess:
+		return Verdict{State: Failed, WaitingFor: "a fix: verify reported " + string(a.Status.State) + ": " + a.Status.Description}
+	}
+	return Verdict{Open: true}
+}
+
+// BakeGate: verify's success has lasted the step's bakeTime.
+type BakeGate struct{}
+
+// Name implements Gate.
+func (BakeGate) Name() string { return "bake" }
+
+// Check implements Gate.
+func (BakeGate) Check(c *StepContext, a App) Verdict {
+	bake := c.Step.BakeTime
+	if a.Step == Unmatched || bake <= 0 || a.Status == nil {
+		return Verdict{Open: true}
+	}
+	if age := c.Now.Sub(a.Status.UpdatedAt); age < bake {
+		return Verdict{State: Baking, WaitingFor: fmt.Sprintf("bake time (%s left)", (bake - age).Round(time.Second))}
+	}
+	return Verdict{Open: true}
+}
+
+// HaltGate: no app of the ApplicationSet failed verification.
+type HaltGate struct{}
+
+// Name implements Gate.
+func (HaltGate) Name() string { return "halt" }
+
+// Check implements Gate.
+func (HaltGate) Check(c *StepContext, _ App) Verdict {
+	if c.Halted != "" {
+		return Verdict{State: Halted, WaitingFor: "the rollout is halted: " + c.Halted}
+	}
+	return Verdict{Open: true}
+}
+
+// PriorStepsGate: every app of the set's earlier steps is settled.
+type PriorStepsGate struct{}
+
+// Name implements Gate.
+func (PriorStepsGate) Name() string { return "prior-steps" }
+
+// Check implements Gate.
+func (PriorStepsGate) Check(c *StepContext, _ App) Verdict {
+	if c.Unsettled != "" {
+		return Verdict{WaitingFor: "earlier steps to settle (" + c.Unsettled + ")"}
+	}
+	return Verdict{Open: true}
+}
+
+// MaxUpdateGate: the step has a free slot (fewer than maxUpdate apps in
+// flight), or the app is in the pull request already, or maxUpdate is 0
+// (every app enters and waits for an approval).
+type MaxUpdateGate struct{}
+
+// Name implements Gate.
+func (MaxUpdateGate) Name() string { return "max-update" }
+
+// Check implements Gate.
+func (MaxUpdateGate) Check(c *StepContext, a App) Verdict {
+	if c.InPR(a) || c.Limit == 0 || c.InFlight < c.Limit {
+		return Verdict{Open: true}
+	}
+	return Verdict{WaitingFor: fmt.Sprintf("a free slot (maxUpdate %d, %d in flight)", c.Limit, c.InFlight)}
+}
+
+// ApprovalGate never holds an app out of the pull request; it marks the
+// pull request as merging only with an approving review of its current
+// head when the step requires approval or its maxUpdate is 0.
+type ApprovalGate struct{}
+
+// Name implements Gate.
+func (ApprovalGate) Name() string { return "approval" }
+
+// Check implements Gate.
+func (ApprovalGate) Check(c *StepContext, _ App) Verdict {
+	if c.Limit == 0 || c.Step.RequireApproval {
+		return Verdict{Open: true, Approval: true, WaitingFor: "an approving review"}
+	}
+	return Verdict{Open: true}
+}

@@ -1,0 +1,147 @@
+package promote
+
+import (
+	"testing"
+	"time"
+
+	"github.com/flotilla-dev/flotilla/internal/forge"
+)
+
+// gateCase is one row of a gate's table: the step context, the app, and
+// the verdict the gate must give.
+type gateCase struct {
+	name string
+	c    StepContext
+	a    App
+	want Verdict
+}
+
+func runGate(t *testing.T, g Gate, name string, cases []gateCase) {
+	t.Helper()
+	if g.Name() != name {
+		t.Errorf("Name() = %q, want %q", g.Name(), name)
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := g.Check(&tt.c, tt.a); got != tt.want {
+				t.Errorf("%s.Check = %+v, want %+v", g.Name(), got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLiveGate(t *testing.T) {
+	t.Parallel()
+	runGate(t, LiveGate{}, "live", []gateCase{
+		{"live equals staging", StepContext{}, App{Live: "v2", Staging: "v2"}, Verdict{Open: true}},
+		{"both absent", StepContext{}, App{}, Verdict{Open: true}},
+		{"staging differs", StepContext{}, App{Live: "v1", Staging: "v2"}, Verdict{State: Waiting}},
+		{"new app", StepContext{}, App{Staging: "v2"}, Verdict{State: Waiting}},
+		{"removed app", StepContext{}, App{Live: "v1"}, Verdict{State: Waiting}},
+	})
+}
+
+func TestVerifiedGate(t *testing.T) {
+	t.Parallel()
+	verifying := Verdict{State: Verifying, WaitingFor: "verify's success on the live commit"}
+	runGate(t, VerifiedGate{}, "verified", []gateCase{
+		{"no status", StepContext{}, App{}, verifying},
+		{"pending", StepContext{}, App{Status: &forge.Status{State: forge.StatePending}}, verifying},
+		{"success", StepContext{}, App{Status: &forge.Status{State: forge.StateSuccess}}, Verdict{Open: true}},
+		{"failure", StepContext{}, App{Status: &forge.Status{State: forge.StateFailure, Description: "Degraded"}},
+			Verdict{State: Failed, WaitingFor: "a fix: verify reported failure: Degraded"}},
+		{"error", StepContext{}, App{Status: &forge.Status{State: forge.StateError, Description: "no cluster"}},
+			Verdict{State: Failed, WaitingFor: "a fix: verify reported error: no cluster"}},
+	})
+}
+
+func TestBakeGate(t *testing.T) {
+	t.Parallel()
+	half := StepContext{Now: now, Step: Step{BakeTime: 30 * time.Minute}}
+	runGate(t, BakeGate{}, "bake", []gateCase{
+		{"no bake time", StepContext{Now: now}, App{Status: ok(0)}, Verdict{Open: true}},
+		{"baking", half, App{Status: ok(10 * time.Minute)}, Verdict{State: Baking, WaitingFor: "bake time (20m0s left)"}},
+		{"rounded to the second", half, App{Status: ok(10*time.Minute + 1500*time.Millisecond)}, Verdict{State: Baking, WaitingFor: "bake time (19m59s left)"}},
+		{"just baked", half, App{Status: ok(30 * time.Minute)}, Verdict{Open: true}},
+		{"long baked", half, App{Status: ok(time.Hour)}, Verdict{Open: true}},
+		{"no step selects it: no bake time", half, App{Step: Unmatched, Status: ok(0)}, Verdict{Open: true}},
+	})
+}
+
+func TestHaltGate(t *testing.T) {
+	t.Parallel()
+	runGate(t, HaltGate{}, "halt", []gateCase{
+		{"running", StepContext{}, App{}, Verdict{Open: true}},
+		{"halted", StepContext{Halted: "web-a on a failed verification: Degraded"}, App{},
+			Verdict{State: Halted, WaitingFor: "the rollout is halted: web-a on a failed verification: Degraded"}},
+	})
+}
+
+func TestPriorStepsGate(t *testing.T) {
+	t.Parallel()
+	runGate(t, PriorStepsGate{}, "prior-steps", []gateCase{
+		{"first step", StepContext{}, App{}, Verdict{Open: true}},
+		{"earlier steps settled", StepContext{Limit: 1, InFlight: 1}, App{}, Verdict{Open: true}},
+		{"an earlier app unsettled", StepContext{Unsettled: "web-a on a"}, App{}, Verdict{WaitingFor: "earlier steps to settle (web-a on a)"}},
+	})
+}
+
+func TestMaxUpdateGate(t *testing.T) {
+	t.Parallel()
+	inPR := map[string]bool{"a/web-a": true}
+	runGate(t, MaxUpdateGate{}, "max-update", []gateCase{
+		{"a free slot", StepContext{Limit: 2, InFlight: 1}, App{Name: "web-b", Cluster: "b"}, Verdict{Open: true}},
+		{"no free slot", StepContext{Limit: 2, InFlight: 2}, App{Name: "web-b", Cluster: "b"}, Verdict{WaitingFor: "a free slot (maxUpdate 2, 2 in flight)"}},
+		{"over the limit", StepContext{Limit: 1, InFlight: 3}, App{Name: "web-b", Cluster: "b"}, Verdict{WaitingFor: "a free slot (maxUpdate 1, 3 in flight)"}},
+		{"in the pull request already", StepContext{Limit: 1, InFlight: 1, OpenPR: inPR}, App{Name: "web-a", Cluster: "a"}, Verdict{Open: true}},
+		{"another cluster's app of that name", StepContext{Limit: 1, InFlight: 1, OpenPR: inPR}, App{Name: "web-a", Cluster: "b"}, Verdict{WaitingFor: "a free slot (maxUpdate 1, 1 in flight)"}},
+		{"maxUpdate 0: every app enters", StepContext{Limit: 0, InFlight: 5}, App{Name: "web-b", Cluster: "b"}, Verdict{Open: true}},
+	})
+}
+
+func TestApprovalGate(t *testing.T) {
+	t.Parallel()
+	approval := Verdict{Open: true, Approval: true, WaitingFor: "an approving review"}
+	runGate(t, ApprovalGate{}, "approval", []gateCase{
+		{"no approval", StepContext{Limit: 3}, App{}, Verdict{Open: true}},
+		{"requireApproval", StepContext{Limit: 3, Step: Step{RequireApproval: true}}, App{}, approval},
+		{"maxUpdate 0", StepContext{Limit: 0}, App{}, approval},
+	})
+}
+
+// TestGateOrder: the lists hold every gate once, in the order Decide's
+// documentation gives; check stops at the first closed gate and keeps
+// the open gates' approval and what the merge waits for.
+func TestGateOrder(t *testing.T) {
+	t.Parallel()
+	names := func(gs []Gate) (out []string) {
+		for _, g := range gs {
+			out = append(out, g.Name())
+		}
+		return out
+	}
+	if got := names(SettleGates); len(got) != 3 || got[0] != "live" || got[1] != "verified" || got[2] != "bake" {
+		t.Errorf("SettleGates = %v", got)
+	}
+	if got := names(EntryGates); len(got) != 4 || got[0] != "halt" || got[1] != "prior-steps" || got[2] != "max-update" || got[3] != "approval" {
+		t.Errorf("EntryGates = %v", got)
+	}
+	// Halted and unsettled and out of slots: the halt says why.
+	c := &StepContext{Halted: "x failed", Unsettled: "web-a on a", Limit: 1, InFlight: 1}
+	if v := check(EntryGates, c, App{Name: "web-b", Cluster: "b"}); v.State != Halted || v.Open {
+		t.Errorf("halt first: %+v", v)
+	}
+	c.Halted = ""
+	if v := check(EntryGates, c, App{Name: "web-b", Cluster: "b"}); v.WaitingFor != "earlier steps to settle (web-a on a)" {
+		t.Errorf("prior steps before the slot: %+v", v)
+	}
+	c = &StepContext{Limit: 0, Step: Step{RequireApproval: true}}
+	if v := check(EntryGates, c, App{}); !v.Open || !v.Approval || v.WaitingFor != "an approving review" {
+		t.Errorf("open with approval: %+v", v)
+	}
+	// Live but failed: verified closes before bake is asked.
+	c = &StepContext{Now: now, Step: Step{BakeTime: time.Hour}}
+	if v := check(SettleGates, c, App{Status: &forge.Status{State: forge.StateFailure, UpdatedAt: now}}); v.State != Failed {
+		t.Errorf("verified before bake: %+v", v)
+	}
+}

@@ -1,0 +1,162 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/flotilla-dev/flotilla/internal/failure"
+	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/redact"
+)
+
+// Options are what a promotion pass reads and writes. The caller opens
+// the repository and builds the forge (GitHub, or the local forge in Git).
+type Options struct {
+	// Fleet is the fleet; when nil, Run loads it from FleetDir.
+	Fleet    *fleet.Fleet
+	FleetDir string
+	// Repo holds the hydrated branches (and receives promotion branches).
+	Repo *git.Repository
+	// Remote, when set, is fetched first and receives the promotion
+	// branches (the GitHub flow, or a shared remote); empty when the
+	// forge works in Repo.
+	Remote string
+	Auth   transport.AuthMethod
+	// Forge holds the pull requests, reviews and statuses.
+	Forge forge.Forge
+	// Approvals are recorded on the clusters' open pull requests, as they
+	// are now, before the pass (a dry run too); the forge must be an
+	// Approver.
+	Approvals []Approval
+	// Where names where the branches were read, in warnings (default:
+	// "the remote <Remote>", else "the repository").
+	Where string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// DryRun decides and reports without changing a branch or a pull
+	// request.
+	DryRun bool
+}
+
+// Approval is an approval of a cluster's open promotion pull request, by
+// Approver.
+type Approval struct {
+	Cluster, Approver string
+}
+
+// Approver is a forge that records approvals itself (the local forge);
+// on GitHub people approve pull requests on GitHub.
+type Approver interface {
+	Approve(ctx context.Context, number int, who, sha string) error
+}
+
+// WarningKind names a kind of warning.
+type WarningKind string
+
+// Warning kinds.
+const (
+	// NothingRendered: no cluster has a staging branch where the pass
+	// looked (most often render pushed elsewhere).
+	NothingRendered WarningKind = "nothing-rendered"
+)
+
+// Warning is something a pass noticed that is not an error.
+type Warning struct {
+	Kind    WarningKind
+	Message string
+}
+
+// NoPullRequestError is an approval of a cluster that has no open
+// promotion pull request: a usage error.
+type NoPullRequestError struct {
+	Cluster string
+}
+
+func (e *NoPullRequestError) Error() string {
+	return "approve " + e.Cluster + ": no open promotion pull request for that cluster"
+}
+
+// FailureClass is failure.Usage: the approval names the wrong cluster.
+func (e *NoPullRequestError) FailureClass() failure.Class { return failure.Usage }
+
+// Run makes one promotion pass: it records the approvals, reads the
+// branches and the forge into a Snapshot, decides (Decide) and, unless
+// DryRun, acts. The Result is data; nothing is printed. An error leaves
+// what was done before it done (each step is safe to repeat): a forge's
+// API failure is failure.Remote, a fleet error failure.Input.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Fleet == nil {
+		f, err := fleet.Load(o.FleetDir)
+		if err != nil {
+			return nil, err
+		}
+		o.Fleet = f
+	}
+	if o.Repo == nil || o.Forge == nil {
+		return nil, errors.New("promote: Options need a repository and a forge")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if len(o.Approvals) > 0 {
+		if err := approve(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	r := &runner{Options: o}
+	res, err := r.run(ctx)
+	if err != nil {
+		return res, err
+	}
+	if res.Proposals == 0 {
+		res.Warnings = append(res.Warnings, nothingRendered(o))
+	}
+	return res, nil
+}
+
+// approve records each approval of the cluster's open pull request head.
+func approve(ctx context.Context, o Options) error {
+	ap, ok := o.Forge.(Approver)
+	if !ok {
+		return failure.Usagef("approve the pull requests on the forge: it does not take approvals from promote")
+	}
+	for _, a := range o.Approvals {
+		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: o.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: o.Fleet.Config.LiveBranch(a.Cluster)})
+		if err != nil {
+			return err
+		}
+		if len(prs) == 0 {
+			return &NoPullRequestError{Cluster: a.Cluster}
+		}
+		if err := ap.Approve(ctx, prs[0].Number, a.Approver, prs[0].HeadSHA); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nothingRendered is the warning of a pass that found no staging branch:
+// where it looked and the branch pattern.
+func nothingRendered(o Options) Warning {
+	where := o.Where
+	if where == "" {
+		where = "the repository"
+		if o.Remote != "" {
+			where = "the remote " + redact.URL(o.Remote)
+		}
+	}
+	n := 0
+	for _, c := range o.Fleet.Clusters {
+		if !c.Local {
+			n++
+		}
+	}
+	return Warning{Kind: NothingRendered, Message: fmt.Sprintf("nothing to promote: none of the %d clusters has a branch %s in %s; run render first",
+		n, o.Fleet.Config.StagingBranch("<cluster>"), where)}
+}

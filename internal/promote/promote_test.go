@@ -1,0 +1,112 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	git "github.com/go-git/go-git/v5"
+
+	"github.com/flotilla-dev/flotilla/internal/failure"
+	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// runFleet is a fleet of one ApplicationSet on two clusters with
+// the given flotilla.yaml, in a Git checkout nothing was rendered into.
+func runFleet(t *testing.T, config string) (string, *git.Repository) {
+	t.Helper()
+	src := t.TempDir()
+	files := map[string]string{
+		"flotilla.yaml": config,
+		"clusters/clusters.yaml": "apiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: canary}\nspec: {server: https://canary.example.com}\n" +
+			"---\napiVersion: flotilla.dev/v1alpha1\nkind: Cluster\nmetadata: {name: prod}\nspec: {server: https://prod.example.com}\n",
+		"applicationsets/web.yaml": "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: web}\nspec:\n  generators: [{clusters: {}}]\n" +
+			"  template:\n    metadata: {name: 'web-{{name}}'}\n    spec:\n      project: default\n      source: {repoURL: https://example.com/fleet.git, path: web}\n      destination: {server: '{{server}}', namespace: web}\n",
+	}
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkout, _ := gittest.Fleet(t, src)
+	repo, err := git.PlainOpen(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkout, repo
+}
+
+// TestRunWarnsAsData: a pass that finds no proposal returns the warning
+// in its Result, naming the cluster count, the layout's proposal branch
+// and where it looked; it prints nothing and changes no ref.
+func TestRunWarnsAsData(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, config, where, want string
+	}{
+		{"default layout", "repos:\n  https://example.com/fleet.git: .\n", "",
+			"nothing to promote: none of the 2 clusters has a branch hydrated/<cluster>-next in the repository; run render first"},
+		{"custom layout, named place", "repos:\n  https://example.com/fleet.git: .\nhydrated:\n  branch: env/{{cluster}}/live\n  staging: proposed/{{cluster}}\n", "the repository /srv/fleet",
+			"nothing to promote: none of the 2 clusters has a branch proposed/<cluster> in the repository /srv/fleet; run render first"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			checkout, repo := runFleet(t, tt.config)
+			lf, err := local.Open(checkout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := gittest.Refs(t, checkout, "")
+			res, err := Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Where: tt.where})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Warnings) != 1 || res.Warnings[0].Kind != NothingRendered || res.Warnings[0].Message != tt.want {
+				t.Errorf("warnings %+v, want %q", res.Warnings, tt.want)
+			}
+			if res.Proposals != 0 || len(res.Actions) != 0 {
+				t.Errorf("result %+v", res)
+			}
+			if after := gittest.Refs(t, checkout, ""); after != before {
+				t.Errorf("refs changed:\n%s\nwere:\n%s", after, before)
+			}
+		})
+	}
+}
+
+// notApprover is a forge that takes no approvals from promote (as GitHub).
+type notApprover struct{ forge.Forge }
+
+// TestRunApprovals: an approval of a cluster without an open promotion
+// pull request is a *NoPullRequestError (usage, exit 2), and approvals on
+// a forge that does not take them are a usage error; neither pass acts.
+func TestRunApprovals(t *testing.T) {
+	t.Parallel()
+	checkout, repo := runFleet(t, "repos:\n  https://example.com/fleet.git: .\n")
+	lf, err := local.Open(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvals := []Approval{{Cluster: "prod", Approver: "alice"}}
+	_, err = Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Approvals: approvals})
+	var noPR *NoPullRequestError
+	if !errors.As(err, &noPR) || noPR.Cluster != "prod" || failure.ExitCode(err) != failure.ExitUsage {
+		t.Errorf("approval without a pull request: %v (exit %d)", err, failure.ExitCode(err))
+	}
+	_, err = Run(context.Background(), Options{FleetDir: checkout, Repo: repo, Forge: notApprover{lf}, Approvals: approvals})
+	if !failure.Is(err, failure.Usage) || errors.As(err, &noPR) {
+		t.Errorf("approval on a forge without approvals: %v", err)
+	}
+	// A fleet that does not load is input.
+	_, err = Run(t.Context(), Options{FleetDir: filepath.Join(checkout, "absent"), Repo: repo, Forge: lf})
+	if !failure.Is(err, failure.Input) {
+		t.Errorf("a missing fleet: %v (class %s)", err, failure.ClassOf(err))
+	}
+}
