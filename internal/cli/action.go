@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -114,16 +113,12 @@ func Action(ctx context.Context, env Env) int {
 	if fleetDir == "" {
 		fleetDir = "."
 	}
-	// The command sees the token as GITHUB_TOKEN, and not the Actions
-	// files: the Action writes outputs and summaries itself.
+	// The pipelines see the token as GITHUB_TOKEN. They never read the
+	// Actions files: the Action maps their results to outputs and
+	// summaries itself.
 	getenv := func(k string) string {
-		switch k {
-		case "GITHUB_TOKEN":
-			if token != "" {
-				return token
-			}
-		case "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY":
-			return ""
+		if k == "GITHUB_TOKEN" && token != "" {
+			return token
 		}
 		return env.Getenv(k)
 	}
@@ -175,7 +170,6 @@ func redactArgs(args []string) []string {
 }
 
 func runForAction(ctx context.Context, io *actions.IO, command string, args []string, cmdEnv Env) int {
-	out := cmdEnv.Stdout.(*bytes.Buffer)
 	switch command {
 	case "render":
 		return actionRender(ctx, io, args, cmdEnv)
