@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -182,10 +184,18 @@ func (f *loader) loadConfig() error {
 	if _, err := health.Compile(f.Config.HealthCheckExprs); err != nil {
 		return healthError(docs, err)
 	}
-	for url, p := range f.Config.Repos {
-		if err := f.checkRepoPath(p); err != nil {
+	seen := map[string]string{}
+	for _, url := range slices.Sorted(maps.Keys(f.Config.Repos)) {
+		if err := f.checkRepoPath(f.Config.Repos[url]); err != nil {
 			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q]", redact.URL(url)), Err: err}
 		}
+		// Argo CD takes these spellings for one repository: two of them
+		// would map it to two folders, one picked at random.
+		n := NormalizeRepoURL(url)
+		if other, ok := seen[n]; ok {
+			return &FileError{File: ConfigFile, Line: line(url), Class: ClassConfig, Msg: fmt.Sprintf("repos[%q] and repos[%q] are one repository (case, a trailing / and .git do not count): keep one", redact.URL(other), redact.URL(url))}
+		}
+		seen[n] = url
 	}
 	if len(f.Config.ArgoCD.Projects) > 0 {
 		f.Projects = map[string]bool{"default": true}
@@ -591,4 +601,12 @@ func healthError(docs []Document, err error) error {
 		}
 	}
 	return fe
+}
+
+// NormalizeRepoURL makes equivalent spellings of a repository URL equal, as
+// Argo CD does: case, a trailing "/" and a ".git" suffix do not matter.
+func NormalizeRepoURL(u string) string {
+	u = strings.ToLower(strings.TrimSpace(u))
+	u = strings.TrimSuffix(u, "/")
+	return strings.TrimSuffix(u, ".git")
 }

@@ -101,6 +101,8 @@ func TestLoadErrors(t *testing.T) {
 			"no ApplicationSet or Application found in applicationsets/**/*.yaml, applicationsets/**/*.yml (set applicationSets: or applications: in flotilla.yaml)", ClassConfig},
 		{"repos key with credentials", map[string]string{"flotilla.yaml": "repos: {\"https://x:SECRET@example.com/r.git\": ../outside}\n"},
 			`flotilla.yaml:1: repos["https://***@example.com/r.git"]: path ../outside escapes the fleet root (repos: paths are relative to the fleet root and stay inside it)`, ClassConfig},
+		{"one repository twice", map[string]string{"flotilla.yaml": "repos:\n  https://example.com/Org/Apps.git: .\n  https://example.com/org/apps/: .\n  https://example.com/other: .\n"},
+			`flotilla.yaml:3: repos["https://example.com/Org/Apps.git"] and repos["https://example.com/org/apps/"] are one repository (case, a trailing / and .git do not count): keep one`, ClassConfig},
 		{"branch template", map[string]string{"flotilla.yaml": "hydrated: {branch: live}\n"},
 			"flotilla.yaml: hydrated.branch \"live\" must contain {{cluster}}", ClassConfig},
 		{"health expression", map[string]string{"flotilla.yaml": "healthCheckExprs:\n- apiVersion: example.com/v1\n  kind: Database\n  current: status.phase == 'Ready'\n- apiVersion: example.com/v1\n  kind: Pool\n  current: 'true'\n  failed: status.ready <\n"},

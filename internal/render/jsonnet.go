@@ -58,8 +58,12 @@ var jsonnetLimits = struct {
 // every path here) of the application directory appDir and returns its
 // objects.
 func evalJsonnet(rfs *rootedFS, appDir, rel string, opts fleet.ApplicationSourceJsonnet) ([]*unstructured.Unstructured, error) {
-	for kind, vars := range map[string][]fleet.JsonnetVar{"extVars": opts.ExtVars, "tlas": opts.TLAs} {
-		for _, v := range vars {
+	for _, kv := range []struct {
+		kind string
+		vars []fleet.JsonnetVar
+	}{{"extVars", opts.ExtVars}, {"tlas", opts.TLAs}} {
+		kind := kv.kind
+		for _, v := range kv.vars {
 			if strings.Contains(v.Value, "$") {
 				// Argo CD expands $VAR and ${VAR} here from the build
 				// environment (ARGOCD_APP_NAME...), unknown names to "";

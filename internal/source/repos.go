@@ -14,7 +14,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	git "github.com/go-git/go-git/v5"
@@ -62,11 +61,7 @@ func New(f *fleet.Fleet) (*Repos, error) {
 
 // NormalizeURL makes equivalent spellings of a repository URL equal, as
 // Argo CD does: case, a trailing "/" and a ".git" suffix do not matter.
-func NormalizeURL(u string) string {
-	u = strings.ToLower(strings.TrimSpace(u))
-	u = strings.TrimSuffix(u, "/")
-	return strings.TrimSuffix(u, ".git")
-}
+func NormalizeURL(u string) string { return fleet.NormalizeRepoURL(u) }
 
 // Dir returns the folder a repository URL maps to.
 func (r *Repos) Dir(repoURL string) (string, error) {
