@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -169,7 +171,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.readStatuses(ctx, &snap, data); err != nil {
 		return nil, err
 	}
-	for name, cl := range snap.Clusters {
+	for _, name := range slices.Sorted(maps.Keys(snap.Clusters)) { // requests, and the error, in one order
+		cl := snap.Clusters[name]
 		if cl.PR == nil || !r.needsApproval(snap, name) {
 			continue
 		}
@@ -224,7 +227,7 @@ func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 		}
 	}
 	statuses := map[string]map[string]forge.Status{}
-	for c := range clusters {
+	for _, c := range slices.Sorted(maps.Keys(clusters)) {
 		d := data[c]
 		if d.liveHead.IsZero() {
 			continue
