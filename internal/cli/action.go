@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
@@ -376,7 +377,7 @@ func nonNil(s []string) []string {
 // writeHydrateMarkdown is render's result as a job-summary table.
 func writeHydrateMarkdown(w *bytes.Buffer, r *hydrator.Result) {
 	fmt.Fprintf(w, "### render\n\n%d applications for %d clusters from `%s`, %d builds.\n\n| branch | state | added | changed | removed | objects |\n|---|---|---:|---:|---:|---:|\n",
-		r.Apps, len(r.Clusters), short(r.DrySHA), r.Builds)
+		r.Apps, len(r.Clusters), layout.Short(r.DrySHA), r.Builds)
 	for _, c := range r.Clusters {
 		state := "unchanged"
 		switch {

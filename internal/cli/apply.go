@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/applier"
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 const applyUsage = `Usage: apply --cluster NAME [flags]
@@ -270,7 +271,7 @@ func writeAppSummary(w io.Writer, r *kube.Result, dryRun bool) {
 	if dryRun {
 		prefix = "(dry run) "
 	}
-	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, short(r.Commit), orDash(strings.Join(parts, ", ")))
+	fmt.Fprintf(w, "%s%s @ %s: %s\n", prefix, r.App, layout.Short(r.Commit), orDash(strings.Join(parts, ", ")))
 	for _, o := range r.Objects {
 		if o.Action == kube.Unchanged || (o.Action == kube.Created || o.Action == kube.Configured) && !dryRun && o.Message == "" {
 			continue

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/policy"
 )
 
@@ -90,10 +91,7 @@ func writeHydrateSummary(w io.Writer, r *hydrator.Result) error {
 			failed++
 		}
 	}
-	dry := r.DrySHA
-	if len(dry) > 12 {
-		dry = dry[:12]
-	}
+	dry := layout.Short(r.DrySHA)
 	if dry == "" {
 		dry = "(no commit)"
 	}

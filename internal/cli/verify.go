@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
 	"github.com/flotilla-dev/flotilla/internal/kube"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/verifier"
 )
@@ -299,7 +300,7 @@ func (r remoteStatuses) FetchBranch(ctx context.Context, branch string) error {
 }
 
 func writeVerifyText(w io.Writer, c clusterVerify) {
-	fmt.Fprintf(w, "%s @ %s\n\n", c.Branch, short(c.Commit))
+	fmt.Fprintf(w, "%s @ %s\n\n", c.Branch, layout.Short(c.Commit))
 	writeVerifyTable(w, c, false)
 	for _, a := range c.Apps {
 		objs := append([]kube.ObjectStatus(nil), a.Objects...)
@@ -332,7 +333,7 @@ func writeVerifyText(w io.Writer, c clusterVerify) {
 
 func writeVerifyTable(w io.Writer, c clusterVerify, markdown bool) {
 	if markdown {
-		fmt.Fprintf(w, "### verify `%s` @ `%s`\n\n| app | sync | health | drifted objects | message |\n|---|---|---|---|---|\n", c.Cluster, short(c.Commit))
+		fmt.Fprintf(w, "### verify `%s` @ `%s`\n\n| app | sync | health | drifted objects | message |\n|---|---|---|---|---|\n", c.Cluster, layout.Short(c.Commit))
 	} else {
 		fmt.Fprintf(w, "%-34s %-9s %-11s %-7s %s\n", "APP", "SYNC", "HEALTH", "DRIFTED", "MESSAGE")
 	}
@@ -371,11 +372,4 @@ func writeVerifyMarkdown(w io.Writer, c clusterVerify) {
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -75,7 +76,7 @@ func (a *ancestry) decide(theirs plumbing.Hash) string {
 		}
 		switch a.line.order(theirs) {
 		case orderAfter:
-			return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", short(theirs.String()), short(a.ours.String()))
+			return fmt.Sprintf("the branch holds a proposal from dry commit %s, which is newer than %s", layout.Short(theirs.String()), layout.Short(a.ours.String()))
 		case orderBefore, orderNotAfter, orderDiverged:
 			// Not newer: older, or from a history ours does not
 			// continue (a rewritten fleet history), which ours replaces.
@@ -96,11 +97,11 @@ func (a *ancestry) decide(theirs plumbing.Hash) string {
 			a.step = len(deepenSteps)
 		}
 	}
-	why := fmt.Sprintf("cannot tell whether dry commit %s, from which the branch was rendered, is newer than %s, so the branch is kept", short(theirs.String()), short(a.ours.String()))
+	why := fmt.Sprintf("cannot tell whether dry commit %s, from which the branch was rendered, is newer than %s, so the branch is kept", layout.Short(theirs.String()), layout.Short(a.ours.String()))
 	if a.deepErr != nil {
 		return why + fmt.Sprintf(": reading the fleet's history: %v", a.deepErr)
 	}
-	return why + fmt.Sprintf(": the fleet repository's history does not hold %s; if it was removed from the history, delete the hydrated branch so the next render writes it again", short(theirs.String()))
+	return why + fmt.Sprintf(": the fleet repository's history does not hold %s; if it was removed from the history, delete the hydrated branch so the next render writes it again", layout.Short(theirs.String()))
 }
 
 // order is how a commit relates to a head in the history at hand. It is

@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // sameSecond is the date of both dry commits: dates cannot order them.
@@ -107,7 +108,7 @@ func TestPublishNeverGoesBackInTime(t *testing.T) {
 	before = gittest.Refs(t, origin, "refs/heads/hydrated/")
 	for _, repo := range []*git.Repository{fleetRepo, newerRepo} {
 		results = publish(t, &Publisher{Repo: repo, Remote: origin}, dry, tree("c", "2"))
-		if results[0].Updated || !strings.Contains(results[0].Kept, "cannot tell") || !strings.Contains(results[0].Kept, short(gone)) {
+		if results[0].Updated || !strings.Contains(results[0].Kept, "cannot tell") || !strings.Contains(results[0].Kept, layout.Short(gone)) {
 			t.Errorf("updated %v, kept %q; want the branch kept, saying why", results[0].Updated, results[0].Kept)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -548,11 +549,11 @@ func (p *Publisher) prepare(ctx context.Context, pack *gitobj.Pack, known map[pl
 		}
 		tr, err := c.Tree()
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, short(head.String()), err)
+			return nil, nil, fmt.Errorf("read the tree of %s at %s: %w", t.Branch, layout.Short(head.String()), err)
 		}
 		b.parent = c
 		if b.gold, err = gitFiles(tr, known, &readMu); err != nil {
-			return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, short(head.String()), err)
+			return nil, nil, fmt.Errorf("read the files of %s at %s: %w", t.Branch, layout.Short(head.String()), err)
 		}
 	}
 
@@ -697,13 +698,6 @@ func (p *Publisher) notes(pack *gitobj.Pack, known map[plumbing.Hash]bool, anc *
 	return &update{old: notesHead, new: h}, nil
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
-
 // update moves the branches: compare-and-set on local refs, or one atomic
 // push of pack with the expected old value of every branch.
 //
@@ -798,7 +792,7 @@ func (p *Publisher) update(ctx context.Context, updates []update, pack []byte, s
 	raced := ""
 	for _, u := range updates {
 		if remote[u.key()] != u.old && raced == "" {
-			raced = fmt.Sprintf("%s is at %s on the remote, expected %s", u.name(), short(orNone(remote[u.key()])), short(orNone(u.old)))
+			raced = fmt.Sprintf("%s is at %s on the remote, expected %s", u.name(), layout.Short(orNone(remote[u.key()])), layout.Short(orNone(u.old)))
 		}
 	}
 	if raced != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -26,7 +27,7 @@ type DivergedError struct {
 func (e *DivergedError) Error() string {
 	return fmt.Sprintf("%s in %s has diverged from %s (local %s, remote %s): neither descends from the other, so which one the cluster should run is unclear; "+
 		"reset the local branch to the remote's (git branch -f %s %s), or merge and push it",
-		e.Branch, e.Repo, e.Remote, short(e.Local), short(e.Theirs), e.Branch, e.Remote)
+		e.Branch, e.Repo, e.Remote, layout.Short(e.Local), layout.Short(e.Theirs), e.Branch, e.Remote)
 }
 
 // ErrUndecided means the history at hand (a shallow clone's, deepened as far
@@ -79,7 +80,7 @@ func branchHead(ctx context.Context, r *git.Repository, repo, branch string, aut
 		}
 		if step == len(deepenSteps) {
 			return plumbing.ZeroHash, fmt.Errorf("compare %s (%s) with %s/%s (%s) in %s: %w: their history is cut even after fetching all of it from %s; run git fetch --unshallow %s and try again",
-				branch, short(local.String()), remote, branch, short(theirs.String()), repo, err, remote, remote)
+				branch, layout.Short(local.String()), remote, branch, layout.Short(theirs.String()), repo, err, remote, remote)
 		}
 		full, err := deepenTracking(ctx, r, remote, branch, tracking, theirs, deepenSteps[step], auth)
 		if err != nil {

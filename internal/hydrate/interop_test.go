@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // promoterMetadata is the root hydrator.metadata as GitOps Promoter's
@@ -173,7 +174,7 @@ func TestHydratorInterop(t *testing.T) {
 	for _, d := range []DryCommit{second, first} {
 		publish(t, pub, d, trees("1")...)
 		if got := gittest.Refs(t, origin, "refs/heads/hydrated/") + "\n" + gittest.Refs(t, origin, NotesRef.String()); got != heads+"\n"+notes {
-			t.Errorf("dry commit %s moved refs:\n%s\nwant\n%s\n%s", short(d.SHA), got, heads, notes)
+			t.Errorf("dry commit %s moved refs:\n%s\nwant\n%s\n%s", layout.Short(d.SHA), got, heads, notes)
 		}
 	}
 
@@ -189,7 +190,7 @@ func TestHydratorInterop(t *testing.T) {
 	}
 	for _, head := range []string{results[0].New, results[1].Old} {
 		if got := note(t, origin, head); got != third.SHA {
-			t.Errorf("note on %s: drySha %s, want %s", short(head), got, third.SHA)
+			t.Errorf("note on %s: drySha %s, want %s", layout.Short(head), got, third.SHA)
 		}
 	}
 	// Older commits keep their notes: Argo CD never removes one.

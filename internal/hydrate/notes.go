@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // NotesRef holds Argo CD's Source Hydrator notes: on each hydrated head, a
@@ -87,10 +88,10 @@ func readNotes(repo *git.Repository, head plumbing.Hash, known map[plumbing.Hash
 	}
 	c, err := repo.CommitObject(head)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", NotesRef, short(head.String()), err)
+		return nil, fmt.Errorf("read %s at %s: %w", NotesRef, layout.Short(head.String()), err)
 	}
 	if n.root, err = c.Tree(); err != nil {
-		return nil, fmt.Errorf("read the tree of %s at %s: %w", NotesRef, short(head.String()), err)
+		return nil, fmt.Errorf("read the tree of %s at %s: %w", NotesRef, layout.Short(head.String()), err)
 	}
 	known[n.root.Hash] = true
 	return n, nil
@@ -100,7 +101,7 @@ func readNotes(repo *git.Repository, head plumbing.Hash, known map[plumbing.Hash
 func (n *notesTree) subtree(e object.TreeEntry) (*object.Tree, error) {
 	t, err := n.repo.TreeObject(e.Hash)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", NotesRef, short(n.commit.String()), err)
+		return nil, fmt.Errorf("read %s at %s: %w", NotesRef, layout.Short(n.commit.String()), err)
 	}
 	n.known[t.Hash] = true
 	return t, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -103,7 +104,7 @@ func ReadBranch(ctx context.Context, repo, branch string, auth func(url string) 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s: %w", branch, short(snap.Commit), err)
+		return nil, fmt.Errorf("read %s at %s: %w", branch, layout.Short(snap.Commit), err)
 	}
 	for _, a := range apps {
 		snap.Apps = append(snap.Apps, *a)

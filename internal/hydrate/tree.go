@@ -515,12 +515,8 @@ func orDash(s string) string {
 
 // CommitMessage is the message of a hydrated commit of tree t.
 func CommitMessage(t *Tree, dry DryCommit) string {
-	short := dry.SHA
-	if len(short) > 12 {
-		short = short[:12]
-	}
 	return fmt.Sprintf("hydrate %s: %s %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Apps: %d\nFlotilla-Content: %s\n",
-		t.Cluster.Name, short, dry.Subject, dry.SHA, len(t.Apps), t.Digest())
+		t.Cluster.Name, layout.Short(dry.SHA), dry.Subject, dry.SHA, len(t.Apps), t.Digest())
 }
 
 // DrySHAOf reads the Flotilla-Dry-Sha trailer of a commit message.

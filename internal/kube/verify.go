@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/kube/normalize"
 	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
 // Sync states of an object.
@@ -120,7 +121,7 @@ func (c *Client) Verify(ctx context.Context, app App, o Options) (*AppStatus, er
 	case inv.Commit != app.Commit && inv.Commit == "":
 		st.Sync, st.Message = Pending, "not applied yet"
 	case inv.Commit != app.Commit:
-		st.Sync, st.Message = Pending, fmt.Sprintf("applied %s, branch is at %s", short(inv.Commit), short(app.Commit))
+		st.Sync, st.Message = Pending, fmt.Sprintf("applied %s, branch is at %s", layout.Short(inv.Commit), layout.Short(app.Commit))
 	case problems > 0:
 		st.Sync, st.Message = OutOfSync, strings.Join(parts, ", ")
 	default:
@@ -144,13 +145,6 @@ func (c *Client) Verify(ctx context.Context, app App, o Options) (*AppStatus, er
 		st.Message += fmt.Sprintf(" (%d unverifiable)", counts[StateUnverifiable])
 	}
 	return st, nil
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 func (c *Client) getEntry(ctx context.Context, e Entry) *unstructured.Unstructured {

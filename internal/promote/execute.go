@@ -48,7 +48,7 @@ func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 			if err := r.Forge.AddLabels(ctx, cl.PR.Number, labels(ar.Steps)); err != nil {
 				return err
 			}
-			ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, head.String()[:12])
+			ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, layout.Short(head.String()))
 		}
 		if ar.Kind.Merges() {
 			return r.merge(ctx, ar, ar.PR, head.String(), ar.Result+"; ")
@@ -78,7 +78,7 @@ func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, p
 		ar.Done, ar.Result = false, prefix+"not merged yet: "+res.NotReady
 		return nil
 	}
-	ar.Done, ar.Result = true, prefix+"merged as "+res.SHA[:12]
+	ar.Done, ar.Result = true, prefix+"merged as "+layout.Short(res.SHA)
 	return nil
 }
 
@@ -175,11 +175,7 @@ func (r *runner) stagingFiles(d *clusterData) (plumbing.Hash, map[string]plumbin
 // evidence and what it waits for.
 func (r *runner) describe(d *clusterData, a Action, p Plan, s Snapshot) (string, string) {
 	dry := hydrate.DrySHAOf(d.stagingCommit.Message)
-	shortDry := dry
-	if len(shortDry) > 12 {
-		shortDry = shortDry[:12]
-	}
-	title := fmt.Sprintf("promote %s: %s (%s) from %s", d.name, plural(len(a.Apps), "app"), strings.Join(a.Steps, ", "), shortDry)
+	title := fmt.Sprintf("promote %s: %s (%s) from %s", d.name, plural(len(a.Apps), "app"), strings.Join(a.Steps, ", "), layout.Short(dry))
 	var b strings.Builder
 	fmt.Fprintf(&b, "Promotes to `%s` what render proposed on `%s`, from dry commit `%s`.\n\n", r.Fleet.Config.LiveBranch(d.name), r.Fleet.Config.StagingBranch(d.name), dry)
 	fmt.Fprintf(&b, "| app | step | added | changed | removed |\n|---|---|---|---|---|\n")

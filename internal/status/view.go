@@ -14,14 +14,6 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/layout"
 )
 
-// Short is a commit or blob hash as the views show it (12 characters).
-func Short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // Age is a duration as the views show it: 45s, 12m, 3h5m, 2d4h.
 func Age(d time.Duration) string {
 	switch {
@@ -143,7 +135,7 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tLIVE\tPROPOSED\tCHANGED APPS\tPULL REQUEST\tNEXT PROMOTE ACTION")
 	for _, c := range r.Clusters {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", plain(c.Name), dash(Short(c.Live)), dash(Short(c.Proposed)), c.Changed, c.pr(), plain(c.next()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", plain(c.Name), dash(layout.Short(c.Live)), dash(layout.Short(c.Proposed)), c.Changed, c.pr(), plain(c.next()))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "TIER\tCLUSTER\tAPP\tAPPLICATIONSET\tPROPOSED VS LIVE\tIN PR\t%s\tVERIFY AGE\t%s\tWAITING FOR\n", paint(colour, "", "VERIFY"), paint(colour, "", "STATE"))
@@ -179,7 +171,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		} else {
 			pr = md(pr)
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %d | %s | %s |\n", md(c.Name), dash(Short(c.Live)), dash(Short(c.Proposed)), c.Changed, pr, md(c.next()))
+		fmt.Fprintf(&b, "| %s | `%s` | `%s` | %d | %s | %s |\n", md(c.Name), dash(layout.Short(c.Live)), dash(layout.Short(c.Proposed)), c.Changed, pr, md(c.next()))
 	}
 	b.WriteString("\n| tier | cluster | app | ApplicationSet | proposed vs live | in PR | verify | verify age | state | waiting for |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, a := range r.Apps {
@@ -203,7 +195,7 @@ func safeURL(u string) bool {
 var htmlTemplate string
 
 var page = template.Must(template.New("status").Funcs(template.FuncMap{
-	"short": Short,
+	"short": layout.Short,
 	"dash":  dash,
 	"age":   func(a App) string { return a.verifyAge() },
 	"vstate": func(a App) string {
