@@ -81,10 +81,10 @@ where it looked and the branch pattern, and exits 0.
 
 Exit codes:
   0  the pass ran (whether or not anything could move)
-  1  acting on Git failed (a push the remote refused)
+  1  the pass failed
   2  bad flags or bad fleet input
-  3  GitHub or the remote failed or could not be reached, or someone else
-     moved a branch first: run again
+  3  GitHub or the remote failed, refused a push (a protected-branch rule, a
+     hook) or could not be reached, or someone else moved a branch first
 
 Examples:
   promote --dry-run

@@ -39,8 +39,8 @@ func TestPromotePushRefusedByTheRemote(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := Promote(t.Context(), []string{"--fleet", checkout, "--forge", "github", "--github-url", fake.URL()},
 				Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }})
-			if code == ExitOK {
-				t.Fatalf("promote passed with %s refused:\n%s", branch, out.String())
+			if code != ExitRemote {
+				t.Fatalf("promote exit %d with %s refused, want %d (the remote refused: as render's refused push):\n%s%s", code, branch, ExitRemote, out.String(), errb.String())
 			}
 			if testing.Verbose() {
 				t.Log(errb.String())

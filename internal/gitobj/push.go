@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -46,6 +47,16 @@ func (e *PushError) Error() string {
 }
 
 func (e *PushError) Unwrap() error { return e.Err }
+
+// FailureClass is failure.Remote: the remote did not take the push (as
+// hydrate.PushError for render's pushes), unless the cause says more (an
+// interruption).
+func (e *PushError) FailureClass() failure.Class {
+	if c := failure.ClassOf(e.Err); c == failure.Canceled || c == failure.Conflict {
+		return c
+	}
+	return failure.Remote
+}
 
 // PushRef is one ref a Push sends: the local ref Src to the remote ref
 // Dst, forced or not.
