@@ -13,7 +13,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
-	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
@@ -31,18 +30,6 @@ func parseShard(s string) (shard, error) {
 		return shard{}, fmt.Errorf("%w: --shard %q must be i/n with 0 <= i < n (e.g. 0/4)", errUsage, s)
 	}
 	return shard{i, n}, nil
-}
-
-// select keeps the clusters of the shard: the k-th cluster by name is in
-// shard k mod n (the same split as --list-clusters --shards n).
-func (s shard) pick(clusters []fleet.Cluster) []fleet.Cluster {
-	var out []fleet.Cluster
-	for k, c := range clusters {
-		if shardOf(k, s.n) == s.i {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // shardOf returns the shard (0..n-1) of the k-th cluster by name (the
