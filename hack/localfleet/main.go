@@ -18,7 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,7 +98,7 @@ func run(ctx context.Context, names []string, kubeconfig, dir string, workloads 
 			total += b
 			parts = append(parts, fmt.Sprintf("%s %d", name, b>>20))
 		}
-		sort.Strings(parts)
+		slices.Sort(parts)
 		fmt.Printf("%-12s %-28s %10s %8d MiB   (%s MiB)\n", c.Name, c.Server, c.StartDuration.Round(10*time.Millisecond), total>>20, strings.Join(parts, ", "))
 	}
 	fmt.Printf("\nexport KUBECONFIG=%s   # contexts: %s\nPress Ctrl-C to stop the fleet.\n", kubeconfig, strings.Join(names, ", "))

@@ -14,8 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -365,7 +367,7 @@ func checkStorable(app *fleet.Application) error {
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return invalid("metadata.name", name, errs[0])
 	}
-	for _, k := range sortedKeys(app.Metadata.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(app.Metadata.Labels)) {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			return invalid("metadata.labels", k, errs[0])
 		}
@@ -374,7 +376,7 @@ func checkStorable(app *fleet.Application) error {
 		}
 	}
 	total := 0
-	for _, k := range sortedKeys(app.Metadata.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(app.Metadata.Annotations)) {
 		if errs := validation.IsQualifiedName(strings.ToLower(k)); len(errs) > 0 {
 			return invalid("metadata.annotations", k, errs[0])
 		}
@@ -386,14 +388,6 @@ func checkStorable(app *fleet.Application) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 func reflectValue[T any](p *T) reflect.Value { return reflect.ValueOf(p).Elem() }
 

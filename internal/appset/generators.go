@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -245,14 +246,14 @@ func (g *generation) list(l *fleet.ListGenerator) ([]Params, error) {
 			continue
 		}
 		params := Params{}
-		for _, k := range sortedKeys(element) {
+		for _, k := range slices.Sorted(maps.Keys(element)) {
 			v := element[k]
 			if k == "values" {
 				values, ok := v.(map[string]any)
 				if !ok {
 					return nil, errors.New("error parsing values map")
 				}
-				for _, vk := range sortedKeys(values) {
+				for _, vk := range slices.Sorted(maps.Keys(values)) {
 					vv := values[vk]
 					s, ok := vv.(string)
 					if !ok {
@@ -346,7 +347,7 @@ func copyStrings(m map[string]string) map[string]string {
 // own parameters (not against each other) and adds them as values.<key>.
 func (g *generation) appendValues(values map[string]string, p Params) error {
 	rendered := map[string]any{}
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		s, err := g.r.Replace(g.ctx, values[k], p)
 		if err != nil {
 			return fmt.Errorf("failed to replace templated string: %w", err)
@@ -455,7 +456,7 @@ func (g *generation) gitDirs(repoURL, revision string) ([]string, error) {
 			dirs = append(dirs, d)
 		}
 	}
-	sort.Strings(dirs)
+	slices.Sort(dirs)
 	if g.dirs == nil {
 		g.dirs = map[[2]string][]string{}
 	}
@@ -536,7 +537,7 @@ func (g *generation) gitFiles(gg *fleet.GitGenerator) ([]Params, error) {
 	for f := range selected {
 		names = append(names, f)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	var res []Params
 	for _, name := range names {
 		data, err := g.repos.ReadFile(g.ctx, gg.RepoURL, gg.Revision, name)

@@ -3,7 +3,7 @@ package appset
 import (
 	"fmt"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -205,7 +205,7 @@ func parseSelector(s *fleet.LabelSelector, checkValues bool) (selector, error) {
 	for k := range s.MatchLabels {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	check := func(key string, values []string) error {
 		if errs := validation.IsQualifiedName(key); len(errs) > 0 {
 			return fmt.Errorf("key: Invalid value: %q: %s", key, errs[0])

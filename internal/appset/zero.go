@@ -2,7 +2,7 @@ package appset
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -78,7 +78,7 @@ func formatSelector(s *fleet.LabelSelector) string {
 	for k, v := range s.MatchLabels {
 		terms = append(terms, k+"="+v)
 	}
-	sort.Strings(terms)
+	slices.Sort(terms)
 	for _, e := range s.MatchExpressions {
 		switch e.Operator {
 		case "Exists":

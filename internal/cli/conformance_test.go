@@ -10,7 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -268,7 +268,7 @@ func setupCase(t *testing.T, src string) string {
 			}
 		}
 	}
-	sort.Strings(projects)
+	slices.Sort(projects)
 	cfg["argoCD"] = map[string]any{"inCluster": true, "projects": projects}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

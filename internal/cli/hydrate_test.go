@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -297,7 +297,7 @@ func TestRenderRemovedAppDisappears(t *testing.T) {
 			t.Errorf("%s: unexpected changes %+v", c.Branch, c.Change)
 		}
 	}
-	sort.Strings(removed)
+	slices.Sort(removed)
 	want := []string{"payment-service-prod-eu", "payment-service-prod-us-east", "payment-service-prod-us-west", "payment-service-staging-eu", "payment-service-staging-us"}
 	if diff := cmp.Diff(want, removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)

@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -419,7 +419,7 @@ func writeClusters(w io.Writer, clusters []hydrator.ListedCluster, format string
 		for k := range c.Labels {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		var kv []string
 		for _, k := range keys {
 			kv = append(kv, k+"="+c.Labels[k])

@@ -6,7 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -174,6 +174,6 @@ func (f *loader) listFilesFS() ([]string, error) {
 		out = append(out, p)
 		return nil
 	})
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, err
 }

@@ -529,7 +529,7 @@ func listFiles(root string) ([]string, error) {
 		out = append(out, filepath.ToSlash(rel))
 		return nil
 	})
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, err
 }
 

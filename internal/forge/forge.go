@@ -12,7 +12,7 @@ package forge
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -171,7 +171,7 @@ func Approvers(reviews []Review, sha string) []string {
 			out = append(out, user)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -451,7 +452,7 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 		for k := range latest {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			st := latest[k]
 			list = append(list, g.statusJSON(st))

@@ -15,7 +15,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -611,6 +610,6 @@ func (r *Run) Failed() []string {
 			out = append(out, j.ID+": "+j.Err)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }

@@ -856,7 +856,7 @@ func (e *PushError) Error() string {
 	})
 	for _, why := range reasons {
 		branches := byReason[why]
-		sort.Strings(branches)
+		slices.Sort(branches)
 		list := strings.Join(branches[:min(len(branches), 3)], ", ")
 		if len(branches) > 3 {
 			list += fmt.Sprintf(" and %d more", len(branches)-3)
@@ -1047,7 +1047,7 @@ func (g *gitOld) Paths() []string {
 	for p := range g.hashes {
 		out = append(out, p)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 

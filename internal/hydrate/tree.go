@@ -15,7 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -330,7 +330,7 @@ func (m MapFiles) Paths() []string {
 	for p := range m {
 		out = append(out, p)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -411,7 +411,7 @@ func (t *Tree) Files(old Old, dry DryCommit) (map[string][]byte, Change, error) 
 			ch.Removed = append(ch.Removed, app)
 		}
 	}
-	sort.Strings(ch.Removed)
+	slices.Sort(ch.Removed)
 	files[MetadataFile] = rootMetadata(dryHead(dry))
 	if len(ch.Added)+len(ch.Changed)+len(ch.Removed) == 0 {
 		if oldRoot, ok := old.Read(MetadataFile); ok && canonicalRoot(oldRoot) && sameOthers(files, old) {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,7 +113,7 @@ func TestReplaceTreeKilled(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	if len(names) != 2 || !strings.HasPrefix(names[0], OutNewPrefix) || names[1] != "c1" {
 		t.Fatalf("after the kill DIR holds %q, want a half-written %s* folder and c1", names, OutNewPrefix)
 	}

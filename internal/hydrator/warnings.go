@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -79,7 +80,7 @@ func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) [
 		for n := range names {
 			w.Apps = append(w.Apps, n)
 		}
-		sort.Strings(w.Apps)
+		slices.Sort(w.Apps)
 		out = append(out, w)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -193,7 +193,7 @@ func (c *Client) failedPods(ctx context.Context, job *unstructured.Unstructured)
 			out = append(out, "pod "+p.GetName()+": "+podReason(p))
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return strings.Join(out, "; ")
 }
 

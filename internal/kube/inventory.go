@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,10 +170,10 @@ func (c *Client) writeInventory(ctx context.Context, namespace, tooling string, 
 	}
 	annotations := map[string]any{
 		AnnotationTooling:    tooling,
-		AnnotationGroupKinds: strings.Join(sortedKeys(gks), ","),
+		AnnotationGroupKinds: strings.Join(slices.Sorted(maps.Keys(gks)), ","),
 	}
 	if len(nss) > 0 {
-		annotations[AnnotationAdditionalNSs] = strings.Join(sortedKeys(nss), ",")
+		annotations[AnnotationAdditionalNSs] = strings.Join(slices.Sorted(maps.Keys(nss)), ",")
 	}
 	if inv.Synced >= 0 {
 		annotations[AnnotationSynced] = strconv.Itoa(inv.Synced)
@@ -219,11 +221,3 @@ func (c *Client) ensureNamespace(ctx context.Context, name, manager string) erro
 	return nil
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

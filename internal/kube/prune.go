@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,7 +59,7 @@ func (c *Client) prune(ctx context.Context, id string, old map[string]Entry, des
 		for _, e := range candidates {
 			ids = append(ids, e.ID())
 		}
-		sort.Strings(ids)
+		slices.Sort(ids)
 		of := fmt.Sprintf("%.0f%% of the app's %d, more than the %.0f%% budget", 100*share, base, 100*o.PruneBudget)
 		if base == 0 {
 			of = "and the app held none after its last complete sync"

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (s *syncRun) runHooks(ctx context.Context, step syncplan.Step) error {
 		return fmt.Errorf("%w: %s: %s", ErrHookFailed, stepName(step), strings.Join(failed, "; "))
 	}
 	for len(pending) > 0 {
-		for _, i := range sortedKeysInt(pending) {
+		for _, i := range slices.Sorted(maps.Keys(pending)) {
 			run := pending[i]
 			live, err := run.ri.Get(ctx, run.name, metav1.GetOptions{})
 			if err != nil {
@@ -153,7 +154,7 @@ func (s *syncRun) runHooks(ctx context.Context, step syncplan.Step) error {
 		}
 		if time.Now().After(s.deadline) {
 			var names []string
-			for _, i := range sortedKeysInt(pending) {
+			for _, i := range slices.Sorted(maps.Keys(pending)) {
 				r := &s.hookResults[pending[i].index]
 				r.Action, r.Message = Failed, fmt.Sprintf("%s hook still running after %s (the app's sync timeout)", pending[i].phase, s.o.SyncTimeout)
 				names = append(names, r.Object)
@@ -183,7 +184,7 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 		msg    string
 	}
 	for {
-		ids := sortedKeysInt(pending)
+		ids := slices.Sorted(maps.Keys(pending))
 		reads := make([]read, len(ids))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(s.o.Concurrency)
@@ -220,7 +221,7 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 		}
 		if time.Now().After(s.deadline) {
 			var list []string
-			for _, i := range sortedKeysInt(pending) {
+			for _, i := range slices.Sorted(maps.Keys(pending)) {
 				list = append(list, ObjectID(s.desired[i])+" ("+pending[i]+")")
 			}
 			return fmt.Errorf("%w: %s: after %s (the app's sync timeout; raise it with --timeout) still not healthy: %s; later waves, phases and prune were skipped",
@@ -243,14 +244,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func sortedKeysInt[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Ints(out)
-	return out
-}
 
 // prune runs prune once, after the Sync phase: with the app's sync
 // options, a PruneLast prune after every object is healthy.

@@ -2,7 +2,7 @@ package promote
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,7 +149,7 @@ func Decide(s Snapshot) (Plan, error) {
 	for set := range bySet {
 		sets = append(sets, set)
 	}
-	sort.Strings(sets)
+	slices.Sort(sets)
 	for _, set := range sets {
 		idx := bySet[set]
 		steps := s.Sets[set]
@@ -231,7 +231,7 @@ func Decide(s Snapshot) (Plan, error) {
 	for n := range s.Clusters {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		c := s.Clusters[name]
 		var apps, steps []string
@@ -248,7 +248,7 @@ func Decide(s Snapshot) (Plan, error) {
 			}
 			needsApproval = needsApproval || approval[i]
 		}
-		sort.Strings(apps)
+		slices.Sort(apps)
 		steps = uniq(steps)
 		act := Action{Cluster: name, Apps: apps, Steps: steps}
 		switch {
@@ -295,7 +295,7 @@ func uniq(s []string) []string {
 
 func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 

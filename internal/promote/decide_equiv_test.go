@@ -2,7 +2,7 @@ package promote
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +125,7 @@ func fuzzSnapshot(b []byte) Snapshot {
 				c.PRApps = append(c.PRApps, a.Name)
 			}
 		}
-		sort.Strings(c.PRApps)
+		slices.Sort(c.PRApps)
 		c.PRCurrent = next()%2 == 0
 		if next()%2 == 0 {
 			c.Approvers = []string{"alice"}
@@ -174,7 +174,7 @@ func decideBefore(s Snapshot) (Plan, error) {
 	for set := range bySet {
 		sets = append(sets, set)
 	}
-	sort.Strings(sets)
+	slices.Sort(sets)
 	for _, set := range sets {
 		idx := bySet[set]
 		steps := s.Sets[set]
@@ -268,7 +268,7 @@ func decideBefore(s Snapshot) (Plan, error) {
 	for n := range s.Clusters {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		c := s.Clusters[name]
 		var apps, steps []string
@@ -289,7 +289,7 @@ func decideBefore(s Snapshot) (Plan, error) {
 				approval = true
 			}
 		}
-		sort.Strings(apps)
+		slices.Sort(apps)
 		steps = uniq(steps)
 		act := Action{Cluster: name, Apps: apps, Steps: steps}
 		switch {

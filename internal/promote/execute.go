@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -270,8 +269,8 @@ func (r *runner) objectChanges(d *clusterData, app string) (added, changed, remo
 			removed = append(removed, id)
 		}
 	}
-	sort.Strings(added)
-	sort.Strings(changed)
-	sort.Strings(removed)
+	slices.Sort(added)
+	slices.Sort(changed)
+	slices.Sort(removed)
 	return added, changed, removed
 }

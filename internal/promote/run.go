@@ -143,7 +143,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 					}
 				}
 			}
-			sort.Strings(cl.PRApps)
+			slices.Sort(cl.PRApps)
 		}
 		snap.Clusters[c.Name] = cl
 		for app := range union(d.live, d.staging) {
@@ -480,7 +480,7 @@ func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 	for set := range p.Halted {
 		sets = append(sets, set)
 	}
-	sort.Strings(sets)
+	slices.Sort(sets)
 	for _, set := range sets {
 		for _, a := range s.Apps {
 			if a.Set != set || a.Differs() || a.Status == nil || (a.Status.State != forge.StateFailure && a.Status.State != forge.StateError) {

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -243,7 +243,7 @@ func (f *rootedFS) absAnswer(d filesys.ConfirmedDir, file string) string {
 
 func listAnswer(names []string) string {
 	s := append([]string(nil), names...)
-	sort.Strings(s)
+	slices.Sort(s)
 	return digest([]byte(strings.Join(s, "\x00")))
 }
 

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -278,7 +278,7 @@ func (f *rootedFS) ReadDir(p string) ([]string, error) {
 				names = append(names, filepath.Base(name))
 			}
 		}
-		sort.Strings(names)
+		slices.Sort(names)
 		return names, nil
 	}
 	names, err := f.readDir(p)
@@ -589,7 +589,7 @@ func mergeMap(existing any, add map[string]string) map[string]any {
 	for k := range add {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		m[k] = add[k]
 	}

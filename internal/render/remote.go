@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -394,7 +395,7 @@ func (s *kustScan) pluginConfig(file, field string, doc map[string]any) error {
 			for k := range v {
 				keys = append(keys, k)
 			}
-			sort.Strings(keys)
+			slices.Sort(keys)
 			for _, k := range keys {
 				child := k
 				if path != "" {

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,7 +165,7 @@ func TestRemoteContentIsRefused(t *testing.T) {
 	for s := range urls {
 		schemes = append(schemes, s)
 	}
-	sort.Strings(schemes)
+	slices.Sort(schemes)
 	n := 0
 	for _, f := range remoteFields {
 		for _, scheme := range schemes {
@@ -350,7 +350,7 @@ func TestKustomizationFieldsAreClassified(t *testing.T) {
 		"commonAnnotations", "images", "imageTags", "replicas", "vars", "sortOptions", "generatorOptions", "buildMetadata",
 	}
 	want := append(append([]string{}, scanned...), loadNothing...)
-	sort.Strings(want)
+	slices.Sort(want)
 	for typ, known := range map[reflect.Type][]string{
 		reflect.TypeOf(types.Kustomization{}):    want,
 		reflect.TypeOf(types.Patch{}):            {"options", "patch", "path", "target"},
@@ -376,7 +376,7 @@ func jsonFields(t reflect.Type) []string {
 		}
 		out = append(out, name)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 

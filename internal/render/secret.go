@@ -3,7 +3,7 @@ package render
 import (
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -40,7 +40,7 @@ func secretProblem(o *unstructured.Unstructured) (plain bool, why string) {
 	for k := range values {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		if s, ok := values[k].(string); !ok || !sopsValue.MatchString(s) {
 			return true, fmt.Sprintf(": it has a sops key but %s is not encrypted by sops (ENC[AES256_GCM,...])", k)

@@ -2,7 +2,8 @@ package report
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -50,7 +51,7 @@ func CompareFleets(base, head Fleet) (*FleetDiff, error) {
 	for c := range head {
 		clusters[c] = true
 	}
-	names := sortedKeys(clusters)
+	names := slices.Sorted(maps.Keys(clusters))
 	d.TotalClusters = len(names)
 	for _, c := range names {
 		apps := map[string]bool{}
@@ -62,7 +63,7 @@ func CompareFleets(base, head Fleet) (*FleetDiff, error) {
 			d.TotalApps++
 		}
 		changed := false
-		for _, a := range sortedKeys(apps) {
+		for _, a := range slices.Sorted(maps.Keys(apps)) {
 			ad, err := compareApp(c, a, base[c][a], head[c][a])
 			if err != nil {
 				return nil, err
@@ -90,7 +91,7 @@ func compareApp(cluster, app string, base, head []byte) (AppDiff, error) {
 		return ad, err
 	}
 	var diff strings.Builder
-	for _, id := range sortedKeys(union(b, h)) {
+	for _, id := range slices.Sorted(maps.Keys(union(b, h))) {
 		bo, inBase := b[id]
 		ho, inHead := h[id]
 		switch {
@@ -227,11 +228,3 @@ func union[V any](a, b map[string]V) map[string]bool {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -163,7 +164,7 @@ func diskTree(dir string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
+	slices.Sort(files)
 	return &tree{files: files, read: func(name string) ([]byte, error) {
 		return os.ReadFile(filepath.Join(dir, filepath.FromSlash(path.Clean(name))))
 	}}, nil
@@ -211,7 +212,7 @@ func gitTree(dir, revision string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(files)
+	slices.Sort(files)
 	var mu sync.Mutex // go-git's object storage is not safe for concurrent reads
 	return &tree{files: files, sha: h.String(), read: func(name string) ([]byte, error) {
 		mu.Lock()
