@@ -280,44 +280,118 @@ func (s *syncRun) prune(ctx context.Context, old map[string]Entry, inv *Inventor
 	return nil
 }
 
-// readLive reads the live objects of the desired set before the sync:
-// with one LIST per resource and namespace those already in the app's
-// ApplySet, the rest one by one (what apply would read anyway), so a
-// shared object is known before anything changes. absent marks objects
-// known not to exist.
-func (c *Client) readLive(ctx context.Context, desired []*unstructured.Unstructured, id string, concurrency int) ([]*unstructured.Unstructured, []bool) {
-	live := c.prefetch(ctx, desired, id)
+// readLive reads the live objects of the desired set before the sync, so
+// a shared object is known before anything changes; absent marks objects
+// known not to exist. Per resource and namespace it LISTs the app's
+// ApplySet (a re-apply reads everything it needs there); what that leaves
+// unread, when more than one object, it settles with one unfiltered LIST
+// of at most one page (listPage objects; a first apply, or objects new to
+// the app);
+// the rest it reads one by one, as apply would anyway. Groups are read
+// concurrently, within the apply's concurrency.
+func (c *Client) readLive(ctx context.Context, desired []*unstructured.Unstructured, id string, o Options) ([]*unstructured.Unstructured, []bool) {
+	live := make([]*unstructured.Unstructured, len(desired))
 	absent := make([]bool, len(desired))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
+	type key struct {
+		gvr schema.GroupVersionResource
+		ns  string
+	}
+	groups := map[key][]int{}
+	var keys []key
 	for i, u := range desired {
-		if live[i] != nil {
-			continue
-		}
 		// The cached mapping only: a kind not served yet (its CRD comes
-		// in this apply) must not reset discovery once per object.
+		// in this apply) must not reset discovery once per object, and
+		// applyOne reads it once its kind is served.
 		m, err := c.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
 		if err != nil {
-			continue // applyOne reads it once its kind is served
+			continue
 		}
-		ri := c.Dynamic.Resource(m.Resource)
-		var rc resourceClient = ri
+		k := key{gvr: m.Resource}
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			rc = ri.Namespace(u.GetNamespace())
+			k.ns = u.GetNamespace()
 		}
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	page := o.listPage
+	if page <= 0 {
+		page = listPage
+	}
+	unread := make([][]int, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for n, k := range keys {
 		g.Go(func() error {
-			got, err := rc.Get(gctx, u.GetName(), metav1.GetOptions{})
-			switch {
-			case err == nil:
-				live[i] = got
-			case kerrors.IsNotFound(err):
-				absent[i] = true
+			rc := c.Dynamic.Resource(k.gvr).Namespace(k.ns)
+			idx := listInto(gctx, rc, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id}, desired, groups[k], live, nil)
+			if len(idx) > 1 {
+				idx = listInto(gctx, rc, metav1.ListOptions{Limit: page}, desired, idx, live, absent)
 			}
+			unread[n] = idx
 			return nil
 		})
 	}
 	_ = g.Wait()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for n, k := range keys {
+		rc := c.Dynamic.Resource(k.gvr).Namespace(k.ns)
+		for _, i := range unread[n] {
+			g.Go(func() error {
+				got, err := rc.Get(gctx, desired[i].GetName(), metav1.GetOptions{})
+				switch {
+				case err == nil:
+					live[i] = got
+				case kerrors.IsNotFound(err):
+					absent[i] = true
+				}
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
 	return live, absent
+}
+
+// listPage bounds the unfiltered LIST readLive settles absence with: what
+// a namespace holding more objects of a resource does not show on the
+// first page is read object by object.
+const listPage = 500
+
+// listInto LISTs a resource and namespace and sets live[i] of the objects
+// idx it holds. When absent is not nil and the list is complete (one page,
+// no continue token), the objects it lacks are marked absent. It returns
+// the indexes still unread (all of them when the LIST fails).
+func listInto(ctx context.Context, rc resourceLister, opts metav1.ListOptions, desired []*unstructured.Unstructured, idx []int, live []*unstructured.Unstructured, absent []bool) []int {
+	list, err := rc.List(ctx, opts)
+	if err != nil {
+		return idx
+	}
+	complete := absent != nil && list.GetContinue() == ""
+	byName := map[string]*unstructured.Unstructured{}
+	for i := range list.Items {
+		byName[list.Items[i].GetName()] = &list.Items[i]
+	}
+	var rest []int
+	for _, i := range idx {
+		got, ok := byName[desired[i].GetName()]
+		switch {
+		case ok && got.GroupVersionKind().Kind == desired[i].GetKind():
+			live[i] = got
+		case !ok && complete:
+			absent[i] = true
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return rest
+}
+
+// resourceLister is the part of dynamic.ResourceInterface readLive uses.
+type resourceLister interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*unstructured.UnstructuredList, error)
 }
 
 // ErrSharedResource means an object the app renders belongs to another
