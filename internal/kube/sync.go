@@ -167,9 +167,10 @@ func (s *syncRun) runHooks(ctx context.Context, step syncplan.Step) error {
 	return nil
 }
 
-// waitHealthy waits until a step's objects are healthy (or suspended):
-// a Degraded object fails at once; the app's sync deadline fails with
-// every object that is not healthy yet, its health and message.
+// waitHealthy waits until a step's objects are healthy (or suspended),
+// reading them with observe each poll: a Degraded object fails at once;
+// the app's sync deadline fails with every object that is not healthy
+// yet, its health and message.
 func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 	if s.o.DryRun || len(step.Objects) == 0 {
 		return nil
@@ -185,26 +186,13 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 	for {
 		ids := sortedKeysInt(pending)
 		reads := make([]read, len(ids))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(s.o.Concurrency)
-		for k, i := range ids {
-			g.Go(func() error {
-				u := s.desired[i]
-				ri, _, err := s.c.resource(u)
-				if err != nil {
-					reads[k] = read{Missing, err.Error()}
-					return nil
-				}
-				live, err := ri.Get(gctx, u.GetName(), metav1.GetOptions{})
-				if err != nil {
-					reads[k] = read{Missing, err.Error()}
-					return nil
-				}
-				reads[k].health, reads[k].msg = s.o.healthOf(live)
-				return nil
-			})
+		for k, obs := range s.observe(ctx, ids) {
+			if obs.err != nil {
+				reads[k] = read{Missing, obs.err.Error()}
+				continue
+			}
+			reads[k].health, reads[k].msg = s.o.healthOf(obs.live)
 		}
-		_ = g.Wait()
 		for k, i := range ids {
 			switch r := reads[k]; r.health {
 			case Healthy, Suspended:
@@ -230,6 +218,80 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 			return err
 		}
 	}
+}
+
+// observation is an object as the server has it now, or why it could not
+// be read.
+type observation struct {
+	live *unstructured.Unstructured
+	err  error
+}
+
+// observe reads the desired objects ids from the server: per resource and
+// namespace with more than one of them, one LIST of the app's ApplySet
+// (every object apply wrote carries its label); the rest, and any the
+// LIST did not show, one by one.
+func (s *syncRun) observe(ctx context.Context, ids []int) []observation {
+	out := make([]observation, len(ids))
+	live := make([]*unstructured.Unstructured, len(s.desired))
+	type group struct {
+		ri  resourceGetter
+		idx []int // indexes of desired
+	}
+	groups := map[string]*group{}
+	var keys []string
+	pos := map[int]int{} // index of desired -> index of out
+	for k, i := range ids {
+		pos[i] = k
+		ri, m, err := s.c.resource(s.desired[i])
+		if err != nil {
+			out[k].err = err
+			continue
+		}
+		key := m.Resource.String() + "/" + s.desired[i].GetNamespace()
+		if groups[key] == nil {
+			groups[key] = &group{ri: ri}
+			keys = append(keys, key)
+		}
+		groups[key].idx = append(groups[key].idx, i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for _, key := range keys {
+		gr := groups[key]
+		if len(gr.idx) < 2 {
+			continue
+		}
+		g.Go(func() error {
+			gr.idx = listInto(gctx, gr.ri, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + s.id}, s.desired, gr.idx, live, nil)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for _, key := range keys {
+		gr := groups[key]
+		for _, i := range gr.idx {
+			g.Go(func() error {
+				live[i], out[pos[i]].err = gr.ri.Get(gctx, s.desired[i].GetName(), metav1.GetOptions{})
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	for k, i := range ids {
+		if out[k].err == nil {
+			out[k].live = live[i]
+		}
+	}
+	return out
+}
+
+// resourceGetter is the part of dynamic.ResourceInterface observe uses.
+type resourceGetter interface {
+	resourceLister
+	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
