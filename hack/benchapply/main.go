@@ -2,9 +2,16 @@
 // objects (ConfigMaps, Services, Deployments across 10 namespaces) applied
 // by Flotilla, re-applied with no change, and applied by
 // `kubectl apply --server-side` from the same files, alternating over a few
-// rounds, then prints a table with the medians and ratios.
+// rounds, then prints a table with the medians and ratios, and the CPU
+// time each run cost (the client, kube-apiserver and etcd together), which
+// a loaded machine changes far less than wall time.
 //
-//	go run ./hack/benchapply [--objects 1000] [--rounds 3]
+//	go run ./hack/benchapply [--objects 1000] [--rounds 3] [--concurrency 32]
+//	                         [--only flotilla|kubectl] [--cpuprofile FILE]
+//
+// --only runs one side (no ratios); --cpuprofile writes a CPU profile of
+// the first round's first apply (Flotilla's side only: the API server runs
+// in its own process).
 package main
 
 import (
@@ -14,7 +21,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,8 +35,15 @@ import (
 func main() {
 	objects := flag.Int("objects", 1000, "objects per apply")
 	rounds := flag.Int("rounds", 3, "rounds (each: Flotilla and kubectl, order alternating)")
+	concurrency := flag.Int("concurrency", 32, "Flotilla's apply concurrency")
+	only := flag.String("only", "", "run only flotilla or only kubectl")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of Flotilla's first apply to this file")
 	flag.Parse()
-	if err := run(*objects, *rounds); err != nil {
+	if *only != "" && *only != "flotilla" && *only != "kubectl" {
+		fmt.Fprintln(os.Stderr, "benchapply: --only takes flotilla or kubectl")
+		os.Exit(2)
+	}
+	if err := run(*objects, *rounds, *concurrency, *only, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "benchapply:", err)
 		os.Exit(1)
 	}
@@ -53,7 +69,7 @@ func manifest(prefix string, n int) string {
 	return b.String()
 }
 
-func run(n, rounds int) error {
+func run(n, rounds, concurrency int, only, cpuprofile string) error {
 	ctx := context.Background()
 	c, err := kubetest.StartCluster(ctx, kubetest.Options{Name: "bench"})
 	if err != nil {
@@ -74,7 +90,15 @@ func run(n, rounds int) error {
 	}
 	defer os.RemoveAll(work)
 
+	var prof *os.File
+	if cpuprofile != "" {
+		if prof, err = os.Create(cpuprofile); err != nil {
+			return err
+		}
+		defer prof.Close()
+	}
 	var first, again, kc []time.Duration
+	var firstCPU, againCPU, kcCPU []time.Duration
 	writes := 0
 	for r := range rounds {
 		flotilla := func() error {
@@ -83,17 +107,27 @@ func run(n, rounds int) error {
 				return err
 			}
 			app := kube.App{Name: fmt.Sprintf("bench-%d", r), Objects: objs}
-			start := time.Now()
-			if _, err := client.Apply(ctx, app, kube.Options{Concurrency: 32}); err != nil {
-				return err
+			if prof != nil {
+				if err := pprof.StartCPUProfile(prof); err != nil {
+					return err
+				}
 			}
-			first = append(first, time.Since(start))
-			start = time.Now()
-			res, err := client.Apply(ctx, app, kube.Options{Concurrency: 32})
+			cpu, start := cpuTime(), time.Now()
+			_, err = client.Apply(ctx, app, kube.Options{Concurrency: concurrency})
+			first, firstCPU = append(first, time.Since(start)), append(firstCPU, cpuTime()-cpu)
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof = nil
+			}
 			if err != nil {
 				return err
 			}
-			again = append(again, time.Since(start))
+			cpu, start = cpuTime(), time.Now()
+			res, err := client.Apply(ctx, app, kube.Options{Concurrency: concurrency})
+			if err != nil {
+				return err
+			}
+			again, againCPU = append(again, time.Since(start)), append(againCPU, cpuTime()-cpu)
 			for _, o := range res.Objects {
 				if o.Action != kube.Unchanged {
 					writes++
@@ -106,17 +140,25 @@ func run(n, rounds int) error {
 			if err := os.WriteFile(file, []byte(manifest(fmt.Sprintf("kc%d", r), n)), 0o644); err != nil {
 				return err
 			}
-			start := time.Now()
-			out, err := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", file).CombinedOutput()
+			cmd := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", file)
+			cpu, start := cpuTime(), time.Now()
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("kubectl: %v\n%s", err, out)
 			}
 			kc = append(kc, time.Since(start))
+			kcCPU = append(kcCPU, cpuTime()-cpu+cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 			return nil
 		}
 		steps := []func() error{flotilla, viaKubectl}
 		if r%2 == 1 {
 			steps[0], steps[1] = steps[1], steps[0]
+		}
+		switch only {
+		case "flotilla":
+			steps = []func() error{flotilla}
+		case "kubectl":
+			steps = []func() error{viaKubectl}
 		}
 		for _, s := range steps {
 			if err := s(); err != nil {
@@ -129,12 +171,59 @@ func run(n, rounds int) error {
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 		return s[len(s)/2]
 	}
-	f, a, k := med(first), med(again), med(kc)
 	fmt.Printf("%d objects (10 Namespaces, ConfigMaps, Services, Deployments) against one kube-apiserver v1.37.2; median of %d alternating rounds.\n\n", n, rounds)
-	fmt.Println("| run | wall time | compared with kubectl |")
-	fmt.Println("|---|---:|---|")
-	fmt.Printf("| kubectl apply --server-side | %.2f s | 1× |\n", k.Seconds())
-	fmt.Printf("| Flotilla first apply | %.2f s | %.1f× faster |\n", f.Seconds(), k.Seconds()/f.Seconds())
-	fmt.Printf("| Flotilla no-change re-apply (%d writes) | %.2f s | %.1f× faster |\n", writes, a.Seconds(), k.Seconds()/a.Seconds())
+	fmt.Println("| run | wall time | compared with kubectl | CPU time |")
+	fmt.Println("|---|---:|---|---:|")
+	ratio := func(d time.Duration) string {
+		if len(kc) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f× faster", med(kc).Seconds()/d.Seconds())
+	}
+	if len(kc) > 0 {
+		fmt.Printf("| kubectl apply --server-side | %.2f s | 1× | %.2f s |\n", med(kc).Seconds(), med(kcCPU).Seconds())
+	}
+	if len(first) > 0 {
+		fmt.Printf("| Flotilla first apply | %.2f s | %s | %.2f s |\n", med(first).Seconds(), ratio(med(first)), med(firstCPU).Seconds())
+		fmt.Printf("| Flotilla no-change re-apply (%d writes) | %.2f s | %s | %.2f s |\n", writes, med(again).Seconds(), ratio(med(again)), med(againCPU).Seconds())
+	}
+	fmt.Printf("\nEach round's wall time: kubectl %s; first apply %s; re-apply %s.\n", secs(kc), secs(first), secs(again))
+	fmt.Println("CPU time: this process (Flotilla), kube-apiserver and etcd, and for kubectl its process too.")
 	return nil
+}
+
+func secs(d []time.Duration) string {
+	var out []string
+	for _, x := range d {
+		out = append(out, fmt.Sprintf("%.2f s", x.Seconds()))
+	}
+	return strings.Join(out, ", ")
+}
+
+// cpuTime is the CPU time this process and its running children (the API
+// server, etcd) have used, from /proc (zero where there is none).
+func cpuTime() time.Duration {
+	pids := []string{"self"}
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	var ticks int64
+	for _, p := range pids {
+		b, err := os.ReadFile("/proc/" + p + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name: state is the first; utime and
+		// stime are the 12th and 13th.
+		f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }

@@ -92,6 +92,9 @@ type Options struct {
 	// (set by Apply).
 	app   *App
 	diffs *diffSink
+	// listPage, when set, replaces the page size of readLive's LIST
+	// (tests).
+	listPage int64
 }
 
 type diffSink struct {
@@ -240,7 +243,7 @@ func (c *Client) Apply(ctx context.Context, app App, o Options) (*Result, error)
 	if err != nil {
 		return res, err
 	}
-	live, absent := c.readLive(ctx, desired, id, o.Concurrency)
+	live, absent := c.readLive(ctx, desired, id, o)
 	desired, live, absent, err = c.checkShared(ctx, id, desired, live, absent, res, o)
 	if err != nil {
 		return res, err
@@ -561,44 +564,6 @@ func (c *Client) applyOne(ctx context.Context, u, known *unstructured.Unstructur
 		return fail("%v", err)
 	}
 	return ObjectResult{id, Configured, ""}, out
-}
-
-// prefetch reads, with one LIST per resource and namespace, the live
-// objects already in the app's ApplySet; the rest are read one by one.
-func (c *Client) prefetch(ctx context.Context, objs []*unstructured.Unstructured, id string) []*unstructured.Unstructured {
-	type key struct {
-		gvr schema.GroupVersionResource
-		ns  string
-	}
-	groups := map[key][]int{}
-	for i, u := range objs {
-		m, err := c.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
-		if err != nil {
-			continue // a kind not served yet (its CRD comes in this apply)
-		}
-		k := key{gvr: m.Resource}
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			k.ns = u.GetNamespace()
-		}
-		groups[k] = append(groups[k], i)
-	}
-	out := make([]*unstructured.Unstructured, len(objs))
-	for k, idx := range groups {
-		list, err := c.Dynamic.Resource(k.gvr).Namespace(k.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id})
-		if err != nil {
-			continue
-		}
-		byName := map[string]*unstructured.Unstructured{}
-		for i := range list.Items {
-			byName[list.Items[i].GetName()] = &list.Items[i]
-		}
-		for _, i := range idx {
-			if live, ok := byName[objs[i].GetName()]; ok && live.GroupVersionKind().Kind == objs[i].GetKind() {
-				out[i] = live
-			}
-		}
-	}
-	return out
 }
 
 // recreate deletes and re-creates an object whose change hits an immutable

@@ -168,9 +168,10 @@ func (s *syncRun) runHooks(ctx context.Context, step syncplan.Step) error {
 	return nil
 }
 
-// waitHealthy waits until a step's objects are healthy (or suspended):
-// a Degraded object fails at once; the app's sync deadline fails with
-// every object that is not healthy yet, its health and message.
+// waitHealthy waits until a step's objects are healthy (or suspended),
+// reading them with observe each poll: a Degraded object fails at once;
+// the app's sync deadline fails with every object that is not healthy
+// yet, its health and message.
 func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 	if s.o.DryRun || len(step.Objects) == 0 {
 		return nil
@@ -186,26 +187,13 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 	for {
 		ids := slices.Sorted(maps.Keys(pending))
 		reads := make([]read, len(ids))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(s.o.Concurrency)
-		for k, i := range ids {
-			g.Go(func() error {
-				u := s.desired[i]
-				ri, _, err := s.c.resource(u)
-				if err != nil {
-					reads[k] = read{Missing, err.Error()}
-					return nil
-				}
-				live, err := ri.Get(gctx, u.GetName(), metav1.GetOptions{})
-				if err != nil {
-					reads[k] = read{Missing, err.Error()}
-					return nil
-				}
-				reads[k].health, reads[k].msg = s.o.healthOf(live)
-				return nil
-			})
+		for k, obs := range s.observe(ctx, ids) {
+			if obs.err != nil {
+				reads[k] = read{Missing, obs.err.Error()}
+				continue
+			}
+			reads[k].health, reads[k].msg = s.o.healthOf(obs.live)
 		}
-		_ = g.Wait()
 		for k, i := range ids {
 			switch r := reads[k]; r.health {
 			case Healthy, Suspended:
@@ -231,6 +219,80 @@ func (s *syncRun) waitHealthy(ctx context.Context, step syncplan.Step) error {
 			return err
 		}
 	}
+}
+
+// observation is an object as the server has it now, or why it could not
+// be read.
+type observation struct {
+	live *unstructured.Unstructured
+	err  error
+}
+
+// observe reads the desired objects ids from the server: per resource and
+// namespace with more than one of them, one LIST of the app's ApplySet
+// (every object apply wrote carries its label); the rest, and any the
+// LIST did not show, one by one.
+func (s *syncRun) observe(ctx context.Context, ids []int) []observation {
+	out := make([]observation, len(ids))
+	live := make([]*unstructured.Unstructured, len(s.desired))
+	type group struct {
+		ri  resourceGetter
+		idx []int // indexes of desired
+	}
+	groups := map[string]*group{}
+	var keys []string
+	pos := map[int]int{} // index of desired -> index of out
+	for k, i := range ids {
+		pos[i] = k
+		ri, m, err := s.c.resource(s.desired[i])
+		if err != nil {
+			out[k].err = err
+			continue
+		}
+		key := m.Resource.String() + "/" + s.desired[i].GetNamespace()
+		if groups[key] == nil {
+			groups[key] = &group{ri: ri}
+			keys = append(keys, key)
+		}
+		groups[key].idx = append(groups[key].idx, i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for _, key := range keys {
+		gr := groups[key]
+		if len(gr.idx) < 2 {
+			continue
+		}
+		g.Go(func() error {
+			gr.idx = listInto(gctx, gr.ri, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + s.id}, s.desired, gr.idx, live, nil)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(s.o.Concurrency)
+	for _, key := range keys {
+		gr := groups[key]
+		for _, i := range gr.idx {
+			g.Go(func() error {
+				live[i], out[pos[i]].err = gr.ri.Get(gctx, s.desired[i].GetName(), metav1.GetOptions{})
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
+	for k, i := range ids {
+		if out[k].err == nil {
+			out[k].live = live[i]
+		}
+	}
+	return out
+}
+
+// resourceGetter is the part of dynamic.ResourceInterface observe uses.
+type resourceGetter interface {
+	resourceLister
+	Get(ctx context.Context, name string, opts metav1.GetOptions, subresources ...string) (*unstructured.Unstructured, error)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -273,44 +335,118 @@ func (s *syncRun) prune(ctx context.Context, old map[string]Entry, inv *Inventor
 	return nil
 }
 
-// readLive reads the live objects of the desired set before the sync:
-// with one LIST per resource and namespace those already in the app's
-// ApplySet, the rest one by one (what apply would read anyway), so a
-// shared object is known before anything changes. absent marks objects
-// known not to exist.
-func (c *Client) readLive(ctx context.Context, desired []*unstructured.Unstructured, id string, concurrency int) ([]*unstructured.Unstructured, []bool) {
-	live := c.prefetch(ctx, desired, id)
+// readLive reads the live objects of the desired set before the sync, so
+// a shared object is known before anything changes; absent marks objects
+// known not to exist. Per resource and namespace it LISTs the app's
+// ApplySet (a re-apply reads everything it needs there); what that leaves
+// unread, when more than one object, it settles with one unfiltered LIST
+// of at most one page (listPage objects; a first apply, or objects new to
+// the app);
+// the rest it reads one by one, as apply would anyway. Groups are read
+// concurrently, within the apply's concurrency.
+func (c *Client) readLive(ctx context.Context, desired []*unstructured.Unstructured, id string, o Options) ([]*unstructured.Unstructured, []bool) {
+	live := make([]*unstructured.Unstructured, len(desired))
 	absent := make([]bool, len(desired))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
+	type key struct {
+		gvr schema.GroupVersionResource
+		ns  string
+	}
+	groups := map[key][]int{}
+	var keys []key
 	for i, u := range desired {
-		if live[i] != nil {
-			continue
-		}
 		// The cached mapping only: a kind not served yet (its CRD comes
-		// in this apply) must not reset discovery once per object.
+		// in this apply) must not reset discovery once per object, and
+		// applyOne reads it once its kind is served.
 		m, err := c.mapper.RESTMapping(u.GroupVersionKind().GroupKind(), u.GroupVersionKind().Version)
 		if err != nil {
-			continue // applyOne reads it once its kind is served
+			continue
 		}
-		ri := c.Dynamic.Resource(m.Resource)
-		var rc resourceClient = ri
+		k := key{gvr: m.Resource}
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			rc = ri.Namespace(u.GetNamespace())
+			k.ns = u.GetNamespace()
 		}
+		if groups[k] == nil {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	page := o.listPage
+	if page <= 0 {
+		page = listPage
+	}
+	unread := make([][]int, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for n, k := range keys {
 		g.Go(func() error {
-			got, err := rc.Get(gctx, u.GetName(), metav1.GetOptions{})
-			switch {
-			case err == nil:
-				live[i] = got
-			case kerrors.IsNotFound(err):
-				absent[i] = true
+			rc := c.Dynamic.Resource(k.gvr).Namespace(k.ns)
+			idx := listInto(gctx, rc, metav1.ListOptions{LabelSelector: LabelPartOf + "=" + id}, desired, groups[k], live, nil)
+			if len(idx) > 1 {
+				idx = listInto(gctx, rc, metav1.ListOptions{Limit: page}, desired, idx, live, absent)
 			}
+			unread[n] = idx
 			return nil
 		})
 	}
 	_ = g.Wait()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for n, k := range keys {
+		rc := c.Dynamic.Resource(k.gvr).Namespace(k.ns)
+		for _, i := range unread[n] {
+			g.Go(func() error {
+				got, err := rc.Get(gctx, desired[i].GetName(), metav1.GetOptions{})
+				switch {
+				case err == nil:
+					live[i] = got
+				case kerrors.IsNotFound(err):
+					absent[i] = true
+				}
+				return nil
+			})
+		}
+	}
+	_ = g.Wait()
 	return live, absent
+}
+
+// listPage bounds the unfiltered LIST readLive settles absence with: what
+// a namespace holding more objects of a resource does not show on the
+// first page is read object by object.
+const listPage = 500
+
+// listInto LISTs a resource and namespace and sets live[i] of the objects
+// idx it holds. When absent is not nil and the list is complete (one page,
+// no continue token), the objects it lacks are marked absent. It returns
+// the indexes still unread (all of them when the LIST fails).
+func listInto(ctx context.Context, rc resourceLister, opts metav1.ListOptions, desired []*unstructured.Unstructured, idx []int, live []*unstructured.Unstructured, absent []bool) []int {
+	list, err := rc.List(ctx, opts)
+	if err != nil {
+		return idx
+	}
+	complete := absent != nil && list.GetContinue() == ""
+	byName := map[string]*unstructured.Unstructured{}
+	for i := range list.Items {
+		byName[list.Items[i].GetName()] = &list.Items[i]
+	}
+	var rest []int
+	for _, i := range idx {
+		got, ok := byName[desired[i].GetName()]
+		switch {
+		case ok && got.GroupVersionKind().Kind == desired[i].GetKind():
+			live[i] = got
+		case !ok && complete:
+			absent[i] = true
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return rest
+}
+
+// resourceLister is the part of dynamic.ResourceInterface readLive uses.
+type resourceLister interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*unstructured.UnstructuredList, error)
 }
 
 // ErrSharedResource means an object the app renders belongs to another

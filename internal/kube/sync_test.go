@@ -3,9 +3,13 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // deployment is a one-replica Deployment; stuck makes its Pod never
@@ -86,5 +90,58 @@ func TestPruneLast(t *testing.T) {
 	res := mustApply(t, c, v2, Options{SyncTimeout: 2 * time.Second})
 	if actions(res)["ConfigMap/prunelast/old"] != Deleted {
 		t.Errorf("without PruneLast: %+v", res.Objects)
+	}
+}
+
+// TestWaveHealthReadsByList: between waves, the objects of a resource and
+// namespace are read with one LIST of the app's ApplySet per poll, not one
+// GET each, and what that LIST shows decides as a GET would: ConfigMaps
+// are healthy at once; two Deployments that never become available stop
+// the sync at the app's timeout, both named, and the next wave is never
+// applied.
+func TestWaveHealthReadsByList(t *testing.T) {
+	t.Parallel()
+	const n = "wave-list"
+	wave := func(w int) string { return fmt.Sprintf("argocd.argoproj.io/sync-wave: \"%d\"", w) }
+	var gets atomic.Int64
+	cfg := rest.CopyConfig(cluster(t).Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/"+n+"/configmaps/") ||
+				strings.HasPrefix(r.URL.Path, "/apis/apps/v1/namespaces/"+n+"/deployments/")) {
+				gets.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := ns(n)
+	for i := range 6 {
+		yaml += cm(n, fmt.Sprintf("w0-%d", i), "v") // wave 0
+	}
+	yaml += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: w1, namespace: wave-list, annotations: {" + wave(1) + "}}\n"
+	mustApply(t, c, App{Name: n, Objects: objs(t, yaml)}, Options{SyncTimeout: time.Minute})
+	if got := gets.Load(); got != 0 {
+		t.Errorf("%d GETs of single objects in a first apply with two waves, want none", got)
+	}
+
+	gets.Store(0)
+	stuck := yaml + deployment(n, "stuck-a", wave(0), true) + deployment(n, "stuck-b", wave(0), true)
+	for _, name := range []string{"never-1", "never-2"} {
+		stuck += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + ", namespace: wave-list, annotations: {" + wave(2) + "}}\n"
+	}
+	_, err = c.Apply(t.Context(), App{Name: n, Objects: objs(t, stuck)}, Options{SyncTimeout: 2 * time.Second})
+	want := "phase Sync, wave 0: after 2s (the app's sync timeout; raise it with --timeout) still not healthy: Deployment/wave-list/stuck-a (Progressing: "
+	if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Deployment/wave-list/stuck-b (Progressing: ") {
+		t.Fatalf("err = %v, want a timeout naming both Deployments", err)
+	}
+	if _, ok := get(t, client(t), cmGVR, n, "never-1"); ok {
+		t.Error("a later wave was applied after a wave never became healthy")
+	}
+	if got := gets.Load(); got != 0 {
+		t.Errorf("%d GETs of single objects while waiting for a wave, want none", got)
 	}
 }
