@@ -388,7 +388,6 @@ func checkStorable(app *fleet.Application) error {
 	return nil
 }
 
-
 func reflectValue[T any](p *T) reflect.Value { return reflect.ValueOf(p).Elem() }
 
 // templateOf digs the failing template string out of a render error.

@@ -220,4 +220,3 @@ func (c *Client) ensureNamespace(ctx context.Context, name, manager string) erro
 	}
 	return nil
 }
-

@@ -306,7 +306,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-
 // prune runs prune once, after the Sync phase: with the app's sync
 // options, a PruneLast prune after every object is healthy.
 func (s *syncRun) prune(ctx context.Context, old map[string]Entry, inv *Inventory) error {

@@ -227,4 +227,3 @@ func union[V any](a, b map[string]V) map[string]bool {
 	}
 	return out
 }
-
