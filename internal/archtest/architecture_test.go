@@ -443,8 +443,9 @@ func readTable(t *testing.T, table []byte) []row {
 		r := row{line: n}
 		for _, part := range strings.Split(cells[0], ",") {
 			part = strings.TrimSpace(part)
-			name, ok := strings.CutPrefix(part, "`")
-			if name, ok = strings.CutSuffix(name, "`"); !ok || name == "" {
+			name, opened := strings.CutPrefix(part, "`")
+			name, closed := strings.CutSuffix(name, "`")
+			if !opened || !closed || name == "" {
 				t.Fatalf("%s:%d: folder %q is not a backticked path", file, n, part)
 			}
 			r.folders = append(r.folders, name)
