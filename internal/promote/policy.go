@@ -65,8 +65,9 @@ func (r *runner) readDenials(ctx context.Context, snap *Snapshot, data map[strin
 		return ins[i], nil
 	})
 	if err != nil {
+		err = fmt.Errorf("policy gate: %w", err)
 		if failure.ClassOf(err) == failure.Failed {
-			err = failure.Mark(failure.Input, err)
+			err = failure.Mark(failure.Input, err) // a policy that does not decode: the fleet's fault
 		}
 		return err
 	}
