@@ -124,3 +124,28 @@ func TestFleetDiffMasksSecrets(t *testing.T) {
 		t.Errorf("the changed key is not shown:\n%s", comment)
 	}
 }
+
+// TestFleetDiffPolicyLine: a change that the example fleet's own
+// deployment-guardrails policy denies on the three production clusters
+// (api-gateway at 30 replicas) puts the policy line under the diff's
+// headline, with each denial in the collapsed part; the same diff of an
+// allowed change has no such line (TestFleetDiffOverlayChange's golden).
+func TestFleetDiffPolicyLine(t *testing.T) {
+	t.Parallel()
+	d := fleetDiff(t, func(dir string) {
+		replaceIn(t, filepath.Join(dir, "services/api-gateway/overlays/production/kustomization.yaml"), "count: 3", "count: 30")
+	})
+	if d.Policy == nil || d.Policy.Denied != 3 || d.Policy.DeniedClusters != 3 {
+		t.Fatalf("policy: %+v", d.Policy)
+	}
+	comment, _ := d.Markdown(rpt.CommentLimit)
+	for _, want := range []string{
+		"### Fleet diff: 3/46 apps change on 3/8 clusters\n\n**Policy gate: 3 objects would be denied on 3 clusters**",
+		"| prod-eu | api-gateway-prod-eu | Deployment api-gateway/api-gateway | deployment-guardrails | replicas must be at most 10, not 30 |\n",
+		"| prod-us-west | api-gateway-prod-us-west |",
+	} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("the comment lacks %q:\n%s", want, comment[:min(len(comment), 3000)])
+		}
+	}
+}

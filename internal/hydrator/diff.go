@@ -11,6 +11,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/policy"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 	"github.com/flotilla-dev/flotilla/internal/source"
 )
@@ -19,7 +20,7 @@ import (
 // cluster, and compares them. Any error is the input's fault unless
 // classified (a remote's failure).
 func runDiff(ctx context.Context, o Options) (*rpt.FleetDiff, error) {
-	head, err := renderedFleet(ctx, o, o.Fleet)
+	head, gate, err := renderedFleet(ctx, o, o.Fleet, true)
 	if err != nil {
 		return nil, orInput(err)
 	}
@@ -41,7 +42,7 @@ func runDiff(ctx context.Context, o Options) (*rpt.FleetDiff, error) {
 		return nil, orInput(err)
 	}
 	defer os.RemoveAll(baseDir)
-	base, err := renderedFleet(ctx, o, baseDir)
+	base, _, err := renderedFleet(ctx, o, baseDir, false)
 	if err != nil {
 		return nil, orInput(fmt.Errorf("the base %s does not render: %w", o.DiffBase, err))
 	}
@@ -49,19 +50,31 @@ func runDiff(ctx context.Context, o Options) (*rpt.FleetDiff, error) {
 	if err != nil {
 		return nil, orInput(err)
 	}
+	if gate.Denied > 0 {
+		d.Policy = gate // a fleet nothing denies keeps its diff as it was
+	}
 	return d, nil
 }
 
-// renderedFleet renders every cluster of the fleet in dir, in memory.
-func renderedFleet(ctx context.Context, o Options, dir string) (rpt.Fleet, error) {
+// renderedFleet renders every cluster of the fleet in dir, in memory, and
+// with policies evaluates each cluster's render as render's gate does.
+func renderedFleet(ctx context.Context, o Options, dir string, policies bool) (rpt.Fleet, *PolicyReport, error) {
 	o.Fleet, o.ShardIndex, o.ShardCount, o.KeepGoing = dir, 0, 1, false // a diff is all or nothing
 	p, err := load(ctx, o)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer p.close()
 	if err := p.build(ctx, o); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	gate := &PolicyReport{}
+	if policies {
+		reports, err := evaluateTrees(ctx, p.fleet, p.trees, o.Concurrency, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		gate = policy.Summarize(reports)
 	}
 	out := rpt.Fleet{}
 	for _, t := range p.trees {
@@ -71,7 +84,7 @@ func renderedFleet(ctx context.Context, o Options, dir string) (rpt.Fleet, error
 		}
 		out[t.Cluster.Name] = apps
 	}
-	return out, nil
+	return out, gate, nil
 }
 
 // revisionOf returns the revision ref of the fleet's repository and the

@@ -166,10 +166,6 @@ var ErrPolicyDenied = errors.New("policy gate")
 // text is the word these messages have always begun with.
 var errUsage error = failure.Mark(failure.Usage, errors.New("usage"))
 
-// errInput marks an error in the fleet's configuration (failure.Input),
-// with the same leading word.
-var errInput error = failure.Mark(failure.Input, errors.New("usage"))
-
 // ShardOf returns the shard (0..n-1) of the k-th cluster by name: round
 // robin, so shards differ in size by at most one.
 func ShardOf(k, n int) int {

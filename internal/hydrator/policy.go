@@ -3,14 +3,8 @@ package hydrator
 import (
 	"context"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -20,64 +14,52 @@ import (
 )
 
 // PolicyReport is the policy gate's outcome (render -o json "policy").
-type PolicyReport struct {
-	// Denied, Warned and Audited count the objects with at least one
-	// violation of that action; DeniedClusters the clusters with a denial.
-	Denied         int `json:"denied"`
-	DeniedClusters int `json:"deniedClusters"`
-	Warned         int `json:"warned"`
-	Audited        int `json:"audited"`
-	// ReportOnly is --policy-report-only: denials did not stop the run.
-	ReportOnly bool `json:"reportOnly,omitempty"`
-	// Violations are every cluster's, by cluster, app, object, policy.
-	Violations []policy.Violation `json:"violations"`
-	// NotEvaluated are the Kyverno policies found, per cluster.
-	NotEvaluated []NotEvaluated `json:"notEvaluated,omitempty"`
-}
+type PolicyReport = policy.FleetReport
 
 // NotEvaluated is a policy the gate found on a cluster but cannot
 // evaluate (Kyverno's).
-type NotEvaluated struct {
-	Cluster string `json:"cluster"`
-	policy.NotEvaluated
-}
+type NotEvaluated = policy.ClusterNotEvaluated
+
+// Plural is "1 object", "2 objects".
+func Plural(n int, word string) string { return policy.Plural(n, word) }
 
 // policyGate evaluates every written tree against the policies its own
 // render deploys (and those of policy.policiesDir), one cluster per worker,
 // at most concurrency at once, sharing compiled policies across clusters.
 func policyGate(ctx context.Context, p *renderPlan, concurrency int) (*PolicyReport, error) {
-	extra, err := loadFleetPolicies(p.fleet)
+	reports, err := evaluateTrees(ctx, p.fleet, p.written(), concurrency, true)
 	if err != nil {
 		return nil, err
 	}
-	trees := p.written()
-	ev := policy.NewEvaluator()
-	reports := make([]*policy.Report, len(trees))
-	var decoded sync.Map // manifest content hash -> []*unstructured.Unstructured (read-only, shared)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
-	for i, t := range trees {
-		g.Go(func() error {
-			in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
-			for k, a := range t.Apps {
-				objs, err := decodeApp(&decoded, a)
-				if err != nil {
-					return fmt.Errorf("cluster %s: app %s: %w", t.Cluster.Name, a.Name, err)
-				}
-				t.Apps[k].Output = nil // publishing needs only the manifest: free the objects after the gate
-				for _, o := range objs {
-					in.Objects = append(in.Objects, policy.Object{App: a.Name, Object: o})
-				}
-			}
-			r, err := ev.Evaluate(gctx, in)
-			reports[i] = r
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	return policy.Summarize(reports), nil
+}
+
+// evaluateTrees evaluates each tree against the policies it deploys and
+// those of policy.policiesDir. free drops each app's render output once
+// read (publishing needs only the manifest).
+func evaluateTrees(ctx context.Context, f *fleet.Fleet, trees []*hydrate.Tree, concurrency int, free bool) ([]*policy.Report, error) {
+	extra, err := render.FleetPolicies(f)
+	if err != nil {
 		return nil, err
 	}
-	return summarizePolicy(reports), nil
+	var decoded sync.Map // manifest content hash -> []*unstructured.Unstructured (read-only, shared)
+	return policy.EvaluateClusters(ctx, policy.NewEvaluator(), len(trees), concurrency, func(_ context.Context, i int) (policy.Input, error) {
+		t := trees[i]
+		in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
+		for k, a := range t.Apps {
+			objs, err := decodeApp(&decoded, a)
+			if err != nil {
+				return in, fmt.Errorf("cluster %s: app %s: %w", t.Cluster.Name, a.Name, err)
+			}
+			if free {
+				t.Apps[k].Output = nil
+			}
+			for _, o := range objs {
+				in.Objects = append(in.Objects, policy.Object{App: a.Name, Object: o})
+			}
+		}
+		return in, nil
+	})
 }
 
 // decodeApp returns the app's objects: its render output's when it has
@@ -102,88 +84,9 @@ func decodeApp(cache *sync.Map, a hydrate.App) ([]*unstructured.Unstructured, er
 	return objs, nil
 }
 
-func summarizePolicy(reports []*policy.Report) *PolicyReport {
-	res := &PolicyReport{Violations: []policy.Violation{}}
-	type obj struct{ cluster, app, object string }
-	seen := map[policy.Action]map[obj]bool{policy.Deny: {}, policy.Warn: {}, policy.Audit: {}}
-	deniedClusters := map[string]bool{}
-	for _, r := range reports {
-		res.Violations = append(res.Violations, r.Violations...)
-		for _, v := range r.Violations {
-			seen[v.Action][obj{v.Cluster, v.App, v.Object()}] = true
-			if v.Action == policy.Deny {
-				deniedClusters[v.Cluster] = true
-			}
-		}
-		for _, n := range r.NotEvaluated {
-			res.NotEvaluated = append(res.NotEvaluated, NotEvaluated{Cluster: r.Cluster, NotEvaluated: n})
-		}
-	}
-	res.Denied, res.Warned, res.Audited = len(seen[policy.Deny]), len(seen[policy.Warn]), len(seen[policy.Audit])
-	res.DeniedClusters = len(deniedClusters)
-	return res
-}
-
-// Headline is "2 objects would be denied on 3 clusters".
-func (r *PolicyReport) Headline() string {
-	return fmt.Sprintf("%s would be denied on %s", Plural(r.Denied, "object"), Plural(r.DeniedClusters, "cluster"))
-}
-
-// Plural is "1 object", "2 objects".
-func Plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// err is the gate's failure: the denials, in one error.
-func (r *PolicyReport) err() error {
+// policyDenied is the gate's failure: the denials, in one error.
+func policyDenied(r *PolicyReport) error {
 	return fmt.Errorf("%w: %s: nothing was written (fix the objects or the policies, or pass --policy-report-only)", ErrPolicyDenied, r.Headline())
-}
-
-// loadFleetPolicies reads policy.policiesDir: every .yaml, .yml and .json
-// file in it, sorted by path.
-func loadFleetPolicies(f *fleet.Fleet) ([]*unstructured.Unstructured, error) {
-	dir := f.Config.Policy.PoliciesDir
-	if dir == "" {
-		return nil, nil
-	}
-	if !filepath.IsLocal(filepath.FromSlash(dir)) {
-		return nil, fmt.Errorf("%w: %s: policy.policiesDir %q must be a folder inside the fleet", errInput, fleet.ConfigFile, dir)
-	}
-	root := filepath.Join(f.Root, filepath.FromSlash(dir))
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json":
-			if !d.IsDir() {
-				files = append(files, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: read policy.policiesDir: %w", errInput, fleet.ConfigFile, err)
-	}
-	slices.Sort(files)
-	var out []*unstructured.Unstructured
-	for _, p := range files {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("read fleet policy: %w", err)
-		}
-		rel, _ := filepath.Rel(f.Root, p)
-		objs, err := render.Decode(path.Clean(filepath.ToSlash(rel)), data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: decode fleet policy: %w", errInput, err)
-		}
-		out = append(out, objs...)
-	}
-	return out, nil
 }
 
 // checkPolicy runs the policy gate on a plan about to be written: it
@@ -204,5 +107,5 @@ func (p *renderPlan) checkPolicy(ctx context.Context, o Options) (*PolicyReport,
 	if gate.Denied == 0 || o.PolicyReportOnly {
 		return gate, nil
 	}
-	return gate, gate.err()
+	return gate, policyDenied(gate)
 }

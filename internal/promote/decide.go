@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/policy"
 )
 
 // App is one application on one cluster, as the snapshot sees it.
@@ -18,6 +19,10 @@ type App struct {
 	Live, Staging string
 	// Status is verify's status of the app on its cluster's live head.
 	Status *forge.Status
+	// Denied are the Deny violations of the app's staging content on its
+	// cluster (PolicyGate), in the policy package's order; Run computes
+	// them only for apps that differ.
+	Denied []policy.Violation
 }
 
 // Differs reports whether the staging content is not live yet.
@@ -118,7 +123,8 @@ type Plan struct {
 //
 // An app whose staging content differs from its live content enters its
 // cluster's pull request when every gate of EntryGates is open for it: no
-// app of its set failed verification (HaltGate), every app of its
+// app of its set failed verification (HaltGate), none of its proposed
+// objects would be denied on its cluster (PolicyGate), every app of its
 // ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
 // every gate of SettleGates is open — live equals staging, verify's
 // success on the live head, at least bakeTime old), and fewer than
@@ -216,7 +222,9 @@ func Decide(s Snapshot) (Plan, error) {
 				continue
 			}
 			d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: "-", State: NotMatched}
-			if a.Differs() {
+			if v := (PolicyGate{}).Check(unmatched, a); a.Differs() && !v.Open {
+				d.State, d.WaitingFor = Waiting, v.WaitingFor
+			} else if a.Differs() {
 				d.Promote, d.WaitingFor = true, "a person to merge (no rollout step selects it)"
 			} else if v := check(SettleGates, unmatched, a); !v.Open {
 				d.State, d.WaitingFor = v.State, v.WaitingFor

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/policy"
 )
 
 var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -326,5 +327,38 @@ func TestOnePassPerTier(t *testing.T) {
 				t.Errorf("%s.Merges() = %v", tt.want, got)
 			}
 		})
+	}
+}
+
+// TestPolicyDeniedAppStaysOut: an app whose proposed content its cluster
+// would deny does not enter the pull request; the cluster's other apps do
+// (Warn and Audit do not count: Run puts only Deny in Denied). An app no
+// step selects is held back too, and a denied app already in an open pull
+// request leaves it.
+func TestPolicyDeniedAppStaysOut(t *testing.T) {
+	t.Parallel()
+	deny := []policy.Violation{{Cluster: "a", App: "api-a", Kind: "Deployment", Namespace: "api", Name: "api", Policy: "guardrails", Action: policy.Deny, Message: "replicas must be at most 10, not 30"}}
+	s := snap(tiers(),
+		App{Name: "api-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour), Denied: deny},
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-x", Cluster: "x", Step: Unmatched, Live: "v1", Staging: "v2", Denied: deny},
+	)
+	p := decide(t, s)
+	if diff := cmp.Diff(map[string]string{"a": "open+merge web-a"}, actions(p)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	want := "a policy fix: guardrails denies Deployment api/api: replicas must be at most 10, not 30"
+	for _, d := range p.Apps {
+		if d.App == "web-a" {
+			continue
+		}
+		if d.Promote || d.State != Waiting || d.WaitingFor != want {
+			t.Errorf("%s: %+v", d.App, d)
+		}
+	}
+	// In the open pull request already (from before the policy): it leaves.
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1, MergeableState: forge.MergeableClean}, PRApps: []string{"api-a", "web-a"}, PRCurrent: true}
+	if diff := cmp.Diff(map[string]string{"a": "update+merge web-a"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("denied app in the pull request (-want +got):\n%s", diff)
 	}
 }

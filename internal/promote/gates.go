@@ -73,7 +73,7 @@ var SettleGates = []Gate{LiveGate{}, VerifiedGate{}, BakeGate{}}
 // closed gate gives its state and what it waits for; an app every gate
 // passes is InPR, and takes a maxUpdate slot unless it was in the pull
 // request already.
-var EntryGates = []Gate{HaltGate{}, PriorStepsGate{}, MaxUpdateGate{}, ApprovalGate{}}
+var EntryGates = []Gate{HaltGate{}, PolicyGate{}, PriorStepsGate{}, MaxUpdateGate{}, ApprovalGate{}}
 
 // check runs gates in order: the first closed gate's verdict, else an
 // open verdict holding the open gates' WaitingFor (the last one given)
@@ -156,6 +156,35 @@ func (HaltGate) Check(c *StepContext, _ App) Verdict {
 		return Verdict{State: Halted, WaitingFor: "the rollout is halted: " + c.Halted}
 	}
 	return Verdict{Open: true}
+}
+
+// PolicyGate: no object of the app's proposed (staging) content would be
+// denied on its cluster by the policies the cluster's proposed tree
+// deploys (App.Denied, computed by Run). Warn and Audit violations do not
+// close it. It also holds back apps no rollout step selects.
+type PolicyGate struct{}
+
+// Name implements Gate.
+func (PolicyGate) Name() string { return "policy" }
+
+// maxPolicyMessage bounds the policy message a closed PolicyGate quotes.
+const maxPolicyMessage = 120
+
+// Check implements Gate.
+func (PolicyGate) Check(_ *StepContext, a App) Verdict {
+	if len(a.Denied) == 0 {
+		return Verdict{Open: true}
+	}
+	v := a.Denied[0]
+	msg := v.Message
+	if r := []rune(msg); len(r) > maxPolicyMessage {
+		msg = string(r[:maxPolicyMessage-1]) + "…"
+	}
+	w := fmt.Sprintf("a policy fix: %s denies %s: %s", v.Policy, v.Object(), msg)
+	if n := len(a.Denied) - 1; n > 0 {
+		w += fmt.Sprintf(" (%d more)", n)
+	}
+	return Verdict{WaitingFor: w}
 }
 
 // PriorStepsGate: every app of the set's earlier steps is settled.

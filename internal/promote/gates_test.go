@@ -1,10 +1,12 @@
 package promote
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/policy"
 )
 
 // gateCase is one row of a gate's table: the step context, the app, and
@@ -77,6 +79,25 @@ func TestHaltGate(t *testing.T) {
 	})
 }
 
+func TestPolicyGate(t *testing.T) {
+	t.Parallel()
+	deny := func(policyName, msg string) policy.Violation {
+		return policy.Violation{Cluster: "a", App: "web-a", APIVersion: "apps/v1", Kind: "Deployment", Namespace: "web", Name: "web", Policy: policyName, Binding: policyName, Action: policy.Deny, Message: msg}
+	}
+	long := strings.Repeat("é", 200)
+	runGate(t, PolicyGate{}, "policy", []gateCase{
+		{"no violation", StepContext{}, App{Name: "web-a", Cluster: "a"}, Verdict{Open: true}},
+		{"denied", StepContext{}, App{Name: "web-a", Cluster: "a", Denied: []policy.Violation{deny("guardrails", "replicas must be at most 10, not 30")}},
+			Verdict{WaitingFor: "a policy fix: guardrails denies Deployment web/web: replicas must be at most 10, not 30"}},
+		{"denied twice: the first, and how many more", StepContext{}, App{Name: "web-a", Cluster: "a", Denied: []policy.Violation{deny("guardrails", "too many"), deny("PodSecurity", "privileged")}},
+			Verdict{WaitingFor: "a policy fix: guardrails denies Deployment web/web: too many (1 more)"}},
+		{"a long message is cut at a rune", StepContext{}, App{Name: "web-a", Cluster: "a", Denied: []policy.Violation{deny("guardrails", long)}},
+			Verdict{WaitingFor: "a policy fix: guardrails denies Deployment web/web: " + strings.Repeat("é", 119) + "…"}},
+		{"cluster-scoped object", StepContext{}, App{Denied: []policy.Violation{{Kind: "Namespace", Name: "web", Policy: "ns", Action: policy.Deny, Message: "m"}}},
+			Verdict{WaitingFor: "a policy fix: ns denies Namespace web: m"}},
+	})
+}
+
 func TestPriorStepsGate(t *testing.T) {
 	t.Parallel()
 	runGate(t, PriorStepsGate{}, "prior-steps", []gateCase{
@@ -123,7 +144,7 @@ func TestGateOrder(t *testing.T) {
 	if got := names(SettleGates); len(got) != 3 || got[0] != "live" || got[1] != "verified" || got[2] != "bake" {
 		t.Errorf("SettleGates = %v", got)
 	}
-	if got := names(EntryGates); len(got) != 4 || got[0] != "halt" || got[1] != "prior-steps" || got[2] != "max-update" || got[3] != "approval" {
+	if got := names(EntryGates); len(got) != 5 || got[0] != "halt" || got[1] != "policy" || got[2] != "prior-steps" || got[3] != "max-update" || got[4] != "approval" {
 		t.Errorf("EntryGates = %v", got)
 	}
 	// Halted and unsettled and out of slots: the halt says why.
@@ -132,6 +153,10 @@ func TestGateOrder(t *testing.T) {
 		t.Errorf("halt first: %+v", v)
 	}
 	c.Halted = ""
+	denied := App{Name: "web-b", Cluster: "b", Denied: []policy.Violation{{Policy: "p", Kind: "Deployment", Name: "x", Action: policy.Deny, Message: "no"}}}
+	if v := check(EntryGates, c, denied); v.WaitingFor != "a policy fix: p denies Deployment x: no" || v.Open {
+		t.Errorf("policy before the prior steps: %+v", v)
+	}
 	if v := check(EntryGates, c, App{Name: "web-b", Cluster: "b"}); v.WaitingFor != "earlier steps to settle (web-a on a)" {
 		t.Errorf("prior steps before the slot: %+v", v)
 	}

@@ -171,6 +171,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.readStatuses(ctx, &snap, data); err != nil {
 		return nil, err
 	}
+	if err := r.readDenials(ctx, &snap, data); err != nil {
+		return nil, err
+	}
 	for _, name := range slices.Sorted(maps.Keys(snap.Clusters)) { // requests, and the error, in one order
 		cl := snap.Clusters[name]
 		if cl.PR == nil || !r.needsApproval(snap, name) {

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flotilla-dev/flotilla/internal/policy"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -34,7 +35,15 @@ type FleetDiff struct {
 	TotalApps       int       `json:"totalApps"`
 	TotalClusters   int       `json:"totalClusters"`
 	ChangedClusters []string  `json:"changedClusters"`
+	// Policy is the head render's policy evaluation (render's gate, every
+	// cluster against the policies it deploys), set only when an object
+	// would be denied: a fleet nothing denies has the diff it had before
+	// the gate.
+	Policy *policy.FleetReport `json:"policy,omitempty"`
 }
+
+// maxPolicyRows bounds the denials the Markdown lists.
+const maxPolicyRows = 50
 
 // Summary is the headline: "3/36 apps change on 3/8 clusters".
 func (d *FleetDiff) Summary() string {
@@ -187,6 +196,7 @@ func (d *FleetDiff) Markdown(limit int) (comment, full string) {
 func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Fleet diff: %s\n\n", d.Summary())
+	d.writePolicy(&b)
 	if len(d.Apps) == 0 {
 		b.WriteString("No rendered manifest changes.\n")
 		return b.String()
@@ -226,4 +236,48 @@ func union[V any](a, b map[string]V) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// writePolicy writes the policy line ("**Policy gate: 2 objects would be
+// denied on 17 clusters**", with the objects warned and audited) and the
+// denials, collapsed: one row per cluster, app, object and policy, at most
+// maxPolicyRows. Nothing when nothing is denied.
+func (d *FleetDiff) writePolicy(b *strings.Builder) {
+	r := d.Policy
+	if r == nil || r.Denied == 0 {
+		return
+	}
+	fmt.Fprintf(b, "**Policy gate: %s**", r.Headline())
+	var also []string
+	if r.Warned > 0 {
+		also = append(also, policy.Plural(r.Warned, "object")+" warned")
+	}
+	if r.Audited > 0 {
+		also = append(also, policy.Plural(r.Audited, "object")+" audited")
+	}
+	if len(also) > 0 {
+		fmt.Fprintf(b, " (%s)", strings.Join(also, ", "))
+	}
+	b.WriteString(": render stops on denials (with `--policy-report-only`, promote holds these apps back).\n\n")
+	var rows []policy.Violation
+	for _, v := range r.Violations {
+		if v.Action == policy.Deny {
+			rows = append(rows, v)
+		}
+	}
+	fmt.Fprintf(b, "<details><summary>%s</summary>\n\n| cluster | app | object | policy | message |\n|---|---|---|---|---|\n", policy.Plural(len(rows), "denial"))
+	for i, v := range rows {
+		if i == maxPolicyRows {
+			fmt.Fprintf(b, "\n%d more: see render's output (-o json).\n", len(rows)-maxPolicyRows)
+			break
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", cell(v.Cluster), cell(v.App), cell(v.Object()), cell(v.Policy), cell(v.Message))
+	}
+	b.WriteString("\n</details>\n\n")
+}
+
+// cell makes text one Markdown table cell: no line breaks, pipes and
+// angle brackets escaped.
+func cell(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;").Replace(s)
 }
