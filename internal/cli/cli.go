@@ -44,6 +44,19 @@ type Env struct {
 	// after --help: the completion scripts are made from the flags the
 	// commands really define.
 	flagSpy func(fs *flag.FlagSet, usage string)
+	// viaFlotilla is set when the command runs as a subcommand of the
+	// flotilla binary: its usage then names it "flotilla <command>".
+	viaFlotilla bool
+}
+
+// usageText is a command's usage as this invocation names the command:
+// "Usage: render" becomes "Usage: flotilla render" under the flotilla
+// binary (its examples keep the short names the four commands also have).
+func (env Env) usageText(usage string) string {
+	if env.viaFlotilla && strings.HasPrefix(usage, "Usage: ") && !strings.HasPrefix(usage, "Usage: flotilla ") {
+		return "Usage: flotilla " + strings.TrimPrefix(usage, "Usage: ")
+	}
+	return usage
 }
 
 // redacting returns env writing through redact.Writer: every command's
@@ -83,7 +96,7 @@ func parseFlags(fs *flag.FlagSet, args []string, env Env, usage string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(env.Stdout, usage)
+			fmt.Fprint(env.Stdout, env.usageText(usage))
 			return err
 		}
 		return fmt.Errorf("%w: %v (see --help)", errUsage, err)

@@ -182,7 +182,7 @@ func parseFlagsArgs(fs *flag.FlagSet, args []string, env Env, usage string) erro
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			fmt.Fprint(env.Stdout, usage)
+			fmt.Fprint(env.Stdout, env.usageText(usage))
 			return err
 		}
 		return fmt.Errorf("%w: %v (see --help)", errUsage, err)

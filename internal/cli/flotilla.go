@@ -75,6 +75,7 @@ func Flotilla(ctx context.Context, args []string, env Env) int {
 		}
 		name, rest = rest[0], []string{"--help"}
 	}
+	env.viaFlotilla = true
 	for _, c := range commands() {
 		if c.name == name {
 			return c.run(ctx, rest, env)

@@ -40,9 +40,14 @@ func TestFlotillaDispatches(t *testing.T) {
 		{"render", renderCmd}, {"apply", applyCmd}, {"verify", verifyCmd},
 		{"promote", func(t *testing.T, args ...string) (int, string, string) { return promoteCmd(t, nil, args...) }},
 	} {
-		_, want, _ := tt.run(t, "--help")
-		if code, got, _ := flotillaCmd(t, tt.name, "--help"); code != ExitOK || got != want || !strings.HasPrefix(got, "Usage: "+tt.name) {
-			t.Errorf("flotilla %s --help: exit %d\n%s\nwant the command's help:\n%s", tt.name, code, got, want)
+		_, own, _ := tt.run(t, "--help")
+		if !strings.HasPrefix(own, "Usage: "+tt.name+" ") {
+			t.Errorf("%s --help does not begin with Usage: %s:\n%s", tt.name, tt.name, own)
+		}
+		// Under the flotilla binary the usage names it as it is run.
+		want := "Usage: flotilla " + strings.TrimPrefix(own, "Usage: ")
+		if code, got, _ := flotillaCmd(t, tt.name, "--help"); code != ExitOK || got != want {
+			t.Errorf("flotilla %s --help: exit %d\n%s\nwant the command's help as flotilla %s:\n%s", tt.name, code, got, tt.name, want)
 		}
 		if _, got, _ := flotillaCmd(t, "help", tt.name); got != want {
 			t.Errorf("flotilla help %s:\n%s", tt.name, got)
