@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -87,7 +86,8 @@ func (t Target) Open(ctx context.Context, cluster string) (*Conn, error) {
 // readError classifies an error reading the branch: a missing branch is
 // the caller's input; otherwise what the error says of itself (a network
 // error is Remote), else Remote when the branch came from a Git URL and
-// Input when it came from a local path (not a repository, a broken one).
+// Input when it came from a local path (missing, a file, not a repository,
+// a broken one): decided by the source's form, not by what is on disk.
 func (t Target) readError(err error) error {
 	switch {
 	case errors.Is(err, hydrate.ErrNoBranch):
@@ -95,10 +95,21 @@ func (t Target) readError(err error) error {
 	case failure.ClassOf(err) != failure.Failed:
 		return err
 	}
-	if st, statErr := os.Stat(t.Source); statErr == nil && st.IsDir() {
-		return failure.Mark(failure.Input, err)
+	if LooksLikeURL(t.Source) {
+		return failure.Mark(failure.Remote, err)
 	}
-	return failure.Mark(failure.Remote, err)
+	// A local path: mistyped, a file, not a repository, a broken one.
+	return failure.Mark(failure.Input, err)
+}
+
+// LooksLikeURL reports whether s is a Git URL (scheme://… or scp-like
+// user@host:path) rather than a local path.
+func LooksLikeURL(s string) bool {
+	if strings.Contains(s, "://") {
+		return true
+	}
+	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
+	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
 }
 
 // Removed returns the apps whose inventory says they were applied from the

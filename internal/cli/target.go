@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
@@ -91,13 +90,7 @@ func (t *clusterTarget) source() string {
 
 // looksLikeURL tells a Git URL (scheme://… or scp-like user@host:path)
 // from a path.
-func looksLikeURL(s string) bool {
-	if strings.Contains(s, "://") {
-		return true
-	}
-	at, colon := strings.Index(s, "@"), strings.Index(s, ":")
-	return at > 0 && colon > at && !strings.Contains(s[:colon], "/")
-}
+func looksLikeURL(s string) bool { return applier.LooksLikeURL(s) }
 
 // checkClusterFlag refuses a cluster name render would have refused: it
 // becomes a branch name (hydrated/<cluster>) and a kubeconfig context.

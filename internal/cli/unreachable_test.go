@@ -73,6 +73,8 @@ func TestUnreachableGitRemoteExits3(t *testing.T) {
 			{[]string{"--repo", repo, "--cluster", "c1", "--context", "nope", "--kubeconfig", kc}, ExitUsage, `context "nope"`},
 			{[]string{"--repo", repo, "--cluster", "c1", "--kubeconfig", filepath.Join(t.TempDir(), "missing")}, ExitUsage, "load kubeconfig"},
 			{[]string{"--repo", repo, "--cluster", "c1", "--kubeconfig", kc, "--app", "nope"}, ExitUsage, "--app nope: no such app on hydrated/c1 (apps: web)"},
+			// A mistyped local path is input, not a remote's failure.
+			{[]string{"--remote", filepath.Join(t.TempDir(), "typo.git"), "--cluster", "c1", "--kubeconfig", kc}, ExitUsage, "typo.git"},
 		} {
 			code, stdout, stderr := cmd(t, tc.args...)
 			if code != tc.code || !strings.Contains(stderr, name+": cluster c1: ") || !strings.Contains(stderr, tc.want) {

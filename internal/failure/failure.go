@@ -10,6 +10,7 @@ package failure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -120,6 +121,12 @@ func Is(err error, c Class) bool { return err != nil && ClassOf(err) == c }
 // classOf walks err's chain depth first, as errors.As does, and stops at
 // the first error whose class it can tell.
 func classOf(err error) (Class, bool) {
+	// An interruption is one whatever carried it: a *url.Error around
+	// context.Canceled is a net.Error, and a forge may mark its errors
+	// Remote; neither makes an interrupted run worth running again.
+	if errors.Is(err, context.Canceled) {
+		return Canceled, true
+	}
 	for err != nil {
 		if c, ok := direct(err); ok {
 			return c, true
@@ -149,6 +156,12 @@ func direct(err error) (Class, bool) {
 	}
 	if err == context.Canceled {
 		return Canceled, true
+	}
+	if err == context.DeadlineExceeded {
+		// A deadline of our own (apply --timeout, a budget) ran out: the
+		// operation failed. (It is a net.Error by its methods; a request
+		// that timed out comes as a *url.Error, classified before this.)
+		return Failed, true
 	}
 	if s, ok := err.(apierrors.APIStatus); ok {
 		return statusClass(s.Status())

@@ -42,6 +42,10 @@ func TestClassOf(t *testing.T) {
 		// not read as a remote's failure.
 		{"file errno", fmt.Errorf("kustomize build: %w", &fs.PathError{Op: "lstat", Path: "missing.yaml", Err: syscall.ENOENT}), Failed, ExitFailed},
 		{"canceled", fmt.Errorf("render: %w", context.Canceled), Canceled, ExitFailed},
+		{"our deadline", fmt.Errorf("wave 2: %w", context.DeadlineExceeded), Failed, ExitFailed},
+		{"request deadline", &url.Error{Op: "Get", URL: "https://api:6443/x", Err: context.DeadlineExceeded}, Remote, ExitRemote},
+		{"canceled request", &url.Error{Op: "Patch", URL: "https://api:6443/x", Err: context.Canceled}, Canceled, ExitFailed},
+		{"canceled, marked remote", Mark(Remote, fmt.Errorf("list pulls: %w", context.Canceled)), Canceled, ExitFailed},
 		{"api invalid", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "web", nil), Failed, ExitFailed},
 		{"api conflict", apierrors.NewConflict(gr, "web", errors.New("modified")), Conflict, ExitRemote},
 		{"api unavailable", fmt.Errorf("apply: %w", apierrors.NewServiceUnavailable("etcd")), Remote, ExitRemote},
