@@ -47,7 +47,14 @@ type Env struct {
 	// viaFlotilla is set when the command runs as a subcommand of the
 	// flotilla binary: its usage then names it "flotilla <command>".
 	viaFlotilla bool
+	// progressTo is where progress lines go: stderr when it is a
+	// terminal (set by redacting), else nil — never into a log or a pipe.
+	// A test sets it.
+	progressTo io.Writer
 }
+
+// progress is where a command reports progress, or nil.
+func (env Env) progress() io.Writer { return env.progressTo }
 
 // usageText is a command's usage as this invocation names the command:
 // "Usage: render" becomes "Usage: flotilla render" under the flotilla
@@ -74,8 +81,12 @@ func (env Env) redacting(args []string) (_ Env, flush func()) {
 	for _, a := range args {
 		secrets.AddURL(a)
 	}
+	terminal := isTerminal(env.Stderr)
 	stdout, stderr := redact.NewWriter(env.Stdout, secrets), redact.NewWriter(env.Stderr, secrets)
 	env.Stdout, env.Stderr, env.secrets = stdout, stderr, secrets
+	if env.progressTo == nil && terminal {
+		env.progressTo = stderr
+	}
 	return env, func() {
 		_ = stdout.Flush()
 		_ = stderr.Flush()

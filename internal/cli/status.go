@@ -142,12 +142,17 @@ func writeStatusFile(path string, write func(*os.File) error) error {
 // useColour says whether text for w may be coloured: w is a terminal,
 // NO_COLOR is unset or empty (no-color.org) and TERM is not dumb.
 func useColour(w io.Writer, getenv func(string) string) bool {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(w) {
 		return false
 	}
 	if getenv == nil {
 		return true
 	}
 	return getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -179,6 +179,7 @@ func runVerify(ctx context.Context, o verifyOptions, env Env) ([]clusterVerify, 
 	res, err := verifier.Run(ctx, verifier.Options{
 		Target: o.target(env), Clusters: clusters,
 		Wait: o.wait, Timeout: o.timeout, Heal: o.heal, Tooling: "flotilla/" + Version, Statuses: statuses,
+		Waiting: verifyProgress(env),
 	})
 	if err != nil {
 		return nil, 0, err
@@ -372,4 +373,21 @@ func writeVerifyMarkdown(w io.Writer, c clusterVerify) {
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
+}
+
+// verifyProgress, on a terminal, says after each of --wait's checks what
+// it still waits for: "verify: prod-eu: waiting 12s for web (Progressing),
+// api (Missing)".
+func verifyProgress(env Env) func(string, time.Duration, []*kube.AppStatus) {
+	w := env.progress()
+	if w == nil {
+		return nil
+	}
+	return func(cluster string, waited time.Duration, unsettled []*kube.AppStatus) {
+		names := make([]string, 0, len(unsettled))
+		for _, a := range unsettled {
+			names = append(names, fmt.Sprintf("%s (%s)", a.App, a.Health))
+		}
+		fmt.Fprintf(w, "verify: %s: waiting %s for %s\n", cluster, waited.Round(time.Second), strings.Join(names, ", "))
+	}
 }

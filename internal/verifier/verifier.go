@@ -37,6 +37,10 @@ type Options struct {
 	Statuses forge.Statuses
 	// Poll is the interval between Wait's checks (default 2s).
 	Poll time.Duration
+	// Waiting, when set, is called after each of Wait's checks that
+	// leaves the cluster unsettled, with the time waited so far and the
+	// apps not settled yet (progress for a terminal).
+	Waiting func(cluster string, waited time.Duration, unsettled []*kube.AppStatus)
 }
 
 // BranchFetcher is implemented by a forge that holds a branch's commits
@@ -159,7 +163,8 @@ func verifyCluster(ctx context.Context, o Options, cluster string) (*Cluster, er
 		}
 	}
 	if o.Wait {
-		deadline := time.Now().Add(o.Timeout)
+		start := time.Now()
+		deadline := start.Add(o.Timeout)
 		for !settled(res.Apps) && time.Now().Before(deadline) {
 			select {
 			case <-ctx.Done():
@@ -168,6 +173,15 @@ func verifyCluster(ctx context.Context, o Options, cluster string) (*Cluster, er
 			}
 			if err := run(); err != nil {
 				return nil, err
+			}
+			if o.Waiting != nil && !settled(res.Apps) {
+				var unsettled []*kube.AppStatus
+				for _, a := range res.Apps {
+					if !settled([]*kube.AppStatus{a}) {
+						unsettled = append(unsettled, a)
+					}
+				}
+				o.Waiting(cluster, time.Since(start), unsettled)
 			}
 		}
 		if !settled(res.Apps) {
