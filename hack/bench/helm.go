@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/flotilla-dev/flotilla/internal/benchfleet"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
 
@@ -202,7 +203,7 @@ func sameOutput(loopRepo, remote string, n, nCharts int) (int, error) {
 	byID := func(objs []*unstructured.Unstructured) map[string]map[string]any {
 		m := map[string]map[string]any{}
 		for _, o := range objs {
-			m[render.ID(o)] = o.Object
+			m[order.ID(o)] = o.Object
 		}
 		return m
 	}

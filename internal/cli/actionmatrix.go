@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/actions"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -37,7 +38,7 @@ func clusterMatrix(clusters []string, maxJobs int) map[string][]shardEntry {
 	n := min(len(clusters), maxJobs)
 	jobs := make([]shardEntry, n)
 	for k, c := range clusters {
-		e := &jobs[shardOf(k, n)]
+		e := &jobs[hydrator.ShardOf(k, n)]
 		if e.Clusters != "" {
 			e.Clusters += ","
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/applier"
 	"github.com/flotilla-dev/flotilla/internal/failure"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/layout"
 )
@@ -241,7 +242,7 @@ func keepShard(names []string, shardFlag string) ([]string, error) {
 	}
 	var out []string
 	for k, n := range names {
-		if shardOf(k, sh.n) == sh.i {
+		if hydrator.ShardOf(k, sh.n) == sh.i {
 			out = append(out, n)
 		}
 	}

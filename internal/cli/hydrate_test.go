@@ -16,6 +16,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -186,7 +187,7 @@ func mergeStrings(a, b map[string]string) map[string]string {
 func byID(objs []*unstructured.Unstructured) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, o := range objs {
-		out[render.ID(o)] = o.Object
+		out[order.ID(o)] = o.Object
 	}
 	return out
 }

@@ -12,8 +12,6 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-
-	"github.com/flotilla-dev/flotilla/internal/hydrator"
 )
 
 // shard is a --shard i/n selection.
@@ -34,7 +32,6 @@ func parseShard(s string) (shard, error) {
 
 // shardOf returns the shard (0..n-1) of the k-th cluster by name (the
 // hydrator's split).
-func shardOf(k, n int) int { return hydrator.ShardOf(k, n) }
 
 // authFor uses GITHUB_TOKEN (or FLOTILLA_GIT_TOKEN) for https remotes.
 func authFor(remote string, env Env) transport.AuthMethod {

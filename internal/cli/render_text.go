@@ -19,10 +19,10 @@ func writePolicyText(w io.Writer, r *hydrator.PolicyReport) {
 	}
 	parts := []string{r.Headline()}
 	if r.Warned > 0 {
-		parts = append(parts, hydrator.Plural(r.Warned, "object")+" warned")
+		parts = append(parts, policy.Plural(r.Warned, "object")+" warned")
 	}
 	if r.Audited > 0 {
-		parts = append(parts, hydrator.Plural(r.Audited, "object")+" audited")
+		parts = append(parts, policy.Plural(r.Audited, "object")+" audited")
 	}
 	fmt.Fprintf(w, "Policy gate: %s.\n", strings.Join(parts, "; "))
 	for _, v := range r.Violations {

@@ -52,7 +52,7 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 	if t.remote != "" && t.set["repo"] {
 		return fmt.Errorf("%w: --repo and --remote exclude each other: the branch is read from one of them", errUsage)
 	}
-	if st, err := os.Stat(t.repo); t.remote == "" && (err != nil || !st.IsDir()) && looksLikeURL(t.repo) {
+	if st, err := os.Stat(t.repo); t.remote == "" && (err != nil || !st.IsDir()) && applier.LooksLikeURL(t.repo) {
 		return fmt.Errorf("%w: --repo %s: a URL goes in --remote (--repo is a local repository, as in every command)", errUsage, redact.URL(t.repo))
 	}
 	switch {
@@ -90,7 +90,6 @@ func (t *clusterTarget) source() string {
 
 // looksLikeURL tells a Git URL (scheme://… or scp-like user@host:path)
 // from a path.
-func looksLikeURL(s string) bool { return applier.LooksLikeURL(s) }
 
 // checkClusterFlag refuses a cluster name render would have refused: it
 // becomes a branch name (hydrated/<cluster>) and a kubeconfig context.

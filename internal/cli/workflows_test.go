@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/flotilla-dev/flotilla/internal/ghflow"
+	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -155,7 +156,7 @@ func (s *fleetSim) Action(uses string, with map[string]string) (map[string]strin
 		}
 		var changed []string
 		for k, c := range slices.Sorted(maps.Keys(s.cl)) {
-			if shardOf(k, sh.n) == sh.i && s.cl[c].staging != s.main {
+			if hydrator.ShardOf(k, sh.n) == sh.i && s.cl[c].staging != s.main {
 				s.cl[c].staging = s.main
 				changed = append(changed, c)
 				s.queue = append(s.queue, ghflow.Event{Name: "push", Branch: "hydrated/" + c + "-next", Actor: actor})

@@ -21,7 +21,6 @@ type PolicyReport = policy.FleetReport
 type NotEvaluated = policy.ClusterNotEvaluated
 
 // Plural is "1 object", "2 objects".
-func Plural(n int, word string) string { return policy.Plural(n, word) }
 
 // policyGate evaluates every written tree against the policies its own
 // render deploys (and those of policy.policiesDir), one cluster per worker,

@@ -10,7 +10,6 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/render"
-	"github.com/flotilla-dev/flotilla/internal/source"
 )
 
 // Warning is a warning of a render: a selector that yields nothing
@@ -68,12 +67,12 @@ func buildWarnings(f *fleet.Fleet, jobs []renderJob, warns [][]render.Warning) [
 	}
 	mapped := map[string]string{}
 	for url, dir := range f.Config.Repos {
-		mapped[source.NormalizeURL(url)] = dir
+		mapped[fleet.NormalizeRepoURL(url)] = dir
 	}
 	out := make([]Warning, 0, len(apps))
 	for k, names := range apps {
 		file := k.file
-		if dir, ok := mapped[source.NormalizeURL(k.repo)]; ok {
+		if dir, ok := mapped[fleet.NormalizeRepoURL(k.repo)]; ok {
 			file = path.Join(filepath.ToSlash(dir), k.file)
 		}
 		w := Warning{File: file, RepoURL: k.repo, Message: k.msg}

@@ -14,6 +14,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/render"
 )
@@ -250,7 +251,7 @@ func (r *runner) objectChanges(d *clusterData, app string) (added, changed, remo
 		}
 		for _, o := range objs {
 			y, _ := render.Encode([]*unstructured.Unstructured{o})
-			out[render.ID(o)] = string(y)
+			out[order.ID(o)] = string(y)
 		}
 		return out
 	}

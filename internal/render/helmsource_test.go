@@ -13,6 +13,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/render/helm"
 	"github.com/flotilla-dev/flotilla/internal/render/helm/helmtest"
 )
@@ -80,7 +81,7 @@ func helmApp(name, ns string, h *fleet.ApplicationSourceHelm) *fleet.Application
 func ids(objs []*unstructured.Unstructured) []string {
 	var out []string
 	for _, o := range objs {
-		out = append(out, ID(o))
+		out = append(out, order.ID(o))
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/kube/syncplan"
 )
 
@@ -69,7 +70,7 @@ func TestHooksAreKept(t *testing.T) {
 	}
 	var got []string
 	for _, o := range out.Objects() {
-		got = append(got, ID(o)+" hook="+strings.Join(HookTypes(o), ","))
+		got = append(got, order.ID(o)+" hook="+strings.Join(HookTypes(o), ","))
 	}
 	want := []string{
 		"ConfigMap/prod/c hook=",

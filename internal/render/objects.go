@@ -28,10 +28,6 @@ const (
 	SyncWave       = order.SyncWave
 )
 
-// ID names an object as Kind/namespace/name, the one form every message
-// uses (order.ID, which the cluster client uses without the renderer).
-func ID(u *unstructured.Unstructured) string { return order.ID(u) }
-
 // ErrObjectName means a rendered object has no name, or one the API
 // server cannot take as a path segment.
 var ErrObjectName = errors.New("invalid object name")
@@ -62,7 +58,7 @@ func checkNames(objs []*unstructured.Unstructured) error {
 			continue
 		}
 		if msgs := content.IsPathSegmentName(name); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("%w: %s: metadata.name %q %s: it is a path segment of the object's API URL (rename the object)", ErrObjectName, ID(o), name, strings.Join(msgs, " and ")))
+			errs = append(errs, fmt.Errorf("%w: %s: metadata.name %q %s: it is a path segment of the object's API URL (rename the object)", ErrObjectName, order.ID(o), name, strings.Join(msgs, " and ")))
 		}
 	}
 	return errors.Join(errs...)
@@ -158,7 +154,7 @@ func Encode(objs []*unstructured.Unstructured) ([]byte, error) {
 		// its JSON round trip (objects hold only JSON types already).
 		b, err := yamlv2.Marshal(o.Object)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", ID(o), err)
+			return nil, fmt.Errorf("encode %s: %w", order.ID(o), err)
 		}
 		buf.Write(b)
 	}

@@ -595,12 +595,12 @@ func (b *Builder) finish(ns, name string, objs []*unstructured.Unstructured) err
 		}
 		key := gk.String() + "/" + o.GetNamespace() + "/" + order.DisplayName(o)
 		if seen[key] {
-			errs = append(errs, fmt.Errorf("%s appears more than once", ID(o)))
+			errs = append(errs, fmt.Errorf("%s appears more than once", order.ID(o)))
 		}
 		seen[key] = true
 		if gk.Group == "" && gk.Kind == "Secret" && !b.policy.AllowSecrets {
 			if plain, why := secretProblem(o); plain {
-				errs = append(errs, fmt.Errorf("%w: %s would be committed to Git in clear text%s (use a SealedSecret, an ExternalSecret or SOPS, or set policy.allowSecrets: true in flotilla.yaml)", ErrSecret, ID(o), why))
+				errs = append(errs, fmt.Errorf("%w: %s would be committed to Git in clear text%s (use a SealedSecret, an ExternalSecret or SOPS, or set policy.allowSecrets: true in flotilla.yaml)", ErrSecret, order.ID(o), why))
 			}
 		}
 		labels := o.GetLabels()

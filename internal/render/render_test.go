@@ -18,6 +18,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 )
 
 type diskRepo string
@@ -135,7 +136,7 @@ metadata: {name: team}
 	}
 	var got []string
 	for _, o := range out.Objects() {
-		got = append(got, ID(o))
+		got = append(got, order.ID(o))
 	}
 	want := []string{
 		"CustomResourceDefinition/widgets.example.com", "Namespace/team", "ClusterRole/r",

@@ -1,3 +1,5 @@
+// Package report renders results for people: the Markdown of the fleet
+// diff. It is pure: no I/O.
 package report
 
 import (
@@ -8,8 +10,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/flotilla-dev/flotilla/internal/kube/order"
 	"github.com/flotilla-dev/flotilla/internal/policy"
 	"github.com/flotilla-dev/flotilla/internal/render"
+	"github.com/flotilla-dev/flotilla/internal/textdiff"
 )
 
 // CommentLimit is GitHub's limit on a comment's body.
@@ -107,11 +111,11 @@ func compareApp(cluster, app string, base, head []byte) (AppDiff, error) {
 		case !inBase:
 			ad.Added = append(ad.Added, id)
 			maskSecret(nil, ho)
-			diff.WriteString(UnifiedDiff("/dev/null", id, "", encode(ho)))
+			diff.WriteString(textdiff.Unified("/dev/null", id, "", encode(ho)))
 		case !inHead:
 			ad.Removed = append(ad.Removed, id)
 			maskSecret(bo, nil)
-			diff.WriteString(UnifiedDiff(id, "/dev/null", encode(bo), ""))
+			diff.WriteString(textdiff.Unified(id, "/dev/null", encode(bo), ""))
 		default:
 			before, after := encode(bo), encode(ho)
 			if before == after {
@@ -119,7 +123,7 @@ func compareApp(cluster, app string, base, head []byte) (AppDiff, error) {
 			}
 			ad.Changed = append(ad.Changed, id)
 			maskSecret(bo, ho)
-			diff.WriteString(UnifiedDiff(id, id, encode(bo), encode(ho)))
+			diff.WriteString(textdiff.Unified(id, id, encode(bo), encode(ho)))
 		}
 	}
 	ad.Diff = diff.String()
@@ -136,7 +140,7 @@ func objects(app string, manifest []byte) (map[string]*unstructured.Unstructured
 		return nil, err
 	}
 	for _, o := range objs {
-		out[render.ID(o)] = o
+		out[order.ID(o)] = o
 	}
 	return out, nil
 }

@@ -30,7 +30,7 @@ import (
 // run).
 type Repos struct {
 	root    string
-	mapping map[string]string // NormalizeURL(url) -> absolute folder
+	mapping map[string]string // fleet.NormalizeRepoURL(url) -> absolute folder
 
 	mu    sync.Mutex
 	trees map[string]*tree // folder + "@" + revision
@@ -55,18 +55,14 @@ func New(f *fleet.Fleet) (*Repos, error) {
 		if err != nil {
 			return nil, fmt.Errorf("repos[%q]: %w", redact.URL(url), err)
 		}
-		r.mapping[NormalizeURL(url)] = abs
+		r.mapping[fleet.NormalizeRepoURL(url)] = abs
 	}
 	return r, nil
 }
 
-// NormalizeURL makes equivalent spellings of a repository URL equal, as
-// Argo CD does: case, a trailing "/" and a ".git" suffix do not matter.
-func NormalizeURL(u string) string { return fleet.NormalizeRepoURL(u) }
-
 // Dir returns the folder a repository URL maps to.
 func (r *Repos) Dir(repoURL string) (string, error) {
-	dir, ok := r.mapping[NormalizeURL(repoURL)]
+	dir, ok := r.mapping[fleet.NormalizeRepoURL(repoURL)]
 	if !ok {
 		return "", fmt.Errorf("repository %s is not mapped: add it to repos: in %s (for example %q: .)", redact.URL(repoURL), fleet.ConfigFile, redact.URL(repoURL))
 	}
