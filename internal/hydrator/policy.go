@@ -46,7 +46,7 @@ func evaluateTrees(ctx context.Context, f *fleet.Fleet, trees []*hydrate.Tree, c
 		t := trees[i]
 		in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
 		for k, a := range t.Apps {
-			objs, err := decodeApp(&decoded, a)
+			objs, shared, err := decodeApp(&decoded, a)
 			if err != nil {
 				return in, fmt.Errorf("cluster %s: app %s: %w", t.Cluster.Name, a.Name, err)
 			}
@@ -54,33 +54,36 @@ func evaluateTrees(ctx context.Context, f *fleet.Fleet, trees []*hydrate.Tree, c
 				t.Apps[k].Output = nil
 			}
 			for _, o := range objs {
-				in.Objects = append(in.Objects, policy.Object{App: a.Name, Object: o})
+				in.Objects = append(in.Objects, policy.Object{App: a.Name, Object: o, Shared: shared})
 			}
 		}
 		return in, nil
 	})
 }
 
-// decodeApp returns the app's objects: its render output's when it has
-// one (no decoding), else its manifest decoded once per content.
-func decodeApp(cache *sync.Map, a hydrate.App) ([]*unstructured.Unstructured, error) {
+// decodeApp returns the app's objects, read-only: its render output's
+// when it has one (not decoded, not copied: shared reports that they are
+// a group's, see policy.Object.Shared), else its manifest decoded once
+// per content.
+func decodeApp(cache *sync.Map, a hydrate.App) (objs []*unstructured.Unstructured, shared bool, err error) {
 	if a.Output != nil {
-		return a.Output.Objects(), nil
+		objs, shared = a.Output.View()
+		return objs, shared, nil
 	}
 	key := a.Info.ContentHash
 	if key != "" {
 		if v, ok := cache.Load(key); ok {
-			return v.([]*unstructured.Unstructured), nil
+			return v.([]*unstructured.Unstructured), false, nil
 		}
 	}
-	objs, err := render.Decode(a.Name, a.Manifest)
+	objs, err = render.Decode(a.Name, a.Manifest)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if key != "" {
 		cache.Store(key, objs)
 	}
-	return objs, nil
+	return objs, false, nil
 }
 
 // policyDenied is the gate's failure: the denials, in one error.

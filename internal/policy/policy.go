@@ -73,6 +73,27 @@ const PodSecurity = "PodSecurity"
 type Object struct {
 	App    string
 	Object *unstructured.Unstructured
+	// Shared marks an Object that several apps render alike: App's own
+	// object is a copy of it with Input.AppAnnotation set to App. Object
+	// is then never changed: it is evaluated as it is when no policy may
+	// read annotations (its verdict is the same for every app), else
+	// App's copy is made first. Shared needs Input.AppAnnotation.
+	Shared bool
+}
+
+// own returns App's own object (see Shared).
+func (o Object) own(annotation string) Object {
+	if !o.Shared {
+		return o
+	}
+	c := o.Object.DeepCopy()
+	ann := c.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotation] = o.App
+	c.SetAnnotations(ann)
+	return Object{App: o.App, Object: c}
 }
 
 // Violation is one object failing one policy through one binding.
@@ -142,10 +163,13 @@ func DefaultNamespaceLabels(name string) map[string]string {
 // cached by content (spec and CEL version), so clusters that run the same
 // policies share one compilation. An Evaluator is safe for concurrent use.
 type Evaluator struct {
-	mu       sync.Mutex
-	compiled map[string]*compileEntry
-	psa      map[string]*psaEvaluator
-	compiles int
+	// sharedKeys are the content keys of Shared objects, which many
+	// clusters' Inputs hold: each is hashed once.
+	sharedKeys sync.Map // sharedKey -> string
+	mu         sync.Mutex
+	compiled   map[string]*compileEntry
+	psa        map[string]*psaEvaluator
+	compiles   int
 	// verdicts are the violations (without cluster and app) of an object
 	// Key under a cluster's policy fingerprint.
 	verdicts map[string][]Violation
@@ -299,18 +323,21 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 	for _, u := range in.Extra {
 		all = append(all, Object{App: "", Object: u})
 	}
+	if in.AppAnnotation == "" && slices.ContainsFunc(in.Objects, func(o Object) bool { return o.Shared }) {
+		return nil, fmt.Errorf("cluster %s: shared objects need Input.AppAnnotation", in.Cluster)
+	}
 
 	var policies []*admissionregistrationv1.ValidatingAdmissionPolicy
-	var policyObjs []*unstructured.Unstructured // policies and bindings, as rendered
+	var policyIdx []int // policies and bindings, as rendered: indexes into all
 	bindings := map[string][]*admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 	namespaces := map[string]*corev1.Namespace{}
 	crdScope := map[schema.GroupKind]crdInfo{}
-	for _, o := range all {
+	for i, o := range all {
 		u := o.Object
 		gvk := u.GroupVersionKind()
 		switch {
 		case gvk == vapGVK:
-			policyObjs = append(policyObjs, u)
+			policyIdx = append(policyIdx, i)
 			p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p); err != nil {
 				return nil, fmt.Errorf("decode ValidatingAdmissionPolicy %s of app %s on cluster %s: %w", u.GetName(), appName(o.App), in.Cluster, err)
@@ -318,7 +345,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 			defaultPolicy(p)
 			policies = append(policies, p)
 		case gvk == bindingGVK:
-			policyObjs = append(policyObjs, u)
+			policyIdx = append(policyIdx, i)
 			b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, b); err != nil {
 				return nil, fmt.Errorf("decode ValidatingAdmissionPolicyBinding %s of app %s on cluster %s: %w", u.GetName(), appName(o.App), in.Cluster, err)
@@ -347,6 +374,16 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 		}
 	}
 	rep.Policies = len(policies)
+	// A policy may read annotations: each app's own objects, with their
+	// own AppAnnotation values, are evaluated and hashed.
+	ignore := ""
+	if in.AppAnnotation != "" && !readsAnnotations(policies) {
+		ignore = in.AppAnnotation
+	} else {
+		for i := range all {
+			all[i] = all[i].own(in.AppAnnotation)
+		}
+	}
 	// Every namespace an object lives in exists: rendered, or by default.
 	for _, o := range all {
 		if ns := o.Object.GetNamespace(); ns != "" && namespaces[ns] == nil {
@@ -386,13 +423,13 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 	authz := authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
 		return authorizer.DecisionNoOpinion, "offline policy evaluation has no authorizer", nil
 	})
-	ignore := ""
-	if in.AppAnnotation != "" && !readsAnnotations(policies) {
-		ignore = in.AppAnnotation
+	policyKeys := make([]string, len(policyIdx))
+	for i, j := range policyIdx {
+		policyKeys[i] = e.contentKey(all[j], ignore)
 	}
-	fp := fingerprint(ver, policyObjs, namespaces, hooks, crdScope, ignore)
-	for _, o := range in.Objects {
-		key := contentKey(o.Object, ignore)
+	fp := fingerprint(ver, policyKeys, namespaces, hooks, crdScope, ignore)
+	for _, o := range all[:len(in.Objects)] {
+		key := e.contentKey(o, ignore)
 		if vs, ok := e.verdict(fp, key); ok {
 			for _, v := range vs {
 				v.Cluster, v.App = in.Cluster, o.App
@@ -417,15 +454,11 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) (*Report, error) {
 // rendered namespaces (a namespace not rendered has labels that depend on
 // its name only), the params (but for the value of annotation ignore) and
 // the rendered CRDs' resource names.
-func fingerprint(ver *version.Version, policyObjs []*unstructured.Unstructured, namespaces map[string]*corev1.Namespace, hooks []hook, crds map[schema.GroupKind]crdInfo, ignore string) string {
+func fingerprint(ver *version.Version, policyKeys []string, namespaces map[string]*corev1.Namespace, hooks []hook, crds map[schema.GroupKind]crdInfo, ignore string) string {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	_ = enc.Encode(ver.String())
-	keys := make([]string, len(policyObjs))
-	for i, u := range policyObjs {
-		keys[i] = contentKey(u, ignore)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(slices.Values(policyKeys))
 	_ = enc.Encode(keys)
 	nsNames := make([]string, 0, len(namespaces))
 	for n := range namespaces {
@@ -456,6 +489,26 @@ func fingerprint(ver *version.Version, policyObjs []*unstructured.Unstructured, 
 	slices.Sort(gks)
 	_ = enc.Encode(gks)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+type sharedKey struct {
+	obj    *unstructured.Unstructured
+	ignore string
+}
+
+// contentKey is contentKey(o.Object, ignore), computed once for a Shared
+// object, which many clusters hold.
+func (e *Evaluator) contentKey(o Object, ignore string) string {
+	if !o.Shared {
+		return contentKey(o.Object, ignore)
+	}
+	k := sharedKey{o.Object, ignore}
+	if v, ok := e.sharedKeys.Load(k); ok {
+		return v.(string)
+	}
+	key := contentKey(o.Object, ignore)
+	e.sharedKeys.Store(k, key)
+	return key
 }
 
 // contentKey hashes u's content, without the value of annotation ignore.

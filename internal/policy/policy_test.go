@@ -14,6 +14,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
@@ -376,5 +377,96 @@ func TestEvaluateConcurrent(t *testing.T) {
 	}
 	if ev.Compiles() != 3 {
 		t.Errorf("%d compiles for 3 policies", ev.Compiles())
+	}
+}
+
+// TestSharedObjects: objects Shared between apps (one copy whose app
+// annotation holds a placeholder, as render keeps them) give every
+// cluster the report its apps' own copies give, also when a policy reads
+// the annotation (messages name each app), and are never changed.
+func TestSharedObjects(t *testing.T) {
+	const ann = "flotilla.dev/app"
+	withApp := func(objs []Object, app string, shared bool) []Object {
+		out := make([]Object, len(objs))
+		for i, o := range objs {
+			u := o.Object
+			if !shared {
+				u = u.DeepCopy()
+				u.SetAnnotations(map[string]string{ann: app})
+			}
+			out[i] = Object{App: app, Object: u, Shared: shared}
+		}
+		return out
+	}
+	group := func(objs []Object) []Object {
+		out := make([]Object, len(objs))
+		for i, o := range objs {
+			u := o.Object.DeepCopy()
+			u.SetAnnotations(map[string]string{ann: "\x00placeholder"})
+			out[i] = Object{Object: u}
+		}
+		return out
+	}
+	base := append(corpus(t), objects(t, "web", deployment("test-ns", "test-bad", 6))...)
+	base = append(base, objects(t, "ns", "apiVersion: v1\nkind: Namespace\nmetadata: {name: test-ns, labels: {environment: test}}\n")...)
+	reading := append(slices.Clone(base), objects(t, "p", `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: app-annotation}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+  - expression: "object.metadata.annotations['flotilla.dev/app'] != 'app-c1'"
+    messageExpression: "'app ' + object.metadata.annotations['flotilla.dev/app']"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: app-annotation}
+spec: {policyName: app-annotation, validationActions: [Deny]}
+`)...)
+	for name, objs := range map[string][]Object{"not reading annotations": base, "reading annotations": reading} {
+		t.Run(name, func(t *testing.T) {
+			g := group(objs)
+			before := make([]*unstructured.Unstructured, len(g))
+			for i, o := range g {
+				before[i] = o.Object.DeepCopy()
+			}
+			sharedEv, ownEv := NewEvaluator(), NewEvaluator()
+			sawApp := false
+			for _, cluster := range []string{"c0", "c1", "c2"} {
+				app := "app-" + cluster
+				got, err := sharedEv.Evaluate(context.Background(), Input{Cluster: cluster, AppAnnotation: ann, Objects: withApp(g, app, true)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := ownEv.Evaluate(context.Background(), Input{Cluster: cluster, AppAnnotation: ann, Objects: withApp(g, app, false)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got.Violations, want.Violations) {
+					t.Errorf("%s: shared objects give\n%+v\nown copies give\n%+v", cluster, got.Violations, want.Violations)
+				}
+				for _, v := range got.Violations {
+					if v.Policy == "app-annotation" {
+						sawApp = true
+						if cluster != "c1" || v.Message != "app app-c1" {
+							t.Errorf("%s: %+v", cluster, v)
+						}
+					}
+				}
+			}
+			if sawApp != (name == "reading annotations") {
+				t.Errorf("app-annotation violations: %v", sawApp)
+			}
+			for i, o := range g {
+				if !equality.Semantic.DeepEqual(o.Object, before[i]) {
+					t.Errorf("shared object %s changed", o.Object.GetName())
+				}
+			}
+		})
+	}
+	if _, err := NewEvaluator().Evaluate(context.Background(), Input{Cluster: "c", Objects: withApp(group(base), "a", true)}); err == nil || !strings.Contains(err.Error(), "AppAnnotation") {
+		t.Errorf("shared objects without AppAnnotation: %v", err)
 	}
 }

@@ -131,6 +131,14 @@ func (o *Output) Objects() []*unstructured.Unstructured {
 	return objs
 }
 
+// View returns the Application's objects without copying them, read-only.
+// With Shared (shared is true) they are the group's: each is this
+// Application's object but for the value of AppAnnotation, which holds a
+// placeholder instead of its name. Objects makes the copies.
+func (o *Output) View() (objs []*unstructured.Unstructured, shared bool) {
+	return o.objects, o.Shared != nil
+}
+
 // Without returns the output with the objects drop reports true left out,
 // encoded again (no longer shared with other Applications); o itself
 // when drop reports none.
