@@ -176,3 +176,64 @@ data: {label: owner}
 		t.Errorf("policiesDir outside the fleet: exit %d: %s", code, errs)
 	}
 }
+
+// TestPolicyGateKubeVersionDefault: a cluster whose inventory names no
+// kubeVersion is checked with flotilla.yaml's helm.kubeVersion, as its
+// Helm builds are: a policy using a CEL library that version lacks (the
+// ip library, Kubernetes 1.31) fails to compile there and denies by its
+// failurePolicy, while prod-eu (spec.kubeVersion v1.35.1) evaluates it.
+func TestPolicyGateKubeVersionDefault(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	cfg := filepath.Join(checkout, "flotilla.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("  allowSecrets: false\n"), []byte("  allowSecrets: false\n  policiesDir: fleet-policies\n"), 1)
+	b = bytes.Replace(b, []byte("kubeVersion: v1.34.0"), []byte("kubeVersion: v1.29.0"), 1)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(checkout, "fleet-policies"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(checkout, "fleet-policies", "ip.yaml"), []byte(`
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: ip}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [services]}]
+  validations:
+  - expression: "!has(object.spec.clusterIP) || isIP(object.spec.clusterIP)"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: ip}
+spec: {policyName: ip, validationActions: [Deny]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "an ip policy")
+	code, stdout, stderr := renderCmd(t, "--fleet", checkout, "--out", t.TempDir(), "--policy-report-only", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res hydrator.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Policy == nil {
+		t.Fatal("no policy report: the ip policy compiled on every cluster")
+	}
+	denied := map[string]bool{}
+	for _, v := range res.Policy.Violations {
+		if v.Policy == "ip" && v.Action == policy.Deny {
+			denied[v.Cluster] = true
+		}
+	}
+	if denied["prod-eu"] || len(denied) == 0 {
+		t.Errorf("clusters denied by the ip policy: %v, want every cluster but prod-eu", denied)
+	}
+}

@@ -610,3 +610,10 @@ func NormalizeRepoURL(u string) string {
 	u = strings.TrimSuffix(u, "/")
 	return strings.TrimSuffix(u, ".git")
 }
+
+// CapabilitiesOf returns what the fleet's builds and policy gates take as
+// cluster c's capabilities: its inventory's, with flotilla.yaml's helm
+// defaults for the fields it leaves empty.
+func (f *Fleet) CapabilitiesOf(c Cluster) Capabilities {
+	return c.Capabilities.Or(f.Config.Helm.Capabilities())
+}

@@ -60,7 +60,7 @@ func buildTree(ctx context.Context, f *fleet.Fleet, repos appset.Repos, b *rende
 		if _, ok := byServer[c.Server]; !ok {
 			byServer[c.Server] = c.Name
 		}
-		caps[c.Name] = c.Capabilities.Or(f.Config.Helm.Capabilities())
+		caps[c.Name] = f.CapabilitiesOf(c)
 	}
 	jobOf := func(g appset.Generated) renderJob {
 		name := g.App.Spec.Destination.Name

@@ -44,7 +44,7 @@ func evaluateTrees(ctx context.Context, f *fleet.Fleet, trees []*hydrate.Tree, c
 	var decoded sync.Map // manifest content hash -> []*unstructured.Unstructured (read-only, shared)
 	return policy.EvaluateClusters(ctx, policy.NewEvaluator(), len(trees), concurrency, func(_ context.Context, i int) (policy.Input, error) {
 		t := trees[i]
-		in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: t.Cluster.Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
+		in := policy.Input{Cluster: t.Cluster.Name, KubeVersion: f.CapabilitiesOf(t.Cluster).KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
 		for k, a := range t.Apps {
 			objs, shared, err := decodeApp(&decoded, a)
 			if err != nil {

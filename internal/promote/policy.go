@@ -50,7 +50,7 @@ func (r *runner) readDenials(ctx context.Context, snap *Snapshot, data map[strin
 	ins := make([]policy.Input, len(names))
 	for i, name := range names {
 		d := data[name]
-		ins[i] = policy.Input{Cluster: name, KubeVersion: clusters[name].Capabilities.KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
+		ins[i] = policy.Input{Cluster: name, KubeVersion: r.Fleet.CapabilitiesOf(clusters[name]).KubeVersion, Extra: extra, AppAnnotation: render.AppAnnotation}
 		for _, app := range slices.Sorted(maps.Keys(d.staging)) {
 			objs, err := r.decodeManifest(decoded, app, d.staging[app].manifest)
 			if err != nil {
