@@ -506,6 +506,9 @@ func TestRenderRemoteFailureExits3(t *testing.T) {
 		if code != ExitRemote || !strings.Contains(stderr, remote) {
 			t.Fatalf("exit %d, want %d naming %s; stderr:\n%s", code, ExitRemote, remote, stderr)
 		}
+		if n := strings.Count(stderr, "read the hydrated branches"); n != 1 {
+			t.Errorf("the error says what failed %d times, want once:\n%s", n, stderr)
+		}
 	})
 	t.Run("refused", func(t *testing.T) {
 		t.Parallel()

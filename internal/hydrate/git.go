@@ -140,7 +140,7 @@ func (p *Publisher) Publish(ctx context.Context, trees []*Tree, dry DryCommit, w
 			heads, err = p.heads(ctx, trees)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read the hydrated branches: %w", err)
+			return nil, err // heads says what it read
 		}
 		// The new objects: everything in the new trees that their parents
 		// do not hold. The same pack is stored locally and sent.
@@ -240,13 +240,13 @@ func (p *Publisher) heads(ctx context.Context, trees []*Tree) (map[string]plumbi
 	}
 	notes, err := gitobj.ReadRef(p.Repo.Storer, NotesRef)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the hydrated branches: %w", err)
 	}
 	out := map[string]plumbing.Hash{notesKey: notes}
 	for _, t := range trees {
 		h, err := gitobj.ReadRef(p.Repo.Storer, plumbing.ReferenceName("refs/heads/"+t.Branch))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the hydrated branches: %w", err)
 		}
 		out[t.Branch] = h
 	}
