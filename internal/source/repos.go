@@ -19,6 +19,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
@@ -41,6 +42,9 @@ type tree struct {
 	files []string
 	read  func(name string) ([]byte, error)
 	sha   string // the commit, for trees read through Git
+	// rev is the commit's tree, for trees read through Git: checkouts
+	// are written from it (symbolic links as links).
+	rev *Revision
 
 	once     sync.Once
 	checkout string
@@ -209,10 +213,10 @@ func gitTree(dir, revision string) (*tree, error) {
 		return nil, err
 	}
 	slices.Sort(files)
-	var mu sync.Mutex // go-git's object storage is not safe for concurrent reads
-	return &tree{files: files, sha: h.String(), read: func(name string) ([]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
+	rev := &Revision{commit: h, objs: repo, root: &node{name: ".", mode: filemode.Dir, hash: tr.Hash}}
+	return &tree{files: files, sha: h.String(), rev: rev, read: func(name string) ([]byte, error) {
+		rev.mu.Lock() // go-git's object storage is not safe for concurrent reads
+		defer rev.mu.Unlock()
 		f, ok := blobs[name]
 		if !ok {
 			return nil, errors.New("no file " + name)
@@ -250,22 +254,7 @@ func (r *Repos) Checkout(ctx context.Context, repoURL, revision string) (dir, sh
 		r.mu.Lock()
 		r.temps = append(r.temps, t.checkout)
 		r.mu.Unlock()
-		for _, name := range t.files {
-			data, err := t.read(name)
-			if err != nil {
-				t.err = err
-				return
-			}
-			p := filepath.Join(t.checkout, filepath.FromSlash(name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.err = err
-				return
-			}
-			if err := os.WriteFile(p, data, 0o644); err != nil {
-				t.err = err
-				return
-			}
-		}
+		t.err = t.rev.Checkout(".", t.checkout) // symbolic links as links
 	})
 	return t.checkout, t.sha, t.err
 }

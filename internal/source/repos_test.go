@@ -134,3 +134,51 @@ func TestReposErrorsHideCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestReposCheckoutKeepsLinks: a Git-mapped repository's checkout at a
+// revision writes symbolic links that stay inside it as links (Kustomize
+// follows them as git checkout would), not as files holding the target's
+// path, and leaves out links that lead outside.
+func TestReposCheckoutKeepsLinks(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	runGit(t, root, "init", "-q", "-b", "main")
+	write(t, filepath.Join(root, "README"), "fleet")
+	runGit(t, root, "add", "-A")
+	runGit(t, root, "commit", "-qm", "one")
+	nested := filepath.Join(root, "vendor-repo")
+	write(t, filepath.Join(nested, "base/cm.yaml"), "kind: ConfigMap\n")
+	if err := os.MkdirAll(filepath.Join(nested, "overlay"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"overlay/cm.yaml": "../base/cm.yaml", "overlay/out.yaml": "../../README"} {
+		if err := os.Symlink(target, filepath.Join(nested, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runGit(t, nested, "init", "-q", "-b", "main")
+	runGit(t, nested, "add", "-A")
+	runGit(t, nested, "commit", "-qm", "links")
+	r, err := New(&fleet.Fleet{Root: root, Config: fleet.Config{Repos: map[string]string{
+		"https://example.com/fleet.git":  ".",
+		"https://example.com/vendor.git": "./vendor-repo",
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	dir, sha, err := r.Checkout(t.Context(), "https://example.com/vendor.git", "main")
+	if err != nil || sha == "" {
+		t.Fatalf("Checkout: %q %v", sha, err)
+	}
+	fi, err := os.Lstat(filepath.Join(dir, "overlay/cm.yaml"))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("overlay/cm.yaml: %v %v, want a symbolic link", fi, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "overlay/cm.yaml")); err != nil || string(b) != "kind: ConfigMap\n" {
+		t.Errorf("through the link: %q %v", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "overlay/out.yaml")); !os.IsNotExist(err) {
+		t.Errorf("a link out of the repository was written: %v", err)
+	}
+}
