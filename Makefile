@@ -91,6 +91,7 @@ fuzz:
 	$(GO) test ./internal/fleet -run XXX -fuzz FuzzLoadFSMatchesLoad -fuzztime 30s -fuzzminimizetime 20x
 	$(GO) test ./internal/kube/normalize -run XXX -fuzz FuzzObject -fuzztime 30s
 	$(GO) test ./internal/layout -run XXX -fuzz FuzzMatch -fuzztime 30s
+	$(GO) test ./internal/promote -run XXX -fuzz FuzzDecideGates -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

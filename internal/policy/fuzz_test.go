@@ -14,7 +14,8 @@ import (
 
 // FuzzEvaluate: any rendered object (any shape of any kind, in any
 // namespace) is evaluated against the corpus without a panic, and the
-// verdict is the same computed afresh and reused from another cluster.
+// verdict is the same computed afresh, reused from another cluster, and
+// for the object shared between apps (Object.Shared).
 func FuzzEvaluate(f *testing.F) {
 	f.Add([]byte(deployment("test-ns", "a", 6)))
 	f.Add([]byte(deployment("prod-ns", "b", 4)))
@@ -46,14 +47,22 @@ func FuzzEvaluate(f *testing.F) {
 		first, err1 := ev.Evaluate(context.Background(), Input{Cluster: "a", AppAnnotation: "flotilla.dev/app", Objects: objs})
 		again, err2 := ev.Evaluate(context.Background(), Input{Cluster: "a", AppAnnotation: "flotilla.dev/app", Objects: objs})
 		fresh, err3 := NewEvaluator().Evaluate(context.Background(), Input{Cluster: "a", Objects: objs})
-		if (err1 == nil) != (err2 == nil) || (err1 == nil) != (err3 == nil) {
-			t.Fatalf("errors differ: %v / %v / %v", err1, err2, err3)
+		// The fuzzed objects as render shares them between apps.
+		sharedObjs := slices.Clone(base)
+		for _, o := range fuzzed {
+			u := o.Object.DeepCopy()
+			u.SetAnnotations(map[string]string{"flotilla.dev/app": "\x00placeholder"})
+			sharedObjs = append(sharedObjs, Object{App: "fuzz", Object: u, Shared: true})
+		}
+		shared, err4 := ev.Evaluate(context.Background(), Input{Cluster: "a", AppAnnotation: "flotilla.dev/app", Objects: sharedObjs})
+		if (err1 == nil) != (err2 == nil) || (err1 == nil) != (err3 == nil) || (err1 == nil) != (err4 == nil) {
+			t.Fatalf("errors differ: %v / %v / %v / %v", err1, err2, err3, err4)
 		}
 		if err1 != nil {
 			return
 		}
-		if !slices.Equal(first.Violations, again.Violations) || !slices.Equal(first.Violations, fresh.Violations) {
-			t.Fatalf("verdicts differ:\n%+v\n%+v\n%+v", first.Violations, again.Violations, fresh.Violations)
+		if !slices.Equal(first.Violations, again.Violations) || !slices.Equal(first.Violations, fresh.Violations) || !slices.Equal(first.Violations, shared.Violations) {
+			t.Fatalf("verdicts differ:\n%+v\n%+v\n%+v\n%+v", first.Violations, again.Violations, fresh.Violations, shared.Violations)
 		}
 	})
 }
