@@ -1,6 +1,7 @@
 package archtest
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,8 +17,9 @@ import (
 
 // TestDocLinks checks that every relative link of the repository's
 // documents (README.md, ARCHITECTURE.md, docs/**/*.md) names a file or folder
-// of the repository, and that every #anchor names a heading of its document,
-// spelled as GitHub makes heading anchors.
+// of the repository, that every #anchor names a heading of its document,
+// spelled as GitHub makes heading anchors, and that every Markdown document
+// they mention by name (DESIGN.md, in a link or not) is in the repository.
 func TestDocLinks(t *testing.T) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -49,12 +51,13 @@ func TestDocLinksCatches(t *testing.T) {
 			"## The `flotilla` CLI\n\n## Helm: `make bench`'s fleet\n\n### Dup\n\n### Dup\n\n" +
 			"Good: [cli](#the-flotilla-cli), [helm](#helm-make-benchs-fleet), [second](#dup-1),\n" +
 			"[perf](docs/perf.md#applying-make-bench-apply), [dir](docs), [arch](ARCHITECTURE.md),\n" +
-			"[web](https://example.com/x#y), `[code](nope.md)`, [wrapped\ntext](docs/perf.md).\n\n" +
-			"```yaml\n# fenced comment\n[fenced](nope.md)\n```\n\n" +
+			"[web](https://example.com/x#y), `[code](#gone)`, [wrapped\ntext](docs/perf.md).\n\n" +
+			"```yaml\n# fenced comment\n[fenced](#gone)\n```\n\n" +
 			"Bad: [file](docs/nope.md) [anchor](#nope)\n[other](docs/perf.md#nope) [fenced](#fenced-comment)\n" +
 			"[up](../outside.md) [third](#dup-2)\n")},
-		"ARCHITECTURE.md": {Data: []byte("# Architecture\n\nSee [the readme](README.md#title).\n")},
-		"docs/perf.md":    {Data: []byte("# Performance\n\n## Applying: `make bench-apply`\n\n[back](../README.md#nope-either)\n")},
+		"ARCHITECTURE.md":             {Data: []byte("# Architecture\n\nSee [the readme](README.md#title), `FINDINGS.md` and\nDESIGN.md (APPLY.md).\n")},
+		"testdata/corpus/FINDINGS.md": {Data: []byte("# Findings\n")},
+		"docs/perf.md":                {Data: []byte("# Performance\n\n## Applying: `make bench-apply`\n\n[back](../README.md#nope-either)\n")},
 	}
 	docs, err := documents(fsys)
 	if err != nil {
@@ -68,6 +71,8 @@ func TestDocLinksCatches(t *testing.T) {
 		`README.md:22: link "#fenced-comment": README.md has no heading with the anchor #fenced-comment`,
 		`README.md:23: link "../outside.md": leaves the repository`,
 		`README.md:23: link "#dup-2": README.md has no heading with the anchor #dup-2`,
+		`ARCHITECTURE.md:4: mentions DESIGN.md, which is not in the repository`,
+		`ARCHITECTURE.md:4: mentions APPLY.md, which is not in the repository`,
 		`docs/perf.md:5: link "../README.md#nope-either": README.md has no heading with the anchor #nope-either`,
 	}
 	if !slices.Equal(problems, want) {
@@ -119,6 +124,7 @@ func documents(fsys fs.FS) ([]string, error) {
 }
 
 var (
+	mentionRE  = regexp.MustCompile(`[A-Za-z0-9_.-]+\.md\b`)
 	linkRE     = regexp.MustCompile(`!?\[([^\]]*)\]\(([^)\s]+)\)`)
 	codeSpanRE = regexp.MustCompile("`+[^`]*`+")
 	schemeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
@@ -143,6 +149,16 @@ func checkLinks(fsys fs.FS, docs []string) ([]string, map[string]int) {
 		anchors[doc] = a
 		return a, nil
 	}
+	inRepo := map[string]bool{}
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && (d.Name() == ".git" || d.Name() == "bin") {
+			return fs.SkipDir
+		}
+		if err == nil && !d.IsDir() {
+			inRepo[path.Base(p)] = true
+		}
+		return nil
+	})
 	for _, doc := range docs {
 		data, err := fs.ReadFile(fsys, doc)
 		if err != nil {
@@ -150,6 +166,18 @@ func checkLinks(fsys fs.FS, docs []string) ([]string, map[string]int) {
 			continue
 		}
 		text := prose(string(data))
+		// Documents named anywhere, code included, but for link targets
+		// (checked below): none may be one the repository does not hold.
+		named := []byte(string(data))
+		for _, m := range linkRE.FindAllStringSubmatchIndex(text, -1) {
+			copy(named[m[4]:m[5]], blank(text[m[4]:m[5]]))
+		}
+		for _, m := range mentionRE.FindAllIndex(named, -1) {
+			if name := string(named[m[0]:m[1]]); !inRepo[name] {
+				line := 1 + bytes.Count(named[:m[0]], []byte("\n"))
+				problems = append(problems, fmt.Sprintf("%s:%d: mentions %s, which is not in the repository", doc, line, name))
+			}
+		}
 		for _, m := range linkRE.FindAllStringSubmatchIndex(text, -1) {
 			target := text[m[4]:m[5]]
 			if schemeRE.MatchString(target) {
@@ -220,14 +248,16 @@ func unfenced(text string) string {
 	return strings.Join(lines, "")
 }
 
-// blank replaces every character of s but line breaks with a space.
+// blank replaces every byte of s but line breaks with a space, so the
+// result is as long as s.
 func blank(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\n' {
-			return r
+	b := []byte(s)
+	for i := range b {
+		if b[i] != '\n' {
+			b[i] = ' '
 		}
-		return ' '
-	}, s)
+	}
+	return string(b)
 }
 
 // headingAnchors returns the anchors GitHub gives the ATX headings of text
