@@ -32,8 +32,12 @@ fleet=$demo/fleet
 pidfile=$demo/fleet.pid
 kubectl="$tools/kubectl --kubeconfig $kc"
 
+# Bold step titles on a terminal, never with NO_COLOR or TERM=dumb: the
+# rule of every command (hack/lib/term.sh).
+# shellcheck source=hack/lib/term.sh
+source "$root/hack/lib/term.sh"
 bold='' plain=''
-if [[ -t 1 && -z ${NO_COLOR:-} ]]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+if term_colour 1; then bold=$'\033[1m' plain=$'\033[0m'; fi
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 look() { printf '   look: %s\n' "$*"; }
 fail() {
