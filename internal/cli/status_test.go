@@ -191,6 +191,19 @@ func TestStatusOfAPartlyPromotedFleet(t *testing.T) {
 	if !strings.Contains(string(page), "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") || !strings.Contains(string(page), "<td>web-general</td>") {
 		t.Errorf("the HTML:\n%s", page)
 	}
+
+	// promote --approve --dry-run records no approval: nothing moves, and
+	// the pull request still waits for one.
+	code, _, stderr = promoteCmd(t, nil, append(promoteArgs, "--approve", "general", "--approver", "alice", "--dry-run")...)
+	if code != ExitOK || !strings.Contains(stderr, "promote: warning: dry run: the approval of general by alice was not recorded (pull request #3)") {
+		t.Errorf("--approve --dry-run: exit %d:\n%s", code, stderr)
+	}
+	if after := gittest.Refs(t, remote, "") + gittest.Refs(t, checkout, ""); after != before {
+		t.Errorf("--approve --dry-run changed refs:\n%s\nwas:\n%s", after, before)
+	}
+	if got := kinds(promoteJSON(t, promoteArgs...)); got != "general:wait" {
+		t.Errorf("after --approve --dry-run, general's pass: %q, want it still waiting", got)
+	}
 }
 
 // TestStatusRefusesWhatDoesNotApply: usage errors name the flag.

@@ -64,6 +64,9 @@ const (
 	// NothingRendered: no cluster has a staging branch where the pass
 	// looked (most often render pushed elsewhere).
 	NothingRendered WarningKind = "nothing-rendered"
+	// ApprovalNotRecorded: a dry run was given approvals; it checked
+	// each has an open pull request and recorded none.
+	ApprovalNotRecorded WarningKind = "approval-not-recorded"
 )
 
 // Warning is something a pass noticed that is not an error.
@@ -104,8 +107,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	var warnings []Warning
 	if len(o.Approvals) > 0 {
-		if err := approve(ctx, o); err != nil {
+		var err error
+		if warnings, err = approve(ctx, o); err != nil {
 			return nil, err
 		}
 	}
@@ -114,31 +119,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
+	res.Warnings = append(res.Warnings, warnings...)
 	if res.Proposals == 0 {
 		res.Warnings = append(res.Warnings, nothingRendered(o))
 	}
 	return res, nil
 }
 
-// approve records each approval of the cluster's open pull request head.
-func approve(ctx context.Context, o Options) error {
+// approve records each approval of the cluster's open pull request head;
+// a dry run checks the pull requests and records nothing (a warning each).
+func approve(ctx context.Context, o Options) ([]Warning, error) {
 	ap, ok := o.Forge.(Approver)
 	if !ok {
-		return failure.Usagef("approve the pull requests on the forge: it does not take approvals from promote")
+		return nil, failure.Usagef("approve the pull requests on the forge: it does not take approvals from promote")
 	}
+	var warnings []Warning
 	for _, a := range o.Approvals {
 		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: o.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: o.Fleet.Config.LiveBranch(a.Cluster)})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(prs) == 0 {
-			return &NoPullRequestError{Cluster: a.Cluster}
+			return nil, &NoPullRequestError{Cluster: a.Cluster}
+		}
+		if o.DryRun {
+			warnings = append(warnings, Warning{Kind: ApprovalNotRecorded, Message: fmt.Sprintf(
+				"dry run: the approval of %s by %s was not recorded (pull request #%d); run without --dry-run to approve", a.Cluster, a.Approver, prs[0].Number)})
+			continue
 		}
 		if err := ap.Approve(ctx, prs[0].Number, a.Approver, prs[0].HeadSHA); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
 // nothingRendered is the warning of a pass that found no staging branch:
