@@ -148,7 +148,7 @@ func TestActionPromoteDryRun(t *testing.T) {
 	if got := output(t, r, "pr-numbers"); got != "[]" {
 		t.Errorf("pr-numbers %s", got)
 	}
-	if !strings.Contains(r.summary, "| step | app | cluster | state | waiting for |") {
+	if !strings.Contains(r.summary, "### Promotion (dry run: nothing changed)\n") || !strings.Contains(r.summary, "| step | app | cluster | state | waiting for |") {
 		t.Errorf("summary:\n%s", r.summary)
 	}
 	if !strings.Contains(r.stdout, "::warning title=flotilla::input cluster is not used by command promote") {

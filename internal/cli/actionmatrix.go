@@ -97,7 +97,7 @@ func actionPromote(ctx context.Context, io *actions.IO, args []string, cmdEnv En
 	io.SetJSONOutput("apply-matrix", clusterMatrix(apply, maxJobs))
 	io.SetJSONOutput("actions", res.Actions)
 	var md bytes.Buffer
-	writePromoteSummary(&md, res, false)
+	writePromoteSummary(&md, res, o.dryRun)
 	io.Summary(md.String())
 	return ExitOK
 }
