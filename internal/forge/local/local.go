@@ -26,6 +26,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/redact"
@@ -183,7 +184,7 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 			return err
 		}
 	}
-	return fmt.Errorf("set status on %s: %s kept moving", sha, NotesRef)
+	return failure.Mark(failure.Conflict, fmt.Errorf("set status on %s: %s kept moving (other writers won 5 times): run again", sha, NotesRef))
 }
 
 var errMoved = errors.New("notes ref moved")

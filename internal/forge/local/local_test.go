@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
@@ -317,4 +318,48 @@ func TestRemoteForgeConcurrentStatuses(t *testing.T) {
 		}
 	}
 	gittest.Git(t, bare, "fsck", "--strict", "--no-dangling")
+}
+
+// TestLostRacesAreConflicts: a writer that loses every race for the
+// forge's state ref (another writer moves it each time, as a busy team's
+// runs would), and a second pull request for the same head and base, are
+// failure.Conflict: exit 3, run again.
+func TestLostRacesAreConflicts(t *testing.T) {
+	t.Parallel()
+	_, bare := gittest.Fleet(t, t.TempDir())
+	mirrors := t.TempDir()
+	open := func(who string) *Forge {
+		gittest.Bare(t, filepath.Join(mirrors, who+".git"), bare)
+		f, err := OpenRemote(filepath.Join(mirrors, who+".git"), bare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	loser, winner := open("loser"), open("winner")
+	races := 0
+	err := loser.update(func(st *state) error {
+		races++
+		return winner.update(func(st *state) error {
+			st.Pulls = append(st.Pulls, &localPull{Number: len(st.Pulls) + 1, Head: "h", Base: "b"})
+			return nil
+		})
+	})
+	if !failure.Is(err, failure.Conflict) || races != 5 || !strings.Contains(err.Error(), "kept moving") {
+		t.Errorf("a writer that lost %d races: %v (class %s)", races, err, failure.ClassOf(err))
+	}
+
+	repo, _ := gittest.Fleet(t, t.TempDir())
+	gittest.Git(t, repo, "branch", "feature")
+	f, err := Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := forge.OpenOptions{Head: "feature", Base: "main", Title: "t"}
+	if _, err := f.OpenPullRequest(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.OpenPullRequest(t.Context(), o); !failure.Is(err, failure.Conflict) || !strings.Contains(err.Error(), "#1 is already open") {
+		t.Errorf("a second pull request: %v (class %s)", err, failure.ClassOf(err))
+	}
 }

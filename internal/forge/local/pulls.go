@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 )
@@ -203,7 +204,7 @@ func (f *Forge) update(change func(*state) error) error {
 			return err
 		}
 	}
-	return fmt.Errorf("%s kept moving", StateRef)
+	return failure.Mark(failure.Conflict, fmt.Errorf("%s kept moving (other writers won 5 times): run again", StateRef))
 }
 
 func (f *Forge) storeState(content []byte, parent *object.Commit) error {
@@ -293,7 +294,7 @@ func (f *Forge) OpenPullRequest(ctx context.Context, o forge.OpenOptions) (*forg
 	err := f.update(func(st *state) error {
 		for _, p := range st.Pulls {
 			if p.Open && p.Head == o.Head && p.Base == o.Base {
-				return fmt.Errorf("open a pull request from %s into %s: #%d is already open", o.Head, o.Base, p.Number)
+				return failure.Mark(failure.Conflict, fmt.Errorf("open a pull request from %s into %s: #%d is already open", o.Head, o.Base, p.Number))
 			}
 		}
 		created = &localPull{Number: len(st.Pulls) + 1, Head: o.Head, Base: o.Base, Title: o.Title, Body: o.Body, Open: true, Labels: o.Labels}
