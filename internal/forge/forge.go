@@ -258,6 +258,10 @@ type Forge interface {
 	// Permission returns a user's access to the repository (none for a
 	// user the forge does not know).
 	Permission(ctx context.Context, user string) (Permission, error)
+	// TeamMember reports whether user is an active member of the team
+	// org/team (child teams included); false for a team the forge cannot
+	// see.
+	TeamMember(ctx context.Context, org, team, user string) (bool, error)
 	// UpsertComment keeps one comment per marker on a pull request: it
 	// edits the comment holding the marker, or creates it.
 	UpsertComment(ctx context.Context, number int, marker, body string) error

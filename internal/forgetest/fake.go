@@ -47,8 +47,10 @@ type GitHub struct {
 	serverErrors  int
 	mergeRefusals map[int]refusal
 	mergeable     map[int]string
-	// perms are the users' permissions (none when unset).
+	// perms are the users' permissions (none when unset); teams the
+	// active members of each "org/team".
 	perms map[string]string
+	teams map[string][]string
 	// now is the clock of the times the fake records (statuses, reviews).
 	now func() time.Time
 }
@@ -108,7 +110,7 @@ func New(t testing.TB, bare, owner, repo string) *GitHub {
 		t: t, Owner: owner, Repo: repo, bare: bare, nextID: 1000,
 		pulls: map[int]*pull{}, statuses: map[string][]status{}, comments: map[int][]comment{},
 		requests: map[string]int{}, limit: 5000, remaining: 5000, reset: time.Now().Add(time.Hour),
-		mergeRefusals: map[int]refusal{}, mergeable: map[int]string{}, perms: map[string]string{},
+		mergeRefusals: map[int]refusal{}, mergeable: map[int]string{}, perms: map[string]string{}, teams: map[string][]string{},
 		now: func() time.Time { return time.Now().UTC() },
 	}
 	g.examples = map[string]any{}
@@ -197,6 +199,13 @@ func (g *GitHub) SetPermission(user, role string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.perms[user] = role
+}
+
+// SetTeam makes users the active members of the team org/team.
+func (g *GitHub) SetTeam(org, team string, users ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.teams[org+"/"+team] = users
 }
 
 // SetClock sets the clock of the times the fake records from now on
@@ -515,6 +524,15 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 		user := out["user"].(map[string]any)
 		user["login"] = params["username"]
 		user["role_name"] = role // required by the schema; GitHub's example predates it
+		g.write(w, r, 200, out)
+	case "teams/get-membership-for-user-in-org":
+		if !contains(g.teams[params["org"]+"/"+params["team_slug"]], params["username"]) {
+			g.write(w, r, 404, map[string]any{"message": "Not Found"})
+			return
+		}
+		out := g.example("team-membership-response-if-user-is-a-team-maintainer")
+		out["url"] = fmt.Sprintf("%s/organizations/1/team/1/memberships/%s", g.Server.URL, params["username"])
+		out["role"], out["state"] = "member", "active"
 		g.write(w, r, 200, out)
 	case "issues/list-comments":
 		out := []any{}

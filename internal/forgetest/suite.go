@@ -30,6 +30,9 @@ type Harness struct {
 	// Permission is what the forge answers for a user it was told
 	// nothing about.
 	Permission forge.Permission
+	// SetTeam makes users the members of org/team; nil for a forge
+	// without teams, whose TeamMember must fail.
+	SetTeam func(t *testing.T, org, team string, users ...string)
 }
 
 // Suite runs the same behavioural test against a forge implementation.
@@ -165,6 +168,24 @@ func Suite(t *testing.T, h Harness) {
 		want["max"], want["tia"] = forge.PermissionWrite, forge.PermissionRead
 		if !maps.Equal(got, want) {
 			t.Errorf("permissions %v, want %v", got, want)
+		}
+	})
+
+	t.Run("teams", func(t *testing.T) {
+		if h.SetTeam == nil {
+			if ok, err := f.TeamMember(ctx, "example", "ops", "ada"); err == nil || ok {
+				t.Errorf("a forge without teams answered %v, %v", ok, err)
+			}
+			return
+		}
+		h.SetTeam(t, "example", "ops", "ada", "wes")
+		for _, tt := range []struct {
+			team, user string
+			want       bool
+		}{{"ops", "ada", true}, {"ops", "wes", true}, {"ops", "rita", false}, {"dev", "ada", false}} {
+			if ok, err := f.TeamMember(ctx, "example", tt.team, tt.user); err != nil || ok != tt.want {
+				t.Errorf("%s in example/%s: %v %v, want %v", tt.user, tt.team, ok, err, tt.want)
+			}
 		}
 	})
 

@@ -50,6 +50,7 @@ func TestSuiteGitHub(t *testing.T) {
 		Clock:         func(t *testing.T, now time.Time) { fake.SetClock(func() time.Time { return now }) },
 		SetPermission: func(t *testing.T, user string, p forge.Permission) { fake.SetPermission(user, string(p)) },
 		Permission:    forge.PermissionNone,
+		SetTeam:       func(t *testing.T, org, team string, users ...string) { fake.SetTeam(org, team, users...) },
 	})
 	reqs, _ := fake.Requests()
 	t.Logf("requests by operation: %v", reqs)

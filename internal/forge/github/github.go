@@ -51,8 +51,10 @@ type Forge struct {
 	// status of each context as last read or posted: SetStatus skips a
 	// status equal to it (one read per commit, not one post per app).
 	posted map[string]map[string]forge.Status
-	// perms caches each user's permission for the Forge's life (a pass).
-	perms map[string]forge.Permission
+	// perms caches each user's permission for the Forge's life (a pass),
+	// members each "org/team/user"'s team membership.
+	perms   map[string]forge.Permission
+	members map[string]bool
 }
 
 var _ forge.Forge = (*Forge)(nil)
@@ -77,7 +79,7 @@ func New(o Options) (*Forge, error) {
 			return nil, failure.Usagef("github forge: base URL %q: %s", redact.URL(o.BaseURL), redact.Text(err.Error())) // url.Error quotes the URL
 		}
 	}
-	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t, posted: map[string]map[string]forge.Status{}, perms: map[string]forge.Permission{}}, nil
+	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t, posted: map[string]map[string]forge.Status{}, perms: map[string]forge.Permission{}, members: map[string]bool{}}, nil
 }
 
 // Usage reports the requests sent, those answered 304 from the cache (free
@@ -531,6 +533,32 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// TeamMember reads user's membership of org/team
+// (teams/get-membership-for-user-in-org), once per team and user and
+// Forge: a member when the membership is active; GitHub answers 404 for
+// no membership (and for a team the token cannot see).
+func (f *Forge) TeamMember(ctx context.Context, org, team, user string) (bool, error) {
+	key := org + "/" + team + "/" + user
+	f.mu.Lock()
+	m, ok := f.members[key]
+	f.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	ms, _, err := f.c.Teams.GetTeamMembershipBySlug(ctx, org, team, user)
+	if err != nil {
+		err = f.explain(fmt.Sprintf("read the membership of %s in the team %s/%s", user, org, team), err)
+		if !errors.Is(err, forge.ErrNotFound) {
+			return false, err
+		}
+	}
+	m = err == nil && ms.GetState() == "active"
+	f.mu.Lock()
+	f.members[key] = m
+	f.mu.Unlock()
+	return m, nil
 }
 
 // GetBranch returns a branch's head commit.

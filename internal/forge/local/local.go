@@ -26,6 +26,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/redact"
@@ -310,6 +311,15 @@ func (f *Forge) SuccessSince(ctx context.Context, sha string, contexts []string)
 // refs, so can push. Restrict who counts with a step's approvers.
 func (f *Forge) Permission(context.Context, string) (forge.Permission, error) {
 	return forge.PermissionWrite, nil
+}
+
+// ErrNoTeams is the local forge's answer about a team: it has none.
+var ErrNoTeams = errors.New("the local forge has no teams")
+
+// TeamMember fails: the local forge has no accounts, so no teams (a
+// failure.Usage naming the team); name users in a step's approvers.
+func (f *Forge) TeamMember(_ context.Context, org, team, _ string) (bool, error) {
+	return false, failure.Mark(failure.Usage, fmt.Errorf("approvers name the team %s/%s: %w; name user logins instead", org, team, ErrNoTeams))
 }
 
 // fetch copies refs from the remote (force: the remote is the truth):
