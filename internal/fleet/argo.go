@@ -101,8 +101,8 @@ type ApplicationSetRolloutStep struct {
 	// app of the step needs (default 1 when approval is required; a
 	// number implies requireApproval).
 	Approvals int `json:"approvals,omitempty"`
-	// Approvers, when set, are the only users whose approvals count
-	// (logins; implies requireApproval).
+	// Approvers, when set, are the only users whose approvals count:
+	// logins, and teams as org/team-slug (implies requireApproval).
 	Approvers   []string `json:"approvers,omitempty"`
 	PullRequest *bool    `json:"pullRequest,omitempty"`
 }

@@ -49,6 +49,9 @@ type Cluster struct {
 	// ("read access"): no write access to the repository. Approvers
 	// absent from it count (ReviewGate).
 	Refused map[string]string
+	// Teams maps an approver to the teams (org/team-slug) named by the
+	// approvers of the steps it needs that the approver is a member of.
+	Teams map[string][]string
 }
 
 // Snapshot is everything a decision reads.

@@ -257,7 +257,8 @@ func (ApprovalGate) Check(c *StepContext, _ App) Verdict {
 // approvals, default 1) approve its current head with their latest
 // decisive review, each with write access to the repository (admin,
 // maintain or write: Cluster.Refused names those without) and, when the
-// step names approvers, named there. A closed gate says how many count
+// step names approvers, named there or a member of a team named there
+// (Cluster.Teams). A closed gate says how many count
 // and why each other approval does not.
 type ReviewGate struct{}
 
@@ -294,7 +295,9 @@ func countApprovals(step Step, c *Cluster) (counted, refused []string) {
 		switch why, no := c.Refused[user]; {
 		case no:
 			refused = append(refused, "@"+user+": "+why)
-		case len(step.Approvers) > 0 && !slices.ContainsFunc(step.Approvers, func(a string) bool { return strings.EqualFold(a, user) }):
+		case len(step.Approvers) > 0 && !slices.ContainsFunc(step.Approvers, func(a string) bool {
+			return strings.EqualFold(a, user) || slices.Contains(c.Teams[user], a)
+		}):
 			refused = append(refused, "@"+user+": not among the step's approvers")
 		default:
 			counted = append(counted, user)

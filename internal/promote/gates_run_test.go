@@ -221,9 +221,9 @@ func TestBakeRestartsAfterAFailure(t *testing.T) {
 }
 
 // TestApprovalsFromWritersOnGitHub: prod needs two approvals from wes or
-// ada. A reader's approval, and a writer's who is not named, do not
-// count: the pull request waits and says why, on GitHub too; the second
-// named writer's approval merges it.
+// the team example/ops (ada). A reader's approval, and a writer's who is
+// neither named nor in the team, do not count: the pull request waits
+// and says why, on GitHub too; the team member's approval merges it.
 func TestApprovalsFromWritersOnGitHub(t *testing.T) {
 	t.Parallel()
 	r := newGateRun(t, true, `  - name: canary
@@ -231,7 +231,7 @@ func TestApprovalsFromWritersOnGitHub(t *testing.T) {
   - name: prod
     matchExpressions: [{key: rollout-tier, operator: In, values: [prod]}]
     approvals: 2
-    approvers: [wes, ada]
+    approvers: [wes, "@example/ops"]
 `)
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	r.verify(t0, forge.StateSuccess, "Synced, Healthy")
@@ -239,7 +239,7 @@ func TestApprovalsFromWritersOnGitHub(t *testing.T) {
 	if got := actionKinds(res); got != "prod:open" || res.Actions[0].PR != 1 {
 		t.Fatalf("first pass: %q %+v, want prod:open of #1", got, res.Actions)
 	}
-	if d := appState(res, "web-prod"); d.WaitingFor != "2 approving reviews from @wes, @ada" {
+	if d := appState(res, "web-prod"); d.WaitingFor != "2 approving reviews from @wes, @example/ops" {
 		t.Errorf("prod waits for %q", d.WaitingFor)
 	}
 	pr, err := r.forge.GetPullRequest(t.Context(), 1)
@@ -251,11 +251,12 @@ func TestApprovalsFromWritersOnGitHub(t *testing.T) {
 	r.fake.SetPermission("bob", "write")
 	r.fake.SetPermission("wes", "maintain")
 	r.fake.SetPermission("ada", "admin")
+	r.fake.SetTeam("example", "ops", "ada", "rita")
 	for _, who := range []string{"rita", "bob", "wes"} {
 		r.fake.Review(1, who, "APPROVED", pr.HeadSHA)
 	}
 	res = r.pass(t0.Add(2 * time.Hour))
-	want := "1 of 2 approvals from writers among @wes, @ada; review by @bob does not count: not among the step's approvers; review by @rita does not count: read access"
+	want := "1 of 2 approvals from writers among @wes, @example/ops; review by @bob does not count: not among the step's approvers; review by @rita does not count: read access"
 	if len(res.Actions) != 1 || res.Actions[0].Kind != Wait || res.Actions[0].Reason != want || res.Actions[0].Result != "waiting for "+want {
 		t.Fatalf("with a reader's and an unnamed writer's approval: %+v\nwant the wait: %s", res.Actions, want)
 	}
@@ -263,12 +264,12 @@ func TestApprovalsFromWritersOnGitHub(t *testing.T) {
 		t.Fatal("prod was promoted without its approvals")
 	}
 	comments := strings.Join(r.fake.Comments(1), "\n")
-	if !strings.Contains(comments, "**Waiting for approvals.** "+want+".") || !strings.Contains(comments, "only from @ada, @wes") {
+	if !strings.Contains(comments, "**Waiting for approvals.** "+want+".") || !strings.Contains(comments, "only from @example/ops, @wes") {
 		t.Errorf("the pull request does not say why:\n%s", comments)
 	}
-	perms := r.requests("repos/get-collaborator-permission-level")
-	if perms != 3 {
-		t.Errorf("%d permission reads for 3 approvers", perms)
+	// One permission read per approver, one membership read per writer.
+	if perms, teams := r.requests("repos/get-collaborator-permission-level"), r.requests("teams/get-membership-for-user-in-org"); perms != 3 || teams != 2 {
+		t.Errorf("%d permission reads for 3 approvers, %d membership reads for 2 writers", perms, teams)
 	}
 	r.fake.Review(1, "ada", "APPROVED", pr.HeadSHA)
 	res = r.pass(t0.Add(3 * time.Hour))

@@ -179,6 +179,11 @@ func TestReviewGate(t *testing.T) {
 		{"a writer not among the approvers", named, pr(read, "bob", "rita", "wes"),
 			Verdict{WaitingFor: "1 of 2 approvals from writers among @Ada, @wes; review by @bob does not count: not among the step's approvers; review by @rita does not count: read access"}},
 		{"approvers match logins case-insensitively", named, pr(nil, "ada", "wes"), Verdict{Open: true}},
+		{"a team member counts", Step{RequireApproval: true, Approvers: []string{"example/ops"}},
+			&Cluster{Approvers: []string{"bob"}, Teams: map[string][]string{"bob": {"example/ops"}}}, Verdict{Open: true}},
+		{"a member of another team does not", Step{RequireApproval: true, Approvers: []string{"example/ops"}},
+			&Cluster{Approvers: []string{"bob"}, Teams: map[string][]string{"bob": {"example/dev"}}},
+			Verdict{WaitingFor: "0 of 1 approvals from writers among @example/ops; review by @bob does not count: not among the step's approvers"}},
 		{"a named approver without write access does not count", named, pr(map[string]string{"ada": "read access"}, "ada", "wes"),
 			Verdict{WaitingFor: "1 of 2 approvals from writers among @Ada, @wes; review by @ada does not count: read access"}},
 	} {

@@ -187,6 +187,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		cl.Approvers = forge.Approvers(reviews, cl.PR.HeadSHA)
 		// Only writers' approvals count: one permission read per approver
 		// of a pull request that needs approval.
+		teams := r.approverTeams(snap, name)
 		for _, user := range cl.Approvers {
 			p, err := r.Forge.Permission(ctx, user)
 			if err != nil {
@@ -197,6 +198,22 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 					cl.Refused = map[string]string{}
 				}
 				cl.Refused[user] = accessOf(p)
+				continue
+			}
+			// Team memberships only of writers, only of the teams the
+			// steps name: one read per writer and team.
+			for _, team := range teams {
+				org, slug, _ := strings.Cut(team, "/")
+				ok, err := r.Forge.TeamMember(ctx, org, slug, user)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					if cl.Teams == nil {
+						cl.Teams = map[string][]string{}
+					}
+					cl.Teams[user] = append(cl.Teams[user], team)
+				}
 			}
 		}
 	}
@@ -310,6 +327,19 @@ func accessOf(p forge.Permission) string {
 		return "no access to the repository"
 	}
 	return string(p) + " access"
+}
+
+// approverTeams are the teams the approvers of cluster's steps that
+// require approval name, sorted.
+func (r *runner) approverTeams(s Snapshot, cluster string) []string {
+	var out []string
+	for _, a := range s.Apps {
+		if a.Cluster == cluster && a.Step != Unmatched {
+			out = append(out, s.Sets[a.Set][a.Step].Teams()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (r *runner) needsApproval(s Snapshot, cluster string) bool {

@@ -33,11 +33,23 @@ type Step struct {
 	// a pull request holding an app of this step merges (extension).
 	RequireApproval bool
 	// Approvals is how many approving reviews it needs (0: one);
-	// Approvers, when set, the only users whose approvals count
-	// (extensions; either implies RequireApproval). Only reviewers with
-	// write access count (ReviewGate).
+	// Approvers, when set, the only users whose approvals count: logins,
+	// and teams as org/team-slug (extensions; either implies
+	// RequireApproval). Only reviewers with write access count
+	// (ReviewGate).
 	Approvals int
 	Approvers []string
+}
+
+// Teams are the teams (org/team-slug) among the step's approvers.
+func (s Step) Teams() []string {
+	var out []string
+	for _, a := range s.Approvers {
+		if strings.Contains(a, "/") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // RequiredApprovals is how many approvals a pull request holding an app
@@ -68,11 +80,12 @@ func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep
 			return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvals %d is negative: give how many approving reviews the step needs", set.Metadata.Name, i+1, r.Approvals)
 		}
 		for _, who := range r.Approvers {
-			login := strings.TrimPrefix(strings.TrimSpace(who), "@")
-			if login == "" || strings.ContainsAny(login, " /") {
-				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvers: %q is not a user login", set.Metadata.Name, i+1, who)
+			name := strings.TrimPrefix(strings.TrimSpace(who), "@")
+			org, team, isTeam := strings.Cut(name, "/")
+			if name == "" || strings.ContainsAny(name, " \t") || isTeam && (org == "" || team == "" || strings.Contains(team, "/")) {
+				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvers: %q is not a user login or a team (org/team-slug)", set.Metadata.Name, i+1, who)
 			}
-			s.Approvers = append(s.Approvers, login)
+			s.Approvers = append(s.Approvers, name)
 		}
 		if r.BakeTime != "" {
 			d, err := time.ParseDuration(r.BakeTime)

@@ -106,9 +106,13 @@ func TestStepApprovals(t *testing.T) {
 		{"negative", fleet.ApplicationSetRolloutStep{Name: "prod", Approvals: -1}, Step{},
 			"ApplicationSet web: rollout step 1: approvals -1 is negative: give how many approving reviews the step needs"},
 		{"empty approver", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"ada", " "}}, Step{},
-			`ApplicationSet web: rollout step 1: approvers: " " is not a user login`},
-		{"a team is not a login", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"org/ops"}}, Step{},
-			`ApplicationSet web: rollout step 1: approvers: "org/ops" is not a user login`},
+			`ApplicationSet web: rollout step 1: approvers: " " is not a user login or a team (org/team-slug)`},
+		{"a team", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"@example/ops", "ada"}},
+			Step{Name: "prod", RequireApproval: true, Approvers: []string{"example/ops", "ada"}}, ""},
+		{"a team without its org", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"/ops"}}, Step{},
+			`ApplicationSet web: rollout step 1: approvers: "/ops" is not a user login or a team (org/team-slug)`},
+		{"a team path", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"example/ops/x"}}, Step{},
+			`ApplicationSet web: rollout step 1: approvers: "example/ops/x" is not a user login or a team (org/team-slug)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Steps(set, []fleet.ApplicationSetRolloutStep{tt.step})
