@@ -143,11 +143,12 @@ type Plan struct {
 // objects would be denied on its cluster (PolicyGate), every app of its
 // ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
 // every gate of SettleGates is open — live equals staging, verify's
-// success on the live head, at least bakeTime old), and fewer than
-// maxUpdate apps of its own step are in flight (MaxUpdateGate). A pull
-// request merges when it holds only such apps, every app whose step
-// requires approval (ApprovalGate) has an approval of the current head,
-// and it is current; apps matched by no
+// success on the live head, its unbroken run of success at least
+// bakeTime old), and fewer than maxUpdate apps of its own step are in
+// flight (MaxUpdateGate). A pull request merges when it holds only such
+// apps, it is current, and, for every app whose step requires approval
+// (ApprovalGate), it holds the step's approvals of its current head from
+// writers (ReviewGate); apps matched by no
 // step make a pull request that is never merged automatically. A pull
 // request that needs neither an approval nor a person is merged in the
 // pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
