@@ -87,17 +87,24 @@ type ApplicationSetRolloutStrategy struct {
 	Steps []ApplicationSetRolloutStep `json:"steps,omitempty"`
 }
 
-// ApplicationSetRolloutStep is one step of a RollingSync. BakeTime and
-// RequireApproval are Flotilla extensions (ignored by Argo CD, whose CRD
-// would refuse them: keep them in flotilla.yaml rollout.steps for a set that
-// Argo CD also reads).
+// ApplicationSetRolloutStep is one step of a RollingSync. BakeTime,
+// RequireApproval, Approvals and Approvers are Flotilla extensions
+// (ignored by Argo CD, whose CRD would refuse them: keep them in
+// flotilla.yaml rollout.steps for a set that Argo CD also reads).
 type ApplicationSetRolloutStep struct {
 	MatchExpressions []ApplicationMatchExpression `json:"matchExpressions,omitempty"`
 	MaxUpdate        *IntOrString                 `json:"maxUpdate,omitempty"`
 	Name             string                       `json:"name,omitempty"`
 	BakeTime         string                       `json:"bakeTime,omitempty"`
 	RequireApproval  bool                         `json:"requireApproval,omitempty"`
-	PullRequest      *bool                        `json:"pullRequest,omitempty"`
+	// Approvals is how many approving reviews a pull request holding an
+	// app of the step needs (default 1 when approval is required; a
+	// number implies requireApproval).
+	Approvals int `json:"approvals,omitempty"`
+	// Approvers, when set, are the only users whose approvals count:
+	// logins, and teams as org/team-slug (implies requireApproval).
+	Approvers   []string `json:"approvers,omitempty"`
+	PullRequest *bool    `json:"pullRequest,omitempty"`
 }
 
 // ApplicationMatchExpression selects Applications by label in a rollout step.

@@ -54,12 +54,59 @@ func Truncate(s string) string {
 // Statuses writes and reads commit statuses.
 type Statuses interface {
 	// SetStatus sets the status of one context on a commit (the newest
-	// status of a context wins, as on GitHub).
+	// status of a context wins, as on GitHub). A status that equals the
+	// newest of its context (Same) is not posted again: its time stays
+	// the time it was first reported.
 	SetStatus(ctx context.Context, sha string, s Status) error
 	// Statuses returns the newest status of every context on a commit
 	// (GitHub's combined status), sorted by context.
 	Statuses(ctx context.Context, sha string) ([]Status, error)
+	// SuccessSince returns, for each of contexts whose newest status on
+	// sha is success, when its current unbroken run of success statuses
+	// began: the first success after the newest status of another state.
+	// A context without a status, or whose newest status is not success,
+	// is absent.
+	SuccessSince(ctx context.Context, sha string, contexts []string) (map[string]time.Time, error)
 }
+
+// Same reports whether two statuses say the same (context, state,
+// description and target URL), whenever they were posted.
+func Same(a, b Status) bool {
+	return a.Context == b.Context && a.State == b.State && Truncate(a.Description) == Truncate(b.Description) && a.TargetURL == b.TargetURL
+}
+
+// RunStarts finds where the current run of success statuses of some
+// contexts began, from a commit's statuses fed newest first (GitHub's
+// order): Add each status until it returns false, then read Since.
+type RunStarts struct {
+	open  map[string]bool // contexts still being read
+	since map[string]time.Time
+}
+
+// NewRunStarts starts a search for the success runs of contexts.
+func NewRunStarts(contexts []string) *RunStarts {
+	r := &RunStarts{open: map[string]bool{}, since: map[string]time.Time{}}
+	for _, c := range contexts {
+		r.open[c] = true
+	}
+	return r
+}
+
+// Add reads the next older status; it returns false once every context
+// is decided (an older status can change nothing).
+func (r *RunStarts) Add(s Status) bool {
+	if r.open[s.Context] {
+		if s.State == StateSuccess {
+			r.since[s.Context] = s.UpdatedAt
+		} else {
+			delete(r.open, s.Context)
+		}
+	}
+	return len(r.open) > 0
+}
+
+// Since returns the start of each context's current success run.
+func (r *RunStarts) Since() map[string]time.Time { return r.since }
 
 // MergeableState is GitHub's mergeable_state of a pull request.
 type MergeableState string
@@ -175,6 +222,27 @@ func Approvers(reviews []Review, sha string) []string {
 	return out
 }
 
+// Permission is a user's access to the repository, as GitHub's
+// collaborator permission names it: admin, write (maintain included),
+// read (triage included) or none.
+type Permission string
+
+// Permissions.
+const (
+	PermissionAdmin    Permission = "admin"
+	PermissionMaintain Permission = "maintain"
+	PermissionWrite    Permission = "write"
+	PermissionTriage   Permission = "triage"
+	PermissionRead     Permission = "read"
+	PermissionNone     Permission = "none"
+)
+
+// CanWrite reports whether the permission lets its holder push: write,
+// maintain or admin.
+func (p Permission) CanWrite() bool {
+	return p == PermissionWrite || p == PermissionMaintain || p == PermissionAdmin
+}
+
 // Forge is everything promote and verify do with the repository's host.
 type Forge interface {
 	Statuses
@@ -187,6 +255,13 @@ type Forge interface {
 	MergePullRequest(ctx context.Context, number int, o MergeOptions) (MergeResult, error)
 	// Reviews lists a pull request's reviews in chronological order.
 	Reviews(ctx context.Context, number int) ([]Review, error)
+	// Permission returns a user's access to the repository (none for a
+	// user the forge does not know).
+	Permission(ctx context.Context, user string) (Permission, error)
+	// TeamMember reports whether user is an active member of the team
+	// org/team (child teams included); false for a team the forge cannot
+	// see.
+	TeamMember(ctx context.Context, org, team, user string) (bool, error)
 	// UpsertComment keeps one comment per marker on a pull request: it
 	// edits the comment holding the marker, or creates it.
 	UpsertComment(ctx context.Context, number int, marker, body string) error

@@ -47,6 +47,12 @@ type GitHub struct {
 	serverErrors  int
 	mergeRefusals map[int]refusal
 	mergeable     map[int]string
+	// perms are the users' permissions (none when unset); teams the
+	// active members of each "org/team".
+	perms map[string]string
+	teams map[string][]string
+	// now is the clock of the times the fake records (statuses, reviews).
+	now func() time.Time
 }
 
 type pull struct {
@@ -104,7 +110,8 @@ func New(t testing.TB, bare, owner, repo string) *GitHub {
 		t: t, Owner: owner, Repo: repo, bare: bare, nextID: 1000,
 		pulls: map[int]*pull{}, statuses: map[string][]status{}, comments: map[int][]comment{},
 		requests: map[string]int{}, limit: 5000, remaining: 5000, reset: time.Now().Add(time.Hour),
-		mergeRefusals: map[int]refusal{}, mergeable: map[int]string{},
+		mergeRefusals: map[int]refusal{}, mergeable: map[int]string{}, perms: map[string]string{}, teams: map[string][]string{},
+		now: func() time.Time { return time.Now().UTC() },
 	}
 	g.examples = map[string]any{}
 	for name, ex := range c.doc.Components.Examples {
@@ -182,7 +189,31 @@ func (g *GitHub) Review(number int, user, state, commitID string) {
 	defer g.mu.Unlock()
 	p := g.pulls[number]
 	g.nextID++
-	p.Reviews = append(p.Reviews, review{ID: g.nextID, User: user, State: state, CommitID: commitID, At: time.Now().UTC()})
+	p.Reviews = append(p.Reviews, review{ID: g.nextID, User: user, State: state, CommitID: commitID, At: g.now()})
+}
+
+// SetPermission gives user a permission on the repository: admin,
+// maintain, write, triage or read (GitHub's role names); a user without
+// one has none.
+func (g *GitHub) SetPermission(user, role string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.perms[user] = role
+}
+
+// SetTeam makes users the active members of the team org/team.
+func (g *GitHub) SetTeam(org, team string, users ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.teams[org+"/"+team] = users
+}
+
+// SetClock sets the clock of the times the fake records from now on
+// (default time.Now).
+func (g *GitHub) SetClock(now func() time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.now = func() time.Time { return now().UTC() }
 }
 
 // Comments returns the bodies of an issue's comments.
@@ -431,7 +462,7 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 		g.write(w, r, 200, g.reviewJSON(p, rv))
 	case "repos/create-commit-status":
 		g.nextID++
-		st := status{ID: g.nextID, State: str("state"), Context: str("context"), Description: str("description"), URL: str("target_url"), At: time.Now().UTC()}
+		st := status{ID: g.nextID, State: str("state"), Context: str("context"), Description: str("description"), URL: str("target_url"), At: g.now()}
 		if st.Context == "" {
 			st.Context = "default"
 		}
@@ -468,6 +499,40 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 		}
 		out := g.example("combined-commit-status")
 		out["state"], out["statuses"], out["sha"], out["total_count"] = combined, list, sha, len(list)
+		g.write(w, r, 200, out)
+	case "repos/list-commit-statuses-for-ref":
+		sha := params["ref"]
+		if s := g.branchSHA(sha); s != "" {
+			sha = s
+		}
+		all := g.statuses[sha]
+		list := make([]any, 0, len(all))
+		for i := len(all) - 1; i >= 0; i-- { // newest first
+			list = append(list, g.statusJSON(all[i]))
+		}
+		g.writePage(w, r, list)
+	case "repos/get-collaborator-permission-level":
+		role := g.perms[params["username"]]
+		// permission is the legacy base role: maintain reads as write,
+		// triage as read (the operation's description).
+		perm := map[string]string{"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}[role]
+		if perm == "" {
+			perm, role = "none", "none"
+		}
+		out := g.example("repository-collaborator-permission-response-if-user-has-admin-permissions")
+		out["permission"], out["role_name"] = perm, role
+		user := out["user"].(map[string]any)
+		user["login"] = params["username"]
+		user["role_name"] = role // required by the schema; GitHub's example predates it
+		g.write(w, r, 200, out)
+	case "teams/get-membership-for-user-in-org":
+		if !contains(g.teams[params["org"]+"/"+params["team_slug"]], params["username"]) {
+			g.write(w, r, 404, map[string]any{"message": "Not Found"})
+			return
+		}
+		out := g.example("team-membership-response-if-user-is-a-team-maintainer")
+		out["url"] = fmt.Sprintf("%s/organizations/1/team/1/memberships/%s", g.Server.URL, params["username"])
+		out["role"], out["state"] = "member", "active"
 		g.write(w, r, 200, out)
 	case "issues/list-comments":
 		out := []any{}
@@ -542,6 +607,26 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 	default:
 		g.write(w, r, 501, map[string]any{"message": "the fake does not implement " + op})
 	}
+}
+
+// writePage sends one page of list (per_page, page; a Link header to the
+// next page), as GitHub's paginated lists.
+func (g *GitHub) writePage(w http.ResponseWriter, r *http.Request, list []any) {
+	perPage, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if perPage <= 0 {
+		perPage = 30
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if page <= 0 {
+		page = 1
+	}
+	start, end := min((page-1)*perPage, len(list)), min(page*perPage, len(list))
+	if end < len(list) {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(page+1))
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, g.Server.URL, r.URL.Path, q.Encode()))
+	}
+	g.write(w, r, 200, list[start:end])
 }
 
 // write sends a JSON answer with rate-limit headers; for GETs it sets an

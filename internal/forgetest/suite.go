@@ -1,9 +1,11 @@
 package forgetest
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
 )
@@ -20,6 +22,17 @@ type Harness struct {
 	Comments func(t *testing.T, number int) []string
 	// Parents returns the parents of a branch's head commit.
 	Parents func(t *testing.T, branch string) []string
+	// Clock sets the time the forge gives the statuses posted from now on.
+	Clock func(t *testing.T, now time.Time)
+	// SetPermission gives user a permission on the repository; nil when
+	// the forge gives every user the same (Permission).
+	SetPermission func(t *testing.T, user string, p forge.Permission)
+	// Permission is what the forge answers for a user it was told
+	// nothing about.
+	Permission forge.Permission
+	// SetTeam makes users the members of org/team; nil for a forge
+	// without teams, whose TeamMember must fail.
+	SetTeam func(t *testing.T, org, team string, users ...string)
 }
 
 // Suite runs the same behavioural test against a forge implementation.
@@ -74,6 +87,105 @@ func Suite(t *testing.T, h Harness) {
 		slices.Sort(flat)
 		if want := []string{"flotilla/verify/db=failure:degraded", "flotilla/verify/web=success:in sync"}; !slices.Equal(want, flat) {
 			t.Errorf("statuses %v, want %v", flat, want)
+		}
+	})
+
+	t.Run("bake: a success run starts at its first success", func(t *testing.T) {
+		const verify = "flotilla/verify/bake"
+		t0 := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+		post := func(min int, st forge.State, desc string) {
+			t.Helper()
+			h.Clock(t, t0.Add(time.Duration(min)*time.Minute))
+			must(f.SetStatus(ctx, first, forge.Status{Context: verify, State: st, Description: desc}))
+		}
+		since := func() (time.Time, bool) {
+			t.Helper()
+			got, err := f.SuccessSince(ctx, first, []string{verify, "flotilla/verify/never-posted"})
+			must(err)
+			if _, ok := got["flotilla/verify/never-posted"]; ok || len(got) > 1 {
+				t.Errorf("SuccessSince answered for a context without a status: %v", got)
+			}
+			s, ok := got[verify]
+			return s, ok
+		}
+		bake := 30 * time.Minute
+		baked := func(now int) bool {
+			s, ok := since()
+			return ok && t0.Add(time.Duration(now)*time.Minute).Sub(s) >= bake
+		}
+		post(0, forge.StateSuccess, "Synced, Healthy")
+		post(20, forge.StateSuccess, "Synced, Healthy") // verify's next run
+		if s, ok := since(); !ok || !s.Equal(t0) {
+			t.Errorf("after success at t0 and t0+20m: run since %v (%v), want t0 %v", s, ok, t0)
+		}
+		if !baked(31) {
+			t.Error("a 30m bake is not over at t0+31m")
+		}
+		sts, err := f.Statuses(ctx, first)
+		must(err)
+		for _, s := range sts {
+			if s.Context == verify && !s.UpdatedAt.Equal(t0) {
+				t.Errorf("the identical success was posted again: newest at %v, want %v", s.UpdatedAt, t0)
+			}
+		}
+		post(22, forge.StateSuccess, "Synced, Healthy: 3 replicas") // still success: the run goes on
+		if s, _ := since(); !s.Equal(t0) {
+			t.Errorf("another success restarted the run: since %v", s)
+		}
+		post(25, forge.StateFailure, "Synced, Degraded")
+		if s, ok := since(); ok {
+			t.Errorf("newest is a failure, yet a run since %v", s)
+		}
+		post(26, forge.StateSuccess, "Synced, Healthy")
+		if s, ok := since(); !ok || !s.Equal(t0.Add(26*time.Minute)) {
+			t.Errorf("failure then success: run since %v, want t0+26m", s)
+		}
+		if baked(31) || !baked(56) {
+			t.Error("the bake did not restart at the failure")
+		}
+	})
+
+	t.Run("permissions", func(t *testing.T) {
+		if p, err := f.Permission(ctx, "stranger"); err != nil || p != h.Permission {
+			t.Errorf("a user the forge was told nothing of: %q %v, want %q", p, err, h.Permission)
+		}
+		if h.SetPermission == nil {
+			return
+		}
+		want := map[string]forge.Permission{}
+		for user, p := range map[string]forge.Permission{"ada": forge.PermissionAdmin, "max": forge.PermissionMaintain, "wes": forge.PermissionWrite, "tia": forge.PermissionTriage, "rae": forge.PermissionRead} {
+			h.SetPermission(t, user, p)
+			want[user] = p
+		}
+		got := map[string]forge.Permission{}
+		for user := range want {
+			p, err := f.Permission(ctx, user)
+			must(err)
+			got[user] = p
+		}
+		// GitHub's permission is the legacy base role: maintain reads as
+		// write, triage as read; who can write is unchanged.
+		want["max"], want["tia"] = forge.PermissionWrite, forge.PermissionRead
+		if !maps.Equal(got, want) {
+			t.Errorf("permissions %v, want %v", got, want)
+		}
+	})
+
+	t.Run("teams", func(t *testing.T) {
+		if h.SetTeam == nil {
+			if ok, err := f.TeamMember(ctx, "example", "ops", "ada"); err == nil || ok {
+				t.Errorf("a forge without teams answered %v, %v", ok, err)
+			}
+			return
+		}
+		h.SetTeam(t, "example", "ops", "ada", "wes")
+		for _, tt := range []struct {
+			team, user string
+			want       bool
+		}{{"ops", "ada", true}, {"ops", "wes", true}, {"ops", "rita", false}, {"dev", "ada", false}} {
+			if ok, err := f.TeamMember(ctx, "example", tt.team, tt.user); err != nil || ok != tt.want {
+				t.Errorf("%s in example/%s: %v %v, want %v", tt.user, tt.team, ok, err, tt.want)
+			}
 		}
 	})
 

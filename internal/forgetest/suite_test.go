@@ -47,6 +47,10 @@ func TestSuiteGitHub(t *testing.T) {
 		Parents: func(t *testing.T, branch string) []string {
 			return strings.Fields(gittest.Git(t, bare, "rev-parse", branch+"^1", branch+"^2"))
 		},
+		Clock:         func(t *testing.T, now time.Time) { fake.SetClock(func() time.Time { return now }) },
+		SetPermission: func(t *testing.T, user string, p forge.Permission) { fake.SetPermission(user, string(p)) },
+		Permission:    forge.PermissionNone,
+		SetTeam:       func(t *testing.T, org, team string, users ...string) { fake.SetTeam(org, team, users...) },
 	})
 	reqs, _ := fake.Requests()
 	t.Logf("requests by operation: %v", reqs)
@@ -70,6 +74,8 @@ func TestSuiteLocal(t *testing.T) {
 		Parents: func(t *testing.T, branch string) []string {
 			return strings.Fields(gittest.Git(t, checkout, "rev-parse", branch+"^1", branch+"^2"))
 		},
+		Clock:      func(t *testing.T, now time.Time) { f.Now = func() time.Time { return now } },
+		Permission: forge.PermissionWrite,
 	})
 }
 
@@ -117,6 +123,8 @@ func TestSuiteLocalRemote(t *testing.T) {
 		Parents: func(t *testing.T, branch string) []string {
 			return strings.Fields(gittest.Git(t, bare, "rev-parse", branch+"^1", branch+"^2"))
 		},
+		Clock:      func(t *testing.T, now time.Time) { a.Now = func() time.Time { return now } },
+		Permission: forge.PermissionWrite,
 	})
 	b, err := local.OpenRemote(filepath.Join(mirrors, "b.git"), bare)
 	if err != nil {
@@ -131,7 +139,7 @@ func TestSuiteLocalRemote(t *testing.T) {
 		t.Errorf("main on the remote is %s, want the merge %s", main, all[1].MergeCommitSHA)
 	}
 	sts, err := b.Statuses(t.Context(), gittest.Git(t, bare, "rev-parse", "main^2^"))
-	if err != nil || len(sts) != 2 {
+	if err != nil || len(sts) != 3 { // web, db and bake
 		t.Errorf("statuses seen by the second clone: %+v %v", sts, err)
 	}
 }

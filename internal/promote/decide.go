@@ -19,6 +19,11 @@ type App struct {
 	Live, Staging string
 	// Status is verify's status of the app on its cluster's live head.
 	Status *forge.Status
+	// SuccessSince is when verify's current unbroken run of success on
+	// the live head began (the first success after its last other
+	// state), read only where a bake is pending; zero when not read
+	// (BakeGate then counts from Status, the newest).
+	SuccessSince time.Time
 	// Denied are the Deny violations of the app's staging content on its
 	// cluster (PolicyGate), in the policy package's order; Run computes
 	// them only for apps that differ.
@@ -37,8 +42,16 @@ type Cluster struct {
 	// holds their current staging content.
 	PRApps    []string
 	PRCurrent bool
-	// Approvers approve the PR's current head.
+	// Approvers approve the PR's current head (their latest decisive
+	// review), sorted.
 	Approvers []string
+	// Refused maps an approver whose approval does not count to why
+	// ("read access"): no write access to the repository. Approvers
+	// absent from it count (ReviewGate).
+	Refused map[string]string
+	// Teams maps an approver to the teams (org/team-slug) named by the
+	// approvers of the steps it needs that the approver is a member of.
+	Teams map[string][]string
 }
 
 // Snapshot is everything a decision reads.
@@ -109,6 +122,9 @@ type Action struct {
 	Apps   []string `json:"apps"`
 	Steps  []string `json:"steps,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+	// NotCounted are the approvals of the pull request that do not count
+	// toward the approvals it waits for, each "@user: why" (a wait only).
+	NotCounted []string `json:"notCounted,omitempty"`
 }
 
 // Plan is a decision.
@@ -127,11 +143,12 @@ type Plan struct {
 // objects would be denied on its cluster (PolicyGate), every app of its
 // ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
 // every gate of SettleGates is open — live equals staging, verify's
-// success on the live head, at least bakeTime old), and fewer than
-// maxUpdate apps of its own step are in flight (MaxUpdateGate). A pull
-// request merges when it holds only such apps, every app whose step
-// requires approval (ApprovalGate) has an approval of the current head,
-// and it is current; apps matched by no
+// success on the live head, its unbroken run of success at least
+// bakeTime old), and fewer than maxUpdate apps of its own step are in
+// flight (MaxUpdateGate). A pull request merges when it holds only such
+// apps, it is current, and, for every app whose step requires approval
+// (ApprovalGate), it holds the step's approvals of its current head from
+// writers (ReviewGate); apps matched by no
 // step make a pull request that is never merged automatically. A pull
 // request that needs neither an approval nor a person is merged in the
 // pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
@@ -244,17 +261,39 @@ func Decide(s Snapshot) (Plan, error) {
 		c := s.Clusters[name]
 		var apps, steps []string
 		manual, needsApproval := false, false
+		var approvalSteps []Step // the steps whose approval the pull request needs
 		for i, d := range decisions {
 			if d.Cluster != name || !d.Promote {
 				continue
 			}
 			apps = append(apps, d.App)
 			steps = append(steps, d.Step)
-			if s.Apps[i].Step == Unmatched {
+			a := s.Apps[i]
+			if a.Step == Unmatched {
 				manual = true
 				continue
 			}
-			needsApproval = needsApproval || approval[i]
+			if approval[i] {
+				needsApproval = true
+				approvalSteps = append(approvalSteps, s.Sets[a.Set][a.Step])
+			}
+		}
+		reviews := Verdict{Open: true}
+		var approvedBy, notCounted []string
+		if needsApproval {
+			for _, st := range approvalSteps {
+				v := (ReviewGate{}).Check(st, c)
+				if !v.Open && reviews.Open {
+					reviews = v
+				}
+				counted, refused := countApprovals(st, c)
+				approvedBy = append(approvedBy, counted...)
+				notCounted = append(notCounted, refused...)
+			}
+			slices.Sort(approvedBy)
+			approvedBy = slices.Compact(approvedBy)
+			slices.Sort(notCounted)
+			notCounted = slices.Compact(notCounted)
 		}
 		slices.Sort(apps)
 		steps = uniq(steps)
@@ -274,14 +313,14 @@ func Decide(s Snapshot) (Plan, error) {
 			act.Kind, act.Reason = UpdateMerge, "the apps to promote or their content changed (release latest); every app's gate is open and none needs approval"
 		case manual:
 			act.Kind, act.Reason = Wait, "a person must merge: it holds apps no rollout step selects"
-		case needsApproval && len(c.Approvers) == 0:
-			act.Kind, act.Reason = Wait, "an approving review of the current head"
+		case !reviews.Open:
+			act.Kind, act.Reason, act.NotCounted = Wait, reviews.WaitingFor, notCounted
 		case c.PR.MergeableState != "" && !c.PR.MergeableState.Ready() && c.PR.MergeableState != forge.MergeableUnknown:
 			act.Kind, act.Reason = Wait, "GitHub reports the pull request "+string(c.PR.MergeableState)
 		default:
 			act.Kind, act.Reason = Merge, "every app's gate is open"
 			if needsApproval {
-				act.Reason += "; approved by " + strings.Join(c.Approvers, ", ")
+				act.Reason += "; approved by " + strings.Join(approvedBy, ", ")
 			}
 		}
 		plan.Actions = append(plan.Actions, act)

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -360,5 +361,31 @@ func TestPolicyDeniedAppStaysOut(t *testing.T) {
 	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 1, MergeableState: forge.MergeableClean}, PRApps: []string{"api-a", "web-a"}, PRCurrent: true}
 	if diff := cmp.Diff(map[string]string{"a": "update+merge web-a"}, actions(decide(t, s))); diff != "" {
 		t.Errorf("denied app in the pull request (-want +got):\n%s", diff)
+	}
+}
+
+// TestApprovalsFromWriters: a pull request waits until enough writers
+// approve it; the wait says how many count and which approvals do not
+// (NotCounted, for the comment on the pull request), and the merge
+// names who approved.
+func TestApprovalsFromWriters(t *testing.T) {
+	t.Parallel()
+	steps := tiers()
+	steps[0].RequireApproval, steps[0].Approvals = true, 2
+	s := snap(steps, App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2"})
+	c := &Cluster{Name: "a", PR: &forge.PullRequest{Number: 3, HeadSHA: "h", MergeableState: forge.MergeableClean}, PRApps: []string{"web-a"}, PRCurrent: true}
+	s.Clusters["a"] = c
+	if p := decide(t, s); p.Apps[0].WaitingFor != "2 approving reviews" {
+		t.Errorf("app waits for %q", p.Apps[0].WaitingFor)
+	}
+	c.Approvers, c.Refused = []string{"rita", "wes"}, map[string]string{"rita": "read access"}
+	a := decide(t, s).Actions[0]
+	if a.Kind != Wait || a.Reason != "1 of 2 approvals from writers; review by @rita does not count: read access" ||
+		!slices.Equal(a.NotCounted, []string{"@rita: read access"}) {
+		t.Errorf("a reader and a writer: %+v", a)
+	}
+	c.Approvers = []string{"ada", "rita", "wes"}
+	if a := decide(t, s).Actions[0]; a.Kind != Merge || a.Reason != "every app's gate is open; approved by ada, wes" || a.NotCounted != nil {
+		t.Errorf("two writers: %+v", a)
 	}
 }

@@ -62,8 +62,32 @@ func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 		ar.Done, ar.Result = true, fmt.Sprintf("closed #%d", cl.PR.Number)
 	case Wait:
 		ar.Result = "waiting for " + ar.Reason
+		if len(ar.NotCounted) > 0 {
+			// Say on the pull request why an approval did not count: the
+			// reviewer sees it where they approved.
+			body := fmt.Sprintf("**Waiting for approvals.** %s.\n\nOnly approvals of the current head by users with write access to the repository count", ar.Reason)
+			if names := approversOf(s, p, ar.Cluster); len(names) > 0 {
+				body += " (and, for this step, only from " + mentions(names) + ")"
+			}
+			if err := r.Forge.UpsertComment(ctx, cl.PR.Number, "approvals", body+".\n"); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// approversOf is the union of the named approvers of the steps of the
+// apps cluster's pull request promotes.
+func approversOf(s Snapshot, p Plan, cluster string) []string {
+	var out []string
+	for i, d := range p.Apps {
+		if a := s.Apps[i]; d.Cluster == cluster && d.Promote && a.Step != Unmatched {
+			out = append(out, s.Sets[a.Set][a.Step].Approvers...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // merge merges pull request number at head sha; prefix says what the

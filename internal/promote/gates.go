@@ -2,6 +2,8 @@ package promote
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flotilla-dev/flotilla/internal/forge"
@@ -126,7 +128,11 @@ func (VerifiedGate) Check(_ *StepContext, a App) Verdict {
 	return Verdict{Open: true}
 }
 
-// BakeGate: verify's success has lasted the step's bakeTime.
+// BakeGate: verify's success has lasted the step's bakeTime, counted
+// from the start of its current unbroken run of success on the live
+// commit (App.SuccessSince: the first success after the last other
+// state), so verify re-posting success every run does not restart it
+// and a failure in between does.
 type BakeGate struct{}
 
 // Name implements Gate.
@@ -138,7 +144,11 @@ func (BakeGate) Check(c *StepContext, a App) Verdict {
 	if a.Step == Unmatched || bake <= 0 || a.Status == nil {
 		return Verdict{Open: true}
 	}
-	if age := c.Now.Sub(a.Status.UpdatedAt); age < bake {
+	since := a.Status.UpdatedAt
+	if !a.SuccessSince.IsZero() && a.SuccessSince.Before(since) {
+		since = a.SuccessSince
+	}
+	if age := c.Now.Sub(since); age < bake {
 		return Verdict{State: Baking, WaitingFor: fmt.Sprintf("bake time (%s left)", (bake - age).Round(time.Second))}
 	}
 	return Verdict{Open: true}
@@ -218,8 +228,10 @@ func (MaxUpdateGate) Check(c *StepContext, a App) Verdict {
 }
 
 // ApprovalGate never holds an app out of the pull request; it marks the
-// pull request as merging only with an approving review of its current
-// head when the step requires approval or its maxUpdate is 0.
+// pull request as merging only with approving reviews of its current
+// head (ReviewGate: the step's approvals, from writers, from its
+// approvers when named) when the step requires approval or its
+// maxUpdate is 0.
 type ApprovalGate struct{}
 
 // Name implements Gate.
@@ -227,8 +239,80 @@ func (ApprovalGate) Name() string { return "approval" }
 
 // Check implements Gate.
 func (ApprovalGate) Check(c *StepContext, _ App) Verdict {
-	if c.Limit == 0 || c.Step.RequireApproval {
-		return Verdict{Open: true, Approval: true, WaitingFor: "an approving review"}
+	if c.Limit != 0 && !c.Step.RequireApproval {
+		return Verdict{Open: true}
 	}
-	return Verdict{Open: true}
+	w := "an approving review"
+	if n := c.Step.RequiredApprovals(); n > 1 {
+		w = fmt.Sprintf("%d approving reviews", n)
+	}
+	if len(c.Step.Approvers) > 0 {
+		w += " from " + mentions(c.Step.Approvers)
+	}
+	return Verdict{Open: true, Approval: true, WaitingFor: w}
+}
+
+// ReviewGate is checked per pull request, for each step whose approval
+// it needs (ApprovalGate), when it would merge: enough users (the step's
+// approvals, default 1) approve its current head with their latest
+// decisive review, each with write access to the repository (admin,
+// maintain or write: Cluster.Refused names those without) and, when the
+// step names approvers, named there or a member of a team named there
+// (Cluster.Teams). A closed gate says how many count
+// and why each other approval does not.
+type ReviewGate struct{}
+
+// Name is the gate's short name.
+func (ReviewGate) Name() string { return "reviews" }
+
+// Check tells whether cluster c's pull request holds the approvals step
+// needs.
+func (ReviewGate) Check(step Step, c *Cluster) Verdict {
+	counted, refused := countApprovals(step, c)
+	need := step.RequiredApprovals()
+	switch {
+	case len(counted) >= need:
+		return Verdict{Open: true}
+	case need == 1 && len(step.Approvers) == 0 && len(refused) == 0:
+		return Verdict{WaitingFor: "an approving review of the current head"}
+	}
+	w := fmt.Sprintf("%d of %d approvals from writers", len(counted), need)
+	if len(step.Approvers) > 0 {
+		w += " among " + mentions(step.Approvers)
+	}
+	for _, r := range refused {
+		user, why, _ := strings.Cut(r, ": ")
+		w += fmt.Sprintf("; review by %s does not count: %s", user, why)
+	}
+	return Verdict{WaitingFor: w}
+}
+
+// countApprovals splits the approvers of c's pull request into those
+// that count for step (sorted logins) and those that do not ("@user:
+// why", sorted).
+func countApprovals(step Step, c *Cluster) (counted, refused []string) {
+	for _, user := range c.Approvers {
+		switch why, no := c.Refused[user]; {
+		case no:
+			refused = append(refused, "@"+user+": "+why)
+		case len(step.Approvers) > 0 && !slices.ContainsFunc(step.Approvers, func(a string) bool {
+			return strings.EqualFold(a, user) || slices.Contains(c.Teams[user], a)
+		}):
+			refused = append(refused, "@"+user+": not among the step's approvers")
+		default:
+			counted = append(counted, user)
+		}
+	}
+	slices.Sort(counted)
+	slices.Sort(refused)
+	return counted, refused
+}
+
+// mentions is "@a, @b".
+func mentions(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = "@" + u
+	}
+	return strings.Join(out, ", ")
 }

@@ -60,7 +60,18 @@ func TestVerifiedGate(t *testing.T) {
 func TestBakeGate(t *testing.T) {
 	t.Parallel()
 	half := StepContext{Now: now, Step: Step{BakeTime: 30 * time.Minute}}
+	// since is an app whose newest success is newest old, in a run of
+	// success that began run ago.
+	since := func(newest, run time.Duration) App { return App{Status: ok(newest), SuccessSince: now.Add(-run)} }
 	runGate(t, BakeGate{}, "bake", []gateCase{
+		// verify re-posts success every 15m: the newest is 5m old, the
+		// run 31m: baked (counted from the newest, it never would be).
+		{"re-posted success: counted from the run's first success", half, since(5*time.Minute, 31*time.Minute), Verdict{Open: true}},
+		{"re-posted success, run too short", half, since(5*time.Minute, 20*time.Minute), Verdict{State: Baking, WaitingFor: "bake time (10m0s left)"}},
+		// A failure at -25m, success again at -24m: the run restarted.
+		{"a failure in between restarted the run", half, since(9*time.Minute, 24*time.Minute), Verdict{State: Baking, WaitingFor: "bake time (6m0s left)"}},
+		{"run start not read: the newest success", half, App{Status: ok(31 * time.Minute)}, Verdict{Open: true}},
+		{"a run start after the newest is ignored", half, since(31*time.Minute, 1*time.Minute), Verdict{Open: true}},
 		{"no bake time", StepContext{Now: now}, App{Status: ok(0)}, Verdict{Open: true}},
 		{"baking", half, App{Status: ok(10 * time.Minute)}, Verdict{State: Baking, WaitingFor: "bake time (20m0s left)"}},
 		{"rounded to the second", half, App{Status: ok(10*time.Minute + 1500*time.Millisecond)}, Verdict{State: Baking, WaitingFor: "bake time (19m59s left)"}},
@@ -127,7 +138,61 @@ func TestApprovalGate(t *testing.T) {
 		{"no approval", StepContext{Limit: 3}, App{}, Verdict{Open: true}},
 		{"requireApproval", StepContext{Limit: 3, Step: Step{RequireApproval: true}}, App{}, approval},
 		{"maxUpdate 0", StepContext{Limit: 0}, App{}, approval},
+		{"approvals 2", StepContext{Limit: 3, Step: Step{RequireApproval: true, Approvals: 2}}, App{},
+			Verdict{Open: true, Approval: true, WaitingFor: "2 approving reviews"}},
+		{"named approvers", StepContext{Limit: 3, Step: Step{RequireApproval: true, Approvers: []string{"ada", "wes"}}}, App{},
+			Verdict{Open: true, Approval: true, WaitingFor: "an approving review from @ada, @wes"}},
 	})
+}
+
+// TestReviewGate: only approvals of the current head by writers count,
+// as many as the step needs, from its approvers when it names them; a
+// closed gate says how many count and why each other does not.
+func TestReviewGate(t *testing.T) {
+	t.Parallel()
+	if (ReviewGate{}).Name() != "reviews" {
+		t.Errorf("Name() = %q", ReviewGate{}.Name())
+	}
+	one := Step{RequireApproval: true}
+	two := Step{RequireApproval: true, Approvals: 2}
+	named := Step{RequireApproval: true, Approvals: 2, Approvers: []string{"Ada", "wes"}}
+	pr := func(refused map[string]string, approvers ...string) *Cluster {
+		return &Cluster{Name: "prod", Approvers: approvers, Refused: refused}
+	}
+	read := map[string]string{"rita": "read access"}
+	for _, tt := range []struct {
+		name string
+		step Step
+		c    *Cluster
+		want Verdict
+	}{
+		{"no approval", one, pr(nil), Verdict{WaitingFor: "an approving review of the current head"}},
+		{"a writer's approval", one, pr(nil, "wes"), Verdict{Open: true}},
+		{"a reader's approval does not count", one, pr(read, "rita"),
+			Verdict{WaitingFor: "0 of 1 approvals from writers; review by @rita does not count: read access"}},
+		{"a reader and a writer", one, pr(read, "rita", "wes"), Verdict{Open: true}},
+		{"one of two", two, pr(read, "rita", "wes"),
+			Verdict{WaitingFor: "1 of 2 approvals from writers; review by @rita does not count: read access"}},
+		{"two writers", two, pr(nil, "bob", "wes"), Verdict{Open: true}},
+		{"no access at all", one, pr(map[string]string{"eve": "no access to the repository"}, "eve"),
+			Verdict{WaitingFor: "0 of 1 approvals from writers; review by @eve does not count: no access to the repository"}},
+		{"a writer not among the approvers", named, pr(read, "bob", "rita", "wes"),
+			Verdict{WaitingFor: "1 of 2 approvals from writers among @Ada, @wes; review by @bob does not count: not among the step's approvers; review by @rita does not count: read access"}},
+		{"approvers match logins case-insensitively", named, pr(nil, "ada", "wes"), Verdict{Open: true}},
+		{"a team member counts", Step{RequireApproval: true, Approvers: []string{"example/ops"}},
+			&Cluster{Approvers: []string{"bob"}, Teams: map[string][]string{"bob": {"example/ops"}}}, Verdict{Open: true}},
+		{"a member of another team does not", Step{RequireApproval: true, Approvers: []string{"example/ops"}},
+			&Cluster{Approvers: []string{"bob"}, Teams: map[string][]string{"bob": {"example/dev"}}},
+			Verdict{WaitingFor: "0 of 1 approvals from writers among @example/ops; review by @bob does not count: not among the step's approvers"}},
+		{"a named approver without write access does not count", named, pr(map[string]string{"ada": "read access"}, "ada", "wes"),
+			Verdict{WaitingFor: "1 of 2 approvals from writers among @Ada, @wes; review by @ada does not count: read access"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (ReviewGate{}).Check(tt.step, tt.c); got != tt.want {
+				t.Errorf("Check = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
 }
 
 // TestGateOrder: the lists hold every gate once, in the order Decide's

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -184,6 +185,37 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		cl.Approvers = forge.Approvers(reviews, cl.PR.HeadSHA)
+		// Only writers' approvals count: one permission read per approver
+		// of a pull request that needs approval.
+		teams := r.approverTeams(snap, name)
+		for _, user := range cl.Approvers {
+			p, err := r.Forge.Permission(ctx, user)
+			if err != nil {
+				return nil, err
+			}
+			if !p.CanWrite() {
+				if cl.Refused == nil {
+					cl.Refused = map[string]string{}
+				}
+				cl.Refused[user] = accessOf(p)
+				continue
+			}
+			// Team memberships only of writers, only of the teams the
+			// steps name: one read per writer and team.
+			for _, team := range teams {
+				org, slug, _ := strings.Cut(team, "/")
+				ok, err := r.Forge.TeamMember(ctx, org, slug, user)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					if cl.Teams == nil {
+						cl.Teams = map[string][]string{}
+					}
+					cl.Teams[user] = append(cl.Teams[user], team)
+				}
+			}
+		}
 	}
 	plan, err := Decide(snap)
 	if err != nil {
@@ -244,6 +276,7 @@ func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 			statuses[c][s.Context] = s
 		}
 	}
+	baking := map[string][]string{} // cluster -> contexts whose bake is pending
 	for i := range snap.Apps {
 		a := &snap.Apps[i]
 		if !active[a.Set] {
@@ -253,9 +286,60 @@ func (r *runner) readStatuses(ctx context.Context, snap *Snapshot, data map[stri
 		}
 		if s, ok := statuses[a.Cluster][layout.VerifyContext(a.Name)]; ok {
 			a.Status = &s
+			if bakePending(snap, *a) {
+				baking[a.Cluster] = append(baking[a.Cluster], layout.VerifyContext(a.Name))
+			}
+		}
+	}
+	// Where a bake is pending by the newest success, when the run of
+	// success began: its history, read for those clusters only.
+	since := map[string]map[string]time.Time{}
+	for _, c := range slices.Sorted(maps.Keys(baking)) {
+		s, err := r.Forge.SuccessSince(ctx, data[c].liveHead.String(), baking[c])
+		if err != nil {
+			return err
+		}
+		since[c] = s
+	}
+	for i := range snap.Apps {
+		a := &snap.Apps[i]
+		if s, ok := since[a.Cluster][layout.VerifyContext(a.Name)]; ok {
+			a.SuccessSince = s
 		}
 	}
 	return nil
+}
+
+// bakePending reports whether a's bake would still be running counted
+// from its newest status: a live app's success younger than its step's
+// bakeTime (an older one is baked whenever its run began).
+func bakePending(s *Snapshot, a App) bool {
+	if a.Step == Unmatched || a.Differs() || a.Status == nil || a.Status.State != forge.StateSuccess {
+		return false
+	}
+	bake := s.Sets[a.Set][a.Step].BakeTime
+	return bake > 0 && s.Now.Sub(a.Status.UpdatedAt) < bake
+}
+
+// accessOf says why an approval by a holder of p does not count.
+func accessOf(p forge.Permission) string {
+	if p == "" || p == forge.PermissionNone {
+		return "no access to the repository"
+	}
+	return string(p) + " access"
+}
+
+// approverTeams are the teams the approvers of cluster's steps that
+// require approval name, sorted.
+func (r *runner) approverTeams(s Snapshot, cluster string) []string {
+	var out []string
+	for _, a := range s.Apps {
+		if a.Cluster == cluster && a.Step != Unmatched {
+			out = append(out, s.Sets[a.Set][a.Step].Teams()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (r *runner) needsApproval(s Snapshot, cluster string) bool {

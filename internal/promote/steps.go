@@ -32,7 +32,29 @@ type Step struct {
 	// RequireApproval needs an approving review of the current head before
 	// a pull request holding an app of this step merges (extension).
 	RequireApproval bool
+	// Approvals is how many approving reviews it needs (0: one);
+	// Approvers, when set, the only users whose approvals count: logins,
+	// and teams as org/team-slug (extensions; either implies
+	// RequireApproval). Only reviewers with write access count
+	// (ReviewGate).
+	Approvals int
+	Approvers []string
 }
+
+// Teams are the teams (org/team-slug) among the step's approvers.
+func (s Step) Teams() []string {
+	var out []string
+	for _, a := range s.Approvers {
+		if strings.Contains(a, "/") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// RequiredApprovals is how many approvals a pull request holding an app
+// of the step needs, when it needs any.
+func (s Step) RequiredApprovals() int { return max(1, s.Approvals) }
 
 // Unmatched is the step of an app no step selects.
 const Unmatched = -1
@@ -49,9 +71,21 @@ func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep
 	}
 	out := make([]Step, len(raw))
 	for i, r := range raw {
-		s := Step{Name: r.Name, Match: r.MatchExpressions, MaxUpdate: r.MaxUpdate, RequireApproval: r.RequireApproval}
+		s := Step{Name: r.Name, Match: r.MatchExpressions, MaxUpdate: r.MaxUpdate, Approvals: r.Approvals,
+			RequireApproval: r.RequireApproval || r.Approvals > 0 || len(r.Approvers) > 0}
 		if s.Name == "" {
 			s.Name = stepName(r, i)
+		}
+		if r.Approvals < 0 {
+			return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvals %d is negative: give how many approving reviews the step needs", set.Metadata.Name, i+1, r.Approvals)
+		}
+		for _, who := range r.Approvers {
+			name := strings.TrimPrefix(strings.TrimSpace(who), "@")
+			org, team, isTeam := strings.Cut(name, "/")
+			if name == "" || strings.ContainsAny(name, " \t") || isTeam && (org == "" || team == "" || strings.Contains(team, "/")) {
+				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvers: %q is not a user login or a team (org/team-slug)", set.Metadata.Name, i+1, who)
+			}
+			s.Approvers = append(s.Approvers, name)
 		}
 		if r.BakeTime != "" {
 			d, err := time.ParseDuration(r.BakeTime)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 )
@@ -80,5 +82,55 @@ func TestStepsAgreeWithArgoCD(t *testing.T) {
 	}
 	if checked < 6 {
 		t.Fatalf("checked %d apps, want the corpus' RollingSync cases", checked)
+	}
+}
+
+// TestStepApprovals: approvals and approvers are read from a step and
+// imply requireApproval; a negative count or an approver that is no
+// login is refused, naming the set and the step.
+func TestStepApprovals(t *testing.T) {
+	t.Parallel()
+	set := &fleet.ApplicationSet{}
+	set.Metadata.Name = "web"
+	for _, tt := range []struct {
+		name string
+		step fleet.ApplicationSetRolloutStep
+		want Step
+		err  string
+	}{
+		{"approvals imply requireApproval", fleet.ApplicationSetRolloutStep{Name: "prod", Approvals: 2},
+			Step{Name: "prod", RequireApproval: true, Approvals: 2}, ""},
+		{"approvers imply requireApproval, @ dropped", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"@ada", " wes "}},
+			Step{Name: "prod", RequireApproval: true, Approvers: []string{"ada", "wes"}}, ""},
+		{"neither", fleet.ApplicationSetRolloutStep{Name: "canary"}, Step{Name: "canary"}, ""},
+		{"negative", fleet.ApplicationSetRolloutStep{Name: "prod", Approvals: -1}, Step{},
+			"ApplicationSet web: rollout step 1: approvals -1 is negative: give how many approving reviews the step needs"},
+		{"empty approver", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"ada", " "}}, Step{},
+			`ApplicationSet web: rollout step 1: approvers: " " is not a user login or a team (org/team-slug)`},
+		{"a team", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"@example/ops", "ada"}},
+			Step{Name: "prod", RequireApproval: true, Approvers: []string{"example/ops", "ada"}}, ""},
+		{"a team without its org", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"/ops"}}, Step{},
+			`ApplicationSet web: rollout step 1: approvers: "/ops" is not a user login or a team (org/team-slug)`},
+		{"a team path", fleet.ApplicationSetRolloutStep{Name: "prod", Approvers: []string{"example/ops/x"}}, Step{},
+			`ApplicationSet web: rollout step 1: approvers: "example/ops/x" is not a user login or a team (org/team-slug)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Steps(set, []fleet.ApplicationSetRolloutStep{tt.step})
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]Step{tt.want}, got); diff != "" {
+				t.Errorf("steps (-want +got):\n%s", diff)
+			}
+			if n := got[0].RequiredApprovals(); n != max(1, tt.step.Approvals) {
+				t.Errorf("RequiredApprovals %d", n)
+			}
+		})
 	}
 }

@@ -45,6 +45,16 @@ type Forge struct {
 	c           *gh.Client
 	owner, repo string
 	t           *transport
+
+	mu sync.Mutex
+	// posted holds, per commit this Forge posted statuses on, the newest
+	// status of each context as last read or posted: SetStatus skips a
+	// status equal to it (one read per commit, not one post per app).
+	posted map[string]map[string]forge.Status
+	// perms caches each user's permission for the Forge's life (a pass),
+	// members each "org/team/user"'s team membership.
+	perms   map[string]forge.Permission
+	members map[string]bool
 }
 
 var _ forge.Forge = (*Forge)(nil)
@@ -69,7 +79,7 @@ func New(o Options) (*Forge, error) {
 			return nil, failure.Usagef("github forge: base URL %q: %s", redact.URL(o.BaseURL), redact.Text(err.Error())) // url.Error quotes the URL
 		}
 	}
-	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t}, nil
+	return &Forge{c: c, owner: o.Owner, repo: o.Repo, t: t, posted: map[string]map[string]forge.Status{}, perms: map[string]forge.Permission{}, members: map[string]bool{}}, nil
 }
 
 // Usage reports the requests sent, those answered 304 from the cache (free
@@ -407,8 +417,33 @@ func (f *Forge) UpsertComment(ctx context.Context, number int, marker, body stri
 	return nil
 }
 
-// SetStatus posts a commit status.
+// SetStatus posts a commit status, unless the newest status of its
+// context on the commit says the same already (read once per commit and
+// Forge: the combined status). Another writer's status posted since that
+// read is not seen: the skipped status is posted by the next run.
 func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error {
+	f.mu.Lock()
+	newest, read := f.posted[sha]
+	f.mu.Unlock()
+	if !read {
+		list, err := f.Statuses(ctx, sha)
+		if err != nil {
+			return err
+		}
+		newest = map[string]forge.Status{}
+		for _, x := range list {
+			newest[x.Context] = x
+		}
+		f.mu.Lock()
+		f.posted[sha] = newest
+		f.mu.Unlock()
+	}
+	f.mu.Lock()
+	prev, had := newest[s.Context]
+	f.mu.Unlock()
+	if had && forge.Same(prev, s) {
+		return nil
+	}
 	st := &gh.RepoStatus{State: gh.String(string(s.State)), Context: gh.String(s.Context), Description: gh.String(forge.Truncate(s.Description))}
 	if s.TargetURL != "" {
 		st.TargetURL = gh.String(s.TargetURL)
@@ -416,7 +451,68 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 	if _, _, err := f.c.Repositories.CreateStatus(ctx, f.owner, f.repo, sha, st); err != nil {
 		return f.explain(fmt.Sprintf("set status %s on %s", s.Context, sha), err)
 	}
+	s.Description = forge.Truncate(s.Description)
+	f.mu.Lock()
+	newest[s.Context] = s
+	f.mu.Unlock()
 	return nil
+}
+
+// SuccessSince reads the commit's statuses newest first
+// (repos/list-commit-statuses-for-ref), a page of 100 at a time, only
+// until every context's run of success is bounded by another state.
+func (f *Forge) SuccessSince(ctx context.Context, sha string, contexts []string) (map[string]time.Time, error) {
+	runs := forge.NewRunStarts(contexts)
+	if len(contexts) == 0 {
+		return runs.Since(), nil
+	}
+	opts := &gh.ListOptions{PerPage: 100}
+	for {
+		list, resp, err := f.c.Repositories.ListStatuses(ctx, f.owner, f.repo, sha, opts)
+		if err != nil {
+			return nil, f.explain(fmt.Sprintf("list the statuses of %s", sha), err)
+		}
+		for _, s := range list {
+			at := s.GetCreatedAt().Time // each status is posted once: created is when
+			if at.IsZero() {
+				at = s.GetUpdatedAt().Time
+			}
+			if !runs.Add(forge.Status{Context: s.GetContext(), State: forge.State(s.GetState()), UpdatedAt: at}) {
+				return runs.Since(), nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return runs.Since(), nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Permission reads a user's permission on the repository
+// (repos/get-collaborator-permission-level), once per user and Forge; a
+// user GitHub does not know has none.
+func (f *Forge) Permission(ctx context.Context, user string) (forge.Permission, error) {
+	f.mu.Lock()
+	p, ok := f.perms[user]
+	f.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	lvl, _, err := f.c.Repositories.GetPermissionLevel(ctx, f.owner, f.repo, user)
+	if err != nil {
+		err = f.explain(fmt.Sprintf("read the permission of %s", user), err)
+		if !errors.Is(err, forge.ErrNotFound) {
+			return "", err
+		}
+	}
+	p = forge.PermissionNone
+	if err == nil {
+		p = forge.Permission(lvl.GetPermission())
+	}
+	f.mu.Lock()
+	f.perms[user] = p
+	f.mu.Unlock()
+	return p, nil
 }
 
 // Statuses reads a commit's combined status.
@@ -437,6 +533,32 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 		}
 		opts.Page = resp.NextPage
 	}
+}
+
+// TeamMember reads user's membership of org/team
+// (teams/get-membership-for-user-in-org), once per team and user and
+// Forge: a member when the membership is active; GitHub answers 404 for
+// no membership (and for a team the token cannot see).
+func (f *Forge) TeamMember(ctx context.Context, org, team, user string) (bool, error) {
+	key := org + "/" + team + "/" + user
+	f.mu.Lock()
+	m, ok := f.members[key]
+	f.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	ms, _, err := f.c.Teams.GetTeamMembershipBySlug(ctx, org, team, user)
+	if err != nil {
+		err = f.explain(fmt.Sprintf("read the membership of %s in the team %s/%s", user, org, team), err)
+		if !errors.Is(err, forge.ErrNotFound) {
+			return false, err
+		}
+	}
+	m = err == nil && ms.GetState() == "active"
+	f.mu.Lock()
+	f.members[key] = m
+	f.mu.Unlock()
+	return m, nil
 }
 
 // GetBranch returns a branch's head commit.

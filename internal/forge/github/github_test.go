@@ -185,3 +185,84 @@ func TestErrorClasses(t *testing.T) {
 		t.Errorf("bad base URL: class %s: %v", failure.ClassOf(err), err)
 	}
 }
+
+// TestSuccessSinceReadsOnlyWhatItNeeds: the run's start is found on the
+// third page of 250 statuses, newest first; a context bounded by a
+// failure on the first page costs one page; the times are GitHub's.
+func TestSuccessSinceReadsOnlyWhatItNeeds(t *testing.T) {
+	t.Parallel()
+	f, fake, checkout := setup(t)
+	ctx := t.Context()
+	sha := gittest.Git(t, checkout, "rev-parse", "main")
+	t0 := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	post := func(i int, ctxName string, st forge.State) {
+		t.Helper()
+		fake.SetClock(func() time.Time { return t0.Add(time.Duration(i) * time.Minute) })
+		if err := f.SetStatus(ctx, sha, forge.Status{Context: ctxName, State: st, Description: fmt.Sprintf("run %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	post(0, "flotilla/verify/web", forge.StateFailure)
+	for i := 1; i <= 250; i++ {
+		post(i, "flotilla/verify/web", forge.StateSuccess)
+	}
+	lists := func() int { reqs, _ := fake.Requests(); return reqs["repos/list-commit-statuses-for-ref"] }
+	since, err := f.SuccessSince(ctx, sha, []string{"flotilla/verify/web"})
+	if err != nil || !since["flotilla/verify/web"].Equal(t0.Add(time.Minute)) {
+		t.Fatalf("since %v %v, want t0+1m", since, err)
+	}
+	if n := lists(); n != 3 {
+		t.Errorf("%d pages read for 251 statuses, want 3", n)
+	}
+	post(251, "flotilla/verify/web", forge.StateFailure)
+	post(252, "flotilla/verify/web", forge.StateSuccess)
+	since, err = f.SuccessSince(ctx, sha, []string{"flotilla/verify/web"})
+	if err != nil || !since["flotilla/verify/web"].Equal(t0.Add(252*time.Minute)) {
+		t.Fatalf("since %v %v, want t0+252m", since, err)
+	}
+	if n := lists(); n != 4 {
+		t.Errorf("a run bounded on the first page read %d pages", n-3)
+	}
+	if since, err := f.SuccessSince(ctx, sha, nil); err != nil || len(since) != 0 || lists() != 4 {
+		t.Errorf("no context asked: %v %v, %d pages", since, err, lists()-4)
+	}
+}
+
+// TestSetStatusSkipsTheSame: verify re-posting an unchanged status every
+// run posts nothing (one read of the commit's combined status per
+// Forge), so GitHub's cap of statuses per commit and context is not spent
+// and the status keeps its first time; a change is posted.
+func TestSetStatusSkipsTheSame(t *testing.T) {
+	t.Parallel()
+	f, fake, checkout := setup(t)
+	ctx := t.Context()
+	sha := gittest.Git(t, checkout, "rev-parse", "main")
+	ok := forge.Status{Context: "flotilla/verify/web", State: forge.StateSuccess, Description: "Synced, Healthy"}
+	for range 3 {
+		if err := f.SetStatus(ctx, sha, ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another run: a new Forge reads what is there first.
+	g, err := New(Options{Owner: "example", Repo: "fleet", Token: "t", BaseURL: fake.URL(), MaxWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.SetStatus(ctx, sha, ok); err != nil {
+		t.Fatal(err)
+	}
+	reqs, _ := fake.Requests()
+	if reqs["repos/create-commit-status"] != 1 || reqs["repos/get-combined-status-for-ref"] != 2 {
+		t.Errorf("requests %v, want 1 post and 2 reads", reqs)
+	}
+	bad := ok
+	bad.State, bad.Description = forge.StateFailure, "Synced, Degraded"
+	for _, s := range []forge.Status{bad, ok} {
+		if err := g.SetStatus(ctx, sha, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reqs, _ := fake.Requests(); reqs["repos/create-commit-status"] != 3 {
+		t.Errorf("a changed status was not posted: %v", reqs)
+	}
+}

@@ -94,9 +94,14 @@ func Open(path string) (*Forge, error) {
 	return &Forge{repo: r, dir: path, Now: time.Now}, nil
 }
 
-// note is the JSON of one commit's note.
+// note is the JSON of one commit's note: the newest status of each
+// context and, for a context whose newest status is success, when its
+// current unbroken run of success began (the history SuccessSince
+// needs; a note written before it was kept reads as starting at the
+// newest status).
 type note struct {
 	Statuses map[string]forge.Status `json:"statuses"`
+	Since    map[string]time.Time    `json:"since,omitempty"`
 }
 
 func (f *Forge) read(sha string) (note, *object.Commit, error) {
@@ -168,7 +173,24 @@ func (f *Forge) SetStatus(ctx context.Context, sha string, s forge.Status) error
 		if err != nil {
 			return err
 		}
+		prev, had := n.Statuses[s.Context]
+		if had && forge.Same(prev, s) {
+			return nil // said already: its time stays the first report's
+		}
 		n.Statuses[s.Context] = s
+		if n.Since == nil {
+			n.Since = map[string]time.Time{}
+		}
+		switch {
+		case s.State != forge.StateSuccess:
+			delete(n.Since, s.Context)
+		case had && prev.State == forge.StateSuccess:
+			if n.Since[s.Context].IsZero() {
+				n.Since[s.Context] = prev.UpdatedAt
+			}
+		default:
+			n.Since[s.Context] = s.UpdatedAt
+		}
 		b, err := json.MarshalIndent(n, "", "  ")
 		if err != nil {
 			return err
@@ -257,6 +279,47 @@ func (f *Forge) Statuses(ctx context.Context, sha string) ([]forge.Status, error
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Context < out[j].Context })
 	return out, nil
+}
+
+// SuccessSince returns when each context's current run of success on sha
+// began, from the note's record of it.
+func (f *Forge) SuccessSince(ctx context.Context, sha string, contexts []string) (map[string]time.Time, error) {
+	if err := f.fetch(ctx, string(NotesRef)); err != nil {
+		return nil, err
+	}
+	n, _, err := f.read(sha)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, c := range contexts {
+		s, ok := n.Statuses[c]
+		if !ok || s.State != forge.StateSuccess {
+			continue
+		}
+		if since := n.Since[c]; !since.IsZero() {
+			out[c] = since
+		} else {
+			out[c] = s.UpdatedAt
+		}
+	}
+	return out, nil
+}
+
+// Permission is write for every user: the local forge has no accounts,
+// and whoever records an approval (promote --approve) writes the forge's
+// refs, so can push. Restrict who counts with a step's approvers.
+func (f *Forge) Permission(context.Context, string) (forge.Permission, error) {
+	return forge.PermissionWrite, nil
+}
+
+// ErrNoTeams is the local forge's answer about a team: it has none.
+var ErrNoTeams = errors.New("the local forge has no teams")
+
+// TeamMember fails: the local forge has no accounts, so no teams (a
+// failure.Usage naming the team); name users in a step's approvers.
+func (f *Forge) TeamMember(_ context.Context, org, team, _ string) (bool, error) {
+	return false, failure.Mark(failure.Usage, fmt.Errorf("approvers name the team %s/%s: %w; name user logins instead", org, team, ErrNoTeams))
 }
 
 // fetch copies refs from the remote (force: the remote is the truth):

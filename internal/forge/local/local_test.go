@@ -363,3 +363,22 @@ func TestLostRacesAreConflicts(t *testing.T) {
 		t.Errorf("a second pull request: %v (class %s)", err, failure.ClassOf(err))
 	}
 }
+
+// TestNoTeams: the local forge has no teams; asking is a usage error
+// that names the team and says what to do.
+func TestNoTeams(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, t.TempDir())
+	f, err := Open(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := f.TeamMember(t.Context(), "example", "ops", "ada")
+	if ok || !errors.Is(err, ErrNoTeams) || !failure.Is(err, failure.Usage) ||
+		err.Error() != "approvers name the team example/ops: the local forge has no teams; name user logins instead" {
+		t.Errorf("TeamMember: %v, %v", ok, err)
+	}
+	if p, err := f.Permission(t.Context(), "anyone"); err != nil || p != forge.PermissionWrite {
+		t.Errorf("Permission: %q %v, want write: whoever records an approval can push", p, err)
+	}
+}
