@@ -35,7 +35,10 @@ state, decides, acts and prints why; it is safe to run again at any time.
 
 Rollout steps: the ApplicationSet's strategy.rollingSync.steps (matched on the
 app's labels, then its cluster's), else rollout.steps in flotilla.yaml, else
-one step. Flotilla extensions per step: bakeTime (duration), requireApproval.
+one step. Flotilla extensions per step: bakeTime (a duration, counted from the
+first success of verify's current run of successes), requireApproval,
+approvals (how many, default 1) and approvers (logins or org/team slugs; only
+reviewers with write access count).
 
 A pull request that needs no approval and no person is merged in the pass
 that opens or updates it (actions open+merge, update+merge), so each tier
