@@ -53,7 +53,13 @@ if "$render" --fleet "$demo/fleet" 2>&1; then
 else
 	code=$?
 fi
-echo "   exit code $code; hydrated/prod-eu-next still at $before: $(git -C "$demo/remote.git" rev-parse --short hydrated/prod-eu-next)"
+after=$(git -C "$demo/remote.git" rev-parse --short hydrated/prod-eu-next)
+if [ "$after" = "$before" ]; then
+	echo "   exit code $code; hydrated/prod-eu-next unchanged ($before before and after): nothing was written"
+else
+	echo "   exit code $code, but hydrated/prod-eu-next moved from $before to $after" >&2
+	exit 1
+fi
 git -C "$demo/fleet" reset -q --hard HEAD~1
 echo
 echo "Look at one:"

@@ -167,5 +167,6 @@ done
 say "done in $(($(date +%s) - begin))s. The clusters keep running:"
 echo "   export KUBECONFIG=$kc   # contexts: ${clusters[*]}"
 echo "   $tools/kubectl get deploy -A --context prod-us-west"
-echo "   $cmds/verify --remote $remote --cluster edge-01 --kubeconfig $kc"
+echo "   $cmds/flotilla status --fleet $fleet --forge local --remote $remote"
+echo "   $cmds/flotilla verify --remote $remote --cluster edge-01 --kubeconfig $kc"
 echo "   stop everything: make fleet-down"

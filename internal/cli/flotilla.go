@@ -46,7 +46,7 @@ Commands:
 	_ = tw.Flush()
 	b.WriteString(`
 Flags:
-  -h, --help     this help; flotilla <command> --help for a command's
+  -h, --help     this help; flotilla <command> --help for a command's flags
   --version      the same as flotilla version
 
 The commands are also built as render, promote, apply and verify.
@@ -163,12 +163,17 @@ func VersionCmd(_ context.Context, args []string, env Env) int {
 func writeVersion(w io.Writer, v VersionInfo) {
 	fmt.Fprintf(w, "flotilla %s\n", v.Version)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	rev := orDash(v.Revision)
+	rev, revTime := v.Revision, v.Time
+	if rev == "" {
+		// go build -buildvcs=false (or a build outside a Git checkout)
+		// records no revision.
+		rev, revTime = "unknown (built without VCS information: -buildvcs=false or outside a Git checkout)", "unknown"
+	}
 	if v.Modified {
 		rev += " (modified)"
 	}
 	fmt.Fprintf(tw, "  revision:\t%s\n", rev)
-	fmt.Fprintf(tw, "  revision time:\t%s\n", orDash(v.Time))
+	fmt.Fprintf(tw, "  revision time:\t%s\n", orDash(revTime))
 	fmt.Fprintf(tw, "  module:\t%s %s\n", orDash(v.Module), v.ModuleVersion)
 	fmt.Fprintf(tw, "  go:\t%s\n", orDash(v.GoVersion))
 	_ = tw.Flush()

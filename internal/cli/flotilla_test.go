@@ -106,6 +106,11 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	if v := versionOf(nil, false); v.Version != Version || v.ModuleVersion != "unknown" || v.Revision != "" {
 		t.Errorf("no build information: %+v", v)
 	}
+	b.Reset()
+	writeVersion(&b, versionOf(&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/flotilla-dev/flotilla", Version: "(devel)"}}, true))
+	if !strings.Contains(b.String(), "  revision:      unknown (built without VCS information: -buildvcs=false or outside a Git checkout)\n  revision time: unknown\n") {
+		t.Errorf("text without VCS information:\n%s", b.String())
+	}
 	if code, out, _ := flotillaCmd(t, "version", "-o", "json"); code != ExitOK || !strings.Contains(out, `"goVersion": "go1.`) {
 		t.Errorf("version -o json: exit %d\n%s", code, out)
 	}
