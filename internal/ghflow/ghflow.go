@@ -69,15 +69,15 @@ func Parse(file string, b []byte) (*Workflow, error) {
 	var raw struct {
 		On   yaml.Node `yaml:"on"`
 		Jobs map[string]struct {
-			Needs    any                  `yaml:"needs"`
-			If       any                  `yaml:"if"`
-			Uses     string               `yaml:"uses"`
-			With     map[string]any       `yaml:"with"`
-			Secrets  any                  `yaml:"secrets"`
-			Strategy struct{ Matrix any } `yaml:"strategy"`
-			Environment any               `yaml:"environment"`
-			Outputs  map[string]string    `yaml:"outputs"`
-			Steps    []struct {
+			Needs       any                  `yaml:"needs"`
+			If          any                  `yaml:"if"`
+			Uses        string               `yaml:"uses"`
+			With        map[string]any       `yaml:"with"`
+			Secrets     any                  `yaml:"secrets"`
+			Strategy    struct{ Matrix any } `yaml:"strategy"`
+			Environment any                  `yaml:"environment"`
+			Outputs     map[string]string    `yaml:"outputs"`
+			Steps       []struct {
 				ID              string         `yaml:"id"`
 				If              any            `yaml:"if"`
 				Uses            string         `yaml:"uses"`

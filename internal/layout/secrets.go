@@ -16,9 +16,10 @@ const KubeconfigSecretPrefix = "KUBECONFIG_"
 // cluster's name upper-cased, every character that is not an ASCII
 // letter or digit turned into '_' — prod-us-east is
 // KUBECONFIG_PROD_US_EAST. GitHub secret names are [A-Z0-9_] and
-// case-insensitive, so this is the one spelling of it. Two cluster names
-// may map to one secret (a.b and a-b): CheckKubeconfigSecrets refuses
-// such a fleet.
+// case-insensitive, so this is the one spelling of it. A fleet's cluster
+// names are DNS-1123 labels (a-z, 0-9, '-'), which map one to one; names
+// from elsewhere may not (a.b and a-b): CheckKubeconfigSecrets refuses
+// those.
 func KubeconfigSecret(cluster string) string {
 	var b strings.Builder
 	b.Grow(len(KubeconfigSecretPrefix) + len(cluster))
