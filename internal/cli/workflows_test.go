@@ -193,6 +193,9 @@ func (s *fleetSim) Action(uses string, with map[string]string) (map[string]strin
 			}
 			want = "kubeconfig-" + names[0]
 		}
+		if with["kubeconfig"] != "" && with["kubeconfig-data"] == "" {
+			want = "" // cloud identity: a kubeconfig file with exec users, no secret
+		}
 		if with["kubeconfig-data"] != want {
 			return nil, fmt.Errorf("%s %v: kubeconfig-data %q, want %q", cmd, names, with["kubeconfig-data"], want)
 		}
@@ -372,6 +375,23 @@ func TestRolloutOnGitHubPerClusterSecrets(t *testing.T) {
 	}
 	if stuck != 1 {
 		t.Errorf("c013 has no secret, yet the rollout completed:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestRolloutOnGitHubCloudIdentity: the same rollout through each cloud
+// example (EKS, GKE, AKS): promote with apply false, the caller's apply
+// job with cloud identity and a committed kubeconfig. The repository has
+// no kubeconfig secret at all, so a job that needed one fails the test.
+func TestRolloutOnGitHubCloudIdentity(t *testing.T) {
+	t.Parallel()
+	for _, cloud := range []string{"eks", "gke", "aks"} {
+		t.Run(cloud, func(t *testing.T) {
+			s := newFleetSim(t, "../../.github/workflows", "../../examples/github/"+cloud+".yml", 300, true)
+			s.secrets = map[string]any{}
+			if p := s.rollout(); len(p) > 0 {
+				t.Errorf("the rollout did not complete:\n%s", strings.Join(p, "\n"))
+			}
+		})
 	}
 }
 
