@@ -183,3 +183,37 @@ func TestPerClusterMatrix(t *testing.T) {
 		t.Errorf("list-clusters per-cluster over max-jobs: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestContainerCredentialFiles: a credential file named by its path on
+// the runner (google-github-actions/auth's gha-creds-….json in the
+// workspace) is found in the container's workspace; a path that exists,
+// a relative one, a file the workspace lacks and other variables are
+// left alone.
+func TestContainerCredentialFiles(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	writeFile(t, filepath.Join(ws, "gha-creds-1a2b.json"), "{}")
+	writeFileAll(t, filepath.Join(ws, "sub", "token"), "t")
+	present := filepath.Join(t.TempDir(), "here")
+	writeFile(t, present, "x")
+	env := map[string]string{
+		"GITHUB_WORKSPACE":                       ws,
+		"GOOGLE_APPLICATION_CREDENTIALS":         "/home/runner/work/fleet/fleet/gha-creds-1a2b.json",
+		"AZURE_FEDERATED_TOKEN_FILE":             "/home/runner/work/fleet/fleet/sub/token",
+		"AWS_WEB_IDENTITY_TOKEN_FILE":            present,
+		"CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/home/runner/work/fleet/fleet/missing.json",
+		"KUBECONFIG":                             "/home/runner/work/fleet/fleet/gha-creds-1a2b.json",
+	}
+	got := containerCredentialFiles(func(k string) string { return env[k] })
+	want := map[string]string{
+		"GOOGLE_APPLICATION_CREDENTIALS": filepath.Join(ws, "gha-creds-1a2b.json"),
+		"AZURE_FEDERATED_TOKEN_FILE":     filepath.Join(ws, "sub", "token"),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	env["GITHUB_WORKSPACE"] = ""
+	if got := containerCredentialFiles(func(k string) string { return env[k] }); len(got) != 0 {
+		t.Errorf("outside a container workspace: %v", got)
+	}
+}
