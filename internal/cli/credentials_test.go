@@ -104,6 +104,12 @@ func TestPerClusterKubeconfigWithExecPlugin(t *testing.T) {
 	if r.code != ExitOK || output(t, r, "result") != "synced" {
 		t.Fatalf("Action verify per-cluster: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// A job of several clusters written by hand: each one's variable in
+	// the step's env, no kubeconfig-data.
+	r = runAction(t, map[string]string{"command": "apply", "repo": repo, "clusters": "c1", "credentials": "per-cluster"}, map[string]string{"KUBECONFIG_C1": string(kc)})
+	if r.code != ExitOK || output(t, r, "failed-apps") != "[]" {
+		t.Fatalf("Action apply per-cluster from the step's env: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// A secret GitHub resolved to nothing: name it.
 	for _, command := range []string{"apply", "verify"} {
 		r = runAction(t, map[string]string{"command": command, "repo": repo, "clusters": "c1", "credentials": "per-cluster", "kubeconfig-data": "", "forge": "none"}, nil)
