@@ -33,7 +33,7 @@ func credentialsMode(io *actions.IO) (string, error) {
 	}
 }
 
-// clusterEntry is one job of a per-cluster matrix (credentials
+// perClusterEntry is one job of a per-cluster matrix (credentials
 // per-cluster): the cluster, as clusters for the steps that read a
 // shard's, the name of its kubeconfig secret, and its GitHub
 // Environment (named after the cluster), so that the job reads
