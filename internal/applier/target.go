@@ -36,6 +36,12 @@ type Target struct {
 	Kubeconfig string
 	// Context is the kubeconfig context; "" is the cluster's name.
 	Context string
+	// Own, when not nil, holds each cluster's own kubeconfig (its
+	// contents, by cluster name) in place of Kubeconfig: a secret per
+	// cluster. A cluster it lacks is failure.Input. Its context is
+	// Context, else the one named after the cluster, else its current
+	// one (kube.ConnectOwn).
+	Own map[string][]byte
 	// Apps selects apps by name, in this order; empty is every app on the
 	// branch.
 	Apps []string
@@ -70,17 +76,30 @@ func (t Target) Open(ctx context.Context, cluster string) (*Conn, error) {
 	if c.Snapshot, err = hydrate.ReadBranch(ctx, t.Source, c.Branch, auth); err != nil {
 		return nil, t.readError(err)
 	}
-	kctx := t.Context
-	if kctx == "" {
-		kctx = cluster
-	}
-	if c.Client, err = kube.Connect(t.Kubeconfig, kctx); err != nil {
+	if c.Client, err = t.connect(cluster); err != nil {
 		return nil, failure.Mark(failure.Input, err)
 	}
 	if c.Apps, err = SelectApps(c.Snapshot, t.Apps); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// connect opens a client for cluster: from its own kubeconfig when Own
+// is set, else from Kubeconfig's context Context or the cluster's name.
+func (t Target) connect(cluster string) (*kube.Client, error) {
+	if t.Own != nil {
+		data, ok := t.Own[cluster]
+		if !ok || len(data) == 0 {
+			return nil, fmt.Errorf("cluster %s has no kubeconfig of its own", cluster)
+		}
+		return kube.ConnectOwn(data, t.Context, cluster)
+	}
+	kctx := t.Context
+	if kctx == "" {
+		kctx = cluster
+	}
+	return kube.Connect(t.Kubeconfig, kctx)
 }
 
 // readError classifies an error reading the branch: a missing branch is

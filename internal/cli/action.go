@@ -93,7 +93,33 @@ func Action(ctx context.Context, env Env) int {
 			io.Warning(fmt.Sprintf("input %s is not used by command %s", name, command))
 		}
 	}
-	if kubeconfigData != "" && (command == "apply" || command == "verify") {
+	mode, err := credentialsMode(io)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	// extraEnv are variables the command sees besides the step's: a
+	// per-cluster kubeconfig, a credential file's path in the container.
+	extraEnv := containerCredentialFiles(env.Getenv)
+	for k, v := range extraEnv {
+		// The exec credential plugins read the process's environment.
+		if err := os.Setenv(k, v); err != nil {
+			io.Annotate("", err)
+			return ExitFailed
+		}
+		fmt.Fprintf(io.Log(), "%s: %s is the runner's path; the container's is %s\n", k, env.Getenv(k), v)
+	}
+	if mode == credPerCluster && (command == "apply" || command == "verify") {
+		own, err := perClusterEnv(io, kubeconfigData)
+		if err != nil {
+			io.Annotate("", err)
+			return ExitUsage
+		}
+		for k, v := range own {
+			extraEnv[k] = v
+		}
+		args = append(args, "--kubeconfig-env")
+	} else if kubeconfigData != "" && (command == "apply" || command == "verify") {
 		f, err := os.CreateTemp("", "kubeconfig-")
 		if err != nil {
 			io.Annotate("", err)
@@ -120,6 +146,9 @@ func Action(ctx context.Context, env Env) int {
 	getenv := func(k string) string {
 		if k == "GITHUB_TOKEN" && token != "" {
 			return token
+		}
+		if v, ok := extraEnv[k]; ok {
+			return v
 		}
 		return env.Getenv(k)
 	}

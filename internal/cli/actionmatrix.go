@@ -94,7 +94,16 @@ func actionPromote(ctx context.Context, io *actions.IO, args []string, cmdEnv En
 	maxJobs, _ := parseMaxJobs(io.Input("max-jobs")) // checked in actionExtras
 	io.SetJSONOutput("merged-clusters", merged)
 	io.SetJSONOutput("apply-clusters", apply)
-	io.SetJSONOutput("apply-matrix", clusterMatrix(apply, maxJobs))
+	mode, _ := credentialsMode(io) // checked in Action
+	matrix, later, err := matrixOutput(mode, apply, maxJobs, false)
+	if err != nil {
+		return report(env, "promote", err)
+	}
+	if len(later) > 0 {
+		// They stay live but not verified: the next run applies them.
+		io.Warning(fmt.Sprintf("credentials per-cluster: %d clusters to apply are past max-jobs %d; the next promote run applies them: %s", len(later), maxJobs, strings.Join(later, ", ")))
+	}
+	io.SetJSONOutput("apply-matrix", matrix)
 	io.SetJSONOutput("actions", res.Actions)
 	var md bytes.Buffer
 	writePromoteSummary(&md, res, o.dryRun)
@@ -177,7 +186,7 @@ func hasGit(path string) bool {
 }
 
 // actionOnlyInputs are the Action's inputs that are no command's flag.
-var actionOnlyInputs = []string{"clusters", "max-jobs"}
+var actionOnlyInputs = []string{"clusters", "max-jobs", "credentials"}
 
 // actionExtras handles the inputs that are no flag: clusters (a warning
 // where it does not apply; apply and verify read it themselves) and max-jobs
@@ -239,6 +248,12 @@ func actionListClusters(ctx context.Context, io *actions.IO, o renderOptions, en
 	}
 	maxJobs, _ := parseMaxJobs(io.Input("max-jobs"))
 	io.SetJSONOutput("clusters", names)
-	io.SetJSONOutput("matrix", clusterMatrix(names, maxJobs))
+	mode, _ := credentialsMode(io) // checked in Action
+	matrix, _, err := matrixOutput(mode, names, maxJobs, true)
+	if err != nil {
+		io.Annotate("", err)
+		return ExitUsage
+	}
+	io.SetJSONOutput("matrix", matrix)
 	return code
 }

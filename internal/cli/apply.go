@@ -57,6 +57,8 @@ Flags:
   --fleet DIR           the fleet checkout whose flotilla.yaml names the live
                         branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+  --kubeconfig-env      each cluster's own kubeconfig, from $KUBECONFIG_<CLUSTER>
+                        (upper-cased, every character but A-Z 0-9 as _)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            apply only this app (repeatable; default all)
   --prune               prune every app, whatever its syncPolicy says
@@ -137,8 +139,12 @@ func runApply(ctx context.Context, o applyOptions, env Env) ([]clusterApply, int
 	if err != nil {
 		return nil, 0, err
 	}
+	target, err := o.target(env, clusters)
+	if err != nil {
+		return nil, 0, err
+	}
 	opts := applier.Options{
-		Target: o.target(env), Clusters: clusters,
+		Target: target, Clusters: clusters,
 		Prune: o.prune, ConfirmPrune: o.confirmPrune, PruneRemoved: o.pruneRemoved, ForceRecreate: o.forceRecreate, DryRun: o.dryRun,
 		Concurrency: o.concurrency, Timeout: o.timeout, Tooling: "flotilla/" + Version,
 	}

@@ -161,3 +161,29 @@ func TestOneVersionEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfileCredentialPlugins: the image carries the exec credential
+// plugins cloud identity uses — aws-iam-authenticator (EKS) and kubelogin
+// (AKS) — each built static from its Go module at a pinned version and
+// copied next to the commands, and the cloud examples call them by those
+// names.
+func TestDockerfileCredentialPlugins(t *testing.T) {
+	t.Parallel()
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bin, module := range map[string]string{"aws-iam-authenticator": `sigs\.k8s\.io/aws-iam-authenticator/cmd/aws-iam-authenticator`, "kubelogin": `github\.com/Azure/kubelogin`} {
+		if !regexp.MustCompile(`(?m)^RUN CGO_ENABLED=0 GOBIN=/out go install -trimpath -ldflags="-s -w" ` + module + `@v\d+\.\d+\.\d+$`).Match(df) {
+			t.Errorf("the Dockerfile does not build %s static at a pinned version", bin)
+		}
+		example := map[string]string{"aws-iam-authenticator": "eks.yml", "kubelogin": "aks.yml"}[bin]
+		b, err := os.ReadFile("../../examples/github/" + example)
+		if err != nil || !strings.Contains(string(b), "command: "+bin) {
+			t.Errorf("examples/github/%s does not use %s (%v)", example, bin, err)
+		}
+	}
+	if !strings.Contains(string(df), "COPY --from=plugins /out/ /usr/local/bin/") {
+		t.Error("the plugins are not copied into the image")
+	}
+}

@@ -18,6 +18,9 @@ import (
 type clusterTarget struct {
 	cluster, repo, remote, branch, kubeconfig, context, clustersFrom, shard, output, fleet string
 	apps                                                                                   []string
+	// kubeconfigEnv: each cluster's own kubeconfig is the value of
+	// $KUBECONFIG_<CLUSTER> (layout.KubeconfigSecret).
+	kubeconfigEnv bool
 	// layout names the live branches: the default, or --fleet's.
 	layout layout.Layout
 	// listed, when set, are the clusters the Action's clusters input
@@ -35,6 +38,7 @@ func (t *clusterTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.remote, "remote", "", "")
 	fs.StringVar(&t.branch, "branch", "", "")
 	fs.StringVar(&t.kubeconfig, "kubeconfig", "", "")
+	fs.BoolVar(&t.kubeconfigEnv, "kubeconfig-env", false, "")
 	fs.StringVar(&t.context, "context", "", "")
 	fs.Var((*stringList)(&t.apps), "app", "")
 	fs.StringVar(&t.clustersFrom, "clusters-from", "", "")
@@ -68,6 +72,9 @@ func (t *clusterTarget) check(fs *flag.FlagSet) error {
 	}
 	if _, err := parseShard(t.shard); err != nil {
 		return err
+	}
+	if t.kubeconfigEnv && t.kubeconfig != "" {
+		return fmt.Errorf("%w: --kubeconfig and --kubeconfig-env exclude each other: one kubeconfig for every cluster, or each cluster's own from $KUBECONFIG_<CLUSTER>", errUsage)
 	}
 	t.layout = layout.Default()
 	if t.fleet != "" {
@@ -117,12 +124,20 @@ func (t *clusterTarget) clusters() ([]string, error) {
 
 // target is where the branches are and how to reach the clusters, for
 // internal/applier and internal/verifier.
-func (t *clusterTarget) target(env Env) applier.Target {
-	return applier.Target{
+func (t *clusterTarget) target(env Env, clusters []string) (applier.Target, error) {
+	tg := applier.Target{
 		Source: t.source(), Branch: t.branch, Layout: t.layout,
 		Kubeconfig: t.kubeconfig, Context: t.context, Apps: t.apps,
 		Auth: func(url string) transport.AuthMethod { return authFor(url, env) },
 	}
+	if t.kubeconfigEnv {
+		own, err := ownKubeconfigs(env, clusters)
+		if err != nil {
+			return tg, err
+		}
+		tg.Own = own
+	}
+	return tg, nil
 }
 
 func removedMessage(objects int) string {

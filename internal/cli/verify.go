@@ -60,6 +60,8 @@ Flags:
   --fleet DIR           the fleet checkout whose flotilla.yaml names the live
                         branches (hydrated.branch); default: hydrated/<cluster>
   --kubeconfig FILE     kubeconfig (default $KUBECONFIG, else ~/.kube/config)
+  --kubeconfig-env      each cluster's own kubeconfig, from $KUBECONFIG_<CLUSTER>
+                        (upper-cased, every character but A-Z 0-9 as _)
   --context NAME        kubeconfig context (default: the cluster name)
   --app NAME            verify only this app (repeatable)
   --wait                poll until every app is healthy, or settled (healthy or
@@ -172,12 +174,16 @@ func runVerify(ctx context.Context, o verifyOptions, env Env) ([]clusterVerify, 
 	if err != nil {
 		return nil, 0, err
 	}
+	target, err := o.target(env, clusters)
+	if err != nil {
+		return nil, 0, err
+	}
 	statuses, err := verifyForge(o, env)
 	if err != nil {
 		return nil, 0, err
 	}
 	res, err := verifier.Run(ctx, verifier.Options{
-		Target: o.target(env), Clusters: clusters,
+		Target: target, Clusters: clusters,
 		Wait: o.wait, Timeout: o.timeout, Heal: o.heal, Tooling: "flotilla/" + Version, Statuses: statuses,
 		Waiting: verifyProgress(env),
 	})

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/ghflow"
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 )
 
@@ -34,6 +36,10 @@ type fleetSim struct {
 	diffs    []string // bases of the fleet diffs that ran
 	promoted map[string]bool
 	failed   []string
+	// secrets are the repository's; environments, its GitHub
+	// Environments' secrets by name.
+	secrets      map[string]any
+	environments map[string]map[string]any
 }
 
 type simCluster struct{ staging, live, pr, applied, verified string }
@@ -47,7 +53,8 @@ func newFleetSim(t *testing.T, dir, caller string, n int, onePass bool) *fleetSi
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fleetSim{t: t, dir: dir, caller: w, onePass: onePass, cl: map[string]*simCluster{}, promoted: map[string]bool{}}
+	s := &fleetSim{t: t, dir: dir, caller: w, onePass: onePass, cl: map[string]*simCluster{}, promoted: map[string]bool{},
+		secrets: map[string]any{"KUBECONFIG": "kubeconfig", "APP_KEY": "pem"}}
 	var all []string
 	for i := range n {
 		all = append(all, fmt.Sprintf("c%03d", i))
@@ -89,7 +96,7 @@ func (s *fleetSim) event(ev ghflow.Event) {
 			github["head_ref"], github["ref"] = ev.Branch, "refs/pull/1/merge"
 		}
 		s.event1(ev)
-		run := ghflow.Execute(s.caller, github, map[string]any{"KUBECONFIG": "kubeconfig", "APP_KEY": "pem"}, s)
+		run := ghflow.ExecuteWithEnvironments(s.caller, github, s.secrets, s.environments, s)
 		if os.Getenv("SIMDEBUG") != "" {
 			fmt.Printf("%s %s: %+v\n", ev.Name, ev.Branch+ev.Cron, run.Jobs)
 		}
@@ -148,7 +155,11 @@ func (s *fleetSim) Action(uses string, with map[string]string) (map[string]strin
 			if with["clusters"] != "" {
 				names = strings.Split(with["clusters"], ",")
 			}
-			return outputs("clusters", names, "matrix", clusterMatrix(names, maxJobs)), nil
+			matrix, _, err := matrixOutput(cmp.Or(with["credentials"], credShared), names, maxJobs, true)
+			if err != nil {
+				return nil, err
+			}
+			return outputs("clusters", names, "matrix", matrix), nil
 		}
 		sh, err := parseShard(with["shard"])
 		if err != nil {
@@ -164,17 +175,29 @@ func (s *fleetSim) Action(uses string, with map[string]string) (map[string]strin
 		}
 		return outputs("changed-clusters", nonNil(changed)), nil
 	case "promote":
-		return s.promote(actor, maxJobs), nil
+		return s.promote(actor, maxJobs, cmp.Or(with["credentials"], credShared))
 	case "apply", "verify":
-		if with["kubeconfig-data"] == "" {
-			return nil, fmt.Errorf("%s: no kubeconfig", cmd)
-		}
 		names := strings.FieldsFunc(with["clusters"], func(r rune) bool { return r == ',' })
 		if with["cluster"] != "" {
 			names = append(names, with["cluster"])
 		}
 		if len(names) == 0 {
 			return nil, fmt.Errorf("%s: no cluster", cmd)
+		}
+		// The kubeconfig must be the one for these clusters: the
+		// repository's shared one, or the cluster's own secret.
+		want := "kubeconfig"
+		if with["credentials"] == credPerCluster {
+			if len(names) != 1 {
+				return nil, fmt.Errorf("%s: credentials per-cluster with clusters %v", cmd, names)
+			}
+			want = "kubeconfig-" + names[0]
+		}
+		if with["kubeconfig"] != "" && with["kubeconfig-data"] == "" {
+			want = "" // cloud identity: a kubeconfig file with exec users, no secret
+		}
+		if with["kubeconfig-data"] != want {
+			return nil, fmt.Errorf("%s %v: kubeconfig-data %q, want %q", cmd, names, with["kubeconfig-data"], want)
 		}
 		for _, n := range names {
 			c, ok := s.cl[n]
@@ -195,7 +218,7 @@ func (s *fleetSim) Action(uses string, with map[string]string) (map[string]strin
 // promote is the promotion decision over the tiers: the first tier not
 // settled (live is staging and verified) gets its pull requests opened,
 // and merged once current (in the same pass with onePass).
-func (s *fleetSim) promote(actor ghflow.Actor, maxJobs int) map[string]string {
+func (s *fleetSim) promote(actor ghflow.Actor, maxJobs int, credentials string) (map[string]string, error) {
 	var res promote.Result
 	for _, tier := range s.tiers {
 		settled := true
@@ -228,7 +251,11 @@ func (s *fleetSim) promote(actor ghflow.Actor, maxJobs int) map[string]string {
 		}
 	}
 	merged, apply := promotedClusters(res)
-	return outputs("merged-clusters", merged, "apply-clusters", apply, "apply-matrix", clusterMatrix(apply, maxJobs), "pr-numbers", []int{})
+	matrix, _, err := matrixOutput(credentials, apply, maxJobs, false)
+	if err != nil {
+		return nil, err
+	}
+	return outputs("merged-clusters", merged, "apply-clusters", apply, "apply-matrix", matrix, "pr-numbers", []int{}), nil
 }
 
 func outputs(kv ...any) map[string]string {
@@ -298,6 +325,71 @@ func TestRolloutOnGitHub(t *testing.T) {
 			}
 			if len(s.promoted) != 300 {
 				t.Errorf("%d clusters promoted", len(s.promoted))
+			}
+		})
+	}
+}
+
+// TestRolloutOnGitHubPerClusterSecrets: the same rollout of 200 clusters
+// through examples/github/fleet-per-cluster.yml, the repository holding
+// no shared kubeconfig and each cluster's KUBECONFIG_<CLUSTER> only in
+// the GitHub Environment named after it: every apply, verify and drift
+// job gets exactly its one cluster's kubeconfig (the simulated Action
+// refuses any other), and every cluster is promoted, applied and
+// verified. A cluster whose secret is missing fails its jobs, and only
+// its own.
+func TestRolloutOnGitHubPerClusterSecrets(t *testing.T) {
+	t.Parallel()
+	s := newFleetSim(t, "../../.github/workflows", "../../examples/github/fleet-per-cluster.yml", 200, true)
+	s.secrets = map[string]any{}
+	s.environments = map[string]map[string]any{}
+	for name := range s.cl {
+		s.environments[name] = map[string]any{layout.KubeconfigSecret(name): "kubeconfig-" + name}
+	}
+	if p := s.rollout(); len(p) > 0 {
+		t.Errorf("the rollout did not complete:\n%s", strings.Join(p, "\n"))
+	}
+
+	s = newFleetSim(t, "../../.github/workflows", "../../examples/github/fleet-per-cluster.yml", 20, true)
+	s.secrets = map[string]any{}
+	s.environments = map[string]map[string]any{}
+	for name := range s.cl {
+		if name != "c013" {
+			s.environments[name] = map[string]any{layout.KubeconfigSecret(name): "kubeconfig-" + name}
+		}
+	}
+	p := s.rollout()
+	stuck := 0
+	for _, line := range p {
+		if strings.Contains(line, "failure") || strings.Contains(line, "kubeconfig-data") {
+			if !strings.Contains(line, `apply [c013]: kubeconfig-data "", want "kubeconfig-c013"`) && !strings.Contains(line, `verify [c013]: kubeconfig-data "", want "kubeconfig-c013"`) {
+				t.Errorf("a job other than c013's failed: %s", line)
+			}
+		}
+		if strings.Contains(line, "clusters not rendered, promoted, applied and verified") {
+			stuck++
+			if !strings.HasPrefix(line, "1/20 clusters") || !strings.Contains(line, "c013") {
+				t.Errorf("want only c013 stuck: %s", line)
+			}
+		}
+	}
+	if stuck != 1 {
+		t.Errorf("c013 has no secret, yet the rollout completed:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// TestRolloutOnGitHubCloudIdentity: the same rollout through each cloud
+// example (EKS, GKE, AKS): promote with apply false, the caller's apply
+// job with cloud identity and a committed kubeconfig. The repository has
+// no kubeconfig secret at all, so a job that needed one fails the test.
+func TestRolloutOnGitHubCloudIdentity(t *testing.T) {
+	t.Parallel()
+	for _, cloud := range []string{"eks", "gke", "aks"} {
+		t.Run(cloud, func(t *testing.T) {
+			s := newFleetSim(t, "../../.github/workflows", "../../examples/github/"+cloud+".yml", 300, true)
+			s.secrets = map[string]any{}
+			if p := s.rollout(); len(p) > 0 {
+				t.Errorf("the rollout did not complete:\n%s", strings.Join(p, "\n"))
 			}
 		})
 	}

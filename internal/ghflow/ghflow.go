@@ -49,8 +49,12 @@ type Job struct {
 	With    map[string]any // its inputs
 	Secrets any            // "inherit" or a map
 	Matrix  any
-	Outputs map[string]string
-	Steps   []Step
+	// Environment is the job's GitHub Environment (an expression, per
+	// matrix entry): its secrets take the place of the workflow's of the
+	// same name, case-insensitively, for that job.
+	Environment string
+	Outputs     map[string]string
+	Steps       []Step
 }
 
 // Step is one step.
@@ -65,14 +69,15 @@ func Parse(file string, b []byte) (*Workflow, error) {
 	var raw struct {
 		On   yaml.Node `yaml:"on"`
 		Jobs map[string]struct {
-			Needs    any                  `yaml:"needs"`
-			If       any                  `yaml:"if"`
-			Uses     string               `yaml:"uses"`
-			With     map[string]any       `yaml:"with"`
-			Secrets  any                  `yaml:"secrets"`
-			Strategy struct{ Matrix any } `yaml:"strategy"`
-			Outputs  map[string]string    `yaml:"outputs"`
-			Steps    []struct {
+			Needs       any                  `yaml:"needs"`
+			If          any                  `yaml:"if"`
+			Uses        string               `yaml:"uses"`
+			With        map[string]any       `yaml:"with"`
+			Secrets     any                  `yaml:"secrets"`
+			Strategy    struct{ Matrix any } `yaml:"strategy"`
+			Environment any                  `yaml:"environment"`
+			Outputs     map[string]string    `yaml:"outputs"`
+			Steps       []struct {
 				ID              string         `yaml:"id"`
 				If              any            `yaml:"if"`
 				Uses            string         `yaml:"uses"`
@@ -127,6 +132,12 @@ func Parse(file string, b []byte) (*Workflow, error) {
 	}
 	for id, j := range raw.Jobs {
 		job := &Job{ID: id, If: cond(j.If), Uses: j.Uses, With: j.With, Secrets: j.Secrets, Matrix: j.Strategy.Matrix, Outputs: j.Outputs}
+		switch e := j.Environment.(type) {
+		case string:
+			job.Environment = e
+		case map[string]any:
+			job.Environment = fmt.Sprint(e["name"])
+		}
 		switch n := j.Needs.(type) {
 		case string:
 			job.Needs = []string{n}
@@ -287,14 +298,37 @@ type JobRun struct {
 // Run is one workflow run.
 type Run struct {
 	Jobs []JobRun
+	// environments are the repository's environments' secrets.
+	environments map[string]map[string]any
 }
 
 // Execute runs w for the event, with github as the github context and
 // the repository's secrets.
 func Execute(w *Workflow, github, secrets map[string]any, host Host) *Run {
-	r := &Run{}
+	return ExecuteWithEnvironments(w, github, secrets, nil, host)
+}
+
+// ExecuteWithEnvironments is Execute in a repository with GitHub
+// Environments: environments maps each one's name to its secrets, which
+// a job naming that environment sees over the repository's. A job that
+// names an environment the repository lacks runs, with none of its
+// secrets (GitHub creates the environment, empty).
+func ExecuteWithEnvironments(w *Workflow, github, secrets map[string]any, environments map[string]map[string]any, host Host) *Run {
+	r := &Run{environments: environments}
 	execute(r, "", w, github, map[string]any{}, secretsOf(secrets), host)
 	return r
+}
+
+// withEnvironment returns the secrets a job of environment env sees.
+func (r *Run) withEnvironment(secrets map[string]any, env string) map[string]any {
+	out := map[string]any{}
+	for k, v := range secrets {
+		out[strings.ToUpper(k)] = v
+	}
+	for k, v := range r.environments[env] {
+		out[strings.ToUpper(k)] = v
+	}
+	return out
 }
 
 func secretsOf(m map[string]any) map[string]any {
@@ -391,6 +425,15 @@ func runJob(r *Run, id string, job *Job, ctx map[string]any, host Host) (string,
 	for i, m := range combos {
 		jctx := maps.Clone(ctx)
 		jctx["matrix"] = m
+		if job.Environment != "" {
+			env, err := Interpolate(job.Environment, jctx)
+			if err != nil {
+				return "failure", nil, err
+			}
+			if name := String(env); name != "" {
+				jctx["secrets"] = r.withEnvironment(ctx["secrets"].(map[string]any), name)
+			}
+		}
 		steps := map[string]any{}
 		jctx["steps"] = steps
 		res := "success"

@@ -1,6 +1,9 @@
 package ghflow
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestEval pins the expression semantics the workflows rely on.
 func TestEval(t *testing.T) {
@@ -62,5 +65,46 @@ jobs: {}
 		if got, err := Starts(w, tc.ev, tc.has); err != nil || got != tc.want {
 			t.Errorf("%+v: %v (%v), want %v", tc.ev, got, err, tc.want)
 		}
+	}
+}
+
+type recordHost struct{ got []string }
+
+func (h *recordHost) Action(uses string, with map[string]string) (map[string]string, error) {
+	h.got = append(h.got, with["k"]+"|"+with["d"])
+	return nil, nil
+}
+
+func (h *recordHost) Workflow(string) (*Workflow, error) { return nil, nil }
+
+// TestEnvironmentSecrets: a job in a GitHub Environment (an expression
+// per matrix entry) sees that environment's secrets over the
+// repository's, case-insensitively and by a computed name
+// (secrets[matrix.secret]); a job in another environment or in none sees
+// the repository's only.
+func TestEnvironmentSecrets(t *testing.T) {
+	t.Parallel()
+	w, err := Parse("w.yml", []byte(`
+on: push
+jobs:
+  j:
+    runs-on: ubuntu-latest
+    environment: ${{ matrix.env }}
+    strategy: {matrix: {include: [{env: a, secret: KUBECONFIG_A}, {env: b, secret: KUBECONFIG_A}, {env: "", secret: KUBECONFIG_A}]}}
+    steps:
+      - uses: x/y@v1
+        with: {k: "${{ secrets.kubeconfig }}", d: "${{ secrets[matrix.secret] }}"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &recordHost{}
+	r := ExecuteWithEnvironments(w, map[string]any{}, map[string]any{"KUBECONFIG": "repo"},
+		map[string]map[string]any{"a": {"kubeconfig": "env-a", "KUBECONFIG_A": "own-a"}, "b": {}}, h)
+	if f := r.Failed(); len(f) > 0 {
+		t.Fatal(f)
+	}
+	if got := strings.Join(h.got, " "); got != "env-a|own-a repo| repo|" {
+		t.Errorf("secrets seen: %s", got)
 	}
 }

@@ -5,6 +5,7 @@
 package kube
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -52,6 +53,31 @@ func Connect(kubeconfig, context string) (*Client, error) {
 		return nil, fmt.Errorf("load kubeconfig context %q: %w", context, err)
 	}
 	return NewClient(cfg)
+}
+
+// ConnectOwn builds a client from a cluster's own kubeconfig, given as
+// its contents (a secret's value, never written to disk): the context
+// named context if given, else the one named after the cluster when the
+// kubeconfig has it, else its current context — the kubeconfigs that
+// aws eks update-kubeconfig or gcloud write name theirs after an ARN or
+// a project. The error never quotes the kubeconfig.
+func ConnectOwn(data []byte, context, cluster string) (*Client, error) {
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, errors.New("the kubeconfig does not parse as a kubeconfig (YAML or JSON)")
+	}
+	if context == "" {
+		if _, ok := cfg.Contexts[cluster]; ok {
+			context = cluster
+		} else if context = cfg.CurrentContext; context == "" {
+			return nil, fmt.Errorf("the kubeconfig has no context named %s and no current-context: set current-context, or pass --context", cluster)
+		}
+	}
+	rc, err := clientcmd.NewNonInteractiveClientConfig(*cfg, context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig context %q: %w", context, err)
+	}
+	return NewClient(rc)
 }
 
 // NewClient builds a client from a REST config.
