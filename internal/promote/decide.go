@@ -47,6 +47,9 @@ type Snapshot struct {
 	Sets     map[string][]Step
 	Apps     []App
 	Clusters map[string]*Cluster
+	// WaveApproved says the pass executes an approved wave (promote
+	// --execute-plan): the approval every app's step asks for is given.
+	WaveApproved bool
 }
 
 // State is where an app is in its rollout.
@@ -95,10 +98,20 @@ const (
 	// UpdateMerge updates the pull request to its new content and merges
 	// it in the same pass, on the same conditions.
 	UpdateMerge ActionKind = "update+merge"
+	// Push fast-forwards the live branch to the promotion commit, with no
+	// pull request: every app is in a `pullRequest: false` step and every
+	// gate is open. A pass's pushes are one atomic push.
+	Push ActionKind = "push"
 )
 
-// Merges reports whether the action ends with a merge.
-func (k ActionKind) Merges() bool { return k == Merge || k == OpenMerge || k == UpdateMerge }
+// Merges reports whether the action ends with the live branch moved: a
+// merge, or a direct push.
+func (k ActionKind) Merges() bool {
+	return k == Merge || k == OpenMerge || k == UpdateMerge || k == Push
+}
+
+// WaveApproval is what a direct step that needs an approval waits for.
+const WaveApproval = "a wave approval (pullRequest: false): promote --plan, then promote --execute-plan HASH"
 
 // Action is one thing to do for one cluster, with why.
 type Action struct {
@@ -109,6 +122,9 @@ type Action struct {
 	Apps   []string `json:"apps"`
 	Steps  []string `json:"steps,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+	// Gates name the gates the apps passed (for push: the commit's
+	// Flotilla-Gate trailer).
+	Gates []string `json:"gates,omitempty"`
 }
 
 // Plan is a decision.
@@ -243,7 +259,7 @@ func Decide(s Snapshot) (Plan, error) {
 	for _, name := range names {
 		c := s.Clusters[name]
 		var apps, steps []string
-		manual, needsApproval := false, false
+		manual, needsApproval, direct := false, false, true
 		for i, d := range decisions {
 			if d.Cluster != name || !d.Promote {
 				continue
@@ -251,15 +267,24 @@ func Decide(s Snapshot) (Plan, error) {
 			apps = append(apps, d.App)
 			steps = append(steps, d.Step)
 			if s.Apps[i].Step == Unmatched {
-				manual = true
+				manual, direct = true, false
 				continue
 			}
 			needsApproval = needsApproval || approval[i]
+			direct = direct && s.Sets[s.Apps[i].Set][s.Apps[i].Step].Direct
 		}
 		slices.Sort(apps)
 		steps = uniq(steps)
 		act := Action{Cluster: name, Apps: apps, Steps: steps}
+		gates := gateNames(needsApproval, s.WaveApproved)
+		if s.WaveApproved {
+			needsApproval = false // the wave's approval covers every app
+		}
 		switch {
+		case len(apps) > 0 && direct && c.PR == nil && needsApproval:
+			act.Kind, act.Reason = Wait, WaveApproval
+		case len(apps) > 0 && direct && c.PR == nil:
+			act.Kind, act.Reason, act.Gates = Push, "promote "+strings.Join(apps, ", ")+"; every app's gate is open (pullRequest: false: a direct push)", gates
 		case len(apps) == 0 && c.PR != nil:
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:
@@ -287,6 +312,24 @@ func Decide(s Snapshot) (Plan, error) {
 		plan.Actions = append(plan.Actions, act)
 	}
 	return plan, nil
+}
+
+// gateNames are the entry gates a promoted app passed, as the
+// Flotilla-Gate trailer names them: the approval only when it was asked
+// for, marked when a wave approval gave it.
+func gateNames(approval, wave bool) []string {
+	var out []string
+	for _, g := range EntryGates {
+		switch {
+		case g.Name() != (ApprovalGate{}).Name():
+			out = append(out, g.Name())
+		case approval && wave:
+			out = append(out, g.Name()+" (wave)")
+		case approval:
+			out = append(out, g.Name())
+		}
+	}
+	return out
 }
 
 func uniq(s []string) []string {
