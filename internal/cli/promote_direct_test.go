@@ -199,3 +199,118 @@ func TestPromoteDirectPushGitHub(t *testing.T) {
 		}
 	}
 }
+
+func planOf(t *testing.T, args ...string) *promote.Wave {
+	t.Helper()
+	res := promoteJSON(t, append(args, "--plan")...)
+	if res.Wave == nil || len(res.Wave.Hash) != 64 {
+		t.Fatalf("promote --plan: no wave: %+v", res)
+	}
+	return res.Wave
+}
+
+func waveClusters(w *promote.Wave) string {
+	var out []string
+	for _, c := range w.Clusters {
+		out = append(out, c.Cluster+":"+c.Mode)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestPromoteWaveApproval: a direct step with requireApproval waits for a
+// wave approval. promote --plan changes nothing and hashes the wave the
+// same way every time; the hash changes when a staging branch moves; an
+// --execute-plan whose wave changed does nothing and exits 3 saying what
+// the wave is now; one that matches moves exactly its wave, the approval
+// recorded in the trailer.
+func TestPromoteWaveApproval(t *testing.T) {
+	t.Parallel()
+	checkout, origin := directFleet(t, "        requireApproval: true\n")
+	args := []string{"--fleet", checkout, "--forge", "local", "--remote", origin}
+	if res := promoteJSON(t, args...); kindsOf(res) != "c1:push" {
+		t.Fatalf("canary: %q", kindsOf(res))
+	}
+	verified(t, checkout, origin, "c1")
+	res := promoteJSON(t, args...)
+	if got := kindsOf(res); got != "c2:wait c3:wait" || res.Actions[0].Reason != promote.WaveApproval {
+		t.Fatalf("general without a wave approval: %q %+v", got, res.Actions)
+	}
+
+	before := gittest.Refs(t, origin, "")
+	w1 := planOf(t, args...)
+	if again := planOf(t, args...); again.Hash != w1.Hash || again.Encode() != w1.Encode() {
+		t.Errorf("two plans of one state differ:\n%s\n%s", w1.Encode(), again.Encode())
+	}
+	if after := gittest.Refs(t, origin, ""); after != before {
+		t.Errorf("--plan changed refs:\n%s\nwere:\n%s", after, before)
+	}
+	if got := waveClusters(w1); got != "c2:push c3:push" {
+		t.Fatalf("wave %q", got)
+	}
+	if c := w1.Clusters[0]; c.To != gittest.Git(t, origin, "rev-parse", "hydrated/c2-next") || c.Apps[0].App != "web-c2" || c.Apps[0].Added != 2 {
+		t.Errorf("wave cluster %+v", c)
+	}
+
+	// The fleet changes: old is deleted, the staging branches move.
+	if err := os.Remove(filepath.Join(checkout, "apps/web/old.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Commit(t, checkout, "2026-06-02T10:00:00Z", "drop old")
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	w2 := planOf(t, args...)
+	if w2.Hash == w1.Hash || waveClusters(w2) != "c1:push" {
+		t.Fatalf("after staging moved: wave %q, hash %s (was %s)", waveClusters(w2), w2.Hash, w1.Hash)
+	}
+	if a := w2.Clusters[0].Apps[0]; a.Removed != 1 || len(a.Deleted) != 1 || !strings.Contains(a.Deleted[0], "old") {
+		t.Errorf("the wave's deletions: %+v", a)
+	}
+	before = gittest.Refs(t, origin, "refs/heads/")
+	for _, stale := range []string{w1.Hash, strings.Repeat("0", 64)} {
+		code, out, stderr := promoteCmd(t, nil, append(args, "--execute-plan", stale)...)
+		if code != ExitRemote || !strings.Contains(stderr, "the wave changed since it was planned") || !strings.Contains(stderr, "The wave now is "+layout.Short(w2.Hash)+": c1 ") {
+			t.Errorf("--execute-plan of a stale plan: exit %d, want %d:\n%s%s", code, ExitRemote, out, stderr)
+		}
+	}
+	if after := gittest.Refs(t, origin, "refs/heads/"); after != before {
+		t.Errorf("a refused --execute-plan moved branches:\n%s\nwere:\n%s", after, before)
+	}
+	if code, _, stderr := promoteCmd(t, nil, append(args, "--execute-plan", "nothex")...); code != ExitUsage {
+		t.Errorf("--execute-plan nothex: exit %d: %s", code, stderr)
+	}
+
+	res = promoteJSON(t, append(args, "--execute-plan", "sha256:"+w2.Hash)...)
+	if got := kindsOf(res); got != "c1:push" || !res.Actions[0].Done || res.Wave.Hash != w2.Hash {
+		t.Fatalf("--execute-plan: %q %+v", got, res.Actions)
+	}
+	verified(t, checkout, origin, "c1")
+	w3 := planOf(t, args...)
+	res = promoteJSON(t, append(args, "--execute-plan", w3.Hash)...)
+	if got := kindsOf(res); got != "c2:push c3:push" {
+		t.Fatalf("--execute-plan of general: %q", got)
+	}
+	gate := gittest.Git(t, origin, "log", "-1", "--format=%(trailers:key=Flotilla-Gate,valueonly)", "hydrated/c3")
+	if want := "halt, policy, prior-steps, max-update, approval (wave); wave " + w3.Hash; gate != want {
+		t.Errorf("Flotilla-Gate %q, want %q", gate, want)
+	}
+	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/c3:web-c3"), gittest.Git(t, origin, "rev-parse", "hydrated/c3-next:web-c3"); got != want {
+		t.Errorf("c3 is not at its staging content")
+	}
+}
+
+// TestPromoteRefusesDirectMaxUpdateZero: maxUpdate 0 (a review of each
+// pull request) with pullRequest: false is refused before anything moves,
+// naming the ApplicationSet's file and what to write instead (exit 2).
+func TestPromoteRefusesDirectMaxUpdateZero(t *testing.T) {
+	t.Parallel()
+	checkout, origin := directFleet(t, "        maxUpdate: 0\n")
+	before := gittest.Refs(t, origin, "")
+	code, out, stderr := promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--remote", origin)
+	if code != ExitUsage || !strings.Contains(stderr, "applicationsets/web.yaml: ApplicationSet web: rollout step 2: maxUpdate 0 needs an approving review of each pull request, and pullRequest: false opens none: set requireApproval: true instead") {
+		t.Fatalf("exit %d, want %d:\n%s%s", code, ExitUsage, out, stderr)
+	}
+	if after := gittest.Refs(t, origin, ""); after != before {
+		t.Errorf("a refused fleet moved refs")
+	}
+}
