@@ -51,6 +51,10 @@ type Job struct {
 	Matrix  any
 	Outputs map[string]string
 	Steps   []Step
+	// Environment is the GitHub Environment the job deploys to (an
+	// expression; "" for none): with required reviewers it waits for
+	// their approval (Reviewer).
+	Environment string
 }
 
 // Step is one step.
@@ -72,6 +76,7 @@ func Parse(file string, b []byte) (*Workflow, error) {
 			Secrets  any                  `yaml:"secrets"`
 			Strategy struct{ Matrix any } `yaml:"strategy"`
 			Outputs  map[string]string    `yaml:"outputs"`
+			Env      any                  `yaml:"environment"`
 			Steps    []struct {
 				ID              string         `yaml:"id"`
 				If              any            `yaml:"if"`
@@ -127,6 +132,12 @@ func Parse(file string, b []byte) (*Workflow, error) {
 	}
 	for id, j := range raw.Jobs {
 		job := &Job{ID: id, If: cond(j.If), Uses: j.Uses, With: j.With, Secrets: j.Secrets, Matrix: j.Strategy.Matrix, Outputs: j.Outputs}
+		switch e := j.Env.(type) { // a name, or {name, url}
+		case string:
+			job.Environment = e
+		case map[string]any:
+			job.Environment, _ = e["name"].(string)
+		}
 		switch n := j.Needs.(type) {
 		case string:
 			job.Needs = []string{n}
@@ -277,11 +288,21 @@ type Host interface {
 	Workflow(uses string) (*Workflow, error)
 }
 
+// Reviewer is a Host that models GitHub Environments' required
+// reviewers: a job naming an environment runs only if Review approves it
+// (a rejected job fails, so the jobs that need it are skipped). A Host
+// that is no Reviewer approves every deployment.
+type Reviewer interface {
+	Review(environment, job string) bool
+}
+
 // JobRun is what came of one job (one entry of a matrix: ID[i]).
 type JobRun struct {
 	ID     string
 	Result string // success, failure, skipped
 	Err    string
+	// Environment is the environment the job deployed to ("" for none).
+	Environment string
 }
 
 // Run is one workflow run.
@@ -383,6 +404,18 @@ func runJob(r *Run, id string, job *Job, ctx map[string]any, host Host) (string,
 	if job.Uses != "" {
 		return callWorkflow(r, id, job, ctx, host)
 	}
+	var env string
+	if job.Environment != "" {
+		v, err := Interpolate(job.Environment, ctx)
+		if err != nil {
+			return "failure", nil, err
+		}
+		env = String(v)
+		if rv, ok := host.(Reviewer); ok && !rv.Review(env, id) {
+			r.Jobs = append(r.Jobs, JobRun{ID: id, Result: "failure", Err: "deployment to " + env + " rejected", Environment: env})
+			return "failure", nil, nil
+		}
+	}
 	combos, err := expandMatrix(job.Matrix, ctx)
 	if err != nil {
 		return "failure", nil, err
@@ -425,7 +458,7 @@ func runJob(r *Run, id string, job *Job, ctx map[string]any, host Host) (string,
 		if job.Matrix != nil {
 			jid = fmt.Sprintf("%s[%d]", id, i)
 		}
-		r.Jobs = append(r.Jobs, JobRun{ID: jid, Result: res, Err: strings.Join(why, "; ")})
+		r.Jobs = append(r.Jobs, JobRun{ID: jid, Result: res, Err: strings.Join(why, "; "), Environment: env})
 		if res != "success" {
 			result = "failure"
 		}
