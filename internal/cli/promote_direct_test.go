@@ -314,3 +314,53 @@ func TestPromoteRefusesDirectMaxUpdateZero(t *testing.T) {
 		t.Errorf("a refused fleet moved refs")
 	}
 }
+
+// TestPromoteWaveApprovalGitHub: on GitHub a wave approval stands in for
+// the reviews a pull-request step requires: --execute-plan merges the
+// pull request a plain pass left waiting for a review, and only with the
+// hash of the wave as it is.
+func TestPromoteWaveApprovalGitHub(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	for name, content := range loopFleet {
+		if name == "applicationsets/web.yaml" {
+			content = strings.Replace(content, "values: [canary]}]\n        maxUpdate: 1\n", "values: [canary]}]\n        requireApproval: true\n", 1)
+		}
+		writeFileAll(t, filepath.Join(src, name), content)
+	}
+	checkout, origin := gittest.Fleet(t, src)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+		t.Fatalf("render: %s", stderr)
+	}
+	fake := forgetest.New(t, origin, "example", "fleet")
+	env := map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
+	pass := func(args ...string) *promote.Result {
+		t.Helper()
+		code, out, stderr := promoteCmd(t, env, append([]string{"--fleet", checkout, "--forge", "github", "--github-url", fake.URL(), "-o", "json"}, args...)...)
+		if code != ExitOK {
+			t.Fatalf("promote %v: exit %d: %s", args, code, stderr)
+		}
+		var res promote.Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return &res
+	}
+	if got := kindsOf(pass()); got != "canary:open" {
+		t.Fatalf("plain pass: %q", got)
+	}
+	if got := kindsOf(pass()); got != "canary:wait" {
+		t.Fatalf("plain pass without a review: %q", got)
+	}
+	w := pass("--plan").Wave
+	if waveClusters(w) != "canary:pull-request" {
+		t.Fatalf("wave %q", waveClusters(w))
+	}
+	res := pass("--execute-plan", w.Hash)
+	if got := kindsOf(res); got != "canary:merge" || !res.Actions[0].Done {
+		t.Fatalf("--execute-plan: %q %+v", got, res.Actions)
+	}
+	if got := gittest.Git(t, origin, "rev-parse", "hydrated/canary^2"); got != gittest.Git(t, origin, "rev-parse", "flotilla/promote/canary") {
+		t.Errorf("hydrated/canary does not merge the promotion branch")
+	}
+}
