@@ -26,7 +26,7 @@ var actionInputs = map[string][]string{
 	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going", "list-clusters"},
 	"apply":   {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
 	"verify":  {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
-	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run", "plan", "execute-plan"},
+	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run", "plan", "execute-plan", "plan-wave"},
 }
 
 var (

@@ -94,6 +94,9 @@ Flags:
   --plan                print the wave with every approval given and its hash;
                         change nothing
   --execute-plan HASH   move the wave --plan printed as HASH, if unchanged
+  --plan-wave JSON|FILE with --execute-plan: the wave --plan printed (its -o
+                        json, or the Action's wave output), so that a refusal
+                        says what changed; the hash still decides
   --actor NAME          who promotes, in direct pushes' Flotilla-Promoted-By
                         trailer (default $GITHUB_ACTOR, else flotilla)
   -o FORMAT             text (default: a table, for the job summary) or json
@@ -123,7 +126,7 @@ type promoteOptions struct {
 	approve                                                             []string
 	dryRun                                                              bool
 	plan                                                                bool
-	executePlan, actor                                                  string
+	executePlan, actor, planWave                                        string
 }
 
 // parsePromoteFlags maps promote's command line to its options and the
@@ -143,6 +146,7 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	fs.BoolVar(&o.plan, "plan", false, "")
 	fs.StringVar(&o.executePlan, "execute-plan", "", "")
 	fs.StringVar(&o.actor, "actor", getenv(env, "GITHUB_ACTOR"), "")
+	fs.StringVar(&o.planWave, "plan-wave", "", "")
 	fs.StringVar(&o.output, "o", "text", "")
 	if err := parseFlags(fs, args, env, promoteUsage); err != nil {
 		return o, nil, err
@@ -153,6 +157,9 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	}
 	if set["execute-plan"] && o.executePlan == "" {
 		return o, set, fmt.Errorf("%w: --execute-plan needs the hash promote --plan printed", errUsage)
+	}
+	if set["plan-wave"] && !set["execute-plan"] {
+		return o, set, fmt.Errorf("%w: --plan-wave goes with --execute-plan", errUsage)
 	}
 	return o, set, outputFormat(o.output, "text", "json")
 }
@@ -251,6 +258,11 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	}
 	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo,
 		Plan: o.plan, ExecutePlan: o.executePlan, Actor: o.actor}
+	if o.planWave != "" {
+		if opts.PlannedWave, err = readPlanWave(o.planWave); err != nil {
+			return promote.Options{}, nil, err
+		}
+	}
 	for _, c := range o.approve {
 		opts.Approvals = append(opts.Approvals, promote.Approval{Cluster: c, Approver: o.approver})
 	}

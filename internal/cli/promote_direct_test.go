@@ -279,6 +279,24 @@ func TestPromoteWaveApproval(t *testing.T) {
 	if code, _, stderr := promoteCmd(t, nil, append(args, "--execute-plan", "nothex")...); code != ExitUsage {
 		t.Errorf("--execute-plan nothex: exit %d: %s", code, stderr)
 	}
+	// Given the planned wave, the refusal says what changed.
+	planned, err := json.Marshal(w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(planFile, planned, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, given := range []string{planFile, string(planned)} {
+		code, out, stderr := promoteCmd(t, nil, append(args, "--execute-plan", w1.Hash, "--plan-wave", given)...)
+		if want := "the wave changed since it was planned (c1 joined the wave (web-c1); c2 left the wave; c3 left the wave)"; code != ExitRemote || !strings.Contains(stderr, want) {
+			t.Errorf("--execute-plan with --plan-wave: exit %d, want %d and %q:\n%s%s", code, ExitRemote, want, out, stderr)
+		}
+	}
+	if code, _, stderr := promoteCmd(t, nil, append(args, "--execute-plan", w2.Hash, "--plan-wave", planFile)...); code != ExitUsage || !strings.Contains(stderr, "the planned wave given is not the wave of that hash") {
+		t.Errorf("--plan-wave of another hash: exit %d: %s", code, stderr)
+	}
 
 	res = promoteJSON(t, append(args, "--execute-plan", "sha256:"+w2.Hash)...)
 	if got := kindsOf(res); got != "c1:push" || !res.Actions[0].Done || res.Wave.Hash != w2.Hash {

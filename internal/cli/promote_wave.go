@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -90,4 +92,31 @@ func waveDeletions(wave *promote.Wave) []string {
 		}
 	}
 	return out
+}
+
+// readPlanWave reads --plan-wave: the JSON itself (starting with "{"), or
+// a file holding it; either promote --plan -o json's document or its
+// wave alone (the Action's wave output).
+func readPlanWave(v string) (*promote.Wave, error) {
+	b := []byte(v)
+	if !strings.HasPrefix(strings.TrimSpace(v), "{") {
+		var err error
+		if b, err = os.ReadFile(v); err != nil {
+			return nil, fmt.Errorf("%w: --plan-wave: %v", errUsage, err)
+		}
+	}
+	var doc struct {
+		promote.Wave
+		Result *promote.Wave `json:"wave"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%w: --plan-wave: not the JSON of a wave (promote --plan -o json): %v", errUsage, err)
+	}
+	if doc.Result != nil {
+		return doc.Result, nil
+	}
+	if doc.Hash == "" {
+		return nil, fmt.Errorf("%w: --plan-wave: no wave in it (promote --plan -o json)", errUsage)
+	}
+	return &doc.Wave, nil
 }

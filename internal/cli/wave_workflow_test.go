@@ -56,6 +56,9 @@ func (s *waveSim) Action(uses string, with map[string]string) (map[string]string
 			return out, nil
 		case with["plan"] == "" && with["execute-plan"] != "":
 			s.executed = append(s.executed, with["execute-plan"])
+			if got, err := readPlanWave(with["plan-wave"]); err != nil || got.Hash != with["execute-plan"] {
+				return nil, fmt.Errorf("plan-wave is not the planned wave: %v %+v", err, got)
+			}
 			if with["execute-plan"] != w.Hash {
 				return nil, fmt.Errorf("the wave changed")
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	// the wave's hash differs, and otherwise moves exactly that wave —
 	// its approvals given by the approval of the plan — and nothing else.
 	ExecutePlan string
+	// PlannedWave, optional with ExecutePlan, is the wave --plan printed
+	// (its hash must be ExecutePlan): a refusal then says what changed.
+	// Only the message reads it; the hash decides.
+	PlannedWave *Wave
 	// Actor is who runs the pass, recorded in the Flotilla-Promoted-By
 	// trailer of direct pushes (default DefaultActor).
 	Actor string
@@ -130,6 +135,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.ExecutePlan = NormalizePlanHash(o.ExecutePlan)
 		if len(o.ExecutePlan) != 64 || strings.Trim(o.ExecutePlan, "0123456789abcdef") != "" {
 			return nil, failure.Usagef("execute plan %q: not a plan hash (64 hex digits, as promote --plan prints)", o.ExecutePlan)
+		}
+		if o.PlannedWave != nil && o.PlannedWave.HashOf() != o.ExecutePlan {
+			return nil, failure.Usagef("execute plan %s: the planned wave given is not the wave of that hash (its hash is %s)", layout.Short(o.ExecutePlan), layout.Short(o.PlannedWave.HashOf()))
 		}
 	}
 	if len(o.Approvals) > 0 {

@@ -204,7 +204,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.Plan || r.ExecutePlan != "" {
 		res.Wave = r.wave(plan, data)
 		if r.ExecutePlan != "" && res.Wave.Hash != r.ExecutePlan {
-			return res, &PlanChangedError{Planned: r.ExecutePlan, Now: res.Wave}
+			e := &PlanChangedError{Planned: r.ExecutePlan, Now: res.Wave}
+			if r.PlannedWave != nil {
+				e.Changes = Changes(r.PlannedWave, res.Wave)
+			}
+			return res, e
 		}
 		if r.ExecutePlan != "" { // exactly the wave, nothing else
 			actions = slices.DeleteFunc(slices.Clone(actions), func(a Action) bool { return !a.Kind.Merges() })

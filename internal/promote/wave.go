@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -105,12 +106,84 @@ type PlanChangedError struct {
 	// Planned is the hash given; Now the wave as it is now.
 	Planned string
 	Now     *Wave
+	// Changes say what changed, when the planned wave was given
+	// (Options.PlannedWave); else nil.
+	Changes []string
 }
 
 func (e *PlanChangedError) Error() string {
-	return fmt.Sprintf("execute plan %s: the wave changed since it was planned (a staging or live branch moved, or a gate opened or closed); "+
+	what := "a staging or live branch moved, or a gate opened or closed"
+	if len(e.Changes) > 0 {
+		what = strings.Join(e.Changes, "; ")
+	}
+	return fmt.Sprintf("execute plan %s: the wave changed since it was planned (%s); "+
 		"nothing was done. The wave now is %s: %s. Run promote --plan again and approve the new hash",
-		layout.Short(e.Planned), layout.Short(e.Now.Hash), e.Now.Summary())
+		layout.Short(e.Planned), what, layout.Short(e.Now.Hash), e.Now.Summary())
+}
+
+// HashOf is the hash of the wave's canonical encoding (what Hash holds
+// when the wave is as computed).
+func (w *Wave) HashOf() string {
+	sum := sha256.Sum256([]byte(w.Encode()))
+	return hex.EncodeToString(sum[:])
+}
+
+// Changes lists what differs from the wave planned to the wave now, per
+// cluster in name order: a cluster that joined or left the wave, a mode,
+// a live or staging branch that moved, apps that joined or left.
+func Changes(planned, now *Wave) []string {
+	byName := func(w *Wave) map[string]WaveCluster {
+		m := map[string]WaveCluster{}
+		for _, c := range w.Clusters {
+			m[c.Cluster] = c
+		}
+		return m
+	}
+	p, n := byName(planned), byName(now)
+	names := map[string]bool{}
+	for k := range p {
+		names[k] = true
+	}
+	for k := range n {
+		names[k] = true
+	}
+	var sorted []string
+	for k := range names {
+		sorted = append(sorted, k)
+	}
+	slices.Sort(sorted)
+	var out []string
+	apps := func(c WaveCluster) []string {
+		var a []string
+		for _, x := range c.Apps {
+			a = append(a, x.App)
+		}
+		return a
+	}
+	for _, name := range sorted {
+		pc, inP := p[name]
+		nc, inN := n[name]
+		switch {
+		case !inN:
+			out = append(out, name+" left the wave")
+		case !inP:
+			out = append(out, name+" joined the wave ("+strings.Join(apps(nc), ", ")+")")
+		default:
+			if pc.Mode != nc.Mode {
+				out = append(out, fmt.Sprintf("%s: %s, planned %s", name, nc.Mode, pc.Mode))
+			}
+			if pc.From != nc.From {
+				out = append(out, fmt.Sprintf("%s: %s moved %s→%s", name, nc.Branch, shortOrNone(pc.From), shortOrNone(nc.From)))
+			}
+			if pc.To != nc.To {
+				out = append(out, fmt.Sprintf("%s: its staging branch moved %s→%s", name, layout.Short(pc.To), layout.Short(nc.To)))
+			}
+			if pa, na := apps(pc), apps(nc); !slices.Equal(pa, na) {
+				out = append(out, fmt.Sprintf("%s: apps %s, planned %s", name, strings.Join(na, ", "), strings.Join(pa, ", ")))
+			}
+		}
+	}
+	return out
 }
 
 // FailureClass is failure.Conflict: the state moved under the approval.
@@ -151,7 +224,6 @@ func (r *runner) wave(p Plan, data map[string]*clusterData) *Wave {
 		}
 		w.Clusters = append(w.Clusters, c)
 	}
-	sum := sha256.Sum256([]byte(w.Encode()))
-	w.Hash = hex.EncodeToString(sum[:])
+	w.Hash = w.HashOf()
 	return w
 }
