@@ -94,9 +94,10 @@ Flags:
   --plan                print the wave with every approval given and its hash;
                         change nothing
   --execute-plan HASH   move the wave --plan printed as HASH, if unchanged
-  --plan-wave JSON|FILE with --execute-plan: the wave --plan printed (its -o
-                        json, or the Action's wave output), so that a refusal
-                        says what changed; the hash still decides
+  --plan-wave FILE      with --execute-plan: the wave --plan printed (its -o
+                        json, or the Action's wave output; a file, or the JSON
+                        itself), so that a refusal says what changed; the hash
+                        still decides
   --actor NAME          who promotes, in direct pushes' Flotilla-Promoted-By
                         trailer (default $GITHUB_ACTOR, else flotilla)
   -o FORMAT             text (default: a table, for the job summary) or json
