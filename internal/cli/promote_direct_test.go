@@ -382,3 +382,22 @@ func TestPromoteWaveApprovalGitHub(t *testing.T) {
 		t.Errorf("hydrated/canary does not merge the promotion branch")
 	}
 }
+
+// TestPromoteDirectPushInTheRepository: with the local forge working in a
+// repository (no --remote) a direct step moves the repository's own live
+// branches in one compare-and-set transaction, with the trailers.
+func TestPromoteDirectPushInTheRepository(t *testing.T) {
+	t.Parallel()
+	checkout, origin := directFleet(t, "")
+	res := promoteJSON(t, "--fleet", checkout, "--repo", origin, "--forge", "local")
+	if got := kindsOf(res); got != "c1:push" || !res.Actions[0].Done {
+		t.Fatalf("pass: %q %+v", got, res.Actions)
+	}
+	if by := gittest.Git(t, origin, "log", "-1", "--format=%(trailers:key=Flotilla-Promoted-By,valueonly)", "hydrated/c1"); by != promote.DefaultActor {
+		t.Errorf("Flotilla-Promoted-By %q, want %q", by, promote.DefaultActor)
+	}
+	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/c1:web-c1"), gittest.Git(t, origin, "rev-parse", "hydrated/c1-next:web-c1"); got != want {
+		t.Errorf("hydrated/c1 is not at its staging content")
+	}
+	gittest.Fsck(t, origin)
+}
