@@ -77,10 +77,15 @@ func actionPromote(ctx context.Context, io *actions.IO, args []string, cmdEnv En
 	if err != nil {
 		return report(env, "promote", err)
 	}
-	writePromoteText(env.Stdout, res, o.dryRun)
+	writePromoteText(env.Stdout, res, o.dryRun || o.plan)
+	writeWaveText(env.Stdout, res.Wave, o.plan)
 	if gh != nil {
 		u := gh.Usage()
 		fmt.Fprintf(env.Stdout, "\nGitHub API: %d requests (%d answered 304, free); %d left this hour.\n", u.Requests, u.NotModified, u.Remaining)
+	}
+	if res.Wave != nil {
+		io.SetOutput("plan-hash", res.Wave.Hash)
+		io.SetJSONOutput("wave", res.Wave)
 	}
 	prs := []int{}
 	for _, a := range res.Actions {
@@ -106,7 +111,8 @@ func actionPromote(ctx context.Context, io *actions.IO, args []string, cmdEnv En
 	io.SetJSONOutput("apply-matrix", matrix)
 	io.SetJSONOutput("actions", res.Actions)
 	var md bytes.Buffer
-	writePromoteSummary(&md, res, o.dryRun)
+	writePromoteSummary(&md, res, o.dryRun || o.plan)
+	writeWaveSummary(&md, res.Wave, o.plan)
 	io.Summary(md.String())
 	return ExitOK
 }

@@ -37,8 +37,25 @@ Rollout steps: the ApplicationSet's strategy.rollingSync.steps (matched on the
 app's labels, then its cluster's), else rollout.steps in flotilla.yaml, else
 one step. Flotilla extensions per step: bakeTime (a duration, counted from the
 first success of verify's current run of successes), requireApproval,
-approvals (how many, default 1) and approvers (logins or org/team slugs; only
-reviewers with write access count).
+approvals (how many, default 1), approvers (logins or org/team slugs; only
+reviewers with write access count) and pullRequest (default true).
+
+pullRequest: false: the step's promotions open no pull request. Under the
+same gates, each cluster's live branch is fast-forwarded to the commit its
+pull request would have merged, all of a pass's clusters in one atomic push
+(every branch moves or none), each commit with the trailers
+Flotilla-Promoted-By (--actor) and Flotilla-Gate (the gates it passed). With
+requireApproval the step moves only through a wave approval (below);
+maxUpdate 0 with pullRequest: false is refused.
+
+Wave approval: --plan decides as if every approval were given, changes
+nothing, and prints the wave — each live branch that would move, from and to
+which commit, its apps with object counts and deletions — and its plan hash
+(sha256 over all of that). --execute-plan HASH decides again and, if the wave
+is still exactly the one hashed, moves it (pushes, or opens and merges the
+pull requests) and nothing else; if anything changed it does nothing and
+exits 3, saying what the wave is now. A GitHub Environment with required
+reviewers on the job that runs --execute-plan approves a wave of any size.
 
 A pull request that needs no approval and no person is merged in the pass
 that opens or updates it (actions open+merge, update+merge), so each tier
@@ -76,6 +93,15 @@ Flags:
   --approver NAME       --forge local only: who approves with --approve
                         (default $USER)
   --dry-run             print the plan only
+  --plan                print the wave with every approval given and its hash;
+                        change nothing
+  --execute-plan HASH   move the wave --plan printed as HASH, if unchanged
+  --plan-wave FILE      with --execute-plan: the wave --plan printed (its -o
+                        json, or the Action's wave output; a file, or the JSON
+                        itself), so that a refusal says what changed; the hash
+                        still decides
+  --actor NAME          who promotes, in direct pushes' Flotilla-Promoted-By
+                        trailer (default $GITHUB_ACTOR, else flotilla)
   -o FORMAT             text (default: a table, for the job summary) or json
 
 A flag that does not apply to the chosen forge is refused (exit 2). When no
@@ -87,18 +113,23 @@ Exit codes:
   1  the pass failed
   2  bad flags or bad fleet input
   3  GitHub or the remote failed, refused a push (a protected-branch rule, a
-     hook) or could not be reached, or someone else moved a branch first
+     hook) or could not be reached, someone else moved a branch first, or
+     the wave of --execute-plan is not the one planned
 
 Examples:
   promote --dry-run
   promote --forge local --approve prod-eu
   promote --forge local --remote /srv/git/fleet.git
+  promote --plan -o json
+  promote --execute-plan 3f1c…(64 hex digits)
 `
 
 type promoteOptions struct {
 	fleet, repo, forge, remote, githubRepo, githubURL, approver, output string
 	approve                                                             []string
 	dryRun                                                              bool
+	plan                                                                bool
+	executePlan, actor, planWave                                        string
 }
 
 // parsePromoteFlags maps promote's command line to its options and the
@@ -115,11 +146,25 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	fs.Var((*stringList)(&o.approve), "approve", "")
 	fs.StringVar(&o.approver, "approver", getenv(env, "USER"), "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
+	fs.BoolVar(&o.plan, "plan", false, "")
+	fs.StringVar(&o.executePlan, "execute-plan", "", "")
+	fs.StringVar(&o.actor, "actor", getenv(env, "GITHUB_ACTOR"), "")
+	fs.StringVar(&o.planWave, "plan-wave", "", "")
 	fs.StringVar(&o.output, "o", "text", "")
 	if err := parseFlags(fs, args, env, promoteUsage); err != nil {
 		return o, nil, err
 	}
-	return o, setFlags(fs), outputFormat(o.output, "text", "json")
+	set := setFlags(fs)
+	if o.plan && set["execute-plan"] || (o.plan || set["execute-plan"]) && o.dryRun {
+		return o, set, fmt.Errorf("%w: --plan, --execute-plan and --dry-run exclude each other", errUsage)
+	}
+	if set["execute-plan"] && o.executePlan == "" {
+		return o, set, fmt.Errorf("%w: --execute-plan needs the hash promote --plan printed", errUsage)
+	}
+	if set["plan-wave"] && !set["execute-plan"] {
+		return o, set, fmt.Errorf("%w: --plan-wave goes with --execute-plan", errUsage)
+	}
+	return o, set, outputFormat(o.output, "text", "json")
 }
 
 // Promote runs the promote command.
@@ -137,7 +182,8 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if o.output == "json" {
 		return exitOf(writeJSON(env.Stdout, res), env)
 	}
-	writePromoteText(env.Stdout, res, o.dryRun)
+	writePromoteText(env.Stdout, res, o.dryRun || o.plan)
+	writeWaveText(env.Stdout, res.Wave, o.plan)
 	if gh != nil {
 		u := gh.Usage()
 		fmt.Fprintf(env.Stdout, "\nGitHub API: %d requests (%d answered 304, free); %d left this hour.\n", u.Requests, u.NotModified, u.Remaining)
@@ -145,7 +191,8 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
 		if fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
 			w := redact.NewWriter(fh, env.secrets)
-			writePromoteSummary(w, res, o.dryRun)
+			writePromoteSummary(w, res, o.dryRun || o.plan)
+			writeWaveSummary(w, res.Wave, o.plan)
 			_ = w.Flush()
 			fh.Close()
 		}
@@ -212,7 +259,13 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	if err != nil {
 		return promote.Options{}, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
 	}
-	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo}
+	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo,
+		Plan: o.plan, ExecutePlan: o.executePlan, Actor: o.actor}
+	if o.planWave != "" {
+		if opts.PlannedWave, err = readPlanWave(o.planWave); err != nil {
+			return promote.Options{}, nil, err
+		}
+	}
 	for _, c := range o.approve {
 		opts.Approvals = append(opts.Approvals, promote.Approval{Cluster: c, Approver: o.approver})
 	}

@@ -88,9 +88,11 @@ type ApplicationSetRolloutStrategy struct {
 }
 
 // ApplicationSetRolloutStep is one step of a RollingSync. BakeTime,
-// RequireApproval, Approvals and Approvers are Flotilla extensions
-// (ignored by Argo CD, whose CRD would refuse them: keep them in
-// flotilla.yaml rollout.steps for a set that Argo CD also reads).
+// RequireApproval, Approvals, Approvers and PullRequest (false: promote
+// by an atomic direct push of the live branches, no pull request) are
+// Flotilla extensions (ignored by Argo CD, whose CRD would refuse them:
+// keep them in flotilla.yaml rollout.steps for a set that Argo CD also
+// reads).
 type ApplicationSetRolloutStep struct {
 	MatchExpressions []ApplicationMatchExpression `json:"matchExpressions,omitempty"`
 	MaxUpdate        *IntOrString                 `json:"maxUpdate,omitempty"`

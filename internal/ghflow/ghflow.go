@@ -50,8 +50,9 @@ type Job struct {
 	Secrets any            // "inherit" or a map
 	Matrix  any
 	// Environment is the job's GitHub Environment (an expression, per
-	// matrix entry): its secrets take the place of the workflow's of the
-	// same name, case-insensitively, for that job.
+	// matrix entry; "" for none): its secrets take the place of the
+	// workflow's of the same name, case-insensitively, for that job, and
+	// with required reviewers it waits for their approval (Reviewer).
 	Environment string
 	Outputs     map[string]string
 	Steps       []Step
@@ -132,11 +133,11 @@ func Parse(file string, b []byte) (*Workflow, error) {
 	}
 	for id, j := range raw.Jobs {
 		job := &Job{ID: id, If: cond(j.If), Uses: j.Uses, With: j.With, Secrets: j.Secrets, Matrix: j.Strategy.Matrix, Outputs: j.Outputs}
-		switch e := j.Environment.(type) {
+		switch e := j.Environment.(type) { // a name, or {name, url}
 		case string:
 			job.Environment = e
 		case map[string]any:
-			job.Environment = fmt.Sprint(e["name"])
+			job.Environment, _ = e["name"].(string)
 		}
 		switch n := j.Needs.(type) {
 		case string:
@@ -288,11 +289,21 @@ type Host interface {
 	Workflow(uses string) (*Workflow, error)
 }
 
+// Reviewer is a Host that models GitHub Environments' required
+// reviewers: a job naming an environment runs only if Review approves it
+// (a rejected job fails, so the jobs that need it are skipped). A Host
+// that is no Reviewer approves every deployment.
+type Reviewer interface {
+	Review(environment, job string) bool
+}
+
 // JobRun is what came of one job (one entry of a matrix: ID[i]).
 type JobRun struct {
 	ID     string
 	Result string // success, failure, skipped
 	Err    string
+	// Environment is the environment the job deployed to ("" for none).
+	Environment string
 }
 
 // Run is one workflow run.
@@ -425,13 +436,25 @@ func runJob(r *Run, id string, job *Job, ctx map[string]any, host Host) (string,
 	for i, m := range combos {
 		jctx := maps.Clone(ctx)
 		jctx["matrix"] = m
+		jid := id
+		if job.Matrix != nil {
+			jid = fmt.Sprintf("%s[%d]", id, i)
+		}
+		// The job's environment, per matrix entry: its secrets over the
+		// repository's, and its required reviewers' approval first.
+		var env string
 		if job.Environment != "" {
-			env, err := Interpolate(job.Environment, jctx)
+			v, err := Interpolate(job.Environment, jctx)
 			if err != nil {
 				return "failure", nil, err
 			}
-			if name := String(env); name != "" {
-				jctx["secrets"] = r.withEnvironment(ctx["secrets"].(map[string]any), name)
+			if env = String(v); env != "" {
+				if rv, ok := host.(Reviewer); ok && !rv.Review(env, jid) {
+					r.Jobs = append(r.Jobs, JobRun{ID: jid, Result: "failure", Err: "deployment to " + env + " rejected", Environment: env})
+					result = "failure"
+					continue
+				}
+				jctx["secrets"] = r.withEnvironment(ctx["secrets"].(map[string]any), env)
 			}
 		}
 		steps := map[string]any{}
@@ -464,11 +487,7 @@ func runJob(r *Run, id string, job *Job, ctx map[string]any, host Host) (string,
 				steps[s.ID] = map[string]any{"outputs": o, "outcome": outcome}
 			}
 		}
-		jid := id
-		if job.Matrix != nil {
-			jid = fmt.Sprintf("%s[%d]", id, i)
-		}
-		r.Jobs = append(r.Jobs, JobRun{ID: jid, Result: res, Err: strings.Join(why, "; ")})
+		r.Jobs = append(r.Jobs, JobRun{ID: jid, Result: res, Err: strings.Join(why, "; "), Environment: env})
 		if res != "success" {
 			result = "failure"
 		}

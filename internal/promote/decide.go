@@ -60,6 +60,9 @@ type Snapshot struct {
 	Sets     map[string][]Step
 	Apps     []App
 	Clusters map[string]*Cluster
+	// WaveApproved says the pass executes an approved wave (promote
+	// --execute-plan): the approval every app's step asks for is given.
+	WaveApproved bool
 }
 
 // State is where an app is in its rollout.
@@ -108,10 +111,20 @@ const (
 	// UpdateMerge updates the pull request to its new content and merges
 	// it in the same pass, on the same conditions.
 	UpdateMerge ActionKind = "update+merge"
+	// Push fast-forwards the live branch to the promotion commit, with no
+	// pull request: every app is in a `pullRequest: false` step and every
+	// gate is open. A pass's pushes are one atomic push.
+	Push ActionKind = "push"
 )
 
-// Merges reports whether the action ends with a merge.
-func (k ActionKind) Merges() bool { return k == Merge || k == OpenMerge || k == UpdateMerge }
+// Merges reports whether the action ends with the live branch moved: a
+// merge, or a direct push.
+func (k ActionKind) Merges() bool {
+	return k == Merge || k == OpenMerge || k == UpdateMerge || k == Push
+}
+
+// WaveApproval is what a direct step that needs an approval waits for.
+const WaveApproval = "a wave approval (pullRequest: false): promote --plan, then promote --execute-plan HASH"
 
 // Action is one thing to do for one cluster, with why.
 type Action struct {
@@ -125,6 +138,9 @@ type Action struct {
 	// NotCounted are the approvals of the pull request that do not count
 	// toward the approvals it waits for, each "@user: why" (a wait only).
 	NotCounted []string `json:"notCounted,omitempty"`
+	// Gates name the gates the apps passed (for push: the commit's
+	// Flotilla-Gate trailer).
+	Gates []string `json:"gates,omitempty"`
 }
 
 // Plan is a decision.
@@ -260,7 +276,7 @@ func Decide(s Snapshot) (Plan, error) {
 	for _, name := range names {
 		c := s.Clusters[name]
 		var apps, steps []string
-		manual, needsApproval := false, false
+		manual, needsApproval, direct := false, false, true
 		var approvalSteps []Step // the steps whose approval the pull request needs
 		for i, d := range decisions {
 			if d.Cluster != name || !d.Promote {
@@ -270,9 +286,10 @@ func Decide(s Snapshot) (Plan, error) {
 			steps = append(steps, d.Step)
 			a := s.Apps[i]
 			if a.Step == Unmatched {
-				manual = true
+				manual, direct = true, false
 				continue
 			}
+			direct = direct && s.Sets[a.Set][a.Step].Direct
 			if approval[i] {
 				needsApproval = true
 				approvalSteps = append(approvalSteps, s.Sets[a.Set][a.Step])
@@ -280,7 +297,7 @@ func Decide(s Snapshot) (Plan, error) {
 		}
 		reviews := Verdict{Open: true}
 		var approvedBy, notCounted []string
-		if needsApproval {
+		if needsApproval && !s.WaveApproved {
 			for _, st := range approvalSteps {
 				v := (ReviewGate{}).Check(st, c)
 				if !v.Open && reviews.Open {
@@ -298,7 +315,15 @@ func Decide(s Snapshot) (Plan, error) {
 		slices.Sort(apps)
 		steps = uniq(steps)
 		act := Action{Cluster: name, Apps: apps, Steps: steps}
+		gates := gateNames(needsApproval, s.WaveApproved)
+		if s.WaveApproved {
+			needsApproval = false // the wave's approval covers every app
+		}
 		switch {
+		case len(apps) > 0 && direct && c.PR == nil && needsApproval:
+			act.Kind, act.Reason = Wait, WaveApproval
+		case len(apps) > 0 && direct && c.PR == nil:
+			act.Kind, act.Reason, act.Gates = Push, "promote "+strings.Join(apps, ", ")+"; every app's gate is open (pullRequest: false: a direct push)", gates
 		case len(apps) == 0 && c.PR != nil:
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:
@@ -326,6 +351,24 @@ func Decide(s Snapshot) (Plan, error) {
 		plan.Actions = append(plan.Actions, act)
 	}
 	return plan, nil
+}
+
+// gateNames are the entry gates a promoted app passed, as the
+// Flotilla-Gate trailer names them: the approval only when it was asked
+// for, marked when a wave approval gave it.
+func gateNames(approval, wave bool) []string {
+	var out []string
+	for _, g := range EntryGates {
+		switch {
+		case g.Name() != (ApprovalGate{}).Name():
+			out = append(out, g.Name())
+		case approval && wave:
+			out = append(out, g.Name()+" (wave)")
+		case approval:
+			out = append(out, g.Name())
+		}
+	}
+	return out
 }
 
 func uniq(s []string) []string {

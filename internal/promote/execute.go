@@ -118,40 +118,7 @@ func labels(steps []string) []string {
 // promoted app replaced by its staging version (or removed) — commits it
 // on the live head and moves flotilla/promote/<cluster> there.
 func (r *runner) writeBranch(ctx context.Context, d *clusterData, apps []string) (plumbing.Hash, error) {
-	files := map[string]plumbing.Hash{}
-	for p, h := range d.liveFiles {
-		files[p] = h
-	}
-	promoted := map[string]bool{}
-	for _, a := range apps {
-		promoted[a] = true
-		delete(files, layout.AppFile(a, layout.ManifestFile))
-		delete(files, layout.AppFile(a, layout.MetadataFile))
-		if f, ok := d.staging[a]; ok {
-			files[layout.AppFile(a, layout.ManifestFile)] = f.manifest
-			files[layout.AppFile(a, layout.MetadataFile)] = f.metadata
-		}
-	}
-	// README and attributes as on staging when every app is promoted.
-	_, stagingFiles, _ := r.stagingFiles(d)
-	for _, name := range []string{layout.ReadmeFile, layout.AttributesFile} {
-		if h, ok := stagingFiles[name]; ok {
-			files[name] = h
-		}
-	}
-	tree, err := gitobj.Files(r.Repo.Storer, files)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	sig := hydrate.Bot
-	sig.When = d.stagingCommit.Committer.When
-	msg := fmt.Sprintf("promote %s: %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Promoted: %s\n", d.name, strings.Join(apps, ", "),
-		hydrate.DrySHAOf(d.stagingCommit.Message), strings.Join(apps, ","))
-	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
-	if !d.liveHead.IsZero() {
-		c.ParentHashes = []plumbing.Hash{d.liveHead}
-	}
-	h, err := gitobj.Write(r.Repo.Storer, c)
+	h, err := r.promotionCommit(d, apps, "")
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -298,4 +265,45 @@ func (r *runner) objectChanges(d *clusterData, app string) (added, changed, remo
 	slices.Sort(changed)
 	slices.Sort(removed)
 	return added, changed, removed
+}
+
+// promotionCommit writes the promotion commit of apps on d's live head:
+// the live tree with each app replaced by its staging version (or
+// removed), the message naming the apps, then trailers (each line ending
+// in a newline).
+func (r *runner) promotionCommit(d *clusterData, apps []string, trailers string) (plumbing.Hash, error) {
+	files := map[string]plumbing.Hash{}
+	for p, h := range d.liveFiles {
+		files[p] = h
+	}
+	promoted := map[string]bool{}
+	for _, a := range apps {
+		promoted[a] = true
+		delete(files, layout.AppFile(a, layout.ManifestFile))
+		delete(files, layout.AppFile(a, layout.MetadataFile))
+		if f, ok := d.staging[a]; ok {
+			files[layout.AppFile(a, layout.ManifestFile)] = f.manifest
+			files[layout.AppFile(a, layout.MetadataFile)] = f.metadata
+		}
+	}
+	// README and attributes as on staging when every app is promoted.
+	_, stagingFiles, _ := r.stagingFiles(d)
+	for _, name := range []string{layout.ReadmeFile, layout.AttributesFile} {
+		if h, ok := stagingFiles[name]; ok {
+			files[name] = h
+		}
+	}
+	tree, err := gitobj.Files(r.Repo.Storer, files)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	sig := hydrate.Bot
+	sig.When = d.stagingCommit.Committer.When
+	msg := fmt.Sprintf("promote %s: %s\n\nFlotilla-Dry-Sha: %s\nFlotilla-Promoted: %s\n%s", d.name, strings.Join(apps, ", "),
+		hydrate.DrySHAOf(d.stagingCommit.Message), strings.Join(apps, ","), trailers)
+	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree}
+	if !d.liveHead.IsZero() {
+		c.ParentHashes = []plumbing.Hash{d.liveHead}
+	}
+	return gitobj.Write(r.Repo.Storer, c)
 }

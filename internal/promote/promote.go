@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -12,6 +13,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -42,6 +44,22 @@ type Options struct {
 	// DryRun decides and reports without changing a branch or a pull
 	// request.
 	DryRun bool
+	// Plan decides with every approval given and returns the Wave that
+	// would move (Result.Wave, with its hash), changing nothing: the
+	// first half of a wave approval (promote --plan).
+	Plan bool
+	// ExecutePlan is an approved wave's hash (promote --execute-plan): the
+	// pass decides as Plan does, refuses with a *PlanChangedError when
+	// the wave's hash differs, and otherwise moves exactly that wave —
+	// its approvals given by the approval of the plan — and nothing else.
+	ExecutePlan string
+	// PlannedWave, optional with ExecutePlan, is the wave --plan printed
+	// (its hash must be ExecutePlan): a refusal then says what changed.
+	// Only the message reads it; the hash decides.
+	PlannedWave *Wave
+	// Actor is who runs the pass, recorded in the Flotilla-Promoted-By
+	// trailer of direct pushes (default DefaultActor).
+	Actor string
 }
 
 // Approval is an approval of a cluster's open promotion pull request, by
@@ -106,6 +124,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Plan && o.ExecutePlan != "" {
+		return nil, failure.Usagef("plan or execute a plan, not both")
+	}
+	if o.Plan {
+		o.DryRun = true
+	}
+	if o.ExecutePlan != "" {
+		if o.DryRun {
+			return nil, failure.Usagef("execute a plan or make a dry run, not both")
+		}
+		o.ExecutePlan = NormalizePlanHash(o.ExecutePlan)
+		if len(o.ExecutePlan) != 64 || strings.Trim(o.ExecutePlan, "0123456789abcdef") != "" {
+			return nil, failure.Usagef("execute plan %q: not a plan hash (64 hex digits, as promote --plan prints)", o.ExecutePlan)
+		}
+		if o.PlannedWave != nil && o.PlannedWave.HashOf() != o.ExecutePlan {
+			return nil, failure.Usagef("execute plan %s: the planned wave given is not the wave of that hash (its hash is %s)", layout.Short(o.ExecutePlan), layout.Short(o.PlannedWave.HashOf()))
+		}
 	}
 	var warnings []Warning
 	if len(o.Approvals) > 0 {

@@ -46,6 +46,9 @@ type Result struct {
 	// Warnings are what the pass noticed that is no error, in the order
 	// found (not in JSON: a command writes them to stderr).
 	Warnings []Warning `json:"-"`
+	// Wave is what moves with every approval given, with its hash (with
+	// Options.Plan or ExecutePlan only).
+	Wave *Wave `json:"wave,omitempty"`
 }
 
 // Heads are a cluster's branch heads as a pass read them ("" when
@@ -104,7 +107,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	for _, ls := range r.Fleet.ApplicationSets {
 		steps, err := Steps(&ls.Set, cfg.Rollout.Steps)
 		if err != nil {
-			return nil, err
+			where := ls.File
+			if s := ls.Set.Spec.Strategy; s == nil || s.Type != "RollingSync" || s.RollingSync == nil {
+				where += " (its rollout is rollout.steps of flotilla.yaml)"
+			}
+			return nil, failure.Mark(failure.Input, fmt.Errorf("%s: %w", where, err))
 		}
 		sets[ls.Set.Metadata.Name] = steps
 	}
@@ -119,7 +126,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
-	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}}
+	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}, WaveApproved: r.Plan || r.ExecutePlan != ""}
 	data := map[string]*clusterData{}
 	for _, c := range r.Fleet.Clusters {
 		if c.Local {
@@ -225,22 +232,50 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	for c, d := range data {
 		res.Heads[c] = Heads{Live: headOf(d.liveHead), Staging: headOf(d.stagingHead), PR: headOf(d.prHead)}
 	}
+	actions := plan.Actions
+	if r.Plan || r.ExecutePlan != "" {
+		res.Wave = r.wave(plan, data)
+		if r.ExecutePlan != "" && res.Wave.Hash != r.ExecutePlan {
+			e := &PlanChangedError{Planned: r.ExecutePlan, Now: res.Wave}
+			if r.PlannedWave != nil {
+				e.Changes = Changes(r.PlannedWave, res.Wave)
+			}
+			return res, e
+		}
+		if r.ExecutePlan != "" { // exactly the wave, nothing else
+			actions = slices.DeleteFunc(slices.Clone(actions), func(a Action) bool { return !a.Kind.Merges() })
+		}
+	}
 	if !r.DryRun {
 		if err := r.reportHalts(ctx, snap, plan); err != nil {
 			return res, err
 		}
 	}
-	for _, a := range plan.Actions {
-		ar := ActionResult{Action: a}
+	if len(actions) > 0 {
+		res.Actions = make([]ActionResult, len(actions))
+	}
+	var pushes []*ActionResult
+	for i, a := range actions {
+		ar := &res.Actions[i]
+		*ar = ActionResult{Action: a}
 		if pr := snap.Clusters[a.Cluster].PR; pr != nil {
 			ar.PR, ar.URL = pr.Number, pr.URL
 		}
+		if a.Kind == Push {
+			pushes = append(pushes, ar) // all at once, below
+			continue
+		}
 		if !r.DryRun {
-			if err := r.execute(ctx, &ar, data[a.Cluster], snap, plan); err != nil {
+			if err := r.execute(ctx, ar, data[a.Cluster], snap, plan); err != nil {
+				res.Actions = res.Actions[:i+1]
 				return res, fmt.Errorf("cluster %s: %s: %w", a.Cluster, a.Kind, err)
 			}
 		}
-		res.Actions = append(res.Actions, ar)
+	}
+	if !r.DryRun {
+		if err := r.pushDirect(ctx, pushes, data); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

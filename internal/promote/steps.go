@@ -30,7 +30,9 @@ type Step struct {
 	// step may start (Flotilla extension).
 	BakeTime time.Duration
 	// RequireApproval needs an approving review of the current head before
-	// a pull request holding an app of this step merges (extension).
+	// a pull request holding an app of this step merges (extension). On a
+	// Direct step the approval is a wave approval: the step moves only
+	// through Options.ExecutePlan.
 	RequireApproval bool
 	// Approvals is how many approving reviews it needs (0: one);
 	// Approvers, when set, the only users whose approvals count: logins,
@@ -39,6 +41,10 @@ type Step struct {
 	// (ReviewGate).
 	Approvals int
 	Approvers []string
+	// Direct is `pullRequest: false` (extension): the step's promotions
+	// are fast-forwards of the live branches in one atomic push, under the
+	// same gates, with no pull request.
+	Direct bool
 }
 
 // Teams are the teams (org/team-slug) among the step's approvers.
@@ -72,7 +78,8 @@ func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep
 	out := make([]Step, len(raw))
 	for i, r := range raw {
 		s := Step{Name: r.Name, Match: r.MatchExpressions, MaxUpdate: r.MaxUpdate, Approvals: r.Approvals,
-			RequireApproval: r.RequireApproval || r.Approvals > 0 || len(r.Approvers) > 0}
+			RequireApproval: r.RequireApproval || r.Approvals > 0 || len(r.Approvers) > 0,
+			Direct:          r.PullRequest != nil && !*r.PullRequest}
 		if s.Name == "" {
 			s.Name = stepName(r, i)
 		}
@@ -98,6 +105,12 @@ func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep
 			if e.Operator != "In" && e.Operator != "NotIn" {
 				return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: operator %q is not valid (RollingSync steps take In or NotIn)", set.Metadata.Name, i+1, e.Operator)
 			}
+		}
+		if lim, err := MaxUpdate(r.MaxUpdate, 1); s.Direct && err == nil && lim == 0 {
+			// maxUpdate 0 asks for a review of each pull request: a step
+			// without pull requests could never move.
+			return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: maxUpdate 0 needs an approving review of each pull request, and pullRequest: false opens none: "+
+				"set requireApproval: true instead (the step then moves only through a wave approval: promote --plan, then promote --execute-plan HASH), or drop pullRequest: false", set.Metadata.Name, i+1)
 		}
 		out[i] = s
 	}
