@@ -339,7 +339,8 @@ func actionRender(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 }
 
 // actionDiff posts the fleet diff as one sticky pull-request comment and
-// puts the full diff in the job summary.
+// puts the full diff in the job summary (cut at 1 MiB) and, whole, in the
+// log, where the comment's and the summary's pointers send a reader.
 func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env) int {
 	res, err := hydrator.Run(ctx, o.hydratorOptions(cmdEnv))
 	if err != nil {
@@ -353,6 +354,9 @@ func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)
 	fmt.Fprintln(io.Log(), d.Summary())
+	io.Group("the whole fleet diff")
+	fmt.Fprint(io.Log(), full)
+	io.EndGroup()
 	if n := io.PullRequest(); n > 0 {
 		owner, name := io.Repository()
 		f, err := github.New(github.Options{Owner: owner, Repo: name, Token: cmdEnv.Getenv("GITHUB_TOKEN"), BaseURL: cmdEnv.Getenv("FLOTILLA_GITHUB_API_URL")})
