@@ -347,9 +347,9 @@ func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env
 		return report(cmdEnv, "render", err)
 	}
 	d := res.Diff
-	// The forge puts the sticky marker and a newline before the body: the
-	// whole comment stays within GitHub's limit.
-	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
+	// The forge puts the sticky marker before the body: the whole comment
+	// stays within GitHub's limit.
+	comment, full := d.Markdown(forge.CommentRoom(rpt.CommentLimit, "fleet-diff"))
 	io.SetOutput("summary", d.Summary())
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)
