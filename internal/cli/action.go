@@ -266,9 +266,7 @@ func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 		return report(env, "verify", err)
 	}
 	result, drifted := "synced", []string{}
-	var md bytes.Buffer
 	for _, c := range res {
-		writeVerifyMarkdown(&md, c)
 		for _, a := range c.Apps {
 			switch {
 			case a.Health == kube.Degraded || a.Health == kube.Missing:
@@ -291,9 +289,24 @@ func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 	}
 	io.SetOutput("result", result)
 	io.SetJSONOutput("drifted-apps", drifted)
-	io.SetOutput("issue-body", md.String())
-	io.Summary(md.String())
+	summary, issue := verifyMarkdown(res)
+	io.SetOutput("issue-body", issue)
+	io.Summary(summary)
 	return code
+}
+
+// issueCut points from a drift issue cut at GitHub's limit to the rest.
+const issueCut = "**Cut at GitHub's limit for an issue.** The whole report is in the job summary and log of the verify run that wrote this; `flotilla verify` prints it."
+
+// verifyMarkdown is verify's report for the job summary (cut by
+// actions.IO.Summary at 1 MiB) and for a drift issue or its comment,
+// within GitHub's limit on a body.
+func verifyMarkdown(res []clusterVerify) (summary, issue string) {
+	var md bytes.Buffer
+	for _, c := range res {
+		writeVerifyMarkdown(&md, c)
+	}
+	return md.String(), rpt.Fit(md.String(), rpt.CommentLimit, issueCut)
 }
 
 // actionRender runs the hydrator for the Action and maps its result to the

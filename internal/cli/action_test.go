@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/actions"
 	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
 	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
@@ -345,16 +348,76 @@ func TestActionFleetDiffOverGitHubsLimits(t *testing.T) {
 			}
 		}
 		if u := rpt.Unclosed(c); u != "" {
-			t.Errorf("the comment leaves %q open", u)
+			t.Errorf("the comment leaves %.200q open", u)
 		}
 		if len(r.summary) > actions.SummaryLimit || !strings.Contains(r.summary, "this summary reached GitHub's 1 MiB limit; the rest is in the step's log") {
 			t.Errorf("summary of %d bytes, or without its pointer", len(r.summary))
 		}
 		if u := rpt.Unclosed(r.summary); u != "" {
-			t.Errorf("the summary leaves %q open", u)
+			t.Errorf("the summary leaves %.200q open", u)
 		}
 		if !strings.Contains(r.stdout, "+    Zeile 3999: schön ✓ <details>\n") || !strings.Contains(r.stdout, "-  name: old-dashboard-0199\n") {
 			t.Error("the log lacks the whole diff")
 		}
+	}
+}
+
+// TestVerifyIssueBodyOverGitHubsLimit: a verify shard of 100 clusters with
+// 50 drifted apps each — diffs holding backticks, multi-byte text, HTML —
+// gives a job summary of megabytes; the issue-body output the drift
+// workflow posts (`gh issue create/comment --body`) stays within GitHub's
+// 65,536 characters: GitHub (the fake) takes it as an issue comment, and
+// it closes what it opens, keeps the first cluster's table and points to
+// the rest, the same bytes every time.
+func TestVerifyIssueBodyOverGitHubsLimit(t *testing.T) {
+	t.Parallel()
+	var res []clusterVerify
+	for c := range 100 {
+		cv := clusterVerify{Cluster: fmt.Sprintf("c%03d", c), Commit: "0123456789abcdef0123"}
+		for a := range 50 {
+			cv.Apps = append(cv.Apps, &kube.AppStatus{App: fmt.Sprintf("app-%02d", a), Sync: kube.OutOfSync, Health: "Healthy", Message: "1 object drifted",
+				Objects: []kube.ObjectStatus{{Object: "ConfigMap/ns/readme", State: kube.StateDrifted,
+					Diff: "--- live\n+++ desired\n@@ -1,2 +1,3 @@\n   ```\n-  README.md: \"```\\nalt <b>ä</b>\"\n+  README.md: |\n+    ```\n+    neu ✓ <details>\n"}}})
+		}
+		res = append(res, cv)
+	}
+	summary, issue := verifyMarkdown(res)
+	if _, again := verifyMarkdown(res); again != issue {
+		t.Fatal("the issue body differs between two calls")
+	}
+	if len(summary) < 10*rpt.CommentLimit {
+		t.Fatalf("the test report is too small: %d bytes", len(summary))
+	}
+	if len(issue) > rpt.CommentLimit || !utf8.ValidString(issue) {
+		t.Fatalf("issue body of %d bytes (valid UTF-8 %v)", len(issue), utf8.ValidString(issue))
+	}
+	if u := rpt.Unclosed(issue); u != "" {
+		t.Errorf("the issue body leaves %.200q open", u)
+	}
+	if u := rpt.Unclosed(summary); u != "" {
+		t.Errorf("the summary leaves %.200q open", u)
+	}
+	for _, want := range []string{"### verify `c000` @ `0123456789ab`\n", "| app-49 | OutOfSync | Healthy | 1 | 1 object drifted |\n", "+    neu ✓ <details>\n", issueCut + "\n"} {
+		if !strings.Contains(issue, want) {
+			t.Errorf("the issue body lacks %q", want)
+		}
+	}
+
+	_, bare := gittest.Fleet(t, t.TempDir())
+	fake := forgetest.New(t, bare, "example", "fleet")
+	payload, _ := json.Marshal(map[string]string{"body": issue})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, fake.URL()+"repos/example/fleet/issues/12/comments", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/vnd.github+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("GitHub answered %s to the issue body", resp.Status)
+	}
+	if got := fake.Comments(12); len(got) != 1 || got[0] != issue {
+		t.Error("the comment is not the issue body")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
+	rpt "github.com/flotilla-dev/flotilla/internal/report"
 	"github.com/flotilla-dev/flotilla/internal/verifier"
 )
 
@@ -363,7 +364,8 @@ func writeVerifyMarkdown(w io.Writer, c clusterVerify) {
 	for _, a := range c.Apps {
 		for _, o := range a.Objects {
 			if o.Diff != "" {
-				fmt.Fprintf(w, "\n<details><summary>%s %s drifted</summary>\n\n```diff\n%s```\n</details>\n", a.App, o.Object, o.Diff)
+				fence := rpt.Fence(o.Diff)
+				fmt.Fprintf(w, "\n<details><summary>%s %s drifted</summary>\n\n%sdiff\n%s%s\n</details>\n", a.App, o.Object, fence, o.Diff, fence)
 			}
 		}
 	}
