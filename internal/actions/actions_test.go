@@ -199,7 +199,7 @@ func TestSummaryLimit(t *testing.T) {
 				t.Errorf("summary %q", b)
 			}
 			if u := report.Unclosed(string(b)); u != "" {
-				t.Errorf("the summary leaves %q open", u)
+				t.Errorf("the summary leaves %.200q open", u)
 			}
 		})
 	}

@@ -77,7 +77,7 @@ func TestPullRequestBodyAtFleetScale(t *testing.T) {
 		t.Fatalf("body of %d bytes (valid UTF-8 %v)", len(body), utf8.ValidString(body))
 	}
 	if u := report.Unclosed(body); u != "" {
-		t.Errorf("the body leaves %q open", u)
+		t.Errorf("the body leaves %.200q open", u)
 	}
 	for _, want := range []string{"**Waiting for:** " + a.Reason + "\n", "- app-99: app-99-c001 on c001 failed verification\n",
 		"| app-00-c000 | general | 0 | 0 | 0 |\n", "| app-49-c000 | general | 0 | 0 | 0 |\n",

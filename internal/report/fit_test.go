@@ -41,7 +41,7 @@ func checkFit(t testing.TB, md string, limit int, rest string) string {
 		t.Fatalf("Fit(%d) lost the pointer to the rest: %q", limit, got)
 	}
 	if u := Unclosed(got); u != "" {
-		t.Fatalf("Fit(%d) leaves %q open:\n%s", limit, u, got)
+		t.Fatalf("Fit(%d) leaves %.200q open:\n%s", limit, u, got)
 	}
 	kept := got[:len(got)-len(tail)]
 	common := 0

@@ -88,7 +88,7 @@ func TestFleetDiffCommentOverTheLimit(t *testing.T) {
 		t.Fatalf("comment: %d bytes (limit %d), valid UTF-8 %v", len(comment), limit, utf8.ValidString(comment))
 	}
 	if u := Unclosed(comment); u != "" {
-		t.Errorf("the comment leaves %q open", u)
+		t.Errorf("the comment leaves %.200q open", u)
 	}
 	for _, want := range []string{"### Fleet diff: 3000/10000 apps change on 3000/5000 clusters\n", "| cluster-0000 | zähler-日本-0 | 0 | 1 | 3 |\n", commentCut + "\n"} {
 		if !strings.Contains(comment, want) {
@@ -96,6 +96,6 @@ func TestFleetDiffCommentOverTheLimit(t *testing.T) {
 		}
 	}
 	if u := Unclosed(full); u != "" || !strings.Contains(full, "\n````diff\n--- a") {
-		t.Errorf("the full form leaves %q open, or its fence is not longer than the diff's backticks", u)
+		t.Errorf("the full form leaves %.200q open, or its fence is not longer than the diff's backticks", u)
 	}
 }
