@@ -50,13 +50,13 @@ type IO struct {
 // SummaryLimit is GitHub's limit on a step's job summary (1 MiB).
 const SummaryLimit = 1 << 20
 
-// summaryCut ends a job summary cut at SummaryLimit (report.Fit puts it
+// SummaryCut ends a job summary cut at SummaryLimit (report.Fit puts it
 // after the closers of what the cut left open).
-const summaryCut = "**Truncated**: this summary reached GitHub's 1 MiB limit; the rest is in the step's log."
+const SummaryCut = "**Truncated**: this summary reached GitHub's 1 MiB limit; the rest is in the step's log."
 
-// summaryReserve is the room kept for summaryCut: a part that fits is
+// summaryReserve is the room kept for SummaryCut: a part that fits is
 // written whole only while a later cut could still say so.
-const summaryReserve = len(summaryCut) + 2
+const summaryReserve = len(SummaryCut) + 2
 
 // New returns the I/O of a step reading getenv and writing the log to w.
 // Close it when the step ends.
@@ -127,7 +127,7 @@ func (io *IO) Summary(markdown string) {
 		return // already cut
 	case len(md) > room-summaryReserve:
 		// Cut even a part that would fit but leave no room for the note.
-		md = report.Fit(md, min(room, len(md)-1), summaryCut)
+		md = report.Fit(md, min(room, len(md)-1), SummaryCut)
 		io.summary = SummaryLimit
 	default:
 		io.summary += len(md) + 1

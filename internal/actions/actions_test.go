@@ -166,7 +166,7 @@ func TestSummaryLimit(t *testing.T) {
 		{"many", slices.Repeat([]string{strings.Repeat(line, 1000)}, 30), true},
 		{"no newline", []string{strings.Repeat("é", SummaryLimit)}, true},
 		{"in a code block", []string{"### diff\n\n<details><summary>x</summary>\n\n```diff\n" + strings.Repeat("+ 🚢 "+line, SummaryLimit/len(line)) + "```\n\n</details>\n"}, true},
-		{"up to the note's room", []string{strings.Repeat("a", SummaryLimit-len(summaryCut)), "more\n"}, true},
+		{"up to the note's room", []string{strings.Repeat("a", SummaryLimit-len(SummaryCut)), "more\n"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
