@@ -125,7 +125,7 @@ func (io *IO) Summary(markdown string) {
 	switch {
 	case io.summary >= SummaryLimit:
 		return // already cut
-	case len(md) > room-summaryReserve:
+	case len(md)+1 > room-summaryReserve: // after it, room for the note and its newline
 		// Cut even a part that would fit but leave no room for the note.
 		md = report.Fit(md, min(room, len(md)-1), SummaryCut)
 		io.summary = SummaryLimit

@@ -167,6 +167,7 @@ func TestSummaryLimit(t *testing.T) {
 		{"no newline", []string{strings.Repeat("é", SummaryLimit)}, true},
 		{"in a code block", []string{"### diff\n\n<details><summary>x</summary>\n\n```diff\n" + strings.Repeat("+ 🚢 "+line, SummaryLimit/len(line)) + "```\n\n</details>\n"}, true},
 		{"up to the note's room", []string{strings.Repeat("a", SummaryLimit-len(SummaryCut)), "more\n"}, true},
+		{"to one byte short of the note", []string{strings.Repeat("a", SummaryLimit-1-summaryReserve), "more\n"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
