@@ -29,12 +29,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	gha "github.com/sethvargo/go-githubactions"
 
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/redact"
+	"github.com/flotilla-dev/flotilla/internal/report"
 )
 
 // IO is one step's Actions I/O.
@@ -50,8 +50,13 @@ type IO struct {
 // SummaryLimit is GitHub's limit on a step's job summary (1 MiB).
 const SummaryLimit = 1 << 20
 
-// summaryCut ends a job summary cut at SummaryLimit.
-const summaryCut = "\n\n**Truncated**: this summary reached GitHub's 1 MiB limit; the rest is in the step's log.\n"
+// SummaryCut ends a job summary cut at SummaryLimit (report.Fit puts it
+// after the closers of what the cut left open).
+const SummaryCut = "**Truncated**: this summary reached GitHub's 1 MiB limit; the rest is in the step's log."
+
+// summaryReserve is the room kept for SummaryCut: a part that fits is
+// written whole only while a later cut could still say so.
+const summaryReserve = len(SummaryCut) + 2
 
 // New returns the I/O of a step reading getenv and writing the log to w.
 // Close it when the step ends.
@@ -111,23 +116,18 @@ func (io *IO) SetJSONOutput(name string, v any) {
 }
 
 // Summary appends Markdown to the job summary, its secrets hidden.
-// The summary stays within SummaryLimit: what does not fit is cut at a
-// line (or rune) boundary, with a pointer to the log.
+// The summary stays within SummaryLimit bytes: the part that does not fit
+// is cut by report.Fit (at a line, its code blocks and <details> closed,
+// with a pointer to the log), and later parts are dropped.
 func (io *IO) Summary(markdown string) {
 	md := io.secrets.Redact(markdown)
-	room := SummaryLimit - io.summary - len(summaryCut) - 1 // AddStepSummary adds a newline
+	room := SummaryLimit - io.summary - 1 // AddStepSummary adds a newline
 	switch {
-	case room <= 0:
+	case io.summary >= SummaryLimit:
 		return // already cut
-	case len(md) > room:
-		cut := md[:room]
-		for len(cut) > 0 && !utf8.ValidString(cut) {
-			cut = cut[:len(cut)-1]
-		}
-		if i := strings.LastIndexByte(cut, '\n'); i > 0 {
-			cut = cut[:i]
-		}
-		md = cut + summaryCut
+	case len(md)+1 > room-summaryReserve: // after it, room for the note and its newline
+		// Cut even a part that would fit but leave no room for the note.
+		md = report.Fit(md, min(room, len(md)-1), SummaryCut)
 		io.summary = SummaryLimit
 	default:
 		io.summary += len(md) + 1

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flotilla-dev/flotilla/internal/actions/actionstest"
+	"github.com/flotilla-dev/flotilla/internal/report"
 )
 
 func noEnv(string) string { return "" }
@@ -149,7 +150,8 @@ func FuzzLogData(f *testing.F) {
 }
 
 // TestSummaryLimit: summaries past GitHub's 1 MiB are cut at a line, in
-// one piece or over many calls, with a pointer to the log; a summary that
+// one piece or over many calls, with a pointer to the log, every code
+// block and <details> closed, the same bytes every time; a summary that
 // fits is written whole.
 func TestSummaryLimit(t *testing.T) {
 	t.Parallel()
@@ -163,21 +165,31 @@ func TestSummaryLimit(t *testing.T) {
 		{"one huge", []string{strings.Repeat(line, 2*SummaryLimit/len(line))}, true},
 		{"many", slices.Repeat([]string{strings.Repeat(line, 1000)}, 30), true},
 		{"no newline", []string{strings.Repeat("é", SummaryLimit)}, true},
+		{"in a code block", []string{"### diff\n\n<details><summary>x</summary>\n\n```diff\n" + strings.Repeat("+ 🚢 "+line, SummaryLimit/len(line)) + "```\n\n</details>\n"}, true},
+		{"up to the note's room", []string{strings.Repeat("a", SummaryLimit-len(SummaryCut)), "more\n"}, true},
+		{"to one byte short of the note", []string{strings.Repeat("a", SummaryLimit-1-summaryReserve), "more\n"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			file := filepath.Join(t.TempDir(), "summary")
-			os.WriteFile(file, nil, 0o644)
-			io := New(func(k string) string {
-				if k == "GITHUB_STEP_SUMMARY" {
-					return file
+			write := func() []byte {
+				file := filepath.Join(t.TempDir(), "summary")
+				os.WriteFile(file, nil, 0o644)
+				io := New(func(k string) string {
+					if k == "GITHUB_STEP_SUMMARY" {
+						return file
+					}
+					return ""
+				}, &bytes.Buffer{})
+				for _, p := range tc.parts {
+					io.Summary(p)
 				}
-				return ""
-			}, &bytes.Buffer{})
-			for _, p := range tc.parts {
-				io.Summary(p)
+				b, _ := os.ReadFile(file)
+				return b
 			}
-			b, _ := os.ReadFile(file)
+			b := write()
+			if !bytes.Equal(b, write()) {
+				t.Fatal("two runs wrote different summaries")
+			}
 			if len(b) > SummaryLimit || !utf8.Valid(b) {
 				t.Fatalf("summary of %d bytes (valid UTF-8: %v)", len(b), utf8.Valid(b))
 			}
@@ -186,6 +198,9 @@ func TestSummaryLimit(t *testing.T) {
 			}
 			if !tc.cut && string(b) != tc.parts[0]+"\n" {
 				t.Errorf("summary %q", b)
+			}
+			if u := report.Unclosed(string(b)); u != "" {
+				t.Errorf("the summary leaves %.200q open", u)
 			}
 		})
 	}

@@ -295,9 +295,7 @@ func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 		return report(env, "verify", err)
 	}
 	result, drifted := "synced", []string{}
-	var md bytes.Buffer
 	for _, c := range res {
-		writeVerifyMarkdown(&md, c)
 		for _, a := range c.Apps {
 			switch {
 			case a.Health == kube.Degraded || a.Health == kube.Missing:
@@ -320,9 +318,24 @@ func actionVerify(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 	}
 	io.SetOutput("result", result)
 	io.SetJSONOutput("drifted-apps", drifted)
-	io.SetOutput("issue-body", md.String())
-	io.Summary(md.String())
+	summary, issue := verifyMarkdown(res)
+	io.SetOutput("issue-body", issue)
+	io.Summary(summary)
 	return code
+}
+
+// issueCut points from a drift issue cut at GitHub's limit to the rest.
+const issueCut = "**Cut at GitHub's limit for an issue.** The whole report is in the job summary and log of the verify run that wrote this; `flotilla verify` prints it."
+
+// verifyMarkdown is verify's report for the job summary (cut by
+// actions.IO.Summary at 1 MiB) and for a drift issue or its comment,
+// within GitHub's limit on a body.
+func verifyMarkdown(res []clusterVerify) (summary, issue string) {
+	var md bytes.Buffer
+	for _, c := range res {
+		writeVerifyMarkdown(&md, c)
+	}
+	return md.String(), rpt.Fit(md.String(), rpt.CommentLimit, issueCut)
 }
 
 // actionRender runs the hydrator for the Action and maps its result to the
@@ -368,20 +381,24 @@ func actionRender(ctx context.Context, io *actions.IO, args []string, cmdEnv Env
 }
 
 // actionDiff posts the fleet diff as one sticky pull-request comment and
-// puts the full diff in the job summary.
+// puts the full diff in the job summary (cut at 1 MiB) and, whole, in the
+// log, where the comment's and the summary's pointers send a reader.
 func actionDiff(ctx context.Context, io *actions.IO, o renderOptions, cmdEnv Env) int {
 	res, err := hydrator.Run(ctx, o.hydratorOptions(cmdEnv))
 	if err != nil {
 		return report(cmdEnv, "render", err)
 	}
 	d := res.Diff
-	// The forge puts the sticky marker and a newline before the body: the
-	// whole comment stays within GitHub's limit.
-	comment, full := d.Markdown(rpt.CommentLimit - len(forge.CommentMarker("fleet-diff")) - 1)
+	// The forge puts the sticky marker before the body: the whole comment
+	// stays within GitHub's limit.
+	comment, full := d.Markdown(forge.CommentRoom(rpt.CommentLimit, "fleet-diff"))
 	io.SetOutput("summary", d.Summary())
 	io.SetJSONOutput("changed-clusters", nonNil(d.ChangedClusters))
 	io.Summary(full)
 	fmt.Fprintln(io.Log(), d.Summary())
+	io.Group("the whole fleet diff")
+	fmt.Fprint(io.Log(), full)
+	io.EndGroup()
 	if n := io.PullRequest(); n > 0 {
 		owner, name := io.Repository()
 		f, err := github.New(github.Options{Owner: owner, Repo: name, Token: cmdEnv.Getenv("GITHUB_TOKEN"), BaseURL: cmdEnv.Getenv("FLOTILLA_GITHUB_API_URL")})

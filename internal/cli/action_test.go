@@ -2,15 +2,22 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/flotilla-dev/flotilla/internal/actions"
 	"github.com/flotilla-dev/flotilla/internal/forgetest"
 	"github.com/flotilla-dev/flotilla/internal/gittest"
+	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/kubetest"
+	rpt "github.com/flotilla-dev/flotilla/internal/report"
 )
 
 // actionRun runs the Action as GitHub would: INPUT_* variables and the
@@ -282,5 +289,135 @@ func TestActionMasksAndWarningsInOneOrder(t *testing.T) {
 		} else if got != first {
 			t.Fatalf("run %d:\n%s\nfirst run:\n%s", i, got, first)
 		}
+	}
+}
+
+// TestActionFleetDiffOverGitHubsLimits: a pull request that deletes 200
+// objects from an app on every cluster and adds one of 160 KB of
+// multi-byte text holding backtick fences makes a fleet diff over every
+// limit: the concise comment alone is far over 65,536 characters. The
+// comment GitHub (the fake, which refuses longer bodies) receives fits with
+// its marker, closes what it opens and points to the rest; the job summary
+// stays within 1 MiB, closed too; the log holds the whole diff; a second
+// run posts the same bytes.
+func TestActionFleetDiffOverGitHubsLimits(t *testing.T) {
+	t.Parallel()
+	checkout, origin := gittest.Fleet(t, exampleFleet)
+	monitoring := filepath.Join(checkout, "platform/monitoring")
+	var many strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&many, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: old-dashboard-%04d}\ndata: {k: v}\n", i)
+	}
+	writeFile(t, filepath.Join(monitoring, "many.yaml"), many.String())
+	replaceIn(t, filepath.Join(monitoring, "kustomization.yaml"), "- config.yaml", "- config.yaml\n- many.yaml")
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "200 dashboards")
+	var huge strings.Builder
+	huge.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: readme}\ndata:\n  README.md: |\n")
+	for i := range 4000 {
+		fmt.Fprintf(&huge, "    ```\n    Zeile %d: schön ✓ <details>\n", i)
+	}
+	writeFile(t, filepath.Join(monitoring, "huge.yaml"), huge.String())
+	replaceIn(t, filepath.Join(monitoring, "kustomization.yaml"), "- many.yaml", "- huge.yaml")
+	gittest.Commit(t, checkout, "2026-01-03T00:00:00Z", "one readme instead")
+
+	fake := forgetest.New(t, origin, "example", "fleet")
+	inputs := map[string]string{"command": "render", "fleet": checkout, "diff-base": "HEAD~1", "token": "ghs_Secr3tTokenValue1234567890"}
+	extra := map[string]string{"event": `{"pull_request": {"number": 7}}`, "GITHUB_EVENT_NAME": "pull_request", "FLOTILLA_GITHUB_API_URL": fake.URL()}
+	var first string
+	for run := range 2 {
+		r := runAction(t, inputs, extra)
+		if r.code != ExitOK {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		comments := fake.Comments(7)
+		if len(comments) != 1 {
+			t.Fatalf("%d comments on #7", len(comments))
+		}
+		c := comments[0]
+		if run == 0 {
+			first = c
+		} else if c != first {
+			t.Error("the second run posted other bytes")
+		}
+		if len(c) > rpt.CommentLimit || !utf8.ValidString(c) {
+			t.Fatalf("comment of %d bytes (valid UTF-8 %v)", len(c), utf8.ValidString(c))
+		}
+		for _, want := range []string{"<!-- flotilla:fleet-diff -->\n### Fleet diff: ", "| prod-eu | monitoring-prod-eu | 1 | 0 | 200 |", "**1600 objects will be deleted:**", "**Cut at GitHub's limit for a comment.** The whole fleet diff is in this run's job summary and log"} {
+			if !strings.Contains(c, want) {
+				t.Errorf("the comment lacks %q", want)
+			}
+		}
+		if u := rpt.Unclosed(c); u != "" {
+			t.Errorf("the comment leaves %.200q open", u)
+		}
+		if len(r.summary) > actions.SummaryLimit || !strings.Contains(r.summary, "this summary reached GitHub's 1 MiB limit; the rest is in the step's log") {
+			t.Errorf("summary of %d bytes, or without its pointer", len(r.summary))
+		}
+		if u := rpt.Unclosed(r.summary); u != "" {
+			t.Errorf("the summary leaves %.200q open", u)
+		}
+		if !strings.Contains(r.stdout, "+    Zeile 3999: schön ✓ <details>\n") || !strings.Contains(r.stdout, "-  name: old-dashboard-0199\n") {
+			t.Error("the log lacks the whole diff")
+		}
+	}
+}
+
+// TestVerifyIssueBodyOverGitHubsLimit: a verify shard of 100 clusters with
+// 50 drifted apps each — diffs holding backticks, multi-byte text, HTML —
+// gives a job summary of megabytes; the issue-body output the drift
+// workflow posts (`gh issue create/comment --body`) stays within GitHub's
+// 65,536 characters: GitHub (the fake) takes it as an issue comment, and
+// it closes what it opens, keeps the first cluster's table and points to
+// the rest, the same bytes every time.
+func TestVerifyIssueBodyOverGitHubsLimit(t *testing.T) {
+	t.Parallel()
+	var res []clusterVerify
+	for c := range 100 {
+		cv := clusterVerify{Cluster: fmt.Sprintf("c%03d", c), Commit: "0123456789abcdef0123"}
+		for a := range 50 {
+			cv.Apps = append(cv.Apps, &kube.AppStatus{App: fmt.Sprintf("app-%02d", a), Sync: kube.OutOfSync, Health: "Healthy", Message: "1 object drifted",
+				Objects: []kube.ObjectStatus{{Object: "ConfigMap/ns/readme", State: kube.StateDrifted,
+					Diff: "--- live\n+++ desired\n@@ -1,2 +1,3 @@\n   ```\n-  README.md: \"```\\nalt <b>ä</b>\"\n+  README.md: |\n+    ```\n+    neu ✓ <details>\n"}}})
+		}
+		res = append(res, cv)
+	}
+	summary, issue := verifyMarkdown(res)
+	if _, again := verifyMarkdown(res); again != issue {
+		t.Fatal("the issue body differs between two calls")
+	}
+	if len(summary) < 10*rpt.CommentLimit {
+		t.Fatalf("the test report is too small: %d bytes", len(summary))
+	}
+	if len(issue) > rpt.CommentLimit || !utf8.ValidString(issue) {
+		t.Fatalf("issue body of %d bytes (valid UTF-8 %v)", len(issue), utf8.ValidString(issue))
+	}
+	if u := rpt.Unclosed(issue); u != "" {
+		t.Errorf("the issue body leaves %.200q open", u)
+	}
+	if u := rpt.Unclosed(summary); u != "" {
+		t.Errorf("the summary leaves %.200q open", u)
+	}
+	for _, want := range []string{"### verify `c000` @ `0123456789ab`\n", "| app-49 | OutOfSync | Healthy | 1 | 1 object drifted |\n", "+    neu ✓ <details>\n", issueCut + "\n"} {
+		if !strings.Contains(issue, want) {
+			t.Errorf("the issue body lacks %q", want)
+		}
+	}
+
+	_, bare := gittest.Fleet(t, t.TempDir())
+	fake := forgetest.New(t, bare, "example", "fleet")
+	payload, _ := json.Marshal(map[string]string{"body": issue})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, fake.URL()+"repos/example/fleet/issues/12/comments", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/vnd.github+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("GitHub answered %s to the issue body", resp.Status)
+	}
+	if got := fake.Comments(12); len(got) != 1 || got[0] != issue {
+		t.Error("the comment is not the issue body")
 	}
 }

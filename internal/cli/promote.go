@@ -1,13 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -189,13 +189,10 @@ func Promote(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "\nGitHub API: %d requests (%d answered 304, free); %d left this hour.\n", u.Requests, u.NotModified, u.Remaining)
 	}
 	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
-		if fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			w := redact.NewWriter(fh, env.secrets)
-			writePromoteSummary(w, res, o.dryRun || o.plan)
-			writeWaveSummary(w, res.Wave, o.plan)
-			_ = w.Flush()
-			fh.Close()
-		}
+		var md bytes.Buffer
+		writePromoteSummary(&md, res, o.dryRun || o.plan)
+		writeWaveSummary(&md, res.Wave, o.plan)
+		_ = appendStepSummary(env, path, md.String())
 	}
 	return ExitOK
 }

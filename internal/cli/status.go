@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -103,10 +104,10 @@ func Status(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
-		fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		var md bytes.Buffer
+		err := status.WriteMarkdown(&md, rep)
 		if err == nil {
-			w := redact.NewWriter(fh, env.secrets)
-			err = errors.Join(status.WriteMarkdown(w, rep), w.Flush(), fh.Close())
+			err = appendStepSummary(env, path, md.String())
 		}
 		if err != nil {
 			report(env, "status", fmt.Errorf("write the job summary %s: %w", path, err))

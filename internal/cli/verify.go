@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/kube"
 	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
+	rpt "github.com/flotilla-dev/flotilla/internal/report"
 	"github.com/flotilla-dev/flotilla/internal/verifier"
 )
 
@@ -143,15 +145,17 @@ func Verify(ctx context.Context, args []string, env Env) int {
 			writeVerifyText(env.Stdout, c)
 		}
 	}
-	for _, path := range []string{getenv(env, "GITHUB_STEP_SUMMARY"), o.summary} {
-		if path == "" {
-			continue
+	if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
+		var md bytes.Buffer
+		for _, c := range all {
+			writeVerifyMarkdown(&md, c)
 		}
-		flags := os.O_APPEND | os.O_CREATE | os.O_WRONLY
-		if path == o.summary {
-			flags = os.O_TRUNC | os.O_CREATE | os.O_WRONLY
+		if err := appendStepSummary(env, path, md.String()); err != nil {
+			return report(env, "verify", fmt.Errorf("write the job summary %s: %w", path, err))
 		}
-		f, err := os.OpenFile(path, flags, 0o644)
+	}
+	if o.summary != "" {
+		f, err := os.OpenFile(o.summary, os.O_TRUNC|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return report(env, "verify", err)
 		}
@@ -369,7 +373,8 @@ func writeVerifyMarkdown(w io.Writer, c clusterVerify) {
 	for _, a := range c.Apps {
 		for _, o := range a.Objects {
 			if o.Diff != "" {
-				fmt.Fprintf(w, "\n<details><summary>%s %s drifted</summary>\n\n```diff\n%s```\n</details>\n", a.App, o.Object, o.Diff)
+				fence := rpt.Fence(o.Diff)
+				fmt.Fprintf(w, "\n<details><summary>%s %s drifted</summary>\n\n%sdiff\n%s%s\n</details>\n", a.App, o.Object, fence, o.Diff, fence)
 			}
 		}
 	}

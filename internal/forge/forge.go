@@ -276,3 +276,10 @@ type Forge interface {
 func CommentMarker(marker string) string {
 	return "<!-- flotilla:" + marker + " -->"
 }
+
+// CommentRoom is how long the body of a sticky comment may be for the
+// whole comment — the marker, a line break, the body — to stay within
+// limit: UpsertComment puts the marker first.
+func CommentRoom(limit int, marker string) int {
+	return limit - len(CommentMarker(marker)) - 1
+}

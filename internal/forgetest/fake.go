@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/flotilla-dev/flotilla/internal/gittest"
 )
@@ -292,6 +293,22 @@ func (g *GitHub) merge(p *pull, expectSHA string) (string, error) {
 	return sha, nil
 }
 
+// BodyLimit is GitHub's limit on the body of a pull request, an issue, a
+// comment or a review: 65,536 characters. The fake refuses a longer body
+// as GitHub does (422), counting UTF-16 code units, the largest of the
+// counts GitHub could mean by characters (a body's bytes are never fewer).
+const BodyLimit = 65536
+
+// bodyResource names what each operation with a body writes.
+var bodyResource = map[string]string{
+	"pulls/create": "PullRequest", "pulls/update": "PullRequest", "pulls/create-review": "PullRequestReview",
+	"issues/create-comment": "IssueComment", "issues/update-comment": "IssueComment",
+}
+
+func tooLong(body string) bool {
+	return len(body) > BodyLimit && len(utf16.Encode([]rune(body))) > BodyLimit
+}
+
 // serve routes one validated request.
 func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params map[string]string) {
 	g.mu.Lock()
@@ -336,6 +353,11 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 		}
 	}
 	str := func(k string) string { s, _ := body[k].(string); return s }
+	if resource, ok := bodyResource[op]; ok && tooLong(str("body")) {
+		g.write(w, r, 422, map[string]any{"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest",
+			"errors": []any{map[string]any{"resource": resource, "code": "custom", "field": "body", "message": fmt.Sprintf("body is too long (maximum is %d characters)", BodyLimit)}}})
+		return
+	}
 
 	switch op {
 	case "pulls/list":

@@ -23,6 +23,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/layout"
+	"github.com/flotilla-dev/flotilla/internal/report"
 )
 
 // runner gathers a snapshot, decides and executes: one pass of Run.
@@ -618,6 +619,7 @@ func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 				}
 				body := fmt.Sprintf("**Rollout of %s halted.** After this promotion, verify reported %s for %s on %s: %s\n\nNo other cluster receives this version; promote a fix to %s to go on.",
 					set, a.Status.State, a.Name, a.Cluster, a.Status.Description, a.Cluster)
+				body = report.Fit(body, forge.CommentRoom(report.CommentLimit, "halt-"+set), "**Cut at GitHub's limit for a comment.** `flotilla status` shows the whole verification.")
 				if err := r.Forge.UpsertComment(ctx, pr.Number, "halt-"+set, body); err != nil {
 					return err
 				}

@@ -16,8 +16,13 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/textdiff"
 )
 
-// CommentLimit is GitHub's limit on a comment's body.
+// CommentLimit is GitHub's limit on the body of a comment, a pull request
+// or an issue: 65,536 characters. Flotilla counts bytes against it (Fit),
+// never fewer than GitHub's characters.
 const CommentLimit = 65536
+
+// commentCut points from a fleet diff comment cut at its limit to the rest.
+const commentCut = "**Cut at GitHub's limit for a comment.** The whole fleet diff is in this run's job summary and log; `flotilla render --diff-base <base>` prints it."
 
 // Fleet is what render produced: cluster → app → manifest.yaml.
 type Fleet map[string]map[string][]byte
@@ -187,14 +192,15 @@ func maskSecret(base, head *unstructured.Unstructured) {
 }
 
 // Markdown renders the diff. It returns the comment — the full form when
-// it fits in limit characters, else a concise one without the object
-// diffs — and the full form (for the job summary).
+// it fits in limit bytes, else a concise one without the object diffs,
+// itself cut by Fit when it does not fit either (thousands of changed
+// apps or deleted objects) — and the full form (for the job summary).
 func (d *FleetDiff) Markdown(limit int) (comment, full string) {
 	full = d.markdown(true, false)
 	if len(full) <= limit {
 		return full, full
 	}
-	return d.markdown(false, true), full
+	return Fit(d.markdown(false, true), limit, commentCut), full
 }
 
 func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
@@ -225,8 +231,9 @@ func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
 		return b.String()
 	}
 	for _, a := range d.Apps {
-		fmt.Fprintf(&b, "\n<details><summary>%s / %s: +%d ~%d -%d</summary>\n\n```diff\n%s```\n\n</details>\n",
-			a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), a.Diff)
+		fence := Fence(a.Diff)
+		fmt.Fprintf(&b, "\n<details><summary>%s / %s: +%d ~%d -%d</summary>\n\n%sdiff\n%s%s\n\n</details>\n",
+			a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), fence, a.Diff, fence)
 	}
 	return b.String()
 }

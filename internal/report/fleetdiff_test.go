@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/flotilla-dev/flotilla/internal/policy"
 )
@@ -50,5 +51,51 @@ func TestFleetDiffPolicyLine(t *testing.T) {
 	got = many.markdown(false, true)
 	if n := strings.Count(got, "| x | m |"); n != maxPolicyRows || !strings.Contains(got, "10 more: see render's output (-o json).") {
 		t.Errorf("%d rows:\n%s", n, got)
+	}
+}
+
+// TestFleetDiffCommentOverTheLimit: a fleet diff far over the comment
+// limit in every dimension — thousands of changed apps, thousands of
+// deletions, one huge object diff holding backtick fences, multi-byte
+// names — gives a comment within the limit: valid UTF-8, every fence and
+// <details> closed, the headline kept and a pointer to the rest; the same
+// bytes on every call. The full form keeps every diff inside its block.
+func TestFleetDiffCommentOverTheLimit(t *testing.T) {
+	t.Parallel()
+	d := &FleetDiff{TotalApps: 10000, TotalClusters: 5000}
+	huge := strings.Repeat("+  readme: |\n+    ```\n+    schön ✓ 🚢 <details>\n", 20000)
+	for c := range 3000 {
+		cluster := fmt.Sprintf("cluster-%04d", c)
+		d.ChangedClusters = append(d.ChangedClusters, cluster)
+		a := AppDiff{Cluster: cluster, App: fmt.Sprintf("zähler-日本-%d", c), Changed: []string{"ConfigMap/x/y"}, Diff: "--- a\n+++ b\n@@ -1 +1 @@\n-  k: ä\n+  k: ö\n"}
+		for o := range 3 {
+			a.Removed = append(a.Removed, fmt.Sprintf("ConfigMap/ns-é/cm-%d", o))
+		}
+		if c == 7 {
+			a.Diff += huge
+		}
+		d.Apps = append(d.Apps, a)
+	}
+	limit := CommentLimit - len("<!-- flotilla:fleet-diff -->\n")
+	comment, full := d.Markdown(limit)
+	if again, _ := d.Markdown(limit); again != comment {
+		t.Fatal("the comment differs between two calls")
+	}
+	if len(full) < 20*CommentLimit {
+		t.Fatalf("the test diff is too small: %d bytes", len(full))
+	}
+	if len(comment) > limit || !utf8.ValidString(comment) {
+		t.Fatalf("comment: %d bytes (limit %d), valid UTF-8 %v", len(comment), limit, utf8.ValidString(comment))
+	}
+	if u := Unclosed(comment); u != "" {
+		t.Errorf("the comment leaves %.200q open", u)
+	}
+	for _, want := range []string{"### Fleet diff: 3000/10000 apps change on 3000/5000 clusters\n", "| cluster-0000 | zähler-日本-0 | 0 | 1 | 3 |\n", commentCut + "\n"} {
+		if !strings.Contains(comment, want) {
+			t.Errorf("the comment lacks %q", want)
+		}
+	}
+	if u := Unclosed(full); u != "" || !strings.Contains(full, "\n````diff\n--- a") {
+		t.Errorf("the full form leaves %.200q open, or its fence is not longer than the diff's backticks", u)
 	}
 }

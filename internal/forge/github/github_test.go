@@ -266,3 +266,32 @@ func TestSetStatusSkipsTheSame(t *testing.T) {
 		t.Errorf("a changed status was not posted: %v", reqs)
 	}
 }
+
+// TestFakeRefusesBodiesOverGitHubsLimit: the fake holds bodies to GitHub's
+// 65,536 characters, so a test through it proves a body fits: the limit
+// itself passes (in multi-byte characters too), one more is refused on
+// pull requests and comments, as GitHub's 422, and nothing is written.
+func TestFakeRefusesBodiesOverGitHubsLimit(t *testing.T) {
+	t.Parallel()
+	f, fake, _ := setup(t, "feature")
+	ctx := t.Context()
+	tag := forge.CommentMarker("m") + "\n"
+	atLimit := strings.Repeat("ü", forgetest.BodyLimit-len(tag))
+	pr, err := f.OpenPullRequest(ctx, forge.OpenOptions{Head: "feature", Base: "main", Title: "t", Body: strings.Repeat("ä", forgetest.BodyLimit)})
+	if err != nil {
+		t.Fatalf("a body of 65,536 two-byte characters: %v", err)
+	}
+	if err := f.UpsertComment(ctx, pr.Number, "m", atLimit); err != nil {
+		t.Fatalf("a comment at the limit: %v", err)
+	}
+	over := strings.Repeat("x", forgetest.BodyLimit+1)
+	if _, err := f.UpdatePullRequest(ctx, pr.Number, forge.UpdateOptions{Body: &over}); err == nil || !strings.Contains(err.Error(), "body is too long") {
+		t.Errorf("a pull request body over the limit: %v", err)
+	}
+	if err := f.UpsertComment(ctx, pr.Number, "m", atLimit+"🚢"); err == nil || !strings.Contains(err.Error(), "body is too long") {
+		t.Errorf("a comment over the limit: %v", err)
+	}
+	if got := fake.Comments(pr.Number); len(got) != 1 || got[0] != tag+atLimit {
+		t.Errorf("the comment changed on a refused edit")
+	}
+}
