@@ -295,6 +295,12 @@ func writePromoteText(w io.Writer, res *promote.Result, dryRun bool) {
 			fmt.Fprintf(w, "  %s: %s\n", set, res.Halted[set])
 		}
 	}
+	if len(res.Paused) > 0 {
+		fmt.Fprintln(w, "\nPaused:")
+		for _, k := range slices.Sorted(maps.Keys(res.Paused)) {
+			fmt.Fprintf(w, "  %s: by %s\n", k, res.Paused[k])
+		}
+	}
 	if len(res.Actions) == 0 {
 		fmt.Fprintln(w, "\nNothing to do.")
 		return
@@ -326,6 +332,12 @@ func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 		fmt.Fprintln(w, "\n**Halted:**")
 		for _, set := range slices.Sorted(maps.Keys(res.Halted)) {
 			fmt.Fprintf(w, "- %s: %s\n", set, res.Halted[set])
+		}
+	}
+	if len(res.Paused) > 0 {
+		fmt.Fprintln(w, "\n**Paused:**")
+		for _, k := range slices.Sorted(maps.Keys(res.Paused)) {
+			fmt.Fprintf(w, "- %s: by %s\n", k, res.Paused[k])
 		}
 	}
 	if len(res.Actions) > 0 {

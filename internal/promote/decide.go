@@ -39,6 +39,10 @@ type Cluster struct {
 	PRCurrent bool
 	// Approvers approve the PR's current head.
 	Approvers []string
+	// Paused says why and where a person paused the cluster's promotion
+	// ("" when not): the paused label on the PR, or an open rollback pull
+	// request. Promote neither updates, merges nor closes the PR then.
+	Paused string
 }
 
 // Snapshot is everything a decision reads.
@@ -47,6 +51,9 @@ type Snapshot struct {
 	Sets     map[string][]Step
 	Apps     []App
 	Clusters map[string]*Cluster
+	// Paused maps an ApplicationSet whose rollout flotilla.yaml pauses to
+	// why and where (fleet.RolloutConfig.PausedBy).
+	Paused map[string]string
 }
 
 // State is where an app is in its rollout.
@@ -61,6 +68,7 @@ const (
 	InPR       State = "in-pr"       // in the cluster's open pull request
 	Waiting    State = "waiting"     // differs, gate closed
 	Halted     State = "halted"      // its ApplicationSet's rollout is halted
+	Paused     State = "paused"      // its rollout or its cluster is paused (PauseGate)
 	NotMatched State = "not-matched" // no step selects it: never merged automatically
 )
 
@@ -143,9 +151,13 @@ func Decide(s Snapshot) (Plan, error) {
 		bySet[a.Set] = append(bySet[a.Set], i)
 	}
 	inPR := map[string]bool{} // cluster/app
+	pausedClusters := map[string]string{}
 	for _, c := range s.Clusters {
 		for _, app := range c.PRApps {
 			inPR[c.Name+"/"+app] = true
+		}
+		if c.Paused != "" {
+			pausedClusters[c.Name] = c.Paused
 		}
 	}
 
@@ -179,7 +191,8 @@ func Decide(s Snapshot) (Plan, error) {
 			if err != nil {
 				return Plan{}, fmt.Errorf("ApplicationSet %s, step %s: %w", set, steps[k].Name, err)
 			}
-			c := &StepContext{Now: s.Now, Set: set, Step: steps[k], Limit: limit, Unsettled: unsettled, Halted: plan.Halted[set], OpenPR: inPR}
+			c := &StepContext{Now: s.Now, Set: set, Step: steps[k], Limit: limit, Unsettled: unsettled, Halted: plan.Halted[set],
+				Paused: s.Paused[set], PausedClusters: pausedClusters, OpenPR: inPR}
 			// In flight: in an open pull request, or live but not settled.
 			for _, i := range stepApps {
 				a := s.Apps[i]
@@ -190,10 +203,11 @@ func Decide(s Snapshot) (Plan, error) {
 			for _, i := range stepApps {
 				a := s.Apps[i]
 				d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: steps[k].Name, State: Live}
+				first := false // the first unsettled app is this one
 				if v := check(SettleGates, c, a); !v.Open {
 					d.State, d.WaitingFor = v.State, v.WaitingFor
 					if unsettled == "" {
-						unsettled = a.Name + " on " + a.Cluster
+						unsettled, first = a.Name+" on "+a.Cluster, true
 					}
 				}
 				if a.Differs() {
@@ -212,17 +226,22 @@ func Decide(s Snapshot) (Plan, error) {
 						}
 					}
 				}
+				if first && d.State == Paused {
+					unsettled += ", paused"
+				}
 				decisions[i] = d
 			}
 		}
-		unmatched := &StepContext{Now: s.Now, Set: set, Halted: plan.Halted[set], OpenPR: inPR}
+		unmatched := &StepContext{Now: s.Now, Set: set, Halted: plan.Halted[set], Paused: s.Paused[set], PausedClusters: pausedClusters, OpenPR: inPR}
 		for _, i := range idx {
 			a := s.Apps[i]
 			if a.Step != Unmatched {
 				continue
 			}
 			d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: "-", State: NotMatched}
-			if v := (PolicyGate{}).Check(unmatched, a); a.Differs() && !v.Open {
+			if v := (PauseGate{}).Check(unmatched, a); a.Differs() && !v.Open {
+				d.State, d.WaitingFor = v.State, v.WaitingFor
+			} else if v := (PolicyGate{}).Check(unmatched, a); a.Differs() && !v.Open {
 				d.State, d.WaitingFor = Waiting, v.WaitingFor
 			} else if a.Differs() {
 				d.Promote, d.WaitingFor = true, "a person to merge (no rollout step selects it)"
@@ -244,7 +263,11 @@ func Decide(s Snapshot) (Plan, error) {
 		c := s.Clusters[name]
 		var apps, steps []string
 		manual, needsApproval := false, false
+		paused := c.Paused // why the PR stays as it is
 		for i, d := range decisions {
+			if d.Cluster == name && d.State == Paused && paused == "" {
+				paused = strings.TrimPrefix(d.WaitingFor, resumePrefix)
+			}
 			if d.Cluster != name || !d.Promote {
 				continue
 			}
@@ -260,6 +283,10 @@ func Decide(s Snapshot) (Plan, error) {
 		steps = uniq(steps)
 		act := Action{Cluster: name, Apps: apps, Steps: steps}
 		switch {
+		case paused != "" && c.PR != nil:
+			// A paused cluster's PR is left as it is: not updated (it may
+			// hold what a rollback took back), merged or closed.
+			act.Kind, act.Reason = Wait, resumePrefix+paused
 		case len(apps) == 0 && c.PR != nil:
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:

@@ -35,6 +35,10 @@ type Result struct {
 	Apps    []AppDecision     `json:"apps"`
 	Actions []ActionResult    `json:"actions"`
 	Halted  map[string]string `json:"halted,omitempty"`
+	// Paused maps what is paused — "ApplicationSet <name>" (flotilla.yaml)
+	// or "cluster <name>" (a person's label, an open rollback) — to why
+	// and where.
+	Paused map[string]string `json:"paused,omitempty"`
 	// Proposals counts the clusters with a staging branch: 0 means render
 	// has not written to where this pass looked.
 	Proposals int `json:"proposals"`
@@ -112,13 +116,22 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	open := map[string]*forge.PullRequest{}
+	rollbacks := map[string]*forge.PullRequest{}
 	for i := range prs {
 		if c, ok := cfg.Layout().PromoteCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
 			open[c] = &prs[i]
 		}
+		if c, ok := cfg.Layout().RollbackCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
+			rollbacks[c] = &prs[i]
+		}
 	}
 
-	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}}
+	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}, Paused: map[string]string{}}
+	for set := range sets {
+		if why := cfg.Rollout.PausedBy(set); why != "" {
+			snap.Paused[set] = why
+		}
+	}
 	data := map[string]*clusterData{}
 	for _, c := range r.Fleet.Clusters {
 		if c.Local {
@@ -132,7 +145,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			continue // not rendered yet
 		}
 		data[c.Name] = d
-		cl := &Cluster{Name: c.Name, PR: open[c.Name]}
+		cl := &Cluster{Name: c.Name, PR: open[c.Name], Paused: pausedBy(open[c.Name], rollbacks[c.Name])}
 		if cl.PR != nil {
 			cl.PRCurrent = true
 			for app := range union(d.live, d.pr) {
@@ -154,6 +167,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			} else {
 				sets[set] = []Step{{Name: "all"}}
 				snap.Sets[set] = sets[set]
+				if why := cfg.Rollout.PausedBy(set); why != "" {
+					snap.Paused[set] = why
+				}
 			}
 			snap.Apps = append(snap.Apps, a)
 		}
@@ -189,7 +205,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Proposals: len(data), Snapshot: snap, Heads: map[string]Heads{}}
+	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Paused: paused(snap), Proposals: len(data), Snapshot: snap, Heads: map[string]Heads{}}
 	for c, d := range data {
 		res.Heads[c] = Heads{Live: headOf(d.liveHead), Staging: headOf(d.stagingHead), PR: headOf(d.prHead)}
 	}
@@ -211,6 +227,40 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		res.Actions = append(res.Actions, ar)
 	}
 	return res, nil
+}
+
+// paused is Result.Paused: what the snapshot holds paused (nil when
+// nothing is).
+func paused(s Snapshot) map[string]string {
+	var out map[string]string
+	add := func(k, v string) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	for set, why := range s.Paused {
+		add("ApplicationSet "+set, why)
+	}
+	for name, c := range s.Clusters {
+		if c.Paused != "" {
+			add("cluster "+name, c.Paused)
+		}
+	}
+	return out
+}
+
+// pausedBy says why a person paused a cluster's promotion ("" when not):
+// the paused label on its open promotion pull request, or its open
+// rollback pull request (a rollback pauses until it is merged or closed).
+func pausedBy(pr, rollback *forge.PullRequest) string {
+	switch {
+	case pr != nil && slices.Contains(pr.Labels, layout.PausedLabel):
+		return fmt.Sprintf("the label %s on #%d", layout.PausedLabel, pr.Number)
+	case rollback != nil:
+		return fmt.Sprintf("the open rollback #%d", rollback.Number)
+	}
+	return ""
 }
 
 // readStatuses reads verify's statuses only where a gate needs them: the
