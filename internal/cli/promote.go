@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -72,8 +73,36 @@ Flags:
                         it is now (repeatable), then run
   --approver NAME       --forge local only: who approves with --approve
                         (default $USER)
+  --pause CLUSTER[,..]  put the label flotilla/paused on these clusters' open
+                        promotion pull requests, then run: a paused cluster's
+                        pull request is neither updated, merged nor closed, and
+                        the later rollout steps wait for it as for an unsettled
+                        step (repeatable)
+  --resume CLUSTER[,..] --forge local only: take the label off again, then run
+                        (on GitHub, remove the label on the pull request)
+  --rollback CLUSTER[,..]|all
+                        instead of a promotion pass, open (or update, when run
+                        again) per cluster a pull request from
+                        flotilla/rollback/<cluster> that moves the live branch
+                        back to its newest earlier commit on which verify
+                        reported success for every app: one commit on the live
+                        head with that commit's tree. It skips bake time and
+                        the earlier steps' gates, merges in the same pass unless
+                        a step of the cluster's apps requires approval (then
+                        approve it, with --forge local: --rollback C --approve
+                        C, and run it again), and pauses the cluster's
+                        promotion (the paused label on its promotion pull
+                        request, opened for it if none is open). Refused (exit
+                        2, nothing pushed) when a cluster has no such commit
   --dry-run             print the plan only
   -o FORMAT             text (default: a table, for the job summary) or json
+
+Pausing: flotilla.yaml's rollout.paused (every ApplicationSet) or
+rollout.pausedApplicationSets (some), with rollout.pauseReason, pause the
+rollouts: promote opens, updates and merges nothing for them, and reports
+their apps as paused with the reason and where it is set. The label
+flotilla/paused on a cluster's promotion pull request (or an open rollback
+pull request) pauses that cluster. Remove the switch or the label to resume.
 
 A flag that does not apply to the chosen forge is refused (exit 2). When no
 cluster has a hydrated branch to promote, promote warns on stderr, naming
@@ -82,7 +111,8 @@ where it looked and the branch pattern, and exits 0.
 Exit codes:
   0  the pass ran (whether or not anything could move)
   1  the pass failed
-  2  bad flags or bad fleet input
+  2  bad flags or bad fleet input; --rollback of a cluster with no earlier
+     verified commit
   3  GitHub or the remote failed, refused a push (a protected-branch rule, a
      hook) or could not be reached, or someone else moved a branch first
 
@@ -90,11 +120,13 @@ Examples:
   promote --dry-run
   promote --forge local --approve prod-eu
   promote --forge local --remote /srv/git/fleet.git
+  promote --rollback canary
+  promote --forge local --resume canary
 `
 
 type promoteOptions struct {
 	fleet, repo, forge, remote, githubRepo, githubURL, approver, output string
-	approve                                                             []string
+	approve, pause, resume, rollback                                    []string
 	dryRun                                                              bool
 }
 
@@ -111,12 +143,28 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	fs.StringVar(&o.githubURL, "github-url", "", "")
 	fs.Var((*stringList)(&o.approve), "approve", "")
 	fs.StringVar(&o.approver, "approver", getenv(env, "USER"), "")
+	fs.Var((*clusterList)(&o.pause), "pause", "")
+	fs.Var((*clusterList)(&o.resume), "resume", "")
+	fs.Var((*clusterList)(&o.rollback), "rollback", "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.StringVar(&o.output, "o", "text", "")
 	if err := parseFlags(fs, args, env, promoteUsage); err != nil {
 		return o, nil, err
 	}
 	return o, setFlags(fs), outputFormat(o.output, "text", "json")
+}
+
+// clusterList is a repeatable flag of comma-separated cluster names.
+type clusterList []string
+
+func (s *clusterList) String() string { return strings.Join(*s, ",") }
+func (s *clusterList) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*s = append(*s, n)
+		}
+	}
+	return nil
 }
 
 // Promote runs the promote command.
@@ -161,7 +209,7 @@ func runPromote(ctx context.Context, o *promoteOptions, set map[string]bool, env
 	res, err := promote.Run(ctx, opts)
 	var noPR *promote.NoPullRequestError
 	if errors.As(err, &noPR) {
-		return nil, nil, fmt.Errorf("%w: --approve %s: no open promotion pull request for that cluster", errUsage, noPR.Cluster)
+		return nil, nil, fmt.Errorf("%w: --%s %s", errUsage, noPR.Verb, noPR.Error()[len(noPR.Verb)+1:])
 	}
 	if err != nil {
 		return nil, nil, err
@@ -191,7 +239,7 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	case "local":
 		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
 	case "github":
-		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
+		err = refuseFlags(set, "to --forge github (approve the pull request, or remove the label "+layout.PausedLabel+", on GitHub)", "approve", "approver", "resume")
 	default:
 		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
 	}
@@ -209,7 +257,11 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	if err != nil {
 		return promote.Options{}, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
 	}
-	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo}
+	if len(o.rollback) > 0 && (len(o.pause) > 0 || len(o.resume) > 0) {
+		return promote.Options{}, nil, fmt.Errorf("%w: --rollback pauses the clusters it rolls back; give --pause and --resume without it", errUsage)
+	}
+	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo,
+		Pause: o.pause, Resume: o.resume, Rollback: o.rollback}
 	for _, c := range o.approve {
 		opts.Approvals = append(opts.Approvals, promote.Approval{Cluster: c, Approver: o.approver})
 	}
@@ -297,8 +349,8 @@ func writePromoteText(w io.Writer, res *promote.Result, dryRun bool) {
 	}
 	if len(res.Paused) > 0 {
 		fmt.Fprintln(w, "\nPaused:")
-		for _, k := range slices.Sorted(maps.Keys(res.Paused)) {
-			fmt.Fprintf(w, "  %s: by %s\n", k, res.Paused[k])
+		for _, p := range res.Paused {
+			fmt.Fprintf(w, "  %s %s: by %s\n", p.Kind, p.Name, p.By)
 		}
 	}
 	if len(res.Actions) == 0 {
@@ -336,8 +388,8 @@ func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 	}
 	if len(res.Paused) > 0 {
 		fmt.Fprintln(w, "\n**Paused:**")
-		for _, k := range slices.Sorted(maps.Keys(res.Paused)) {
-			fmt.Fprintf(w, "- %s: by %s\n", k, res.Paused[k])
+		for _, p := range res.Paused {
+			fmt.Fprintf(w, "- %s %s: by %s\n", p.Kind, p.Name, p.By)
 		}
 	}
 	if len(res.Actions) > 0 {

@@ -35,10 +35,9 @@ type Result struct {
 	Apps    []AppDecision     `json:"apps"`
 	Actions []ActionResult    `json:"actions"`
 	Halted  map[string]string `json:"halted,omitempty"`
-	// Paused maps what is paused — "ApplicationSet <name>" (flotilla.yaml)
-	// or "cluster <name>" (a person's label, an open rollback) — to why
-	// and where.
-	Paused map[string]string `json:"paused,omitempty"`
+	// Paused is what is paused, ApplicationSets (flotilla.yaml) first,
+	// then clusters, each by name.
+	Paused []Pause `json:"paused,omitempty"`
 	// Proposals counts the clusters with a staging branch: 0 means render
 	// has not written to where this pass looked.
 	Proposals int `json:"proposals"`
@@ -229,22 +228,25 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// paused is Result.Paused: what the snapshot holds paused (nil when
-// nothing is).
-func paused(s Snapshot) map[string]string {
-	var out map[string]string
-	add := func(k, v string) {
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[k] = v
+// Pause is one paused rollout: of an ApplicationSet (by flotilla.yaml)
+// or of a cluster (by a person's label, or an open rollback).
+type Pause struct {
+	// Kind is "applicationSet" or "cluster".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// By says why and where it is set.
+	By string `json:"by"`
+}
+
+// paused is Result.Paused: what the snapshot holds paused.
+func paused(s Snapshot) []Pause {
+	var out []Pause
+	for _, set := range slices.Sorted(maps.Keys(s.Paused)) {
+		out = append(out, Pause{Kind: "applicationSet", Name: set, By: s.Paused[set]})
 	}
-	for set, why := range s.Paused {
-		add("ApplicationSet "+set, why)
-	}
-	for name, c := range s.Clusters {
-		if c.Paused != "" {
-			add("cluster "+name, c.Paused)
+	for _, name := range slices.Sorted(maps.Keys(s.Clusters)) {
+		if c := s.Clusters[name]; c.Paused != "" {
+			out = append(out, Pause{Kind: "cluster", Name: name, By: c.Paused})
 		}
 	}
 	return out
@@ -418,9 +420,18 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 	if err != nil {
 		return plumbing.ZeroHash, nil, nil, fmt.Errorf("read %s: %w", branch, err)
 	}
-	t, err := c.Tree()
+	apps, files, err := commitApps(c)
 	if err != nil {
 		return plumbing.ZeroHash, nil, nil, err
+	}
+	return ref.Hash(), apps, files, nil
+}
+
+// commitApps reads a hydrated commit's apps and files.
+func commitApps(c *object.Commit) (map[string]appFiles, map[string]plumbing.Hash, error) {
+	t, err := c.Tree()
+	if err != nil {
+		return nil, nil, err
 	}
 	apps, files := map[string]appFiles{}, map[string]plumbing.Hash{}
 	walker := object.NewTreeWalker(t, true, nil)
@@ -431,7 +442,7 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 			break
 		}
 		if err != nil {
-			return plumbing.ZeroHash, nil, nil, err
+			return nil, nil, err
 		}
 		if !entry.Mode.IsFile() {
 			continue
@@ -448,7 +459,7 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 			apps[app] = f
 		}
 	}
-	return ref.Hash(), apps, files, nil
+	return apps, files, nil
 }
 
 // fetch makes the tracking refs of the hydrated and promotion branches
