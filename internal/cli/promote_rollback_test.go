@@ -163,7 +163,9 @@ func (l *pauseLoop) setPaused(number int, paused bool) *promote.Result {
 	}
 }
 
-// TestPromotePauseResume: the paused label on the canary's promotion pull
+// TestPromotePauseResume: flotilla.yaml's rollout.paused opens nothing
+// and reports every app paused with the reason and where it is set. The
+// paused label on the canary's promotion pull
 // request — put there by promote --pause, on either forge — stops its
 // merge even once approved, and holds the next tier; the pass reports the
 // cluster paused and why. Removing the label (on GitHub by a person, with
@@ -174,7 +176,23 @@ func TestPromotePauseResume(t *testing.T) {
 		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
 			t.Parallel()
 			l := newPauseLoop(t, withGitHub)
+			// flotilla.yaml's switch: nothing opens, every app says why.
+			config := filepath.Join(l.checkout, "flotilla.yaml")
+			writeFile(t, config, loopFleet["flotilla.yaml"]+"rollout:\n  paused: true\n  pauseReason: change freeze\n")
 			res := l.promote()
+			if got := kinds(res); got != "" {
+				t.Fatalf("paused by flotilla.yaml, promote did %q", got)
+			}
+			if want := "[{applicationSet web flotilla.yaml rollout.paused: change freeze}]"; fmt.Sprint(res.Paused) != want {
+				t.Errorf("paused %v, want %s", res.Paused, want)
+			}
+			for _, a := range res.Apps {
+				if a.State != promote.Paused || a.WaitingFor != "a resume: paused by flotilla.yaml rollout.paused: change freeze" {
+					t.Errorf("%+v", a)
+				}
+			}
+			writeFile(t, config, loopFleet["flotilla.yaml"])
+			res = l.promote()
 			if got := kinds(res); got != "canary:open" {
 				t.Fatalf("first pass: %q", got)
 			}
@@ -200,6 +218,10 @@ func TestPromotePauseResume(t *testing.T) {
 			}
 			if l.live("canary") != before {
 				t.Fatal("a paused pull request was merged")
+			}
+			// flotilla status shows it.
+			if code, out, stderr := statusCmd(t, l.env, l.args...); code != ExitOK || !strings.Contains(out, "\nPaused: cluster canary: by "+by+"\n") {
+				t.Errorf("status: exit %d, lacks the pause:\n%s%s", code, out, stderr)
 			}
 			if got := kinds(l.setPaused(number, false)); got != "canary:merge" {
 				t.Fatalf("resumed: %q, want canary:merge", got)
@@ -261,7 +283,10 @@ func TestPromoteRollback(t *testing.T) {
 				t.Errorf("rollback commit's parent %s, want the live head %s", parent, m4)
 			}
 			body := l.prBody(number)
-			for _, want := range []string{"back from `" + m4 + "` to `" + m1 + "`", layout.Short(m3) + ": not verified (web-canary)", layout.Short(m2) + ": verify reported failure for web-canary", "remove the label `flotilla/paused`"} {
+			if testing.Verbose() {
+				t.Log(body)
+			}
+			for _, want := range []string{"back from `" + m4 + "` to `" + m1 + "`", "The live head `" + layout.Short(m4) + "`: verify reported failure for web-canary.", layout.Short(m3) + ": not verified (web-canary)", layout.Short(m2) + ": verify reported failure for web-canary", "remove the label `flotilla/paused`"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("rollback body lacks %q:\n%s", want, body)
 				}

@@ -53,6 +53,8 @@ type rollbackPlan struct {
 	cluster, live string
 	head, target  *object.Commit
 	skipped       []string
+	// headState says what verify said of the live head ("" for success).
+	headState string
 }
 
 // rollback is a rollback pass (Options.Rollback): for each cluster it
@@ -141,6 +143,9 @@ func (r *runner) planRollback(ctx context.Context, cluster string) (rollbackPlan
 	}
 	if p.head, err = r.Repo.CommitObject(ref.Hash()); err != nil {
 		return p, fmt.Errorf("read %s: %w", live, err)
+	}
+	if p.headState, err = r.unverified(ctx, p.head); err != nil {
+		return p, err
 	}
 	looked := 0
 	for c := p.head; looked < MaxRollbackDepth && len(c.ParentHashes) > 0; looked++ {
@@ -348,7 +353,11 @@ func (r *runner) rollbackBody(p rollbackPlan, paused string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Rolls `%s` back from `%s` to `%s`, the newest earlier commit on which verify reported success for every app (`%s<app>`).\n\n",
 		p.live, p.head.Hash.String(), p.target.Hash.String(), layout.VerifyContextPrefix)
-	fmt.Fprintf(&b, "Asked for with `promote --rollback`. Newer commits passed over:\n\n")
+	state := p.headState
+	if state == "" {
+		state = "verify reported success for every app"
+	}
+	fmt.Fprintf(&b, "Asked for with `promote --rollback`. The live head `%s`: %s. Newer commits passed over:\n\n", layout.Short(p.head.Hash.String()), state)
 	for _, s := range p.skipped {
 		fmt.Fprintf(&b, "- %s\n", s)
 	}
