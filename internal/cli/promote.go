@@ -73,27 +73,27 @@ Flags:
                         it is now (repeatable), then run
   --approver NAME       --forge local only: who approves with --approve
                         (default $USER)
-  --pause CLUSTER[,..]  put the label flotilla/paused on these clusters' open
+  --pause CLUSTERS      put the label flotilla/paused on these clusters' open
                         promotion pull requests, then run: a paused cluster's
                         pull request is neither updated, merged nor closed, and
                         the later rollout steps wait for it as for an unsettled
-                        step (repeatable)
-  --resume CLUSTER[,..] --forge local only: take the label off again, then run
+                        step (CLUSTERS: names separated by commas; repeatable)
+  --resume CLUSTERS     --forge local only: take the label off again, then run
                         (on GitHub, remove the label on the pull request)
-  --rollback CLUSTER[,..]|all
-                        instead of a promotion pass, open (or update, when run
-                        again) per cluster a pull request from
+  --rollback CLUSTERS   (or all) instead of a promotion pass, open (or update,
+                        when run again) per cluster a pull request from
                         flotilla/rollback/<cluster> that moves the live branch
                         back to its newest earlier commit on which verify
                         reported success for every app: one commit on the live
                         head with that commit's tree. It skips bake time and
-                        the earlier steps' gates, merges in the same pass unless
-                        a step of the cluster's apps requires approval (then
-                        approve it, with --forge local: --rollback C --approve
-                        C, and run it again), and pauses the cluster's
-                        promotion (the paused label on its promotion pull
-                        request, opened for it if none is open). Refused (exit
-                        2, nothing pushed) when a cluster has no such commit
+                        the earlier steps' gates, merges in the same pass
+                        unless a step of the cluster's apps requires approval
+                        (then approve it — --forge local: --rollback C
+                        --approve C — and run it again), and pauses the
+                        cluster's promotion (the paused label on its promotion
+                        pull request, opened for it if none is open). Refused
+                        (exit 2, nothing pushed) when a cluster has no such
+                        commit among the last 100
   --dry-run             print the plan only
   -o FORMAT             text (default: a table, for the job summary) or json
 
@@ -239,7 +239,10 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	case "local":
 		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
 	case "github":
-		err = refuseFlags(set, "to --forge github (approve the pull request, or remove the label "+layout.PausedLabel+", on GitHub)", "approve", "approver", "resume")
+		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
+		if err == nil {
+			err = refuseFlags(set, "to --forge github (remove the label "+layout.PausedLabel+" from the pull request on GitHub)", "resume")
+		}
 	default:
 		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
 	}
