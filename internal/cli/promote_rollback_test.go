@@ -271,7 +271,7 @@ func TestPromoteRollback(t *testing.T) {
 			}
 
 			res := l.promote("--rollback", "canary")
-			if len(res.Actions) != 1 || res.Actions[0].Kind != promote.Rollback || !strings.Contains(res.Actions[0].Result, "waiting for an approving review of the rollback") {
+			if len(res.Actions) != 1 || res.Actions[0].Kind != promote.Rollback || res.Actions[0].Done || !strings.Contains(res.Actions[0].Result, "waiting for an approving review of the rollback") {
 				t.Fatalf("rollback: %+v", res.Actions)
 			}
 			number := res.Actions[0].PR
@@ -305,6 +305,10 @@ func TestPromoteRollback(t *testing.T) {
 			res = l.approve("canary", number, "flotilla/rollback/canary", true)
 			if a := res.Actions[0]; !a.Done || !strings.Contains(a.Result, "merged as") {
 				t.Fatalf("approved rollback: %+v", a)
+			}
+			// The Action applies and verifies the rolled-back cluster.
+			if merged, apply := promotedClusters(*res); fmt.Sprint(merged, apply) != "[canary] [canary]" {
+				t.Errorf("merged %v, apply %v: want the rolled-back canary in both", merged, apply)
 			}
 			live := l.live("canary")
 			if tree, want := gittest.Git(t, l.repo, "rev-parse", live+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {

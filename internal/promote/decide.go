@@ -105,8 +105,11 @@ const (
 	UpdateMerge ActionKind = "update+merge"
 )
 
-// Merges reports whether the action ends with a merge.
-func (k ActionKind) Merges() bool { return k == Merge || k == OpenMerge || k == UpdateMerge }
+// Merges reports whether the action ends with a merge (its result is
+// Done only when it merged): a rollback too.
+func (k ActionKind) Merges() bool {
+	return k == Merge || k == OpenMerge || k == UpdateMerge || k == Rollback
+}
 
 // Action is one thing to do for one cluster, with why.
 type Action struct {

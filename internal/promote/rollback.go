@@ -258,7 +258,7 @@ func (r *runner) executeRollback(ctx context.Context, ar *ActionResult, p rollba
 			return err
 		}
 		if len(forge.Approvers(reviews, h.String())) == 0 {
-			ar.Result += "; waiting for an approving review of the rollback"
+			ar.Done, ar.Result = false, ar.Result+"; waiting for an approving review of the rollback"
 			return nil
 		}
 	}
