@@ -133,8 +133,10 @@ type Plan struct {
 // Decide is the promotion decision, a pure function of the snapshot.
 //
 // An app whose staging content differs from its live content enters its
-// cluster's pull request when every gate of EntryGates is open for it: no
-// app of its set failed verification (HaltGate), none of its proposed
+// cluster's pull request when every gate of EntryGates is open for it:
+// neither its set (flotilla.yaml) nor its cluster (the paused label, an
+// open rollback) is paused (PauseGate), no app of its set failed
+// verification (HaltGate), none of its proposed
 // objects would be denied on its cluster (PolicyGate), every app of its
 // ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
 // every gate of SettleGates is open — live equals staging, verify's
@@ -146,7 +148,8 @@ type Plan struct {
 // step make a pull request that is never merged automatically. A pull
 // request that needs neither an approval nor a person is merged in the
 // pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
-// tier.
+// tier. A cluster's open pull request is left as it is (Wait) while the
+// cluster is paused or it holds, or would hold, a paused app.
 func Decide(s Snapshot) (Plan, error) {
 	plan := Plan{Halted: map[string]string{}}
 	bySet := map[string][]int{}
