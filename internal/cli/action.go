@@ -26,12 +26,12 @@ var actionInputs = map[string][]string{
 	"render":  {"fleet", "remote", "no-push", "out", "shard", "concurrency", "diff-base", "keep-going", "list-clusters"},
 	"apply":   {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "prune", "confirm-prune", "prune-removed", "force-recreate", "dry-run", "concurrency", "clusters-from", "shard"},
 	"verify":  {"repo", "remote", "cluster", "branch", "kubeconfig", "context", "app", "wait", "timeout", "heal", "forge", "github-url", "clusters-from", "shard"},
-	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "dry-run", "plan", "execute-plan", "plan-wave"},
+	"promote": {"fleet", "repo", "forge", "remote", "github-url", "approve", "pause", "resume", "rollback", "dry-run", "plan", "execute-plan", "plan-wave"},
 }
 
 var (
 	boolInputs = map[string]bool{"list-clusters": true, "no-push": true, "keep-going": true, "prune": true, "confirm-prune": true, "prune-removed": true, "force-recreate": true, "dry-run": true, "wait": true, "heal": true, "plan": true}
-	listInputs = map[string]bool{"app": true, "approve": true}
+	listInputs = map[string]bool{"app": true, "approve": true, "pause": true, "resume": true, "rollback": true}
 )
 
 // allActionInputs is every command's inputs, sorted, each once: the

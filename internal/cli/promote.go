@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/fleet"
 	"github.com/flotilla-dev/flotilla/internal/forge/github"
 	"github.com/flotilla-dev/flotilla/internal/forge/local"
+	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/promote"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -92,6 +93,27 @@ Flags:
                         it is now (repeatable), then run
   --approver NAME       --forge local only: who approves with --approve
                         (default $USER)
+  --pause CLUSTERS      put the label flotilla/paused on these clusters' open
+                        promotion pull requests, then run: a paused cluster's
+                        pull request is neither updated, merged nor closed, and
+                        the later rollout steps wait for it as for an unsettled
+                        step (CLUSTERS: names separated by commas; repeatable)
+  --resume CLUSTERS     --forge local only: take the label off again, then run
+                        (on GitHub, remove the label on the pull request)
+  --rollback CLUSTERS   (or all) instead of a promotion pass, open (or update,
+                        when run again) per cluster a pull request from
+                        flotilla/rollback/<cluster> that moves the live branch
+                        back to its newest earlier commit on which verify
+                        reported success for every app: one commit on the live
+                        head with that commit's tree. It skips bake time and
+                        the earlier steps' gates, merges in the same pass
+                        unless a step of the cluster's apps requires approval
+                        (then approve it — --forge local: --rollback C
+                        --approve C — and run it again), and pauses the
+                        cluster's promotion (the paused label on its promotion
+                        pull request, opened for it if none is open). Refused
+                        (exit 2, nothing pushed) when a cluster has no such
+                        commit among the last 100
   --dry-run             print the plan only
   --plan                print the wave with every approval given and its hash;
                         change nothing
@@ -104,6 +126,13 @@ Flags:
                         trailer (default $GITHUB_ACTOR, else flotilla)
   -o FORMAT             text (default: a table, for the job summary) or json
 
+Pausing: flotilla.yaml's rollout.paused (every ApplicationSet) or
+rollout.pausedApplicationSets (some), with rollout.pauseReason, pause the
+rollouts: promote opens, updates and merges nothing for them, and reports
+their apps as paused with the reason and where it is set. The label
+flotilla/paused on a cluster's promotion pull request (or an open rollback
+pull request) pauses that cluster. Remove the switch or the label to resume.
+
 A flag that does not apply to the chosen forge is refused (exit 2). When no
 cluster has a hydrated branch to promote, promote warns on stderr, naming
 where it looked and the branch pattern, and exits 0.
@@ -111,7 +140,8 @@ where it looked and the branch pattern, and exits 0.
 Exit codes:
   0  the pass ran (whether or not anything could move)
   1  the pass failed
-  2  bad flags or bad fleet input
+  2  bad flags or bad fleet input; --rollback of a cluster with no earlier
+     verified commit
   3  GitHub or the remote failed, refused a push (a protected-branch rule, a
      hook) or could not be reached, someone else moved a branch first, or
      the wave of --execute-plan is not the one planned
@@ -122,11 +152,13 @@ Examples:
   promote --forge local --remote /srv/git/fleet.git
   promote --plan -o json
   promote --execute-plan 3f1c…(64 hex digits)
+  promote --rollback canary
+  promote --forge local --resume canary
 `
 
 type promoteOptions struct {
 	fleet, repo, forge, remote, githubRepo, githubURL, approver, output string
-	approve                                                             []string
+	approve, pause, resume, rollback                                    []string
 	dryRun                                                              bool
 	plan                                                                bool
 	executePlan, actor, planWave                                        string
@@ -145,6 +177,9 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	fs.StringVar(&o.githubURL, "github-url", "", "")
 	fs.Var((*stringList)(&o.approve), "approve", "")
 	fs.StringVar(&o.approver, "approver", getenv(env, "USER"), "")
+	fs.Var((*clusterList)(&o.pause), "pause", "")
+	fs.Var((*clusterList)(&o.resume), "resume", "")
+	fs.Var((*clusterList)(&o.rollback), "rollback", "")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "")
 	fs.BoolVar(&o.plan, "plan", false, "")
 	fs.StringVar(&o.executePlan, "execute-plan", "", "")
@@ -165,6 +200,19 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 		return o, set, fmt.Errorf("%w: --plan-wave goes with --execute-plan", errUsage)
 	}
 	return o, set, outputFormat(o.output, "text", "json")
+}
+
+// clusterList is a repeatable flag of comma-separated cluster names.
+type clusterList []string
+
+func (s *clusterList) String() string { return strings.Join(*s, ",") }
+func (s *clusterList) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*s = append(*s, n)
+		}
+	}
+	return nil
 }
 
 // Promote runs the promote command.
@@ -208,7 +256,7 @@ func runPromote(ctx context.Context, o *promoteOptions, set map[string]bool, env
 	res, err := promote.Run(ctx, opts)
 	var noPR *promote.NoPullRequestError
 	if errors.As(err, &noPR) {
-		return nil, nil, fmt.Errorf("%w: --approve %s: no open promotion pull request for that cluster", errUsage, noPR.Cluster)
+		return nil, nil, fmt.Errorf("%w: --%s %s", errUsage, noPR.Verb, noPR.Error()[len(noPR.Verb)+1:])
 	}
 	if err != nil {
 		return nil, nil, err
@@ -239,6 +287,9 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 		err = refuseFlags(set, "to --forge local (it is for --forge github)", "github-repo", "github-url")
 	case "github":
 		err = refuseFlags(set, "to --forge github (approve the pull request on GitHub)", "approve", "approver")
+		if err == nil {
+			err = refuseFlags(set, "to --forge github (remove the label "+layout.PausedLabel+" from the pull request on GitHub)", "resume")
+		}
 	default:
 		err = fmt.Errorf("%w: --forge %q is not local or github", errUsage, o.forge)
 	}
@@ -256,8 +307,12 @@ func openPromote(o *promoteOptions, set map[string]bool, env Env) (promote.Optio
 	if err != nil {
 		return promote.Options{}, nil, fmt.Errorf("%w: --repo %s: %v", errUsage, redact.URL(o.repo), err)
 	}
+	if len(o.rollback) > 0 && (len(o.pause) > 0 || len(o.resume) > 0) {
+		return promote.Options{}, nil, fmt.Errorf("%w: --rollback pauses the clusters it rolls back; give --pause and --resume without it", errUsage)
+	}
 	opts := promote.Options{Fleet: f, Repo: repo, DryRun: o.dryRun, Where: "the repository " + o.repo,
-		Plan: o.plan, ExecutePlan: o.executePlan, Actor: o.actor}
+		Plan: o.plan, ExecutePlan: o.executePlan, Actor: o.actor,
+		Pause: o.pause, Resume: o.resume, Rollback: o.rollback}
 	if o.planWave != "" {
 		if opts.PlannedWave, err = readPlanWave(o.planWave); err != nil {
 			return promote.Options{}, nil, err
@@ -348,6 +403,12 @@ func writePromoteText(w io.Writer, res *promote.Result, dryRun bool) {
 			fmt.Fprintf(w, "  %s: %s\n", set, res.Halted[set])
 		}
 	}
+	if len(res.Paused) > 0 {
+		fmt.Fprintln(w, "\nPaused:")
+		for _, p := range res.Paused {
+			fmt.Fprintf(w, "  %s %s: by %s\n", p.Kind, p.Name, p.By)
+		}
+	}
 	if len(res.Actions) == 0 {
 		fmt.Fprintln(w, "\nNothing to do.")
 		return
@@ -379,6 +440,12 @@ func writePromoteSummary(w io.Writer, res *promote.Result, dryRun bool) {
 		fmt.Fprintln(w, "\n**Halted:**")
 		for _, set := range slices.Sorted(maps.Keys(res.Halted)) {
 			fmt.Fprintf(w, "- %s: %s\n", set, res.Halted[set])
+		}
+	}
+	if len(res.Paused) > 0 {
+		fmt.Fprintln(w, "\n**Paused:**")
+		for _, p := range res.Paused {
+			fmt.Fprintf(w, "- %s %s: by %s\n", p.Kind, p.Name, p.By)
 		}
 	}
 	if len(res.Actions) > 0 {

@@ -102,7 +102,7 @@ func TestPromoteDirectPush(t *testing.T) {
 		t.Fatalf("first pass: %q %+v", got, res.Actions)
 	}
 	msg := gittest.Git(t, origin, "log", "-1", "--format=%B", "hydrated/c1")
-	for _, want := range []string{"promote c1: web-c1", "Flotilla-Promoted-By: alice", "Flotilla-Gate: halt, policy, prior-steps, max-update"} {
+	for _, want := range []string{"promote c1: web-c1", "Flotilla-Promoted-By: alice", "Flotilla-Gate: pause, halt, policy, prior-steps, max-update"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("hydrated/c1's commit lacks %q:\n%s", want, msg)
 		}
@@ -309,7 +309,7 @@ func TestPromoteWaveApproval(t *testing.T) {
 		t.Fatalf("--execute-plan of general: %q", got)
 	}
 	gate := gittest.Git(t, origin, "log", "-1", "--format=%(trailers:key=Flotilla-Gate,valueonly)", "hydrated/c3")
-	if want := "halt, policy, prior-steps, max-update, approval (wave); wave " + w3.Hash; gate != want {
+	if want := "pause, halt, policy, prior-steps, max-update, approval (wave); wave " + w3.Hash; gate != want {
 		t.Errorf("Flotilla-Gate %q, want %q", gate, want)
 	}
 	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/c3:web-c3"), gittest.Git(t, origin, "rev-parse", "hydrated/c3-next:web-c3"); got != want {

@@ -3,6 +3,7 @@ package fleet
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/flotilla-dev/flotilla/internal/kube/health"
@@ -97,6 +98,32 @@ type HydratedConfig struct {
 // strategy of its own.
 type RolloutConfig struct {
 	Steps []ApplicationSetRolloutStep `json:"steps,omitempty"`
+	// Paused pauses every rollout of the fleet: promote opens, updates and
+	// merges no promotion pull request until it is removed.
+	Paused bool `json:"paused,omitempty"`
+	// PausedApplicationSets pauses the rollouts of these ApplicationSets
+	// only (names of the fleet's ApplicationSets).
+	PausedApplicationSets []string `json:"pausedApplicationSets,omitempty"`
+	// PauseReason says why, in promote's and status's output.
+	PauseReason string `json:"pauseReason,omitempty"`
+}
+
+// PausedBy says why the rollout of ApplicationSet set is paused by
+// flotilla.yaml and where ("" when it is not).
+func (r RolloutConfig) PausedBy(set string) string {
+	why := ""
+	switch {
+	case r.Paused:
+		why = ConfigFile + " rollout.paused"
+	case slices.Contains(r.PausedApplicationSets, set):
+		why = ConfigFile + " rollout.pausedApplicationSets"
+	default:
+		return ""
+	}
+	if r.PauseReason != "" {
+		why += ": " + r.PauseReason
+	}
+	return why
 }
 
 // PolicyConfig holds safety switches.

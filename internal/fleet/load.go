@@ -126,6 +126,8 @@ func LoadFS(fsys fs.FS) (*Fleet, error) {
 type loader struct {
 	*Fleet
 	fsys fs.FS // nil: the disk
+	// pausedLine is the line of flotilla.yaml's rollout.pausedApplicationSets.
+	pausedLine int
 }
 
 func load(f *loader) (*Fleet, error) {
@@ -142,7 +144,26 @@ func load(f *loader) (*Fleet, error) {
 	if err := f.loadApplicationSets(files); err != nil {
 		return nil, err
 	}
+	if err := f.checkPausedSets(); err != nil {
+		return nil, err
+	}
 	return f.Fleet, nil
+}
+
+// checkPausedSets refuses a name in rollout.pausedApplicationSets that
+// is no ApplicationSet of the fleet: a typo would pause nothing.
+func (f *loader) checkPausedSets() error {
+	known := map[string]bool{}
+	for _, ls := range f.ApplicationSets {
+		known[ls.Set.Metadata.Name] = true
+	}
+	for _, name := range f.Config.Rollout.PausedApplicationSets {
+		if !known[name] {
+			return errorf(ConfigFile, f.pausedLine, ClassConfig, "rollout.pausedApplicationSets: %q is not an ApplicationSet of the fleet (known: %s)",
+				name, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+	}
+	return nil
 }
 
 func (f *loader) loadConfig() error {
@@ -180,6 +201,11 @@ func (f *loader) loadConfig() error {
 			return n.Line
 		}
 		return 0
+	}
+	if len(docs) > 0 {
+		if n := MapValue(MapValue(docs[0].Node, "rollout"), "pausedApplicationSets"); n != nil {
+			f.pausedLine = n.Line
+		}
 	}
 	if _, err := health.Compile(f.Config.HealthCheckExprs); err != nil {
 		return healthError(docs, err)

@@ -236,6 +236,14 @@ func (g *GitHub) MergeByHand(number int) error {
 	return err
 }
 
+// SetLabels replaces a pull request's labels, as a person does on
+// GitHub's pages (adding or removing flotilla/paused).
+func (g *GitHub) SetLabels(number int, labels ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.pulls[number].Labels = append([]string(nil), labels...)
+}
+
 // ClosePull closes a pull request as a person would.
 func (g *GitHub) ClosePull(number int) {
 	g.mu.Lock()

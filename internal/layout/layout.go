@@ -35,6 +35,15 @@ const (
 	StepLabelPrefix = "flotilla/step:"
 	// Label marks every promotion pull request.
 	Label = "flotilla"
+	// PausedLabel on a cluster's open promotion pull request pauses that
+	// cluster's promotion: promote neither updates nor merges the pull
+	// request until a person removes the label (or promote --resume).
+	PausedLabel = "flotilla/paused"
+	// RollbackHeadPrefix is the head branch prefix of rollback pull
+	// requests (promote --rollback): RollbackHeadPrefix + cluster.
+	RollbackHeadPrefix = "flotilla/rollback/"
+	// RollbackLabel marks every rollback pull request.
+	RollbackLabel = "flotilla/rollback"
 )
 
 // File names in a hydrated tree: <app>/ManifestFile, <app>/MetadataFile,
@@ -86,6 +95,15 @@ func (l Layout) StagingBranch(cluster string) string {
 
 // PromoteHead is the head branch of cluster's promotion pull request.
 func (l Layout) PromoteHead(cluster string) string { return PromoteHeadPrefix + cluster }
+
+// RollbackHead is the head branch of cluster's rollback pull request.
+func (l Layout) RollbackHead(cluster string) string { return RollbackHeadPrefix + cluster }
+
+// RollbackCluster is the cluster of a rollback pull request's head branch.
+func (l Layout) RollbackCluster(head string) (string, bool) {
+	c, ok := strings.CutPrefix(head, RollbackHeadPrefix)
+	return c, ok && c != ""
+}
 
 // LiveCluster is the cluster whose live branch is branch, if branch has
 // the live template's shape. A name can have both shapes (hydrated/a-next

@@ -37,6 +37,12 @@ func TestBranches(t *testing.T) {
 		if c, ok := tc.l.PromoteCluster(tc.l.PromoteHead(tc.cluster)); !ok || c != tc.cluster {
 			t.Errorf("PromoteCluster round trip = %q, %v", c, ok)
 		}
+		if c, ok := tc.l.RollbackCluster(tc.l.RollbackHead(tc.cluster)); !ok || c != tc.cluster {
+			t.Errorf("RollbackCluster round trip = %q, %v", c, ok)
+		}
+		if _, ok := tc.l.PromoteCluster(tc.l.RollbackHead(tc.cluster)); ok {
+			t.Errorf("a rollback head %q parsed as a promotion head", tc.l.RollbackHead(tc.cluster))
+		}
 	}
 }
 
@@ -62,6 +68,9 @@ func TestParseRefuses(t *testing.T) {
 	}
 	if _, ok := d.PromoteCluster("flotilla/promote/"); ok {
 		t.Error("empty promote head matched")
+	}
+	if _, ok := d.RollbackCluster("flotilla/rollback/"); ok {
+		t.Error("empty rollback head matched")
 	}
 	if a, ok := VerifyApp(VerifyContext("web")); !ok || a != "web" {
 		t.Error("VerifyApp round trip")

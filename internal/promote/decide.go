@@ -52,6 +52,10 @@ type Cluster struct {
 	// Teams maps an approver to the teams (org/team-slug) named by the
 	// approvers of the steps it needs that the approver is a member of.
 	Teams map[string][]string
+	// Paused says why and where a person paused the cluster's promotion
+	// ("" when not): the paused label on the PR, or an open rollback pull
+	// request. Promote neither updates, merges nor closes the PR then.
+	Paused string
 }
 
 // Snapshot is everything a decision reads.
@@ -63,6 +67,9 @@ type Snapshot struct {
 	// WaveApproved says the pass executes an approved wave (promote
 	// --execute-plan): the approval every app's step asks for is given.
 	WaveApproved bool
+	// Paused maps an ApplicationSet whose rollout flotilla.yaml pauses to
+	// why and where (fleet.RolloutConfig.PausedBy).
+	Paused map[string]string
 }
 
 // State is where an app is in its rollout.
@@ -77,6 +84,7 @@ const (
 	InPR       State = "in-pr"       // in the cluster's open pull request
 	Waiting    State = "waiting"     // differs, gate closed
 	Halted     State = "halted"      // its ApplicationSet's rollout is halted
+	Paused     State = "paused"      // its rollout or its cluster is paused (PauseGate)
 	NotMatched State = "not-matched" // no step selects it: never merged automatically
 )
 
@@ -118,9 +126,10 @@ const (
 )
 
 // Merges reports whether the action ends with the live branch moved: a
-// merge, or a direct push.
+// merge, a direct push, or a rollback (its result is Done only when it
+// merged).
 func (k ActionKind) Merges() bool {
-	return k == Merge || k == OpenMerge || k == UpdateMerge || k == Push
+	return k == Merge || k == OpenMerge || k == UpdateMerge || k == Push || k == Rollback
 }
 
 // WaveApproval is what a direct step that needs an approval waits for.
@@ -154,8 +163,10 @@ type Plan struct {
 // Decide is the promotion decision, a pure function of the snapshot.
 //
 // An app whose staging content differs from its live content enters its
-// cluster's pull request when every gate of EntryGates is open for it: no
-// app of its set failed verification (HaltGate), none of its proposed
+// cluster's pull request when every gate of EntryGates is open for it:
+// neither its set (flotilla.yaml) nor its cluster (the paused label, an
+// open rollback) is paused (PauseGate), no app of its set failed
+// verification (HaltGate), none of its proposed
 // objects would be denied on its cluster (PolicyGate), every app of its
 // ApplicationSet in earlier steps is settled (PriorStepsGate; settled:
 // every gate of SettleGates is open — live equals staging, verify's
@@ -168,7 +179,8 @@ type Plan struct {
 // step make a pull request that is never merged automatically. A pull
 // request that needs neither an approval nor a person is merged in the
 // pass that opens or updates it (OpenMerge, UpdateMerge): one pass per
-// tier.
+// tier. A cluster's open pull request is left as it is (Wait) while the
+// cluster is paused or it holds, or would hold, a paused app.
 func Decide(s Snapshot) (Plan, error) {
 	plan := Plan{Halted: map[string]string{}}
 	bySet := map[string][]int{}
@@ -176,9 +188,13 @@ func Decide(s Snapshot) (Plan, error) {
 		bySet[a.Set] = append(bySet[a.Set], i)
 	}
 	inPR := map[string]bool{} // cluster/app
+	pausedClusters := map[string]string{}
 	for _, c := range s.Clusters {
 		for _, app := range c.PRApps {
 			inPR[c.Name+"/"+app] = true
+		}
+		if c.Paused != "" {
+			pausedClusters[c.Name] = c.Paused
 		}
 	}
 
@@ -212,7 +228,8 @@ func Decide(s Snapshot) (Plan, error) {
 			if err != nil {
 				return Plan{}, fmt.Errorf("ApplicationSet %s, step %s: %w", set, steps[k].Name, err)
 			}
-			c := &StepContext{Now: s.Now, Set: set, Step: steps[k], Limit: limit, Unsettled: unsettled, Halted: plan.Halted[set], OpenPR: inPR}
+			c := &StepContext{Now: s.Now, Set: set, Step: steps[k], Limit: limit, Unsettled: unsettled, Halted: plan.Halted[set],
+				Paused: s.Paused[set], PausedClusters: pausedClusters, OpenPR: inPR}
 			// In flight: in an open pull request, or live but not settled.
 			for _, i := range stepApps {
 				a := s.Apps[i]
@@ -223,10 +240,11 @@ func Decide(s Snapshot) (Plan, error) {
 			for _, i := range stepApps {
 				a := s.Apps[i]
 				d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: steps[k].Name, State: Live}
+				first := false // the first unsettled app is this one
 				if v := check(SettleGates, c, a); !v.Open {
 					d.State, d.WaitingFor = v.State, v.WaitingFor
 					if unsettled == "" {
-						unsettled = a.Name + " on " + a.Cluster
+						unsettled, first = a.Name+" on "+a.Cluster, true
 					}
 				}
 				if a.Differs() {
@@ -245,17 +263,22 @@ func Decide(s Snapshot) (Plan, error) {
 						}
 					}
 				}
+				if first && d.State == Paused {
+					unsettled += ", paused"
+				}
 				decisions[i] = d
 			}
 		}
-		unmatched := &StepContext{Now: s.Now, Set: set, Halted: plan.Halted[set], OpenPR: inPR}
+		unmatched := &StepContext{Now: s.Now, Set: set, Halted: plan.Halted[set], Paused: s.Paused[set], PausedClusters: pausedClusters, OpenPR: inPR}
 		for _, i := range idx {
 			a := s.Apps[i]
 			if a.Step != Unmatched {
 				continue
 			}
 			d := AppDecision{App: a.Name, Cluster: a.Cluster, Set: set, Step: "-", State: NotMatched}
-			if v := (PolicyGate{}).Check(unmatched, a); a.Differs() && !v.Open {
+			if v := (PauseGate{}).Check(unmatched, a); a.Differs() && !v.Open {
+				d.State, d.WaitingFor = v.State, v.WaitingFor
+			} else if v := (PolicyGate{}).Check(unmatched, a); a.Differs() && !v.Open {
 				d.State, d.WaitingFor = Waiting, v.WaitingFor
 			} else if a.Differs() {
 				d.Promote, d.WaitingFor = true, "a person to merge (no rollout step selects it)"
@@ -278,7 +301,11 @@ func Decide(s Snapshot) (Plan, error) {
 		var apps, steps []string
 		manual, needsApproval, direct := false, false, true
 		var approvalSteps []Step // the steps whose approval the pull request needs
+		paused := c.Paused       // why the PR stays as it is
 		for i, d := range decisions {
+			if d.Cluster == name && d.State == Paused && paused == "" {
+				paused = strings.TrimPrefix(d.WaitingFor, resumePrefix)
+			}
 			if d.Cluster != name || !d.Promote {
 				continue
 			}
@@ -320,6 +347,10 @@ func Decide(s Snapshot) (Plan, error) {
 			needsApproval = false // the wave's approval covers every app
 		}
 		switch {
+		case paused != "" && c.PR != nil:
+			// A paused cluster's PR is left as it is: not updated (it may
+			// hold what a rollback took back), merged or closed.
+			act.Kind, act.Reason = Wait, resumePrefix+paused
 		case len(apps) > 0 && direct && c.PR == nil && needsApproval:
 			act.Kind, act.Reason = Wait, WaveApproval
 		case len(apps) > 0 && direct && c.PR == nil:

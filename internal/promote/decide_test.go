@@ -389,3 +389,66 @@ func TestApprovalsFromWriters(t *testing.T) {
 		t.Errorf("two writers: %+v", a)
 	}
 }
+
+// TestPause: a paused canary (its PR's label) is neither updated, merged
+// nor closed, and holds the later tiers as an unsettled step would, saying
+// so; flotilla.yaml's pause of the set opens nothing on any cluster and
+// leaves every open PR as it is; a set's pause leaves other sets moving.
+func TestPause(t *testing.T) {
+	t.Parallel()
+	label := "label flotilla/paused on #3"
+	// The canary's PR holds an older v2 (not current) and is paused.
+	s := snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v3", Status: ok(time.Hour)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v3", Status: ok(time.Hour)})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 3, MergeableState: forge.MergeableClean}, PRApps: []string{"web-a"}, Paused: label}
+	p := decide(t, s)
+	if diff := cmp.Diff(map[string]string{"a": "wait "}, actions(p)); diff != "" {
+		t.Errorf("paused canary (-want +got):\n%s", diff)
+	}
+	if p.Actions[0].Reason != "a resume: paused by "+label {
+		t.Errorf("reason %q", p.Actions[0].Reason)
+	}
+	if d := p.Apps[0]; d.State != Paused || d.Promote || d.WaitingFor != "a resume: paused by "+label {
+		t.Errorf("canary: %+v", d)
+	}
+	if d := p.Apps[1]; d.State != Waiting || d.WaitingFor != "earlier steps to settle (web-a on a, paused)" {
+		t.Errorf("early: %+v", d)
+	}
+	// A paused cluster whose PR promotes nothing (the rollback's) is not
+	// closed; the unpaused cluster moves.
+	s = snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 3}, Paused: label}
+	if diff := cmp.Diff(map[string]string{"a": "wait ", "b": "open+merge web-b"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("empty paused PR (-want +got):\n%s", diff)
+	}
+	// Resumed (no label): the same PR is updated and merged.
+	s.Clusters["a"].Paused = ""
+	if diff := cmp.Diff(map[string]string{"a": "close ", "b": "open+merge web-b"}, actions(decide(t, s))); diff != "" {
+		t.Errorf("resumed (-want +got):\n%s", diff)
+	}
+	// flotilla.yaml pauses the set: nothing opens, an open PR waits.
+	s = snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "web-c", Cluster: "c", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "api-a", Set: "api", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "api-d", Set: "api", Cluster: "d", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+	s.Sets["api"] = tiers()
+	s.Paused = map[string]string{"web": "flotilla.yaml rollout.pausedApplicationSets"}
+	s.Clusters["c"].PR = &forge.PullRequest{Number: 5, MergeableState: forge.MergeableClean}
+	s.Clusters["c"].PRApps, s.Clusters["c"].PRCurrent = []string{"web-c"}, true
+	p = decide(t, s)
+	// Cluster a holds a paused web and an api that may move: its PR is
+	// opened with api only; c's PR waits; d moves.
+	want := map[string]string{"a": "open+merge api-a", "c": "wait ", "d": "open+merge api-d"}
+	if diff := cmp.Diff(want, actions(p)); diff != "" {
+		t.Errorf("a set paused (-want +got):\n%s", diff)
+	}
+	for _, d := range p.Apps {
+		if d.Set == "web" && (d.State != Paused || d.WaitingFor != "a resume: paused by flotilla.yaml rollout.pausedApplicationSets") {
+			t.Errorf("%+v", d)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func TestDecideDirectSteps(t *testing.T) {
 		{"first step pushes", snap(direct(tiers(), "canary early general"),
 			App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 			App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)}),
-			map[string]string{"a": "push web-a"}, map[string]string{"a": "halt, policy, prior-steps, max-update"}},
+			map[string]string{"a": "push web-a"}, map[string]string{"a": "pause, halt, policy, prior-steps, max-update"}},
 		{"prior step verifying holds the push", snap(direct(tiers(), "early"),
 			App{Name: "web-a", Cluster: "a", Step: 0, Live: "v2", Staging: "v2"},
 			App{Name: "web-b", Cluster: "b", Step: 1, Live: "v1", Staging: "v2", Status: ok(time.Hour)}),
@@ -72,7 +72,7 @@ func TestDecideDirectSteps(t *testing.T) {
 			s := snap(direct(tiers(), "canary", "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
 			s.WaveApproved = true
 			return s
-		}(), map[string]string{"a": "push web-a"}, map[string]string{"a": "halt, policy, prior-steps, max-update, approval (wave)"}},
+		}(), map[string]string{"a": "push web-a"}, map[string]string{"a": "pause, halt, policy, prior-steps, max-update, approval (wave)"}},
 		{"an executed wave merges pull requests that need approval", func() Snapshot {
 			s := snap(direct(tiers(), "", "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
 			s.WaveApproved = true

@@ -56,6 +56,12 @@ type StepContext struct {
 	Unsettled string
 	// Halted says why the set's rollout stopped ("" when it did not).
 	Halted string
+	// Paused says why and where the set's rollout is paused by
+	// flotilla.yaml ("" when it is not); PausedClusters says it for each
+	// cluster a person paused (the paused label on its promotion pull
+	// request, or an open rollback pull request).
+	Paused         string
+	PausedClusters map[string]string
 	// OpenPR holds cluster+"/"+app for every app an open pull request
 	// promotes.
 	OpenPR map[string]bool
@@ -75,7 +81,7 @@ var SettleGates = []Gate{LiveGate{}, VerifiedGate{}, BakeGate{}}
 // closed gate gives its state and what it waits for; an app every gate
 // passes is InPR, and takes a maxUpdate slot unless it was in the pull
 // request already.
-var EntryGates = []Gate{HaltGate{}, PolicyGate{}, PriorStepsGate{}, MaxUpdateGate{}, ApprovalGate{}}
+var EntryGates = []Gate{PauseGate{}, HaltGate{}, PolicyGate{}, PriorStepsGate{}, MaxUpdateGate{}, ApprovalGate{}}
 
 // check runs gates in order: the first closed gate's verdict, else an
 // open verdict holding the open gates' WaitingFor (the last one given)
@@ -152,6 +158,32 @@ func (BakeGate) Check(c *StepContext, a App) Verdict {
 		return Verdict{State: Baking, WaitingFor: fmt.Sprintf("bake time (%s left)", (bake - age).Round(time.Second))}
 	}
 	return Verdict{Open: true}
+}
+
+// PauseGate: neither the app's ApplicationSet (flotilla.yaml
+// rollout.paused, rollout.pausedApplicationSets) nor its cluster (the
+// paused label on its promotion pull request, an open rollback pull
+// request) is paused. A person's pause comes first: it is what a person
+// must undo. A paused app stays different from its live content, so it is
+// not settled and holds the later steps as any unsettled app does.
+type PauseGate struct{}
+
+// resumePrefix begins what a paused app and its pull request wait for.
+const resumePrefix = "a resume: paused by "
+
+// Name implements Gate.
+func (PauseGate) Name() string { return "pause" }
+
+// Check implements Gate.
+func (PauseGate) Check(c *StepContext, a App) Verdict {
+	why := c.Paused
+	if why == "" {
+		why = c.PausedClusters[a.Cluster]
+	}
+	if why == "" {
+		return Verdict{Open: true}
+	}
+	return Verdict{State: Paused, WaitingFor: resumePrefix + why}
 }
 
 // HaltGate: no app of the ApplicationSet failed verification.

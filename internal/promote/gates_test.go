@@ -131,6 +131,24 @@ func TestMaxUpdateGate(t *testing.T) {
 	})
 }
 
+// TestPauseGate: a pause of the set (flotilla.yaml) closes the gate for
+// every app of the set, a pause of a cluster (its PR's label, an open
+// rollback) only for that cluster's apps; the set's pause is named first.
+func TestPauseGate(t *testing.T) {
+	t.Parallel()
+	clusters := map[string]string{"canary": "label flotilla/paused on #3"}
+	runGate(t, PauseGate{}, "pause", []gateCase{
+		{"nothing paused", StepContext{}, App{Cluster: "canary"}, Verdict{Open: true}},
+		{"another cluster paused", StepContext{PausedClusters: clusters}, App{Cluster: "prod"}, Verdict{Open: true}},
+		{"its cluster paused", StepContext{PausedClusters: clusters}, App{Cluster: "canary"},
+			Verdict{State: Paused, WaitingFor: "a resume: paused by label flotilla/paused on #3"}},
+		{"its set paused", StepContext{Paused: "flotilla.yaml rollout.paused: freeze"}, App{Cluster: "prod"},
+			Verdict{State: Paused, WaitingFor: "a resume: paused by flotilla.yaml rollout.paused: freeze"}},
+		{"both: the set's pause named", StepContext{Paused: "flotilla.yaml rollout.pausedApplicationSets", PausedClusters: clusters}, App{Cluster: "canary"},
+			Verdict{State: Paused, WaitingFor: "a resume: paused by flotilla.yaml rollout.pausedApplicationSets"}},
+	})
+}
+
 func TestApprovalGate(t *testing.T) {
 	t.Parallel()
 	approval := Verdict{Open: true, Approval: true, WaitingFor: "an approving review"}
@@ -209,8 +227,13 @@ func TestGateOrder(t *testing.T) {
 	if got := names(SettleGates); len(got) != 3 || got[0] != "live" || got[1] != "verified" || got[2] != "bake" {
 		t.Errorf("SettleGates = %v", got)
 	}
-	if got := names(EntryGates); len(got) != 5 || got[0] != "halt" || got[1] != "policy" || got[2] != "prior-steps" || got[3] != "max-update" || got[4] != "approval" {
+	if got := strings.Join(names(EntryGates), " "); got != "pause halt policy prior-steps max-update approval" {
 		t.Errorf("EntryGates = %v", got)
+	}
+	// Paused and halted: the pause, a person's decision, says why.
+	p := &StepContext{Halted: "x failed", PausedClusters: map[string]string{"b": "label flotilla/paused on #1"}}
+	if v := check(EntryGates, p, App{Name: "web-b", Cluster: "b"}); v.State != Paused || v.Open {
+		t.Errorf("pause first: %+v", v)
 	}
 	// Halted and unsettled and out of slots: the halt says why.
 	c := &StepContext{Halted: "x failed", Unsettled: "web-a on a", Limit: 1, InFlight: 1}

@@ -60,6 +60,21 @@ type Options struct {
 	// Actor is who runs the pass, recorded in the Flotilla-Promoted-By
 	// trailer of direct pushes (default DefaultActor).
 	Actor string
+	// Pause puts the paused label on these clusters' open promotion pull
+	// requests before the pass; Resume takes it off (the forge must be a
+	// LabelRemover: on GitHub a person removes the label). Neither is
+	// done in a dry run.
+	Pause, Resume []string
+	// Rollback names the clusters to roll back (RollbackAll for every
+	// cluster with a live branch): instead of a promotion pass, Run opens
+	// a rollback pull request per cluster (see rollback.go).
+	Rollback []string
+}
+
+// LabelRemover is a forge that takes labels off pull requests for
+// promote (the local forge, for --resume).
+type LabelRemover interface {
+	RemoveLabel(ctx context.Context, number int, label string) error
 }
 
 // Approval is an approval of a cluster's open promotion pull request, by
@@ -93,14 +108,20 @@ type Warning struct {
 	Message string
 }
 
-// NoPullRequestError is an approval of a cluster that has no open
-// promotion pull request: a usage error.
+// NoPullRequestError is an approval, pause or resume of a cluster that
+// has no open promotion (or, with Rollback, rollback) pull request: a
+// usage error.
 type NoPullRequestError struct {
-	Cluster string
+	// Verb is what was asked: approve, pause or resume.
+	Verb, Cluster string
 }
 
 func (e *NoPullRequestError) Error() string {
-	return "approve " + e.Cluster + ": no open promotion pull request for that cluster"
+	msg := e.Verb + " " + e.Cluster + ": no open promotion pull request for that cluster"
+	if e.Verb == "pause" {
+		msg += "; pause its rollout before one opens with flotilla.yaml rollout.paused or rollout.pausedApplicationSets"
+	}
+	return msg
 }
 
 // FailureClass is failure.Usage: the approval names the wrong cluster.
@@ -150,7 +171,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if !o.DryRun && len(o.Pause)+len(o.Resume) > 0 {
+		if err := pauseResume(ctx, o); err != nil {
+			return nil, err
+		}
+	}
 	r := &runner{Options: o}
+	if len(o.Rollback) > 0 {
+		return r.rollback(ctx)
+	}
 	res, err := r.run(ctx)
 	if err != nil {
 		return res, err
@@ -171,12 +200,16 @@ func approve(ctx context.Context, o Options) ([]Warning, error) {
 	}
 	var warnings []Warning
 	for _, a := range o.Approvals {
-		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: o.Fleet.Config.Layout().PromoteHead(a.Cluster), Base: o.Fleet.Config.LiveBranch(a.Cluster)})
+		head := o.Fleet.Config.Layout().PromoteHead(a.Cluster)
+		if len(o.Rollback) > 0 {
+			head = o.Fleet.Config.Layout().RollbackHead(a.Cluster)
+		}
+		prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: head, Base: o.Fleet.Config.LiveBranch(a.Cluster)})
 		if err != nil {
 			return nil, err
 		}
 		if len(prs) == 0 {
-			return nil, &NoPullRequestError{Cluster: a.Cluster}
+			return nil, &NoPullRequestError{Verb: "approve", Cluster: a.Cluster}
 		}
 		if o.DryRun {
 			warnings = append(warnings, Warning{Kind: ApprovalNotRecorded, Message: fmt.Sprintf(
@@ -188,6 +221,38 @@ func approve(ctx context.Context, o Options) ([]Warning, error) {
 		}
 	}
 	return warnings, nil
+}
+
+// pauseResume puts the paused label on, or takes it off, each named
+// cluster's open promotion pull request.
+func pauseResume(ctx context.Context, o Options) error {
+	rm, ok := o.Forge.(LabelRemover)
+	if len(o.Resume) > 0 && !ok {
+		return failure.Usagef("resume: remove the label %s from the promotion pull request on the forge: it does not take labels off for promote", layout.PausedLabel)
+	}
+	for _, t := range []struct {
+		verb     string
+		clusters []string
+	}{{"pause", o.Pause}, {"resume", o.Resume}} {
+		for _, c := range t.clusters {
+			prs, err := o.Forge.ListPullRequests(ctx, forge.ListOptions{Head: o.Fleet.Config.Layout().PromoteHead(c), Base: o.Fleet.Config.LiveBranch(c)})
+			if err != nil {
+				return err
+			}
+			if len(prs) == 0 {
+				return &NoPullRequestError{Verb: t.verb, Cluster: c}
+			}
+			if t.verb == "pause" {
+				err = o.Forge.AddLabels(ctx, prs[0].Number, []string{layout.PausedLabel})
+			} else {
+				err = rm.RemoveLabel(ctx, prs[0].Number, layout.PausedLabel)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", t.verb, c, err)
+			}
+		}
+	}
+	return nil
 }
 
 // nothingRendered is the warning of a pass that found no staging branch:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	git "github.com/go-git/go-git/v5"
@@ -108,5 +109,55 @@ func TestRunApprovals(t *testing.T) {
 	_, err = Run(t.Context(), Options{FleetDir: filepath.Join(checkout, "absent"), Repo: repo, Forge: lf})
 	if !failure.Is(err, failure.Input) {
 		t.Errorf("a missing fleet: %v (class %s)", err, failure.ClassOf(err))
+	}
+}
+
+// TestRollbackRefuses: a rollback of a cluster the fleet does not hold is
+// usage; of a cluster with no live branch, or whose live branch has no
+// earlier verified commit (*NoVerifiedCommitError), input — each before
+// anything is pushed, whichever cluster comes first.
+func TestRollbackRefuses(t *testing.T) {
+	t.Parallel()
+	checkout, repo := runFleet(t, "repos:\n  https://example.com/fleet.git: .\n")
+	// prod's live branch: one commit, verified, with nothing before it.
+	gittest.Git(t, checkout, "checkout", "-q", "--orphan", "hydrated/prod")
+	if err := os.MkdirAll(filepath.Join(checkout, "web-prod"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(checkout, "web-prod", "manifest.yaml"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Git(t, checkout, "add", "web-prod")
+	head := gittest.Commit(t, checkout, "2026-01-01T00:00:00Z", "hydrate prod")
+	gittest.Git(t, checkout, "checkout", "-q", "main")
+	lf, err := local.Open(checkout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lf.SetStatus(t.Context(), head, forge.Status{Context: "flotilla/verify/web-prod", State: forge.StateSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	before := gittest.Refs(t, checkout, "refs/heads/")
+	for _, tt := range []struct {
+		clusters []string
+		class    failure.Class
+		want     string
+	}{
+		{[]string{"nope"}, failure.Usage, "roll back nope: no such cluster in the fleet"},
+		{[]string{"canary"}, failure.Input, "roll back canary: it has no live branch hydrated/canary"},
+		{[]string{"prod"}, failure.Input, "roll back prod: none of the 0 earlier commits of hydrated/prod"},
+	} {
+		_, err := Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Rollback: tt.clusters})
+		if !failure.Is(err, tt.class) || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v (class %s), want %s %q", tt.clusters, err, failure.ClassOf(err), tt.class, tt.want)
+		}
+	}
+	_, err = Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Rollback: []string{RollbackAll}})
+	var nv *NoVerifiedCommitError
+	if !errors.As(err, &nv) || nv.Cluster != "prod" || failure.ExitCode(err) != failure.ExitUsage || !failure.Is(err, failure.Input) {
+		t.Errorf("--rollback all: %v", err)
+	}
+	if after := gittest.Refs(t, checkout, "refs/heads/"); after != before {
+		t.Errorf("a refused rollback changed branches:\n%s\nwere:\n%s", after, before)
 	}
 }

@@ -37,6 +37,9 @@ type Result struct {
 	Apps    []AppDecision     `json:"apps"`
 	Actions []ActionResult    `json:"actions"`
 	Halted  map[string]string `json:"halted,omitempty"`
+	// Paused is what is paused, ApplicationSets (flotilla.yaml) first,
+	// then clusters, each by name.
+	Paused []Pause `json:"paused,omitempty"`
 	// Proposals counts the clusters with a staging branch: 0 means render
 	// has not written to where this pass looked.
 	Proposals int `json:"proposals"`
@@ -121,13 +124,22 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	open := map[string]*forge.PullRequest{}
+	rollbacks := map[string]*forge.PullRequest{}
 	for i := range prs {
 		if c, ok := cfg.Layout().PromoteCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
 			open[c] = &prs[i]
 		}
+		if c, ok := cfg.Layout().RollbackCluster(prs[i].Head); ok && prs[i].Base == cfg.LiveBranch(c) {
+			rollbacks[c] = &prs[i]
+		}
 	}
 
-	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}, WaveApproved: r.Plan || r.ExecutePlan != ""}
+	snap := Snapshot{Now: r.Now(), Sets: sets, Clusters: map[string]*Cluster{}, WaveApproved: r.Plan || r.ExecutePlan != "", Paused: map[string]string{}}
+	for set := range sets {
+		if why := cfg.Rollout.PausedBy(set); why != "" {
+			snap.Paused[set] = why
+		}
+	}
 	data := map[string]*clusterData{}
 	for _, c := range r.Fleet.Clusters {
 		if c.Local {
@@ -141,7 +153,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			continue // not rendered yet
 		}
 		data[c.Name] = d
-		cl := &Cluster{Name: c.Name, PR: open[c.Name]}
+		cl := &Cluster{Name: c.Name, PR: open[c.Name], Paused: pausedBy(open[c.Name], rollbacks[c.Name])}
 		if cl.PR != nil {
 			cl.PRCurrent = true
 			for app := range union(d.live, d.pr) {
@@ -163,6 +175,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			} else {
 				sets[set] = []Step{{Name: "all"}}
 				snap.Sets[set] = sets[set]
+				if why := cfg.Rollout.PausedBy(set); why != "" {
+					snap.Paused[set] = why
+				}
 			}
 			snap.Apps = append(snap.Apps, a)
 		}
@@ -229,7 +244,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Proposals: len(data), Snapshot: snap, Heads: map[string]Heads{}}
+	res := &Result{Plan: plan, Apps: plan.Apps, Halted: plan.Halted, Paused: paused(snap), Proposals: len(data), Snapshot: snap, Heads: map[string]Heads{}}
 	for c, d := range data {
 		res.Heads[c] = Heads{Live: headOf(d.liveHead), Staging: headOf(d.stagingHead), PR: headOf(d.prHead)}
 	}
@@ -279,6 +294,43 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// Pause is one paused rollout: of an ApplicationSet (by flotilla.yaml)
+// or of a cluster (by a person's label, or an open rollback).
+type Pause struct {
+	// Kind is "applicationSet" or "cluster".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// By says why and where it is set.
+	By string `json:"by"`
+}
+
+// paused is Result.Paused: what the snapshot holds paused.
+func paused(s Snapshot) []Pause {
+	var out []Pause
+	for _, set := range slices.Sorted(maps.Keys(s.Paused)) {
+		out = append(out, Pause{Kind: "applicationSet", Name: set, By: s.Paused[set]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Clusters)) {
+		if c := s.Clusters[name]; c.Paused != "" {
+			out = append(out, Pause{Kind: "cluster", Name: name, By: c.Paused})
+		}
+	}
+	return out
+}
+
+// pausedBy says why a person paused a cluster's promotion ("" when not):
+// the paused label on its open promotion pull request, or its open
+// rollback pull request (a rollback pauses until it is merged or closed).
+func pausedBy(pr, rollback *forge.PullRequest) string {
+	switch {
+	case pr != nil && slices.Contains(pr.Labels, layout.PausedLabel):
+		return fmt.Sprintf("the label %s on #%d", layout.PausedLabel, pr.Number)
+	case rollback != nil:
+		return fmt.Sprintf("the open rollback #%d", rollback.Number)
+	}
+	return ""
 }
 
 // readStatuses reads verify's statuses only where a gate needs them: the
@@ -488,9 +540,18 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 	if err != nil {
 		return plumbing.ZeroHash, nil, nil, fmt.Errorf("read %s: %w", branch, err)
 	}
-	t, err := c.Tree()
+	apps, files, err := commitApps(c)
 	if err != nil {
 		return plumbing.ZeroHash, nil, nil, err
+	}
+	return ref.Hash(), apps, files, nil
+}
+
+// commitApps reads a hydrated commit's apps and files.
+func commitApps(c *object.Commit) (map[string]appFiles, map[string]plumbing.Hash, error) {
+	t, err := c.Tree()
+	if err != nil {
+		return nil, nil, err
 	}
 	apps, files := map[string]appFiles{}, map[string]plumbing.Hash{}
 	walker := object.NewTreeWalker(t, true, nil)
@@ -501,7 +562,7 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 			break
 		}
 		if err != nil {
-			return plumbing.ZeroHash, nil, nil, err
+			return nil, nil, err
 		}
 		if !entry.Mode.IsFile() {
 			continue
@@ -518,7 +579,7 @@ func (r *runner) tree(branch string) (plumbing.Hash, map[string]appFiles, map[st
 			apps[app] = f
 		}
 	}
-	return ref.Hash(), apps, files, nil
+	return apps, files, nil
 }
 
 // fetch makes the tracking refs of the hydrated and promotion branches

@@ -27,6 +27,18 @@ type Report struct {
 	// Apps in rollout order: ApplicationSet, tier, cluster, app.
 	Apps   []App  `json:"apps"`
 	Halted []Halt `json:"halted,omitempty"`
+	// Paused are the paused rollouts: ApplicationSets (flotilla.yaml's
+	// rollout pause), then clusters (the paused label on a promotion pull
+	// request, an open rollback), each with why and where it is set.
+	Paused []Pause `json:"paused,omitempty"`
+}
+
+// Pause is a paused rollout of an ApplicationSet or a cluster.
+type Pause struct {
+	// Kind is "applicationSet" or "cluster".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	By   string `json:"by"`
 }
 
 // Cluster is one cluster's branches and promotion.
@@ -194,6 +206,9 @@ func Run(ctx context.Context, o promote.Options) (*Report, error) {
 	}
 	for i := range rep.Clusters {
 		rep.Clusters[i].Changed = changed[rep.Clusters[i].Name]
+	}
+	for _, p := range res.Paused {
+		rep.Paused = append(rep.Paused, Pause{Kind: p.Kind, Name: p.Name, By: p.By})
 	}
 	for set, why := range res.Halted {
 		rep.Halted = append(rep.Halted, Halt{Set: set, Reason: why})

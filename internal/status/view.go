@@ -112,7 +112,7 @@ func colourOf(state string) string {
 		return "\x1b[32m"
 	case "failed", "halted", "failure", "error":
 		return "\x1b[31m"
-	case "waiting", "baking", "verifying", "in-pr", "pending":
+	case "waiting", "baking", "verifying", "in-pr", "pending", "paused":
 		return "\x1b[33m"
 	}
 	return "\x1b[39m"
@@ -149,6 +149,9 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 	for _, h := range r.Halted {
 		fmt.Fprintf(w, "\nHalted: %s: %s\n", plain(h.Set), plain(h.Reason))
 	}
+	for _, p := range r.Paused {
+		fmt.Fprintf(w, "\nPaused: %s %s: by %s\n", p.Kind, plain(p.Name), plain(p.By))
+	}
 	_, err := fmt.Fprintf(w, "\nRead at %s.\n", r.GeneratedAt.Format(time.RFC3339))
 	return err
 }
@@ -180,6 +183,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	for _, h := range r.Halted {
 		fmt.Fprintf(&b, "\n**Halted:** %s: %s\n", md(h.Set), md(h.Reason))
+	}
+	for _, p := range r.Paused {
+		fmt.Fprintf(&b, "\n**Paused:** %s %s: by %s\n", p.Kind, md(p.Name), md(p.By))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -238,6 +244,10 @@ func printable(r *Report) *Report {
 			v.State, v.Description = plain(v.State), plain(v.Description)
 			a.Verify = &v
 		}
+	}
+	out.Paused = append([]Pause(nil), r.Paused...)
+	for i := range out.Paused {
+		out.Paused[i].Name, out.Paused[i].By = plain(out.Paused[i].Name), plain(out.Paused[i].By)
 	}
 	out.Halted = append([]Halt(nil), r.Halted...)
 	for i := range out.Halted {

@@ -235,3 +235,36 @@ func TestNotRenderedNamesTheLayoutsBranch(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedInEveryView: a paused ApplicationSet and a paused cluster are
+// named, with why and where, in the text, Markdown and HTML views; the
+// reason (a person's text in flotilla.yaml) is one escaped line in each.
+func TestPausedInEveryView(t *testing.T) {
+	t.Parallel()
+	r := &Report{GeneratedAt: time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC), Paused: []Pause{
+		{Kind: "applicationSet", Name: "web", By: "flotilla.yaml rollout.pausedApplicationSets: <b>freeze</b>\n| x |"},
+		{Kind: "cluster", Name: "canary", By: "the label flotilla/paused on #3"},
+	}}
+	var text, mdown, page bytes.Buffer
+	if err := WriteText(&text, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&mdown, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ view, got, want string }{
+		{"text", text.String(), "\nPaused: applicationSet web: by flotilla.yaml rollout.pausedApplicationSets: <b>freeze</b> | x |\n"},
+		{"text", text.String(), "\nPaused: cluster canary: by the label flotilla/paused on #3\n"},
+		{"markdown", mdown.String(), "\n**Paused:** applicationSet web: by flotilla.yaml rollout.pausedApplicationSets: &lt;b&gt;freeze&lt;/b&gt; \\| x \\|\n"},
+		{"markdown", mdown.String(), "\n**Paused:** cluster canary: by the label flotilla/paused on #3\n"},
+		{"html", page.String(), "<strong>Paused:</strong> applicationSet web: by flotilla.yaml rollout.pausedApplicationSets: &lt;b&gt;freeze&lt;/b&gt; | x |</p>"},
+		{"html", page.String(), "<strong>Paused:</strong> cluster canary: by the label flotilla/paused on #3</p>"},
+	} {
+		if !strings.Contains(tt.got, tt.want) {
+			t.Errorf("%s lacks %q:\n%s", tt.view, tt.want, tt.got)
+		}
+	}
+}

@@ -364,6 +364,19 @@ func (f *Forge) AddLabels(ctx context.Context, number int, labels []string) erro
 	})
 }
 
+// RemoveLabel takes a label off a pull request (promote --resume): what
+// a person does on GitHub's pages. A label it does not carry is no error.
+func (f *Forge) RemoveLabel(ctx context.Context, number int, label string) error {
+	return f.update(func(st *state) error {
+		p, err := st.find(number)
+		if err != nil {
+			return err
+		}
+		p.Labels = slices.DeleteFunc(p.Labels, func(l string) bool { return l == label })
+		return nil
+	})
+}
+
 // MergePullRequest merges head into base with a real merge commit, made
 // directly on the base branch (compare-and-set of the ref). A moved head
 // or a conflict is "not ready".
