@@ -14,6 +14,7 @@ import (
 
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
 
@@ -182,11 +183,8 @@ func refuseFlags(set map[string]bool, why string, names ...string) error {
 
 // openRepo opens the local repository at path: a bare repository, a
 // checkout's root, or a folder inside a checkout. A bare repository is
-// opened as itself, never as a checkout found in a parent folder.
+// opened as itself, never as a checkout found in a parent folder; only
+// the objects git sees are seen (gitobj.Open).
 func openRepo(path string) (*git.Repository, error) {
-	r, err := git.PlainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
-	}
-	return r, err
+	return gitobj.Open(path)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/layout"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 )
@@ -50,10 +51,9 @@ func ReadBranch(ctx context.Context, repo, branch string, auth func(url string) 
 		err error
 	)
 	if st, statErr := os.Stat(repo); statErr == nil && st.IsDir() {
-		r, err = git.PlainOpen(repo) // a bare repository or a checkout's root
-		if errors.Is(err, git.ErrRepositoryNotExists) {
-			r, err = git.PlainOpenWithOptions(repo, &git.PlainOpenOptions{DetectDotGit: true})
-		}
+		// A bare repository or a checkout's root, seeing only the objects
+		// git sees: a have or a tracking ref never names a quarantined one.
+		r, err = gitobj.Open(repo)
 	} else {
 		r, err = git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
 			URL: repo, Auth: authOf(auth, repo), ReferenceName: plumbing.NewBranchReferenceName(branch),

@@ -178,3 +178,46 @@ func TestPackageReadsNoEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderIntoACloneTakenDuringAPush: a fleet checkout cloned while a
+// render's push was landing on the remote holds a copy of that push's
+// receive-pack quarantine (a local clone copies the objects folder), with
+// the hydrated commit in it. Git does not count it as the checkout's;
+// render's publisher must not either: it fetches the remote's hydrated
+// head before building on it, so the checkout passes git fsck.
+func TestRenderIntoACloneTakenDuringAPush(t *testing.T) {
+	t.Parallel()
+	first, origin := gittest.Fleet(t, smallFiles(t, ""))
+	clone := filepath.Join(t.TempDir(), "clone")
+	// The pre-receive hook runs while the pushed objects are in quarantine.
+	hook := "#!/bin/sh\n[ -e " + clone + " ] || env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git clone -q \"$(pwd)\" " + clone + " >&2\n"
+	if err := os.WriteFile(filepath.Join(origin, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(t.Context(), Options{Fleet: first, Remote: origin}); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Fsck(t, clone)
+	branch := strings.TrimSpace(gittest.Git(t, origin, "for-each-ref", "--format=%(refname)", "refs/heads/hydrated/"))
+	if strings.Contains(branch, "\n") || branch == "" {
+		t.Fatalf("hydrated branches on the remote: %q, want one", branch)
+	}
+	theirs := gittest.Git(t, origin, "rev-parse", branch)
+	if q, _ := filepath.Glob(filepath.Join(clone, ".git", "objects", "tmp_objdir-incoming-*", theirs[:2], theirs[2:])); len(q) != 1 {
+		t.Fatalf("the clone has no quarantined %s (git changed how it clones?)", theirs)
+	}
+
+	if err := os.WriteFile(filepath.Join(clone, "apps", "web", "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {k: changed}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gittest.Commit(t, clone, "2026-01-02T00:00:00Z", "change web")
+	if _, err := Run(t.Context(), Options{Fleet: clone, Remote: origin}); err != nil {
+		t.Fatal(err)
+	}
+	ours := gittest.Git(t, origin, "rev-parse", branch)
+	if parent := gittest.Git(t, origin, "rev-parse", ours+"^"); parent != theirs {
+		t.Errorf("the clone's render built %s on %s, want on %s", ours, parent, theirs)
+	}
+	gittest.Git(t, clone, "cat-file", "-e", theirs+"^{commit}")
+	gittest.Git(t, clone, "fsck", "--strict", "--no-dangling", "--no-progress")
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-dev/flotilla/internal/appset"
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/fleet"
+	"github.com/flotilla-dev/flotilla/internal/gitobj"
 	"github.com/flotilla-dev/flotilla/internal/hydrate"
 	"github.com/flotilla-dev/flotilla/internal/redact"
 	"github.com/flotilla-dev/flotilla/internal/render"
@@ -341,9 +342,11 @@ func collapseRenderErrors(errs []error) error {
 	return errors.Join(out...)
 }
 
-// openFleetRepo opens the Git repository that holds the fleet folder.
+// openFleetRepo opens the Git repository that holds the fleet folder,
+// seeing only the objects git sees (gitobj.Open): render's publisher
+// fetches what it lacks and builds hydrated commits on what it has.
 func openFleetRepo(root string) (*git.Repository, error) {
-	return git.PlainOpenWithOptions(root, &git.PlainOpenOptions{DetectDotGit: true})
+	return gitobj.Open(root)
 }
 
 // dryCommit describes the fleet checkout's HEAD (zero values when the fleet
@@ -426,7 +429,7 @@ func keepPacksOpen(repo *git.Repository) (*git.Repository, func(), error) {
 	if w, err := repo.Worktree(); err == nil {
 		wt = w.Filesystem
 	}
-	s := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	s := filesystem.NewStorageWithOptions(gitobj.HideQuarantine(st.Filesystem()), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
 	r, err := git.Open(s, wt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the fleet's Git repository: %w", err)

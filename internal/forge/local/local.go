@@ -84,10 +84,9 @@ func OpenRemoteInMemory(url string) (*Forge, error) {
 
 // Open opens the forge of the repository at path.
 func Open(path string) (*Forge, error) {
-	r, err := git.PlainOpen(path) // a bare mirror or a checkout's root
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
-	}
+	// A bare mirror or a checkout's root, seeing only the objects git
+	// sees: never a receive-pack quarantine's (see gitobj.Open).
+	r, err := gitobj.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

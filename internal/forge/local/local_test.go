@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/flotilla-dev/flotilla/internal/failure"
 	"github.com/flotilla-dev/flotilla/internal/forge"
 	"github.com/flotilla-dev/flotilla/internal/gitobj"
@@ -380,5 +382,75 @@ func TestNoTeams(t *testing.T) {
 	}
 	if p, err := f.Permission(t.Context(), "anyone"); err != nil || p != forge.PermissionWrite {
 		t.Errorf("Permission: %q %v, want write: whoever records an approval can push", p, err)
+	}
+}
+
+// TestRemoteForgeMirrorClonedDuringAPush: a mirror cloned (git clone
+// --bare, a local clone: it copies the objects folder) while another
+// writer's push was landing on the remote holds that push's receive-pack
+// quarantine, objects/tmp_objdir-incoming-*, with the other writer's
+// commit in it. Git does not count those objects as the mirror's; the
+// forge must not either: it fetches the commit before building on it,
+// so the mirror passes git fsck (the cause of the flaky fsck failures of
+// TestRemoteForgeConcurrentStatuses: "missing commit", the parent of a
+// notes commit). Both of the forge's refs, the notes and the state ref.
+func TestRemoteForgeMirrorClonedDuringAPush(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ref   plumbing.ReferenceName
+		write func(f *Forge, sha, who string) error
+	}{
+		{NotesRef, func(f *Forge, sha, who string) error {
+			return f.SetStatus(t.Context(), sha, forge.Status{Context: "flotilla/verify/" + who, State: forge.StateSuccess})
+		}},
+		{StateRef, func(f *Forge, sha, who string) error {
+			return f.update(func(st *state) error {
+				st.Pulls = append(st.Pulls, &localPull{Number: len(st.Pulls) + 1, Head: who, Base: "main"})
+				return nil
+			})
+		}},
+	} {
+		t.Run(string(tc.ref), func(t *testing.T) {
+			t.Parallel()
+			_, bare := gittest.Fleet(t, t.TempDir())
+			sha := gittest.Git(t, bare, "rev-parse", "main")
+			mirrors := t.TempDir()
+			b := filepath.Join(mirrors, "b.git")
+			// The remote's pre-receive hook runs while the pushed objects
+			// are in quarantine: b is cloned then, as a user's clone
+			// racing a's push would be.
+			hook := "#!/bin/sh\n[ -e " + b + " ] || env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git clone -q --bare \"$(pwd)\" " + b + " >&2\n"
+			if err := os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte(hook), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			gittest.Bare(t, filepath.Join(mirrors, "a.git"), bare)
+			a, err := OpenRemote(filepath.Join(mirrors, "a.git"), bare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.write(a, sha, "a"); err != nil {
+				t.Fatal(err)
+			}
+			gittest.Fsck(t, b)
+			theirs := gittest.Git(t, bare, "rev-parse", string(tc.ref))
+			quarantined, _ := filepath.Glob(filepath.Join(b, "objects", "tmp_objdir-incoming-*", theirs[:2], theirs[2:]))
+			if len(quarantined) != 1 {
+				t.Fatalf("the clone has no quarantined %s (git changed how it clones?)", theirs)
+			}
+			fb, err := OpenRemote(b, bare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.write(fb, sha, "b"); err != nil {
+				t.Fatal(err)
+			}
+			ours := gittest.Git(t, b, "rev-parse", string(tc.ref))
+			if parent := gittest.Git(t, b, "rev-parse", ours+"^"); parent != theirs {
+				t.Errorf("b built %s on %s, want on a's %s", ours, parent, theirs)
+			}
+			// The ref b moved reaches only objects git sees in b.
+			gittest.Git(t, b, "cat-file", "-e", theirs+"^{commit}")
+			gittest.Git(t, b, "fsck", "--strict", "--no-dangling", "--no-progress")
+		})
 	}
 }
