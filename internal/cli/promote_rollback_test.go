@@ -44,6 +44,7 @@ func newPauseLoop(t *testing.T, withGitHub bool) *pauseLoop {
 	l := &pauseLoop{t: t, checkout: checkout, repo: checkout, args: []string{"--fleet", checkout, "--forge", "local"}, version: 1}
 	if withGitHub {
 		l.fake = forgetest.New(t, origin, "example", "fleet")
+		l.fake.SetPermission("alice", "write") // only writers' approvals count
 		l.repo = origin
 		l.env = map[string]string{"GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "example/fleet"}
 		l.args = []string{"--fleet", checkout, "--forge", "github", "--github-url", l.fake.URL()}
