@@ -94,6 +94,7 @@ fuzz:
 	$(GO) test ./internal/promote -run XXX -fuzz FuzzDecideGates -fuzztime 30s
 	$(GO) test ./internal/forge -run XXX -fuzz FuzzRunStarts -fuzztime 30s
 	$(GO) test ./internal/layout -run XXX -fuzz FuzzKubeconfigSecret -fuzztime 30s
+	$(GO) test ./internal/report -run XXX -fuzz FuzzFit -fuzztime 30s
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
