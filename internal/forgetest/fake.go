@@ -382,25 +382,11 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 			}
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].Number > list[j].Number })
-		perPage, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
-		if perPage <= 0 {
-			perPage = 30
+		out := make([]any, len(list))
+		for i, p := range list {
+			out[i] = g.pullJSON(p, true)
 		}
-		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		if page <= 0 {
-			page = 1
-		}
-		start, end := min((page-1)*perPage, len(list)), min(page*perPage, len(list))
-		out := []any{}
-		for _, p := range list[start:end] {
-			out = append(out, g.pullJSON(p, true))
-		}
-		if end < len(list) {
-			q := r.URL.Query()
-			q.Set("page", strconv.Itoa(page+1))
-			h.Set("Link", fmt.Sprintf(`<%s%s?%s>; rel="next"`, g.Server.URL, r.URL.Path, q.Encode()))
-		}
-		g.write(w, r, 200, out)
+		g.writePage(w, r, out)
 	case "pulls/create":
 		if g.branchSHA(str("head")) == "" || g.branchSHA(str("base")) == "" {
 			g.write(w, r, 422, map[string]any{"message": "Validation Failed", "errors": []any{map[string]any{"resource": "PullRequest", "field": "head", "code": "invalid"}}})
