@@ -303,6 +303,14 @@ func TestPromoteRollback(t *testing.T) {
 			if l.live("canary") != m4 {
 				t.Fatal("an unapproved rollback merged")
 			}
+			if l.fake != nil {
+				// A reader's approval does not count for a rollback either.
+				l.fake.SetPermission("rita", "read")
+				l.fake.Review(number, "rita", "APPROVED", head)
+				if a := l.promote("--rollback", "canary").Actions[0]; a.Done || !strings.Contains(a.Result, "review by @rita does not count: read access") || l.live("canary") != m4 {
+					t.Fatalf("a reader's approval: %+v", a)
+				}
+			}
 			res = l.approve("canary", number, "flotilla/rollback/canary", true)
 			if a := res.Actions[0]; !a.Done || !strings.Contains(a.Result, "merged as") {
 				t.Fatalf("approved rollback: %+v", a)

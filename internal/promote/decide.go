@@ -303,7 +303,7 @@ func Decide(s Snapshot) (Plan, error) {
 		var approvalSteps []Step // the steps whose approval the pull request needs
 		paused := c.Paused       // why the PR stays as it is
 		for i, d := range decisions {
-			if d.Cluster == name && d.State == Paused && paused == "" {
+			if d.Cluster == name && d.State == Paused && paused == "" && inPR[name+"/"+d.App] {
 				paused = strings.TrimPrefix(d.WaitingFor, resumePrefix)
 			}
 			if d.Cluster != name || !d.Promote {

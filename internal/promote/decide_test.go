@@ -452,3 +452,28 @@ func TestPause(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedSetLeavesOtherSetsPRs: a set flotilla.yaml pauses does not
+// freeze another set's pull request on the same cluster: approved, the
+// api pull request merges while web stays paused.
+func TestPausedSetLeavesOtherSetsPRs(t *testing.T) {
+	t.Parallel()
+	api := tiers()
+	api[0].RequireApproval = true
+	s := snap(tiers(),
+		App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
+		App{Name: "api-a", Set: "api", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+	s.Sets["api"] = api
+	s.Paused = map[string]string{"web": "flotilla.yaml rollout.pausedApplicationSets"}
+	s.Clusters["a"] = &Cluster{Name: "a", PR: &forge.PullRequest{Number: 3, HeadSHA: "h", MergeableState: forge.MergeableClean},
+		PRApps: []string{"api-a"}, PRCurrent: true, Approvers: []string{"wes"}}
+	p := decide(t, s)
+	if diff := cmp.Diff(map[string]string{"a": "merge api-a"}, actions(p)); diff != "" {
+		t.Errorf("approved api PR beside a paused web (-want +got):\n%s", diff)
+	}
+	for _, d := range p.Apps {
+		if d.App == "web-a" && d.State != Paused {
+			t.Errorf("web: %+v", d)
+		}
+	}
+}

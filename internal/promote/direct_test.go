@@ -124,4 +124,13 @@ func TestStepsPullRequest(t *testing.T) {
 			t.Errorf("maxUpdate %s with pullRequest: false: %v", mu.String(), err)
 		}
 	}
+	for _, r := range []fleet.ApplicationSetRolloutStep{{PullRequest: &no, Approvals: 2}, {PullRequest: &no, Approvers: []string{"alice"}}} {
+		_, err := Steps(set, []fleet.ApplicationSetRolloutStep{r})
+		if err == nil || !strings.Contains(err.Error(), "ApplicationSet web: rollout step 1: approvals and approvers count reviews of a pull request, and pullRequest: false opens none") {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+	if _, err := Steps(set, []fleet.ApplicationSetRolloutStep{{PullRequest: &no, Approvals: 1}}); err != nil {
+		t.Errorf("approvals: 1 with pullRequest: false (one wave approval): %v", err)
+	}
 }

@@ -149,6 +149,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Plan && o.ExecutePlan != "" {
 		return nil, failure.Usagef("plan or execute a plan, not both")
 	}
+	if (o.Plan || o.ExecutePlan != "") && len(o.Pause)+len(o.Resume)+len(o.Rollback) > 0 {
+		return nil, failure.Usagef("a plan moves only its wave: pause, resume or roll back in a pass of its own")
+	}
 	if o.Plan {
 		o.DryRun = true
 	}

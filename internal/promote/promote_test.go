@@ -105,6 +105,24 @@ func TestRunApprovals(t *testing.T) {
 	if !failure.Is(err, failure.Usage) || errors.As(err, &noPR) {
 		t.Errorf("approval on a forge without approvals: %v", err)
 	}
+	// A plan moves only its wave: pausing, resuming or rolling back in
+	// the same pass is refused before anything is read or written.
+	hash := strings.Repeat("a", 64)
+	for _, o := range []Options{
+		{Plan: true, Rollback: []string{"prod"}},
+		{ExecutePlan: hash, Rollback: []string{"prod"}},
+		{ExecutePlan: hash, Pause: []string{"prod"}},
+		{Plan: true, Resume: []string{"prod"}},
+	} {
+		o.FleetDir, o.Repo, o.Forge = checkout, repo, lf
+		before := gittest.Refs(t, checkout, "")
+		if _, err := Run(t.Context(), o); !failure.Is(err, failure.Usage) || !strings.Contains(err.Error(), "a plan moves only its wave") {
+			t.Errorf("plan %v / execute %q with pause %v, resume %v, rollback %v: %v", o.Plan, o.ExecutePlan, o.Pause, o.Resume, o.Rollback, err)
+		}
+		if after := gittest.Refs(t, checkout, ""); after != before {
+			t.Errorf("refs changed:\n%s\nwere:\n%s", after, before)
+		}
+	}
 	// A fleet that does not load is input.
 	_, err = Run(t.Context(), Options{FleetDir: filepath.Join(checkout, "absent"), Repo: repo, Forge: lf})
 	if !failure.Is(err, failure.Input) {

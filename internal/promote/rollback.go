@@ -252,14 +252,20 @@ func (r *runner) executeRollback(ctx context.Context, ar *ActionResult, p rollba
 	ar.PR, ar.Done = number, true
 	ar.Result += fmt.Sprintf(" (%s → %s); paused: %s", layout.Short(from), layout.Short(to), paused)
 
-	if r.rollbackNeedsApproval(p) {
-		reviews, err := r.Forge.Reviews(ctx, number)
-		if err != nil {
+	if steps := r.rollbackApprovalSteps(p); len(steps) > 0 {
+		var teams []string
+		for _, st := range steps {
+			teams = append(teams, st.Teams()...)
+		}
+		cl := &Cluster{Name: p.cluster}
+		if err := r.readApprovals(ctx, cl, number, h.String(), teams); err != nil {
 			return err
 		}
-		if len(forge.Approvers(reviews, h.String())) == 0 {
-			ar.Done, ar.Result = false, ar.Result+"; waiting for an approving review of the rollback"
-			return nil
+		for _, st := range steps {
+			if v := (ReviewGate{}).Check(st, cl); !v.Open {
+				ar.Done, ar.Result = false, ar.Result+"; waiting for "+strings.Replace(v.WaitingFor, "of the current head", "of the rollback", 1)
+				return nil
+			}
 		}
 	}
 	return r.merge(ctx, ar, number, h.String(), ar.Result+"; ")
@@ -306,22 +312,23 @@ func (r *runner) pauseForRollback(ctx context.Context, p rollbackPlan) (string, 
 	return fmt.Sprintf("the label %s on #%d", layout.PausedLabel, pr.Number), nil
 }
 
-// rollbackNeedsApproval reports whether a step of an app on the cluster
-// (live now, or in the rollback's content) requires approval, as the
-// approval gate decides for a promotion.
-func (r *runner) rollbackNeedsApproval(p rollbackPlan) bool {
+// rollbackApprovalSteps are the steps of the cluster's apps (live now,
+// or in the rollback's content) that require approval, as the approval
+// gate decides for a promotion; unreadable content asks for one approval.
+func (r *runner) rollbackApprovalSteps(p rollbackPlan) []Step {
 	c, _ := r.Fleet.Cluster(p.cluster)
+	var out []Step
 	for _, commit := range []*object.Commit{p.head, p.target} {
 		apps, _, err := commitApps(commit)
 		if err != nil {
-			return true // unreadable: ask a person
+			return []Step{{Name: "unreadable", RequireApproval: true}}
 		}
 		d := &clusterData{live: apps}
 		for app := range apps {
 			set, labels := r.appInfo(d, app)
 			steps, err := r.stepsOf(set)
 			if err != nil {
-				return true
+				return []Step{{Name: "unreadable", RequireApproval: true}}
 			}
 			k := StepOf(steps, labels, c.Labels)
 			if k == Unmatched {
@@ -329,11 +336,11 @@ func (r *runner) rollbackNeedsApproval(p rollbackPlan) bool {
 			}
 			lim, _ := MaxUpdate(steps[k].MaxUpdate, 1)
 			if (ApprovalGate{}).Check(&StepContext{Step: steps[k], Limit: lim}, App{}).Approval {
-				return true
+				out = append(out, steps[k])
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // stepsOf is an ApplicationSet's rollout steps (one step for a set the

@@ -200,44 +200,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(snap.Clusters)) { // requests, and the error, in one order
 		cl := snap.Clusters[name]
-		if cl.PR == nil || !r.needsApproval(snap, name) {
+		if cl.PR == nil || snap.WaveApproved || !r.needsApproval(snap, name) { // an approved wave stands in for reviews
 			continue
 		}
-		reviews, err := r.Forge.Reviews(ctx, cl.PR.Number)
-		if err != nil {
+		if err := r.readApprovals(ctx, cl, cl.PR.Number, cl.PR.HeadSHA, r.approverTeams(snap, name)); err != nil {
 			return nil, err
-		}
-		cl.Approvers = forge.Approvers(reviews, cl.PR.HeadSHA)
-		// Only writers' approvals count: one permission read per approver
-		// of a pull request that needs approval.
-		teams := r.approverTeams(snap, name)
-		for _, user := range cl.Approvers {
-			p, err := r.Forge.Permission(ctx, user)
-			if err != nil {
-				return nil, err
-			}
-			if !p.CanWrite() {
-				if cl.Refused == nil {
-					cl.Refused = map[string]string{}
-				}
-				cl.Refused[user] = accessOf(p)
-				continue
-			}
-			// Team memberships only of writers, only of the teams the
-			// steps name: one read per writer and team.
-			for _, team := range teams {
-				org, slug, _ := strings.Cut(team, "/")
-				ok, err := r.Forge.TeamMember(ctx, org, slug, user)
-				if err != nil {
-					return nil, err
-				}
-				if ok {
-					if cl.Teams == nil {
-						cl.Teams = map[string][]string{}
-					}
-					cl.Teams[user] = append(cl.Teams[user], team)
-				}
-			}
 		}
 	}
 	plan, err := Decide(snap)
@@ -263,7 +230,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	if !r.DryRun {
-		if err := r.reportHalts(ctx, snap, plan); err != nil {
+		if err := r.reportHalts(ctx, snap, plan, data); err != nil {
 			return res, err
 		}
 	}
@@ -659,7 +626,7 @@ func (r *runner) remoteHas(ctx context.Context, branch string) bool {
 
 // reportHalts says on the pull request that brought the failing version to
 // its cluster why the rollout stopped (one sticky comment per set).
-func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
+func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan, data map[string]*clusterData) error {
 	sets := make([]string, 0, len(p.Halted))
 	for set := range p.Halted {
 		sets = append(sets, set)
@@ -678,6 +645,9 @@ func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 				if !pr.Merged {
 					continue
 				}
+				if live := data[a.Cluster].liveHead.String(); pr.MergeCommitSHA != live && pr.HeadSHA != live {
+					break // a direct push or a rollback brought the live head, not this pull request
+				}
 				body := fmt.Sprintf("**Rollout of %s halted.** After this promotion, verify reported %s for %s on %s: %s\n\nNo other cluster receives this version; promote a fix to %s to go on.",
 					set, a.Status.State, a.Name, a.Cluster, a.Status.Description, a.Cluster)
 				body = report.Fit(body, forge.CommentRoom(report.CommentLimit, "halt-"+set), "**Cut at GitHub's limit for a comment.** `flotilla status` shows the whole verification.")
@@ -687,6 +657,43 @@ func (r *runner) reportHalts(ctx context.Context, s Snapshot, p Plan) error {
 				break
 			}
 			break
+		}
+	}
+	return nil
+}
+
+// readApprovals fills cl's Approvers of head sha of pull request number,
+// and for each the Refused (no write access) and Teams (of teams).
+func (r *runner) readApprovals(ctx context.Context, cl *Cluster, number int, sha string, teams []string) error {
+	reviews, err := r.Forge.Reviews(ctx, number)
+	if err != nil {
+		return err
+	}
+	cl.Approvers = forge.Approvers(reviews, sha)
+	for _, user := range cl.Approvers {
+		p, err := r.Forge.Permission(ctx, user)
+		if err != nil {
+			return err
+		}
+		if !p.CanWrite() {
+			if cl.Refused == nil {
+				cl.Refused = map[string]string{}
+			}
+			cl.Refused[user] = accessOf(p)
+			continue
+		}
+		for _, team := range teams {
+			org, slug, _ := strings.Cut(team, "/")
+			ok, err := r.Forge.TeamMember(ctx, org, slug, user)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if cl.Teams == nil {
+					cl.Teams = map[string][]string{}
+				}
+				cl.Teams[user] = append(cl.Teams[user], team)
+			}
 		}
 	}
 	return nil

@@ -112,6 +112,13 @@ func Steps(set *fleet.ApplicationSet, fallback []fleet.ApplicationSetRolloutStep
 			return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: maxUpdate 0 needs an approving review of each pull request, and pullRequest: false opens none: "+
 				"set requireApproval: true instead (the step then moves only through a wave approval: promote --plan, then promote --execute-plan HASH), or drop pullRequest: false", set.Metadata.Name, i+1)
 		}
+		if s.Direct && (r.Approvals > 1 || len(r.Approvers) > 0) {
+			// Approvals are reviews of a pull request: a step without
+			// pull requests moves by one wave approval, whose reviewers
+			// are the GitHub Environment's.
+			return nil, fmt.Errorf("ApplicationSet %s: rollout step %d: approvals and approvers count reviews of a pull request, and pullRequest: false opens none: "+
+				"set requireApproval: true (the step then moves only through a wave approval, promote --execute-plan, approved by the reviewers of the GitHub Environment that runs it), or drop pullRequest: false", set.Metadata.Name, i+1)
+		}
 		out[i] = s
 	}
 	return out, nil
