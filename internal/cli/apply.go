@@ -82,7 +82,7 @@ Flags:
   --clusters-from FILE  with --shard: apply every cluster of the shard, from the
                         JSON of render --list-clusters -o json
   --shard i/n           with --clusters-from: the shard to apply
-  -o FORMAT             text (default) or json
+  -o FORMAT             text (default), json or yaml
 
 Secret values never appear in the output.
 
@@ -123,8 +123,8 @@ func Apply(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "apply", err)
 	}
-	if o.output == "json" {
-		if err := writeJSON(env.Stdout, all); err != nil {
+	if o.output != "text" {
+		if err := writeData(env.Stdout, o.output, all); err != nil {
 			return report(env, "apply", err)
 		}
 	}
@@ -153,7 +153,7 @@ func runApply(ctx context.Context, o applyOptions, env Env) ([]clusterApply, int
 			report(env, "apply", fmt.Errorf("cluster %s: %w", c.Name, c.Err))
 		}
 	}
-	if o.output != "json" {
+	if o.output == "text" {
 		opts.Progress.App = func(_ string, a *applier.App) { writeAppSummary(env.Stdout, a.Result, o.dryRun) }
 		opts.Progress.Removed = func(_, app string, objects int) {
 			fmt.Fprintf(env.Stdout, "%s: %s\n", app, removedMessage(objects))

@@ -95,7 +95,7 @@ that revision and the Go version, all from the binary's build information
 no revision.
 
 Flags:
-  -o FORMAT   text (default) or json
+  -o FORMAT   text (default), json or yaml
 `
 
 // VersionInfo is what flotilla version prints.
@@ -146,12 +146,12 @@ func VersionCmd(_ context.Context, args []string, env Env) int {
 	if err := parseFlags(fs, args, env, versionUsage); err != nil {
 		return report(env, "version", err)
 	}
-	if err := outputFormat(output, "text", "json"); err != nil {
+	if err := outputFormat(output, "text", "json", "yaml"); err != nil {
 		return report(env, "version", err)
 	}
 	v := versionOf(debug.ReadBuildInfo())
-	if output == "json" {
-		if err := writeJSON(env.Stdout, v); err != nil {
+	if output != "text" {
+		if err := writeData(env.Stdout, output, v); err != nil {
 			return report(env, "version", err)
 		}
 		return ExitOK

@@ -114,8 +114,8 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	if code, out, _ := flotillaCmd(t, "version", "-o", "json"); code != ExitOK || !strings.Contains(out, `"goVersion": "go1.`) {
 		t.Errorf("version -o json: exit %d\n%s", code, out)
 	}
-	if code, _, stderr := flotillaCmd(t, "version", "-o", "yaml"); code != ExitUsage || !strings.Contains(stderr, `-o "yaml" is not one of text, json`) {
-		t.Errorf("version -o yaml: exit %d, %q", code, stderr)
+	if code, _, stderr := flotillaCmd(t, "version", "-o", "xml"); code != ExitUsage || !strings.Contains(stderr, `-o "xml" is not one of text, json, yaml`) {
+		t.Errorf("version -o xml: exit %d, %q", code, stderr)
 	}
 }
 

@@ -124,7 +124,7 @@ Flags:
                         still decides
   --actor NAME          who promotes, in direct pushes' Flotilla-Promoted-By
                         trailer (default $GITHUB_ACTOR, else flotilla)
-  -o FORMAT             text (default: a table, for the job summary) or json
+  -o FORMAT             text (default: a table, for the job summary), json or yaml
 
 Pausing: flotilla.yaml's rollout.paused (every ApplicationSet) or
 rollout.pausedApplicationSets (some), with rollout.pauseReason, pause the
@@ -199,7 +199,7 @@ func parsePromoteFlags(args []string, env Env) (promoteOptions, map[string]bool,
 	if set["plan-wave"] && !set["execute-plan"] {
 		return o, set, fmt.Errorf("%w: --plan-wave goes with --execute-plan", errUsage)
 	}
-	return o, set, outputFormat(o.output, "text", "json")
+	return o, set, outputFormat(o.output, "text", "json", "yaml")
 }
 
 // clusterList is a repeatable flag of comma-separated cluster names.
@@ -227,8 +227,8 @@ func Promote(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "promote", err)
 	}
-	if o.output == "json" {
-		return exitOf(writeJSON(env.Stdout, res), env)
+	if o.output != "text" {
+		return exitOf(writeData(env.Stdout, o.output, res), env)
 	}
 	writePromoteText(env.Stdout, res, o.dryRun || o.plan)
 	writeWaveText(env.Stdout, res.Wave, o.plan)

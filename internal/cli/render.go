@@ -91,8 +91,8 @@ Flags:
   --list-clusters    print the cluster inventory instead of rendering
   --shards N         with --list-clusters: assign the clusters to N shards, the
                      split --shard i/N uses (default 1)
-  -o FORMAT          text (default) or json for rendering; table (default),
-                     json or yaml for the lists
+  -o FORMAT          text (default), json or yaml for rendering; table
+                     (default), json or yaml for the lists
 
 Output:
   --list-apps -o json prints a JSON array of Argo CD Application objects
@@ -222,8 +222,8 @@ func runRender(ctx context.Context, o renderOptions, env Env) (*hydrator.Result,
 		}
 	}
 	if errors.Is(err, hydrator.ErrPolicyDenied) {
-		if o.output == "json" {
-			if werr := writeJSON(env.Stdout, struct {
+		if o.output != "text" {
+			if werr := writeData(env.Stdout, o.output, struct {
 				Policy *hydrator.PolicyReport `json:"policy"`
 			}{res.Policy}); werr != nil {
 				err = werr
@@ -235,8 +235,8 @@ func runRender(ctx context.Context, o renderOptions, env Env) (*hydrator.Result,
 	if err != nil {
 		return nil, report(env, "render", err)
 	}
-	if o.output == "json" {
-		err = writeJSON(env.Stdout, res)
+	if o.output != "text" {
+		err = writeData(env.Stdout, o.output, res)
 	} else {
 		err = writeHydrateSummary(env.Stdout, res)
 		if err == nil && res.Policy != nil {
@@ -263,8 +263,8 @@ func runRender(ctx context.Context, o renderOptions, env Env) (*hydrator.Result,
 func writeRendered(env Env, o renderOptions, res *hydrator.Result) error {
 	switch {
 	case o.diffBase != "":
-		if o.output == "json" {
-			return writeJSON(env.Stdout, res.Diff)
+		if o.output != "text" {
+			return writeData(env.Stdout, o.output, res.Diff)
 		}
 		_, full := res.Diff.Markdown(rpt.CommentLimit)
 		_, err := io.WriteString(env.Stdout, full)
@@ -316,7 +316,7 @@ func parseRenderFlags(args []string, env Env) (renderOptions, error) {
 		if err := outputFormat(o.output, "table", "json", "yaml"); err != nil {
 			return o, err
 		}
-	} else if err := outputFormat(o.output, "text", "json"); err != nil {
+	} else if err := outputFormat(o.output, "text", "json", "yaml"); err != nil {
 		return o, err
 	}
 	if o.concurrency < 1 {

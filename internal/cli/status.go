@@ -41,7 +41,7 @@ Flags:
                         github under GitHub Actions, else local)
   --github-repo O/R     --forge github only (default $GITHUB_REPOSITORY)
   --github-url URL      --forge github only: GitHub Enterprise API root
-  -o FORMAT             text (default: plain tables) or json
+  -o FORMAT             text (default: plain tables), json or yaml
   --html FILE           also write the status as one static HTML page (no
                         script, no external resource), e.g. for an artifact
 
@@ -82,7 +82,7 @@ func Status(ctx context.Context, args []string, env Env) int {
 	if err := parseFlags(fs, args, env, statusUsage); err != nil {
 		return report(env, "status", err)
 	}
-	if err := outputFormat(o.output, "text", "json"); err != nil {
+	if err := outputFormat(o.output, "text", "json", "yaml"); err != nil {
 		return report(env, "status", err)
 	}
 	o.dryRun = true
@@ -114,8 +114,8 @@ func Status(ctx context.Context, args []string, env Env) int {
 			return ExitFailed
 		}
 	}
-	if o.output == "json" {
-		err = writeJSON(env.Stdout, rep)
+	if o.output != "text" {
+		err = writeData(env.Stdout, o.output, rep)
 	} else {
 		err = status.WriteText(env.Stdout, rep, colour)
 	}

@@ -215,7 +215,7 @@ func TestStatusRefusesWhatDoesNotApply(t *testing.T) {
 		want string
 	}{
 		{[]string{"--forge", "local", "--github-url", "https://ghe.example.com/api/v3"}, "status: usage: --github-url does not apply to --forge local (it is for --forge github)\n"},
-		{[]string{"-o", "yaml"}, "status: usage: -o \"yaml\" is not one of text, json\n"},
+		{[]string{"-o", "xml"}, "status: usage: -o \"xml\" is not one of text, json, yaml\n"},
 		{[]string{"--dry-run"}, "status: usage: flag provided but not defined: -dry-run (see --help)\n"},
 	} {
 		code, _, stderr := statusCmd(t, nil, append([]string{"--fleet", checkout}, tt.args...)...)

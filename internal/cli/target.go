@@ -50,7 +50,7 @@ func (t *clusterTarget) register(fs *flag.FlagSet) {
 // check validates the shared flags once parsed.
 func (t *clusterTarget) check(fs *flag.FlagSet) error {
 	t.set = setFlags(fs)
-	if err := outputFormat(t.output, "text", "json"); err != nil {
+	if err := outputFormat(t.output, "text", "json", "yaml"); err != nil {
 		return err
 	}
 	if t.remote != "" && t.set["repo"] {

@@ -87,7 +87,7 @@ Flags:
   --shard i/n           with --clusters-from: the shard to verify
   --summary FILE        also write the table and the diffs as Markdown to FILE
                         (the body a scheduled job puts in its drift issue)
-  -o FORMAT             text (default: a table and the diffs) or json
+  -o FORMAT             text (default: a table and the diffs), json or yaml
 
 The Markdown is also appended to $GITHUB_STEP_SUMMARY when that is set.
 
@@ -136,8 +136,8 @@ func Verify(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return report(env, "verify", err)
 	}
-	if o.output == "json" {
-		if err := writeJSON(env.Stdout, all); err != nil {
+	if o.output != "text" {
+		if err := writeData(env.Stdout, o.output, all); err != nil {
 			return report(env, "verify", err)
 		}
 	} else {

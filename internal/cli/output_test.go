@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/flotilla-dev/flotilla/internal/gittest"
+)
+
+// TestOutputYAML: every command takes -o yaml, and its YAML is its JSON
+// (the same keys, camelCase, the same values): render (rendering and the
+// lists), promote, status and version compared here; apply and verify
+// take the flag (they fail later, on the missing branch, not on -o).
+func TestOutputYAML(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	if code, _, stderr := renderCmd(t, "--fleet", checkout, "--no-push"); code != ExitOK {
+		t.Fatal(stderr)
+	}
+	same := func(name string, run func(format string) (int, string, string)) {
+		t.Helper()
+		codeJ, j, errJ := run("json")
+		codeY, y, errY := run("yaml")
+		if codeJ != ExitOK || codeY != ExitOK {
+			t.Fatalf("%s: exit %d / %d:\n%s\n%s", name, codeJ, codeY, errJ, errY)
+		}
+		var fromJSON, fromYAML any
+		if err := json.Unmarshal([]byte(j), &fromJSON); err != nil {
+			t.Fatalf("%s -o json: %v", name, err)
+		}
+		if err := yaml.Unmarshal([]byte(y), &fromYAML); err != nil {
+			t.Fatalf("%s -o yaml: %v\n%s", name, err, y)
+		}
+		if strings.HasPrefix(strings.TrimSpace(y), "{") {
+			t.Errorf("%s -o yaml wrote JSON:\n%.200s", name, y)
+		}
+		// What differs between two runs (durations, ages) is not the
+		// format's: left out.
+		fromJSON, fromYAML = withoutVolatile(fromJSON), withoutVolatile(fromYAML)
+		if !reflect.DeepEqual(fromJSON, fromYAML) {
+			t.Errorf("%s: -o yaml differs from -o json:\n%.500s\n---\n%.500s", name, y, j)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	same("render", func(f string) (int, string, string) {
+		if err := os.RemoveAll(out); err != nil {
+			t.Fatal(err)
+		}
+		return renderCmd(t, "--fleet", checkout, "--out", out, "-o", f)
+	})
+	same("render --list-clusters", func(f string) (int, string, string) {
+		return renderCmd(t, "--fleet", checkout, "--list-clusters", "-o", f)
+	})
+	same("promote --dry-run", func(f string) (int, string, string) {
+		return promoteCmd(t, nil, "--fleet", checkout, "--forge", "local", "--dry-run", "-o", f)
+	})
+	same("status", func(f string) (int, string, string) {
+		return statusCmd(t, nil, "--fleet", checkout, "--forge", "local", "-o", f)
+	})
+	same("version", func(f string) (int, string, string) { return flotillaCmd(t, "version", "-o", f) })
+	missing := filepath.Join(t.TempDir(), "missing")
+	for name, cmd := range map[string]func(*testing.T, ...string) (int, string, string){"apply": applyCmd, "verify": verifyCmd} {
+		code, _, stderr := cmd(t, "--repo", checkout, "--cluster", "prod-eu", "--kubeconfig", missing, "-o", "yaml")
+		if code != ExitUsage || strings.Contains(stderr, "is not one of") {
+			t.Errorf("%s -o yaml: exit %d: %s", name, code, stderr)
+		}
+	}
+}
+
+// withoutVolatile drops the keys whose values differ between two runs of
+// the same command: timings, ages, times.
+func withoutVolatile(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			switch k {
+			case "timings", "ageSeconds", "generatedAt", "time", "now":
+				continue
+			}
+			out[k] = withoutVolatile(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = withoutVolatile(e)
+		}
+		return out
+	}
+	return v
+}
