@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -95,4 +96,34 @@ func withoutVolatile(v any) any {
 		return out
 	}
 	return v
+}
+
+// TestFleetDiffOnATerminalIsText: render --diff-base prints the fleet
+// diff as plain text (no Markdown heading, table or <details>); under
+// GitHub Actions the Markdown goes to the job summary.
+func TestFleetDiffOnATerminalIsText(t *testing.T) {
+	t.Parallel()
+	checkout, _ := gittest.Fleet(t, exampleFleet)
+	replaceIn(t, filepath.Join(checkout, "services/api-gateway/overlays/production/kustomization.yaml"), "count: 3", "count: 4")
+	gittest.Commit(t, checkout, "2026-01-02T00:00:00Z", "scale api-gateway")
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	var out, errb bytes.Buffer
+	code := Render(t.Context(), []string{"--fleet", checkout, "--diff-base", "HEAD~1"}, Env{Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return map[string]string{"GITHUB_STEP_SUMMARY": summary}[k] }})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	text := out.String()
+	if !strings.HasPrefix(text, "Fleet diff: 3/") || !strings.Contains(text, "=== prod-eu / api-gateway-prod-eu: +0 ~1 -0\n") {
+		t.Errorf("text:\n%s", text)
+	}
+	for _, bad := range []string{"###", "|---", "<details>", "<summary>"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("the terminal output holds %q:\n%s", bad, text)
+		}
+	}
+	md, err := os.ReadFile(summary)
+	if err != nil || !strings.Contains(string(md), "### Fleet diff: 3/") || !strings.Contains(string(md), "<details><summary>prod-eu / api-gateway-prod-eu") {
+		t.Errorf("job summary (%v):\n%s", err, md)
+	}
 }

@@ -73,7 +73,8 @@ Flags:
                      and print what changes: "3/36 apps change on 3/8
                      clusters", per app the objects added, changed and
                      removed, every deletion, and the unified diffs (Secret
-                     values masked), as Markdown (or -o json)
+                     values masked), as plain text (-o json or yaml for
+                     scripts; the Markdown goes to $GITHUB_STEP_SUMMARY)
   --policy-report-only
                      report the policy gate's denials without failing: by
                      default, an object that a cluster's own
@@ -266,8 +267,12 @@ func writeRendered(env Env, o renderOptions, res *hydrator.Result) error {
 		if o.output != "text" {
 			return writeData(env.Stdout, o.output, res.Diff)
 		}
-		_, full := res.Diff.Markdown(rpt.CommentLimit)
-		_, err := io.WriteString(env.Stdout, full)
+		// Plain text for people; the Markdown goes to the job summary.
+		if path := getenv(env, "GITHUB_STEP_SUMMARY"); path != "" {
+			_, full := res.Diff.Markdown(rpt.CommentLimit)
+			_ = appendStepSummary(env, path, full)
+		}
+		_, err := io.WriteString(env.Stdout, res.Diff.Text())
 		return err
 	case o.listClusters:
 		return writeClusters(env.Stdout, res.Inventory, o.output)

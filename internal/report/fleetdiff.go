@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -236,6 +237,69 @@ func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
 			a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), fence, a.Diff, fence)
 	}
 	return b.String()
+}
+
+// Text renders the diff as plain text for a terminal (render --diff-base
+// without -o): the headline, the denials, one line per changed app, the
+// objects deleted, then each app's unified diff. Markdown (Markdown) is
+// for comments and job summaries.
+func (d *FleetDiff) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Fleet diff: %s\n", d.Summary())
+	if r := d.Policy; r != nil && r.Denied > 0 {
+		fmt.Fprintf(&b, "\nPolicy gate: %s (render stops on denials; with --policy-report-only, promote holds these apps back):\n", r.Headline())
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CLUSTER\tAPP\tOBJECT\tPOLICY\tMESSAGE")
+		for _, v := range r.Violations {
+			if v.Action == policy.Deny {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", v.Cluster, v.App, v.Object(), v.Policy, oneLine(v.Message))
+			}
+		}
+		_ = tw.Flush()
+	}
+	if len(d.Apps) == 0 {
+		b.WriteString("\nNo rendered manifest changes.\n")
+		return b.String()
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tAPP\tADDED\tCHANGED\tREMOVED")
+	for _, a := range d.Apps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed))
+	}
+	_ = tw.Flush()
+	var deleted []string
+	for _, a := range d.Apps {
+		for _, id := range a.Removed {
+			deleted = append(deleted, fmt.Sprintf("  %s / %s: %s", a.Cluster, a.App, id))
+		}
+	}
+	if len(deleted) > 0 {
+		fmt.Fprintf(&b, "\n%d objects will be deleted:\n%s\n", len(deleted), strings.Join(deleted, "\n"))
+	}
+	for _, a := range d.Apps {
+		fmt.Fprintf(&b, "\n=== %s / %s: +%d ~%d -%d\n%s", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), a.Diff)
+		if !strings.HasSuffix(a.Diff, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return printable(b.String())
+}
+
+// printable replaces control characters but newline and tab (a
+// manifest's escape sequences must not drive the terminal) with U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}
+
+// oneLine puts text on one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
 }
 
 func union[V any](a, b map[string]V) map[string]bool {

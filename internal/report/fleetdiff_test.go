@@ -99,3 +99,47 @@ func TestFleetDiffCommentOverTheLimit(t *testing.T) {
 		t.Errorf("the full form leaves %.200q open, or its fence is not longer than the diff's backticks", u)
 	}
 }
+
+// TestFleetDiffText: the terminal form is plain text — no Markdown table,
+// heading or <details>, not even from a manifest holding them, and no
+// control character a manifest could use to drive the terminal — with the
+// headline, every denial, every app's counts, the deletions and the diffs.
+func TestFleetDiffText(t *testing.T) {
+	t.Parallel()
+	d := &FleetDiff{
+		TotalApps: 4, TotalClusters: 2, ChangedClusters: []string{"prod"},
+		Apps: []AppDiff{{Cluster: "prod", App: "web-prod", Changed: []string{"apps/v1/Deployment/web/web"}, Removed: []string{"v1/ConfigMap/web/old"},
+			Diff: "--- a\n+++ b\n-  replicas: 3\n+  replicas: 30\n+  note: \"\x1b[31m<details>red</details>\x1b[0m\"\n"}},
+		Policy: &policy.FleetReport{Denied: 1, DeniedClusters: 1, Violations: []policy.Violation{
+			{Cluster: "prod", App: "web-prod", Kind: "Deployment", Namespace: "web", Name: "web", Policy: "guardrails", Action: policy.Deny, Message: "replicas must be at most 10,\nnot 30"},
+			{Cluster: "prod", App: "web-prod", Kind: "Service", Namespace: "web", Name: "web", Policy: "labels", Action: policy.Warn, Message: "warned only"},
+		}},
+	}
+	got := d.Text()
+	for _, want := range []string{
+		"Fleet diff: 1/4 apps change on 1/2 clusters\n",
+		"Policy gate: 1 object would be denied on 1 cluster",
+		"  prod     web-prod  Deployment web/web  guardrails  replicas must be at most 10, not 30\n",
+		"CLUSTER  APP       ADDED  CHANGED  REMOVED\nprod     web-prod  0      1        1\n",
+		"1 objects will be deleted:\n  prod / web-prod: v1/ConfigMap/web/old\n",
+		"=== prod / web-prod: +0 ~1 -1\n--- a\n+++ b\n-  replicas: 3\n+  replicas: 30\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("text lacks %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []string{"###", "|---", "\x1b", "warned only"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("text holds %q:\n%s", bad, got)
+		}
+	}
+	if !strings.Contains(got, "\uFFFD[31m<details>red</details>") {
+		t.Errorf("a manifest's own text is shown, its escape replaced:\n%s", got)
+	}
+	if got != d.Text() {
+		t.Error("not deterministic")
+	}
+	if empty := (&FleetDiff{TotalApps: 1, TotalClusters: 1}).Text(); empty != "Fleet diff: 0/1 apps change on 0/1 clusters\n\nNo rendered manifest changes.\n" {
+		t.Errorf("no change: %q", empty)
+	}
+}
