@@ -149,7 +149,8 @@ func TestRenderKeepGoing(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Rendered 46 of 48 applications for 8 clusters from ",
-		"  hydrated/prod-eu-next            failed    kept as it was: an application failed\n",
+		"  BRANCH                      STATE      APPS ADDED  CHANGED  REMOVED  OBJECTS\n",
+		"  hydrated/prod-eu-next       failed     -           -        -        -  kept as it was: an application failed\n",
 		"2 applications failed; the branches of their 1 clusters were kept as they were:\n",
 		"  prod-eu/broken-a: applicationsets/broken.yaml: application broken-a for cluster prod-eu: ",
 		"  prod-eu/broken-b: applicationsets/broken.yaml: application broken-b for cluster prod-eu: ",

@@ -114,7 +114,7 @@ func TestFleetDiffOnATerminalIsText(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	text := out.String()
-	if !strings.HasPrefix(text, "Fleet diff: 3/") || !strings.Contains(text, "=== prod-eu / api-gateway-prod-eu: +0 ~1 -0\n") {
+	if !strings.HasPrefix(text, "Fleet diff: 3/") || !strings.Contains(text, "=== prod-eu / api-gateway-prod-eu: 0 added, 1 changed, 0 removed\n") {
 		t.Errorf("text:\n%s", text)
 	}
 	for _, bad := range []string{"###", "|---", "<details>", "<summary>"} {

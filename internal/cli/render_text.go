@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/flotilla-dev/flotilla/internal/hydrator"
 	"github.com/flotilla-dev/flotilla/internal/layout"
@@ -109,23 +110,28 @@ func writeHydrateSummary(w io.Writer, r *hydrator.Result) error {
 		phases = append(phases, fmt.Sprintf("%s %.2fs", ph, r.Timings[ph]))
 	}
 	fmt.Fprintf(w, "Time: %s.\n\n", strings.Join(phases, ", "))
+	// Labelled columns: apps added, changed and removed on the branch, and
+	// the objects it holds.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  BRANCH\tSTATE\tAPPS ADDED\tCHANGED\tREMOVED\tOBJECTS")
 	for _, c := range r.Clusters {
 		state := "unchanged"
 		switch {
 		case c.Failed:
-			fmt.Fprintf(w, "  %-32s %-9s kept as it was: an application failed\n", c.Branch, "failed")
+			fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\tkept as it was: an application failed\n", c.Branch, "failed")
 			continue
 		case c.Kept != "":
 			state = "kept"
 		case c.Updated:
 			state = "updated"
 		}
-		fmt.Fprintf(w, "  %-32s %-9s +%d ~%d -%d  %4d objects", c.Branch, state, len(c.Change.Added), len(c.Change.Changed), len(c.Change.Removed), c.Change.Objects)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%d", c.Branch, state, len(c.Change.Added), len(c.Change.Changed), len(c.Change.Removed), c.Change.Objects)
 		if c.Kept != "" {
-			fmt.Fprintf(w, "  (%s)", c.Kept)
+			fmt.Fprintf(tw, "\t(%s)", c.Kept)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(tw)
 	}
+	_ = tw.Flush()
 	fmt.Fprintln(w)
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(w, "%d applications failed; the branches of their %d clusters were kept as they were:\n", len(r.Failures), failed)

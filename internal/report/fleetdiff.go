@@ -278,7 +278,7 @@ func (d *FleetDiff) Text() string {
 		fmt.Fprintf(&b, "\n%d objects will be deleted:\n%s\n", len(deleted), strings.Join(deleted, "\n"))
 	}
 	for _, a := range d.Apps {
-		fmt.Fprintf(&b, "\n=== %s / %s: +%d ~%d -%d\n%s", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), a.Diff)
+		fmt.Fprintf(&b, "\n=== %s / %s: %d added, %d changed, %d removed\n%s", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed), a.Diff)
 		if !strings.HasSuffix(a.Diff, "\n") {
 			b.WriteString("\n")
 		}

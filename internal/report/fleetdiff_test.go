@@ -122,7 +122,7 @@ func TestFleetDiffText(t *testing.T) {
 		"  prod     web-prod  Deployment web/web  guardrails  replicas must be at most 10, not 30\n",
 		"CLUSTER  APP       ADDED  CHANGED  REMOVED\nprod     web-prod  0      1        1\n",
 		"1 objects will be deleted:\n  prod / web-prod: v1/ConfigMap/web/old\n",
-		"=== prod / web-prod: +0 ~1 -1\n--- a\n+++ b\n-  replicas: 3\n+  replicas: 30\n",
+		"=== prod / web-prod: 0 added, 1 changed, 1 removed\n--- a\n+++ b\n-  replicas: 3\n+  replicas: 30\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("text lacks %q:\n%s", want, got)
