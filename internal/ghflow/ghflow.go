@@ -336,8 +336,14 @@ func (r *Run) withEnvironment(secrets map[string]any, env string) map[string]any
 	for k, v := range secrets {
 		out[strings.ToUpper(k)] = v
 	}
-	for k, v := range r.environments[env] {
-		out[strings.ToUpper(k)] = v
+	// GitHub matches environment names case-insensitively.
+	for name, es := range r.environments {
+		if !strings.EqualFold(name, env) {
+			continue
+		}
+		for k, v := range es {
+			out[strings.ToUpper(k)] = v
+		}
 	}
 	return out
 }

@@ -90,7 +90,7 @@ jobs:
   j:
     runs-on: ubuntu-latest
     environment: ${{ matrix.env }}
-    strategy: {matrix: {include: [{env: a, secret: KUBECONFIG_A}, {env: b, secret: KUBECONFIG_A}, {env: "", secret: KUBECONFIG_A}]}}
+    strategy: {matrix: {include: [{env: a, secret: KUBECONFIG_A}, {env: b, secret: KUBECONFIG_A}, {env: "", secret: KUBECONFIG_A}, {env: A, secret: KUBECONFIG_A}]}}
     steps:
       - uses: x/y@v1
         with: {k: "${{ secrets.kubeconfig }}", d: "${{ secrets[matrix.secret] }}"}
@@ -104,7 +104,8 @@ jobs:
 	if f := r.Failed(); len(f) > 0 {
 		t.Fatal(f)
 	}
-	if got := strings.Join(h.got, " "); got != "env-a|own-a repo| repo|" {
+	// "A" is environment a: GitHub matches environment names case-insensitively.
+	if got := strings.Join(h.got, " "); got != "env-a|own-a repo| repo| env-a|own-a" {
 		t.Errorf("secrets seen: %s", got)
 	}
 }

@@ -114,10 +114,16 @@ type Warning struct {
 type NoPullRequestError struct {
 	// Verb is what was asked: approve, pause or resume.
 	Verb, Cluster string
+	// Rollback: the pull request asked for is the rollback's.
+	Rollback bool
 }
 
 func (e *NoPullRequestError) Error() string {
-	msg := e.Verb + " " + e.Cluster + ": no open promotion pull request for that cluster"
+	kind := "promotion"
+	if e.Rollback {
+		kind = "rollback"
+	}
+	msg := e.Verb + " " + e.Cluster + ": no open " + kind + " pull request for that cluster"
 	if e.Verb == "pause" {
 		msg += "; pause its rollout before one opens with flotilla.yaml rollout.paused or rollout.pausedApplicationSets"
 	}
@@ -181,7 +187,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	r := &runner{Options: o}
 	if len(o.Rollback) > 0 {
-		return r.rollback(ctx)
+		res, err := r.rollback(ctx)
+		if res != nil {
+			res.Warnings = append(res.Warnings, warnings...)
+		}
+		return res, err
 	}
 	res, err := r.run(ctx)
 	if err != nil {
@@ -212,7 +222,7 @@ func approve(ctx context.Context, o Options) ([]Warning, error) {
 			return nil, err
 		}
 		if len(prs) == 0 {
-			return nil, &NoPullRequestError{Verb: "approve", Cluster: a.Cluster}
+			return nil, &NoPullRequestError{Verb: "approve", Cluster: a.Cluster, Rollback: len(o.Rollback) > 0}
 		}
 		if o.DryRun {
 			warnings = append(warnings, Warning{Kind: ApprovalNotRecorded, Message: fmt.Sprintf(

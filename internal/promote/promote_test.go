@@ -175,6 +175,11 @@ func TestRollbackRefuses(t *testing.T) {
 	if !errors.As(err, &nv) || nv.Cluster != "prod" || failure.ExitCode(err) != failure.ExitUsage || !failure.Is(err, failure.Input) {
 		t.Errorf("--rollback all: %v", err)
 	}
+	// Approving a rollback that has no pull request names the rollback's.
+	_, err = Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Rollback: []string{"prod"}, Approvals: []Approval{{Cluster: "prod", Approver: "alice"}}})
+	if !failure.Is(err, failure.Usage) || err == nil || err.Error() != "approve prod: no open rollback pull request for that cluster" {
+		t.Errorf("approving a rollback without its pull request: %v", err)
+	}
 	if after := gittest.Refs(t, checkout, "refs/heads/"); after != before {
 		t.Errorf("a refused rollback changed branches:\n%s\nwere:\n%s", after, before)
 	}
