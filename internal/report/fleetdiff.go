@@ -216,13 +216,7 @@ func (d *FleetDiff) markdown(withDiffs, truncated bool) string {
 	for _, a := range d.Apps {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d |\n", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed))
 	}
-	var deleted []string
-	for _, a := range d.Apps {
-		for _, id := range a.Removed {
-			deleted = append(deleted, fmt.Sprintf("- `%s` / `%s`: `%s`", a.Cluster, a.App, id))
-		}
-	}
-	if len(deleted) > 0 {
+	if deleted := d.deletions("- `%s` / `%s`: `%s`"); len(deleted) > 0 {
 		fmt.Fprintf(&b, "\n**%d objects will be deleted:**\n\n%s\n", len(deleted), strings.Join(deleted, "\n"))
 	}
 	if truncated {
@@ -268,13 +262,7 @@ func (d *FleetDiff) Text() string {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", a.Cluster, a.App, len(a.Added), len(a.Changed), len(a.Removed))
 	}
 	_ = tw.Flush()
-	var deleted []string
-	for _, a := range d.Apps {
-		for _, id := range a.Removed {
-			deleted = append(deleted, fmt.Sprintf("  %s / %s: %s", a.Cluster, a.App, id))
-		}
-	}
-	if len(deleted) > 0 {
+	if deleted := d.deletions("  %s / %s: %s"); len(deleted) > 0 {
 		fmt.Fprintf(&b, "\n%d objects will be deleted:\n%s\n", len(deleted), strings.Join(deleted, "\n"))
 	}
 	for _, a := range d.Apps {
@@ -284,6 +272,18 @@ func (d *FleetDiff) Text() string {
 		}
 	}
 	return printable(b.String())
+}
+
+// deletions is one line per object the diff deletes: format applied to
+// its cluster, app and object.
+func (d *FleetDiff) deletions(format string) []string {
+	var out []string
+	for _, a := range d.Apps {
+		for _, id := range a.Removed {
+			out = append(out, fmt.Sprintf(format, a.Cluster, a.App, id))
+		}
+	}
+	return out
 }
 
 // printable replaces control characters but newline and tab (a
