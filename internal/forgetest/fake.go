@@ -232,7 +232,7 @@ func (g *GitHub) Comments(number int) []string {
 func (g *GitHub) MergeByHand(number int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, err := g.merge(g.pulls[number], "")
+	_, err := g.merge(g.pulls[number], "", "")
 	return err
 }
 
@@ -278,8 +278,9 @@ type mergeRefused struct {
 
 func (e *mergeRefused) Error() string { return e.message }
 
-// merge makes a real merge commit of head into base.
-func (g *GitHub) merge(p *pull, expectSHA string) (string, error) {
+// merge makes a real merge commit of head into base, titled as GitHub
+// does: commit_title when given, else "Merge pull request #N from HEAD".
+func (g *GitHub) merge(p *pull, expectSHA, title string) (string, error) {
 	base, head := g.branchSHA(p.Base), g.branchSHA(p.Head)
 	if expectSHA != "" && expectSHA != head {
 		return "", &mergeRefused{409, "Head branch was modified. Review and try the merge again."}
@@ -289,7 +290,10 @@ func (g *GitHub) merge(p *pull, expectSHA string) (string, error) {
 		return "", &mergeRefused{405, "Pull Request is not mergeable"}
 	}
 	tree = strings.Fields(tree)[0]
-	sha, err := g.git("commit-tree", tree, "-p", base, "-p", head, "-m", fmt.Sprintf("Merge pull request #%d from %s\n\n%s", p.Number, p.Head, p.Title))
+	if title == "" {
+		title = fmt.Sprintf("Merge pull request #%d from %s", p.Number, p.Head)
+	}
+	sha, err := g.git("commit-tree", tree, "-p", base, "-p", head, "-m", title+"\n\n"+p.Title)
 	if err != nil {
 		return "", err
 	}
@@ -442,7 +446,7 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request, op string, params
 			g.write(w, r, 405, map[string]any{"message": "Pull Request is not mergeable"})
 			return
 		}
-		sha, err := g.merge(p, str("sha"))
+		sha, err := g.merge(p, str("sha"), str("commit_title"))
 		var refused *mergeRefused
 		switch {
 		case errors.As(err, &refused):

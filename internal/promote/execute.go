@@ -52,10 +52,10 @@ func (r *runner) execute(ctx context.Context, ar *ActionResult, d *clusterData, 
 			ar.Done, ar.Result = true, fmt.Sprintf("updated #%d to %s", cl.PR.Number, layout.Short(head.String()))
 		}
 		if ar.Kind.Merges() {
-			return r.merge(ctx, ar, ar.PR, head.String(), ar.Result+"; ")
+			return r.merge(ctx, ar, ar.PR, head.String(), mergeTitle(ar), ar.Result+"; ")
 		}
 	case Merge:
-		return r.merge(ctx, ar, cl.PR.Number, cl.PR.HeadSHA, "")
+		return r.merge(ctx, ar, cl.PR.Number, cl.PR.HeadSHA, mergeTitle(ar), "")
 	case Close:
 		if err := r.Forge.ClosePullRequest(ctx, cl.PR.Number); err != nil {
 			return err
@@ -91,11 +91,11 @@ func approversOf(s Snapshot, p Plan, cluster string) []string {
 	return slices.Compact(out)
 }
 
-// merge merges pull request number at head sha; prefix says what the
-// pass did before. Done stays false when the forge is not ready.
-func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, prefix string) error {
-	res, err := r.Forge.MergePullRequest(ctx, number, forge.MergeOptions{SHA: sha,
-		Title: fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))})
+// merge merges pull request number at head sha with the merge commit's
+// title; prefix says what the pass did before. Done stays false when the
+// forge is not ready.
+func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, title, prefix string) error {
+	res, err := r.Forge.MergePullRequest(ctx, number, forge.MergeOptions{SHA: sha, Title: title})
 	if err != nil {
 		return err
 	}
@@ -105,6 +105,11 @@ func (r *runner) merge(ctx context.Context, ar *ActionResult, number int, sha, p
 	}
 	ar.Done, ar.Result = true, prefix+"merged as "+layout.Short(res.SHA)
 	return nil
+}
+
+// mergeTitle is the title of a promotion's merge commit.
+func mergeTitle(ar *ActionResult) string {
+	return fmt.Sprintf("promote %s: %s", ar.Cluster, strings.Join(ar.Apps, ", "))
 }
 
 func labels(steps []string) []string {

@@ -268,7 +268,7 @@ func (r *runner) executeRollback(ctx context.Context, ar *ActionResult, p rollba
 			}
 		}
 	}
-	return r.merge(ctx, ar, number, h.String(), ar.Result+"; ")
+	return r.merge(ctx, ar, number, h.String(), title, ar.Result+"; ")
 }
 
 // pauseForRollback puts the paused label on the cluster's promotion pull
