@@ -125,7 +125,7 @@ func (e *NoPullRequestError) Error() string {
 	}
 	msg := e.Verb + " " + e.Cluster + ": no open " + kind + " pull request for that cluster"
 	if e.Verb == "pause" {
-		msg += "; pause its rollout before one opens with flotilla.yaml rollout.paused or rollout.pausedApplicationSets"
+		msg += "; pause its rollout in flotilla.yaml instead (rollout.paused or rollout.pausedApplicationSets): that holds before a pull request opens, and is the only pause for steps promoted by direct push (pullRequest: false), which open none"
 	}
 	return msg
 }

@@ -101,6 +101,12 @@ func TestRunApprovals(t *testing.T) {
 	if !errors.As(err, &noPR) || noPR.Cluster != "prod" || failure.ExitCode(err) != failure.ExitUsage {
 		t.Errorf("approval without a pull request: %v (exit %d)", err, failure.ExitCode(err))
 	}
+	// A pause without a pull request points at flotilla.yaml's switch,
+	// the pause that works before one opens and for direct pushes.
+	_, err = Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Pause: []string{"prod"}})
+	if !errors.As(err, &noPR) || noPR.Verb != "pause" || failure.ExitCode(err) != failure.ExitUsage || !strings.Contains(err.Error(), "rollout.paused") || !strings.Contains(err.Error(), "pullRequest: false") {
+		t.Errorf("pause without a pull request: %v (exit %d)", err, failure.ExitCode(err))
+	}
 	_, err = Run(context.Background(), Options{FleetDir: checkout, Repo: repo, Forge: notApprover{lf}, Approvals: approvals})
 	if !failure.Is(err, failure.Usage) || errors.As(err, &noPR) {
 		t.Errorf("approval on a forge without approvals: %v", err)
