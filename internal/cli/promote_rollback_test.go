@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -303,6 +306,14 @@ func TestPromoteRollback(t *testing.T) {
 			if l.live("canary") != m4 {
 				t.Fatal("an unapproved rollback merged")
 			}
+			if l.fake == nil {
+				// A dry run's approval of the rollback is checked, not
+				// recorded, and the pass says so.
+				_, stderr := l.run(ExitOK, "--rollback", "canary", "--approve", "canary", "--dry-run")
+				if !strings.Contains(stderr, "not recorded") || l.live("canary") != m4 {
+					t.Errorf("dry-run approval of the rollback does not say it was not recorded:\n%s", stderr)
+				}
+			}
 			if l.fake != nil {
 				// A reader's approval does not count for a rollback either.
 				l.fake.SetPermission("rita", "read")
@@ -320,6 +331,9 @@ func TestPromoteRollback(t *testing.T) {
 				t.Errorf("merged %v, apply %v: want the rolled-back canary in both", merged, apply)
 			}
 			live := l.live("canary")
+			if subject, want := gittest.Git(t, l.repo, "log", "-1", "--format=%s", live), "rollback canary: back to "+layout.Short(m1); subject != want {
+				t.Errorf("rollback merged as %q, want %q", subject, want)
+			}
 			if tree, want := gittest.Git(t, l.repo, "rev-parse", live+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {
 				t.Errorf("live tree after the rollback %s, want v1's %s", tree, want)
 			}
@@ -357,4 +371,100 @@ func (l *pauseLoop) prBody(number int) string {
 		l.t.Fatal(err)
 	}
 	return pr.Body
+}
+
+// TestHaltCommentOnlyOnThePullRequestThatBroughtIt: canary took v1 by a
+// pull request, then its step turned to pullRequest: false and v2 went
+// live by a direct push. When verify fails on v2, the rollout halts, and
+// the halt comment goes nowhere: the merged pull request of v1 did not
+// bring the failing version, so it must not be blamed for it.
+func TestHaltCommentOnlyOnThePullRequestThatBroughtIt(t *testing.T) {
+	t.Parallel()
+	for _, withGitHub := range []bool{false, true} {
+		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
+			t.Parallel()
+			l := newPauseLoop(t, withGitHub)
+			m1 := l.promoteCanary()
+			l.verified("canary", m1, forge.StateSuccess)
+			var number int
+			for _, pr := range l.pulls(true) {
+				if pr.Merged {
+					number = pr.Number
+				}
+			}
+			if number == 0 {
+				t.Fatal("no merged pull request for v1")
+			}
+
+			sets := filepath.Join(l.checkout, "applicationsets/web.yaml")
+			data, err := os.ReadFile(sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := string(data)
+			direct := strings.Replace(content, "        requireApproval: true\n", "        pullRequest: false\n", 1)
+			if direct == content {
+				t.Fatal("the canary step has no requireApproval to replace")
+			}
+			writeFile(t, sets, direct)
+			l.change()
+			if got := kinds(l.promote()); got != "canary:push" {
+				t.Fatalf("v2: %q, want canary:push", got)
+			}
+			m2 := l.live("canary")
+			l.verified("canary", m2, forge.StateFailure)
+			res := l.promote()
+			if why := res.Halted["web"]; !strings.Contains(why, "web-canary on canary failed verification") {
+				t.Fatalf("halt not reported: %v", res.Halted)
+			}
+			if comments := l.commentsOn(number); strings.Contains(comments, "halted") {
+				t.Errorf("v1's pull request #%d is blamed for v2, which a direct push brought:\n%s", number, comments)
+			}
+		})
+	}
+}
+
+// pulls lists the canary's promotion pull requests (all: closed too).
+func (l *pauseLoop) pulls(all bool) []forge.PullRequest {
+	l.t.Helper()
+	var f forge.Forge
+	if l.fake != nil {
+		gh, err := github.New(github.Options{Owner: "example", Repo: "fleet", Token: "ghs_test", BaseURL: l.fake.URL()})
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		f = gh
+	} else {
+		lf, err := local.Open(l.checkout)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		f = lf
+	}
+	prs, err := f.ListPullRequests(l.t.Context(), forge.ListOptions{Head: "flotilla/promote/canary", Base: "hydrated/canary", All: all})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return prs
+}
+
+// commentsOn is every comment on pull request number.
+func (l *pauseLoop) commentsOn(number int) string {
+	l.t.Helper()
+	if l.fake != nil {
+		return strings.Join(l.fake.Comments(number), "\n")
+	}
+	lf, err := local.Open(l.checkout)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cs, err := lf.Comments(l.t.Context(), number)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var all []string
+	for _, key := range slices.Sorted(maps.Keys(cs)) {
+		all = append(all, key+": "+cs[key])
+	}
+	return strings.Join(all, "\n")
 }
