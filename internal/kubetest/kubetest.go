@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -230,45 +231,7 @@ func StartCluster(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	ports, err := freePorts(3)
-	if err != nil {
-		return c, err
-	}
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	c.Server = "https://127.0.0.1:" + strconv.Itoa(ports[2])
-
-	if err := c.start("etcd", filepath.Join(bin, "etcd"),
-		"--name=default", "--data-dir="+filepath.Join(c.dir, "etcd"),
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn",
-	); err != nil {
-		return c, err
-	}
-	if err := c.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
-		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-		"--secure-port="+strconv.Itoa(ports[2]),
-		"--cert-dir="+filepath.Join(c.dir, "apiserver"),
-		"--tls-cert-file="+pki.serverCert, "--tls-private-key-file="+pki.serverKey,
-		"--client-ca-file="+pki.caCert,
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+pki.saPub, "--service-account-signing-key-file="+pki.saKey,
-		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
-		"--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
-		"--profiling=false", "--v=0",
-	); err != nil {
-		return c, err
-	}
-
-	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
-	if err := writeKubeconfig(c.Kubeconfig, o.Name, c.Server, pki); err != nil {
-		return c, err
-	}
-	if c.Config, err = RESTConfig(c.Kubeconfig, o.Name); err != nil {
-		return c, err
-	}
-	if err := c.waitReady(ctx); err != nil {
+	if err := c.startControlPlane(ctx, bin, o.Name, pki); err != nil {
 		return c, err
 	}
 	if o.Workloads {
@@ -408,6 +371,100 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// bindAttempts bounds how often startControlPlane picks new ports after
+// one it found free was taken before etcd or kube-apiserver bound it.
+const bindAttempts = 5
+
+// startControlPlane starts etcd and kube-apiserver on free loopback ports
+// and waits until the apiserver is ready. A port found free is closed again
+// before the component binds it, and another process can take it in
+// between (a test binary starting its own clusters, or any outgoing
+// connection when the port is in the ephemeral range): when a component
+// exits because its address is in use, it stops what it started and tries
+// again on new ports, up to bindAttempts times.
+func (c *Cluster) startControlPlane(ctx context.Context, bin, name string, pki *pki) error {
+	for attempt := 1; ; attempt++ {
+		err := c.startControlPlaneOnce(ctx, bin, name, pki)
+		if err == nil || attempt == bindAttempts || !c.addressInUse() {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%w (attempt %d of %d: the earlier ones found their port taken)", err, attempt, bindAttempts)
+			}
+			return err
+		}
+		c.stopProcesses()
+		if err := os.RemoveAll(filepath.Join(c.dir, "etcd")); err != nil {
+			return err
+		}
+	}
+}
+
+// pickPorts is freePorts; a test replaces it to hand out a taken port.
+var pickPorts = freePorts
+
+func (c *Cluster) startControlPlaneOnce(ctx context.Context, bin, name string, pki *pki) error {
+	ports, err := pickPorts(3)
+	if err != nil {
+		return err
+	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+
+	if err := c.start("etcd", filepath.Join(bin, "etcd"),
+		"--name=default", "--data-dir="+filepath.Join(c.dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn",
+	); err != nil {
+		return err
+	}
+	if err := c.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+		"--secure-port="+strconv.Itoa(ports[2]),
+		"--cert-dir="+filepath.Join(c.dir, "apiserver"),
+		"--tls-cert-file="+pki.serverCert, "--tls-private-key-file="+pki.serverKey,
+		"--client-ca-file="+pki.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+pki.saPub, "--service-account-signing-key-file="+pki.saKey,
+		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
+		"--disable-admission-plugins=ServiceAccount", "--allow-privileged=true",
+		"--profiling=false", "--v=0",
+	); err != nil {
+		return err
+	}
+
+	c.Kubeconfig = filepath.Join(c.dir, "kubeconfig")
+	if err := writeKubeconfig(c.Kubeconfig, name, c.Server, pki); err != nil {
+		return err
+	}
+	if c.Config, err = RESTConfig(c.Kubeconfig, name); err != nil {
+		return err
+	}
+	return c.waitReady(ctx)
+}
+
+// addressInUse reports whether a process that exited said its address was
+// in use. The components report it only in their logs, as Go's EADDRINUSE
+// text ("bind: address already in use").
+func (c *Cluster) addressInUse() bool {
+	for _, p := range c.procs {
+		select {
+		case <-p.done:
+		default:
+			continue
+		}
+		data, err := os.ReadFile(p.log)
+		if err == nil && bytes.Contains(data, []byte(syscall.EADDRINUSE.Error())) {
+			return true
+		}
+	}
+	return false
+}
+
+// freePorts returns n loopback ports that were free a moment ago. It
+// prefers ports below the kernel's ephemeral range, which outgoing
+// connections (every apiserver's to its etcd) never take, and falls back
+// to ports the kernel picks.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -415,8 +472,17 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	low, high := belowEphemeral()
 	var ports []int
-	for i := 0; i < n; i++ {
+	for tries := 0; len(ports) < n && high > low && tries < 100; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(low+rand.IntN(high-low)))
+		if err != nil {
+			continue
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
@@ -425,6 +491,25 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// belowEphemeral returns a range of ports [low, high) under the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range, 32768 by default), or an
+// empty range when that cannot be read or leaves too little room.
+func belowEphemeral() (low, high int) {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start < 12000 {
+		return 0, 0
+	}
+	return 10000, start
 }
 
 func (c *Cluster) start(name, path string, args ...string) error {
@@ -462,7 +547,12 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		if err := c.exited(); err != nil {
 			return false, err
 		}
-		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		// Each probe is short: when another process holds the port, the
+		// handshake would hang until the transport's 10s timeout, while
+		// the apiserver that could not bind has long exited.
+		probe, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(probe)
 		return err == nil && string(body) == "ok", nil
 	})
 }
@@ -566,6 +656,15 @@ func ignoreConflict(err error) error {
 // its own process group) and removes its directory if Start made it.
 // Calling Stop twice is harmless.
 func (c *Cluster) Stop() {
+	c.stopProcesses()
+	if c.ownsDir && c.dir != "" {
+		os.RemoveAll(c.dir)
+		c.dir = ""
+	}
+}
+
+// stopProcesses ends the cluster's processes, the last started first.
+func (c *Cluster) stopProcesses() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
@@ -577,10 +676,6 @@ func (c *Cluster) Stop() {
 		}
 	}
 	c.procs = nil
-	if c.ownsDir && c.dir != "" {
-		os.RemoveAll(c.dir)
-		c.dir = ""
-	}
 }
 
 // Logs returns the last lines of each process's log.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -251,4 +253,67 @@ func TestSkipUnavailable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTakenPortIsPickedAgain: a port found free can be taken before
+// kube-apiserver binds it (CI saw it: another test's connection took the
+// port between the check and the bind). Start picks new ports and the
+// cluster comes up; when every attempt finds its port taken, the error
+// says so. Not parallel: it replaces pickPorts.
+func TestTakenPortIsPickedAgain(t *testing.T) {
+	if _, err := binDir(""); SkipUnavailable(err) != "" {
+		t.Skip(SkipUnavailable(err))
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	withTaken := func(n int) ([]int, error) {
+		ports, err := freePorts(n)
+		if err == nil {
+			ports[n-1] = takenPort // the apiserver's
+		}
+		return ports, err
+	}
+	defer func(orig func(int) ([]int, error)) { pickPorts = orig }(pickPorts)
+
+	t.Run("once", func(t *testing.T) {
+		calls := 0
+		pickPorts = func(n int) ([]int, error) {
+			calls++
+			if calls == 1 {
+				return withTaken(n)
+			}
+			return freePorts(n)
+		}
+		c, err := StartCluster(t.Context(), Options{Name: "taken"})
+		if err != nil {
+			t.Fatalf("start with a taken port: %v", err)
+		}
+		defer c.Stop()
+		if calls != 2 {
+			t.Errorf("ports picked %d times, want 2", calls)
+		}
+		if strings.HasSuffix(c.Server, ":"+strconv.Itoa(takenPort)) {
+			t.Errorf("server %s is on the taken port", c.Server)
+		}
+		client := kubernetes.NewForConfigOrDie(c.Config)
+		if _, err := client.CoreV1().Namespaces().Get(t.Context(), "default", metav1.GetOptions{}); err != nil {
+			t.Errorf("cluster started on a second attempt does not answer: %v", err)
+		}
+	})
+	t.Run("always", func(t *testing.T) {
+		calls := 0
+		pickPorts = func(n int) ([]int, error) { calls++; return withTaken(n) }
+		c, err := StartCluster(t.Context(), Options{Name: "always-taken"})
+		if err == nil {
+			c.Stop()
+			t.Fatal("started although every attempt's port was taken")
+		}
+		if calls != bindAttempts || !strings.Contains(err.Error(), fmt.Sprintf("attempt %d of %d", bindAttempts, bindAttempts)) || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("%d attempts, error %v: want %d attempts and an error saying the address was in use on each", calls, err, bindAttempts)
+		}
+	})
 }
