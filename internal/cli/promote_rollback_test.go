@@ -67,6 +67,17 @@ func newPauseLoop(t *testing.T, withGitHub bool) *pauseLoop {
 	return l
 }
 
+// onBothForges runs f in parallel on a pauseLoop with the local forge and
+// on one with the GitHub fake.
+func onBothForges(t *testing.T, f func(t *testing.T, l *pauseLoop)) {
+	for _, withGitHub := range []bool{false, true} {
+		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
+			t.Parallel()
+			f(t, newPauseLoop(t, withGitHub))
+		})
+	}
+}
+
 func (l *pauseLoop) render() {
 	l.t.Helper()
 	args := []string{"--fleet", l.checkout}
@@ -176,65 +187,61 @@ func (l *pauseLoop) setPaused(number int, paused bool) *promote.Result {
 // the local forge by promote --resume) resumes: the next pass merges.
 func TestPromotePauseResume(t *testing.T) {
 	t.Parallel()
-	for _, withGitHub := range []bool{false, true} {
-		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
-			t.Parallel()
-			l := newPauseLoop(t, withGitHub)
-			// flotilla.yaml's switch: nothing opens, every app says why.
-			config := filepath.Join(l.checkout, "flotilla.yaml")
-			writeFile(t, config, loopFleet["flotilla.yaml"]+"rollout:\n  paused: true\n  pauseReason: change freeze\n")
-			res := l.promote()
-			if got := kinds(res); got != "" {
-				t.Fatalf("paused by flotilla.yaml, promote did %q", got)
+	onBothForges(t, func(t *testing.T, l *pauseLoop) {
+		// flotilla.yaml's switch: nothing opens, every app says why.
+		config := filepath.Join(l.checkout, "flotilla.yaml")
+		writeFile(t, config, loopFleet["flotilla.yaml"]+"rollout:\n  paused: true\n  pauseReason: change freeze\n")
+		res := l.promote()
+		if got := kinds(res); got != "" {
+			t.Fatalf("paused by flotilla.yaml, promote did %q", got)
+		}
+		if want := "[{applicationSet web flotilla.yaml rollout.paused: change freeze}]"; fmt.Sprint(res.Paused) != want {
+			t.Errorf("paused %v, want %s", res.Paused, want)
+		}
+		for _, a := range res.Apps {
+			if a.State != promote.Paused || a.WaitingFor != "a resume: paused by flotilla.yaml rollout.paused: change freeze" {
+				t.Errorf("%+v", a)
 			}
-			if want := "[{applicationSet web flotilla.yaml rollout.paused: change freeze}]"; fmt.Sprint(res.Paused) != want {
-				t.Errorf("paused %v, want %s", res.Paused, want)
+		}
+		writeFile(t, config, loopFleet["flotilla.yaml"])
+		res = l.promote()
+		if got := kinds(res); got != "canary:open" {
+			t.Fatalf("first pass: %q", got)
+		}
+		number, before := res.Actions[0].PR, l.live("canary")
+		if got := kinds(l.setPaused(number, true)); got != "canary:wait" {
+			t.Fatalf("paused: %q, want canary:wait", got)
+		}
+		res = l.approve("canary", number, "flotilla/promote/canary", false)
+		if got := kinds(res); got != "canary:wait" {
+			t.Fatalf("paused: %q, want canary:wait", got)
+		}
+		by := fmt.Sprintf("the label flotilla/paused on #%d", number)
+		if a := res.Actions[0]; a.Reason != "a resume: paused by "+by {
+			t.Errorf("reason %q", a.Reason)
+		}
+		if want := []promote.Pause{{Kind: "cluster", Name: "canary", By: by}}; fmt.Sprint(res.Paused) != fmt.Sprint(want) {
+			t.Errorf("paused %+v, want %+v", res.Paused, want)
+		}
+		for _, a := range res.Apps {
+			if a.Cluster == "canary" && a.State != promote.Paused || a.Cluster == "early" && !strings.Contains(a.WaitingFor, "earlier steps to settle (web-canary on canary, paused)") {
+				t.Errorf("%+v", a)
 			}
-			for _, a := range res.Apps {
-				if a.State != promote.Paused || a.WaitingFor != "a resume: paused by flotilla.yaml rollout.paused: change freeze" {
-					t.Errorf("%+v", a)
-				}
-			}
-			writeFile(t, config, loopFleet["flotilla.yaml"])
-			res = l.promote()
-			if got := kinds(res); got != "canary:open" {
-				t.Fatalf("first pass: %q", got)
-			}
-			number, before := res.Actions[0].PR, l.live("canary")
-			if got := kinds(l.setPaused(number, true)); got != "canary:wait" {
-				t.Fatalf("paused: %q, want canary:wait", got)
-			}
-			res = l.approve("canary", number, "flotilla/promote/canary", false)
-			if got := kinds(res); got != "canary:wait" {
-				t.Fatalf("paused: %q, want canary:wait", got)
-			}
-			by := fmt.Sprintf("the label flotilla/paused on #%d", number)
-			if a := res.Actions[0]; a.Reason != "a resume: paused by "+by {
-				t.Errorf("reason %q", a.Reason)
-			}
-			if want := []promote.Pause{{Kind: "cluster", Name: "canary", By: by}}; fmt.Sprint(res.Paused) != fmt.Sprint(want) {
-				t.Errorf("paused %+v, want %+v", res.Paused, want)
-			}
-			for _, a := range res.Apps {
-				if a.Cluster == "canary" && a.State != promote.Paused || a.Cluster == "early" && !strings.Contains(a.WaitingFor, "earlier steps to settle (web-canary on canary, paused)") {
-					t.Errorf("%+v", a)
-				}
-			}
-			if l.live("canary") != before {
-				t.Fatal("a paused pull request was merged")
-			}
-			// flotilla status shows it.
-			if code, out, stderr := statusCmd(t, l.env, l.args...); code != ExitOK || !strings.Contains(out, "\nPaused: cluster canary: by "+by+"\n") {
-				t.Errorf("status: exit %d, lacks the pause:\n%s%s", code, out, stderr)
-			}
-			if got := kinds(l.setPaused(number, false)); got != "canary:merge" {
-				t.Fatalf("resumed: %q, want canary:merge", got)
-			}
-			if l.live("canary") == before {
-				t.Fatal("the resumed pull request was not merged")
-			}
-		})
-	}
+		}
+		if l.live("canary") != before {
+			t.Fatal("a paused pull request was merged")
+		}
+		// flotilla status shows it.
+		if code, out, stderr := statusCmd(t, l.env, l.args...); code != ExitOK || !strings.Contains(out, "\nPaused: cluster canary: by "+by+"\n") {
+			t.Errorf("status: exit %d, lacks the pause:\n%s%s", code, out, stderr)
+		}
+		if got := kinds(l.setPaused(number, false)); got != "canary:merge" {
+			t.Fatalf("resumed: %q, want canary:merge", got)
+		}
+		if l.live("canary") == before {
+			t.Fatal("the resumed pull request was not merged")
+		}
+	})
 }
 
 // TestPromoteRollback: four versions reach canary (v1 verified, v2 failed
@@ -248,113 +255,109 @@ func TestPromotePauseResume(t *testing.T) {
 // pushing nothing.
 func TestPromoteRollback(t *testing.T) {
 	t.Parallel()
-	for _, withGitHub := range []bool{false, true} {
-		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
-			t.Parallel()
-			l := newPauseLoop(t, withGitHub)
-			m1 := l.promoteCanary()
-			l.verified("canary", m1, forge.StateSuccess)
-			// v1 is settled on canary: early takes it too (one pass).
-			l.change()
-			m2 := l.promoteCanary()
-			l.change()
-			m3 := l.promoteCanary()
-			l.change()
-			m4 := l.promoteCanary()
-			l.verified("canary", m2, forge.StateFailure) // a late verify of v2
-			l.verified("canary", m4, forge.StateFailure)
+	onBothForges(t, func(t *testing.T, l *pauseLoop) {
+		m1 := l.promoteCanary()
+		l.verified("canary", m1, forge.StateSuccess)
+		// v1 is settled on canary: early takes it too (one pass).
+		l.change()
+		m2 := l.promoteCanary()
+		l.change()
+		m3 := l.promoteCanary()
+		l.change()
+		m4 := l.promoteCanary()
+		l.verified("canary", m2, forge.StateFailure) // a late verify of v2
+		l.verified("canary", m4, forge.StateFailure)
 
-			// Nothing is pushed when a cluster has nothing to go back to.
-			refs := gittest.Refs(t, l.repo, "")
-			_, stderr := l.run(ExitUsage, "--rollback", "canary,general")
-			if !strings.Contains(stderr, "roll back general: none of the 0 earlier commits of hydrated/general has verify's success") {
-				t.Errorf("no verified commit: %s", stderr)
-			}
-			if after := gittest.Refs(t, l.repo, ""); after != refs {
-				t.Errorf("a refused rollback changed refs:\n%s\nwere:\n%s", after, refs)
-			}
+		// Nothing is pushed when a cluster has nothing to go back to.
+		refs := gittest.Refs(t, l.repo, "")
+		_, stderr := l.run(ExitUsage, "--rollback", "canary,general")
+		if !strings.Contains(stderr, "roll back general: none of the 0 earlier commits of hydrated/general has verify's success") {
+			t.Errorf("no verified commit: %s", stderr)
+		}
+		if after := gittest.Refs(t, l.repo, ""); after != refs {
+			t.Errorf("a refused rollback changed refs:\n%s\nwere:\n%s", after, refs)
+		}
 
-			res := l.promote("--rollback", "canary")
-			if len(res.Actions) != 1 || res.Actions[0].Kind != promote.Rollback || res.Actions[0].Done || !strings.Contains(res.Actions[0].Result, "waiting for an approving review of the rollback") {
-				t.Fatalf("rollback: %+v", res.Actions)
+		res := l.promote("--rollback", "canary")
+		if len(res.Actions) != 1 || res.Actions[0].Kind != promote.Rollback || res.Actions[0].Done || !strings.Contains(res.Actions[0].Result, "waiting for an approving review of the rollback") {
+			t.Fatalf("rollback: %+v", res.Actions)
+		}
+		number := res.Actions[0].PR
+		head := gittest.Git(t, l.repo, "rev-parse", "flotilla/rollback/canary")
+		if tree, want := gittest.Git(t, l.repo, "rev-parse", head+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {
+			t.Errorf("rollback tree %s, want v1's %s", tree, want)
+		}
+		if parent := gittest.Git(t, l.repo, "rev-parse", head+"^"); parent != m4 {
+			t.Errorf("rollback commit's parent %s, want the live head %s", parent, m4)
+		}
+		body := l.prBody(number)
+		if testing.Verbose() {
+			t.Log(body)
+		}
+		for _, want := range []string{"back from `" + m4 + "` to `" + m1 + "`", "The live head `" + layout.Short(m4) + "`: verify reported failure for web-canary.", layout.Short(m3) + ": not verified (web-canary)", layout.Short(m2) + ": verify reported failure for web-canary", "remove the label `flotilla/paused`"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("rollback body lacks %q:\n%s", want, body)
 			}
-			number := res.Actions[0].PR
-			head := gittest.Git(t, l.repo, "rev-parse", "flotilla/rollback/canary")
-			if tree, want := gittest.Git(t, l.repo, "rev-parse", head+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {
-				t.Errorf("rollback tree %s, want v1's %s", tree, want)
+		}
+		// Run again: the same pull request, the same commit.
+		again := l.promote("--rollback", "canary")
+		if a := again.Actions[0]; a.PR != number || !strings.HasPrefix(a.Result, fmt.Sprintf("updated #%d", number)) {
+			t.Errorf("re-run: %+v, want #%d updated", a, number)
+		}
+		if h := gittest.Git(t, l.repo, "rev-parse", "flotilla/rollback/canary"); h != head {
+			t.Errorf("re-run moved the rollback branch to %s", h)
+		}
+		if l.live("canary") != m4 {
+			t.Fatal("an unapproved rollback merged")
+		}
+		if l.fake == nil {
+			// A dry run's approval of the rollback is checked, not
+			// recorded, and the pass says so.
+			_, stderr := l.run(ExitOK, "--rollback", "canary", "--approve", "canary", "--dry-run")
+			if !strings.Contains(stderr, "not recorded") || l.live("canary") != m4 {
+				t.Errorf("dry-run approval of the rollback does not say it was not recorded:\n%s", stderr)
 			}
-			if parent := gittest.Git(t, l.repo, "rev-parse", head+"^"); parent != m4 {
-				t.Errorf("rollback commit's parent %s, want the live head %s", parent, m4)
+		}
+		if l.fake != nil {
+			// A reader's approval does not count for a rollback either.
+			l.fake.SetPermission("rita", "read")
+			l.fake.Review(number, "rita", "APPROVED", head)
+			if a := l.promote("--rollback", "canary").Actions[0]; a.Done || !strings.Contains(a.Result, "review by @rita does not count: read access") || l.live("canary") != m4 {
+				t.Fatalf("a reader's approval: %+v", a)
 			}
-			body := l.prBody(number)
-			if testing.Verbose() {
-				t.Log(body)
-			}
-			for _, want := range []string{"back from `" + m4 + "` to `" + m1 + "`", "The live head `" + layout.Short(m4) + "`: verify reported failure for web-canary.", layout.Short(m3) + ": not verified (web-canary)", layout.Short(m2) + ": verify reported failure for web-canary", "remove the label `flotilla/paused`"} {
-				if !strings.Contains(body, want) {
-					t.Errorf("rollback body lacks %q:\n%s", want, body)
-				}
-			}
-			// Run again: the same pull request, the same commit.
-			again := l.promote("--rollback", "canary")
-			if a := again.Actions[0]; a.PR != number || !strings.HasPrefix(a.Result, fmt.Sprintf("updated #%d", number)) {
-				t.Errorf("re-run: %+v, want #%d updated", a, number)
-			}
-			if h := gittest.Git(t, l.repo, "rev-parse", "flotilla/rollback/canary"); h != head {
-				t.Errorf("re-run moved the rollback branch to %s", h)
-			}
-			if l.live("canary") != m4 {
-				t.Fatal("an unapproved rollback merged")
-			}
-			if l.fake == nil {
-				// A dry run's approval of the rollback is checked, not
-				// recorded, and the pass says so.
-				_, stderr := l.run(ExitOK, "--rollback", "canary", "--approve", "canary", "--dry-run")
-				if !strings.Contains(stderr, "not recorded") || l.live("canary") != m4 {
-					t.Errorf("dry-run approval of the rollback does not say it was not recorded:\n%s", stderr)
-				}
-			}
-			if l.fake != nil {
-				// A reader's approval does not count for a rollback either.
-				l.fake.SetPermission("rita", "read")
-				l.fake.Review(number, "rita", "APPROVED", head)
-				if a := l.promote("--rollback", "canary").Actions[0]; a.Done || !strings.Contains(a.Result, "review by @rita does not count: read access") || l.live("canary") != m4 {
-					t.Fatalf("a reader's approval: %+v", a)
-				}
-			}
-			res = l.approve("canary", number, "flotilla/rollback/canary", true)
-			if a := res.Actions[0]; !a.Done || !strings.Contains(a.Result, "merged as") {
-				t.Fatalf("approved rollback: %+v", a)
-			}
-			// The Action applies and verifies the rolled-back cluster.
-			if merged, apply := promotedClusters(*res); fmt.Sprint(merged, apply) != "[canary] [canary]" {
-				t.Errorf("merged %v, apply %v: want the rolled-back canary in both", merged, apply)
-			}
-			live := l.live("canary")
-			if subject, want := gittest.Git(t, l.repo, "log", "-1", "--format=%s", live), "rollback canary: back to "+layout.Short(m1); subject != want {
-				t.Errorf("rollback merged as %q, want %q", subject, want)
-			}
-			if tree, want := gittest.Git(t, l.repo, "rev-parse", live+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {
-				t.Errorf("live tree after the rollback %s, want v1's %s", tree, want)
-			}
-			gittest.Git(t, l.repo, "merge-base", "--is-ancestor", m4, live) // no history rewritten
-			if manifest := gittest.Show(t, l.repo, "hydrated/canary", "web-canary/manifest.yaml"); !strings.Contains(manifest, "version: v1") {
-				t.Errorf("live canary is not v1:\n%s", manifest)
-			}
+		}
+		res = l.approve("canary", number, "flotilla/rollback/canary", true)
+		if a := res.Actions[0]; !a.Done || !strings.Contains(a.Result, "merged as") {
+			t.Fatalf("approved rollback: %+v", a)
+		}
+		// The Action applies and verifies the rolled-back cluster.
+		if merged, apply := promotedClusters(*res); fmt.Sprint(merged, apply) != "[canary] [canary]" {
+			t.Errorf("merged %v, apply %v: want the rolled-back canary in both", merged, apply)
+		}
+		live := l.live("canary")
+		if subject, want := gittest.Git(t, l.repo, "log", "-1", "--format=%s", live), "rollback canary: back to "+layout.Short(m1); subject != want {
+			t.Errorf("rollback merged as %q, want %q", subject, want)
+		}
+		if tree, want := gittest.Git(t, l.repo, "rev-parse", live+"^{tree}"), gittest.Git(t, l.repo, "rev-parse", m1+"^{tree}"); tree != want {
+			t.Errorf("live tree after the rollback %s, want v1's %s", tree, want)
+		}
+		gittest.Git(t, l.repo, "merge-base", "--is-ancestor", m4, live) // no history rewritten
+		if manifest := gittest.Show(t, l.repo, "hydrated/canary", "web-canary/manifest.yaml"); !strings.Contains(manifest, "version: v1") {
+			t.Errorf("live canary is not v1:\n%s", manifest)
+		}
 
-			// Paused: the next pass does not promote v4 back.
-			res = l.promote()
-			if got := kinds(res); got != "canary:wait" {
-				t.Errorf("after the rollback: %q, want canary:wait", got)
-			}
-			if len(res.Paused) != 1 || res.Paused[0].Name != "canary" || !strings.Contains(res.Paused[0].By, "flotilla/paused") {
-				t.Errorf("paused %+v", res.Paused)
-			}
-			if l.live("canary") != live {
-				t.Error("the rolled-back cluster was promoted again")
-			}
-		})
-	}
+		// Paused: the next pass does not promote v4 back.
+		res = l.promote()
+		if got := kinds(res); got != "canary:wait" {
+			t.Errorf("after the rollback: %q, want canary:wait", got)
+		}
+		if len(res.Paused) != 1 || res.Paused[0].Name != "canary" || !strings.Contains(res.Paused[0].By, "flotilla/paused") {
+			t.Errorf("paused %+v", res.Paused)
+		}
+		if l.live("canary") != live {
+			t.Error("the rolled-back cluster was promoted again")
+		}
+	})
 }
 
 // prBody reads a pull request's body from the forge.
@@ -380,48 +383,44 @@ func (l *pauseLoop) prBody(number int) string {
 // bring the failing version, so it must not be blamed for it.
 func TestHaltCommentOnlyOnThePullRequestThatBroughtIt(t *testing.T) {
 	t.Parallel()
-	for _, withGitHub := range []bool{false, true} {
-		t.Run(map[bool]string{false: "local", true: "github"}[withGitHub], func(t *testing.T) {
-			t.Parallel()
-			l := newPauseLoop(t, withGitHub)
-			m1 := l.promoteCanary()
-			l.verified("canary", m1, forge.StateSuccess)
-			var number int
-			for _, pr := range l.pulls(true) {
-				if pr.Merged {
-					number = pr.Number
-				}
+	onBothForges(t, func(t *testing.T, l *pauseLoop) {
+		m1 := l.promoteCanary()
+		l.verified("canary", m1, forge.StateSuccess)
+		var number int
+		for _, pr := range l.pulls(true) {
+			if pr.Merged {
+				number = pr.Number
 			}
-			if number == 0 {
-				t.Fatal("no merged pull request for v1")
-			}
+		}
+		if number == 0 {
+			t.Fatal("no merged pull request for v1")
+		}
 
-			sets := filepath.Join(l.checkout, "applicationsets/web.yaml")
-			data, err := os.ReadFile(sets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			content := string(data)
-			direct := strings.Replace(content, "        requireApproval: true\n", "        pullRequest: false\n", 1)
-			if direct == content {
-				t.Fatal("the canary step has no requireApproval to replace")
-			}
-			writeFile(t, sets, direct)
-			l.change()
-			if got := kinds(l.promote()); got != "canary:push" {
-				t.Fatalf("v2: %q, want canary:push", got)
-			}
-			m2 := l.live("canary")
-			l.verified("canary", m2, forge.StateFailure)
-			res := l.promote()
-			if why := res.Halted["web"]; !strings.Contains(why, "web-canary on canary failed verification") {
-				t.Fatalf("halt not reported: %v", res.Halted)
-			}
-			if comments := l.commentsOn(number); strings.Contains(comments, "halted") {
-				t.Errorf("v1's pull request #%d is blamed for v2, which a direct push brought:\n%s", number, comments)
-			}
-		})
-	}
+		sets := filepath.Join(l.checkout, "applicationsets/web.yaml")
+		data, err := os.ReadFile(sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := string(data)
+		direct := strings.Replace(content, "        requireApproval: true\n", "        pullRequest: false\n", 1)
+		if direct == content {
+			t.Fatal("the canary step has no requireApproval to replace")
+		}
+		writeFile(t, sets, direct)
+		l.change()
+		if got := kinds(l.promote()); got != "canary:push" {
+			t.Fatalf("v2: %q, want canary:push", got)
+		}
+		m2 := l.live("canary")
+		l.verified("canary", m2, forge.StateFailure)
+		res := l.promote()
+		if why := res.Halted["web"]; !strings.Contains(why, "web-canary on canary failed verification") {
+			t.Fatalf("halt not reported: %v", res.Halted)
+		}
+		if comments := l.commentsOn(number); strings.Contains(comments, "halted") {
+			t.Errorf("v1's pull request #%d is blamed for v2, which a direct push brought:\n%s", number, comments)
+		}
+	})
 }
 
 // pulls lists the canary's promotion pull requests (all: closed too).
