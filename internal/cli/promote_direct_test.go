@@ -2,8 +2,10 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -398,6 +400,79 @@ func TestPromoteDirectPushInTheRepository(t *testing.T) {
 	}
 	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/c1:web-c1"), gittest.Git(t, origin, "rev-parse", "hydrated/c1-next:web-c1"); got != want {
 		t.Errorf("hydrated/c1 is not at its staging content")
+	}
+	gittest.Fsck(t, origin)
+}
+
+// TestPromoteDirectAfterRollback: a rollback of a direct-push cluster
+// pauses it with a promotion pull request opened for the purpose. Once a
+// fix is rendered and the cluster resumed, the step goes by push again —
+// under its gates, with its trailers — and the push closes that pull
+// request instead of merging through it.
+func TestPromoteDirectAfterRollback(t *testing.T) {
+	t.Parallel()
+	checkout, origin := directFleet(t, "")
+	args := []string{"--fleet", checkout, "--forge", "local", "--remote", origin}
+	version := func(v string) {
+		t.Helper()
+		writeFile(t, filepath.Join(checkout, "apps/web/config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {version: "+v+"}\n")
+		gittest.Commit(t, checkout, "2026-06-0"+v[1:]+"T10:00:00Z", "web "+v)
+		if code, _, stderr := renderCmd(t, "--fleet", checkout); code != ExitOK {
+			t.Fatalf("render %s: %s", v, stderr)
+		}
+	}
+	if got := kindsOf(promoteJSON(t, args...)); got != "c1:push" {
+		t.Fatalf("v1: %q", got)
+	}
+	verified(t, checkout, origin, "c1")
+	version("v2")
+	if got := kindsOf(promoteJSON(t, args...)); got != "c1:push" {
+		t.Fatalf("v2: %q", got)
+	}
+	lf, err := local.OpenRemote(checkout, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := gittest.Git(t, origin, "rev-parse", "hydrated/c1")
+	if err := lf.SetStatus(t.Context(), bad, forge.Status{Context: layout.VerifyContext("web-c1"), State: forge.StateFailure, Description: "crash"}); err != nil {
+		t.Fatal(err)
+	}
+
+	res := promoteJSON(t, append(args, "--rollback", "c1")...)
+	if len(res.Actions) != 1 || res.Actions[0].Kind != promote.Rollback || !strings.Contains(res.Actions[0].Result, "merged as") {
+		t.Fatalf("rollback: %+v", res.Actions)
+	}
+	open := func() []forge.PullRequest {
+		t.Helper()
+		prs, err := lf.ListPullRequests(t.Context(), forge.ListOptions{Head: "flotilla/promote/c1", Base: "hydrated/c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return prs
+	}
+	prs := open()
+	if len(prs) != 1 || !slices.Contains(prs[0].Labels, layout.PausedLabel) {
+		t.Fatalf("the rollback left no paused promotion pull request: %+v", prs)
+	}
+	number := prs[0].Number
+
+	version("v3")
+	res = promoteJSON(t, append(args, "--resume", "c1")...)
+	if got := kindsOf(res); got != "c1:push" {
+		t.Fatalf("after the resume: %q, want c1:push", got)
+	}
+	a := res.Actions[0]
+	if !a.Done || !strings.Contains(a.Reason, fmt.Sprintf("closes #%d", number)) || !strings.HasSuffix(a.Result, fmt.Sprintf("; closed #%d", number)) {
+		t.Errorf("push after the resume: %+v", a)
+	}
+	if prs := open(); len(prs) != 0 {
+		t.Errorf("still open: %+v", prs)
+	}
+	if by := gittest.Git(t, origin, "log", "-1", "--format=%(trailers:key=Flotilla-Promoted-By,valueonly)", "hydrated/c1"); by != promote.DefaultActor {
+		t.Errorf("the live head is no direct push (Flotilla-Promoted-By %q)", by)
+	}
+	if got, want := gittest.Git(t, origin, "rev-parse", "hydrated/c1:web-c1"), gittest.Git(t, origin, "rev-parse", "hydrated/c1-next:web-c1"); got != want {
+		t.Errorf("hydrated/c1 is not at v3's staging content")
 	}
 	gittest.Fsck(t, origin)
 }

@@ -351,10 +351,16 @@ func Decide(s Snapshot) (Plan, error) {
 			// A paused cluster's PR is left as it is: not updated (it may
 			// hold what a rollback took back), merged or closed.
 			act.Kind, act.Reason = Wait, resumePrefix+paused
-		case len(apps) > 0 && direct && c.PR == nil && needsApproval:
+		case len(apps) > 0 && direct && needsApproval:
 			act.Kind, act.Reason = Wait, WaveApproval
-		case len(apps) > 0 && direct && c.PR == nil:
+		case len(apps) > 0 && direct:
 			act.Kind, act.Reason, act.Gates = Push, "promote "+strings.Join(apps, ", ")+"; every app's gate is open (pullRequest: false: a direct push)", gates
+			if c.PR != nil {
+				// Left open by a rollback's pause, or from before the step
+				// turned direct: a direct step goes by push all the same,
+				// and the push closes it.
+				act.Reason += fmt.Sprintf("; closes #%d, which a direct step does not use", c.PR.Number)
+			}
 		case len(apps) == 0 && c.PR != nil:
 			act.Kind, act.Reason = Close, "nothing on this cluster may be promoted now"
 		case len(apps) == 0:

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,24 @@ func TestDecideDirectSteps(t *testing.T) {
 			s.WaveApproved = true
 			return s
 		}(), map[string]string{"a": "open+merge web-a"}, nil},
+		{"a pull request left open: pushed all the same", func() Snapshot {
+			s := snap(direct(tiers(), "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+			s.Clusters["a"].PR = &forge.PullRequest{Number: 7}
+			s.Clusters["a"].PRApps = []string{"web-a"}
+			return s
+		}(), map[string]string{"a": "push web-a"}, nil},
+		{"a pull request left open and an approval: the wave", func() Snapshot {
+			s := snap(direct(tiers(), "canary", "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+			s.Clusters["a"].PR = &forge.PullRequest{Number: 7}
+			s.Clusters["a"].Approvers = []string{"alice"} // a review of the pull request is no wave approval
+			return s
+		}(), map[string]string{"a": "wait web-a"}, nil},
+		{"a paused pull request holds the push", func() Snapshot {
+			s := snap(direct(tiers(), "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
+			s.Clusters["a"].PR = &forge.PullRequest{Number: 7}
+			s.Clusters["a"].Paused = "the label flotilla/paused on #7"
+			return s
+		}(), map[string]string{"a": "wait "}, nil},
 		{"mixed with a pull-request step: the pull request", func() Snapshot {
 			s := snap(direct(tiers(), "canary"), App{Name: "web-a", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)},
 				App{Name: "db-a", Set: "db", Cluster: "a", Step: 0, Live: "v1", Staging: "v2", Status: ok(time.Hour)})
@@ -95,8 +114,11 @@ func TestDecideDirectSteps(t *testing.T) {
 				if want, ok := tt.gates[a.Cluster]; ok && strings.Join(a.Gates, ", ") != want {
 					t.Errorf("%s gates %q, want %q", a.Cluster, a.Gates, want)
 				}
-				if a.Kind == Wait && a.Reason != WaveApproval {
+				if a.Kind == Wait && a.Reason != WaveApproval && !strings.HasPrefix(a.Reason, resumePrefix) {
 					t.Errorf("%s waits for %q", a.Cluster, a.Reason)
+				}
+				if pr := tt.s.Clusters[a.Cluster].PR; a.Kind == Push && pr != nil && !strings.Contains(a.Reason, fmt.Sprintf("closes #%d", pr.Number)) {
+					t.Errorf("%s pushes without saying it closes #%d: %q", a.Cluster, pr.Number, a.Reason)
 				}
 			}
 		})

@@ -259,6 +259,18 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		if err := r.pushDirect(ctx, pushes, data); err != nil {
 			return res, err
 		}
+		// A pull request a direct step found open is closed once the push
+		// holds its content (left as it was should the close fail: the
+		// next pass closes it, having nothing left to promote).
+		for _, ar := range pushes {
+			if ar.PR == 0 {
+				continue
+			}
+			if err := r.Forge.ClosePullRequest(ctx, ar.PR); err != nil {
+				return res, fmt.Errorf("cluster %s: close #%d after the push: %w", ar.Cluster, ar.PR, err)
+			}
+			ar.Result += fmt.Sprintf("; closed #%d", ar.PR)
+		}
 	}
 	return res, nil
 }
