@@ -29,7 +29,7 @@ type pauseLoop struct {
 	repo     string // where the live branches are read
 	args     []string
 	env      map[string]string
-	statuses forge.Statuses
+	forge    forge.Forge       // where verify's statuses go and pull requests are read
 	fake     *forgetest.GitHub // nil: the local forge
 	version  int
 }
@@ -55,13 +55,13 @@ func newPauseLoop(t *testing.T, withGitHub bool) *pauseLoop {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.statuses = gh
+		l.forge = gh
 	} else {
 		lf, err := local.Open(checkout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.statuses = lf
+		l.forge = lf
 	}
 	l.render()
 	return l
@@ -144,7 +144,7 @@ func (l *pauseLoop) live(cluster string) string {
 // verified posts verify's status for web-<cluster> on the live head.
 func (l *pauseLoop) verified(cluster, sha string, state forge.State) {
 	l.t.Helper()
-	err := l.statuses.SetStatus(context.Background(), sha, forge.Status{Context: layout.VerifyContext("web-" + cluster), State: state, Description: "verify " + string(state)})
+	err := l.forge.SetStatus(context.Background(), sha, forge.Status{Context: layout.VerifyContext("web-" + cluster), State: state, Description: "verify " + string(state)})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -363,13 +363,7 @@ func TestPromoteRollback(t *testing.T) {
 // prBody reads a pull request's body from the forge.
 func (l *pauseLoop) prBody(number int) string {
 	l.t.Helper()
-	var f forge.Forge
-	if l.fake != nil {
-		f = l.statuses.(*github.Forge)
-	} else {
-		f = l.statuses.(*local.Forge)
-	}
-	pr, err := f.GetPullRequest(context.Background(), number)
+	pr, err := l.forge.GetPullRequest(context.Background(), number)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -387,7 +381,7 @@ func TestHaltCommentOnlyOnThePullRequestThatBroughtIt(t *testing.T) {
 		m1 := l.promoteCanary()
 		l.verified("canary", m1, forge.StateSuccess)
 		var number int
-		for _, pr := range l.pulls(true) {
+		for _, pr := range l.pulls() {
 			if pr.Merged {
 				number = pr.Number
 			}
@@ -423,24 +417,10 @@ func TestHaltCommentOnlyOnThePullRequestThatBroughtIt(t *testing.T) {
 	})
 }
 
-// pulls lists the canary's promotion pull requests (all: closed too).
-func (l *pauseLoop) pulls(all bool) []forge.PullRequest {
+// pulls lists the canary's promotion pull requests, closed ones too.
+func (l *pauseLoop) pulls() []forge.PullRequest {
 	l.t.Helper()
-	var f forge.Forge
-	if l.fake != nil {
-		gh, err := github.New(github.Options{Owner: "example", Repo: "fleet", Token: "ghs_test", BaseURL: l.fake.URL()})
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		f = gh
-	} else {
-		lf, err := local.Open(l.checkout)
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		f = lf
-	}
-	prs, err := f.ListPullRequests(l.t.Context(), forge.ListOptions{Head: "flotilla/promote/canary", Base: "hydrated/canary", All: all})
+	prs, err := l.forge.ListPullRequests(l.t.Context(), forge.ListOptions{Head: "flotilla/promote/canary", Base: "hydrated/canary", All: true})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -453,11 +433,7 @@ func (l *pauseLoop) commentsOn(number int) string {
 	if l.fake != nil {
 		return strings.Join(l.fake.Comments(number), "\n")
 	}
-	lf, err := local.Open(l.checkout)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	cs, err := lf.Comments(l.t.Context(), number)
+	cs, err := l.forge.(*local.Forge).Comments(l.t.Context(), number)
 	if err != nil {
 		l.t.Fatal(err)
 	}
