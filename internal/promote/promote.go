@@ -173,6 +173,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, failure.Usagef("execute plan %s: the planned wave given is not the wave of that hash (its hash is %s)", layout.Short(o.ExecutePlan), layout.Short(o.PlannedWave.HashOf()))
 		}
 	}
+	if err := checkClusters(o); err != nil {
+		return nil, err
+	}
 	var warnings []Warning
 	if len(o.Approvals) > 0 {
 		var err error
@@ -202,6 +205,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Warnings = append(res.Warnings, nothingRendered(o))
 	}
 	return res, nil
+}
+
+// checkClusters refuses an approval, pause or resume of a cluster the
+// fleet does not promote (usage), before anything is read or written.
+func checkClusters(o Options) error {
+	for _, a := range o.Approvals {
+		if err := knownCluster(o.Fleet, "approve", a.Cluster); err != nil {
+			return err
+		}
+	}
+	for _, t := range []struct {
+		verb  string
+		names []string
+	}{{"pause", o.Pause}, {"resume", o.Resume}} {
+		for _, name := range t.names {
+			if err := knownCluster(o.Fleet, t.verb, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// knownCluster is a usage error unless name is a cluster of the fleet's
+// inventory (not the local cluster, which has no live branch).
+func knownCluster(f *fleet.Fleet, verb, name string) error {
+	if c, ok := f.Cluster(name); !ok || c.Local {
+		return failure.Usagef("%s %s: no such cluster in the fleet", verb, name)
+	}
+	return nil
 }
 
 // approve records each approval of the cluster's open pull request head;

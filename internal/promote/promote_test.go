@@ -101,6 +101,22 @@ func TestRunApprovals(t *testing.T) {
 	if !errors.As(err, &noPR) || noPR.Cluster != "prod" || failure.ExitCode(err) != failure.ExitUsage {
 		t.Errorf("approval without a pull request: %v (exit %d)", err, failure.ExitCode(err))
 	}
+	// A cluster the fleet does not hold is named as such, before anything
+	// is read or written.
+	for _, o := range []Options{
+		{Approvals: []Approval{{Cluster: "nosuch", Approver: "alice"}}},
+		{Pause: []string{"../../etc"}},
+		{Resume: []string{"prod", "nosuch"}},
+	} {
+		o.FleetDir, o.Repo, o.Forge = checkout, repo, lf
+		before := gittest.Refs(t, checkout, "")
+		if _, err := Run(t.Context(), o); !failure.Is(err, failure.Usage) || !strings.HasSuffix(err.Error(), ": no such cluster in the fleet") {
+			t.Errorf("approve %v, pause %v, resume %v: %v", o.Approvals, o.Pause, o.Resume, err)
+		}
+		if after := gittest.Refs(t, checkout, ""); after != before {
+			t.Errorf("refs changed:\n%s\nwere:\n%s", after, before)
+		}
+	}
 	// A pause without a pull request points at flotilla.yaml's switch,
 	// the pause that works before one opens and for direct pushes.
 	_, err = Run(t.Context(), Options{FleetDir: checkout, Repo: repo, Forge: lf, Pause: []string{"prod"}})

@@ -117,9 +117,8 @@ func (r *runner) rollbackClusters() ([]string, error) {
 			}
 			continue
 		}
-		c, ok := r.Fleet.Cluster(name)
-		if !ok || c.Local {
-			return nil, failure.Usagef("roll back %s: no such cluster in the fleet", name)
+		if err := knownCluster(r.Fleet, "roll back", name); err != nil {
+			return nil, err
 		}
 		out = append(out, name)
 	}
